@@ -1,0 +1,28 @@
+//! # comity-core
+//!
+//! The pure heart of Comity, with no I/O so it can be tested and fuzzed alone:
+//!
+//! - [`OrgId`]: who speaks;
+//! - [`IdentityKey`] / [`PublicKey`]: Ed25519 identities, written `ed25519:<base64>`;
+//! - [`SignedEntry`]: one entry of an organisation's append-only log, signed over
+//!   the exact header bytes it travels with, and chained by BLAKE3 header hashes;
+//! - [`verify`]: ingest verification, one named error per failure;
+//! - [`document`]: payload documents and their validation;
+//! - [`dates`]: calendar dates in Anywhere-on-Earth time.
+
+pub mod dates;
+pub mod document;
+pub mod entry;
+pub mod hash;
+pub mod keys;
+pub mod org;
+pub mod verify;
+
+pub use entry::{EntryKind, Head, SignedEntry, UnsignedEntry};
+pub use hash::Hash;
+pub use keys::{IdentityKey, KeyError, PublicKey};
+pub use org::{OrgId, OrgIdError};
+pub use verify::{Ingest, VerifyError};
+
+/// Re-exported so that users of core need not depend on the proto crate for the wire types.
+pub use comity_proto::v1 as proto;
