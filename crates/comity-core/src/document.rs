@@ -122,3 +122,8 @@ pub fn summary(body: &Body) -> String {
         Body::Consultation(c) => first(&c.title),
     }
 }
+
+/// A fresh document id: UUID v7, time-ordered.
+pub fn new_uuid() -> String {
+    uuid::Uuid::now_v7().to_string()
+}

@@ -1,0 +1,304 @@
+//! The commands a person runs against one node.
+
+use crate::{DataArg, Failure, JsonArg, client, output};
+use clap::{Args, Subcommand};
+use comity_core::{OrgId, PublicKey};
+use comity_node::{Config, DataDir, Node, RunningNode};
+use comity_proto::v1 as proto;
+use std::net::SocketAddr;
+
+/// Exit code for a configuration that cannot be used (EX_USAGE).
+const EXIT_CONFIG: u8 = 64;
+
+fn status_failure(status: tonic::Status) -> Failure {
+    Failure {
+        message: status.message().to_string(),
+        code: 1,
+    }
+}
+
+#[derive(Args)]
+pub struct InitArgs {
+    #[command(flatten)]
+    data: DataArg,
+    /// Organisation id, e.g. "ietf" or "ripe-ncc".
+    #[arg(long)]
+    org: OrgId,
+    /// Organisation name, e.g. "Internet Engineering Task Force".
+    #[arg(long)]
+    name: String,
+    /// Federation listener address.
+    #[arg(long, default_value = crate::DEFAULT_LISTEN, value_parser = crate::parse_listen)]
+    listen: SocketAddr,
+    /// How partners reach this node; default https://<listen>.
+    #[arg(long)]
+    endpoint: Option<String>,
+    /// government, intergovernmental, private-sector, civil-society or technical-academic.
+    #[arg(long)]
+    stakeholder_group: Option<String>,
+    #[arg(long)]
+    region: Option<String>,
+    #[arg(long)]
+    country: Option<String>,
+}
+
+#[derive(Subcommand)]
+pub enum PeerCommand {
+    /// Pin a partner's key and, with an endpoint, connect to it.
+    Add {
+        /// The partner's organisation id.
+        org: OrgId,
+        /// The partner's key, as printed by its `comity id`.
+        #[arg(long)]
+        key: PublicKey,
+        /// https://host:port; leave out to follow by key only, through relays.
+        #[arg(long)]
+        endpoint: Option<String>,
+        #[command(flatten)]
+        data: DataArg,
+    },
+    /// Unpin a partner.
+    Remove {
+        org: OrgId,
+        #[command(flatten)]
+        data: DataArg,
+    },
+    /// Per peer: connected, reciprocal, lag per origin, last error.
+    List {
+        #[command(flatten)]
+        data: DataArg,
+        #[command(flatten)]
+        json: JsonArg,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum PublishCommand {
+    /// Publish an open consultation.
+    Consultation {
+        #[arg(long)]
+        title: String,
+        #[arg(long, default_value = "")]
+        summary: String,
+        /// Closing date: YYYY-MM-DD (Anywhere-on-Earth) or RFC 3339.
+        #[arg(long)]
+        closes: String,
+        /// Opening date, same forms; default: now.
+        #[arg(long)]
+        opens: Option<String>,
+        /// Language tag of title and summary.
+        #[arg(long, default_value = "en")]
+        lang: String,
+        #[arg(long = "topic")]
+        topics: Vec<String>,
+        #[command(flatten)]
+        data: DataArg,
+        #[command(flatten)]
+        json: JsonArg,
+    },
+}
+
+pub async fn init(args: InitArgs) -> Result<(), Failure> {
+    let data = DataDir::new(&args.data.data);
+    let mut config = Config::new(args.org, args.name, args.listen);
+    if let Some(endpoint) = args.endpoint {
+        comity_node::peers::validate_endpoint(&endpoint)?;
+        config.endpoint = Some(endpoint);
+    }
+    config.profile.stakeholder_group = args.stakeholder_group;
+    config.profile.region = args.region;
+    config.profile.country = args.country;
+    let key = data.init(&config)?;
+    let store = data.open_store(&config)?;
+    let node = Node::new(config.clone(), key, store)?;
+    node.publish_profile_if_changed().await?;
+    node.store().flush()?;
+    println!(
+        "initialised {} in {}\n{}",
+        config.org,
+        data.root().display(),
+        output::id_line(&config.org, &node.public_key(), &config.endpoint())
+    );
+    Ok(())
+}
+
+pub fn id(data: &DataArg, json: JsonArg) -> Result<(), Failure> {
+    let data = DataDir::new(&data.data);
+    let config = data.load_config()?;
+    let key = data.load_key()?.public();
+    if json.json {
+        output::print_json(&serde_json::json!({
+            "org": config.org.to_string(),
+            "key": key.to_string(),
+            "endpoint": config.endpoint(),
+        }));
+    } else {
+        println!("{}", output::id_line(&config.org, &key, &config.endpoint()));
+    }
+    Ok(())
+}
+
+pub async fn serve(data: &DataArg) -> Result<(), Failure> {
+    crate::logging::init("info");
+    let data = DataDir::new(&data.data);
+    let config = data.load_config().map_err(|e| Failure {
+        message: e.to_string(),
+        code: EXIT_CONFIG,
+    })?;
+    let key = data.load_key()?;
+    let store = data.open_store(&config)?;
+    let node = Node::new(config.clone(), key, store)?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let running = RunningNode::start(node, listener, Some(data.socket_path())).await?;
+    println!(
+        "comity {} serving {} on {} (endpoint {}, {} peers); local API {}",
+        env!("CARGO_PKG_VERSION"),
+        config.org,
+        running.federation_addr(),
+        config.endpoint(),
+        running.node().follows().len(),
+        data.socket_path().display()
+    );
+    shutdown_signal().await;
+    running.shutdown().await?;
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+pub async fn peer(command: PeerCommand) -> Result<(), Failure> {
+    match command {
+        PeerCommand::Add {
+            org,
+            key,
+            endpoint,
+            data,
+        } => peer_add(&DataDir::new(&data.data), org, key, endpoint).await,
+        PeerCommand::Remove { org, data } => {
+            let mut api = client::connect(&DataDir::new(&data.data)).await?;
+            api.remove_peer(proto::RemovePeerRequest {
+                org: org.to_string(),
+            })
+            .await
+            .map_err(status_failure)?;
+            println!("removed {org}");
+            Ok(())
+        }
+        PeerCommand::List { data, json } => {
+            let mut api = client::connect(&DataDir::new(&data.data)).await?;
+            let peers = api
+                .list_peers(proto::ListPeersRequest {})
+                .await
+                .map_err(status_failure)?
+                .into_inner()
+                .peers;
+            output::peers(&peers, json.json);
+            Ok(())
+        }
+    }
+}
+
+/// Through the running node when there is one (it starts replicating at
+/// once), otherwise straight into the store, for setting up before `serve`.
+async fn peer_add(
+    data: &DataDir,
+    org: OrgId,
+    key: PublicKey,
+    endpoint: Option<String>,
+) -> Result<(), Failure> {
+    match client::connect(data).await {
+        Ok(mut api) => {
+            api.add_peer(proto::AddPeerRequest {
+                org: org.to_string(),
+                key: key.to_string(),
+                endpoint: endpoint.clone().unwrap_or_default(),
+            })
+            .await
+            .map_err(status_failure)?;
+        }
+        Err(client::ClientError::NotRunning(_)) => {
+            let config = data.load_config()?;
+            let node = Node::new(config.clone(), data.load_key()?, data.open_store(&config)?)?;
+            node.add_peer(org.clone(), key, endpoint.clone())?;
+        }
+    }
+    match endpoint {
+        Some(endpoint) => println!("pinned {org} at {endpoint}"),
+        None => println!("pinned {org} by key only (its log comes through relays)"),
+    }
+    Ok(())
+}
+
+pub async fn publish(command: PublishCommand) -> Result<(), Failure> {
+    match command {
+        PublishCommand::Consultation {
+            title,
+            summary,
+            closes,
+            opens,
+            lang,
+            topics,
+            data,
+            json,
+        } => {
+            let mut api = client::connect(&DataDir::new(&data.data)).await?;
+            let published = api
+                .publish_consultation(proto::PublishConsultationRequest {
+                    title,
+                    summary,
+                    lang,
+                    opens: opens.unwrap_or_default(),
+                    closes,
+                    topics,
+                })
+                .await
+                .map_err(status_failure)?
+                .into_inner();
+            output::published(&published, json.json);
+            Ok(())
+        }
+    }
+}
+
+pub async fn log(data: &DataArg, origin: Option<String>, json: JsonArg) -> Result<(), Failure> {
+    let mut api = client::connect(&DataDir::new(&data.data)).await?;
+    let entries = api
+        .list_entries(proto::ListEntriesRequest {
+            origin: origin.unwrap_or_default(),
+            after_seq: 0,
+            limit: 0,
+        })
+        .await
+        .map_err(status_failure)?
+        .into_inner()
+        .entries;
+    output::entries(&entries, json.json);
+    Ok(())
+}
+
+pub async fn status(data: &DataArg, json: JsonArg) -> Result<(), Failure> {
+    let mut api = client::connect(&DataDir::new(&data.data)).await?;
+    let status = api
+        .status(proto::StatusRequest {})
+        .await
+        .map_err(status_failure)?
+        .into_inner();
+    output::status(&status, json.json);
+    Ok(())
+}

@@ -1,0 +1,135 @@
+//! `comity`: one binary for the daemon (`serve`, `demo`) and for the people
+//! who run it (`init`, `id`, `peer`, `publish`, `log`, `status`). Commands
+//! that need a running node talk to it over the local API socket.
+
+mod client;
+mod commands;
+mod demo;
+mod logging;
+mod output;
+
+use clap::{Args, Parser, Subcommand};
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
+
+#[derive(Parser)]
+#[command(name = "comity", version, about = "Reciprocal exchange of consultations and liaison statements between organisations")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+pub struct DataArg {
+    /// The node's data directory.
+    #[arg(long, env = "COMITY_DATA", default_value = "./comity-data", global = true)]
+    pub data: PathBuf,
+}
+
+#[derive(Args, Clone, Copy)]
+pub struct JsonArg {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a node: identity key, configuration and signed profile.
+    Init(commands::InitArgs),
+    /// Print this node's identity line, for partners to pin.
+    Id {
+        #[command(flatten)]
+        data: DataArg,
+        #[command(flatten)]
+        json: JsonArg,
+    },
+    /// Run the node until SIGINT or SIGTERM.
+    Serve {
+        #[command(flatten)]
+        data: DataArg,
+    },
+    /// Manage pinned peers.
+    #[command(subcommand)]
+    Peer(commands::PeerCommand),
+    /// Publish a document to this node's log.
+    #[command(subcommand)]
+    Publish(commands::PublishCommand),
+    /// List the entries this node holds, from every origin.
+    Log {
+        #[command(flatten)]
+        data: DataArg,
+        /// Only this origin.
+        #[arg(long)]
+        origin: Option<String>,
+        #[command(flatten)]
+        json: JsonArg,
+    },
+    /// Show this node, its heads and its peers.
+    Status {
+        #[command(flatten)]
+        data: DataArg,
+        #[command(flatten)]
+        json: JsonArg,
+    },
+    /// Start a small local federation on loopback and show entries propagate.
+    Demo(demo::DemoArgs),
+}
+
+/// What `main` reports: a one-line message and an exit code.
+pub struct Failure {
+    pub message: String,
+    pub code: u8,
+}
+
+impl<E: std::fmt::Display> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Self {
+            message: e.to_string(),
+            code: 1,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("comity: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(run(cli.command));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            let message = failure.message.replace('\n', " ");
+            eprintln!("comity: {message}");
+            ExitCode::from(failure.code)
+        }
+    }
+}
+
+async fn run(command: Command) -> Result<(), Failure> {
+    match command {
+        Command::Init(args) => commands::init(args).await,
+        Command::Id { data, json } => commands::id(&data, json),
+        Command::Serve { data } => commands::serve(&data).await,
+        Command::Peer(command) => commands::peer(command).await,
+        Command::Publish(command) => commands::publish(command).await,
+        Command::Log { data, origin, json } => commands::log(&data, origin, json).await,
+        Command::Status { data, json } => commands::status(&data, json).await,
+        Command::Demo(args) => demo::run(args).await,
+    }
+}
+
+/// Default federation listener for `init`.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7400";
+
+pub fn parse_listen(text: &str) -> Result<SocketAddr, String> {
+    text.parse()
+        .map_err(|_| format!("{text:?} is not an address like 127.0.0.1:7400"))
+}

@@ -1,0 +1,150 @@
+//! How the CLI prints: short text for people, `--json` for scripts.
+
+use comity_core::{OrgId, PublicKey, dates};
+use comity_proto::v1 as proto;
+use serde_json::{Value, json};
+
+pub fn id_line(org: &OrgId, key: &PublicKey, endpoint: &str) -> String {
+    format!("{org} {key} {endpoint}")
+}
+
+pub fn print_json(value: &Value) {
+    match serde_json::to_string_pretty(value) {
+        Ok(text) => println!("{text}"),
+        Err(e) => eprintln!("comity: cannot render JSON: {e}"),
+    }
+}
+
+fn time(t: Option<&prost_types::Timestamp>) -> String {
+    t.map(dates::format_timestamp).unwrap_or_default()
+}
+
+fn entry_json(e: &proto::EntrySummary) -> Value {
+    json!({
+        "origin": e.origin,
+        "seq": e.seq,
+        "kind": e.kind,
+        "id": e.id,
+        "created_at": time(e.created_at.as_ref()),
+        "payload_size": e.payload_size,
+        "redacted": e.redacted,
+        "summary": e.summary,
+    })
+}
+
+pub fn entries(entries: &[proto::EntrySummary], json: bool) {
+    if json {
+        print_json(&Value::Array(entries.iter().map(entry_json).collect()));
+        return;
+    }
+    for e in entries {
+        println!(
+            "{:<12} {:>6}  {:<13} {}  {}  {}",
+            e.origin,
+            e.seq,
+            e.kind,
+            &e.id[..16.min(e.id.len())],
+            time(e.created_at.as_ref()),
+            e.summary
+        );
+    }
+}
+
+fn peer_json(p: &proto::PeerStatus) -> Value {
+    json!({
+        "org": p.org,
+        "key": p.key,
+        "endpoint": (!p.endpoint.is_empty()).then_some(&p.endpoint),
+        "connected": p.connected,
+        "reciprocal": p.reciprocal,
+        "last_error": (!p.last_error.is_empty()).then_some(&p.last_error),
+        "last_contact": p.last_contact.as_ref().map(dates::format_timestamp),
+        "failures": p.failures,
+        "serving": p.serving,
+        "lag": p.lag.iter().map(|l| json!({
+            "origin": l.origin,
+            "local_seq": l.local_seq,
+            "remote_seq": l.remote_seq,
+            "behind": l.remote_seq.saturating_sub(l.local_seq),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+pub fn peers(peers: &[proto::PeerStatus], json: bool) {
+    if json {
+        print_json(&Value::Array(peers.iter().map(peer_json).collect()));
+        return;
+    }
+    if peers.is_empty() {
+        println!("no peers (add one with `comity peer add ORG --key KEY --endpoint URL`)");
+    }
+    for p in peers {
+        let state = match (p.endpoint.is_empty(), p.connected) {
+            (true, _) => "key only",
+            (false, true) => "connected",
+            (false, false) => "disconnected",
+        };
+        let behind: u64 = p
+            .lag
+            .iter()
+            .map(|l| l.remote_seq.saturating_sub(l.local_seq))
+            .sum();
+        println!(
+            "{:<12} {:<12} {:<12} behind {:<6} {}{}",
+            p.org,
+            state,
+            if p.reciprocal { "reciprocal" } else { "one-way" },
+            behind,
+            p.endpoint,
+            if p.last_error.is_empty() {
+                String::new()
+            } else {
+                format!("  last error: {}", p.last_error)
+            }
+        );
+    }
+}
+
+pub fn status(s: &proto::StatusResponse, json: bool) {
+    if json {
+        print_json(&json!({
+            "org": s.org,
+            "key": s.key,
+            "endpoint": s.endpoint,
+            "listen": s.listen,
+            "version": s.version,
+            "heads": s.heads.iter().map(|h| json!({
+                "origin": h.origin, "seq": h.seq, "hash": h.hash, "frozen": h.frozen,
+            })).collect::<Vec<_>>(),
+            "peers": s.peers.iter().map(peer_json).collect::<Vec<_>>(),
+            "equivocations": s.equivocations.iter().map(|e| json!({
+                "origin": e.origin, "seq": e.seq, "held_id": e.held_id,
+                "conflicting_id": e.conflicting_id, "reported_by": e.reported_by,
+                "detected_at": time(e.detected_at.as_ref()),
+            })).collect::<Vec<_>>(),
+        }));
+        return;
+    }
+    println!("{} {} {} (listening on {})", s.org, s.key, s.endpoint, s.listen);
+    println!("heads:");
+    for h in &s.heads {
+        let frozen = if h.frozen { "  FROZEN (equivocated)" } else { "" };
+        println!("  {:<12} {:>6}  {}{}", h.origin, h.seq, &h.hash[..16.min(h.hash.len())], frozen);
+    }
+    println!("peers:");
+    peers(&s.peers, false);
+    for e in &s.equivocations {
+        println!(
+            "EQUIVOCATION: {} signed two entries at seq {} ({} and {}), reported by {}",
+            e.origin, e.seq, e.held_id, e.conflicting_id, e.reported_by
+        );
+    }
+}
+
+pub fn published(p: &proto::PublishResponse, json: bool) {
+    if json {
+        print_json(&json!({"origin": p.origin, "seq": p.seq, "id": p.id, "uuid": p.uuid}));
+    } else {
+        println!("published {}/{} as seq {} (entry {})", p.origin, p.uuid, p.seq, p.id);
+    }
+}

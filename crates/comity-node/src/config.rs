@@ -1,0 +1,232 @@
+//! The node's configuration: one documented struct, read from
+//! `<data>/comity.toml`. `deploy/comity.example.toml` documents every field and
+//! a test parses it, so the example can never drift from the code.
+
+use comity_core::OrgId;
+use serde::{Deserialize, Serialize};
+use std::{net::SocketAddr, path::Path, time::Duration};
+
+pub const CONFIG_FILE: &str = "comity.toml";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// This organisation's id, e.g. "ietf".
+    pub org: OrgId,
+    /// Its name, shown to partners in its profile.
+    pub name: String,
+    /// Federation listener (mutual TLS gRPC).
+    pub listen: SocketAddr,
+    /// How partners reach this node; defaults to `https://<listen>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    #[serde(default)]
+    pub profile: ProfileConfig,
+    #[serde(default)]
+    pub replication: ReplicationConfig,
+    #[serde(default)]
+    pub limits: LimitsConfig,
+    #[serde(default)]
+    pub storage: StorageConfig,
+}
+
+/// What the node says about its organisation in its signed profile.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileConfig {
+    /// government, intergovernmental, private-sector, civil-society or technical-academic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stakeholder_group: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// ISO 3166-1 alpha-2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    /// Language tags the organisation works in.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub languages: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReplicationConfig {
+    /// Seconds between heartbeats on an idle subscription stream.
+    pub heartbeat_secs: u64,
+    /// Seconds between polls of each peer's heads.
+    pub heads_poll_secs: u64,
+    /// Upper bound of the reconnect backoff, in seconds.
+    pub backoff_max_secs: u64,
+    /// Serve subscriptions only to peers that follow this node in return.
+    pub require_reciprocity: bool,
+    /// Entries verified and stored per group commit.
+    pub batch_size: usize,
+}
+
+impl Default for ReplicationConfig {
+    fn default() -> Self {
+        Self {
+            heartbeat_secs: 10,
+            heads_poll_secs: 15,
+            backoff_max_secs: 120,
+            require_reciprocity: false,
+            batch_size: 512,
+        }
+    }
+}
+
+impl ReplicationConfig {
+    pub fn heartbeat(&self) -> Duration {
+        Duration::from_secs(self.heartbeat_secs.max(1))
+    }
+    pub fn heads_poll(&self) -> Duration {
+        Duration::from_secs(self.heads_poll_secs.max(1))
+    }
+    pub fn backoff_max(&self) -> Duration {
+        Duration::from_secs(self.backoff_max_secs.max(1))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Largest gRPC message accepted or sent, in bytes (one entry per message).
+    pub max_message_bytes: usize,
+    /// Seconds a TLS handshake may take before the connection is dropped.
+    pub handshake_timeout_secs: u64,
+    /// Seconds to wait for a TCP+TLS connection to a peer.
+    pub connect_timeout_secs: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_message_bytes: 1024 * 1024,
+            handshake_timeout_secs: 10,
+            connect_timeout_secs: 10,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// sled page cache, in MiB. Small by default: nodes run on small VMs.
+    pub cache_mb: u64,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self { cache_mb: 16 }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("invalid configuration in {path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+impl Config {
+    pub fn new(org: OrgId, name: impl Into<String>, listen: SocketAddr) -> Self {
+        Self {
+            org,
+            name: name.into(),
+            listen,
+            endpoint: None,
+            profile: ProfileConfig::default(),
+            replication: ReplicationConfig::default(),
+            limits: LimitsConfig::default(),
+            storage: StorageConfig::default(),
+        }
+    }
+
+    /// The endpoint partners should dial.
+    pub fn endpoint(&self) -> String {
+        self.endpoint
+            .clone()
+            .unwrap_or_else(|| format!("https://{}", self.listen))
+    }
+
+    pub fn parse(text: &str, path: &str) -> Result<Self, ConfigError> {
+        let config: Self = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.message().to_owned(),
+        })?;
+        if config.name.trim().is_empty() {
+            return Err(ConfigError::Parse {
+                path: path.to_owned(),
+                message: "name must not be empty".into(),
+            });
+        }
+        Ok(config)
+    }
+
+    pub fn load(data_dir: &Path) -> Result<Self, ConfigError> {
+        let path = data_dir.join(CONFIG_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    pub fn save(&self, data_dir: &Path) -> Result<(), ConfigError> {
+        let path = data_dir.join(CONFIG_FILE);
+        let text = toml::to_string_pretty(self).map_err(|e| ConfigError::Parse {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        std::fs::write(&path, text).map_err(|source| ConfigError::Write {
+            path: path.display().to_string(),
+            source,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_example_parses() {
+        let text = include_str!("../../../deploy/comity.example.toml");
+        let config = Config::parse(text, "comity.example.toml").unwrap();
+        assert_eq!(config.org.as_str(), "ietf");
+        assert_eq!(config.endpoint(), "https://comity.example.org:7400");
+        assert_eq!(config.replication.backoff_max_secs, 120);
+    }
+
+    #[test]
+    fn defaults_fill_missing_sections() {
+        let config = Config::parse(
+            "org = \"itu\"\nname = \"ITU\"\nlisten = \"127.0.0.1:7402\"\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(config.endpoint(), "https://127.0.0.1:7402");
+        assert_eq!(config.limits, LimitsConfig::default());
+    }
+
+    #[test]
+    fn mistakes_are_reported_with_the_field() {
+        let err = Config::parse("org = \"IT U\"\nname = \"x\"\nlisten = \"127.0.0.1:1\"\n", "t")
+            .unwrap_err();
+        assert!(err.to_string().contains("organisation id"), "{err}");
+        let err = Config::parse(
+            "org = \"itu\"\nname = \"x\"\nlisten = \"127.0.0.1:1\"\nlisen = 3\n",
+            "t",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("lisen"), "{err}");
+    }
+}

@@ -1,0 +1,55 @@
+//! The node's error type, and its one mapping to gRPC status codes.
+
+use comity_core::{OrgId, VerifyError, document::DocumentError};
+use comity_store::StoreError;
+use tonic::{Code, Status};
+
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error("rejected entry: {0}")]
+    Verify(#[from] VerifyError),
+    #[error("invalid document: {0}")]
+    Document(#[from] DocumentError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(
+        "{origin} equivocated at seq {seq}: two different signed entries; its log is frozen here"
+    )]
+    Equivocation { origin: OrgId, seq: u64 },
+    #[error("{0} is frozen after equivocating; nothing more is accepted from it")]
+    Frozen(OrgId),
+    #[error("a peer served an entry of {got} on a subscription to {expected}")]
+    WrongOrigin { expected: OrgId, got: OrgId },
+    #[error("a node never ingests its own log from others")]
+    OwnOrigin,
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    PermissionDenied(String),
+    #[error("peer {peer}: {message}")]
+    Peer { peer: OrgId, message: String },
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<NodeError> for Status {
+    fn from(err: NodeError) -> Self {
+        let code = match &err {
+            NodeError::Verify(_) | NodeError::Document(_) | NodeError::InvalidArgument(_) => {
+                Code::InvalidArgument
+            }
+            NodeError::WrongOrigin { .. } | NodeError::OwnOrigin => Code::InvalidArgument,
+            NodeError::Store(StoreError::NotNext { .. }) => Code::FailedPrecondition,
+            NodeError::Store(StoreError::Frozen { .. })
+            | NodeError::Frozen(_)
+            | NodeError::Equivocation { .. } => Code::FailedPrecondition,
+            NodeError::Store(_) | NodeError::Internal(_) => Code::Internal,
+            NodeError::NotFound(_) => Code::NotFound,
+            NodeError::PermissionDenied(_) => Code::PermissionDenied,
+            NodeError::Peer { .. } => Code::Unavailable,
+        };
+        Status::new(code, err.to_string())
+    }
+}

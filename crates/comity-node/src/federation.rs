@@ -1,0 +1,179 @@
+//! The federation service partners call: `Hello`, `Heads` and `Subscribe`.
+//! Every caller is known by the key in its TLS certificate; a subscription
+//! reads straight from the store, so a slow subscriber only slows itself.
+
+use crate::{error::NodeError, node::Node, peers::CAPABILITIES};
+use comity_core::{OrgId, proto};
+use proto::{
+    HeadsRequest, HeadsResponse, HelloRequest, HelloResponse, SubscribeEvent, SubscribeRequest,
+    federation_server::Federation, subscribe_event::Event,
+};
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+
+/// Entries read from the store per round trip of a subscription.
+const READ_BATCH: usize = 256;
+/// Events buffered per subscription before it waits for the subscriber.
+const STREAM_BUFFER: usize = 128;
+
+pub struct FederationService {
+    node: Arc<Node>,
+}
+
+impl FederationService {
+    pub fn new(node: Arc<Node>) -> Self {
+        Self { node }
+    }
+
+    /// The calling organisation, from the pinned key in its certificate.
+    fn caller<T>(&self, request: &Request<T>) -> Result<OrgId, Status> {
+        let key = comity_tls::caller_key(request)?;
+        comity_tls::PinnedKeys::org_for(&*self.node.pins(), &key).ok_or_else(|| {
+            Status::permission_denied(format!("key {key} is not pinned by this node"))
+        })
+    }
+}
+
+pub(crate) fn heads(node: &Node, only: &[String]) -> Result<Vec<proto::Head>, NodeError> {
+    Ok(node
+        .heads()?
+        .into_iter()
+        .filter(|(origin, _)| only.is_empty() || only.iter().any(|o| o == origin.as_str()))
+        .map(|(origin, head)| proto::Head {
+            origin: origin.to_string(),
+            seq: head.seq,
+            hash: head.hash.0.to_vec(),
+        })
+        .collect())
+}
+
+#[tonic::async_trait]
+impl Federation for FederationService {
+    async fn hello(&self, request: Request<HelloRequest>) -> Result<Response<HelloResponse>, Status> {
+        let caller = self.caller(&request)?;
+        let hello = request.into_inner();
+        let org = self.node.org();
+        let follows_us = hello.follows.iter().any(|o| o == org.as_str());
+        self.node.peers.note_follows_us(&caller, follows_us);
+        tracing::debug!(%caller, follows_us, version = hello.protocol_version, "hello");
+        let profile = match self.node.store().latest_profile(org).map_err(NodeError::from)? {
+            Some(seq) => self
+                .node
+                .store()
+                .entry(org, seq)
+                .map_err(NodeError::from)?
+                .map(|e| e.into_wire()),
+            None => None,
+        };
+        Ok(Response::new(HelloResponse {
+            protocol_version: comity_proto::PROTOCOL_VERSION,
+            capabilities: CAPABILITIES.iter().map(|c| c.to_string()).collect(),
+            org: org.to_string(),
+            follows: self.node.follows().iter().map(ToString::to_string).collect(),
+            follows_you: self.node.peers.contains(&caller),
+            heads: heads(&self.node, &[])?,
+            profile,
+        }))
+    }
+
+    async fn heads(&self, request: Request<HeadsRequest>) -> Result<Response<HeadsResponse>, Status> {
+        self.caller(&request)?;
+        let heads = heads(&self.node, &request.into_inner().origins)?;
+        Ok(Response::new(HeadsResponse { heads }))
+    }
+
+    type SubscribeStream = ReceiverStream<Result<SubscribeEvent, Status>>;
+
+    async fn subscribe(
+        &self,
+        request: Request<SubscribeRequest>,
+    ) -> Result<Response<Self::SubscribeStream>, Status> {
+        let caller = self.caller(&request)?;
+        let SubscribeRequest { origin, after_seq } = request.into_inner();
+        let origin = OrgId::new(origin).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let node = &self.node;
+        let held = node.store().head(&origin).map_err(NodeError::from)?.is_some();
+        if !held && &origin != node.org() && !node.peers.contains(&origin) {
+            return Err(Status::not_found(format!(
+                "{} neither holds nor follows {origin}",
+                node.org()
+            )));
+        }
+        if node.config().replication.require_reciprocity
+            && !node.peers.views().iter().any(|p| p.record.org == caller && p.reciprocal)
+        {
+            return Err(Status::permission_denied(format!(
+                "{} serves only peers that follow it in return; follow {} first",
+                node.org(),
+                node.org()
+            )));
+        }
+        let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+        let span = tracing::info_span!("serve", peer = %caller, %origin);
+        node.tasks.spawn(tracing::Instrument::instrument(
+            serve_log(node.clone(), caller, origin, after_seq, tx),
+            span,
+        ));
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+}
+
+fn heartbeat(node: &Node, origin: &OrgId) -> Result<SubscribeEvent, NodeError> {
+    let head_seq = node.store().head(origin)?.map_or(0, |h| h.seq);
+    Ok(SubscribeEvent {
+        event: Some(Event::Heartbeat(proto::Heartbeat {
+            head_seq,
+            at: Some(std::time::SystemTime::now().into()),
+        })),
+    })
+}
+
+/// Streams `origin`'s log after `cursor` to `reader`: the backlog, then live
+/// entries as they are appended, with heartbeats while idle.
+async fn serve_log(
+    node: Arc<Node>,
+    reader: OrgId,
+    origin: OrgId,
+    mut cursor: u64,
+    tx: mpsc::Sender<Result<SubscribeEvent, Status>>,
+) {
+    let mut appended = node.appended();
+    let mut beat = tokio::time::interval(node.config().replication.heartbeat());
+    loop {
+        let batch = match node.store().entries_after(&origin, cursor, READ_BATCH) {
+            Ok(batch) => batch,
+            Err(e) => {
+                let _ = tx.send(Err(NodeError::from(e).into())).await;
+                return;
+            }
+        };
+        if let Some(last) = batch.last() {
+            cursor = last.seq();
+            for entry in batch {
+                let event = SubscribeEvent {
+                    event: Some(Event::Entry(entry.for_reader(&reader))),
+                };
+                if tx.send(Ok(event)).await.is_err() {
+                    return;
+                }
+            }
+            continue;
+        }
+        tokio::select! {
+            _ = node.shutdown.cancelled() => return,
+            _ = tx.closed() => return,
+            changed = appended.changed() => if changed.is_err() { return },
+            _ = beat.tick() => {
+                let event = match heartbeat(&node, &origin) {
+                    Ok(event) => Ok(event),
+                    Err(e) => Err(e.into()),
+                };
+                if tx.send(event).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}

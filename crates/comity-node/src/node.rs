@@ -1,0 +1,474 @@
+//! The node's state and the operations on it: publish to the own log, ingest
+//! entries of followed logs, pin peers. Everything a server task needs is
+//! reached through an `Arc<Node>`, never a global, so a test runs many nodes
+//! in one process.
+
+use crate::{config::Config, error::NodeError, peers::PeerTable};
+use comity_core::{
+    Hash, Head, IdentityKey, Ingest, OrgId, PublicKey, SignedEntry, UnsignedEntry, document,
+    entry::EntryKind, proto, verify,
+};
+use comity_store::{Equivocation, PeerRecord, Store};
+use prost::Message;
+use std::{
+    collections::HashMap,
+    sync::{Arc, RwLock},
+    time::{SystemTime, UNIX_EPOCH},
+};
+use tokio::sync::{Mutex, watch};
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+/// Pinned keys: who may connect, and whose logs we can verify.
+#[derive(Debug, Default)]
+pub struct Pins {
+    by_key: RwLock<HashMap<[u8; 32], OrgId>>,
+    by_org: RwLock<HashMap<OrgId, PublicKey>>,
+}
+
+impl Pins {
+    fn set(&self, org: &OrgId, key: PublicKey) {
+        let mut by_org = self.by_org.write().unwrap_or_else(|e| e.into_inner());
+        let mut by_key = self.by_key.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(old) = by_org.insert(org.clone(), key) {
+            by_key.remove(old.as_bytes());
+        }
+        by_key.insert(*key.as_bytes(), org.clone());
+    }
+
+    fn remove(&self, org: &OrgId) {
+        let mut by_org = self.by_org.write().unwrap_or_else(|e| e.into_inner());
+        let mut by_key = self.by_key.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(old) = by_org.remove(org) {
+            by_key.remove(old.as_bytes());
+        }
+    }
+
+    pub fn key_of(&self, org: &OrgId) -> Option<PublicKey> {
+        self.by_org
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(org)
+            .copied()
+    }
+}
+
+impl comity_tls::PinnedKeys for Pins {
+    fn org_for(&self, key: &PublicKey) -> Option<OrgId> {
+        self.by_key
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key.as_bytes())
+            .cloned()
+    }
+}
+
+/// Counters a node keeps about itself.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub ingested: std::sync::atomic::AtomicU64,
+    pub published: std::sync::atomic::AtomicU64,
+    pub rejected: std::sync::atomic::AtomicU64,
+}
+
+pub struct Node {
+    config: Config,
+    key: IdentityKey,
+    tls: comity_tls::TlsIdentity,
+    store: Arc<dyn Store>,
+    pins: Arc<Pins>,
+    /// Bumped after every durable append; live subscriptions wait on it.
+    appended: watch::Sender<u64>,
+    /// Serialises appends to the own log.
+    own_log: Mutex<()>,
+    /// Serialises ingest per origin (normally one subscription per origin).
+    ingest_locks: std::sync::Mutex<HashMap<OrgId, Arc<Mutex<()>>>>,
+    pub(crate) peers: PeerTable,
+    pub(crate) tasks: TaskTracker,
+    /// Set once the node serves; peer tasks start only then.
+    pub(crate) started: std::sync::atomic::AtomicBool,
+    pub(crate) shutdown: CancellationToken,
+    pub counters: Counters,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node").field("org", &self.config.org).finish()
+    }
+}
+
+fn now_unix() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Runs blocking store work (fsync, big scans) off the async workers.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, NodeError> + Send + 'static,
+) -> Result<T, NodeError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| NodeError::Internal(format!("blocking task failed: {e}")))?
+}
+
+impl Node {
+    /// Builds a node over an opened store; pins every stored peer.
+    pub fn new(
+        config: Config,
+        key: IdentityKey,
+        store: Arc<dyn Store>,
+    ) -> Result<Arc<Self>, NodeError> {
+        let pins = Arc::new(Pins::default());
+        let peers = PeerTable::default();
+        for record in store.peers()? {
+            pins.set(&record.org, record.key);
+            peers.insert(record);
+        }
+        let tls = comity_tls::TlsIdentity::new(&key, &config.org)
+            .map_err(|e| NodeError::Internal(format!("TLS identity: {e}")))?;
+        Ok(Arc::new(Self {
+            config,
+            key,
+            tls,
+            store,
+            pins,
+            appended: watch::Sender::new(0),
+            own_log: Mutex::new(()),
+            ingest_locks: Default::default(),
+            peers,
+            tasks: TaskTracker::new(),
+            started: std::sync::atomic::AtomicBool::new(false),
+            shutdown: CancellationToken::new(),
+            counters: Counters::default(),
+        }))
+    }
+
+    pub fn org(&self) -> &OrgId {
+        &self.config.org
+    }
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+    pub fn public_key(&self) -> PublicKey {
+        self.key.public()
+    }
+    pub fn identity(&self) -> &IdentityKey {
+        &self.key
+    }
+    pub fn tls_identity(&self) -> &comity_tls::TlsIdentity {
+        &self.tls
+    }
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+    pub fn pins(&self) -> Arc<Pins> {
+        self.pins.clone()
+    }
+    /// Runtime state of every pinned peer.
+    pub fn peer_table(&self) -> &PeerTable {
+        &self.peers
+    }
+    pub fn appended(&self) -> watch::Receiver<u64> {
+        self.appended.subscribe()
+    }
+
+    /// The key an origin's entries must be signed with.
+    pub fn key_of(&self, origin: &OrgId) -> Option<PublicKey> {
+        if origin == self.org() {
+            Some(self.key.public())
+        } else {
+            self.pins.key_of(origin)
+        }
+    }
+
+    /// Every origin this node follows (its pinned peers).
+    pub fn follows(&self) -> Vec<OrgId> {
+        self.peers.orgs()
+    }
+
+    /// The profile this node's configuration describes.
+    pub fn profile(&self) -> proto::OrgProfile {
+        let p = &self.config.profile;
+        proto::OrgProfile {
+            id: self.org().to_string(),
+            names: vec![proto::Text {
+                lang: "en".into(),
+                value: self.config.name.clone(),
+            }],
+            stakeholder_group: stakeholder_group(p.stakeholder_group.as_deref()) as i32,
+            region: p.region.clone().unwrap_or_default(),
+            country: p.country.clone().unwrap_or_default(),
+            endpoint: self.config.endpoint(),
+            languages: p.languages.clone(),
+            ..Default::default()
+        }
+    }
+
+    /// Publishes the profile at seq 1, and again whenever it changed.
+    pub async fn publish_profile_if_changed(&self) -> Result<Option<SignedEntry>, NodeError> {
+        let profile = self.profile();
+        let current = match self.store.latest_profile(self.org())? {
+            Some(seq) => self.store.entry(self.org(), seq)?,
+            None => None,
+        };
+        let unchanged = current
+            .and_then(|e| proto::Document::decode(e.payload()).ok())
+            .is_some_and(|d| d.body == Some(proto::document::Body::Profile(profile.clone())));
+        if unchanged {
+            return Ok(None);
+        }
+        self.publish(proto::document::Body::Profile(profile))
+            .await
+            .map(Some)
+    }
+
+    /// Signs `body` as the next entry of the own log, stores it durably, and
+    /// only then returns: what a client is told is published survives a crash.
+    pub async fn publish(&self, body: proto::document::Body) -> Result<SignedEntry, NodeError> {
+        document::validate(&body, self.org())?;
+        let (kind, payload) = document::encode(body);
+        self.publish_payload(kind, payload).await
+    }
+
+    async fn publish_payload(
+        &self,
+        kind: EntryKind,
+        payload: Vec<u8>,
+    ) -> Result<SignedEntry, NodeError> {
+        let _guard = self.own_log.lock().await;
+        let head = self.store.head(self.org())?;
+        let entry = UnsignedEntry::new(self.org().clone(), kind, payload).sign(&self.key, head);
+        let store = self.store.clone();
+        let stored = entry.clone();
+        blocking(move || {
+            store.append(&stored)?;
+            store.flush()?;
+            Ok(())
+        })
+        .await?;
+        self.counters
+            .published
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.appended.send_modify(|n| *n += 1);
+        tracing::debug!(seq = entry.seq(), kind = kind.as_str(), "published");
+        Ok(entry)
+    }
+
+    fn ingest_lock(&self, origin: &OrgId) -> Arc<Mutex<()>> {
+        self.ingest_locks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(origin.clone())
+            .or_default()
+            .clone()
+    }
+
+    /// Verifies and stores entries of `origin` served by `source`, in order, as
+    /// one group commit. Entries before the first bad one are kept (they are
+    /// authentic and chain); the bad one and everything after it are not.
+    /// Returns how many entries were new; they are durable when this returns.
+    pub async fn ingest(
+        &self,
+        source: &OrgId,
+        origin: &OrgId,
+        batch: Vec<proto::Entry>,
+    ) -> Result<usize, NodeError> {
+        if origin == self.org() {
+            return Err(NodeError::OwnOrigin);
+        }
+        let lock = self.ingest_lock(origin);
+        let _guard = lock.lock().await;
+        let key = self.key_of(origin);
+        let store = self.store.clone();
+        let source = source.clone();
+        let origin = origin.clone();
+        let (new, failure) =
+            blocking(move || Ok(verify_and_store(&*store, &source, &origin, key, batch))).await?;
+        if new > 0 {
+            self.counters
+                .ingested
+                .fetch_add(new as u64, std::sync::atomic::Ordering::Relaxed);
+            self.appended.send_modify(|n| *n += 1);
+        }
+        match failure {
+            None => Ok(new),
+            Some(err) => {
+                self.counters
+                    .rejected
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                Err(err)
+            }
+        }
+    }
+
+    /// Pins a peer (or changes its key or endpoint) and, on a running node,
+    /// starts replicating from it at once.
+    pub fn add_peer(
+        self: &Arc<Self>,
+        org: OrgId,
+        key: PublicKey,
+        endpoint: Option<String>,
+    ) -> Result<PeerRecord, NodeError> {
+        if &org == self.org() {
+            return Err(NodeError::InvalidArgument(
+                "a node cannot peer with its own organisation".into(),
+            ));
+        }
+        if key == self.public_key() {
+            return Err(NodeError::InvalidArgument(
+                "that key is this node's own key".into(),
+            ));
+        }
+        if let Some(other) = comity_tls::PinnedKeys::org_for(&*self.pins, &key)
+            && other != org
+        {
+            return Err(NodeError::InvalidArgument(format!(
+                "that key is already pinned for {other}"
+            )));
+        }
+        if let Some(endpoint) = &endpoint {
+            crate::peers::validate_endpoint(endpoint)?;
+        }
+        let record = PeerRecord {
+            org: org.clone(),
+            key,
+            endpoint,
+            added_at: now_unix(),
+        };
+        self.store.put_peer(&record)?;
+        self.store.flush()?;
+        self.pins.set(&org, key);
+        self.peers.insert(record.clone());
+        crate::peers::restart_peer(self, &org);
+        Ok(record)
+    }
+
+    pub fn remove_peer(self: &Arc<Self>, org: &OrgId) -> Result<bool, NodeError> {
+        let removed = self.store.remove_peer(org)?;
+        self.store.flush()?;
+        self.pins.remove(org);
+        self.peers.remove(org);
+        Ok(removed)
+    }
+
+    pub fn heads(&self) -> Result<Vec<(OrgId, Head)>, NodeError> {
+        Ok(self.store.heads()?)
+    }
+}
+
+/// The verification loop of [`Node::ingest`], run on a blocking thread.
+fn verify_and_store(
+    store: &dyn Store,
+    source: &OrgId,
+    origin: &OrgId,
+    key: Option<PublicKey>,
+    batch: Vec<proto::Entry>,
+) -> (usize, Option<NodeError>) {
+    let mut accepted: Vec<SignedEntry> = Vec::with_capacity(batch.len());
+    let mut failure = None;
+    let mut head = match store.head(origin) {
+        Ok(head) => head,
+        Err(e) => return (0, Some(e.into())),
+    };
+    match store.is_frozen(origin) {
+        Ok(false) => {}
+        Ok(true) => return (0, Some(NodeError::Frozen(origin.clone()))),
+        Err(e) => return (0, Some(e.into())),
+    }
+    for wire in batch {
+        let entry = match SignedEntry::decode(wire) {
+            Ok(entry) => entry,
+            Err(e) => {
+                failure = Some(verify::VerifyError::from(e).into());
+                break;
+            }
+        };
+        if entry.origin() != origin {
+            failure = Some(NodeError::WrongOrigin {
+                expected: origin.clone(),
+                got: entry.origin().clone(),
+            });
+            break;
+        }
+        let held_at = |seq: u64| -> Option<Hash> {
+            accepted
+                .iter()
+                .find(|e| e.seq() == seq)
+                .map(SignedEntry::id)
+                .or_else(|| store.entry(origin, seq).ok().flatten().map(|e| e.id()))
+        };
+        match verify::verify_for_ingest(&entry, key.as_ref(), head, held_at) {
+            Ok(Ingest::Append) => {
+                head = Some(entry.head());
+                accepted.push(entry);
+            }
+            Ok(Ingest::Duplicate) => {}
+            Ok(Ingest::Equivocation { held }) => {
+                failure = Some(record_equivocation(
+                    store, source, &entry, held, &accepted,
+                ));
+                break;
+            }
+            Err(e) => {
+                failure = Some(e.into());
+                break;
+            }
+        }
+    }
+    let stored = store
+        .append_batch(&accepted)
+        .and_then(|new| store.flush().map(|()| new));
+    match stored {
+        Ok(new) => (new, failure),
+        Err(e) => (0, Some(e.into())),
+    }
+}
+
+fn record_equivocation(
+    store: &dyn Store,
+    source: &OrgId,
+    conflicting: &SignedEntry,
+    held: Hash,
+    accepted: &[SignedEntry],
+) -> NodeError {
+    let origin = conflicting.origin().clone();
+    let seq = conflicting.seq();
+    let held_entry = accepted
+        .iter()
+        .find(|e| e.id() == held)
+        .cloned()
+        .or_else(|| store.entry(&origin, seq).ok().flatten());
+    let Some(held_entry) = held_entry else {
+        return NodeError::Internal(format!("held entry {origin}/{seq} vanished"));
+    };
+    let evidence = Equivocation {
+        origin: origin.clone(),
+        seq,
+        held_header: held_entry.header_bytes().to_vec(),
+        held_signature: held_entry.signature().to_vec(),
+        conflicting_header: conflicting.header_bytes().to_vec(),
+        conflicting_signature: conflicting.signature().to_vec(),
+        reported_by: source.clone(),
+        detected_at: now_unix(),
+    };
+    if let Err(e) = store.record_equivocation(&evidence) {
+        return e.into();
+    }
+    tracing::error!(
+        %origin, seq, held = %held, conflicting = %conflicting.id(), reported_by = %source,
+        "EQUIVOCATION: origin signed two different entries at one seq; its log is frozen here"
+    );
+    NodeError::Equivocation { origin, seq }
+}
+
+fn stakeholder_group(name: Option<&str>) -> proto::StakeholderGroup {
+    use proto::StakeholderGroup as G;
+    match name.map(|n| n.to_ascii_lowercase().replace('_', "-")).as_deref() {
+        Some("government") => G::Government,
+        Some("intergovernmental") => G::Intergovernmental,
+        Some("private-sector") => G::PrivateSector,
+        Some("civil-society") => G::CivilSociety,
+        Some("technical-academic" | "technical" | "academic") => G::TechnicalAcademic,
+        _ => G::Unspecified,
+    }
+}

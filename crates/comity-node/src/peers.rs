@@ -1,0 +1,614 @@
+//! The peer manager: per pinned peer, one *link* task that keeps a mutual-TLS
+//! channel open (reconnecting with capped exponential backoff and jitter,
+//! reset on success) and polls the peer's heads; and per followed origin, one
+//! *follow* task that pulls that origin's log from the best source — the
+//! origin itself when reachable, otherwise whichever relay holds the most —
+//! and switches when that source fails or falls behind.
+//!
+//! Sources are pulled, never pushed to: no publisher keeps a queue per peer.
+
+use crate::{error::NodeError, node::Node};
+use backon::{BackoffBuilder, ExponentialBuilder};
+use comity_core::{OrgId, PublicKey, proto};
+use comity_store::PeerRecord;
+use futures::FutureExt;
+use proto::{
+    HeadsRequest, HelloRequest, SubscribeRequest, federation_client::FederationClient,
+    subscribe_event::Event,
+};
+use std::{
+    collections::{BTreeMap, BTreeSet, HashMap},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant, SystemTime},
+};
+use tokio::sync::{Notify, watch};
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Channel;
+use tracing::Instrument;
+
+/// Capabilities this build announces in `Hello`.
+pub const CAPABILITIES: &[&str] = &["subscribe", "heartbeat", "redaction"];
+
+/// How long a source that served a bad entry is passed over.
+const PENALTY: Duration = Duration::from_secs(60);
+
+/// What the rest of the node may see of one peer.
+#[derive(Debug, Clone)]
+pub struct PeerView {
+    pub record: PeerRecord,
+    pub connected: bool,
+    pub reciprocal: bool,
+    pub last_error: Option<String>,
+    pub last_contact: Option<SystemTime>,
+    pub failures: u32,
+    pub remote_heads: BTreeMap<OrgId, u64>,
+    /// Origins the peer follows, from its `Hello`.
+    pub follows: BTreeSet<OrgId>,
+    pub serving: BTreeSet<OrgId>,
+}
+
+struct PeerRuntime {
+    view: PeerView,
+    channel: Option<Channel>,
+    cancel: CancellationToken,
+    reconnect: Arc<Notify>,
+    penalised_until: Option<Instant>,
+}
+
+impl PeerRuntime {
+    fn new(record: PeerRecord) -> Self {
+        Self {
+            view: PeerView {
+                record,
+                connected: false,
+                reciprocal: false,
+                last_error: None,
+                last_contact: None,
+                failures: 0,
+                remote_heads: BTreeMap::new(),
+                follows: BTreeSet::new(),
+                serving: BTreeSet::new(),
+            },
+            channel: None,
+            cancel: CancellationToken::new(),
+            reconnect: Arc::new(Notify::new()),
+            penalised_until: None,
+        }
+    }
+
+    fn usable(&self) -> Option<&Channel> {
+        let penalised = self.penalised_until.is_some_and(|t| t > Instant::now());
+        self.channel.as_ref().filter(|_| !penalised)
+    }
+}
+
+/// A source chosen for an origin.
+#[derive(Clone)]
+pub(crate) struct Source {
+    pub org: OrgId,
+    pub channel: Channel,
+}
+
+/// Runtime state of every pinned peer.
+pub struct PeerTable {
+    inner: Mutex<BTreeMap<OrgId, PeerRuntime>>,
+    changed: watch::Sender<u64>,
+}
+
+impl Default for PeerTable {
+    fn default() -> Self {
+        Self {
+            inner: Mutex::default(),
+            changed: watch::Sender::new(0),
+        }
+    }
+}
+
+impl PeerTable {
+    fn with<T>(&self, f: impl FnOnce(&mut BTreeMap<OrgId, PeerRuntime>) -> T) -> T {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut inner)
+    }
+
+    fn with_peer(&self, org: &OrgId, f: impl FnOnce(&mut PeerRuntime)) {
+        self.with(|peers| peers.get_mut(org).map(f));
+        self.changed.send_modify(|n| *n += 1);
+    }
+
+    /// Adds or replaces a peer; a replaced peer's tasks are cancelled.
+    pub(crate) fn insert(&self, record: PeerRecord) {
+        self.with(|peers| {
+            if let Some(old) = peers.insert(record.org.clone(), PeerRuntime::new(record)) {
+                old.cancel.cancel();
+            }
+        });
+        self.changed.send_modify(|n| *n += 1);
+    }
+
+    pub(crate) fn remove(&self, org: &OrgId) {
+        if let Some(old) = self.with(|peers| peers.remove(org)) {
+            old.cancel.cancel();
+        }
+        self.changed.send_modify(|n| *n += 1);
+    }
+
+    pub fn orgs(&self) -> Vec<OrgId> {
+        self.with(|peers| peers.keys().cloned().collect())
+    }
+
+    pub fn contains(&self, org: &OrgId) -> bool {
+        self.with(|peers| peers.contains_key(org))
+    }
+
+    pub fn views(&self) -> Vec<PeerView> {
+        self.with(|peers| peers.values().map(|p| p.view.clone()).collect())
+    }
+
+    fn subscribe_changes(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    fn tasks_for(&self, org: &OrgId) -> Option<(PeerRecord, CancellationToken, Arc<Notify>)> {
+        self.with(|peers| {
+            peers
+                .get(org)
+                .map(|p| (p.view.record.clone(), p.cancel.clone(), p.reconnect.clone()))
+        })
+    }
+
+    /// A peer told us, in its `Hello`, whether it follows our log.
+    pub(crate) fn note_follows_us(&self, org: &OrgId, follows_us: bool) {
+        self.with_peer(org, |p| {
+            p.view.reciprocal = follows_us;
+            p.view.last_contact = Some(SystemTime::now());
+        });
+    }
+
+    fn set_connected(&self, org: &OrgId, channel: Channel, hello: &proto::HelloResponse) {
+        self.with_peer(org, |p| {
+            p.channel = Some(channel);
+            p.view.connected = true;
+            p.view.reciprocal = hello.follows_you;
+            p.view.last_error = None;
+            p.view.failures = 0;
+            p.view.last_contact = Some(SystemTime::now());
+            p.view.remote_heads = heads_map(&hello.heads);
+            p.view.follows = hello
+                .follows
+                .iter()
+                .filter_map(|o| OrgId::new(o.clone()).ok())
+                .collect();
+        });
+    }
+
+    fn record_heads(&self, org: &OrgId, heads: &[proto::Head]) {
+        self.with_peer(org, |p| {
+            p.view.remote_heads = heads_map(heads);
+            p.view.last_contact = Some(SystemTime::now());
+        });
+    }
+
+    fn record_remote_head(&self, org: &OrgId, origin: &OrgId, seq: u64) {
+        self.with_peer(org, |p| {
+            p.view.remote_heads.insert(origin.clone(), seq);
+            p.view.last_contact = Some(SystemTime::now());
+        });
+    }
+
+    /// The link to `org` failed: drop the channel and let the link task reconnect.
+    fn mark_failed(&self, org: &OrgId, error: String) {
+        self.with_peer(org, |p| {
+            p.channel = None;
+            p.view.connected = false;
+            p.view.failures = p.view.failures.saturating_add(1);
+            p.view.last_error = Some(error);
+            p.reconnect.notify_one();
+        });
+    }
+
+    /// `org` served something invalid: remember why and pass it over for a while.
+    fn penalise(&self, org: &OrgId, error: String) {
+        self.with_peer(org, |p| {
+            p.view.last_error = Some(error);
+            p.view.failures = p.view.failures.saturating_add(1);
+            p.penalised_until = Some(Instant::now() + PENALTY);
+        });
+    }
+
+    fn set_serving(&self, org: &OrgId, origin: &OrgId, serving: bool) {
+        self.with_peer(org, |p| {
+            if serving {
+                p.view.serving.insert(origin.clone());
+            } else {
+                p.view.serving.remove(origin);
+            }
+        });
+    }
+
+    /// The best source for `origin`: the origin itself when connected,
+    /// otherwise the connected peer that advertises the highest head for it,
+    /// otherwise one that follows it (and will relay it live once it has it).
+    fn best_source(&self, origin: &OrgId) -> Option<Source> {
+        self.with(|peers| {
+            if let Some(channel) = peers.get(origin).and_then(PeerRuntime::usable) {
+                return Some(Source {
+                    org: origin.clone(),
+                    channel: channel.clone(),
+                });
+            }
+            peers
+                .iter()
+                .filter_map(|(org, p)| {
+                    let head = match p.view.remote_heads.get(origin) {
+                        Some(&head) => head,
+                        None if p.view.follows.contains(origin) => 0,
+                        None => return None,
+                    };
+                    p.usable().map(|c| (head, org, c))
+                })
+                .max_by_key(|(head, _, _)| *head)
+                .map(|(_, org, channel)| Source {
+                    org: org.clone(),
+                    channel: channel.clone(),
+                })
+        })
+    }
+
+    /// Whether a source other than `current` should serve `origin` instead:
+    /// the origin itself came within reach, or another peer holds more of the
+    /// log than both we and the current source do.
+    fn should_switch(&self, origin: &OrgId, current: &OrgId, our_head: u64) -> bool {
+        self.with(|peers| {
+            if current != origin && peers.get(origin).and_then(PeerRuntime::usable).is_some() {
+                return true;
+            }
+            let current_head = peers
+                .get(current)
+                .and_then(|p| p.view.remote_heads.get(origin).copied())
+                .unwrap_or(0);
+            peers.iter().any(|(org, p)| {
+                org != current
+                    && p.usable().is_some()
+                    && p
+                        .view
+                        .remote_heads
+                        .get(origin)
+                        .is_some_and(|&h| h > our_head.max(current_head))
+            })
+        })
+    }
+}
+
+fn heads_map(heads: &[proto::Head]) -> BTreeMap<OrgId, u64> {
+    heads
+        .iter()
+        .filter_map(|h| Some((OrgId::new(h.origin.clone()).ok()?, h.seq)))
+        .collect()
+}
+
+/// Checks an endpoint given by an operator: `https://host:port`.
+pub fn validate_endpoint(endpoint: &str) -> Result<(), NodeError> {
+    let rest = endpoint.strip_prefix("https://").ok_or_else(|| {
+        NodeError::InvalidArgument(format!(
+            "endpoint {endpoint:?} must look like https://host:port"
+        ))
+    })?;
+    match rest.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0) => {
+            Ok(())
+        }
+        _ => Err(NodeError::InvalidArgument(format!(
+            "endpoint {endpoint:?} must look like https://host:port"
+        ))),
+    }
+}
+
+fn backoff(node: &Node) -> impl Iterator<Item = Duration> + use<> {
+    ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(200))
+        .with_max_delay(node.config().replication.backoff_max())
+        .with_jitter()
+        .without_max_times()
+        .build()
+}
+
+/// Sleeps `delay` unless cancelled first; returns false when cancelled.
+async fn pause(cancel: &CancellationToken, delay: Duration) -> bool {
+    tokio::select! {
+        _ = cancel.cancelled() => false,
+        _ = tokio::time::sleep(delay) => true,
+    }
+}
+
+/// Starts (or restarts) the tasks of one peer on a running node.
+pub(crate) fn restart_peer(node: &Arc<Node>, org: &OrgId) {
+    let started = node.started.load(std::sync::atomic::Ordering::Acquire);
+    if !started || node.tasks.is_closed() || node.shutdown.is_cancelled() {
+        return;
+    }
+    let Some((record, cancel, reconnect)) = node.peers.tasks_for(org) else {
+        return;
+    };
+    let stop = node.shutdown.clone();
+    let cancel_on_shutdown = cancel.clone();
+    node.tasks.spawn(async move {
+        stop.cancelled().await;
+        cancel_on_shutdown.cancel();
+    });
+    if let Some(endpoint) = record.endpoint.clone() {
+        let span = tracing::info_span!("link", peer = %org);
+        node.tasks.spawn(
+            link(
+                node.clone(),
+                org.clone(),
+                endpoint,
+                record.key,
+                cancel.clone(),
+                reconnect,
+            )
+            .instrument(span),
+        );
+    }
+    let span = tracing::info_span!("follow", origin = %org);
+    node.tasks
+        .spawn(follow(node.clone(), org.clone(), cancel).instrument(span));
+}
+
+/// Starts the tasks of every pinned peer.
+pub(crate) fn start_all(node: &Arc<Node>) {
+    for org in node.peers.orgs() {
+        restart_peer(node, &org);
+    }
+}
+
+fn client(node: &Node, channel: Channel) -> FederationClient<Channel> {
+    let limit = node.config().limits.max_message_bytes;
+    FederationClient::new(channel)
+        .max_decoding_message_size(limit)
+        .max_encoding_message_size(limit)
+}
+
+async fn connect(
+    node: &Node,
+    org: &OrgId,
+    endpoint: &str,
+    key: PublicKey,
+) -> Result<(Channel, proto::HelloResponse), String> {
+    let config = comity_tls::client_config(node.tls_identity(), key).map_err(|e| e.to_string())?;
+    let timeout = Duration::from_secs(node.config().limits.connect_timeout_secs.max(1));
+    let channel = comity_tls::connect(endpoint, config, timeout)
+        .await
+        .map_err(|e| e.to_string())?;
+    let hello = HelloRequest {
+        protocol_version: comity_proto::PROTOCOL_VERSION,
+        capabilities: CAPABILITIES.iter().map(|c| c.to_string()).collect(),
+        follows: node.follows().iter().map(ToString::to_string).collect(),
+    };
+    let response = tokio::time::timeout(timeout, client(node, channel.clone()).hello(hello))
+        .await
+        .map_err(|_| "no answer to Hello".to_string())?
+        .map_err(|status| format!("refused: {}", status.message()))?
+        .into_inner();
+    if response.org != org.as_str() {
+        return Err(format!(
+            "the key pinned for {org} answered as {:?}",
+            response.org
+        ));
+    }
+    Ok((channel, response))
+}
+
+/// Keeps a channel to one peer and polls its heads.
+async fn link(
+    node: Arc<Node>,
+    org: OrgId,
+    endpoint: String,
+    key: PublicKey,
+    cancel: CancellationToken,
+    reconnect: Arc<Notify>,
+) {
+    let mut delays = backoff(&node);
+    let poll = node.config().replication.heads_poll();
+    while !cancel.is_cancelled() {
+        match connect(&node, &org, &endpoint, key).await {
+            Ok((channel, hello)) => {
+                tracing::info!(%endpoint, "connected");
+                node.peers.set_connected(&org, channel.clone(), &hello);
+                delays = backoff(&node);
+                let mut client = client(&node, channel);
+                loop {
+                    tokio::select! {
+                        _ = cancel.cancelled() => return,
+                        _ = reconnect.notified() => break,
+                        _ = tokio::time::sleep(poll) => {}
+                    }
+                    match client.heads(HeadsRequest::default()).await {
+                        Ok(heads) => node.peers.record_heads(&org, &heads.into_inner().heads),
+                        Err(status) => {
+                            node.peers
+                                .mark_failed(&org, format!("heads: {}", status.message()));
+                            break;
+                        }
+                    }
+                }
+            }
+            Err(error) => {
+                tracing::debug!(%endpoint, %error, "connect failed");
+                node.peers.mark_failed(&org, error);
+            }
+        }
+        let delay = delays.next().unwrap_or(Duration::from_secs(1));
+        if !pause(&cancel, delay).await {
+            return;
+        }
+    }
+}
+
+enum PullEnd {
+    Cancelled,
+    Switch,
+}
+
+enum PullError {
+    /// The source served something invalid: pass it over.
+    BadEntry(String),
+    /// The stream broke: the link is suspect.
+    Stream(String),
+    /// Our side cannot go on (frozen origin, store failure).
+    Local(String),
+}
+
+/// Follows one origin's log from the best available source.
+async fn follow(node: Arc<Node>, origin: OrgId, cancel: CancellationToken) {
+    let mut changes = node.peers.subscribe_changes();
+    let mut delays = backoff(&node);
+    let poll = node.config().replication.heads_poll();
+    while !cancel.is_cancelled() {
+        if node.store().is_frozen(&origin).unwrap_or(false) {
+            tracing::warn!("origin is frozen after equivocation; not following it");
+            return;
+        }
+        let Some(source) = node.peers.best_source(&origin) else {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = changes.changed() => {}
+                _ = tokio::time::sleep(poll) => {}
+            }
+            continue;
+        };
+        node.peers.set_serving(&source.org, &origin, true);
+        let outcome = pull(&node, &origin, &source, &cancel).await;
+        node.peers.set_serving(&source.org, &origin, false);
+        match outcome {
+            Ok(PullEnd::Cancelled) => return,
+            Ok(PullEnd::Switch) => {
+                tracing::info!(from = %source.org, "switching source");
+                delays = backoff(&node);
+            }
+            Err(PullError::BadEntry(error)) => {
+                tracing::warn!(source = %source.org, %error, "refused entries from source");
+                node.peers.penalise(&source.org, error);
+            }
+            Err(PullError::Stream(error)) => {
+                tracing::debug!(source = %source.org, %error, "subscription ended");
+                node.peers.mark_failed(&source.org, error);
+                if !pause(&cancel, delays.next().unwrap_or(Duration::from_secs(1))).await {
+                    return;
+                }
+            }
+            Err(PullError::Local(error)) => {
+                tracing::error!(%error, "cannot ingest");
+                if !pause(&cancel, delays.next().unwrap_or(Duration::from_secs(1))).await {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn our_head(node: &Node, origin: &OrgId) -> Result<u64, PullError> {
+    node.store()
+        .head(origin)
+        .map(|h| h.map_or(0, |h| h.seq))
+        .map_err(|e| PullError::Local(e.to_string()))
+}
+
+/// One subscription to one source, until it ends, fails or should switch.
+async fn pull(
+    node: &Node,
+    origin: &OrgId,
+    source: &Source,
+    cancel: &CancellationToken,
+) -> Result<PullEnd, PullError> {
+    let after_seq = our_head(node, origin)?;
+    let request = SubscribeRequest {
+        origin: origin.to_string(),
+        after_seq,
+    };
+    let mut stream = client(node, source.channel.clone())
+        .subscribe(request)
+        .await
+        .map_err(|s| PullError::Stream(format!("subscribe: {}", s.message())))?
+        .into_inner();
+    let silence = node.config().replication.heartbeat() * 3;
+    let batch_size = node.config().replication.batch_size.max(1);
+    let mut check = tokio::time::interval(node.config().replication.heads_poll());
+    check.tick().await;
+    loop {
+        let event = tokio::select! {
+            _ = cancel.cancelled() => return Ok(PullEnd::Cancelled),
+            _ = check.tick() => {
+                if node.peers.should_switch(origin, &source.org, our_head(node, origin)?) {
+                    return Ok(PullEnd::Switch);
+                }
+                continue;
+            }
+            message = tokio::time::timeout(silence, stream.message()) => match message {
+                Err(_) => return Err(PullError::Stream(format!("silent for {}s: no heartbeat", silence.as_secs()))),
+                Ok(Err(status)) => return Err(PullError::Stream(stream_error(&status))),
+                Ok(Ok(None)) => return Err(PullError::Stream("stream closed by peer".into())),
+                Ok(Ok(Some(event))) => event,
+            },
+        };
+        let mut batch = Vec::new();
+        let mut next = event.event;
+        loop {
+            match next {
+                Some(Event::Entry(entry)) => batch.push(entry),
+                Some(Event::Heartbeat(beat)) => {
+                    node.peers
+                        .record_remote_head(&source.org, origin, beat.head_seq)
+                }
+                None => return Err(PullError::BadEntry("empty event on subscription".into())),
+            }
+            if batch.len() >= batch_size {
+                break;
+            }
+            // Take whatever else has already arrived, without waiting: one group commit.
+            match stream.message().now_or_never() {
+                Some(Ok(Some(more))) => next = more.event,
+                Some(Err(status)) => {
+                    ingest(node, source, origin, batch).await?;
+                    return Err(PullError::Stream(stream_error(&status)));
+                }
+                _ => break,
+            }
+        }
+        ingest(node, source, origin, batch).await?;
+    }
+}
+
+async fn ingest(
+    node: &Node,
+    source: &Source,
+    origin: &OrgId,
+    batch: Vec<proto::Entry>,
+) -> Result<(), PullError> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    match node.ingest(&source.org, origin, batch).await {
+        Ok(_) => Ok(()),
+        Err(e @ (NodeError::Store(_) | NodeError::Internal(_))) => {
+            Err(PullError::Local(e.to_string()))
+        }
+        Err(e) => Err(PullError::BadEntry(e.to_string())),
+    }
+}
+
+fn stream_error(status: &tonic::Status) -> String {
+    match status.code() {
+        tonic::Code::OutOfRange | tonic::Code::ResourceExhausted => {
+            format!("oversized message refused: {}", status.message())
+        }
+        _ => format!("stream: {}", status.message()),
+    }
+}
+
+/// The peer table as the local API shows it, with lag against our heads.
+pub fn lag(view: &PeerView, ours: &HashMap<OrgId, u64>) -> Vec<(OrgId, u64, u64)> {
+    view.remote_heads
+        .iter()
+        .map(|(origin, remote)| (origin.clone(), ours.get(origin).copied().unwrap_or(0), *remote))
+        .collect()
+}

@@ -1,0 +1,164 @@
+//! Starting and stopping a node: the federation server (mutual TLS), the
+//! local API (Unix socket), both with gRPC health and reflection, and the
+//! peer tasks. One cancellation token stops them all, in order.
+
+use crate::{
+    error::NodeError, federation::FederationService, local_api::LocalApi, node::Node, peers,
+};
+use comity_proto::v1::{federation_server::FederationServer, node_server::NodeServer};
+use std::{
+    net::SocketAddr,
+    os::unix::fs::PermissionsExt,
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
+use tokio::{net::TcpListener, task::JoinHandle};
+use tonic::transport::Server;
+
+/// How long shutdown waits for servers and peer tasks before giving up on them.
+const GRACE: Duration = Duration::from_secs(10);
+
+type ServerTask = JoinHandle<Result<(), tonic::transport::Error>>;
+
+/// A started node. Dropping it without [`RunningNode::shutdown`] leaves its
+/// tasks to the runtime; call `shutdown` for a clean stop.
+pub struct RunningNode {
+    node: Arc<Node>,
+    federation_addr: SocketAddr,
+    socket: Option<PathBuf>,
+    servers: Vec<ServerTask>,
+}
+
+fn reflection() -> Result<
+    tonic_reflection::server::v1::ServerReflectionServer<
+        impl tonic_reflection::server::v1::ServerReflection,
+    >,
+    NodeError,
+> {
+    tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(comity_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| NodeError::Internal(format!("reflection: {e}")))
+}
+
+/// Binds the local API socket, replacing a stale one, readable by the owner only.
+fn bind_socket(path: &Path) -> Result<tokio::net::UnixListener, NodeError> {
+    let io = |e: std::io::Error| NodeError::Internal(format!("{}: {e}", path.display()));
+    if path.exists() {
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            return Err(NodeError::InvalidArgument(format!(
+                "a node is already running on {}",
+                path.display()
+            )));
+        }
+        std::fs::remove_file(path).map_err(io)?;
+    }
+    let listener = tokio::net::UnixListener::bind(path).map_err(io)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+    Ok(listener)
+}
+
+impl RunningNode {
+    /// Starts serving on `federation` (already bound, so tests can use port 0)
+    /// and, when given, the local API on `socket`.
+    pub async fn start(
+        node: Arc<Node>,
+        federation: TcpListener,
+        socket: Option<PathBuf>,
+    ) -> Result<Self, NodeError> {
+        let federation_addr = federation
+            .local_addr()
+            .map_err(|e| NodeError::Internal(format!("listener: {e}")))?;
+        node.publish_profile_if_changed().await?;
+        let mut servers = Vec::new();
+
+        let tls = comity_tls::server_config(node.tls_identity(), node.pins())
+            .map_err(|e| NodeError::Internal(format!("TLS: {e}")))?;
+        let limits = &node.config().limits;
+        let handshake = Duration::from_secs(limits.handshake_timeout_secs.max(1));
+        let incoming = comity_tls::incoming(federation, tls, handshake);
+        let (health, health_service) = tonic_health::server::health_reporter();
+        health
+            .set_serving::<FederationServer<FederationService>>()
+            .await;
+        let federation_service = FederationServer::new(FederationService::new(node.clone()))
+            .max_decoding_message_size(limits.max_message_bytes)
+            .max_encoding_message_size(limits.max_message_bytes);
+        let stop = node.shutdown.clone();
+        let router = Server::builder()
+            .add_service(health_service)
+            .add_service(reflection()?)
+            .add_service(federation_service);
+        servers.push(tokio::spawn(async move {
+            router
+                .serve_with_incoming_shutdown(incoming, stop.cancelled_owned())
+                .await
+        }));
+
+        if let Some(path) = &socket {
+            let listener = bind_socket(path)?;
+            let (health, health_service) = tonic_health::server::health_reporter();
+            health.set_serving::<NodeServer<LocalApi>>().await;
+            let stop = node.shutdown.clone();
+            let router = Server::builder()
+                .add_service(health_service)
+                .add_service(reflection()?)
+                .add_service(NodeServer::new(LocalApi::new(node.clone())));
+            let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
+            servers.push(tokio::spawn(async move {
+                router
+                    .serve_with_incoming_shutdown(incoming, stop.cancelled_owned())
+                    .await
+            }));
+        }
+
+        node.started
+            .store(true, std::sync::atomic::Ordering::Release);
+        peers::start_all(&node);
+        tracing::info!(
+            org = %node.org(),
+            listen = %federation_addr,
+            endpoint = %node.config().endpoint(),
+            peers = node.follows().len(),
+            "node started"
+        );
+        Ok(Self {
+            node,
+            federation_addr,
+            socket,
+            servers,
+        })
+    }
+
+    pub fn node(&self) -> &Arc<Node> {
+        &self.node
+    }
+
+    pub fn federation_addr(&self) -> SocketAddr {
+        self.federation_addr
+    }
+
+    /// Stops servers, then peer tasks, then flushes the store, within a grace period.
+    pub async fn shutdown(self) -> Result<(), NodeError> {
+        self.node.shutdown.cancel();
+        self.node.tasks.close();
+        let servers = futures::future::join_all(self.servers);
+        if tokio::time::timeout(GRACE, servers).await.is_err() {
+            tracing::warn!("servers did not stop within {GRACE:?}");
+        }
+        if tokio::time::timeout(GRACE, self.node.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("peer tasks did not stop within {GRACE:?}");
+        }
+        if let Some(path) = &self.socket {
+            let _ = std::fs::remove_file(path);
+        }
+        self.node.store().flush()?;
+        tracing::info!(org = %self.node.org(), "node stopped");
+        Ok(())
+    }
+}

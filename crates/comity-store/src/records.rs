@@ -1,0 +1,42 @@
+//! Records kept beside the logs. Stored as JSON behind a one-byte record
+//! version, so a later build can migrate them.
+
+use comity_core::{Hash, OrgId, PublicKey};
+use serde::{Deserialize, Serialize};
+
+/// A pinned partner: its key, and where to reach it (none for a key-only
+/// follow, whose log arrives through relays).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerRecord {
+    pub org: OrgId,
+    pub key: PublicKey,
+    pub endpoint: Option<String>,
+    /// Unix seconds.
+    pub added_at: i64,
+}
+
+/// Proof that an origin signed two different headers at one seq.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Equivocation {
+    pub origin: OrgId,
+    pub seq: u64,
+    /// The header held first, and its signature.
+    pub held_header: Vec<u8>,
+    pub held_signature: Vec<u8>,
+    /// The conflicting header and its signature.
+    pub conflicting_header: Vec<u8>,
+    pub conflicting_signature: Vec<u8>,
+    /// The peer that served the conflicting header.
+    pub reported_by: OrgId,
+    /// Unix seconds.
+    pub detected_at: i64,
+}
+
+impl Equivocation {
+    pub fn held_id(&self) -> Hash {
+        Hash::of(&self.held_header)
+    }
+    pub fn conflicting_id(&self) -> Hash {
+        Hash::of(&self.conflicting_header)
+    }
+}

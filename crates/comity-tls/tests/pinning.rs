@@ -1,0 +1,373 @@
+//! End-to-end pinning: a tonic server fed by `incoming`, serving gRPC health
+//! behind an interceptor that records `caller_key`, and clients made with
+//! `client_config` + `connect`, all on 127.0.0.1.
+
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    sync::{Arc, Mutex, RwLock},
+    time::{Duration, Instant},
+};
+
+use comity_core::{IdentityKey, OrgId, PublicKey};
+use comity_tls::{
+    PinnedKeys, TlsError, TlsIdentity, caller_key, client_config, connect, incoming,
+    server_config,
+};
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+use time::OffsetDateTime;
+use tokio::{net::TcpListener, sync::oneshot};
+use tonic::{
+    Request, Status,
+    service::interceptor::InterceptedService,
+    transport::{Channel, Server},
+};
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn org(id: &str) -> OrgId {
+    OrgId::new(id).unwrap()
+}
+
+fn key_pair(key: &IdentityKey) -> KeyPair {
+    KeyPair::try_from(key.to_pkcs8_der().unwrap()).unwrap()
+}
+
+struct TestServer {
+    addr: SocketAddr,
+    key: PublicKey,
+    pins: Arc<RwLock<HashMap<PublicKey, OrgId>>>,
+    /// Every caller key the interceptor saw, in order.
+    seen: Arc<Mutex<Vec<PublicKey>>>,
+    _shutdown: oneshot::Sender<()>,
+}
+
+impl TestServer {
+    async fn start(pinned: &[(PublicKey, &str)], handshake_timeout: Duration) -> Self {
+        let key = IdentityKey::generate();
+        let identity = TlsIdentity::new(&key, &org("server-org")).unwrap();
+        let pins = Arc::new(RwLock::new(
+            pinned
+                .iter()
+                .map(|(k, o)| (*k, org(o)))
+                .collect::<HashMap<_, _>>(),
+        ));
+        let config = server_config(&identity, pins.clone() as Arc<dyn PinnedKeys>).unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let record = {
+            let seen = seen.clone();
+            move |request: Request<()>| -> Result<Request<()>, Status> {
+                let key = caller_key(&request)?;
+                seen.lock().unwrap().push(key);
+                Ok(request)
+            }
+        };
+        let (_reporter, health) = tonic_health::server::health_reporter();
+        let (shutdown, stop) = oneshot::channel::<()>();
+        let server = Server::builder()
+            .add_service(InterceptedService::new(health, record))
+            .serve_with_incoming_shutdown(
+                incoming(listener, config, handshake_timeout),
+                async move {
+                    let _ = stop.await;
+                },
+            );
+        tokio::spawn(async move { server.await.unwrap() });
+
+        Self {
+            addr,
+            key: key.public(),
+            pins,
+            seen,
+            _shutdown: shutdown,
+        }
+    }
+
+    fn endpoint(&self) -> String {
+        format!("https://{}", self.addr)
+    }
+
+    fn seen(&self) -> Vec<PublicKey> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+async fn health_check(channel: Channel) -> Result<ServingStatus, Status> {
+    let response = HealthClient::new(channel)
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await?;
+    Ok(response.into_inner().status())
+}
+
+/// Connects as `identity`, expecting the server to hold `server_key`, and
+/// makes one health check. Any failure, at connect or at the first RPC, is
+/// an `Err` describing where it happened.
+async fn first_rpc(
+    server: &TestServer,
+    identity: &TlsIdentity,
+    server_key: PublicKey,
+) -> Result<ServingStatus, String> {
+    let config = client_config(identity, server_key).map_err(|e| format!("config: {e}"))?;
+    let channel = connect(&server.endpoint(), config, CONNECT_TIMEOUT)
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
+    health_check(channel).await.map_err(|s| format!("rpc: {s}"))
+}
+
+#[tokio::test]
+async fn pinned_client_is_served_and_identified_by_its_key() {
+    let client_key = IdentityKey::generate();
+    let server = TestServer::start(&[(client_key.public(), "ietf")], HANDSHAKE_TIMEOUT).await;
+    // The name in the certificate is irrelevant: the key is the identity.
+    let identity = TlsIdentity::new(&client_key, &org("whatever-name")).unwrap();
+
+    let status = first_rpc(&server, &identity, server.key).await.unwrap();
+    assert_eq!(status, ServingStatus::Serving);
+
+    assert_eq!(server.seen(), vec![client_key.public()]);
+    assert_eq!(server.pins.org_for(&server.seen()[0]), Some(org("ietf")));
+
+    // Also through a bare `host:port` endpoint, on a second connection.
+    let config = client_config(&identity, server.key).unwrap();
+    let channel = connect(&server.addr.to_string(), config, CONNECT_TIMEOUT)
+        .await
+        .unwrap();
+    assert_eq!(health_check(channel).await.unwrap(), ServingStatus::Serving);
+    assert_eq!(server.seen(), vec![client_key.public(); 2]);
+}
+
+#[tokio::test]
+async fn unpinned_client_is_refused_and_the_server_keeps_serving() {
+    let pinned = IdentityKey::generate();
+    let stranger = IdentityKey::generate();
+    let server = TestServer::start(&[(pinned.public(), "ietf")], HANDSHAKE_TIMEOUT).await;
+
+    // Same org name as the pinned peer: names must not help.
+    let stranger_identity = TlsIdentity::new(&stranger, &org("ietf")).unwrap();
+    let outcome = first_rpc(&server, &stranger_identity, server.key).await;
+    eprintln!("DBG2 {outcome:?}");
+    assert!(outcome.is_err(), "unpinned client was served: {outcome:?}");
+    assert!(server.seen().is_empty());
+
+    // The refused handshake did not stop the accept loop.
+    let pinned_identity = TlsIdentity::new(&pinned, &org("ietf")).unwrap();
+    let status = first_rpc(&server, &pinned_identity, server.key).await.unwrap();
+    assert_eq!(status, ServingStatus::Serving);
+    assert_eq!(server.seen(), vec![pinned.public()]);
+
+    // Pinning the stranger at runtime lets its next connection in.
+    server
+        .pins
+        .write()
+        .unwrap()
+        .insert(stranger.public(), org("newcomer"));
+    let status = first_rpc(&server, &stranger_identity, server.key).await.unwrap();
+    assert_eq!(status, ServingStatus::Serving);
+    assert_eq!(server.seen(), vec![pinned.public(), stranger.public()]);
+}
+
+#[tokio::test]
+async fn certificate_issued_by_a_pinned_peer_for_another_key_is_refused() {
+    // The trap: P is pinned. P makes itself a CA certificate and issues a
+    // certificate for a fresh key, naming another organisation.
+    let p_key = IdentityKey::generate();
+    let server = TestServer::start(&[(p_key.public(), "p-org")], HANDSHAKE_TIMEOUT).await;
+
+    let mut ca_params = CertificateParams::new(vec!["p-org".to_owned()]).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "p-org");
+    let issuer = Issuer::new(ca_params, key_pair(&p_key));
+
+    let fresh_key = IdentityKey::generate();
+    let mut forged_params = CertificateParams::new(vec!["victim-org".to_owned()]).unwrap();
+    forged_params
+        .distinguished_name
+        .push(DnType::CommonName, "victim-org");
+    let forged = forged_params
+        .signed_by(&key_pair(&fresh_key), &issuer)
+        .unwrap();
+    let forged_identity = TlsIdentity::from_certificate(forged.der().clone(), &fresh_key).unwrap();
+
+    let outcome = first_rpc(&server, &forged_identity, server.key).await;
+    eprintln!("DBG3 {outcome:?}");
+    assert!(outcome.is_err(), "issued certificate was accepted: {outcome:?}");
+    assert!(server.seen().is_empty());
+}
+
+#[tokio::test]
+async fn client_refuses_a_server_with_another_key() {
+    let client_key = IdentityKey::generate();
+    let server = TestServer::start(&[(client_key.public(), "ietf")], HANDSHAKE_TIMEOUT).await;
+    let identity = TlsIdentity::new(&client_key, &org("ietf")).unwrap();
+
+    let expected = IdentityKey::generate().public();
+    let config = client_config(&identity, expected).unwrap();
+    let err = connect(&server.endpoint(), config, CONNECT_TIMEOUT)
+        .await
+        .unwrap_err();
+    eprintln!("DBG4 {err}");
+    assert!(matches!(err, TlsError::Handshake { .. }), "{err}");
+    let message = err.to_string();
+    assert!(message.contains(&server.key.to_string()), "{message}");
+    assert!(message.contains(&expected.to_string()), "{message}");
+    assert!(server.seen().is_empty());
+}
+
+#[tokio::test]
+async fn expired_or_not_yet_valid_certificate_with_a_pinned_key_is_refused() {
+    let client_key = IdentityKey::generate();
+    let server = TestServer::start(&[(client_key.public(), "ietf")], HANDSHAKE_TIMEOUT).await;
+    let now = OffsetDateTime::now_utc();
+
+    for (from, to) in [
+        (time::Duration::days(-30), time::Duration::days(-1)),
+        (time::Duration::days(1), time::Duration::days(30)),
+    ] {
+        let mut params = CertificateParams::new(vec!["ietf".to_owned()]).unwrap();
+        params.not_before = now + from;
+        params.not_after = now + to;
+        let cert = params.self_signed(&key_pair(&client_key)).unwrap();
+        let identity = TlsIdentity::from_certificate(cert.der().clone(), &client_key).unwrap();
+
+        let outcome = first_rpc(&server, &identity, server.key).await;
+        assert!(
+            outcome.is_err(),
+            "certificate valid {from} .. {to} from now was accepted: {outcome:?}"
+        );
+    }
+    assert!(server.seen().is_empty());
+
+    // The same key with a current certificate is fine.
+    let identity = TlsIdentity::new(&client_key, &org("ietf")).unwrap();
+    assert_eq!(
+        first_rpc(&server, &identity, server.key).await.unwrap(),
+        ServingStatus::Serving
+    );
+}
+
+#[tokio::test]
+async fn silent_clients_do_not_block_others_and_are_dropped_after_the_timeout() {
+    let handshake_timeout = Duration::from_secs(2);
+    let client_key = IdentityKey::generate();
+    let server = TestServer::start(&[(client_key.public(), "ietf")], handshake_timeout).await;
+
+    // Open TCP connections that never say a word.
+    let opened = Instant::now();
+    let mut silent = Vec::new();
+    for _ in 0..3 {
+        silent.push(tokio::net::TcpStream::connect(server.addr).await.unwrap());
+    }
+
+    let identity = TlsIdentity::new(&client_key, &org("ietf")).unwrap();
+    assert_eq!(
+        first_rpc(&server, &identity, server.key).await.unwrap(),
+        ServingStatus::Serving
+    );
+    assert!(
+        opened.elapsed() < handshake_timeout,
+        "the good client was only served after {:?}",
+        opened.elapsed()
+    );
+    // The silent connections are all still open (nothing to read, no EOF).
+    let mut buf = [0u8; 16];
+    for stream in &silent {
+        let err = stream.try_read(&mut buf).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::WouldBlock);
+    }
+
+    // ... until the handshake timeout, when the server drops them.
+    for stream in &silent {
+        let closed = tokio::time::timeout(Duration::from_secs(30), async {
+            loop {
+                stream.readable().await.unwrap();
+                match stream.try_read(&mut buf) {
+                    Ok(n) => return Ok(n),
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                    Err(e) => return Err(e),
+                }
+            }
+        })
+        .await
+        .expect("the server never dropped a silent connection");
+        // EOF or a reset, and nothing was ever sent to us.
+        assert!(matches!(closed, Ok(0) | Err(_)), "{closed:?}");
+    }
+    let waited = opened.elapsed();
+    assert!(
+        waited >= handshake_timeout - Duration::from_millis(100),
+        "silent connections dropped after {waited:?}, before the {handshake_timeout:?} timeout"
+    );
+}
+
+#[tokio::test]
+async fn tls12_client_is_refused_even_with_a_pinned_key() {
+    #[derive(Debug)]
+    struct AcceptAnything;
+    impl rustls::client::danger::ServerCertVerifier for AcceptAnything {
+        fn verify_server_cert(
+            &self,
+            _: &rustls_pki_types::CertificateDer<'_>,
+            _: &[rustls_pki_types::CertificateDer<'_>],
+            _: &rustls_pki_types::ServerName<'_>,
+            _: &[u8],
+            _: rustls_pki_types::UnixTime,
+        ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+            Ok(rustls::client::danger::ServerCertVerified::assertion())
+        }
+        fn verify_tls12_signature(
+            &self,
+            _: &[u8],
+            _: &rustls_pki_types::CertificateDer<'_>,
+            _: &rustls::DigitallySignedStruct,
+        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+            Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+        }
+        fn verify_tls13_signature(
+            &self,
+            _: &[u8],
+            _: &rustls_pki_types::CertificateDer<'_>,
+            _: &rustls::DigitallySignedStruct,
+        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+            Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+        }
+        fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+            vec![rustls::SignatureScheme::ED25519]
+        }
+    }
+
+    let client_key = IdentityKey::generate();
+    let server = TestServer::start(&[(client_key.public(), "ietf")], HANDSHAKE_TIMEOUT).await;
+    let identity = TlsIdentity::new(&client_key, &org("ietf")).unwrap();
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(&[&rustls::version::TLS12])
+    .unwrap()
+    .dangerous()
+    .with_custom_certificate_verifier(Arc::new(AcceptAnything))
+    .with_client_auth_cert(
+        vec![identity.certificate().clone()],
+        rustls_pki_types::PrivatePkcs8KeyDer::from(client_key.to_pkcs8_der().unwrap()).into(),
+    )
+    .unwrap();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+
+    let outcome = match connect(&server.endpoint(), Arc::new(config), CONNECT_TIMEOUT).await {
+        Ok(channel) => health_check(channel).await.map_err(|s| s.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    eprintln!("DBG7 {outcome:?}");
+    assert!(outcome.is_err(), "TLS 1.2 client was served: {outcome:?}");
+    assert!(server.seen().is_empty());
+}
