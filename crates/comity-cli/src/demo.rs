@@ -32,14 +32,34 @@ pub struct DemoArgs {
 
 fn name_of(org: &OrgId) -> (String, &'static str, &'static str) {
     let (name, group, region) = match org.as_str() {
-        "itu" => ("International Telecommunication Union", "intergovernmental", "global"),
-        "ietf" => ("Internet Engineering Task Force", "technical-academic", "global"),
-        "icann" => ("Internet Corporation for Assigned Names and Numbers", "technical-academic", "global"),
-        "ripe-ncc" => ("RIPE NCC", "technical-academic", "Europe, Middle East, Central Asia"),
+        "itu" => (
+            "International Telecommunication Union",
+            "intergovernmental",
+            "global",
+        ),
+        "ietf" => (
+            "Internet Engineering Task Force",
+            "technical-academic",
+            "global",
+        ),
+        "icann" => (
+            "Internet Corporation for Assigned Names and Numbers",
+            "technical-academic",
+            "global",
+        ),
+        "ripe-ncc" => (
+            "RIPE NCC",
+            "technical-academic",
+            "Europe, Middle East, Central Asia",
+        ),
         "afrinic" => ("AFRINIC", "technical-academic", "Africa"),
         "apnic" => ("APNIC", "technical-academic", "Asia-Pacific"),
         "arin" => ("ARIN", "technical-academic", "North America"),
-        "lacnic" => ("LACNIC", "technical-academic", "Latin America and Caribbean"),
+        "lacnic" => (
+            "LACNIC",
+            "technical-academic",
+            "Latin America and Caribbean",
+        ),
         "isoc" => ("Internet Society", "civil-society", "global"),
         "w3c" => ("World Wide Web Consortium", "technical-academic", "global"),
         "igf" => ("Internet Governance Forum", "intergovernmental", "global"),
@@ -104,11 +124,20 @@ async fn wait_for(node: &Node, origin: &OrgId, seq: u64, deadline: Duration) -> 
     let start = Instant::now();
     let mut appended = node.appended();
     loop {
-        if node.store().head(origin).ok().flatten().is_some_and(|h| h.seq >= seq) {
+        if node
+            .store()
+            .head(origin)
+            .ok()
+            .flatten()
+            .is_some_and(|h| h.seq >= seq)
+        {
             return Some(start.elapsed());
         }
         let left = deadline.checked_sub(start.elapsed())?;
-        if tokio::time::timeout(left, appended.changed()).await.is_err() {
+        if tokio::time::timeout(left, appended.changed())
+            .await
+            .is_err()
+        {
             return None;
         }
     }
@@ -140,12 +169,20 @@ async fn publish_sample(nodes: &[DemoNode]) -> Result<(), Failure> {
         uuid: comity_core::document::new_uuid(),
         revision: 1,
         title: vec![
-            proto::Text { lang: "en".into(), value: title.into() },
-            proto::Text { lang: "fr".into(), value: "Aspects de l'Internet liés au développement".into() },
+            proto::Text {
+                lang: "en".into(),
+                value: title.into(),
+            },
+            proto::Text {
+                lang: "fr".into(),
+                value: "Aspects de l'Internet liés au développement".into(),
+            },
         ],
         summary: vec![proto::Text {
             lang: "en".into(),
-            value: "Open consultation ahead of the CWG-Internet meeting; all stakeholders may respond.".into(),
+            value:
+                "Open consultation ahead of the CWG-Internet meeting; all stakeholders may respond."
+                    .into(),
         }],
         closes_at: Some(dates::to_timestamp(closes)),
         status: proto::ConsultationStatus::Open as i32,
@@ -172,7 +209,11 @@ async fn publish_sample(nodes: &[DemoNode]) -> Result<(), Failure> {
         (node.org().clone(), relayed, took)
     });
     for (org, relayed, took) in futures::future::join_all(arrivals).await {
-        let route = if relayed { "through relays" } else { "directly" };
+        let route = if relayed {
+            "through relays"
+        } else {
+            "directly"
+        };
         match took {
             Some(took) => println!(
                 "  {org:<10} holds it after {:>7.1} ms ({route})",
@@ -199,17 +240,32 @@ pub async fn run(args: DemoArgs) -> Result<(), Failure> {
     };
     let started = Instant::now();
     let nodes = start_nodes(&root, &args.orgs).await?;
-    println!("Comity demo: {} organisations on loopback, started in {:.1} s", nodes.len(), started.elapsed().as_secs_f64());
+    println!(
+        "Comity demo: {} organisations on loopback, started in {:.1} s",
+        nodes.len(),
+        started.elapsed().as_secs_f64()
+    );
     for n in &nodes {
         let node = n.node();
-        println!("  {:<10} {}  {}", node.org(), node.config().endpoint(), n.data.root().display());
+        println!(
+            "  {:<10} {}  {}",
+            node.org(),
+            node.config().endpoint(),
+            n.data.root().display()
+        );
     }
     if !args.no_sample_data {
         wait_connected(&nodes, Duration::from_secs(10)).await;
         publish_sample(&nodes).await?;
     }
-    let example = nodes.last().map(|n| n.data.root().display().to_string()).unwrap_or_default();
-    println!("\nTry, in another terminal:\n  comity status --data {example}\n  comity log --data {example}\n  comity publish consultation --data {} --title \"...\" --closes 2027-03-31", nodes[0].data.root().display());
+    let example = nodes
+        .last()
+        .map(|n| n.data.root().display().to_string())
+        .unwrap_or_default();
+    println!(
+        "\nTry, in another terminal:\n  comity status --data {example}\n  comity log --data {example}\n  comity publish consultation --data {} --title \"...\" --closes 2027-03-31",
+        nodes[0].data.root().display()
+    );
     if !args.exit {
         println!("\nPress Ctrl-C to stop.");
         shutdown_signal().await;

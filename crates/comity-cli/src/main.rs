@@ -12,7 +12,11 @@ use clap::{Args, Parser, Subcommand};
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
 #[derive(Parser)]
-#[command(name = "comity", version, about = "Reciprocal exchange of consultations and liaison statements between organisations")]
+#[command(
+    name = "comity",
+    version,
+    about = "Reciprocal exchange of consultations and liaison statements between organisations"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -21,7 +25,12 @@ struct Cli {
 #[derive(Args, Clone)]
 pub struct DataArg {
     /// The node's data directory.
-    #[arg(long, env = "COMITY_DATA", default_value = "./comity-data", global = true)]
+    #[arg(
+        long,
+        env = "COMITY_DATA",
+        default_value = "./comity-data",
+        global = true
+    )]
     pub data: PathBuf,
 }
 

@@ -93,7 +93,11 @@ pub fn peers(peers: &[proto::PeerStatus], json: bool) {
             "{:<12} {:<12} {:<12} behind {:<6} {}{}",
             p.org,
             state,
-            if p.reciprocal { "reciprocal" } else { "one-way" },
+            if p.reciprocal {
+                "reciprocal"
+            } else {
+                "one-way"
+            },
             behind,
             p.endpoint,
             if p.last_error.is_empty() {
@@ -125,11 +129,24 @@ pub fn status(s: &proto::StatusResponse, json: bool) {
         }));
         return;
     }
-    println!("{} {} {} (listening on {})", s.org, s.key, s.endpoint, s.listen);
+    println!(
+        "{} {} {} (listening on {})",
+        s.org, s.key, s.endpoint, s.listen
+    );
     println!("heads:");
     for h in &s.heads {
-        let frozen = if h.frozen { "  FROZEN (equivocated)" } else { "" };
-        println!("  {:<12} {:>6}  {}{}", h.origin, h.seq, &h.hash[..16.min(h.hash.len())], frozen);
+        let frozen = if h.frozen {
+            "  FROZEN (equivocated)"
+        } else {
+            ""
+        };
+        println!(
+            "  {:<12} {:>6}  {}{}",
+            h.origin,
+            h.seq,
+            &h.hash[..16.min(h.hash.len())],
+            frozen
+        );
     }
     println!("peers:");
     peers(&s.peers, false);
@@ -145,6 +162,9 @@ pub fn published(p: &proto::PublishResponse, json: bool) {
     if json {
         print_json(&json!({"origin": p.origin, "seq": p.seq, "id": p.id, "uuid": p.uuid}));
     } else {
-        println!("published {}/{} as seq {} (entry {})", p.origin, p.uuid, p.seq, p.id);
+        println!(
+            "published {}/{} as seq {} (entry {})",
+            p.origin, p.uuid, p.seq, p.id
+        );
     }
 }

@@ -219,8 +219,11 @@ mod tests {
 
     #[test]
     fn mistakes_are_reported_with_the_field() {
-        let err = Config::parse("org = \"IT U\"\nname = \"x\"\nlisten = \"127.0.0.1:1\"\n", "t")
-            .unwrap_err();
+        let err = Config::parse(
+            "org = \"IT U\"\nname = \"x\"\nlisten = \"127.0.0.1:1\"\n",
+            "t",
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("organisation id"), "{err}");
         let err = Config::parse(
             "org = \"itu\"\nname = \"x\"\nlisten = \"127.0.0.1:1\"\nlisen = 3\n",

@@ -51,14 +51,22 @@ pub(crate) fn heads(node: &Node, only: &[String]) -> Result<Vec<proto::Head>, No
 
 #[tonic::async_trait]
 impl Federation for FederationService {
-    async fn hello(&self, request: Request<HelloRequest>) -> Result<Response<HelloResponse>, Status> {
+    async fn hello(
+        &self,
+        request: Request<HelloRequest>,
+    ) -> Result<Response<HelloResponse>, Status> {
         let caller = self.caller(&request)?;
         let hello = request.into_inner();
         let org = self.node.org();
         let follows_us = hello.follows.iter().any(|o| o == org.as_str());
         self.node.peers.note_follows_us(&caller, follows_us);
         tracing::debug!(%caller, follows_us, version = hello.protocol_version, "hello");
-        let profile = match self.node.store().latest_profile(org).map_err(NodeError::from)? {
+        let profile = match self
+            .node
+            .store()
+            .latest_profile(org)
+            .map_err(NodeError::from)?
+        {
             Some(seq) => self
                 .node
                 .store()
@@ -71,14 +79,22 @@ impl Federation for FederationService {
             protocol_version: comity_proto::PROTOCOL_VERSION,
             capabilities: CAPABILITIES.iter().map(|c| c.to_string()).collect(),
             org: org.to_string(),
-            follows: self.node.follows().iter().map(ToString::to_string).collect(),
+            follows: self
+                .node
+                .follows()
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
             follows_you: self.node.peers.contains(&caller),
             heads: heads(&self.node, &[])?,
             profile,
         }))
     }
 
-    async fn heads(&self, request: Request<HeadsRequest>) -> Result<Response<HeadsResponse>, Status> {
+    async fn heads(
+        &self,
+        request: Request<HeadsRequest>,
+    ) -> Result<Response<HeadsResponse>, Status> {
         self.caller(&request)?;
         let heads = heads(&self.node, &request.into_inner().origins)?;
         Ok(Response::new(HeadsResponse { heads }))
@@ -94,7 +110,11 @@ impl Federation for FederationService {
         let SubscribeRequest { origin, after_seq } = request.into_inner();
         let origin = OrgId::new(origin).map_err(|e| Status::invalid_argument(e.to_string()))?;
         let node = &self.node;
-        let held = node.store().head(&origin).map_err(NodeError::from)?.is_some();
+        let held = node
+            .store()
+            .head(&origin)
+            .map_err(NodeError::from)?
+            .is_some();
         if !held && &origin != node.org() && !node.peers.contains(&origin) {
             return Err(Status::not_found(format!(
                 "{} neither holds nor follows {origin}",
@@ -102,7 +122,11 @@ impl Federation for FederationService {
             )));
         }
         if node.config().replication.require_reciprocity
-            && !node.peers.views().iter().any(|p| p.record.org == caller && p.reciprocal)
+            && !node
+                .peers
+                .views()
+                .iter()
+                .any(|p| p.record.org == caller && p.reciprocal)
         {
             return Err(Status::permission_denied(format!(
                 "{} serves only peers that follow it in return; follow {} first",

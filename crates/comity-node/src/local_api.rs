@@ -47,11 +47,7 @@ fn summarise(entry: &SignedEntry) -> EntrySummary {
 }
 
 pub(crate) fn peer_statuses(node: &Node) -> Result<Vec<PeerStatus>, NodeError> {
-    let ours: HashMap<OrgId, u64> = node
-        .heads()?
-        .into_iter()
-        .map(|(o, h)| (o, h.seq))
-        .collect();
+    let ours: HashMap<OrgId, u64> = node.heads()?.into_iter().map(|(o, h)| (o, h.seq)).collect();
     Ok(node
         .peers
         .views()
@@ -148,7 +144,10 @@ impl node_server::Node for LocalApi {
         Ok(Response::new(ListEntriesResponse { entries }))
     }
 
-    async fn add_peer(&self, request: Request<AddPeerRequest>) -> Result<Response<PeerStatus>, Status> {
+    async fn add_peer(
+        &self,
+        request: Request<AddPeerRequest>,
+    ) -> Result<Response<PeerStatus>, Status> {
         let request = request.into_inner();
         let org = org_arg(&request.org)?;
         let key: PublicKey = request
@@ -171,7 +170,9 @@ impl node_server::Node for LocalApi {
     ) -> Result<Response<RemovePeerResponse>, Status> {
         let org = org_arg(&request.into_inner().org)?;
         if !self.node.remove_peer(&org)? {
-            return Err(Status::not_found(format!("{org} is not a peer of this node")));
+            return Err(Status::not_found(format!(
+                "{org} is not a peer of this node"
+            )));
         }
         Ok(Response::new(RemovePeerResponse {}))
     }
@@ -190,7 +191,11 @@ impl node_server::Node for LocalApi {
         request: Request<PublishConsultationRequest>,
     ) -> Result<Response<PublishResponse>, Status> {
         let request = request.into_inner();
-        let lang = if request.lang.is_empty() { "en".to_string() } else { request.lang };
+        let lang = if request.lang.is_empty() {
+            "en".to_string()
+        } else {
+            request.lang
+        };
         let closes = dates::parse_end(&request.closes)
             .map_err(|e| Status::invalid_argument(format!("--closes: {e}")))?;
         let opens = match request.opens.as_str() {
@@ -203,7 +208,10 @@ impl node_server::Node for LocalApi {
         let uuid = document::new_uuid();
         let text = |value: String| {
             (!value.trim().is_empty())
-                .then(|| proto::Text { lang: lang.clone(), value })
+                .then(|| proto::Text {
+                    lang: lang.clone(),
+                    value,
+                })
                 .into_iter()
                 .collect::<Vec<_>>()
         };

@@ -92,7 +92,9 @@ pub struct Node {
 
 impl std::fmt::Debug for Node {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Node").field("org", &self.config.org).finish()
+        f.debug_struct("Node")
+            .field("org", &self.config.org)
+            .finish()
     }
 }
 
@@ -404,9 +406,7 @@ fn verify_and_store(
             }
             Ok(Ingest::Duplicate) => {}
             Ok(Ingest::Equivocation { held }) => {
-                failure = Some(record_equivocation(
-                    store, source, &entry, held, &accepted,
-                ));
+                failure = Some(record_equivocation(store, source, &entry, held, &accepted));
                 break;
             }
             Err(e) => {
@@ -463,7 +463,10 @@ fn record_equivocation(
 
 fn stakeholder_group(name: Option<&str>) -> proto::StakeholderGroup {
     use proto::StakeholderGroup as G;
-    match name.map(|n| n.to_ascii_lowercase().replace('_', "-")).as_deref() {
+    match name
+        .map(|n| n.to_ascii_lowercase().replace('_', "-"))
+        .as_deref()
+    {
         Some("government") => G::Government,
         Some("intergovernmental") => G::Intergovernmental,
         Some("private-sector") => G::PrivateSector,

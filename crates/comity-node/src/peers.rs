@@ -269,8 +269,7 @@ impl PeerTable {
             peers.iter().any(|(org, p)| {
                 org != current
                     && p.usable().is_some()
-                    && p
-                        .view
+                    && p.view
                         .remote_heads
                         .get(origin)
                         .is_some_and(|&h| h > our_head.max(current_head))
@@ -532,24 +531,31 @@ async fn pull(
         .into_inner();
     let silence = node.config().replication.heartbeat() * 3;
     let batch_size = node.config().replication.batch_size.max(1);
+    // Re-judge the source whenever the peer table changes (the origin itself
+    // came within reach, a peer reported more), and at least every poll.
+    let mut changes = node.peers.subscribe_changes();
     let mut check = tokio::time::interval(node.config().replication.heads_poll());
     check.tick().await;
+    let mut last_heard = tokio::time::Instant::now();
     loop {
         let event = tokio::select! {
             _ = cancel.cancelled() => return Ok(PullEnd::Cancelled),
-            _ = check.tick() => {
+            _ = async { tokio::select! { _ = check.tick() => {}, _ = changes.changed() => {} } } => {
                 if node.peers.should_switch(origin, &source.org, our_head(node, origin)?) {
                     return Ok(PullEnd::Switch);
                 }
                 continue;
             }
-            message = tokio::time::timeout(silence, stream.message()) => match message {
-                Err(_) => return Err(PullError::Stream(format!("silent for {}s: no heartbeat", silence.as_secs()))),
-                Ok(Err(status)) => return Err(PullError::Stream(stream_error(&status))),
-                Ok(Ok(None)) => return Err(PullError::Stream("stream closed by peer".into())),
-                Ok(Ok(Some(event))) => event,
+            _ = tokio::time::sleep_until(last_heard + silence) => {
+                return Err(PullError::Stream(format!("silent for {}s: no heartbeat", silence.as_secs())));
+            }
+            message = stream.message() => match message {
+                Err(status) => return Err(PullError::Stream(stream_error(&status))),
+                Ok(None) => return Err(PullError::Stream("stream closed by peer".into())),
+                Ok(Some(event)) => event,
             },
         };
+        last_heard = tokio::time::Instant::now();
         let mut batch = Vec::new();
         let mut next = event.event;
         loop {
@@ -609,6 +615,12 @@ fn stream_error(status: &tonic::Status) -> String {
 pub fn lag(view: &PeerView, ours: &HashMap<OrgId, u64>) -> Vec<(OrgId, u64, u64)> {
     view.remote_heads
         .iter()
-        .map(|(origin, remote)| (origin.clone(), ours.get(origin).copied().unwrap_or(0), *remote))
+        .map(|(origin, remote)| {
+            (
+                origin.clone(),
+                ours.get(origin).copied().unwrap_or(0),
+                *remote,
+            )
+        })
         .collect()
 }

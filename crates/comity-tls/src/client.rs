@@ -36,7 +36,8 @@ pub fn client_config(
     server_key: PublicKey,
 ) -> Result<Arc<ClientConfig>, TlsError> {
     let provider = provider();
-    let verifier = PinnedServerVerifier::new(server_key, provider.signature_verification_algorithms);
+    let verifier =
+        PinnedServerVerifier::new(server_key, provider.signature_verification_algorithms);
     let mut config = ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(TlsError::Config)?
@@ -114,11 +115,10 @@ async fn dial(
                 endpoint: endpoint(),
                 source,
             })?;
-        tcp.set_nodelay(true)
-            .map_err(|source| TlsError::Connect {
-                endpoint: endpoint(),
-                source,
-            })?;
+        tcp.set_nodelay(true).map_err(|source| TlsError::Connect {
+            endpoint: endpoint(),
+            source,
+        })?;
         tls.connect(server_name(), tcp)
             .await
             .map_err(|source| TlsError::Handshake {
@@ -137,8 +137,9 @@ async fn dial(
 fn server_name() -> ServerName<'static> {
     // The literal is a valid DNS name (a unit test checks it); the fallback
     // only avoids a panic path, and would work too since names are ignored.
-    ServerName::try_from(SERVER_NAME)
-        .unwrap_or(ServerName::IpAddress(std::net::Ipv4Addr::UNSPECIFIED.into()))
+    ServerName::try_from(SERVER_NAME).unwrap_or(ServerName::IpAddress(
+        std::net::Ipv4Addr::UNSPECIFIED.into(),
+    ))
 }
 
 /// Connects to the peer at `endpoint` (`https://host:port` or `host:port`) with
@@ -241,7 +242,10 @@ mod tests {
             "node ietf",
         ] {
             let err = parse(bad).unwrap_err();
-            assert!(matches!(err, TlsError::InvalidEndpoint { .. }), "{bad:?}: {err}");
+            assert!(
+                matches!(err, TlsError::InvalidEndpoint { .. }),
+                "{bad:?}: {err}"
+            );
         }
         let err = parse("http://node.ietf.org:7443").unwrap_err();
         assert!(err.to_string().contains("https"), "{err}");

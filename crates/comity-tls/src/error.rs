@@ -6,6 +6,8 @@ use comity_core::{KeyError, OrgId, PublicKey};
 
 /// Everything that can go wrong in `comity-tls`.
 ///
+/// Keys are boxed to keep the error small (a `PublicKey` is a few hundred bytes).
+///
 /// The verifier variants ([`TlsError::NotPinned`], [`TlsError::UnexpectedServerKey`],
 /// [`TlsError::ChainNotAllowed`], [`TlsError::NotSelfSigned`], ...) also travel
 /// inside rustls errors, so a failed handshake (`TlsError::Handshake`) or a
@@ -31,8 +33,8 @@ pub enum TlsError {
          use the certificate made for this identity key, or create a new one"
     )]
     CertificateKeyMismatch {
-        certificate: PublicKey,
-        identity: PublicKey,
+        certificate: Box<PublicKey>,
+        identity: Box<PublicKey>,
     },
 
     /// The bytes are not one DER-encoded X.509 certificate.
@@ -62,14 +64,14 @@ pub enum TlsError {
         "the certificate for key {key} is not self-signed by that key: Comity peers use a \
          certificate self-signed with their identity key, never one issued by someone else"
     )]
-    NotSelfSigned { key: PublicKey },
+    NotSelfSigned { key: Box<PublicKey> },
 
     /// Server side: a client presented a key that no pinned peer has.
     #[error(
         "the client's key {key} is not pinned on this node: if you trust this organisation, \
          add it as a peer with this key"
     )]
-    NotPinned { key: PublicKey },
+    NotPinned { key: Box<PublicKey> },
 
     /// Client side: the server is not the peer we pinned (impersonation, or a rotated key).
     #[error(
@@ -77,8 +79,8 @@ pub enum TlsError {
          check the endpoint, or update the pinned key if the peer really rotated it"
     )]
     UnexpectedServerKey {
-        expected: PublicKey,
-        presented: PublicKey,
+        expected: Box<PublicKey>,
+        presented: Box<PublicKey>,
     },
 
     /// The peer tried to sign with a TLS 1.2 handshake; only TLS 1.3 is spoken.
@@ -94,7 +96,9 @@ pub enum TlsError {
     InvalidEndpoint { endpoint: String, reason: String },
 
     /// The TCP connection could not be opened.
-    #[error("cannot open a TCP connection to {endpoint}: {source} (is the peer's node running and reachable?)")]
+    #[error(
+        "cannot open a TCP connection to {endpoint}: {source} (is the peer's node running and reachable?)"
+    )]
     Connect {
         endpoint: String,
         #[source]
@@ -110,7 +114,9 @@ pub enum TlsError {
     },
 
     /// Connecting (TCP, TLS, HTTP/2) took longer than allowed.
-    #[error("connecting to {endpoint} took longer than {after:?}: the peer or the network is slow or down")]
+    #[error(
+        "connecting to {endpoint} took longer than {after:?}: the peer or the network is slow or down"
+    )]
     ConnectTimeout { endpoint: String, after: Duration },
 
     /// The HTTP/2 channel could not be set up over an established TLS stream.

@@ -74,8 +74,8 @@ impl TlsIdentity {
         let in_certificate = key_of_certificate(&certificate)?;
         if in_certificate != key.public() {
             return Err(TlsError::CertificateKeyMismatch {
-                certificate: in_certificate,
-                identity: key.public(),
+                certificate: Box::new(in_certificate),
+                identity: Box::new(key.public()),
             });
         }
         Ok(Self {
@@ -177,7 +177,10 @@ mod tests {
     fn key_of_certificate_returns_the_identity_key() {
         let key = IdentityKey::generate();
         let identity = TlsIdentity::new(&key, &org("ietf")).unwrap();
-        assert_eq!(key_of_certificate(identity.certificate()).unwrap(), key.public());
+        assert_eq!(
+            key_of_certificate(identity.certificate()).unwrap(),
+            key.public()
+        );
         assert_eq!(identity.public_key(), key.public());
     }
 
@@ -244,7 +247,10 @@ mod tests {
             .unwrap()
             .signed_by(&subject_pair, &issuer)
             .unwrap();
-        assert_eq!(key_of_certificate(cert.der()).unwrap(), subject_key.public());
+        assert_eq!(
+            key_of_certificate(cert.der()).unwrap(),
+            subject_key.public()
+        );
         let parsed = parse(cert.der()).unwrap();
         assert!(!is_self_signed(&parsed, &subject_key.public()));
     }
@@ -257,8 +263,12 @@ mod tests {
         assert_eq!(again.public_key(), key.public());
 
         let other = IdentityKey::generate();
-        let err = TlsIdentity::from_certificate(identity.certificate().clone(), &other).unwrap_err();
-        assert!(matches!(err, TlsError::CertificateKeyMismatch { .. }), "{err}");
+        let err =
+            TlsIdentity::from_certificate(identity.certificate().clone(), &other).unwrap_err();
+        assert!(
+            matches!(err, TlsError::CertificateKeyMismatch { .. }),
+            "{err}"
+        );
     }
 
     #[test]

@@ -130,9 +130,7 @@ async fn handshake(
             }
         }
         Ok(Err(e)) => {
-            let refused_by_tls = e
-                .get_ref()
-                .is_some_and(|inner| inner.is::<rustls::Error>());
+            let refused_by_tls = e.get_ref().is_some_and(|inner| inner.is::<rustls::Error>());
             if refused_by_tls {
                 info!(%peer, error = %e, "refused a TLS connection");
             } else {

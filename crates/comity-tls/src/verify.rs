@@ -55,24 +55,13 @@ impl PinnedKeys for RwLock<HashMap<PublicKey, OrgId>> {
     }
 }
 
-/// Wraps a crate error as a rustls certificate error, so it reaches the logs
-/// and the caller of a failed handshake intact. (The peer gets the standard
-/// `certificate_unknown` alert.)
+/// Wraps a crate error as a rustls error, so the reason reaches the logs and
+/// the caller of a failed handshake readable (rustls prints the inner error of
+/// `Error::Other` with `Display`, whereas it would print a
+/// `CertificateError::Other` with `Debug`), and can be downcast to
+/// [`TlsError`]. The peer gets a `handshake_failure` alert.
 fn refuse(error: TlsError) -> rustls::Error {
-    CertificateError::Other(OtherError(Arc::new(Refused(error)))).into()
-}
-
-/// A verifier's reason for refusing a certificate. rustls shows the reason
-/// inside `CertificateError::Other` with `Debug`, so both `Debug` and
-/// `Display` print the readable message.
-#[derive(thiserror::Error)]
-#[error(transparent)]
-struct Refused(TlsError);
-
-impl std::fmt::Debug for Refused {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        std::fmt::Display::fmt(&self.0, f)
-    }
+    rustls::Error::Other(OtherError(Arc::new(error)))
 }
 
 fn unix_time(seconds: i64) -> UnixTime {
@@ -97,7 +86,7 @@ fn check_peer(
     let key = ed25519_key(&cert).map_err(refuse)?;
     accept(&key).map_err(refuse)?;
     if !is_self_signed(&cert, &key) {
-        return Err(refuse(TlsError::NotSelfSigned { key }));
+        return Err(refuse(TlsError::NotSelfSigned { key: Box::new(key) }));
     }
 
     let now_seconds = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
@@ -147,7 +136,7 @@ impl Signatures {
 }
 
 fn tls12_refused() -> rustls::Error {
-    rustls::Error::Other(OtherError(Arc::new(TlsError::Tls12Refused)))
+    refuse(TlsError::Tls12Refused)
 }
 
 /// Server side: requires a client certificate whose key is pinned.
@@ -188,7 +177,9 @@ impl ClientCertVerifier for PinnedClientVerifier {
         check_peer(end_entity, intermediates, now, |key| {
             match self.pins.org_for(key) {
                 Some(_) => Ok(()),
-                None => Err(TlsError::NotPinned { key: *key }),
+                None => Err(TlsError::NotPinned {
+                    key: Box::new(*key),
+                }),
             }
         })?;
         Ok(ClientCertVerified::assertion())
@@ -248,8 +239,8 @@ impl ServerCertVerifier for PinnedServerVerifier {
                 Ok(())
             } else {
                 Err(TlsError::UnexpectedServerKey {
-                    expected: self.expected,
-                    presented: *key,
+                    expected: Box::new(self.expected),
+                    presented: Box::new(*key),
                 })
             }
         })?;
@@ -312,10 +303,13 @@ mod tests {
         KeyPair::try_from(key.to_pkcs8_der().unwrap()).unwrap()
     }
 
-    /// The message inside the `CertificateError::Other` a verifier returned.
+    /// The reason a verifier gave, as the crate error it wrapped.
     fn reason(err: &rustls::Error) -> String {
         match err {
-            rustls::Error::InvalidCertificate(CertificateError::Other(other)) => other.to_string(),
+            rustls::Error::Other(other) => match other.0.downcast_ref::<TlsError>() {
+                Some(reason) => reason.to_string(),
+                None => panic!("not a TlsError: {other}"),
+            },
             other => panic!("unexpected error kind: {other:?}"),
         }
     }
@@ -327,13 +321,27 @@ mod tests {
         let verifier = PinnedClientVerifier::new(pins(&[(pinned.public(), "ietf")]), algorithms());
 
         let good = TlsIdentity::new(&pinned, &org("ietf")).unwrap();
-        assert!(verifier.verify_client_cert(good.certificate(), &[], now()).is_ok());
+        assert!(
+            verifier
+                .verify_client_cert(good.certificate(), &[], now())
+                .is_ok()
+        );
 
         // The name says "ietf" too, but names count for nothing.
         let bad = TlsIdentity::new(&stranger, &org("ietf")).unwrap();
-        let err = verifier.verify_client_cert(bad.certificate(), &[], now()).unwrap_err();
+        let err = verifier
+            .verify_client_cert(bad.certificate(), &[], now())
+            .unwrap_err();
         assert!(reason(&err).contains("not pinned"), "{err}");
-        assert!(reason(&err).contains(&stranger.public().to_string()), "{err}");
+        assert!(
+            reason(&err).contains(&stranger.public().to_string()),
+            "{err}"
+        );
+        assert!(
+            err.to_string()
+                .starts_with("other error: the client's key ed25519:"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -342,9 +350,17 @@ mod tests {
         let table = Arc::new(RwLock::new(HashMap::new()));
         let verifier = PinnedClientVerifier::new(table.clone(), algorithms());
         let cert = TlsIdentity::new(&key, &org("ripe-ncc")).unwrap();
-        assert!(verifier.verify_client_cert(cert.certificate(), &[], now()).is_err());
+        assert!(
+            verifier
+                .verify_client_cert(cert.certificate(), &[], now())
+                .is_err()
+        );
         table.write().unwrap().insert(key.public(), org("ripe-ncc"));
-        assert!(verifier.verify_client_cert(cert.certificate(), &[], now()).is_ok());
+        assert!(
+            verifier
+                .verify_client_cert(cert.certificate(), &[], now())
+                .is_ok()
+        );
     }
 
     #[test]
@@ -355,7 +371,10 @@ mod tests {
         let err = verifier
             .verify_client_cert(cert.certificate(), &[cert.certificate().clone()], now())
             .unwrap_err();
-        assert!(reason(&err).contains("1 certificate(s) after its own"), "{err}");
+        assert!(
+            reason(&err).contains("1 certificate(s) after its own"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -373,7 +392,9 @@ mod tests {
 
         let verifier =
             PinnedClientVerifier::new(pins(&[(issuer_key.public(), "ietf")]), algorithms());
-        let err = verifier.verify_client_cert(forged.der(), &[], now()).unwrap_err();
+        let err = verifier
+            .verify_client_cert(forged.der(), &[], now())
+            .unwrap_err();
         assert!(reason(&err).contains("not pinned"), "{err}");
     }
 
@@ -390,7 +411,9 @@ mod tests {
             .signed_by(&key_pair(&pinned), &issuer)
             .unwrap();
         let verifier = PinnedClientVerifier::new(pins(&[(pinned.public(), "ietf")]), algorithms());
-        let err = verifier.verify_client_cert(cert.der(), &[], now()).unwrap_err();
+        let err = verifier
+            .verify_client_cert(cert.der(), &[], now())
+            .unwrap_err();
         assert!(reason(&err).contains("not self-signed"), "{err}");
     }
 
@@ -406,7 +429,9 @@ mod tests {
             params.self_signed(&key_pair(&key)).unwrap()
         };
         let expired = make(time::Duration::days(-10), time::Duration::days(-1));
-        let err = verifier.verify_client_cert(expired.der(), &[], now()).unwrap_err();
+        let err = verifier
+            .verify_client_cert(expired.der(), &[], now())
+            .unwrap_err();
         assert!(
             matches!(
                 err,
@@ -415,7 +440,9 @@ mod tests {
             "{err:?}"
         );
         let future = make(time::Duration::days(1), time::Duration::days(10));
-        let err = verifier.verify_client_cert(future.der(), &[], now()).unwrap_err();
+        let err = verifier
+            .verify_client_cert(future.der(), &[], now())
+            .unwrap_err();
         assert!(
             matches!(
                 err,
@@ -424,7 +451,11 @@ mod tests {
             "{err:?}"
         );
         let current = make(time::Duration::days(-1), time::Duration::days(1));
-        assert!(verifier.verify_client_cert(current.der(), &[], now()).is_ok());
+        assert!(
+            verifier
+                .verify_client_cert(current.der(), &[], now())
+                .is_ok()
+        );
     }
 
     #[test]
@@ -457,8 +488,14 @@ mod tests {
         let key = IdentityKey::generate();
         let server = PinnedServerVerifier::new(key.public(), algorithms());
         let client = PinnedClientVerifier::new(pins(&[]), algorithms());
-        assert_eq!(server.supported_verify_schemes(), [SignatureScheme::ED25519]);
-        assert_eq!(client.supported_verify_schemes(), [SignatureScheme::ED25519]);
+        assert_eq!(
+            server.supported_verify_schemes(),
+            [SignatureScheme::ED25519]
+        );
+        assert_eq!(
+            client.supported_verify_schemes(),
+            [SignatureScheme::ED25519]
+        );
         assert!(client.offer_client_auth() && client.client_auth_mandatory());
         assert!(client.root_hint_subjects().is_empty());
     }

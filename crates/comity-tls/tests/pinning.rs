@@ -2,6 +2,8 @@
 //! behind an interceptor that records `caller_key`, and clients made with
 //! `client_config` + `connect`, all on 127.0.0.1.
 
+#![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
+
 use std::{
     collections::HashMap,
     net::SocketAddr,
@@ -11,8 +13,7 @@ use std::{
 
 use comity_core::{IdentityKey, OrgId, PublicKey};
 use comity_tls::{
-    PinnedKeys, TlsError, TlsIdentity, caller_key, client_config, connect, incoming,
-    server_config,
+    PinnedKeys, TlsError, TlsIdentity, caller_key, client_config, connect, incoming, server_config,
 };
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use time::OffsetDateTime;
@@ -37,10 +38,34 @@ fn key_pair(key: &IdentityKey) -> KeyPair {
     KeyPair::try_from(key.to_pkcs8_der().unwrap()).unwrap()
 }
 
+/// Pins that can change at runtime and remember which keys they were asked about.
+#[derive(Debug, Default)]
+struct RecordingPins {
+    table: RwLock<HashMap<PublicKey, OrgId>>,
+    asked: Mutex<Vec<PublicKey>>,
+}
+
+impl PinnedKeys for RecordingPins {
+    fn org_for(&self, key: &PublicKey) -> Option<OrgId> {
+        self.asked.lock().unwrap().push(*key);
+        self.table.read().unwrap().get(key).cloned()
+    }
+}
+
+impl RecordingPins {
+    fn pin(&self, key: PublicKey, org_id: &str) {
+        self.table.write().unwrap().insert(key, org(org_id));
+    }
+
+    fn asked(&self) -> Vec<PublicKey> {
+        self.asked.lock().unwrap().clone()
+    }
+}
+
 struct TestServer {
     addr: SocketAddr,
     key: PublicKey,
-    pins: Arc<RwLock<HashMap<PublicKey, OrgId>>>,
+    pins: Arc<RecordingPins>,
     /// Every caller key the interceptor saw, in order.
     seen: Arc<Mutex<Vec<PublicKey>>>,
     _shutdown: oneshot::Sender<()>,
@@ -50,12 +75,10 @@ impl TestServer {
     async fn start(pinned: &[(PublicKey, &str)], handshake_timeout: Duration) -> Self {
         let key = IdentityKey::generate();
         let identity = TlsIdentity::new(&key, &org("server-org")).unwrap();
-        let pins = Arc::new(RwLock::new(
-            pinned
-                .iter()
-                .map(|(k, o)| (*k, org(o)))
-                .collect::<HashMap<_, _>>(),
-        ));
+        let pins = Arc::new(RecordingPins::default());
+        for (pinned_key, org_id) in pinned {
+            pins.pin(*pinned_key, org_id);
+        }
         let config = server_config(&identity, pins.clone() as Arc<dyn PinnedKeys>).unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -154,23 +177,23 @@ async fn unpinned_client_is_refused_and_the_server_keeps_serving() {
     // Same org name as the pinned peer: names must not help.
     let stranger_identity = TlsIdentity::new(&stranger, &org("ietf")).unwrap();
     let outcome = first_rpc(&server, &stranger_identity, server.key).await;
-    eprintln!("DBG2 {outcome:?}");
     assert!(outcome.is_err(), "unpinned client was served: {outcome:?}");
     assert!(server.seen().is_empty());
+    assert_eq!(server.pins.asked(), vec![stranger.public()]);
 
     // The refused handshake did not stop the accept loop.
     let pinned_identity = TlsIdentity::new(&pinned, &org("ietf")).unwrap();
-    let status = first_rpc(&server, &pinned_identity, server.key).await.unwrap();
+    let status = first_rpc(&server, &pinned_identity, server.key)
+        .await
+        .unwrap();
     assert_eq!(status, ServingStatus::Serving);
     assert_eq!(server.seen(), vec![pinned.public()]);
 
     // Pinning the stranger at runtime lets its next connection in.
-    server
-        .pins
-        .write()
-        .unwrap()
-        .insert(stranger.public(), org("newcomer"));
-    let status = first_rpc(&server, &stranger_identity, server.key).await.unwrap();
+    server.pins.pin(stranger.public(), "newcomer");
+    let status = first_rpc(&server, &stranger_identity, server.key)
+        .await
+        .unwrap();
     assert_eq!(status, ServingStatus::Serving);
     assert_eq!(server.seen(), vec![pinned.public(), stranger.public()]);
 }
@@ -200,9 +223,13 @@ async fn certificate_issued_by_a_pinned_peer_for_another_key_is_refused() {
     let forged_identity = TlsIdentity::from_certificate(forged.der().clone(), &fresh_key).unwrap();
 
     let outcome = first_rpc(&server, &forged_identity, server.key).await;
-    eprintln!("DBG3 {outcome:?}");
-    assert!(outcome.is_err(), "issued certificate was accepted: {outcome:?}");
+    assert!(
+        outcome.is_err(),
+        "issued certificate was accepted: {outcome:?}"
+    );
     assert!(server.seen().is_empty());
+    // It was judged by its own key, which is not pinned, never by its issuer.
+    assert_eq!(server.pins.asked(), vec![fresh_key.public()]);
 }
 
 #[tokio::test]
@@ -216,7 +243,6 @@ async fn client_refuses_a_server_with_another_key() {
     let err = connect(&server.endpoint(), config, CONNECT_TIMEOUT)
         .await
         .unwrap_err();
-    eprintln!("DBG4 {err}");
     assert!(matches!(err, TlsError::Handshake { .. }), "{err}");
     let message = err.to_string();
     assert!(message.contains(&server.key.to_string()), "{message}");
@@ -367,7 +393,6 @@ async fn tls12_client_is_refused_even_with_a_pinned_key() {
         Ok(channel) => health_check(channel).await.map_err(|s| s.to_string()),
         Err(e) => Err(e.to_string()),
     };
-    eprintln!("DBG7 {outcome:?}");
     assert!(outcome.is_err(), "TLS 1.2 client was served: {outcome:?}");
     assert!(server.seen().is_empty());
 }

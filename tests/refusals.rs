@@ -1,0 +1,350 @@
+//! What a node refuses, each with its own error, storing nothing of it:
+//! callers whose key is not pinned, certificates that a pinned peer issued
+//! for someone else, and peers that serve forged, gapped, mis-chained,
+//! oversized or equivocating entries.
+
+mod support;
+
+use comity_core::{
+    Hash, Head, IdentityKey, OrgId, SignedEntry, UnsignedEntry, document, entry::EntryKind, proto,
+};
+use comity_proto::v1::{
+    HeadsRequest, HeadsResponse, HelloRequest, HelloResponse, SubscribeEvent, SubscribeRequest,
+    federation_client::FederationClient,
+    federation_server::{Federation, FederationServer},
+    subscribe_event::Event,
+};
+use std::{collections::HashMap, sync::Arc, time::Duration};
+use support::{TestNode, eventually, org, temp_root};
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, Response, Status};
+
+/// What the hostile peer serves to a subscription starting after `after_seq`.
+type Script = Arc<dyn Fn(u64) -> Vec<proto::Entry> + Send + Sync>;
+
+struct HostilePeer {
+    org: OrgId,
+    advertised_head: u64,
+    script: Script,
+}
+
+#[tonic::async_trait]
+impl Federation for HostilePeer {
+    async fn hello(&self, _: Request<HelloRequest>) -> Result<Response<HelloResponse>, Status> {
+        Ok(Response::new(HelloResponse {
+            protocol_version: comity_proto::PROTOCOL_VERSION,
+            org: self.org.to_string(),
+            follows_you: true,
+            heads: vec![comity_proto::v1::Head {
+                origin: self.org.to_string(),
+                seq: self.advertised_head,
+                hash: vec![0; 32],
+            }],
+            ..Default::default()
+        }))
+    }
+
+    async fn heads(&self, _: Request<HeadsRequest>) -> Result<Response<HeadsResponse>, Status> {
+        Ok(Response::new(HeadsResponse {
+            heads: vec![comity_proto::v1::Head {
+                origin: self.org.to_string(),
+                seq: self.advertised_head,
+                hash: vec![0; 32],
+            }],
+        }))
+    }
+
+    type SubscribeStream = tokio_stream::wrappers::ReceiverStream<Result<SubscribeEvent, Status>>;
+
+    async fn subscribe(
+        &self,
+        request: Request<SubscribeRequest>,
+    ) -> Result<Response<Self::SubscribeStream>, Status> {
+        let entries = (self.script)(request.into_inner().after_seq);
+        let (tx, rx) = tokio::sync::mpsc::channel(entries.len() + 1);
+        for entry in entries {
+            let _ = tx.try_send(Ok(SubscribeEvent {
+                event: Some(Event::Entry(entry)),
+            }));
+        }
+        // Keep the stream open, as a live tail would be.
+        tokio::spawn(async move {
+            tx.closed().await;
+        });
+        Ok(Response::new(tokio_stream::wrappers::ReceiverStream::new(
+            rx,
+        )))
+    }
+}
+
+/// Starts a hostile peer `evil` that serves `script`, trusting only `victim`.
+async fn start_hostile(
+    key: &IdentityKey,
+    victim: &TestNode,
+    advertised_head: u64,
+    script: Script,
+) -> (String, CancellationToken) {
+    let evil = org("evil");
+    let identity = comity_tls::TlsIdentity::new(key, &evil).unwrap();
+    let pins: HashMap<comity_core::PublicKey, OrgId> =
+        HashMap::from([(victim.public_key(), victim.org.clone())]);
+    let config = comity_tls::server_config(&identity, Arc::new(pins)).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("https://{}", listener.local_addr().unwrap());
+    let stop = CancellationToken::new();
+    let service = FederationServer::new(HostilePeer {
+        org: evil,
+        advertised_head,
+        script,
+    })
+    .max_encoding_message_size(16 * 1024 * 1024);
+    let incoming = comity_tls::incoming(listener, config, Duration::from_secs(2));
+    let shutdown = stop.clone();
+    tokio::spawn(async move {
+        tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
+            .await
+    });
+    (endpoint, stop)
+}
+
+fn evil_chain(key: &IdentityKey, n: usize) -> Vec<SignedEntry> {
+    let mut head = None;
+    (0..n)
+        .map(|i| {
+            let (kind, payload) = document::encode(support::consultation(&format!("c{i}")).clone());
+            let entry = UnsignedEntry::new(org("evil"), kind, payload).sign(key, head);
+            head = Some(entry.head());
+            entry
+        })
+        .collect()
+}
+
+fn wires(entries: &[SignedEntry]) -> Vec<proto::Entry> {
+    entries.iter().map(|e| e.wire().clone()).collect()
+}
+
+/// Runs a victim node against a hostile peer and waits until the victim
+/// reports an error containing `expected`; returns the victim for inspection.
+async fn victim_of(
+    root: &std::path::Path,
+    evil_key: &IdentityKey,
+    advertised_head: u64,
+    script: Script,
+    expected: &str,
+) -> (TestNode, CancellationToken) {
+    let victim =
+        TestNode::create_with(root, "victim", |c| c.limits.max_message_bytes = 64 * 1024).await;
+    let mut victim = victim;
+    victim.start().await;
+    let (endpoint, stop) = start_hostile(evil_key, &victim, advertised_head, script).await;
+    victim
+        .node()
+        .add_peer(org("evil"), evil_key.public(), Some(endpoint))
+        .unwrap();
+    let node = victim.node().clone();
+    eventually(&format!("victim reports {expected:?}"), || {
+        node.peer_table().views().iter().any(|p| {
+            p.last_error
+                .as_deref()
+                .is_some_and(|e| e.contains(expected))
+        })
+    })
+    .await;
+    (victim, stop)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_signature_is_refused() {
+    let root = temp_root();
+    let evil_key = IdentityKey::generate();
+    let forger = IdentityKey::generate();
+    let forged = wires(&evil_chain(&forger, 1));
+    let (victim, stop) = victim_of(
+        root.path(),
+        &evil_key,
+        1,
+        Arc::new(move |_| forged.clone()),
+        "bad signature",
+    )
+    .await;
+    assert_eq!(victim.head_seq(&org("evil")), 0, "nothing stored");
+    stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gap_is_refused() {
+    let root = temp_root();
+    let evil_key = IdentityKey::generate();
+    let chain = evil_chain(&evil_key, 3);
+    let gapped = wires(&[chain[0].clone(), chain[2].clone()]);
+    let (victim, stop) = victim_of(
+        root.path(),
+        &evil_key,
+        3,
+        Arc::new(move |_| gapped.clone()),
+        "is not next",
+    )
+    .await;
+    assert_eq!(
+        victim.head_seq(&org("evil")),
+        1,
+        "only the entry before the gap is kept"
+    );
+    stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_prev_hash_is_refused() {
+    let root = temp_root();
+    let evil_key = IdentityKey::generate();
+    let first = evil_chain(&evil_key, 1).remove(0);
+    let (kind, payload) = document::encode(support::consultation("mis-chained"));
+    let bad_prev = Head {
+        seq: 1,
+        hash: Hash::of(b"not the first entry"),
+    };
+    let second = UnsignedEntry::new(org("evil"), kind, payload).sign(&evil_key, Some(bad_prev));
+    let served = wires(&[first, second]);
+    let (victim, stop) = victim_of(
+        root.path(),
+        &evil_key,
+        2,
+        Arc::new(move |_| served.clone()),
+        "prev hash",
+    )
+    .await;
+    assert_eq!(victim.head_seq(&org("evil")), 1);
+    stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_message_is_refused() {
+    let root = temp_root();
+    let evil_key = IdentityKey::generate();
+    let big = UnsignedEntry::new(org("evil"), EntryKind::Consultation, vec![7; 200 * 1024])
+        .sign(&evil_key, None);
+    let served = wires(&[big]);
+    let (victim, stop) = victim_of(
+        root.path(),
+        &evil_key,
+        1,
+        Arc::new(move |_| served.clone()),
+        "oversized",
+    )
+    .await;
+    assert_eq!(victim.head_seq(&org("evil")), 0);
+    stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_equivocating_origin_is_frozen_with_evidence() {
+    let root = temp_root();
+    let evil_key = IdentityKey::generate();
+    let chain = evil_chain(&evil_key, 3);
+    let fork = evil_chain(&evil_key, 2);
+    assert_ne!(chain[1].id(), fork[1].id());
+    let (honest, forked) = (wires(&chain), fork[1].wire().clone());
+    // First the honest log; once the victim holds it, a different seq 2.
+    let script: Script = Arc::new(move |after| {
+        if after < 3 {
+            honest.clone()
+        } else {
+            vec![forked.clone()]
+        }
+    });
+    let (victim, stop) = victim_of(root.path(), &evil_key, 3, script, "equivocated").await;
+    let store = victim.node().store();
+    assert_eq!(victim.head_seq(&org("evil")), 3);
+    assert!(store.is_frozen(&org("evil")).unwrap());
+    let evidence = store.equivocations().unwrap();
+    assert_eq!(evidence.len(), 1);
+    assert_eq!(evidence[0].seq, 2);
+    assert_eq!(evidence[0].held_id(), chain[1].id());
+    assert_eq!(evidence[0].conflicting_id(), fork[1].id());
+    // The held log is untouched.
+    assert_eq!(victim.log_of(&org("evil"))[1].id(), chain[1].id());
+    stop.cancel();
+}
+
+/// Calls `Hello` at `server` presenting `identity`, expecting `server_key`.
+async fn hello_as(
+    identity: &comity_tls::TlsIdentity,
+    server: &TestNode,
+) -> Result<HelloResponse, String> {
+    let config =
+        comity_tls::client_config(identity, server.public_key()).map_err(|e| e.to_string())?;
+    let channel = comity_tls::connect(&server.endpoint(), config, Duration::from_secs(2))
+        .await
+        .map_err(|e| e.to_string())?;
+    FederationClient::new(channel)
+        .hello(HelloRequest::default())
+        .await
+        .map(Response::into_inner)
+        .map_err(|s| s.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_whose_key_is_not_pinned_is_refused_and_gets_nothing() {
+    let root = temp_root();
+    let a = TestNode::start_new(root.path(), "itu").await;
+    a.publish(2).await;
+    let stranger = TestNode::start_new(root.path(), "stranger").await;
+    stranger.follow(&a); // the stranger pins A, but A does not pin the stranger
+
+    let node = stranger.node().clone();
+    eventually("the stranger sees its connection refused", || {
+        node.peer_table()
+            .views()
+            .iter()
+            .any(|p| p.last_error.is_some() && !p.connected)
+    })
+    .await;
+    assert_eq!(
+        stranger.head_seq(&a.org),
+        0,
+        "no entry reached the stranger"
+    );
+
+    // Straight at the API: refused before any service runs.
+    let identity = comity_tls::TlsIdentity::new(&stranger.key, &stranger.org).unwrap();
+    assert!(hello_as(&identity, &a).await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certificate_issued_by_a_pinned_peer_for_another_organisation_is_refused() {
+    let root = temp_root();
+    let a = TestNode::start_new(root.path(), "itu").await;
+    let b = TestNode::start_new(root.path(), "ietf").await;
+    a.follow(&b);
+
+    // B's own certificate is accepted: B is pinned.
+    let b_identity = comity_tls::TlsIdentity::new(&b.key, &b.org).unwrap();
+    let hello = hello_as(&b_identity, &a)
+        .await
+        .expect("pinned peer is accepted");
+    assert_eq!(hello.org, "itu");
+
+    // B acts as a CA and issues a certificate, for a fresh key, naming "icann".
+    let b_pkcs8 = rustls_pki_types::PrivatePkcs8KeyDer::from(b.key.to_pkcs8_der().unwrap());
+    let b_pair =
+        rcgen::KeyPair::from_pkcs8_der_and_sign_algo(&b_pkcs8, &rcgen::PKCS_ED25519).unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(vec!["ietf".into()]).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let issuer = rcgen::Issuer::new(ca_params, b_pair);
+    let impostor_key = IdentityKey::generate();
+    let impostor_pkcs8 =
+        rustls_pki_types::PrivatePkcs8KeyDer::from(impostor_key.to_pkcs8_der().unwrap());
+    let impostor_pair =
+        rcgen::KeyPair::from_pkcs8_der_and_sign_algo(&impostor_pkcs8, &rcgen::PKCS_ED25519)
+            .unwrap();
+    let params = rcgen::CertificateParams::new(vec!["icann".into()]).unwrap();
+    let cert = params.signed_by(&impostor_pair, &issuer).unwrap();
+    let impostor =
+        comity_tls::TlsIdentity::from_certificate(cert.der().clone(), &impostor_key).unwrap();
+    assert!(
+        hello_as(&impostor, &a).await.is_err(),
+        "a certificate issued by a pinned peer is not a pin"
+    );
+}
