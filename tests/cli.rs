@@ -1,1 +1,330 @@
-fn main() {}
+//! The real `comity` binary, end to end: two organisations made with `init`,
+//! peered with `id` and `peer add`, served, one publishes, the other shows the
+//! entry in `log --json`. And the one-line errors people see.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
+mod support;
+
+use serde_json::Value;
+use std::{
+    path::Path,
+    process::{Child, Command, Output, Stdio},
+    time::{Duration, Instant},
+};
+use support::temp_root;
+
+const BIN: &str = env!("CARGO_BIN_EXE_comity");
+
+fn comity(args: &[&str], data: &Path) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .arg("--data")
+        .arg(data)
+        .env_remove("COMITY_DATA")
+        .output()
+        .unwrap()
+}
+
+fn ok_json(args: &[&str], data: &Path) -> Value {
+    let out = comity(args, data);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Asserts a failure: non-zero exit and exactly one line on stderr containing `needle`.
+fn assert_one_line_error(out: &Output, needle: &str) {
+    assert!(!out.status.success(), "expected failure");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr.trim_end().lines().count(),
+        1,
+        "one line, got: {stderr}"
+    );
+    assert!(stderr.contains(needle), "{needle:?} not in: {stderr}");
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A `comity serve` child, stopped with SIGTERM when dropped.
+struct Served(Child);
+
+impl Served {
+    fn start(data: &Path) -> Self {
+        let child = Command::new(BIN)
+            .args(["serve", "--data"])
+            .arg(data)
+            .env("COMITY_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        Self(child)
+    }
+
+    /// SIGTERM (through kill(1): the workspace forbids unsafe code), then
+    /// the exit status of a clean shutdown.
+    fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.0.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        self.0.wait().unwrap()
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !condition() {
+        assert!(
+            start.elapsed() < support::DEADLINE,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn two_organisations_made_with_the_cli_replicate() {
+    let root = temp_root();
+    let (ietf, itu) = (root.path().join("ietf"), root.path().join("itu"));
+    for (dir, org, name) in [
+        (&ietf, "ietf", "Internet Engineering Task Force"),
+        (&itu, "itu", "International Telecommunication Union"),
+    ] {
+        let listen = format!("127.0.0.1:{}", free_port());
+        let out = comity(
+            &["init", "--org", org, "--name", name, "--listen", &listen],
+            dir,
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let id_line = comity(&["id"], &ietf);
+    let text = String::from_utf8_lossy(&id_line.stdout);
+    assert_eq!(
+        text.trim().split(' ').count(),
+        3,
+        "one line: org key endpoint: {text}"
+    );
+    assert!(text.starts_with("ietf ed25519:"));
+
+    let ids = [
+        ok_json(&["id", "--json"], &ietf),
+        ok_json(&["id", "--json"], &itu),
+    ];
+    for (dir, other) in [(&ietf, &ids[1]), (&itu, &ids[0])] {
+        let out = comity(
+            &[
+                "peer",
+                "add",
+                other["org"].as_str().unwrap(),
+                "--key",
+                other["key"].as_str().unwrap(),
+                "--endpoint",
+                other["endpoint"].as_str().unwrap(),
+            ],
+            dir,
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    let served = [Served::start(&ietf), Served::start(&itu)];
+    wait_until("both nodes answer", || {
+        comity(&["status", "--json"], &ietf).status.success()
+            && comity(&["status", "--json"], &itu).status.success()
+    });
+
+    let published = ok_json(
+        &[
+            "publish",
+            "consultation",
+            "--title",
+            "Developmental Aspects of the Internet",
+            "--closes",
+            "2027-01-11",
+            "--json",
+        ],
+        &itu,
+    );
+    let id = published["id"].as_str().unwrap().to_string();
+    wait_until("ietf holds the consultation", || {
+        let log = ok_json(&["log", "--json"], &ietf);
+        log.as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["id"] == id.as_str() && e["origin"] == "itu" && e["kind"] == "consultation")
+    });
+    let log = ok_json(&["log", "--json"], &ietf);
+    let entry = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["id"] == id.as_str())
+        .unwrap();
+    assert_eq!(entry["summary"], "Developmental Aspects of the Internet");
+    assert!(entry["created_at"].as_str().unwrap().starts_with("20"));
+
+    wait_until("the peers see each other connected and reciprocal", || {
+        let peers = ok_json(&["peer", "list", "--json"], &ietf);
+        peers[0]["org"] == "itu" && peers[0]["connected"] == true && peers[0]["reciprocal"] == true
+    });
+    let status = ok_json(&["status", "--json"], &ietf);
+    assert_eq!(status["org"], "ietf");
+    assert!(
+        status["heads"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["origin"] == "itu" && h["seq"] == 2)
+    );
+
+    // Bad input to a running node: one line, non-zero, nothing published.
+    let out = comity(
+        &[
+            "publish",
+            "consultation",
+            "--title",
+            "x",
+            "--closes",
+            "2027-02-30",
+        ],
+        &itu,
+    );
+    assert_one_line_error(&out, "invalid date");
+    let out = comity(
+        &[
+            "publish",
+            "consultation",
+            "--title",
+            "x",
+            "--opens",
+            "2027-03-01",
+            "--closes",
+            "2027-02-01",
+        ],
+        &itu,
+    );
+    assert_one_line_error(&out, "closes before it opens");
+    let out = comity(
+        &[
+            "peer",
+            "add",
+            "icann",
+            "--key",
+            "ed25519:AAAA",
+            "--endpoint",
+            "https://127.0.0.1:1",
+        ],
+        &itu,
+    );
+    assert_one_line_error(&out, "ed25519");
+    let own = ok_json(&["log", "--json", "--origin", "itu"], &itu);
+    assert_eq!(
+        own.as_array().unwrap().len(),
+        2,
+        "profile and one consultation, nothing more"
+    );
+
+    for node in served {
+        assert!(node.terminate().success(), "SIGTERM shuts down cleanly");
+    }
+}
+
+#[test]
+fn commands_that_need_a_node_say_so_when_none_runs() {
+    let root = temp_root();
+    let dir = root.path().join("idle");
+    let out = comity(&["init", "--org", "idle", "--name", "Idle"], &dir);
+    assert!(out.status.success());
+    for args in [
+        &["status"][..],
+        &["log", "--json"],
+        &["peer", "list"],
+        &[
+            "publish",
+            "consultation",
+            "--title",
+            "t",
+            "--closes",
+            "2027-01-01",
+        ],
+    ] {
+        assert_one_line_error(&comity(args, &dir), "no node is running");
+    }
+}
+
+#[test]
+fn bad_input_is_one_line_and_a_non_zero_exit() {
+    let root = temp_root();
+    let dir = root.path().join("x");
+    assert_one_line_error(
+        &comity(&["init", "--org", "IT U", "--name", "x"], &dir),
+        "organisation id",
+    );
+    assert_one_line_error(&comity(&["id"], &dir), "comity init");
+    assert!(
+        comity(&["init", "--org", "itu", "--name", "ITU"], &dir)
+            .status
+            .success()
+    );
+    assert_one_line_error(
+        &comity(&["init", "--org", "itu", "--name", "ITU"], &dir),
+        "already holds",
+    );
+    assert_one_line_error(
+        &comity(&["peer", "add", "itu", "--key", "ed25519:AAAA"], &dir),
+        "ed25519",
+    );
+    assert_one_line_error(
+        &comity(
+            &[
+                "peer",
+                "add",
+                "ietf",
+                "--key",
+                "ed25519:11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=",
+                "--endpoint",
+                "ftp://x",
+            ],
+            &dir,
+        ),
+        "https://host:port",
+    );
+    std::fs::write(
+        dir.join("comity.toml"),
+        "org = \"itu\"\nname = \"ITU\"\nlisten = \"nowhere\"\n",
+    )
+    .unwrap();
+    let out = comity(&["serve"], &dir);
+    assert_one_line_error(&out, "invalid configuration");
+    assert_eq!(out.status.code(), Some(64));
+}

@@ -1,6 +1,8 @@
 //! Replication between real nodes on loopback: full mesh, outage and
 //! catch-up, relay through a third party.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
 mod support;
 
 use support::{TestNode, assert_chain, eventually, temp_root};

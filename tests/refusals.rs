@@ -3,6 +3,8 @@
 //! for someone else, and peers that serve forged, gapped, mis-chained,
 //! oversized or equivocating entries.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
 mod support;
 
 use comity_core::{

@@ -2,8 +2,7 @@
 
 use comity_node::DataDir;
 use comity_proto::v1::node_client::NodeClient;
-use hyper_util::rt::TokioIo;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -14,19 +13,11 @@ pub enum ClientError {
 /// Connects to the node serving `data`, or says plainly that none does.
 pub async fn connect(data: &DataDir) -> Result<NodeClient<Channel>, ClientError> {
     let path = data.socket_path();
-    let shown = data.root().display().to_string();
+    let not_running = || ClientError::NotRunning(data.root().display().to_string());
     if !path.exists() {
-        return Err(ClientError::NotRunning(shown));
+        return Err(not_running());
     }
-    let channel = Endpoint::from_static("http://comity.local")
-        .connect_with_connector(tower::service_fn(move |_: tonic::transport::Uri| {
-            let path = path.clone();
-            async move {
-                let stream = tokio::net::UnixStream::connect(path).await?;
-                Ok::<_, std::io::Error>(TokioIo::new(stream))
-            }
-        }))
+    comity_node::local_api::connect(&path)
         .await
-        .map_err(|_| ClientError::NotRunning(shown))?;
-    Ok(NodeClient::new(channel))
+        .map_err(|_| not_running())
 }

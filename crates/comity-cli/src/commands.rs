@@ -42,6 +42,8 @@ pub struct InitArgs {
     country: Option<String>,
 }
 
+// Parsed once per process; boxing the key would only add noise.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 pub enum PeerCommand {
     /// Pin a partner's key and, with an endpoint, connect to it.

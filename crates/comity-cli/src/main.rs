@@ -99,8 +99,29 @@ impl<E: std::fmt::Display> From<E> for Failure {
     }
 }
 
+/// Clap's own errors, cut to the one line that says what is wrong.
+fn usage_error(error: clap::Error) -> ExitCode {
+    if !error.use_stderr() {
+        // --help and --version: print as usual.
+        let _ = error.print();
+        return ExitCode::SUCCESS;
+    }
+    let rendered = error.render().to_string();
+    let line = rendered
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("invalid arguments")
+        .trim_start_matches("error: ");
+    eprintln!("comity: {line} (see --help)");
+    ExitCode::from(2)
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return usage_error(error),
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -1,5 +1,7 @@
 //! Ingest verification: each failure is named, and authentic entries chain.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
 use comity_core::{
     Hash, IdentityKey, Ingest, OrgId, SignedEntry, UnsignedEntry, VerifyError,
     document::{self, DocumentError},

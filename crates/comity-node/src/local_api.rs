@@ -237,3 +237,20 @@ impl node_server::Node for LocalApi {
         }))
     }
 }
+
+/// Connects a client to the local API socket at `socket`.
+pub async fn connect(
+    socket: &std::path::Path,
+) -> Result<proto::node_client::NodeClient<tonic::transport::Channel>, tonic::transport::Error> {
+    let socket = socket.to_path_buf();
+    let channel = tonic::transport::Endpoint::from_static("http://comity.local")
+        .connect_with_connector(tower::service_fn(move |_: tonic::transport::Uri| {
+            let socket = socket.clone();
+            async move {
+                let stream = tokio::net::UnixStream::connect(socket).await?;
+                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(stream))
+            }
+        }))
+        .await?;
+    Ok(proto::node_client::NodeClient::new(channel))
+}
