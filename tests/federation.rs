@@ -104,3 +104,74 @@ async fn a_key_only_follower_gets_the_log_through_a_relay_even_when_the_origin_i
     assert_chain(&c.log_of(&a.org), &a.public_key(), last);
     c.stop().await;
 }
+
+/// Lists the services a server offers through gRPC reflection.
+async fn reflected_services(channel: tonic::transport::Channel) -> Vec<String> {
+    use tonic_reflection::pb::v1::{
+        ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+    };
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut responses = ServerReflectionClient::new(channel)
+        .server_reflection_info(tokio_stream::iter([request]))
+        .await
+        .unwrap()
+        .into_inner();
+    let response = responses.message().await.unwrap().unwrap();
+    match response.message_response {
+        Some(MessageResponse::ListServicesResponse(list)) => {
+            list.service.into_iter().map(|s| s.name).collect()
+        }
+        other => panic!("unexpected reflection answer: {other:?}"),
+    }
+}
+
+async fn serving(channel: tonic::transport::Channel, service: &str) -> bool {
+    use tonic_health::pb::{
+        HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+    };
+    let response = HealthClient::new(channel)
+        .check(HealthCheckRequest {
+            service: service.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    response.status == ServingStatus::Serving as i32
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_servers_offer_health_and_reflection_to_standard_tools() {
+    let root = temp_root();
+    let a = TestNode::start_new(root.path(), "itu").await;
+    let b = TestNode::start_new(root.path(), "ietf").await;
+    a.follow(&b);
+
+    let local = comity_node::local_api::channel(&a.data.socket_path())
+        .await
+        .unwrap();
+    assert!(serving(local.clone(), "comity.v1.Node").await);
+    let services = reflected_services(local).await;
+    for expected in ["comity.v1.Node", "grpc.health.v1.Health"] {
+        assert!(
+            services.iter().any(|s| s == expected),
+            "{expected} missing from {services:?}"
+        );
+    }
+
+    // The federation server answers a pinned peer (B is pinned by A).
+    let identity = comity_tls::TlsIdentity::new(&b.key, &b.org).unwrap();
+    let config = comity_tls::client_config(&identity, a.public_key()).unwrap();
+    let federation = comity_tls::connect(&a.endpoint(), config, std::time::Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert!(serving(federation.clone(), "comity.v1.Federation").await);
+    let services = reflected_services(federation).await;
+    assert!(
+        services.iter().any(|s| s == "comity.v1.Federation"),
+        "{services:?}"
+    );
+}

@@ -267,6 +267,21 @@ async fn an_equivocating_origin_is_frozen_with_evidence() {
     assert_eq!(evidence[0].conflicting_id(), fork[1].id());
     // The held log is untouched.
     assert_eq!(victim.log_of(&org("evil"))[1].id(), chain[1].id());
+    // And the operator sees it in `comity status`.
+    let mut api = comity_node::local_api::connect(&victim.data.socket_path())
+        .await
+        .unwrap();
+    let status = api
+        .status(comity_proto::v1::StatusRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(status.heads.iter().any(|h| h.origin == "evil" && h.frozen));
+    assert_eq!(status.equivocations.len(), 1);
+    assert_eq!(
+        status.equivocations[0].conflicting_id,
+        fork[1].id().to_hex()
+    );
     stop.cancel();
 }
 

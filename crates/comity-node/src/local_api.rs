@@ -242,8 +242,15 @@ impl node_server::Node for LocalApi {
 pub async fn connect(
     socket: &std::path::Path,
 ) -> Result<proto::node_client::NodeClient<tonic::transport::Channel>, tonic::transport::Error> {
+    Ok(proto::node_client::NodeClient::new(channel(socket).await?))
+}
+
+/// A gRPC channel over the local API socket, for any client (health, reflection…).
+pub async fn channel(
+    socket: &std::path::Path,
+) -> Result<tonic::transport::Channel, tonic::transport::Error> {
     let socket = socket.to_path_buf();
-    let channel = tonic::transport::Endpoint::from_static("http://comity.local")
+    tonic::transport::Endpoint::from_static("http://comity.local")
         .connect_with_connector(tower::service_fn(move |_: tonic::transport::Uri| {
             let socket = socket.clone();
             async move {
@@ -251,6 +258,5 @@ pub async fn connect(
                 Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(stream))
             }
         }))
-        .await?;
-    Ok(proto::node_client::NodeClient::new(channel))
+        .await
 }
