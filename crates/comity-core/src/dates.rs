@@ -61,6 +61,101 @@ pub fn format_timestamp(t: &prost_types::Timestamp) -> String {
         .unwrap_or_default()
 }
 
+/// A deadline as people write it: a calendar day, in a zone or
+/// Anywhere-on-Earth. It has passed once that day has ended in that zone, so
+/// "2017-09-30" (AoE) runs until 2017-10-01T12:00:00Z.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadline {
+    pub date: Date,
+    /// `None` = Anywhere-on-Earth (UTC-12).
+    pub zone: Option<UtcOffset>,
+}
+
+impl Deadline {
+    /// Parses a date (`YYYY-MM-DD`) and a zone (empty = Anywhere-on-Earth, else
+    /// an RFC 3339 offset such as `+02:00` or `Z`).
+    pub fn parse(date: &str, zone: &str) -> Result<Self, DateError> {
+        let date_text = date.trim();
+        let day = parse_day(date_text).ok_or_else(|| DateError(date_text.to_owned()))?;
+        let zone = parse_zone(zone.trim()).ok_or_else(|| DateError(zone.trim().to_owned()))?;
+        Ok(Self { date: day, zone })
+    }
+
+    /// From the wire form.
+    pub fn from_proto(deadline: &crate::proto::Deadline) -> Result<Self, DateError> {
+        Self::parse(&deadline.date, &deadline.zone)
+    }
+
+    /// The wire form.
+    pub fn to_proto(&self) -> crate::proto::Deadline {
+        crate::proto::Deadline {
+            date: self.date.to_string(),
+            zone: self.zone.map(format_zone).unwrap_or_default(),
+        }
+    }
+
+    /// The offset the day is counted in: the zone given, or UTC-12.
+    pub fn offset(&self) -> UtcOffset {
+        self.zone.unwrap_or(AOE)
+    }
+
+    /// The instant the deadline ends: midnight after the named day, in its zone.
+    /// From this instant on, it has passed.
+    pub fn ends_at(&self) -> OffsetDateTime {
+        self.date.midnight().assume_offset(self.offset()) + Duration::days(1)
+    }
+
+    /// Whether the deadline has passed at `now`.
+    pub fn is_overdue(&self, now: OffsetDateTime) -> bool {
+        now >= self.ends_at()
+    }
+
+    /// Whole calendar days from `now`'s date to the deadline's date, both
+    /// counted in the deadline's zone: 0 on the day itself, negative after.
+    /// Datatracker reminds at 14, 7, 4, 3, 2, 1 and 0 days.
+    pub fn days_left(&self, now: OffsetDateTime) -> i64 {
+        (self.date - now.to_offset(self.offset()).date()).whole_days()
+    }
+}
+
+impl std::fmt::Display for Deadline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.zone {
+            None => write!(f, "{} (AoE)", self.date),
+            Some(zone) => write!(f, "{} ({})", self.date, format_zone(zone)),
+        }
+    }
+}
+
+/// Whether `deadline` has passed at `now`. `now` is a parameter: the clock
+/// belongs to the caller, so tests can move time.
+pub fn is_overdue(deadline: &Deadline, now: OffsetDateTime) -> bool {
+    deadline.is_overdue(now)
+}
+
+/// `""` is Anywhere-on-Earth (`Some(None)`); `Z` or `±HH:MM` an offset.
+fn parse_zone(text: &str) -> Option<Option<UtcOffset>> {
+    if text.is_empty() {
+        return Some(None);
+    }
+    if text == "Z" || text == "z" {
+        return Some(Some(UtcOffset::UTC));
+    }
+    UtcOffset::parse(
+        text,
+        time::macros::format_description!("[offset_hour sign:mandatory]:[offset_minute]"),
+    )
+    .ok()
+    .filter(|_| text.len() == 6)
+    .map(Some)
+}
+
+fn format_zone(zone: UtcOffset) -> String {
+    let (h, m, _) = zone.as_hms();
+    let sign = if h < 0 || m < 0 { '-' } else { '+' };
+    format!("{sign}{:02}:{:02}", h.unsigned_abs(), m.unsigned_abs())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,13 +8,17 @@
 //!   the exact header bytes it travels with, and chained by BLAKE3 header hashes;
 //! - [`verify`]: ingest verification, one named error per failure;
 //! - [`document`]: payload documents and their validation;
+//! - [`liaison`]: liaison statement rules, purposes, deadlines and reply templates;
+//! - [`key_rotation`]: moving an organisation to a new key, with proof of possession;
 //! - [`dates`]: calendar dates in Anywhere-on-Earth time.
 
 pub mod dates;
 pub mod document;
 pub mod entry;
 pub mod hash;
+pub mod key_rotation;
 pub mod keys;
+pub mod liaison;
 pub mod org;
 pub mod verify;
 

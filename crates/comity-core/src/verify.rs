@@ -1,12 +1,17 @@
 //! Ingest verification: is this entry authentic, and is it the next one in its
 //! origin's log? Each failure has its own error, checked in a fixed order:
 //! decodes; origin known; signature; seq; prev; payload hash; payload.
+//!
+//! A key rotation is checked here too, against the key that signed it: from
+//! the next seq on, the origin's entries are verified with the new key.
 
 use crate::{
-    Hash, Head, OrgId, PublicKey, SignedEntry,
+    EntryKind, Hash, Head, OrgId, PublicKey, SignedEntry,
     document::{self, DocumentError},
-    entry::DecodeError,
+    entry::{Audience, DecodeError},
+    key_rotation, proto,
 };
+use prost::Message;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VerifyError {
@@ -62,10 +67,18 @@ pub fn verify_signature(entry: &SignedEntry, key: &PublicKey) -> Result<(), Veri
 /// Checks that the payload matches its hash and is a valid document for the
 /// entry's kind. A redacted stub carries no payload and passes.
 pub fn verify_payload(entry: &SignedEntry) -> Result<(), VerifyError> {
+    let (origin, seq) = (entry.origin().clone(), entry.seq());
+    // Checked from the header, so that a stub cannot hide a rotation either.
+    if entry.kind() == EntryKind::KeyRotation && entry.audience() != &Audience::Public {
+        return Err(VerifyError::InvalidPayload {
+            origin,
+            seq,
+            reason: DocumentError::RestrictedKeyRotation,
+        });
+    }
     if entry.is_redacted() {
         return Ok(());
     }
-    let (origin, seq) = (entry.origin().clone(), entry.seq());
     if Hash::of(entry.payload()) != entry.payload_hash()
         || entry.payload().len() as u64 != entry.payload_size()
     {
@@ -122,18 +135,51 @@ pub fn verify_for_ingest(
         });
     }
     verify_payload(entry)?;
+    if let Some(rotation) = key_rotation_of(entry) {
+        key_rotation::verify(entry.origin(), key, &rotation).map_err(|reason| {
+            VerifyError::InvalidPayload {
+                origin: entry.origin().clone(),
+                seq: entry.seq(),
+                reason,
+            }
+        })?;
+    }
     Ok(Ingest::Append)
 }
 
-/// Verifies a whole chain from seq 1, as after reopening a store.
+/// The key rotation an entry carries, if it is one (and its payload is held).
+pub fn key_rotation_of(entry: &SignedEntry) -> Option<proto::KeyRotation> {
+    if entry.kind() != EntryKind::KeyRotation {
+        return None;
+    }
+    match proto::Document::decode(entry.payload()).ok()?.body? {
+        proto::document::Body::KeyRotation(rotation) => Some(rotation),
+        _ => None,
+    }
+}
+
+/// The key that signs the origin's entries after `entry`: the new key if
+/// `entry` is a key rotation, else `None`. Call it only on verified entries.
+pub fn rotated_key(entry: &SignedEntry) -> Option<PublicKey> {
+    key_rotation_of(entry).and_then(|r| key_rotation::validate_shape(&r).ok())
+}
+
+/// Verifies a whole chain from seq 1, as after reopening a store. `key` is the
+/// key that signed seq 1; key rotations in the chain are followed.
 pub fn verify_chain<'a>(
     entries: impl IntoIterator<Item = &'a SignedEntry>,
     key: &PublicKey,
 ) -> Result<Option<Head>, VerifyError> {
     let mut head = None;
+    let mut key = *key;
     for entry in entries {
-        match verify_for_ingest(entry, Some(key), head, |_| None)? {
-            Ingest::Append => head = Some(entry.head()),
+        match verify_for_ingest(entry, Some(&key), head, |_| None)? {
+            Ingest::Append => {
+                head = Some(entry.head());
+                if let Some(new_key) = rotated_key(entry) {
+                    key = new_key;
+                }
+            }
             Ingest::Duplicate | Ingest::Equivocation { .. } => {
                 return Err(VerifyError::SeqNotNext {
                     origin: entry.origin().clone(),
