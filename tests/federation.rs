@@ -47,6 +47,7 @@ async fn a_node_that_was_down_catches_up_without_duplicates() {
     }
     let first = a.publish(1).await.remove(0);
     c.wait_for_seq(&a.org, first.seq()).await;
+    c.wait_for_seq(&b.org, 1).await; // B's profile: nothing else is left to ingest
 
     c.stop().await;
     let published = a.publish(200).await;

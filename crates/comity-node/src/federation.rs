@@ -166,6 +166,15 @@ async fn serve_log(
     let mut appended = node.appended();
     let mut beat = tokio::time::interval(node.config().replication.heartbeat());
     loop {
+        if !node.peers.contains(&reader) {
+            let _ = tx
+                .send(Err(Status::permission_denied(format!(
+                    "{reader} is no longer a peer of {}",
+                    node.org()
+                ))))
+                .await;
+            return;
+        }
         let batch = match node.store().entries_after(&origin, cursor, READ_BATCH) {
             Ok(batch) => batch,
             Err(e) => {

@@ -224,6 +224,7 @@ impl node_server::Node for LocalApi {
             closes_at: Some(dates::to_timestamp(closes)),
             status: proto::ConsultationStatus::Open as i32,
             topics: request.topics,
+            ..Default::default()
         };
         let entry = self
             .node

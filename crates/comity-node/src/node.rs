@@ -199,7 +199,11 @@ impl Node {
             }],
             stakeholder_group: stakeholder_group(p.stakeholder_group.as_deref()) as i32,
             region: p.region.clone().unwrap_or_default(),
-            country: p.country.clone().unwrap_or_default(),
+            country: p
+                .country
+                .as_deref()
+                .unwrap_or_default()
+                .to_ascii_uppercase(),
             endpoint: self.config.endpoint(),
             languages: p.languages.clone(),
             ..Default::default()

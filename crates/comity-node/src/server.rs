@@ -19,6 +19,10 @@ use tonic::transport::Server;
 /// How long shutdown waits for servers and peer tasks before giving up on them.
 const GRACE: Duration = Duration::from_secs(10);
 
+/// Concurrent streams one peer connection may hold: one subscription per
+/// origin it follows, with room to spare, but not unbounded.
+const MAX_STREAMS_PER_PEER: u32 = 1024;
+
 type ServerTask = JoinHandle<Result<(), tonic::transport::Error>>;
 
 /// A started node. Dropping it without [`RunningNode::shutdown`] leaves its
@@ -88,6 +92,9 @@ impl RunningNode {
             .max_encoding_message_size(limits.max_message_bytes);
         let stop = node.shutdown.clone();
         let router = Server::builder()
+            .http2_keepalive_interval(Some(comity_tls::KEEPALIVE_INTERVAL))
+            .http2_keepalive_timeout(Some(comity_tls::KEEPALIVE_TIMEOUT))
+            .max_concurrent_streams(Some(MAX_STREAMS_PER_PEER))
             .add_service(health_service)
             .add_service(reflection()?)
             .add_service(federation_service);

@@ -617,7 +617,8 @@ mod tests {
     #[test]
     fn a_newer_schema_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        drop(SledStore::open(dir.path(), SledOptions::default()).unwrap());
+        // Without the background flusher, dropping the store releases its lock at once.
+        drop(SledStore::open(dir.path(), no_background_flush()).unwrap());
         {
             let db = sled::open(dir.path()).unwrap();
             let meta = db.open_tree("meta").unwrap();
@@ -630,7 +631,7 @@ mod tests {
                 .unwrap();
             db.flush().unwrap();
         }
-        match SledStore::open(dir.path(), SledOptions::default()) {
+        match SledStore::open(dir.path(), no_background_flush()) {
             Err(StoreError::SchemaTooNew { found }) => assert_eq!(found, SCHEMA_VERSION + 1),
             Err(other) => panic!("expected SchemaTooNew, got {other}"),
             Ok(_) => panic!("a store of a newer schema was opened"),
