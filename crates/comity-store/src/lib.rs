@@ -1,8 +1,11 @@
 //! # comity-store
 //!
 //! Everything a node keeps: every log it holds (its own and those it follows),
-//! their heads, the indexes derived from them, equivocation evidence and the
-//! pinned peers. One object-safe [`Store`] trait, so that a second backend
+//! their heads, the indexes derived from them (documents and their revisions,
+//! responses, liaison threads, receipts, recipients, current keys),
+//! equivocation evidence, the pinned peers, attachment blobs (and partial
+//! downloads of them), and local workflow state that never leaves the node
+//! (liaison drafts). One object-safe [`Store`] trait, so that a second backend
 //! (PostgreSQL, for replicated nodes) stays cheap; two backends today:
 //!
 //! - [`SledStore`]: the embedded default, one directory;
@@ -11,7 +14,9 @@
 //! Both run the same test suite ([`testsuite`]).
 //!
 //! Appending an entry writes the entry, its head and its index rows in one
-//! transaction, so a crash leaves the whole entry or none of it. Appends are
+//! transaction, so a crash leaves the whole entry or none of it. The index
+//! rows are derived in one place (`rules::index_rows`) for every backend, and
+//! [`Store::rebuild_indexes`] derives them again from the logs. Appends are
 //! durable only after [`Store::flush`]; callers flush before they acknowledge
 //! anything or advance a cursor (a cursor *is* the durable head).
 
@@ -22,13 +27,19 @@ mod sled_store;
 pub mod testsuite;
 
 pub use mem::MemStore;
-pub use records::{Equivocation, PeerRecord};
+pub use records::{Equivocation, LiaisonDraft, PeerRecord};
 pub use sled_store::{SledOptions, SledStore};
 
-use comity_core::{Hash, Head, OrgId, SignedEntry};
+use comity_core::{EntryKind, Hash, Head, OrgId, PublicKey, SignedEntry};
 
 /// The schema version this build writes. Opening a store with a newer one fails.
 pub const SCHEMA_VERSION: u32 = 1;
+
+/// The version of the derived indexes this build writes. A store whose
+/// indexes were written by any other version (or by a build that did not
+/// record one) has them rebuilt from the logs when it is opened: bump this
+/// whenever an index is added or its derivation changes.
+pub const INDEX_VERSION: u32 = 1;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -44,6 +55,14 @@ pub enum StoreError {
     NotNext { origin: OrgId, seq: u64, held: u64 },
     #[error("{origin} is frozen after equivocating; nothing more is accepted from it")]
     Frozen { origin: OrgId },
+    #[error(
+        "the partial download holds {expected} bytes: the next chunk must start at offset {expected}, not {got}"
+    )]
+    BlobOffset { expected: u64, got: u64 },
+    #[error(
+        "downloaded content hashes to {got}, not the expected {expected}: the partial download was discarded"
+    )]
+    BlobHashMismatch { expected: Hash, got: Hash },
 }
 
 impl From<sled::Error> for StoreError {
@@ -67,6 +86,13 @@ pub struct DocumentRef {
     pub origin: OrgId,
     pub uuid: String,
     /// Seq of the entry carrying the latest revision.
+    pub seq: u64,
+}
+
+/// One entry of one log: where to find it with [`Store::entry`].
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct EntryPos {
+    pub origin: OrgId,
     pub seq: u64,
 }
 
@@ -113,12 +139,124 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<SignedEntry>, StoreError>;
     fn entry_by_id(&self, id: &Hash) -> Result<Option<SignedEntry>, StoreError>;
 
-    /// The latest revision of every consultation held, in (origin, uuid)
-    /// order. Only revisions this node can read are indexed: a redacted stub
-    /// leaves the last readable revision in place.
-    fn consultations(&self) -> Result<Vec<DocumentRef>, StoreError>;
+    // ------------------------------------------------------ derived indexes
+    //
+    // Written in the append's own transaction, from the decoded document of
+    // every entry this node can read; a redacted stub indexes nothing and
+    // leaves the last readable revision in place. References are indexed
+    // whether or not the document they point at is held: a response to a
+    // consultation not held yet is "pending", and found from its
+    // consultation's id all the same. Uuids are compared as written.
+
+    /// The latest revision of every consultation held, in (origin, uuid) order.
+    fn consultations(&self) -> Result<Vec<DocumentRef>, StoreError> {
+        self.documents(EntryKind::Consultation)
+    }
+
+    /// The latest revision of every document of `kind` held (consultations,
+    /// liaison statements, responses), in (origin, uuid) order. Other kinds
+    /// have no documents: empty.
+    fn documents(&self, kind: EntryKind) -> Result<Vec<DocumentRef>, StoreError>;
+
+    /// The seq of the latest revision of one document.
+    fn document(
+        &self,
+        kind: EntryKind,
+        origin: &OrgId,
+        uuid: &str,
+    ) -> Result<Option<u64>, StoreError>;
+
+    /// The seqs of every revision of one document, ascending.
+    fn document_revisions(
+        &self,
+        kind: EntryKind,
+        origin: &OrgId,
+        uuid: &str,
+    ) -> Result<Vec<u64>, StoreError>;
+
+    /// Every response entry (each revision) whose `consultation` points at
+    /// this consultation, held or not, in (responder, seq) order.
+    fn responses_to(
+        &self,
+        consultation_origin: &OrgId,
+        consultation_uuid: &str,
+    ) -> Result<Vec<EntryPos>, StoreError>;
+
+    /// The liaison statements whose latest revision has `in_reply_to`
+    /// pointing at this statement (held or not), latest revision of each, in
+    /// (origin, uuid) order.
+    fn liaison_replies(&self, origin: &OrgId, uuid: &str) -> Result<Vec<DocumentRef>, StoreError>;
+
+    /// Every receipt entry whose `liaison` points at this statement (held or
+    /// not), in the order this node received them.
+    fn receipts_for(
+        &self,
+        liaison_origin: &OrgId,
+        liaison_uuid: &str,
+    ) -> Result<Vec<EntryPos>, StoreError>;
+
+    /// The liaison statements whose latest revision addresses `org` in `to`
+    /// or `cc`, latest revision of each, in (origin, uuid) order.
+    fn liaisons_addressed_to(&self, org: &OrgId) -> Result<Vec<DocumentRef>, StoreError>;
+
     /// The seq of the latest (readable) profile entry of `origin`.
     fn latest_profile(&self, origin: &OrgId) -> Result<Option<u64>, StoreError>;
+
+    /// After `origin` rotated its key: the seq of its latest key rotation and
+    /// the key that signs its entries after it. `None` if it never rotated.
+    fn current_key(&self, origin: &OrgId) -> Result<Option<(u64, PublicKey)>, StoreError>;
+
+    /// Drops every derived index and derives them again from the logs held,
+    /// in the order the entries arrived, so that the answers are exactly
+    /// those of incremental indexing. Appends wait while it runs.
+    fn rebuild_indexes(&self) -> Result<(), StoreError>;
+
+    // ---------------------------------------------------------------- blobs
+    //
+    // Attachments, addressed by the BLAKE3 hash of their content.
+
+    /// Stores `bytes` (idempotent) and returns their hash.
+    fn put_blob(&self, bytes: &[u8]) -> Result<Hash, StoreError>;
+    fn blob(&self, hash: &Hash) -> Result<Option<Vec<u8>>, StoreError>;
+    fn blob_size(&self, hash: &Hash) -> Result<Option<u64>, StoreError>;
+    /// Up to `max_len` bytes of a held blob from `offset` (empty at or past
+    /// its end); `None` when the blob is not held.
+    fn read_blob(
+        &self,
+        hash: &Hash,
+        offset: u64,
+        max_len: usize,
+    ) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Appends `chunk` to the partial download of `hash`, which must hold
+    /// exactly `offset` bytes so far ([`StoreError::BlobOffset`] otherwise).
+    /// Returns the bytes held after it. Partial downloads survive restarts,
+    /// so a download resumes from [`Store::partial_blob_len`].
+    fn append_partial_blob(
+        &self,
+        hash: &Hash,
+        offset: u64,
+        chunk: &[u8],
+    ) -> Result<u64, StoreError>;
+    /// The bytes held of a partial download (0 when none).
+    fn partial_blob_len(&self, hash: &Hash) -> Result<u64, StoreError>;
+    /// Completes a partial download: its bytes must hash to `hash`, and then
+    /// move to the blobs in one step. On [`StoreError::BlobHashMismatch`] the
+    /// partial download is discarded. A blob already held completes at once
+    /// (any partial download of it is discarded).
+    fn finish_blob(&self, hash: &Hash) -> Result<(), StoreError>;
+
+    // ------------------------------------------------- local workflow state
+    //
+    // Never replicated: drafts and approvals never leave the node.
+
+    /// Adds or replaces a draft (by id).
+    fn put_draft(&self, draft: &LiaisonDraft) -> Result<(), StoreError>;
+    fn draft(&self, id: &str) -> Result<Option<LiaisonDraft>, StoreError>;
+    /// Every draft, in id order.
+    fn drafts(&self) -> Result<Vec<LiaisonDraft>, StoreError>;
+    /// Returns whether a draft was removed.
+    fn remove_draft(&self, id: &str) -> Result<bool, StoreError>;
 
     /// Records equivocation evidence and freezes the origin, in one
     /// transaction. Idempotent: the first evidence for an (origin, seq) is

@@ -6,9 +6,11 @@
 //! overlay before any of it is written, so a failing batch leaves no trace.
 //! One `RwLock` over the whole state plays the part of sled's transaction.
 
-use crate::rules::{self, IndexRows, LogState};
-use crate::{Appended, DocumentRef, Equivocation, PeerRecord, Store, StoreError};
-use comity_core::{Hash, Head, OrgId, SignedEntry};
+use crate::rules::{self, IndexRows, LogState, Target};
+use crate::{
+    Appended, DocumentRef, EntryPos, Equivocation, LiaisonDraft, PeerRecord, Store, StoreError,
+};
+use comity_core::{EntryKind, Hash, Head, OrgId, PublicKey, SignedEntry};
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -24,11 +26,120 @@ struct State {
     entries: BTreeMap<(OrgId, u64), SignedEntry>,
     heads: BTreeMap<OrgId, Head>,
     ids: BTreeMap<Hash, (OrgId, u64)>,
-    consultations: BTreeMap<(OrgId, String), u64>,
-    profiles: BTreeMap<OrgId, u64>,
+    /// Every entry, in the order it was appended: what indexes are rebuilt from.
+    arrivals: Vec<(OrgId, u64)>,
+    index: Indexes,
     equivocations: BTreeMap<(OrgId, u64), Equivocation>,
     frozen: BTreeSet<OrgId>,
     peers: BTreeMap<OrgId, PeerRecord>,
+    blobs: BTreeMap<Hash, Vec<u8>>,
+    partial_blobs: BTreeMap<Hash, Vec<u8>>,
+    drafts: BTreeMap<String, LiaisonDraft>,
+}
+
+/// A document's key: kind tag, origin, uuid.
+type DocKey = (u8, OrgId, String);
+
+/// Everything derived from the entries, mirroring the sled trees of the same
+/// names; dropped and re-derived by `rebuild_indexes`.
+#[derive(Debug, Default)]
+struct Indexes {
+    documents: BTreeMap<DocKey, u64>,
+    revisions: BTreeMap<DocKey, Vec<u64>>,
+    profiles: BTreeMap<OrgId, u64>,
+    responses: BTreeMap<Target, BTreeSet<EntryPos>>,
+    /// Replied-to statement → (replying statement → seq of the revision that replied).
+    replies: BTreeMap<Target, BTreeMap<Target, u64>>,
+    /// In arrival order.
+    receipts: BTreeMap<Target, Vec<EntryPos>>,
+    /// Addressee → (statement → seq of the revision that addressed it).
+    recipients: BTreeMap<OrgId, BTreeMap<Target, u64>>,
+    keys: BTreeMap<OrgId, (u64, PublicKey)>,
+}
+
+impl Indexes {
+    /// Writes the index rows of one entry, as [`rules::index_rows`] derives them.
+    fn add(&mut self, entry: &SignedEntry) {
+        let origin = entry.origin().clone();
+        let seq = entry.seq();
+        let pos = EntryPos {
+            origin: origin.clone(),
+            seq,
+        };
+        let IndexRows {
+            profile,
+            document,
+            responds_to,
+            replies_to,
+            receipt_for,
+            recipients,
+            new_key,
+        } = rules::index_rows(entry);
+        if profile {
+            self.profiles.insert(origin.clone(), seq);
+        }
+        if let Some((kind, uuid)) = document {
+            let key = (rules::kind_tag(kind), origin.clone(), uuid.clone());
+            self.documents.insert(key.clone(), seq);
+            self.revisions.entry(key).or_default().push(seq);
+            let this = Target {
+                origin: origin.clone(),
+                uuid,
+            };
+            if let Some(parent) = replies_to {
+                self.replies
+                    .entry(parent)
+                    .or_default()
+                    .insert(this.clone(), seq);
+            }
+            for org in recipients {
+                self.recipients
+                    .entry(org)
+                    .or_default()
+                    .insert(this.clone(), seq);
+            }
+        }
+        if let Some(consultation) = responds_to {
+            self.responses
+                .entry(consultation)
+                .or_default()
+                .insert(pos.clone());
+        }
+        if let Some(liaison) = receipt_for {
+            self.receipts.entry(liaison).or_default().push(pos);
+        }
+        if let Some(key) = new_key {
+            self.keys.insert(origin, (seq, key));
+        }
+    }
+
+    fn latest(&self, kind: EntryKind, origin: &OrgId, uuid: &str) -> Option<u64> {
+        self.documents
+            .get(&(rules::kind_tag(kind), origin.clone(), uuid.to_owned()))
+            .copied()
+    }
+
+    /// The liaison statements among `rows` whose row came from their latest revision.
+    fn current_liaisons(&self, rows: Option<&BTreeMap<Target, u64>>) -> Vec<DocumentRef> {
+        rows.into_iter()
+            .flatten()
+            .filter(|(t, seq)| {
+                rules::is_current(**seq, self.latest(EntryKind::Liaison, &t.origin, &t.uuid))
+            })
+            .map(|(t, seq)| DocumentRef {
+                origin: t.origin.clone(),
+                uuid: t.uuid.clone(),
+                seq: *seq,
+            })
+            .collect()
+    }
+}
+
+fn target(origin: &OrgId, uuid: &str) -> Target {
+    Target {
+        origin: origin.clone(),
+        uuid: uuid.to_owned(),
+    }
 }
 
 /// Entries of a batch accepted so far, not yet written: later entries of the
@@ -60,16 +171,8 @@ impl State {
     fn write(&mut self, entry: &SignedEntry) {
         let origin = entry.origin().clone();
         let seq = entry.seq();
-        let IndexRows {
-            consultation,
-            profile,
-        } = rules::index_rows(entry);
-        if let Some(uuid) = consultation {
-            self.consultations.insert((origin.clone(), uuid), seq);
-        }
-        if profile {
-            self.profiles.insert(origin.clone(), seq);
-        }
+        self.index.add(entry);
+        self.arrivals.push((origin.clone(), seq));
         self.ids.insert(entry.id(), (origin.clone(), seq));
         self.heads.insert(origin.clone(), entry.head());
         self.entries.insert((origin, seq), entry.clone());
@@ -163,12 +266,15 @@ impl Store for MemStore {
             .cloned())
     }
 
-    fn consultations(&self) -> Result<Vec<DocumentRef>, StoreError> {
+    fn documents(&self, kind: EntryKind) -> Result<Vec<DocumentRef>, StoreError> {
         let state = self.read()?;
+        let tag = rules::kind_tag(kind);
         Ok(state
-            .consultations
+            .index
+            .documents
             .iter()
-            .map(|((origin, uuid), seq)| DocumentRef {
+            .filter(|((t, _, _), _)| *t == tag)
+            .map(|((_, origin, uuid), seq)| DocumentRef {
                 origin: origin.clone(),
                 uuid: uuid.clone(),
                 seq: *seq,
@@ -176,8 +282,180 @@ impl Store for MemStore {
             .collect())
     }
 
+    fn document(
+        &self,
+        kind: EntryKind,
+        origin: &OrgId,
+        uuid: &str,
+    ) -> Result<Option<u64>, StoreError> {
+        Ok(self.read()?.index.latest(kind, origin, uuid))
+    }
+
+    fn document_revisions(
+        &self,
+        kind: EntryKind,
+        origin: &OrgId,
+        uuid: &str,
+    ) -> Result<Vec<u64>, StoreError> {
+        let key = (rules::kind_tag(kind), origin.clone(), uuid.to_owned());
+        Ok(self
+            .read()?
+            .index
+            .revisions
+            .get(&key)
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    fn responses_to(
+        &self,
+        consultation_origin: &OrgId,
+        consultation_uuid: &str,
+    ) -> Result<Vec<EntryPos>, StoreError> {
+        let state = self.read()?;
+        let key = target(consultation_origin, consultation_uuid);
+        Ok(state
+            .index
+            .responses
+            .get(&key)
+            .map(|set| set.iter().cloned().collect())
+            .unwrap_or_default())
+    }
+
+    fn liaison_replies(&self, origin: &OrgId, uuid: &str) -> Result<Vec<DocumentRef>, StoreError> {
+        let state = self.read()?;
+        let rows = state.index.replies.get(&target(origin, uuid));
+        Ok(state.index.current_liaisons(rows))
+    }
+
+    fn receipts_for(
+        &self,
+        liaison_origin: &OrgId,
+        liaison_uuid: &str,
+    ) -> Result<Vec<EntryPos>, StoreError> {
+        let state = self.read()?;
+        let key = target(liaison_origin, liaison_uuid);
+        Ok(state.index.receipts.get(&key).cloned().unwrap_or_default())
+    }
+
+    fn liaisons_addressed_to(&self, org: &OrgId) -> Result<Vec<DocumentRef>, StoreError> {
+        let state = self.read()?;
+        Ok(state
+            .index
+            .current_liaisons(state.index.recipients.get(org)))
+    }
+
     fn latest_profile(&self, origin: &OrgId) -> Result<Option<u64>, StoreError> {
-        Ok(self.read()?.profiles.get(origin).copied())
+        Ok(self.read()?.index.profiles.get(origin).copied())
+    }
+
+    fn current_key(&self, origin: &OrgId) -> Result<Option<(u64, PublicKey)>, StoreError> {
+        Ok(self.read()?.index.keys.get(origin).copied())
+    }
+
+    fn rebuild_indexes(&self) -> Result<(), StoreError> {
+        let mut state = self.write()?;
+        let mut index = Indexes::default();
+        for position in &state.arrivals {
+            let entry = state.entries.get(position).ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "arrival {} seq {} not held",
+                    position.0, position.1
+                ))
+            })?;
+            index.add(entry);
+        }
+        state.index = index;
+        tracing::info!(
+            entries = state.arrivals.len(),
+            "rebuilt the store indexes from the logs"
+        );
+        Ok(())
+    }
+
+    fn put_blob(&self, bytes: &[u8]) -> Result<Hash, StoreError> {
+        let hash = Hash::of(bytes);
+        self.write()?
+            .blobs
+            .entry(hash)
+            .or_insert_with(|| bytes.to_vec());
+        Ok(hash)
+    }
+
+    fn blob(&self, hash: &Hash) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.read()?.blobs.get(hash).cloned())
+    }
+
+    fn blob_size(&self, hash: &Hash) -> Result<Option<u64>, StoreError> {
+        Ok(self.read()?.blobs.get(hash).map(|b| b.len() as u64))
+    }
+
+    fn read_blob(
+        &self,
+        hash: &Hash,
+        offset: u64,
+        max_len: usize,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .read()?
+            .blobs
+            .get(hash)
+            .map(|b| rules::blob_range(b, offset, max_len).to_vec()))
+    }
+
+    fn append_partial_blob(
+        &self,
+        hash: &Hash,
+        offset: u64,
+        chunk: &[u8],
+    ) -> Result<u64, StoreError> {
+        let mut state = self.write()?;
+        let partial = state.partial_blobs.entry(*hash).or_default();
+        let held = partial.len() as u64;
+        if offset != held {
+            return Err(StoreError::BlobOffset {
+                expected: held,
+                got: offset,
+            });
+        }
+        partial.extend_from_slice(chunk);
+        Ok(partial.len() as u64)
+    }
+
+    fn partial_blob_len(&self, hash: &Hash) -> Result<u64, StoreError> {
+        Ok(self
+            .read()?
+            .partial_blobs
+            .get(hash)
+            .map_or(0, |p| p.len() as u64))
+    }
+
+    fn finish_blob(&self, hash: &Hash) -> Result<(), StoreError> {
+        let mut state = self.write()?;
+        let partial = state.partial_blobs.remove(hash).unwrap_or_default();
+        if state.blobs.contains_key(hash) {
+            return Ok(());
+        }
+        rules::check_blob(hash, &partial)?;
+        state.blobs.insert(*hash, partial);
+        Ok(())
+    }
+
+    fn put_draft(&self, draft: &LiaisonDraft) -> Result<(), StoreError> {
+        self.write()?.drafts.insert(draft.id.clone(), draft.clone());
+        Ok(())
+    }
+
+    fn draft(&self, id: &str) -> Result<Option<LiaisonDraft>, StoreError> {
+        Ok(self.read()?.drafts.get(id).cloned())
+    }
+
+    fn drafts(&self) -> Result<Vec<LiaisonDraft>, StoreError> {
+        Ok(self.read()?.drafts.values().cloned().collect())
+    }
+
+    fn remove_draft(&self, id: &str) -> Result<bool, StoreError> {
+        Ok(self.write()?.drafts.remove(id).is_some())
     }
 
     fn record_equivocation(&self, evidence: &Equivocation) -> Result<(), StoreError> {

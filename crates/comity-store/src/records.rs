@@ -40,3 +40,21 @@ impl Equivocation {
         Hash::of(&self.conflicting_header)
     }
 }
+
+/// A liaison statement being written here: local workflow state, never
+/// replicated. Posting it publishes the statement as an entry of our log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiaisonDraft {
+    /// A local uuid.
+    pub id: String,
+    /// The encoded `comity.v1.LiaisonStatement`.
+    pub statement: Vec<u8>,
+    /// Whether it is to be posted as a restricted entry.
+    pub restricted: bool,
+    /// Who approved it, when posting needs approval.
+    pub approved_by: Option<String>,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// The seq of the entry it was posted as.
+    pub posted_seq: Option<u64>,
+}

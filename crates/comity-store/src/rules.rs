@@ -4,7 +4,10 @@
 //! own transaction (or lock) and writes the outcome there.
 
 use crate::{Appended, StoreError};
-use comity_core::{Head, SignedEntry, document, proto::document::Body};
+use comity_core::{
+    EntryKind, Head, OrgId, PublicKey, SignedEntry, document, key_rotation,
+    proto::{self, document::Body},
+};
 
 /// The state of an origin's log that an append is decided against.
 #[derive(Debug, Clone, Copy)]
@@ -45,13 +48,69 @@ pub(crate) fn decide(entry: &SignedEntry, state: LogState) -> Result<Appended, S
     Ok(Appended::New)
 }
 
-/// The index rows an entry produces.
+/// A document an entry points at, by its stable id.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Target {
+    pub origin: OrgId,
+    pub uuid: String,
+}
+
+impl Target {
+    /// A reference as a key part; `None` for one that cannot be keyed (the
+    /// document rules refuse such references before anything is appended).
+    fn from_proto(r: Option<&proto::DocumentRef>) -> Option<Self> {
+        let r = r?;
+        if !key_safe(&r.uuid) {
+            return None;
+        }
+        let origin = OrgId::new(r.origin.clone()).ok()?;
+        Some(Self {
+            origin,
+            uuid: r.uuid.clone(),
+        })
+    }
+}
+
+/// Whether a uuid can be a key part: backends separate key parts with a
+/// zero byte (org ids never hold one), so a uuid must not hold one either.
+/// Queries with such a uuid find nothing.
+pub(crate) fn key_safe(uuid: &str) -> bool {
+    !uuid.is_empty() && !uuid.contains('\0')
+}
+
+/// The one-byte tag of an entry kind in index keys (its protobuf number).
+pub(crate) fn kind_tag(kind: EntryKind) -> u8 {
+    match kind {
+        EntryKind::Profile => 1,
+        EntryKind::Consultation => 2,
+        EntryKind::Response => 3,
+        EntryKind::Liaison => 4,
+        EntryKind::Receipt => 5,
+        EntryKind::KeyRotation => 6,
+    }
+}
+
+/// The index rows an entry produces. Every backend writes exactly these, in
+/// the append's own transaction, and [`crate::Store::rebuild_indexes`]
+/// re-derives them from the logs with this same function.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct IndexRows {
-    /// The uuid of the consultation this entry revises.
-    pub consultation: Option<String>,
     /// The entry carries the origin's profile.
     pub profile: bool,
+    /// The document (consultation, liaison statement or response) this entry
+    /// is a revision of: its kind and stable uuid.
+    pub document: Option<(EntryKind, String)>,
+    /// A response: the consultation it answers (held or not).
+    pub responds_to: Option<Target>,
+    /// A liaison statement: the statement it replies to (`in_reply_to`).
+    pub replies_to: Option<Target>,
+    /// A receipt: the liaison statement it acknowledges.
+    pub receipt_for: Option<Target>,
+    /// A liaison statement: the organisations addressed in `to` and `cc`,
+    /// sorted, each once.
+    pub recipients: Vec<OrgId>,
+    /// A key rotation: the key that signs the origin's entries after it.
+    pub new_key: Option<PublicKey>,
 }
 
 /// Indexes only what can be read: a redacted stub says nothing about its
@@ -70,14 +129,74 @@ pub(crate) fn index_rows(entry: &SignedEntry) -> IndexRows {
             return IndexRows::default();
         }
     };
-    // `if let` rather than an exhaustive match: new document kinds index nothing
-    // until they are given an index of their own.
-    IndexRows {
-        profile: matches!(body, Body::Profile(_)),
-        consultation: if let Body::Consultation(c) = body {
-            Some(c.uuid)
-        } else {
-            None
+    let document = |uuid: &str| key_safe(uuid).then(|| (entry.kind(), uuid.to_owned()));
+    match body {
+        Body::Profile(_) => IndexRows {
+            profile: true,
+            ..IndexRows::default()
         },
+        Body::Consultation(c) => IndexRows {
+            document: document(&c.uuid),
+            ..IndexRows::default()
+        },
+        Body::Response(r) => IndexRows {
+            document: document(&r.uuid),
+            responds_to: Target::from_proto(r.consultation.as_ref()),
+            ..IndexRows::default()
+        },
+        Body::Liaison(l) => {
+            let mut recipients: Vec<OrgId> =
+                l.to.iter()
+                    .chain(&l.cc)
+                    .filter_map(|a| OrgId::new(a.org.clone()).ok())
+                    .collect();
+            recipients.sort();
+            recipients.dedup();
+            IndexRows {
+                document: document(&l.uuid),
+                replies_to: Target::from_proto(l.in_reply_to.as_ref()),
+                recipients,
+                ..IndexRows::default()
+            }
+        }
+        Body::Receipt(r) => IndexRows {
+            receipt_for: Target::from_proto(r.liaison.as_ref()),
+            ..IndexRows::default()
+        },
+        Body::KeyRotation(k) => IndexRows {
+            new_key: key_rotation::validate_shape(&k).ok(),
+            ..IndexRows::default()
+        },
+    }
+}
+
+/// Whether an index row written by revision `row_seq` of a document still
+/// stands: rows of replies and recipients are derived from one revision, and
+/// a later revision that no longer says the same leaves its row behind. A row
+/// counts only while it came from the latest readable revision.
+pub(crate) fn is_current(row_seq: u64, latest: Option<u64>) -> bool {
+    latest == Some(row_seq)
+}
+
+/// The bytes of `blob` from `offset`, at most `max_len` of them (empty at
+/// or past the end).
+pub(crate) fn blob_range(blob: &[u8], offset: u64, max_len: usize) -> &[u8] {
+    let start = usize::try_from(offset)
+        .unwrap_or(usize::MAX)
+        .min(blob.len());
+    let end = start.saturating_add(max_len).min(blob.len());
+    &blob[start..end]
+}
+
+/// Checks that downloaded bytes are the blob they were fetched as.
+pub(crate) fn check_blob(expected: &comity_core::Hash, bytes: &[u8]) -> Result<(), StoreError> {
+    let got = comity_core::Hash::of(bytes);
+    if &got == expected {
+        Ok(())
+    } else {
+        Err(StoreError::BlobHashMismatch {
+            expected: *expected,
+            got,
+        })
     }
 }

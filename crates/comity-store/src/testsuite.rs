@@ -9,11 +9,14 @@
 //! other crates can use it; it needs nothing beyond `comity-core` to build
 //! properly signed entries.
 
-use crate::{Appended, DocumentRef, Equivocation, PeerRecord, Store, StoreError};
+use crate::{
+    Appended, DocumentRef, EntryPos, Equivocation, LiaisonDraft, PeerRecord, Store, StoreError,
+};
 use comity_core::{
     EntryKind, Hash, Head, IdentityKey, OrgId, SignedEntry, UnsignedEntry, document,
-    entry::Audience, proto,
+    entry::Audience, key_rotation, proto, proto::document::Body,
 };
+use prost::Message;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -50,6 +53,41 @@ pub const CHECKS: &[(&str, Check)] = &[
     ),
     ("equivocation_freezes_origin", equivocation_freezes_origin),
     ("peers_put_replace_remove", peers_put_replace_remove),
+    (
+        "document_revisions_and_latest",
+        document_revisions_and_latest,
+    ),
+    (
+        "responses_indexed_while_consultation_pending",
+        responses_indexed_while_consultation_pending,
+    ),
+    (
+        "liaison_replies_follow_latest_revision",
+        liaison_replies_follow_latest_revision,
+    ),
+    (
+        "receipts_come_in_arrival_order",
+        receipts_come_in_arrival_order,
+    ),
+    (
+        "liaisons_addressed_via_to_and_cc",
+        liaisons_addressed_via_to_and_cc,
+    ),
+    ("redacted_stubs_index_nothing", redacted_stubs_index_nothing),
+    (
+        "current_key_follows_rotations",
+        current_key_follows_rotations,
+    ),
+    (
+        "rebuild_gives_the_same_answers",
+        rebuild_gives_the_same_answers,
+    ),
+    ("blobs_put_get_and_ranges", blobs_put_get_and_ranges),
+    (
+        "partial_blob_resumes_and_checks_hash",
+        partial_blob_resumes_and_checks_hash,
+    ),
+    ("drafts_put_replace_remove", drafts_put_replace_remove),
 ];
 
 /// Runs every check in [`CHECKS`], each on a new store from `make`.
@@ -109,10 +147,81 @@ impl Author {
         }
     }
 
+    /// Publishes any document as the next entry.
+    pub fn publish(&mut self, body: Body, audience: Audience) -> SignedEntry {
+        let (kind, payload) = document::encode(body);
+        self.sign(kind, payload, audience)
+    }
+
+    /// A response to `consultation` (origin, uuid), held or not.
+    pub fn response(&mut self, uuid: &str, consultation: (&str, &str)) -> SignedEntry {
+        self.publish(
+            Body::Response(proto::ConsultationResponse {
+                uuid: uuid.into(),
+                consultation: Some(doc_ref(consultation)),
+                text: vec![text(&format!("response {uuid}"))],
+                ..Default::default()
+            }),
+            Audience::Public,
+        )
+    }
+
+    /// A posted liaison statement for information to `to`, copied to `cc`,
+    /// replying to `in_reply_to` (origin, uuid) if given.
+    pub fn liaison(
+        &mut self,
+        uuid: &str,
+        revision: u32,
+        to: &[&str],
+        cc: &[&str],
+        in_reply_to: Option<(&str, &str)>,
+    ) -> SignedEntry {
+        self.publish(
+            Body::Liaison(liaison_statement(uuid, revision, to, cc, in_reply_to)),
+            Audience::Public,
+        )
+    }
+
+    /// A receipt acknowledging `statement`, the liaison statement `uuid`.
+    pub fn receipt(
+        &mut self,
+        statement: &SignedEntry,
+        uuid: &str,
+        status: proto::ReceiptStatus,
+    ) -> SignedEntry {
+        self.publish(
+            Body::Receipt(proto::Receipt {
+                entry: Some(proto::EntryRef {
+                    origin: statement.origin().to_string(),
+                    seq: statement.seq(),
+                    id: statement.id().0.to_vec(),
+                }),
+                liaison: Some(doc_ref((statement.origin().as_str(), uuid))),
+                status: status as i32,
+                note: String::new(),
+            }),
+            Audience::Public,
+        )
+    }
+
+    /// Moves to a new key: the rotation is signed by the old key, and
+    /// everything after it by the new one.
+    pub fn rotate_key(&mut self) -> SignedEntry {
+        let new = IdentityKey::generate();
+        let rotation = key_rotation::new(&self.origin, &self.key.public(), &new);
+        let entry = self.publish(Body::KeyRotation(rotation), Audience::Public);
+        self.key = new;
+        entry
+    }
+
     fn sign(&mut self, kind: EntryKind, payload: Vec<u8>, audience: Audience) -> SignedEntry {
         let mut draft = UnsignedEntry::new(self.origin.clone(), kind, payload);
         draft.audience = audience;
         let entry = draft.sign(&self.key, self.head);
+        // An invalid document would be appended but silently left unindexed.
+        if let Err(e) = document::decode_for(&entry) {
+            panic!("test document for {} is invalid: {e}", self.origin);
+        }
         self.head = Some(entry.head());
         entry
     }
@@ -150,6 +259,47 @@ fn text(value: &str) -> proto::Text {
     proto::Text {
         lang: "en".into(),
         value: value.into(),
+    }
+}
+
+fn doc_ref((origin, uuid): (&str, &str)) -> proto::DocumentRef {
+    proto::DocumentRef {
+        origin: origin.into(),
+        uuid: uuid.into(),
+    }
+}
+
+fn liaison_statement(
+    uuid: &str,
+    revision: u32,
+    to: &[&str],
+    cc: &[&str],
+    in_reply_to: Option<(&str, &str)>,
+) -> proto::LiaisonStatement {
+    let addressees = |orgs: &[&str]| {
+        orgs.iter()
+            .map(|o| proto::Addressee {
+                org: (*o).into(),
+                ..Default::default()
+            })
+            .collect()
+    };
+    let purpose = if in_reply_to.is_some() {
+        proto::LiaisonPurpose::InResponse
+    } else {
+        proto::LiaisonPurpose::Information
+    };
+    proto::LiaisonStatement {
+        uuid: uuid.into(),
+        revision,
+        title: format!("statement {uuid} revision {revision}"),
+        to: addressees(to),
+        cc: addressees(cc),
+        purpose: purpose as i32,
+        body: Some(text("for your information")),
+        in_reply_to: in_reply_to.map(doc_ref),
+        state: proto::LiaisonState::Posted as i32,
+        ..Default::default()
     }
 }
 
@@ -511,4 +661,704 @@ pub fn peers_put_replace_remove(store: &dyn Store) {
     assert!(store.remove_peer(&org("itu")).expect("remove"));
     assert!(!store.remove_peer(&org("itu")).expect("remove again"));
     assert_eq!(store.peers().expect("peers"), vec![ietf]);
+}
+
+// ------------------------------------------------------ document indexes
+
+fn pos(origin: &str, seq: u64) -> EntryPos {
+    EntryPos {
+        origin: org(origin),
+        seq,
+    }
+}
+
+fn doc(origin: &str, uuid: &str, seq: u64) -> DocumentRef {
+    DocumentRef {
+        origin: org(origin),
+        uuid: uuid.into(),
+        seq,
+    }
+}
+
+/// A restricted document as an outsider holds it: a redacted stub.
+fn restricted_stub(author: &mut Author, body: Body) -> SignedEntry {
+    let stub = stub_of(&author.publish(body, Audience::Restricted(vec![org("itu")])));
+    assert!(stub.is_redacted());
+    stub
+}
+
+/// Every revision of a consultation, liaison statement or response is
+/// listed by (kind, origin, uuid), and the latest is the last appended; kinds
+/// and origins do not mix.
+pub fn document_revisions_and_latest(store: &dyn Store) {
+    let (c, l, r) = (fresh_uuid(), fresh_uuid(), fresh_uuid());
+    let mut itu = Author::new("itu");
+    let mut ietf = Author::new("ietf");
+    append_all(
+        store,
+        &[
+            itu.consultation(&c, 1),                   // 1
+            itu.liaison(&l, 1, &["ietf"], &[], None),  // 2
+            itu.consultation(&c, 2),                   // 3
+            itu.profile(),                             // 4
+            itu.liaison(&l, 2, &["ietf"], &[], None),  // 5
+            itu.consultation(&c, 3),                   // 6
+            itu.response(&r, ("ietf", &fresh_uuid())), // 7
+        ],
+    );
+    append_ok(store, &ietf.consultation(&c, 1));
+    let itu_o = org("itu");
+    let revisions = |kind, origin: &OrgId, uuid: &str| {
+        store
+            .document_revisions(kind, origin, uuid)
+            .expect("revisions")
+    };
+    let latest =
+        |kind, origin: &OrgId, uuid: &str| store.document(kind, origin, uuid).expect("document");
+    assert_eq!(
+        revisions(EntryKind::Consultation, &itu_o, &c),
+        vec![1, 3, 6]
+    );
+    assert_eq!(revisions(EntryKind::Liaison, &itu_o, &l), vec![2, 5]);
+    assert_eq!(revisions(EntryKind::Response, &itu_o, &r), vec![7]);
+    assert_eq!(
+        revisions(EntryKind::Consultation, &org("ietf"), &c),
+        vec![1]
+    );
+    assert_eq!(revisions(EntryKind::Liaison, &itu_o, &c), Vec::<u64>::new());
+    assert_eq!(
+        revisions(EntryKind::Consultation, &org("icann"), &c),
+        Vec::<u64>::new()
+    );
+    assert_eq!(latest(EntryKind::Consultation, &itu_o, &c), Some(6));
+    assert_eq!(latest(EntryKind::Liaison, &itu_o, &l), Some(5));
+    assert_eq!(latest(EntryKind::Response, &itu_o, &r), Some(7));
+    assert_eq!(latest(EntryKind::Response, &itu_o, &c), None);
+    assert_eq!(latest(EntryKind::Consultation, &itu_o, "not\0a uuid"), None);
+    let docs = |kind| store.documents(kind).expect("documents");
+    assert_eq!(
+        docs(EntryKind::Consultation),
+        vec![doc("ietf", &c, 1), doc("itu", &c, 6)]
+    );
+    assert_eq!(
+        docs(EntryKind::Consultation),
+        store.consultations().expect("consultations")
+    );
+    assert_eq!(docs(EntryKind::Liaison), vec![doc("itu", &l, 5)]);
+    assert_eq!(docs(EntryKind::Response), vec![doc("itu", &r, 7)]);
+    assert_eq!(docs(EntryKind::Profile), vec![]);
+    assert_eq!(docs(EntryKind::Receipt), vec![]);
+}
+
+/// A response is indexed under the consultation it answers whether or not
+/// that consultation is held ("pending"), and still found once it arrives.
+pub fn responses_indexed_while_consultation_pending(store: &dyn Store) {
+    let (c, other) = (fresh_uuid(), fresh_uuid());
+    let mut itu = Author::new("itu");
+    let mut ietf = Author::new("ietf");
+    let mut icann = Author::new("icann");
+    let ietf_uuid = fresh_uuid();
+    append_ok(store, &ietf.response(&ietf_uuid, ("itu", &c))); // ietf 1
+    append_ok(store, &ietf.response(&fresh_uuid(), ("itu", &other))); // ietf 2
+    assert_eq!(store.consultations().expect("consultations"), vec![]);
+    let responses = |uuid: &str| store.responses_to(&org("itu"), uuid).expect("responses");
+    assert_eq!(responses(&c), vec![pos("ietf", 1)]);
+    append_ok(store, &itu.consultation(&c, 1));
+    append_ok(store, &icann.response(&fresh_uuid(), ("itu", &c))); // icann 1
+    append_ok(store, &ietf.response(&ietf_uuid, ("itu", &c))); // ietf 3: a revision
+    assert_eq!(
+        responses(&c),
+        vec![pos("icann", 1), pos("ietf", 1), pos("ietf", 3)]
+    );
+    assert_eq!(responses(&other), vec![pos("ietf", 2)]);
+    assert_eq!(responses(&fresh_uuid()), vec![]);
+    assert_eq!(
+        store.responses_to(&org("ietf"), &c).expect("responses"),
+        vec![]
+    );
+    assert_eq!(
+        store
+            .document_revisions(EntryKind::Response, &org("ietf"), &ietf_uuid)
+            .expect("revisions"),
+        vec![1, 3]
+    );
+}
+
+/// Replies are the statements whose latest revision points at the original
+/// (held or not); a revision that points elsewhere moves the reply.
+pub fn liaison_replies_follow_latest_revision(store: &dyn Store) {
+    let (l, m, r, pending) = (fresh_uuid(), fresh_uuid(), fresh_uuid(), fresh_uuid());
+    let mut ietf = Author::new("ietf");
+    let mut itu = Author::new("itu");
+    let mut icann = Author::new("icann");
+    append_ok(store, &ietf.liaison(&l, 1, &["itu"], &["icann"], None)); // ietf 1
+    append_ok(store, &ietf.liaison(&m, 1, &["itu"], &[], None)); // ietf 2
+    append_ok(
+        store,
+        &itu.liaison(&r, 1, &["ietf"], &[], Some(("ietf", &l))),
+    ); // itu 1
+    append_ok(
+        store,
+        &icann.liaison(&fresh_uuid(), 1, &["ietf"], &[], Some(("ietf", &pending))),
+    ); // icann 1
+    let replies = |uuid: &str| store.liaison_replies(&org("ietf"), uuid).expect("replies");
+    assert_eq!(replies(&l), vec![doc("itu", &r, 1)]);
+    assert_eq!(replies(&m), vec![]);
+    assert_eq!(
+        replies(&pending).len(),
+        1,
+        "a reply to a statement not held"
+    );
+    append_ok(
+        store,
+        &itu.liaison(&r, 2, &["ietf"], &[], Some(("ietf", &l))),
+    ); // itu 2
+    assert_eq!(replies(&l), vec![doc("itu", &r, 2)]);
+    append_ok(
+        store,
+        &itu.liaison(&r, 3, &["ietf"], &[], Some(("ietf", &m))),
+    ); // itu 3
+    assert_eq!(replies(&l), vec![]);
+    assert_eq!(replies(&m), vec![doc("itu", &r, 3)]);
+    let third = fresh_uuid();
+    append_ok(
+        store,
+        &icann.liaison(&third, 1, &["ietf"], &[], Some(("ietf", &m))),
+    ); // icann 2
+    assert_eq!(
+        replies(&m),
+        vec![doc("icann", &third, 2), doc("itu", &r, 3)]
+    );
+    assert_eq!(
+        store.liaison_replies(&org("itu"), &l).expect("replies"),
+        vec![]
+    );
+}
+
+/// Receipts are found from the statement they acknowledge, in the order
+/// this node received them (not by origin), whether or not it is held.
+pub fn receipts_come_in_arrival_order(store: &dyn Store) {
+    let l = fresh_uuid();
+    let mut ietf = Author::new("ietf");
+    let mut itu = Author::new("itu");
+    let mut icann = Author::new("icann");
+    let statement = ietf.liaison(&l, 1, &["itu"], &["icann"], None);
+    use proto::ReceiptStatus as S;
+    let itu_received = itu.receipt(&statement, &l, S::Received); // itu 1
+    let icann_received = icann.receipt(&statement, &l, S::Received); // icann 1
+    let itu_done = itu.receipt(&statement, &l, S::ActionTaken); // itu 2
+    append_ok(store, &itu_received);
+    let receipts = || store.receipts_for(&org("ietf"), &l).expect("receipts");
+    assert_eq!(
+        receipts(),
+        vec![pos("itu", 1)],
+        "the statement is not held yet"
+    );
+    append_ok(store, &statement);
+    append_ok(store, &icann_received);
+    append_ok(store, &itu_done);
+    assert_eq!(
+        receipts(),
+        vec![pos("itu", 1), pos("icann", 1), pos("itu", 2)]
+    );
+    assert_eq!(
+        store
+            .receipts_for(&org("ietf"), &fresh_uuid())
+            .expect("receipts"),
+        vec![]
+    );
+    assert_eq!(
+        store.receipts_for(&org("itu"), &l).expect("receipts"),
+        vec![]
+    );
+    assert_eq!(
+        store.documents(EntryKind::Receipt).expect("documents"),
+        vec![]
+    );
+}
+
+/// A statement is addressed to every organisation in its latest revision's
+/// `to` and `cc`; `itu` and `itu-t` are different organisations.
+pub fn liaisons_addressed_via_to_and_cc(store: &dyn Store) {
+    let (l, m) = (fresh_uuid(), fresh_uuid());
+    let mut ietf = Author::new("ietf");
+    append_ok(
+        store,
+        &ietf.liaison(&l, 1, &["itu", "ripencc"], &["icann"], None),
+    ); // 1
+    append_ok(store, &ietf.liaison(&m, 1, &["itu-t"], &[], None)); // 2
+    let addressed = |o: &str| store.liaisons_addressed_to(&org(o)).expect("addressed");
+    assert_eq!(addressed("itu"), vec![doc("ietf", &l, 1)]);
+    assert_eq!(addressed("icann"), vec![doc("ietf", &l, 1)]);
+    assert_eq!(addressed("ripencc"), vec![doc("ietf", &l, 1)]);
+    assert_eq!(addressed("itu-t"), vec![doc("ietf", &m, 2)]);
+    assert_eq!(addressed("ietf"), vec![]);
+    // A revision drops icann and moves ripencc to cc.
+    append_ok(store, &ietf.liaison(&l, 2, &["itu"], &["ripencc"], None)); // 3
+    assert_eq!(addressed("itu"), vec![doc("ietf", &l, 3)]);
+    assert_eq!(addressed("ripencc"), vec![doc("ietf", &l, 3)]);
+    assert_eq!(addressed("icann"), vec![]);
+    let mut itu = Author::new("itu");
+    append_ok(store, &itu.liaison(&fresh_uuid(), 1, &["icann"], &[], None));
+    assert_eq!(addressed("icann").len(), 1);
+}
+
+/// Redacted stubs of every kind index nothing, and leave the last readable
+/// revision in place.
+pub fn redacted_stubs_index_nothing(store: &dyn Store) {
+    let (c, l) = (fresh_uuid(), fresh_uuid());
+    let mut ietf = Author::new("ietf");
+    let mut icann = Author::new("icann");
+    let statement = ietf.liaison(&l, 1, &["itu"], &[], None);
+    append_ok(store, &statement); // ietf 1
+    let stubs = [
+        restricted_stub(
+            &mut ietf,
+            Body::Liaison(liaison_statement(
+                &l,
+                2,
+                &["icann"],
+                &["ripencc"],
+                Some(("itu", &c)),
+            )),
+        ), // ietf 2
+        restricted_stub(
+            &mut ietf,
+            Body::Response(proto::ConsultationResponse {
+                uuid: fresh_uuid(),
+                consultation: Some(doc_ref(("itu", &c))),
+                text: vec![text("hidden")],
+                ..Default::default()
+            }),
+        ), // ietf 3
+    ];
+    append_all(store, &stubs);
+    let receipt = icann.receipt(&statement, &l, proto::ReceiptStatus::Received);
+    let mut receipt_body = proto::Document::decode(receipt.payload()).expect("decodes");
+    let receipt_stub = restricted_stub(
+        &mut Author::new("icann"),
+        receipt_body.body.take().expect("body"),
+    );
+    append_ok(store, &receipt_stub);
+    assert_eq!(
+        store.documents(EntryKind::Liaison).expect("documents"),
+        vec![doc("ietf", &l, 1)]
+    );
+    assert_eq!(
+        store
+            .document_revisions(EntryKind::Liaison, &org("ietf"), &l)
+            .expect("revisions"),
+        vec![1]
+    );
+    assert_eq!(
+        store.documents(EntryKind::Response).expect("documents"),
+        vec![]
+    );
+    assert_eq!(
+        store.responses_to(&org("itu"), &c).expect("responses"),
+        vec![]
+    );
+    assert_eq!(
+        store.liaison_replies(&org("itu"), &c).expect("replies"),
+        vec![]
+    );
+    assert_eq!(
+        store.receipts_for(&org("ietf"), &l).expect("receipts"),
+        vec![]
+    );
+    assert_eq!(
+        store
+            .liaisons_addressed_to(&org("icann"))
+            .expect("addressed"),
+        vec![]
+    );
+    assert_eq!(
+        store
+            .liaisons_addressed_to(&org("ripencc"))
+            .expect("addressed"),
+        vec![]
+    );
+    assert_eq!(
+        store.liaisons_addressed_to(&org("itu")).expect("addressed"),
+        vec![doc("ietf", &l, 1)]
+    );
+}
+
+/// After a key rotation the origin's current key is the new one, from the
+/// rotation's seq; the latest rotation wins; others never rotated.
+pub fn current_key_follows_rotations(store: &dyn Store) {
+    let mut icann = Author::new("icann");
+    let first_key = icann.key().public();
+    let mut log = vec![icann.profile()];
+    append_all(store, &log);
+    assert_eq!(store.current_key(&org("icann")).expect("key"), None);
+    log.push(icann.rotate_key()); // 2
+    let second = icann.key().public();
+    log.push(icann.consultation(&fresh_uuid(), 1)); // 3
+    append_all(store, &log[1..]);
+    assert_eq!(
+        store.current_key(&org("icann")).expect("key"),
+        Some((2, second))
+    );
+    log.push(icann.rotate_key()); // 4
+    append_all(store, &log[3..]);
+    let third = icann.key().public();
+    assert_ne!(second, third);
+    assert_eq!(
+        store.current_key(&org("icann")).expect("key"),
+        Some((4, third))
+    );
+    assert_eq!(store.current_key(&org("itu")).expect("key"), None);
+    // The log, rotations and all, verifies from the first key.
+    let held = all_after(store, "icann", 0);
+    let head = comity_core::verify::verify_chain(&held, &first_key).expect("chain verifies");
+    assert_eq!(head, Some(log[3].head()));
+}
+
+/// What [`populate_every_kind`] wrote: the documents and organisations to
+/// ask every query about.
+pub struct Fixture {
+    pub documents: Vec<(EntryKind, OrgId, String)>,
+    pub orgs: Vec<OrgId>,
+}
+
+/// Fills `store` with entries of every kind from three organisations,
+/// interleaved: revisions, responses (one to a consultation not held),
+/// replies, receipts, recipients changing between revisions, redacted stubs,
+/// key rotations and profiles.
+pub fn populate_every_kind(store: &dyn Store) -> Fixture {
+    use proto::ReceiptStatus as S;
+    let (c, pending_c, l, r, q, s) = (
+        fresh_uuid(),
+        fresh_uuid(),
+        fresh_uuid(),
+        fresh_uuid(),
+        fresh_uuid(),
+        fresh_uuid(),
+    );
+    let (resp_a, resp_b, resp_c) = (fresh_uuid(), fresh_uuid(), fresh_uuid());
+    let mut itu = Author::new("itu");
+    let mut ietf = Author::new("ietf");
+    let mut icann = Author::new("icann");
+    let profile = itu.profile();
+    let response = ietf.response(&resp_a, ("itu", &c)); // before the consultation
+    let consultation = itu.consultation(&c, 1);
+    let statement = itu.liaison(&l, 1, &["ietf"], &["icann"], None);
+    let order = vec![
+        profile,
+        response,
+        consultation,
+        statement.clone(),
+        icann.receipt(&statement, &l, S::Received),
+        ietf.response(&resp_b, ("itu", &pending_c)),
+        itu.consultation(&c, 2),
+        ietf.liaison(&r, 1, &["itu"], &[], Some(("itu", &l))),
+        ietf.receipt(&statement, &l, S::Received),
+        stub_of(&itu.restricted(&c, 3, &["ietf"])),
+        itu.liaison(&l, 2, &["ietf"], &[], None),
+        icann.rotate_key(),
+        icann.response(&resp_c, ("itu", &c)),
+        icann.liaison(&q, 1, &["itu"], &["ietf"], Some(("ietf", &s))), // s is never held
+        ietf.rotate_key(),
+        ietf.receipt(&statement, &l, S::ActionTaken),
+        restricted_stub(
+            &mut icann,
+            Body::Liaison(liaison_statement(&q, 2, &["ripencc"], &[], None)),
+        ),
+        ietf.liaison(&r, 2, &["itu"], &["icann"], Some(("itu", &l))),
+        ietf.response(&resp_a, ("itu", &c)),
+        itu.profile(),
+        icann.profile(),
+    ];
+    append_all(store, &order);
+    let documents = [
+        (EntryKind::Consultation, "itu", &c),
+        (EntryKind::Consultation, "itu", &pending_c),
+        (EntryKind::Liaison, "itu", &l),
+        (EntryKind::Liaison, "ietf", &r),
+        (EntryKind::Liaison, "icann", &q),
+        (EntryKind::Liaison, "ietf", &s),
+        (EntryKind::Response, "ietf", &resp_a),
+        (EntryKind::Response, "ietf", &resp_b),
+        (EntryKind::Response, "icann", &resp_c),
+    ]
+    .into_iter()
+    .map(|(k, o, u)| (k, org(o), u.clone()))
+    .collect();
+    let orgs = ["icann", "ietf", "itu", "itu-t", "ripencc"]
+        .into_iter()
+        .map(org)
+        .collect();
+    Fixture { documents, orgs }
+}
+
+/// Every query's answer about the fixture, one line each.
+pub fn snapshot(store: &dyn Store, fixture: &Fixture) -> Vec<String> {
+    let mut lines = Vec::new();
+    let kinds = [
+        EntryKind::Profile,
+        EntryKind::Consultation,
+        EntryKind::Response,
+        EntryKind::Liaison,
+        EntryKind::Receipt,
+        EntryKind::KeyRotation,
+    ];
+    for kind in kinds {
+        lines.push(format!(
+            "documents {kind:?}: {:?}",
+            store.documents(kind).expect("documents")
+        ));
+    }
+    lines.push(format!(
+        "consultations: {:?}",
+        store.consultations().expect("consultations")
+    ));
+    for (kind, origin, uuid) in &fixture.documents {
+        let at = format!("{kind:?} {origin}/{uuid}");
+        lines.push(format!(
+            "{at} latest {:?}",
+            store.document(*kind, origin, uuid).expect("document")
+        ));
+        lines.push(format!(
+            "{at} revisions {:?}",
+            store
+                .document_revisions(*kind, origin, uuid)
+                .expect("revisions")
+        ));
+        lines.push(format!(
+            "{at} responses {:?}",
+            store.responses_to(origin, uuid).expect("responses")
+        ));
+        lines.push(format!(
+            "{at} replies {:?}",
+            store.liaison_replies(origin, uuid).expect("replies")
+        ));
+        lines.push(format!(
+            "{at} receipts {:?}",
+            store.receipts_for(origin, uuid).expect("receipts")
+        ));
+    }
+    for o in &fixture.orgs {
+        lines.push(format!(
+            "{o} addressed {:?}",
+            store.liaisons_addressed_to(o).expect("addressed")
+        ));
+        lines.push(format!(
+            "{o} profile {:?}",
+            store.latest_profile(o).expect("profile")
+        ));
+        lines.push(format!("{o} key {:?}", store.current_key(o).expect("key")));
+        lines.push(format!("{o} head {:?}", store.head(o).expect("head")));
+    }
+    lines
+}
+
+/// Rebuilding the indexes from the logs gives exactly the answers that
+/// incremental indexing gave, and indexing carries on incrementally after.
+pub fn rebuild_gives_the_same_answers(store: &dyn Store) {
+    let fixture = populate_every_kind(store);
+    let before = snapshot(store, &fixture);
+    // The fixture exercises every index: no query is trivially empty.
+    for what in [
+        "revisions [",
+        "responses [E",
+        "replies [D",
+        "receipts [E",
+        "addressed [D",
+        "key Some",
+        "profile Some",
+    ] {
+        assert!(
+            before.iter().any(|l| l.contains(what)),
+            "no {what} in {before:#?}"
+        );
+    }
+    store.rebuild_indexes().expect("rebuild");
+    assert_eq!(snapshot(store, &fixture), before);
+    store.rebuild_indexes().expect("rebuild again");
+    assert_eq!(snapshot(store, &fixture), before);
+    let mut ripe = Author::new("ripencc");
+    let (itu_c, _) = (&fixture.documents[0].2, ());
+    append_ok(store, &ripe.response(&fresh_uuid(), ("itu", itu_c)));
+    assert!(
+        store
+            .responses_to(&org("itu"), itu_c)
+            .expect("responses")
+            .contains(&pos("ripencc", 1))
+    );
+}
+
+// ------------------------------------------------------------------ blobs
+
+/// Blobs are stored once by hash, read whole or by range.
+pub fn blobs_put_get_and_ranges(store: &dyn Store) {
+    let content: Vec<u8> = (0..=255u8).cycle().take(10_000).collect();
+    let hash = store.put_blob(&content).expect("put");
+    assert_eq!(hash, Hash::of(&content));
+    assert_eq!(store.put_blob(&content).expect("put again"), hash);
+    assert_eq!(store.blob(&hash).expect("blob"), Some(content.clone()));
+    assert_eq!(store.blob_size(&hash).expect("size"), Some(10_000));
+    let read = |offset, max| store.read_blob(&hash, offset, max).expect("read");
+    assert_eq!(read(0, 100), Some(content[..100].to_vec()));
+    assert_eq!(read(9_950, 100), Some(content[9_950..].to_vec()));
+    assert_eq!(read(5_000, 0), Some(vec![]));
+    assert_eq!(read(10_000, 10), Some(vec![]));
+    assert_eq!(read(u64::MAX, usize::MAX), Some(vec![]));
+    assert_eq!(read(1, usize::MAX), Some(content[1..].to_vec()));
+    let absent = Hash::of(b"not held");
+    assert_eq!(store.blob(&absent).expect("blob"), None);
+    assert_eq!(store.blob_size(&absent).expect("size"), None);
+    assert_eq!(store.read_blob(&absent, 0, 10).expect("read"), None);
+    let empty = store.put_blob(b"").expect("empty blob");
+    assert_eq!(store.blob_size(&empty).expect("size"), Some(0));
+}
+
+/// A download resumes from what is held; a chunk at the wrong offset is
+/// refused; content that does not hash right is refused and discarded; a
+/// good one moves to the blobs.
+pub fn partial_blob_resumes_and_checks_hash(store: &dyn Store) {
+    let content: Vec<u8> = (0..5_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let hash = Hash::of(&content);
+    assert_eq!(store.partial_blob_len(&hash).expect("len"), 0);
+    assert_eq!(
+        store
+            .append_partial_blob(&hash, 0, &content[..2_000])
+            .expect("chunk"),
+        2_000
+    );
+    let wrong = store.append_partial_blob(&hash, 1_000, &content[1_000..3_000]);
+    assert!(
+        matches!(
+            wrong,
+            Err(StoreError::BlobOffset {
+                expected: 2_000,
+                got: 1_000
+            })
+        ),
+        "{wrong:?}"
+    );
+    let beyond = store.append_partial_blob(&hash, 3_000, &content[3_000..]);
+    assert!(
+        matches!(
+            beyond,
+            Err(StoreError::BlobOffset {
+                expected: 2_000,
+                got: 3_000
+            })
+        ),
+        "{beyond:?}"
+    );
+    assert_eq!(store.partial_blob_len(&hash).expect("len"), 2_000);
+    assert_eq!(
+        store.blob(&hash).expect("blob"),
+        None,
+        "a partial download is not a blob"
+    );
+    assert_eq!(
+        store
+            .append_partial_blob(&hash, 2_000, &[])
+            .expect("empty chunk"),
+        2_000
+    );
+    assert_eq!(
+        store
+            .append_partial_blob(&hash, 2_000, &content[2_000..])
+            .expect("chunk"),
+        5_000
+    );
+    store.finish_blob(&hash).expect("finish");
+    assert_eq!(store.blob(&hash).expect("blob"), Some(content.clone()));
+    assert_eq!(store.partial_blob_len(&hash).expect("len"), 0);
+    // Finishing a blob already held is a no-op that drops any partial copy.
+    store
+        .append_partial_blob(&hash, 0, &content[..10])
+        .expect("chunk");
+    store.finish_blob(&hash).expect("finish held");
+    assert_eq!(store.partial_blob_len(&hash).expect("len"), 0);
+
+    // Bytes that are not the content asked for: refused and discarded.
+    let other: Vec<u8> = content.iter().rev().copied().collect();
+    let other_hash = Hash::of(&other);
+    let mut tampered = other.clone();
+    tampered[4_000] ^= 1;
+    store
+        .append_partial_blob(&other_hash, 0, &tampered[..3_000])
+        .expect("chunk");
+    store
+        .append_partial_blob(&other_hash, 3_000, &tampered[3_000..])
+        .expect("chunk");
+    match store.finish_blob(&other_hash) {
+        Err(StoreError::BlobHashMismatch { expected, got }) => {
+            assert_eq!(expected, other_hash);
+            assert_eq!(got, Hash::of(&tampered));
+        }
+        result => panic!("expected BlobHashMismatch, got {result:?}"),
+    }
+    assert_eq!(store.partial_blob_len(&other_hash).expect("len"), 0);
+    assert_eq!(store.blob(&other_hash).expect("blob"), None);
+    // Nothing downloaded at all does not complete either.
+    assert!(matches!(
+        store.finish_blob(&other_hash),
+        Err(StoreError::BlobHashMismatch { .. })
+    ));
+    store
+        .append_partial_blob(&other_hash, 0, &other)
+        .expect("chunk");
+    store.finish_blob(&other_hash).expect("finish");
+    assert_eq!(store.blob_size(&other_hash).expect("size"), Some(5_000));
+}
+
+// ----------------------------------------------------------------- drafts
+
+fn draft(id: &str, title: &str) -> LiaisonDraft {
+    LiaisonDraft {
+        id: id.into(),
+        statement: liaison_statement(&fresh_uuid(), 1, &["itu"], &[], None).encode_to_vec(),
+        restricted: false,
+        approved_by: None,
+        created_at: 1_900_000_000,
+        posted_seq: None,
+    }
+    .with_title(title)
+}
+
+impl LiaisonDraft {
+    fn with_title(mut self, title: &str) -> Self {
+        let mut statement =
+            proto::LiaisonStatement::decode(self.statement.as_slice()).expect("statement decodes");
+        statement.title = title.into();
+        self.statement = statement.encode_to_vec();
+        self
+    }
+}
+
+/// Drafts are listed in id order; putting one again replaces it.
+pub fn drafts_put_replace_remove(store: &dyn Store) {
+    assert_eq!(store.drafts().expect("drafts"), vec![]);
+    let (a, b) = (fresh_uuid(), fresh_uuid());
+    let first = draft(&b, "second id");
+    let second = LiaisonDraft {
+        restricted: true,
+        ..draft(&a, "first id")
+    };
+    store.put_draft(&first).expect("put");
+    store.put_draft(&second).expect("put");
+    assert_eq!(
+        store.drafts().expect("drafts"),
+        vec![second.clone(), first.clone()]
+    );
+    assert_eq!(store.draft(&b).expect("draft"), Some(first.clone()));
+    assert_eq!(store.draft("unknown").expect("draft"), None);
+    let approved = LiaisonDraft {
+        approved_by: Some("ccamp chairs".into()),
+        posted_seq: Some(7),
+        ..first
+    };
+    store.put_draft(&approved).expect("replace");
+    assert_eq!(store.draft(&b).expect("draft"), Some(approved.clone()));
+    assert!(store.remove_draft(&a).expect("remove"));
+    assert!(!store.remove_draft(&a).expect("remove again"));
+    assert_eq!(store.drafts().expect("drafts"), vec![approved]);
+    // Drafts are local state: nothing about them is in any log.
+    assert_eq!(store.heads().expect("heads"), vec![]);
 }
