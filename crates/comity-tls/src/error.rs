@@ -87,6 +87,10 @@ pub enum TlsError {
     #[error("the peer attempted TLS 1.2: Comity nodes speak TLS 1.3 only; upgrade the peer")]
     Tls12Refused,
 
+    /// The identity key could not be loaded as a TLS signing key for its certificate.
+    #[error("cannot use the identity key to sign TLS handshakes with its certificate: {0}")]
+    SigningKey(#[source] rustls::Error),
+
     /// rustls refused the configuration (e.g. the key does not match the certificate).
     #[error("cannot build the TLS configuration: {0}")]
     Config(#[source] rustls::Error),

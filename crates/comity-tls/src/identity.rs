@@ -1,34 +1,47 @@
 //! A node's TLS identity (a certificate self-signed with its Ed25519 identity
-//! key) and reading the key back out of a peer's certificate.
+//! key), the shared slot that lets a running node switch to a new one, and
+//! reading the key back out of a peer's certificate.
 
-use std::fmt;
+use std::{
+    fmt,
+    sync::{Arc, PoisonError, RwLock},
+};
 
 use comity_core::{IdentityKey, OrgId, PublicKey};
 use rcgen::{
     CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, KeyPair,
     KeyUsagePurpose, PKCS_ED25519,
 };
+use rustls::sign::CertifiedKey;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use time::{Duration, OffsetDateTime};
+use tracing::info;
 use x509_parser::{certificate::X509Certificate, oid_registry::OID_SIG_ED25519};
 
-use crate::TlsError;
+use crate::{TlsError, provider};
 
 /// How long before "now" a new certificate starts to be valid (tolerates clock skew).
 const VALID_BEFORE_NOW: Duration = Duration::days(1);
 /// How long after "now" a new certificate stays valid. Nodes make a fresh
-/// certificate from their identity key at start-up, so this only bounds the
-/// uptime of one process before it must restart (or re-create its identity).
+/// certificate from their identity key at start-up (and when the key is
+/// rotated), so this only bounds how long one process may run on one
+/// certificate before it must restart or put a new [`TlsIdentity`] in its
+/// [`SharedIdentity`].
 const VALID_AFTER_NOW: Duration = Duration::days(365);
 
 /// A node's certificate and private key, both DER, ready for rustls.
 ///
 /// The certificate is self-signed with the organisation's Ed25519 identity
 /// key, so the key peers pin for signed log entries is also the TLS key.
+///
+/// Cloning is cheap enough to do per connection: the parsed signing key is
+/// shared, not parsed again.
 pub struct TlsIdentity {
     certificate: CertificateDer<'static>,
     key: PrivatePkcs8KeyDer<'static>,
     public: PublicKey,
+    /// The certificate with its parsed signing key, as the server presents it.
+    certified: Arc<CertifiedKey>,
 }
 
 impl TlsIdentity {
@@ -58,11 +71,7 @@ impl TlsIdentity {
         ];
         let certificate = params.self_signed(&key_pair).map_err(generation)?;
 
-        Ok(Self {
-            certificate: certificate.der().clone(),
-            key: pkcs8,
-            public: key.public(),
-        })
+        Self::assemble(certificate.der().clone(), pkcs8, key.public())
     }
 
     /// Pairs an existing certificate (e.g. one kept on disk) with its identity
@@ -78,10 +87,28 @@ impl TlsIdentity {
                 identity: Box::new(key.public()),
             });
         }
+        let pkcs8 = PrivatePkcs8KeyDer::from(key.to_pkcs8_der().map_err(TlsError::KeyEncoding)?);
+        Self::assemble(certificate, pkcs8, key.public())
+    }
+
+    /// Loads the signing key once (checking that it matches the certificate),
+    /// so handshakes do not parse it again.
+    fn assemble(
+        certificate: CertificateDer<'static>,
+        key: PrivatePkcs8KeyDer<'static>,
+        public: PublicKey,
+    ) -> Result<Self, TlsError> {
+        let certified = CertifiedKey::from_der(
+            vec![certificate.clone()],
+            PrivateKeyDer::Pkcs8(key.clone_key()),
+            &provider(),
+        )
+        .map_err(TlsError::SigningKey)?;
         Ok(Self {
             certificate,
-            key: PrivatePkcs8KeyDer::from(key.to_pkcs8_der().map_err(TlsError::KeyEncoding)?),
-            public: key.public(),
+            key,
+            public,
+            certified: Arc::new(certified),
         })
     }
 
@@ -98,6 +125,11 @@ impl TlsIdentity {
     pub(crate) fn private_key(&self) -> PrivateKeyDer<'static> {
         PrivateKeyDer::Pkcs8(self.key.clone_key())
     }
+
+    /// The certificate and parsed signing key, for the server's resolver.
+    pub(crate) fn certified_key(&self) -> Arc<CertifiedKey> {
+        Arc::clone(&self.certified)
+    }
 }
 
 impl Clone for TlsIdentity {
@@ -106,6 +138,7 @@ impl Clone for TlsIdentity {
             certificate: self.certificate.clone(),
             key: self.key.clone_key(),
             public: self.public,
+            certified: Arc::clone(&self.certified),
         }
     }
 }
@@ -115,6 +148,61 @@ impl fmt::Debug for TlsIdentity {
         f.debug_struct("TlsIdentity")
             .field("public_key", &self.public)
             .finish_non_exhaustive()
+    }
+}
+
+/// The node's current [`TlsIdentity`], replaceable at runtime (e.g. after
+/// `comity key rotate`).
+///
+/// [`crate::server_config`] presents whatever identity is current at each
+/// handshake, so after [`SharedIdentity::replace`] the running server shows
+/// the new certificate to every *new* connection, without a restart.
+/// Connections already established stay up with the certificate they were
+/// opened with. Build client configurations per connection from
+/// [`SharedIdentity::current`], so they too present the new key.
+#[derive(Debug)]
+pub struct SharedIdentity {
+    current: RwLock<TlsIdentity>,
+}
+
+impl SharedIdentity {
+    /// A slot holding `identity`.
+    pub fn new(identity: TlsIdentity) -> Self {
+        Self {
+            current: RwLock::new(identity),
+        }
+    }
+
+    /// A copy of the current identity (cheap: the parsed key is shared).
+    pub fn current(&self) -> TlsIdentity {
+        self.current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Makes `identity` the current one: from the next handshake on, the
+    /// server presents it. Nothing checks that it is for the same
+    /// organisation; the caller decides what a valid rotation is.
+    pub fn replace(&self, identity: TlsIdentity) {
+        let new_key = identity.public_key();
+        let old = std::mem::replace(
+            &mut *self.current.write().unwrap_or_else(PoisonError::into_inner),
+            identity,
+        );
+        info!(
+            old_key = %old.public_key(),
+            new_key = %new_key,
+            "TLS identity replaced: new connections get the certificate for the new key"
+        );
+    }
+
+    /// The current certificate and signing key, for the server's resolver.
+    pub(crate) fn certified_key(&self) -> Arc<CertifiedKey> {
+        self.current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .certified_key()
     }
 }
 
@@ -269,6 +357,37 @@ mod tests {
             matches!(err, TlsError::CertificateKeyMismatch { .. }),
             "{err}"
         );
+    }
+
+    #[test]
+    fn the_cached_signing_key_matches_the_certificate() {
+        let key = IdentityKey::generate();
+        let identity = TlsIdentity::new(&key, &org("ietf")).unwrap();
+        let certified = identity.certified_key();
+        assert_eq!(certified.cert, vec![identity.certificate().clone()]);
+        assert!(certified.keys_match().is_ok());
+        // Clones share the parsed key rather than parsing it again.
+        assert!(Arc::ptr_eq(&certified, &identity.clone().certified_key()));
+    }
+
+    #[test]
+    fn shared_identity_hands_out_the_latest_identity() {
+        let first = IdentityKey::generate();
+        let second = IdentityKey::generate();
+        let shared = SharedIdentity::new(TlsIdentity::new(&first, &org("ietf")).unwrap());
+        assert_eq!(shared.current().public_key(), first.public());
+        let before = shared.certified_key();
+
+        shared.replace(TlsIdentity::new(&second, &org("ietf")).unwrap());
+        assert_eq!(shared.current().public_key(), second.public());
+        let after = shared.certified_key();
+        assert!(!Arc::ptr_eq(&before, &after));
+        assert_eq!(
+            key_of_certificate(after.end_entity_cert().unwrap()).unwrap(),
+            second.public()
+        );
+        // A copy taken earlier is unaffected.
+        assert_eq!(key_of_certificate(&before.cert[0]).unwrap(), first.public());
     }
 
     #[test]

@@ -7,13 +7,15 @@
 //! its node presents a certificate self-signed with that key
 //! ([`TlsIdentity`]). Peers pin the *public key*, not a certificate or a name:
 //!
-//! - [`server_config`] requires a client certificate whose key a
-//!   [`PinnedKeys`] knows, asked on every handshake so peers added at runtime
-//!   count at once; [`incoming`] feeds handshaken connections to
+//! - [`server_config`] presents the node's current identity from a
+//!   [`SharedIdentity`] (so a rotated key is shown to new connections without a
+//!   restart) and requires a client certificate whose key a [`PinnedKeys`]
+//!   knows, asked on every handshake so peers added at runtime count at once; [`incoming`] feeds handshaken connections to
 //!   `tonic::transport::Server::serve_with_incoming[_shutdown]`, and
 //!   [`caller_key`] tells a service who is calling.
 //! - [`client_config`] accepts only a server certificate with exactly the
-//!   expected key; [`connect`] returns a tonic `Channel` over it.
+//!   expected key; [`connect`] returns a tonic `Channel` over it. Build one per
+//!   connection from [`SharedIdentity::current`], so a rotated key is used.
 //!
 //! ## Why this crate owns TLS, rather than tonic's TLS options
 //!
@@ -48,7 +50,7 @@ use std::sync::Arc;
 
 pub use client::{KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT, client_config, connect};
 pub use error::TlsError;
-pub use identity::{TlsIdentity, key_of_certificate};
+pub use identity::{SharedIdentity, TlsIdentity, key_of_certificate};
 pub use server::{caller_key, incoming, server_config};
 pub use verify::PinnedKeys;
 

@@ -5,7 +5,11 @@
 use std::{io, net::SocketAddr, sync::Arc, time::Duration};
 
 use comity_core::PublicKey;
-use rustls::ServerConfig;
+use rustls::{
+    ServerConfig,
+    server::{ClientHello, ResolvesServerCert},
+    sign::CertifiedKey,
+};
 use tokio::{
     net::{TcpListener, TcpStream},
     sync::mpsc,
@@ -16,7 +20,8 @@ use tonic::{Request, Status};
 use tracing::{debug, info, warn};
 
 use crate::{
-    PinnedKeys, TlsError, TlsIdentity, key_of_certificate, provider, verify::PinnedClientVerifier,
+    PinnedKeys, SharedIdentity, TlsError, key_of_certificate, provider,
+    verify::PinnedClientVerifier,
 };
 
 /// Handshaken connections waiting for the gRPC server to pick them up.
@@ -25,13 +30,16 @@ const READY_QUEUE: usize = 64;
 /// file descriptors), so the loop does not spin.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(200);
 
-/// A TLS 1.3 server configuration presenting `identity` and requiring a client
-/// certificate whose Ed25519 key `pins` knows (asked on every handshake).
+/// A TLS 1.3 server configuration presenting the identity current in
+/// `identity` and requiring a client certificate whose Ed25519 key `pins`
+/// knows. Both are consulted on every handshake: after
+/// [`SharedIdentity::replace`] (a key rotation) new connections get the new
+/// certificate, and peers pinned or unpinned at runtime count at once.
 ///
 /// ALPN is `h2`. Session resumption is off, so every connection presents its
 /// certificate and meets the pins as they are at that moment.
 pub fn server_config(
-    identity: &TlsIdentity,
+    identity: Arc<SharedIdentity>,
     pins: Arc<dyn PinnedKeys>,
 ) -> Result<Arc<ServerConfig>, TlsError> {
     let provider = provider();
@@ -40,12 +48,24 @@ pub fn server_config(
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(TlsError::Config)?
         .with_client_cert_verifier(Arc::new(verifier))
-        .with_single_cert(vec![identity.certificate().clone()], identity.private_key())
-        .map_err(TlsError::Config)?;
+        .with_cert_resolver(Arc::new(CurrentIdentity(identity)));
     config.alpn_protocols = vec![b"h2".to_vec()];
     config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
     config.send_tls13_tickets = 0;
     Ok(Arc::new(config))
+}
+
+/// Presents whatever identity is current, whatever the client asked for (no
+/// SNI is sent, and names do not matter). The signing key was parsed when the
+/// [`crate::TlsIdentity`] was made, so a handshake only takes a read lock and
+/// clones an `Arc`.
+#[derive(Debug)]
+struct CurrentIdentity(Arc<SharedIdentity>);
+
+impl ResolvesServerCert for CurrentIdentity {
+    fn resolve(&self, _client_hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.0.certified_key())
+    }
 }
 
 /// Accepts TCP connections on `listener` and yields those whose TLS handshake

@@ -1,6 +1,7 @@
 //! End-to-end pinning: a tonic server fed by `incoming`, serving gRPC health
 //! behind an interceptor that records `caller_key`, and clients made with
-//! `client_config` + `connect`, all on 127.0.0.1.
+//! `client_config` + `connect`, all on 127.0.0.1. Also key rotation: the
+//! server's `SharedIdentity` is replaced while it runs.
 
 #![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
 
@@ -13,7 +14,8 @@ use std::{
 
 use comity_core::{IdentityKey, OrgId, PublicKey};
 use comity_tls::{
-    PinnedKeys, TlsError, TlsIdentity, caller_key, client_config, connect, incoming, server_config,
+    PinnedKeys, SharedIdentity, TlsError, TlsIdentity, caller_key, client_config, connect,
+    incoming, server_config,
 };
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use time::OffsetDateTime;
@@ -64,7 +66,10 @@ impl RecordingPins {
 
 struct TestServer {
     addr: SocketAddr,
+    /// The key the server started with.
     key: PublicKey,
+    /// The server's identity, replaceable while it runs.
+    identity: Arc<SharedIdentity>,
     pins: Arc<RecordingPins>,
     /// Every caller key the interceptor saw, in order.
     seen: Arc<Mutex<Vec<PublicKey>>>,
@@ -74,12 +79,14 @@ struct TestServer {
 impl TestServer {
     async fn start(pinned: &[(PublicKey, &str)], handshake_timeout: Duration) -> Self {
         let key = IdentityKey::generate();
-        let identity = TlsIdentity::new(&key, &org("server-org")).unwrap();
+        let identity = Arc::new(SharedIdentity::new(
+            TlsIdentity::new(&key, &org("server-org")).unwrap(),
+        ));
         let pins = Arc::new(RecordingPins::default());
         for (pinned_key, org_id) in pinned {
             pins.pin(*pinned_key, org_id);
         }
-        let config = server_config(&identity, pins.clone() as Arc<dyn PinnedKeys>).unwrap();
+        let config = server_config(identity.clone(), pins.clone() as Arc<dyn PinnedKeys>).unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
 
@@ -107,6 +114,7 @@ impl TestServer {
         Self {
             addr,
             key: key.public(),
+            identity,
             pins,
             seen,
             _shutdown: shutdown,
@@ -395,4 +403,69 @@ async fn tls12_client_is_refused_even_with_a_pinned_key() {
     };
     assert!(outcome.is_err(), "TLS 1.2 client was served: {outcome:?}");
     assert!(server.seen().is_empty());
+}
+
+#[tokio::test]
+async fn rotated_server_key_is_presented_to_new_connections_without_a_restart() {
+    let client_key = IdentityKey::generate();
+    let server = TestServer::start(&[(client_key.public(), "ietf")], HANDSHAKE_TIMEOUT).await;
+    let client = TlsIdentity::new(&client_key, &org("ietf")).unwrap();
+    let k1 = server.key;
+    assert_eq!(server.identity.current().public_key(), k1);
+
+    // Before rotation: a client pinned to K1 is served.
+    assert_eq!(
+        first_rpc(&server, &client, k1).await.unwrap(),
+        ServingStatus::Serving
+    );
+
+    // `comity key rotate`: same organisation, new key K2, same running server.
+    let k2_key = IdentityKey::generate();
+    let k2 = k2_key.public();
+    server
+        .identity
+        .replace(TlsIdentity::new(&k2_key, &org("server-org")).unwrap());
+    assert_eq!(server.identity.current().public_key(), k2);
+
+    // A client still expecting K1 is refused, and told which key it met.
+    let config = client_config(&client, k1).unwrap();
+    let err = connect(&server.endpoint(), config, CONNECT_TIMEOUT)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, TlsError::Handshake { .. }), "{err}");
+    let message = err.to_string();
+    assert!(message.contains(&k2.to_string()), "{message}");
+    assert!(message.contains(&k1.to_string()), "{message}");
+
+    // A client expecting K2 is served by the same server.
+    assert_eq!(
+        first_rpc(&server, &client, k2).await.unwrap(),
+        ServingStatus::Serving
+    );
+    assert_eq!(server.seen(), vec![client_key.public(); 2]);
+}
+
+#[tokio::test]
+async fn clients_built_after_a_rotation_present_the_new_key() {
+    let old_key = IdentityKey::generate();
+    let new_key = IdentityKey::generate();
+    // The server knows the client organisation only by its new key.
+    let server = TestServer::start(&[(new_key.public(), "ietf")], HANDSHAKE_TIMEOUT).await;
+    let shared = SharedIdentity::new(TlsIdentity::new(&old_key, &org("ietf")).unwrap());
+
+    let outcome = first_rpc(&server, &shared.current(), server.key).await;
+    assert!(outcome.is_err(), "old client key was served: {outcome:?}");
+
+    shared.replace(TlsIdentity::new(&new_key, &org("ietf")).unwrap());
+    assert_eq!(
+        first_rpc(&server, &shared.current(), server.key)
+            .await
+            .unwrap(),
+        ServingStatus::Serving
+    );
+    assert_eq!(server.seen(), vec![new_key.public()]);
+    assert_eq!(
+        server.pins.asked(),
+        vec![old_key.public(), new_key.public()]
+    );
 }
