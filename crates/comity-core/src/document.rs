@@ -587,3 +587,28 @@ pub fn late(
 pub fn new_uuid() -> String {
     uuid::Uuid::now_v7().to_string()
 }
+
+/// Every attachment a document refers to (a consultation's report included).
+pub fn attachments_of(body: &Body) -> Vec<proto::AttachmentRef> {
+    match body {
+        Body::Consultation(c) => c
+            .attachments
+            .iter()
+            .chain(c.report.iter().flat_map(|r| &r.attachments))
+            .cloned()
+            .collect(),
+        Body::Response(r) => r.attachments.clone(),
+        Body::Liaison(l) => l.attachments.clone(),
+        Body::Profile(_) | Body::Receipt(_) | Body::KeyRotation(_) => Vec::new(),
+    }
+}
+
+/// The stable id of a document that has one.
+pub fn uuid_of(body: &Body) -> Option<String> {
+    match body {
+        Body::Consultation(c) => Some(c.uuid.clone()),
+        Body::Response(r) => Some(r.uuid.clone()),
+        Body::Liaison(l) => Some(l.uuid.clone()),
+        Body::Profile(_) | Body::Receipt(_) | Body::KeyRotation(_) => None,
+    }
+}

@@ -52,12 +52,12 @@ async fn main() {
     let (follower, follower_listener, _) = node(root.path(), "ietf").await;
 
     // The publisher's backlog, written straight into its store.
-    let key: &IdentityKey = publisher.identity();
+    let key: IdentityKey = publisher.identity();
     let mut head = publisher.store().head(publisher.org()).expect("head");
     let mut batch: Vec<SignedEntry> = Vec::with_capacity(1000);
     for i in 0..count {
         let (kind, payload) = document::encode(consultation(i));
-        let entry = UnsignedEntry::new(publisher.org().clone(), kind, payload).sign(key, head);
+        let entry = UnsignedEntry::new(publisher.org().clone(), kind, payload).sign(&key, head);
         head = Some(entry.head());
         batch.push(entry);
         if batch.len() == 1000 {

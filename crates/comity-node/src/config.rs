@@ -28,6 +28,17 @@ pub struct Config {
     pub limits: LimitsConfig,
     #[serde(default)]
     pub storage: StorageConfig,
+    #[serde(default)]
+    pub workflow: WorkflowConfig,
+}
+
+/// How this organisation works with its documents.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkflowConfig {
+    /// An outgoing liaison statement must be approved (`comity liaison
+    /// approve`) before it can be posted.
+    pub liaison_approval: bool,
 }
 
 /// What the node says about its organisation in its signed profile.
@@ -45,6 +56,10 @@ pub struct ProfileConfig {
     /// Language tags the organisation works in.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub languages: Vec<String>,
+    /// Groups within the organisation that send and receive statements,
+    /// e.g. "itu-t/sg15" or "ccamp".
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -95,6 +110,8 @@ pub struct LimitsConfig {
     pub handshake_timeout_secs: u64,
     /// Seconds to wait for a TCP+TLS connection to a peer.
     pub connect_timeout_secs: u64,
+    /// Largest attachment accepted, published or fetched, in bytes.
+    pub max_attachment_bytes: u64,
 }
 
 impl Default for LimitsConfig {
@@ -103,6 +120,7 @@ impl Default for LimitsConfig {
             max_message_bytes: 1024 * 1024,
             handshake_timeout_secs: 10,
             connect_timeout_secs: 10,
+            max_attachment_bytes: 32 * 1024 * 1024,
         }
     }
 }
@@ -147,6 +165,7 @@ impl Config {
             replication: ReplicationConfig::default(),
             limits: LimitsConfig::default(),
             storage: StorageConfig::default(),
+            workflow: WorkflowConfig::default(),
         }
     }
 

@@ -83,15 +83,7 @@ impl DataDir {
         fs::set_permissions(&self.root, fs::Permissions::from_mode(0o700))
             .map_err(io_err(&self.root))?;
         let key = IdentityKey::generate();
-        let path = self.key_path();
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(io_err(&path))?;
-        writeln!(file, "{}", STANDARD.encode(key.secret_bytes())).map_err(io_err(&path))?;
-        file.sync_all().map_err(io_err(&path))?;
+        write_key(&self.key_path(), &key)?;
         config.save(&self.root)?;
         Ok(key)
     }
@@ -127,15 +119,87 @@ impl DataDir {
         }
     }
 
+    /// The identity key files, for key rotation.
+    pub fn key_files(&self) -> KeyFiles {
+        KeyFiles {
+            current: self.key_path(),
+            next: self.root.join("identity.key.next"),
+            previous: self.root.join("identity.key.previous"),
+        }
+    }
+
+    /// Loads the identity key, finishing a key rotation that a crash
+    /// interrupted: a staged next key becomes current if the log already
+    /// holds its rotation entry, and is dropped otherwise.
+    pub fn load_key_recovering(
+        &self,
+        org: &comity_core::OrgId,
+        store: &dyn comity_store::Store,
+    ) -> Result<IdentityKey, DataDirError> {
+        let files = self.key_files();
+        if files.next.exists() {
+            let next = read_key(&files.next)?;
+            let rotated = store
+                .current_key(org)
+                .map_err(|e| DataDirError::Store {
+                    path: self.store_path().display().to_string(),
+                    message: e.to_string(),
+                })?
+                .is_some_and(|(_, key)| key == next.public());
+            if rotated {
+                files.commit()?;
+            } else {
+                fs::remove_file(&files.next).map_err(io_err(&files.next))?;
+            }
+        }
+        self.load_key()
+    }
+
     pub fn load_key(&self) -> Result<IdentityKey, DataDirError> {
-        let path = self.key_path();
-        let text = fs::read_to_string(&path).map_err(io_err(&path))?;
-        STANDARD
-            .decode(text.trim())
-            .ok()
-            .and_then(|bytes| IdentityKey::from_secret_bytes(&bytes).ok())
-            .ok_or(DataDirError::BadKey {
-                path: path.display().to_string(),
-            })
+        read_key(&self.key_path())
+    }
+}
+
+fn read_key(path: &Path) -> Result<IdentityKey, DataDirError> {
+    let text = fs::read_to_string(path).map_err(io_err(path))?;
+    STANDARD
+        .decode(text.trim())
+        .ok()
+        .and_then(|bytes| IdentityKey::from_secret_bytes(&bytes).ok())
+        .ok_or(DataDirError::BadKey {
+            path: path.display().to_string(),
+        })
+}
+
+fn write_key(path: &Path, key: &IdentityKey) -> Result<(), DataDirError> {
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io_err(path))?;
+    writeln!(file, "{}", STANDARD.encode(key.secret_bytes())).map_err(io_err(path))?;
+    file.sync_all().map_err(io_err(path))
+}
+
+/// The files of a key rotation: the next key is staged before its rotation
+/// entry is published, and becomes current after.
+#[derive(Debug, Clone)]
+pub struct KeyFiles {
+    current: PathBuf,
+    next: PathBuf,
+    previous: PathBuf,
+}
+
+impl KeyFiles {
+    pub fn stage(&self, next: &IdentityKey) -> Result<(), DataDirError> {
+        write_key(&self.next, next)
+    }
+
+    /// Makes the staged key current; the old one is kept as `identity.key.previous`.
+    pub fn commit(&self) -> Result<(), DataDirError> {
+        fs::rename(&self.current, &self.previous).map_err(io_err(&self.current))?;
+        fs::rename(&self.next, &self.current).map_err(io_err(&self.next))
     }
 }

@@ -28,8 +28,12 @@ pub enum NodeError {
     NotFound(String),
     #[error("{0}")]
     PermissionDenied(String),
+    #[error("{0}")]
+    FailedPrecondition(String),
     #[error("peer {peer}: {message}")]
     Peer { peer: OrgId, message: String },
+    #[error(transparent)]
+    DataDir(#[from] crate::datadir::DataDirError),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -45,9 +49,10 @@ impl From<NodeError> for Status {
             NodeError::Store(StoreError::Frozen { .. })
             | NodeError::Frozen(_)
             | NodeError::Equivocation { .. } => Code::FailedPrecondition,
-            NodeError::Store(_) | NodeError::Internal(_) => Code::Internal,
+            NodeError::Store(_) | NodeError::Internal(_) | NodeError::DataDir(_) => Code::Internal,
             NodeError::NotFound(_) => Code::NotFound,
             NodeError::PermissionDenied(_) => Code::PermissionDenied,
+            NodeError::FailedPrecondition(_) => Code::FailedPrecondition,
             NodeError::Peer { .. } => Code::Unavailable,
         };
         Status::new(code, err.to_string())

@@ -100,6 +100,43 @@ impl Federation for FederationService {
         Ok(Response::new(HeadsResponse { heads }))
     }
 
+    type GetBlobStream = ReceiverStream<Result<proto::BlobChunk, Status>>;
+
+    async fn get_blob(
+        &self,
+        request: Request<proto::GetBlobRequest>,
+    ) -> Result<Response<Self::GetBlobStream>, Status> {
+        self.caller(&request)?;
+        let request = request.into_inner();
+        let hash = comity_core::Hash::from_slice(&request.hash)
+            .ok_or_else(|| Status::invalid_argument("a blob hash is 32 bytes"))?;
+        let first =
+            crate::blobs::chunk_at(&self.node, &hash, request.offset)?.ok_or_else(|| {
+                Status::not_found(format!("{} holds no attachment {hash}", self.node.org()))
+            })?;
+        let (tx, rx) = mpsc::channel(4);
+        let node = self.node.clone();
+        node.tasks.clone().spawn(async move {
+            let mut chunk = first;
+            loop {
+                let next = chunk.offset + chunk.data.len() as u64;
+                let done = chunk.data.is_empty() || next >= chunk.total_size;
+                if tx.send(Ok(chunk)).await.is_err() || done {
+                    return;
+                }
+                chunk = match crate::blobs::chunk_at(&node, &hash, next) {
+                    Ok(Some(chunk)) => chunk,
+                    Ok(None) => return,
+                    Err(e) => {
+                        let _ = tx.send(Err(e.into())).await;
+                        return;
+                    }
+                };
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+
     type SubscribeStream = ReceiverStream<Result<SubscribeEvent, Status>>;
 
     async fn subscribe(

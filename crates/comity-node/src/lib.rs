@@ -10,10 +10,17 @@
 //! - [`node`]: the node's state; publish and ingest;
 //! - [`federation`]: the `Federation` service partners call (mutual TLS);
 //! - [`peers`]: link and follow tasks, source choice, backoff;
+//! - [`workflow`]: publishing documents, the liaison lifecycle, key rotation;
+//! - [`views`]: derived state: consultations with responses, liaison threads,
+//!   receipts, action state and what is overdue;
+//! - [`blobs`]: attachments served and fetched by hash;
+//! - [`clock`]: injectable time;
 //! - [`local_api`]: the `Node` service the CLI calls (Unix socket);
 //! - [`server`]: starting and stopping all of it;
 //! - [`error`]: the node's errors and their gRPC status codes.
 
+pub mod blobs;
+pub mod clock;
 pub mod config;
 pub mod datadir;
 pub mod error;
@@ -22,6 +29,8 @@ pub mod local_api;
 pub mod node;
 pub mod peers;
 pub mod server;
+pub mod views;
+pub mod workflow;
 
 pub use config::Config;
 pub use datadir::DataDir;

@@ -1,8 +1,9 @@
 //! The local API (`comity.v1.Node`): what the node's own people and the
 //! `comity` CLI use, on a Unix socket only they can open.
 
+use crate::workflow::parse_ref;
 use crate::{error::NodeError, node::Node, peers};
-use comity_core::{OrgId, PublicKey, SignedEntry, dates, document, proto};
+use comity_core::{OrgId, PublicKey, SignedEntry, document, proto};
 use proto::{
     AddPeerRequest, EntrySummary, ListEntriesRequest, ListEntriesResponse, ListPeersRequest,
     ListPeersResponse, OriginHead, OriginLag, PeerStatus, PublishConsultationRequest,
@@ -190,53 +191,195 @@ impl node_server::Node for LocalApi {
         &self,
         request: Request<PublishConsultationRequest>,
     ) -> Result<Response<PublishResponse>, Status> {
-        let request = request.into_inner();
-        let lang = if request.lang.is_empty() {
-            "en".to_string()
-        } else {
-            request.lang
-        };
-        let closes = dates::parse_end(&request.closes)
-            .map_err(|e| Status::invalid_argument(format!("--closes: {e}")))?;
-        let opens = match request.opens.as_str() {
-            "" => None,
-            text => Some(
-                dates::parse_start(text)
-                    .map_err(|e| Status::invalid_argument(format!("--opens: {e}")))?,
-            ),
-        };
-        let uuid = document::new_uuid();
-        let text = |value: String| {
-            (!value.trim().is_empty())
-                .then(|| proto::Text {
-                    lang: lang.clone(),
-                    value,
-                })
-                .into_iter()
-                .collect::<Vec<_>>()
-        };
-        let consultation = proto::Consultation {
-            uuid: uuid.clone(),
-            revision: 1,
-            title: text(request.title),
-            summary: text(request.summary),
-            opens_at: opens.map(dates::to_timestamp),
-            closes_at: Some(dates::to_timestamp(closes)),
-            status: proto::ConsultationStatus::Open as i32,
-            topics: request.topics,
-            ..Default::default()
-        };
-        let entry = self
-            .node
-            .publish(proto::document::Body::Consultation(consultation))
-            .await?;
-        Ok(Response::new(PublishResponse {
-            origin: entry.origin().to_string(),
-            seq: entry.seq(),
-            id: entry.id().to_hex(),
-            uuid,
+        let entry = self.node.publish_consultation(request.into_inner()).await?;
+        Ok(Response::new(published(&entry)))
+    }
+
+    async fn revise_consultation(
+        &self,
+        request: Request<proto::ReviseConsultationRequest>,
+    ) -> Result<Response<PublishResponse>, Status> {
+        let entry = self.node.revise_consultation(request.into_inner()).await?;
+        Ok(Response::new(published(&entry)))
+    }
+
+    async fn list_consultations(
+        &self,
+        request: Request<proto::ListConsultationsRequest>,
+    ) -> Result<Response<proto::ListConsultationsResponse>, Status> {
+        let consultations = self.node.list_consultations(&request.into_inner())?;
+        Ok(Response::new(proto::ListConsultationsResponse {
+            consultations,
         }))
     }
+
+    async fn show_consultation(
+        &self,
+        request: Request<proto::DocumentRef>,
+    ) -> Result<Response<proto::ConsultationView>, Status> {
+        let (origin, uuid) = parse_ref(Some(request.get_ref()), "consultation")?;
+        Ok(Response::new(self.node.show_consultation(&origin, &uuid)?))
+    }
+
+    async fn respond(
+        &self,
+        request: Request<proto::RespondRequest>,
+    ) -> Result<Response<PublishResponse>, Status> {
+        let entry = self.node.respond(request.into_inner()).await?;
+        Ok(Response::new(published(&entry)))
+    }
+
+    async fn draft_liaison(
+        &self,
+        request: Request<proto::DraftLiaisonRequest>,
+    ) -> Result<Response<proto::DraftView>, Status> {
+        let draft = self.node.draft_liaison(request.into_inner())?;
+        Ok(Response::new(draft_view(&self.node, &draft)?))
+    }
+
+    async fn approve_liaison(
+        &self,
+        request: Request<proto::DraftAction>,
+    ) -> Result<Response<proto::DraftView>, Status> {
+        let action = request.into_inner();
+        let draft = self.node.approve_liaison(&action.id, &action.by)?;
+        Ok(Response::new(draft_view(&self.node, &draft)?))
+    }
+
+    async fn post_liaison(
+        &self,
+        request: Request<proto::DraftAction>,
+    ) -> Result<Response<PublishResponse>, Status> {
+        let entry = self.node.post_liaison(&request.into_inner().id).await?;
+        Ok(Response::new(published(&entry)))
+    }
+
+    async fn reply_liaison(
+        &self,
+        request: Request<proto::ReplyLiaisonRequest>,
+    ) -> Result<Response<proto::DraftView>, Status> {
+        let draft = self.node.reply_liaison(request.into_inner())?;
+        Ok(Response::new(draft_view(&self.node, &draft)?))
+    }
+
+    async fn list_drafts(
+        &self,
+        _: Request<proto::ListDraftsRequest>,
+    ) -> Result<Response<proto::ListDraftsResponse>, Status> {
+        let drafts = self
+            .node
+            .store()
+            .drafts()
+            .map_err(NodeError::from)?
+            .iter()
+            .map(|d| draft_view(&self.node, d))
+            .collect::<Result<_, _>>()?;
+        Ok(Response::new(proto::ListDraftsResponse { drafts }))
+    }
+
+    async fn list_liaisons(
+        &self,
+        request: Request<proto::ListLiaisonsRequest>,
+    ) -> Result<Response<proto::ListLiaisonsResponse>, Status> {
+        let which = request.into_inner().r#box();
+        let liaisons = self.node.list_liaisons(which)?;
+        Ok(Response::new(proto::ListLiaisonsResponse { liaisons }))
+    }
+
+    async fn show_liaison(
+        &self,
+        request: Request<proto::DocumentRef>,
+    ) -> Result<Response<proto::LiaisonView>, Status> {
+        let (origin, uuid) = parse_ref(Some(request.get_ref()), "liaison")?;
+        Ok(Response::new(self.node.show_liaison(&origin, &uuid)?))
+    }
+
+    async fn acknowledge(
+        &self,
+        request: Request<proto::AcknowledgeRequest>,
+    ) -> Result<Response<PublishResponse>, Status> {
+        let entry = self.node.acknowledge(request.into_inner()).await?;
+        Ok(Response::new(published(&entry)))
+    }
+
+    type GetAttachmentStream =
+        tokio_stream::wrappers::ReceiverStream<Result<proto::AttachmentChunk, Status>>;
+
+    async fn get_attachment(
+        &self,
+        request: Request<proto::GetAttachmentRequest>,
+    ) -> Result<Response<Self::GetAttachmentStream>, Status> {
+        let request = request.into_inner();
+        let hash = Node::parse_hash(&request.hash)?;
+        self.node.attachment(&hash).await?;
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let node = self.node.clone();
+        let mut offset = request.offset;
+        node.tasks.clone().spawn(async move {
+            loop {
+                let chunk = match crate::blobs::chunk_at(&node, &hash, offset) {
+                    Ok(Some(chunk)) => chunk,
+                    Ok(None) => return,
+                    Err(e) => {
+                        let _ = tx.send(Err(e.into())).await;
+                        return;
+                    }
+                };
+                offset = chunk.offset + chunk.data.len() as u64;
+                let done = chunk.data.is_empty() || offset >= chunk.total_size;
+                let chunk = proto::AttachmentChunk {
+                    offset: chunk.offset,
+                    data: chunk.data,
+                    total_size: chunk.total_size,
+                };
+                if tx.send(Ok(chunk)).await.is_err() || done {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(tokio_stream::wrappers::ReceiverStream::new(
+            rx,
+        )))
+    }
+
+    async fn rotate_key(
+        &self,
+        _: Request<proto::RotateKeyRequest>,
+    ) -> Result<Response<PublishResponse>, Status> {
+        let entry = self.node.rotate_key().await?;
+        Ok(Response::new(published(&entry)))
+    }
+}
+
+fn published(entry: &SignedEntry) -> PublishResponse {
+    let uuid = document::decode_for(entry)
+        .ok()
+        .and_then(|body| document::uuid_of(&body))
+        .unwrap_or_default();
+    PublishResponse {
+        origin: entry.origin().to_string(),
+        seq: entry.seq(),
+        id: entry.id().to_hex(),
+        uuid,
+    }
+}
+
+fn draft_view(
+    node: &Node,
+    draft: &comity_store::LiaisonDraft,
+) -> Result<proto::DraftView, NodeError> {
+    use prost::Message;
+    let statement = proto::LiaisonStatement::decode(draft.statement.as_slice())
+        .map_err(|e| NodeError::Internal(format!("stored draft {} is corrupt: {e}", draft.id)))?;
+    Ok(proto::DraftView {
+        id: draft.id.clone(),
+        statement: Some(statement),
+        restricted: draft.restricted,
+        approved: draft.approved_by.is_some(),
+        approved_by: draft.approved_by.clone().unwrap_or_default(),
+        needs_approval: node.config().workflow.liaison_approval,
+        posted_seq: draft.posted_seq.unwrap_or_default(),
+    })
 }
 
 /// Connects a client to the local API socket at `socket`.

@@ -3,10 +3,11 @@
 //! reached through an `Arc<Node>`, never a global, so a test runs many nodes
 //! in one process.
 
+use crate::{clock::Clock, datadir::KeyFiles};
 use crate::{config::Config, error::NodeError, peers::PeerTable};
 use comity_core::{
     Hash, Head, IdentityKey, Ingest, OrgId, PublicKey, SignedEntry, UnsignedEntry, document,
-    entry::EntryKind, proto, verify,
+    entry::Audience, proto, verify,
 };
 use comity_store::{Equivocation, PeerRecord, Store};
 use prost::Message;
@@ -62,6 +63,23 @@ impl comity_tls::PinnedKeys for Pins {
     }
 }
 
+/// What a node may be given besides its configuration, key and store.
+pub struct NodeOptions {
+    /// Where "now" comes from; tests move it.
+    pub clock: Arc<dyn Clock>,
+    /// Where the identity key lives, so that a rotation survives a restart.
+    pub key_files: Option<KeyFiles>,
+}
+
+impl Default for NodeOptions {
+    fn default() -> Self {
+        Self {
+            clock: Arc::new(crate::clock::SystemClock),
+            key_files: None,
+        }
+    }
+}
+
 /// Counters a node keeps about itself.
 #[derive(Debug, Default)]
 pub struct Counters {
@@ -72,8 +90,11 @@ pub struct Counters {
 
 pub struct Node {
     config: Config,
-    key: IdentityKey,
-    tls: comity_tls::TlsIdentity,
+    /// The identity key; replaced (once) by a key rotation.
+    key: RwLock<IdentityKey>,
+    tls: Arc<comity_tls::SharedIdentity>,
+    clock: Arc<dyn Clock>,
+    key_files: Option<KeyFiles>,
     store: Arc<dyn Store>,
     pins: Arc<Pins>,
     /// Bumped after every durable append; live subscriptions wait on it.
@@ -88,6 +109,7 @@ pub struct Node {
     pub(crate) started: std::sync::atomic::AtomicBool,
     pub(crate) shutdown: CancellationToken,
     pub counters: Counters,
+    blobs_in_flight: crate::blobs::InFlight,
 }
 
 impl std::fmt::Debug for Node {
@@ -120,6 +142,15 @@ impl Node {
         key: IdentityKey,
         store: Arc<dyn Store>,
     ) -> Result<Arc<Self>, NodeError> {
+        Self::with_options(config, key, store, NodeOptions::default())
+    }
+
+    pub fn with_options(
+        config: Config,
+        key: IdentityKey,
+        store: Arc<dyn Store>,
+        options: NodeOptions,
+    ) -> Result<Arc<Self>, NodeError> {
         let pins = Arc::new(Pins::default());
         let peers = PeerTable::default();
         for record in store.peers()? {
@@ -130,8 +161,10 @@ impl Node {
             .map_err(|e| NodeError::Internal(format!("TLS identity: {e}")))?;
         Ok(Arc::new(Self {
             config,
-            key,
-            tls,
+            key: RwLock::new(key),
+            tls: Arc::new(comity_tls::SharedIdentity::new(tls)),
+            clock: options.clock,
+            key_files: options.key_files,
             store,
             pins,
             appended: watch::Sender::new(0),
@@ -142,6 +175,7 @@ impl Node {
             started: std::sync::atomic::AtomicBool::new(false),
             shutdown: CancellationToken::new(),
             counters: Counters::default(),
+            blobs_in_flight: Default::default(),
         }))
     }
 
@@ -152,13 +186,37 @@ impl Node {
         &self.config
     }
     pub fn public_key(&self) -> PublicKey {
-        self.key.public()
+        self.identity().public()
     }
-    pub fn identity(&self) -> &IdentityKey {
-        &self.key
+    /// The current identity key (a copy: a rotation may replace it).
+    pub fn identity(&self) -> IdentityKey {
+        self.key.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
-    pub fn tls_identity(&self) -> &comity_tls::TlsIdentity {
-        &self.tls
+    /// The TLS identity presented now, for building a client connection.
+    pub fn tls_identity(&self) -> comity_tls::TlsIdentity {
+        self.tls.current()
+    }
+    /// The TLS identity the server presents, swapped on key rotation.
+    pub fn shared_tls_identity(&self) -> Arc<comity_tls::SharedIdentity> {
+        self.tls.clone()
+    }
+    pub fn now(&self) -> time::OffsetDateTime {
+        self.clock.now()
+    }
+    pub(crate) fn blobs_in_flight(&self) -> &crate::blobs::InFlight {
+        &self.blobs_in_flight
+    }
+    pub(crate) fn key_files(&self) -> Option<&KeyFiles> {
+        self.key_files.as_ref()
+    }
+
+    /// Starts signing with `key` and presenting it in TLS.
+    pub(crate) fn use_key(&self, key: IdentityKey) -> Result<(), NodeError> {
+        let tls = comity_tls::TlsIdentity::new(&key, self.org())
+            .map_err(|e| NodeError::Internal(format!("TLS identity: {e}")))?;
+        *self.key.write().unwrap_or_else(|e| e.into_inner()) = key;
+        self.tls.replace(tls);
+        Ok(())
     }
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
@@ -174,12 +232,15 @@ impl Node {
         self.appended.subscribe()
     }
 
-    /// The key an origin's entries must be signed with.
+    /// The key an origin's next entries must be signed with: its latest
+    /// rotated key, else the pinned one.
     pub fn key_of(&self, origin: &OrgId) -> Option<PublicKey> {
         if origin == self.org() {
-            Some(self.key.public())
-        } else {
-            self.pins.key_of(origin)
+            return Some(self.public_key());
+        }
+        match self.store.current_key(origin) {
+            Ok(Some((_, key))) => Some(key),
+            _ => self.pins.key_of(origin),
         }
     }
 
@@ -197,6 +258,14 @@ impl Node {
                 lang: "en".into(),
                 value: self.config.name.clone(),
             }],
+            groups: p
+                .groups
+                .iter()
+                .map(|g| proto::OrgGroup {
+                    id: g.clone(),
+                    names: Vec::new(),
+                })
+                .collect(),
             stakeholder_group: stakeholder_group(p.stakeholder_group.as_deref()) as i32,
             region: p.region.clone().unwrap_or_default(),
             country: p
@@ -231,19 +300,24 @@ impl Node {
     /// Signs `body` as the next entry of the own log, stores it durably, and
     /// only then returns: what a client is told is published survives a crash.
     pub async fn publish(&self, body: proto::document::Body) -> Result<SignedEntry, NodeError> {
-        document::validate(&body, self.org())?;
-        let (kind, payload) = document::encode(body);
-        self.publish_payload(kind, payload).await
+        self.publish_to(body, Audience::Public).await
     }
 
-    async fn publish_payload(
+    /// Publishes with an audience: a restricted entry's payload goes only to
+    /// the organisations named.
+    pub async fn publish_to(
         &self,
-        kind: EntryKind,
-        payload: Vec<u8>,
+        body: proto::document::Body,
+        audience: Audience,
     ) -> Result<SignedEntry, NodeError> {
+        document::validate(&body, self.org())?;
+        let (kind, payload) = document::encode(body);
         let _guard = self.own_log.lock().await;
         let head = self.store.head(self.org())?;
-        let entry = UnsignedEntry::new(self.org().clone(), kind, payload).sign(&self.key, head);
+        let mut unsigned = UnsignedEntry::new(self.org().clone(), kind, payload);
+        unsigned.audience = audience;
+        unsigned.created_at = self.clock.now().into();
+        let entry = unsigned.sign(&self.identity(), head);
         let store = self.store.clone();
         let stored = entry.clone();
         blocking(move || {
@@ -272,13 +346,14 @@ impl Node {
     /// Verifies and stores entries of `origin` served by `source`, in order, as
     /// one group commit. Entries before the first bad one are kept (they are
     /// authentic and chain); the bad one and everything after it are not.
-    /// Returns how many entries were new; they are durable when this returns.
+    /// What was new is durable when this returns; the error, if any, names
+    /// the first bad entry.
     pub async fn ingest(
         &self,
         source: &OrgId,
         origin: &OrgId,
         batch: Vec<proto::Entry>,
-    ) -> Result<usize, NodeError> {
+    ) -> Result<Ingested, NodeError> {
         if origin == self.org() {
             return Err(NodeError::OwnOrigin);
         }
@@ -286,18 +361,28 @@ impl Node {
         let _guard = lock.lock().await;
         let key = self.key_of(origin);
         let store = self.store.clone();
-        let source = source.clone();
-        let origin = origin.clone();
-        let (new, failure) =
-            blocking(move || Ok(verify_and_store(&*store, &source, &origin, key, batch))).await?;
-        if new > 0 {
+        let (source_org, origin_org) = (source.clone(), origin.clone());
+        let (ingested, failure) = blocking(move || {
+            Ok(verify_and_store(
+                &*store,
+                &source_org,
+                &origin_org,
+                key,
+                batch,
+            ))
+        })
+        .await?;
+        if ingested.new > 0 {
             self.counters
                 .ingested
-                .fetch_add(new as u64, std::sync::atomic::Ordering::Relaxed);
+                .fetch_add(ingested.new as u64, std::sync::atomic::Ordering::Relaxed);
             self.appended.send_modify(|n| *n += 1);
         }
+        if let Some(key) = ingested.rotated_key {
+            self.follow_rotation(origin, key)?;
+        }
         match failure {
-            None => Ok(new),
+            None => Ok(ingested),
             Some(err) => {
                 self.counters
                     .rejected
@@ -305,6 +390,24 @@ impl Node {
                 Err(err)
             }
         }
+    }
+
+    /// A followed organisation rotated its key: pin the new one, for its
+    /// entries and its TLS certificate, without anyone re-peering by hand.
+    fn follow_rotation(&self, origin: &OrgId, key: PublicKey) -> Result<(), NodeError> {
+        let Some(mut record) = self.store.peers()?.into_iter().find(|p| &p.org == origin) else {
+            return Ok(());
+        };
+        if record.key == key {
+            return Ok(());
+        }
+        tracing::info!(%origin, old = %record.key, new = %key, "peer rotated its key");
+        record.key = key;
+        self.store.put_peer(&record)?;
+        self.store.flush()?;
+        self.pins.set(origin, key);
+        self.peers.update_key(origin, key);
+        Ok(())
     }
 
     /// Pins a peer (or changes its key or endpoint) and, on a running node,
@@ -362,24 +465,36 @@ impl Node {
     }
 }
 
+/// What one ingest stored.
+#[derive(Debug, Default)]
+pub struct Ingested {
+    /// Entries that were new here.
+    pub new: usize,
+    /// Attachments the new entries refer to.
+    pub attachments: Vec<proto::AttachmentRef>,
+    /// The origin's new key, when the batch held a key rotation.
+    pub rotated_key: Option<PublicKey>,
+}
+
 /// The verification loop of [`Node::ingest`], run on a blocking thread.
 fn verify_and_store(
     store: &dyn Store,
     source: &OrgId,
     origin: &OrgId,
-    key: Option<PublicKey>,
+    mut key: Option<PublicKey>,
     batch: Vec<proto::Entry>,
-) -> (usize, Option<NodeError>) {
+) -> (Ingested, Option<NodeError>) {
     let mut accepted: Vec<SignedEntry> = Vec::with_capacity(batch.len());
     let mut failure = None;
+    let mut ingested = Ingested::default();
     let mut head = match store.head(origin) {
         Ok(head) => head,
-        Err(e) => return (0, Some(e.into())),
+        Err(e) => return (ingested, Some(e.into())),
     };
     match store.is_frozen(origin) {
         Ok(false) => {}
-        Ok(true) => return (0, Some(NodeError::Frozen(origin.clone()))),
-        Err(e) => return (0, Some(e.into())),
+        Ok(true) => return (ingested, Some(NodeError::Frozen(origin.clone()))),
+        Err(e) => return (ingested, Some(e.into())),
     }
     for wire in batch {
         let entry = match SignedEntry::decode(wire) {
@@ -406,6 +521,13 @@ fn verify_and_store(
         match verify::verify_for_ingest(&entry, key.as_ref(), head, held_at) {
             Ok(Ingest::Append) => {
                 head = Some(entry.head());
+                if let Some(rotated) = verify::rotated_key(&entry) {
+                    key = Some(rotated);
+                    ingested.rotated_key = Some(rotated);
+                }
+                if let Ok(body) = document::decode_for(&entry) {
+                    ingested.attachments.extend(document::attachments_of(&body));
+                }
                 accepted.push(entry);
             }
             Ok(Ingest::Duplicate) => {}
@@ -423,8 +545,11 @@ fn verify_and_store(
         .append_batch(&accepted)
         .and_then(|new| store.flush().map(|()| new));
     match stored {
-        Ok(new) => (new, failure),
-        Err(e) => (0, Some(e.into())),
+        Ok(new) => {
+            ingested.new = new;
+            (ingested, failure)
+        }
+        Err(e) => (Ingested::default(), Some(e.into())),
     }
 }
 

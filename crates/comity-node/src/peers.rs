@@ -156,6 +156,11 @@ impl PeerTable {
         })
     }
 
+    /// The peer rotated its key: the next connection expects the new one.
+    pub(crate) fn update_key(&self, org: &OrgId, key: PublicKey) {
+        self.with_peer(org, |p| p.view.record.key = key);
+    }
+
     /// A peer told us, in its `Hello`, whether it follows our log.
     pub(crate) fn note_follows_us(&self, org: &OrgId, follows_us: bool) {
         self.with_peer(org, |p| {
@@ -360,7 +365,7 @@ pub(crate) fn start_all(node: &Arc<Node>) {
     }
 }
 
-fn client(node: &Node, channel: Channel) -> FederationClient<Channel> {
+pub(crate) fn client(node: &Node, channel: Channel) -> FederationClient<Channel> {
     let limit = node.config().limits.max_message_bytes;
     FederationClient::new(channel)
         .max_decoding_message_size(limit)
@@ -373,7 +378,7 @@ async fn connect(
     endpoint: &str,
     key: PublicKey,
 ) -> Result<(Channel, proto::HelloResponse), String> {
-    let config = comity_tls::client_config(node.tls_identity(), key).map_err(|e| e.to_string())?;
+    let config = comity_tls::client_config(&node.tls_identity(), key).map_err(|e| e.to_string())?;
     let timeout = Duration::from_secs(node.config().limits.connect_timeout_secs.max(1));
     let channel = comity_tls::connect(endpoint, config, timeout)
         .await
@@ -409,6 +414,8 @@ async fn link(
     let mut delays = backoff(&node);
     let poll = node.config().replication.heads_poll();
     while !cancel.is_cancelled() {
+        // Read the pin on every attempt: the peer may have rotated its key.
+        let key = node.pins().key_of(&org).unwrap_or(key);
         match connect(&node, &org, &endpoint, key).await {
             Ok((channel, hello)) => {
                 tracing::info!(%endpoint, "connected");
@@ -514,7 +521,7 @@ fn our_head(node: &Node, origin: &OrgId) -> Result<u64, PullError> {
 
 /// One subscription to one source, until it ends, fails or should switch.
 async fn pull(
-    node: &Node,
+    node: &Arc<Node>,
     origin: &OrgId,
     source: &Source,
     cancel: &CancellationToken,
@@ -585,7 +592,7 @@ async fn pull(
 }
 
 async fn ingest(
-    node: &Node,
+    node: &Arc<Node>,
     source: &Source,
     origin: &OrgId,
     batch: Vec<proto::Entry>,
@@ -594,7 +601,10 @@ async fn ingest(
         return Ok(());
     }
     match node.ingest(&source.org, origin, batch).await {
-        Ok(_) => Ok(()),
+        Ok(ingested) => {
+            crate::blobs::want(node, &source.org, ingested.attachments);
+            Ok(())
+        }
         Err(e @ (NodeError::Store(_) | NodeError::Internal(_))) => {
             Err(PullError::Local(e.to_string()))
         }
@@ -609,6 +619,23 @@ fn stream_error(status: &tonic::Status) -> String {
         }
         _ => format!("stream: {}", status.message()),
     }
+}
+
+/// Where to fetch a blob from: `preferred` first, then every other connected peer.
+pub(crate) fn sources_for_blob(node: &Node, preferred: Option<&OrgId>) -> Vec<Source> {
+    node.peers.with(|peers| {
+        let mut sources: Vec<Source> = peers
+            .iter()
+            .filter_map(|(org, p)| {
+                p.usable().map(|c| Source {
+                    org: org.clone(),
+                    channel: c.clone(),
+                })
+            })
+            .collect();
+        sources.sort_by_key(|s| Some(&s.org) != preferred);
+        sources
+    })
 }
 
 /// The peer table as the local API shows it, with lag against our heads.

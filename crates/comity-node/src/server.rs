@@ -23,6 +23,10 @@ const GRACE: Duration = Duration::from_secs(10);
 /// origin it follows, with room to spare, but not unbounded.
 const MAX_STREAMS_PER_PEER: u32 = 1024;
 
+/// Largest request on the local API: attachments travel inline, so room for
+/// a few of the largest this node accepts. Only the node's owner can connect.
+const LOCAL_API_MAX_MESSAGE: usize = 256 * 1024 * 1024;
+
 type ServerTask = JoinHandle<Result<(), tonic::transport::Error>>;
 
 /// A started node. Dropping it without [`RunningNode::shutdown`] leaves its
@@ -78,7 +82,7 @@ impl RunningNode {
         node.publish_profile_if_changed().await?;
         let mut servers = Vec::new();
 
-        let tls = comity_tls::server_config(node.tls_identity(), node.pins())
+        let tls = comity_tls::server_config(node.shared_tls_identity(), node.pins())
             .map_err(|e| NodeError::Internal(format!("TLS: {e}")))?;
         let limits = &node.config().limits;
         let handshake = Duration::from_secs(limits.handshake_timeout_secs.max(1));
@@ -112,7 +116,10 @@ impl RunningNode {
             let router = Server::builder()
                 .add_service(health_service)
                 .add_service(reflection()?)
-                .add_service(NodeServer::new(LocalApi::new(node.clone())));
+                .add_service(
+                    NodeServer::new(LocalApi::new(node.clone()))
+                        .max_decoding_message_size(LOCAL_API_MAX_MESSAGE),
+                );
             let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
             servers.push(tokio::spawn(async move {
                 router
