@@ -4,6 +4,10 @@ use comity_node::DataDir;
 use comity_proto::v1::node_client::NodeClient;
 use tonic::transport::Channel;
 
+/// Replies larger than tonic's 4 MiB default: a consultation with all its
+/// responses, or attachment chunks.
+const MAX_MESSAGE_BYTES: usize = 80 * 1024 * 1024;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error("no node is running in {0} (start one with `comity serve --data {0}`)")]
@@ -19,5 +23,6 @@ pub async fn connect(data: &DataDir) -> Result<NodeClient<Channel>, ClientError>
     }
     comity_node::local_api::connect(&path)
         .await
+        .map(|api| api.max_decoding_message_size(MAX_MESSAGE_BYTES))
         .map_err(|_| not_running())
 }

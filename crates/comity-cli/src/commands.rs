@@ -10,7 +10,8 @@ use std::net::SocketAddr;
 /// Exit code for a configuration that cannot be used (EX_USAGE).
 const EXIT_CONFIG: u8 = 64;
 
-fn status_failure(status: tonic::Status) -> Failure {
+/// A gRPC status from the node, shown as is: its message is written for people.
+pub fn status_failure(status: tonic::Status) -> Failure {
     Failure {
         message: status.message().to_string(),
         code: 1,
@@ -76,23 +77,15 @@ pub enum PeerCommand {
 
 #[derive(Subcommand)]
 pub enum PublishCommand {
-    /// Publish an open consultation.
-    Consultation {
-        #[arg(long)]
-        title: String,
-        #[arg(long, default_value = "")]
-        summary: String,
-        /// Closing date: YYYY-MM-DD (Anywhere-on-Earth) or RFC 3339.
-        #[arg(long)]
-        closes: String,
-        /// Opening date, same forms; default: now.
-        #[arg(long)]
-        opens: Option<String>,
-        /// Language tag of title and summary.
-        #[arg(long, default_value = "en")]
-        lang: String,
-        #[arg(long = "topic")]
-        topics: Vec<String>,
+    /// Publish a consultation (the same as `comity consultation publish`).
+    Consultation(crate::consultation::PublishArgs),
+}
+
+#[derive(Subcommand)]
+pub enum KeyCommand {
+    /// Move this organisation to a new key: a KeyRotation signed by the
+    /// current key goes into the log, and peers follow the new key.
+    Rotate {
         #[command(flatten)]
         data: DataArg,
         #[command(flatten)]
@@ -147,9 +140,13 @@ pub async fn serve(data: &DataArg) -> Result<(), Failure> {
         message: e.to_string(),
         code: EXIT_CONFIG,
     })?;
-    let key = data.load_key()?;
     let store = data.open_store(&config)?;
-    let node = Node::new(config.clone(), key, store)?;
+    let key = data.load_key_recovering(&config.org, &*store)?;
+    let options = comity_node::node::NodeOptions {
+        key_files: Some(data.key_files()),
+        ..Default::default()
+    };
+    let node = Node::with_options(config.clone(), key, store, options)?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
@@ -249,33 +246,38 @@ async fn peer_add(
 
 pub async fn publish(command: PublishCommand) -> Result<(), Failure> {
     match command {
-        PublishCommand::Consultation {
-            title,
-            summary,
-            closes,
-            opens,
-            lang,
-            topics,
-            data,
-            json,
-        } => {
-            let mut api = client::connect(&DataDir::new(&data.data)).await?;
-            let published = api
-                .publish_consultation(proto::PublishConsultationRequest {
-                    title,
-                    summary,
-                    lang,
-                    opens: opens.unwrap_or_default(),
-                    closes,
-                    topics,
-                })
-                .await
-                .map_err(status_failure)?
-                .into_inner();
-            output::published(&published, json.json);
-            Ok(())
-        }
+        PublishCommand::Consultation(args) => crate::consultation::publish(args).await,
     }
+}
+
+pub async fn key(command: KeyCommand) -> Result<(), Failure> {
+    let KeyCommand::Rotate { data, json } = command;
+    let mut api = client::connect(&DataDir::new(&data.data)).await?;
+    let rotated = api
+        .rotate_key(proto::RotateKeyRequest {})
+        .await
+        .map_err(status_failure)?
+        .into_inner();
+    // The reply names the entry; the new key is what the node now reports.
+    let status = api
+        .status(proto::StatusRequest {})
+        .await
+        .map_err(status_failure)?
+        .into_inner();
+    if json.json {
+        output::print_json(&serde_json::json!({
+            "origin": rotated.origin,
+            "seq": rotated.seq,
+            "id": rotated.id,
+            "key": status.key,
+        }));
+    } else {
+        println!(
+            "rotated the key of {}: KeyRotation at seq {} (entry {})\nnew identity: {} {} {}",
+            rotated.origin, rotated.seq, rotated.id, status.org, status.key, status.endpoint
+        );
+    }
+    Ok(())
 }
 
 pub async fn log(data: &DataArg, origin: Option<String>, json: JsonArg) -> Result<(), Failure> {

@@ -1,10 +1,15 @@
 //! `comity`: one binary for the daemon (`serve`, `demo`) and for the people
-//! who run it (`init`, `id`, `peer`, `publish`, `log`, `status`). Commands
-//! that need a running node talk to it over the local API socket.
+//! who run it (`init`, `id`, `peer`, `publish`, `log`, `status`,
+//! `consultation`, `respond`, `liaison`, `ack`, `attachment`, `key`).
+//! Commands that need a running node talk to it over the local API socket.
 
+mod attachment;
 mod client;
 mod commands;
+mod consultation;
 mod demo;
+mod docfile;
+mod liaison;
 mod logging;
 mod output;
 
@@ -41,6 +46,8 @@ pub struct JsonArg {
     pub json: bool,
 }
 
+// Parsed once per process; boxing would only add noise.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Create a node: identity key, configuration and signed profile.
@@ -80,6 +87,22 @@ enum Command {
         #[command(flatten)]
         json: JsonArg,
     },
+    /// Consultations: publish, revise, list and show, across the federation.
+    #[command(subcommand)]
+    Consultation(consultation::ConsultationCommand),
+    /// Respond to a consultation, from this organisation's log.
+    Respond(consultation::RespondArgs),
+    /// Liaison statements: draft, approve, post, reply, list and show.
+    #[command(subcommand)]
+    Liaison(liaison::LiaisonCommand),
+    /// Acknowledge a liaison statement addressed to this organisation, with a signed receipt.
+    Ack(liaison::AckArgs),
+    /// Fetch attachments by hash.
+    #[command(subcommand)]
+    Attachment(attachment::AttachmentCommand),
+    /// This organisation's signing key.
+    #[command(subcommand)]
+    Key(commands::KeyCommand),
     /// Start a small local federation on loopback and show entries propagate.
     Demo(demo::DemoArgs),
 }
@@ -107,13 +130,21 @@ fn usage_error(error: clap::Error) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let rendered = error.render().to_string();
-    let line = rendered
-        .lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty())
+    let mut lines = rendered.lines().map(str::trim).skip_while(|l| l.is_empty());
+    let mut line = lines
+        .next()
         .unwrap_or("invalid arguments")
-        .trim_start_matches("error: ");
-    eprintln!("comity: {line} (see --help)");
+        .trim_start_matches("error: ")
+        .to_string();
+    // "the following required arguments were not provided:" lists them below.
+    // An invalid value is followed by "[possible values: …]".
+    let listed: Vec<&str> = lines.take_while(|l| !l.is_empty()).collect();
+    if line.ends_with(':') {
+        line = format!("{line} {}", listed.join(", "));
+    } else if let Some(values) = listed.iter().find(|l| l.starts_with("[possible values")) {
+        line = format!("{line} {values}");
+    }
+    eprintln!("comity: {} (see --help)", line.trim_end());
     ExitCode::from(2)
 }
 
@@ -152,6 +183,12 @@ async fn run(command: Command) -> Result<(), Failure> {
         Command::Publish(command) => commands::publish(command).await,
         Command::Log { data, origin, json } => commands::log(&data, origin, json).await,
         Command::Status { data, json } => commands::status(&data, json).await,
+        Command::Consultation(command) => consultation::run(command).await,
+        Command::Respond(args) => consultation::respond(args).await,
+        Command::Liaison(command) => liaison::run(command).await,
+        Command::Ack(args) => liaison::ack(args).await,
+        Command::Attachment(command) => attachment::run(command).await,
+        Command::Key(command) => commands::key(command).await,
         Command::Demo(args) => demo::run(args).await,
     }
 }

@@ -15,8 +15,96 @@ pub fn print_json(value: &Value) {
     }
 }
 
-fn time(t: Option<&prost_types::Timestamp>) -> String {
+pub fn time(t: Option<&prost_types::Timestamp>) -> String {
     t.map(dates::format_timestamp).unwrap_or_default()
+}
+
+/// A timestamp for JSON: RFC 3339, or null when absent.
+pub fn time_json(t: Option<&prost_types::Timestamp>) -> Value {
+    t.map_or(Value::Null, |t| Value::String(dates::format_timestamp(t)))
+}
+
+/// A calendar day for text output: the date part of an RFC 3339 timestamp.
+pub fn day(t: Option<&prost_types::Timestamp>) -> String {
+    let full = time(t);
+    full.get(..10).map(str::to_string).unwrap_or(full)
+}
+
+/// Texts by language, as in the proto: `[{"lang": "en", "value": "…"}]`.
+pub fn texts_json(texts: &[proto::Text]) -> Value {
+    Value::Array(
+        texts
+            .iter()
+            .map(|t| json!({"lang": t.lang, "value": t.value}))
+            .collect(),
+    )
+}
+
+pub fn attachment_json(a: &proto::AttachmentRef) -> Value {
+    json!({
+        "hash": hash_hex(&a.hash),
+        "size": a.size,
+        "media_type": a.media_type,
+        "name": a.name,
+    })
+}
+
+pub fn attachments_json(attachments: &[proto::AttachmentRef]) -> Value {
+    Value::Array(attachments.iter().map(attachment_json).collect())
+}
+
+/// Hex of a 32-byte hash; other lengths (never valid) as plain hex too.
+pub fn hash_hex(bytes: &[u8]) -> String {
+    comity_core::Hash::from_slice(bytes).map_or_else(
+        || bytes.iter().map(|b| format!("{b:02x}")).collect(),
+        |h| h.to_hex(),
+    )
+}
+
+/// A document reference, or null when absent or empty.
+pub fn ref_json(r: Option<&proto::DocumentRef>) -> Value {
+    match r {
+        Some(r) if !r.origin.is_empty() || !r.uuid.is_empty() => {
+            json!({"origin": r.origin, "uuid": r.uuid})
+        }
+        _ => Value::Null,
+    }
+}
+
+pub fn contact_json(c: &proto::Contact) -> Value {
+    json!({"name": c.name, "email": c.email, "role": c.role})
+}
+
+/// A proto enum's value name without its prefix, lower case:
+/// `LIAISON_PURPOSE_IN_RESPONSE` → `in_response`.
+pub fn enum_name(name: &str, prefix: &str) -> String {
+    name.strip_prefix(prefix)
+        .unwrap_or(name)
+        .to_ascii_lowercase()
+}
+
+/// An empty string as null, for optional string fields in JSON.
+pub fn opt_str(s: &str) -> Value {
+    if s.is_empty() {
+        Value::Null
+    } else {
+        Value::String(s.to_string())
+    }
+}
+
+/// The first line of a text, cut to `max` characters, for listings.
+pub fn first_line(text: &str, max: usize) -> String {
+    let line = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("");
+    if line.chars().count() > max {
+        let cut: String = line.chars().take(max.saturating_sub(1)).collect();
+        format!("{cut}…")
+    } else {
+        line.to_string()
+    }
 }
 
 fn entry_json(e: &proto::EntrySummary) -> Value {
@@ -158,9 +246,13 @@ pub fn status(s: &proto::StatusResponse, json: bool) {
     }
 }
 
+pub fn published_json(p: &proto::PublishResponse) -> Value {
+    json!({"origin": p.origin, "seq": p.seq, "id": p.id, "uuid": p.uuid})
+}
+
 pub fn published(p: &proto::PublishResponse, json: bool) {
     if json {
-        print_json(&json!({"origin": p.origin, "seq": p.seq, "id": p.id, "uuid": p.uuid}));
+        print_json(&published_json(p));
     } else {
         println!(
             "published {}/{} as seq {} (entry {})",

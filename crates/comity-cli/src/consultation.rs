@@ -1,0 +1,1118 @@
+//! `comity consultation publish|revise|list|show` and `comity respond`.
+
+use crate::{
+    DataArg, Failure, JsonArg, client,
+    commands::status_failure,
+    docfile::{self, ContactFile, Loaded, display_ref, parse_ref, pick, pick_list},
+    output::{self, opt_str, time_json},
+};
+use clap::{ArgGroup, Args, Subcommand, ValueEnum};
+use comity_node::DataDir;
+use comity_proto::v1 as proto;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::{collections::BTreeMap, path::PathBuf};
+
+// Parsed once per process; boxing would only add noise.
+#[allow(clippy::large_enum_variant)]
+#[derive(Subcommand)]
+pub enum ConsultationCommand {
+    /// Publish a consultation to this node's log.
+    Publish(PublishArgs),
+    /// Publish a new revision of one of this node's consultations: extend or
+    /// shorten it, close or withdraw it, publish its report.
+    Revise(ReviseArgs),
+    /// List consultations across the whole federation.
+    List(ListArgs),
+    /// Show a consultation: revisions, responses, participation, attachments.
+    Show {
+        /// ORIGIN/UUID, e.g. itu/0196a3c2-5e1f-7d3a-9b2c-4f6e8a1d2c3b.
+        #[arg(value_parser = parse_ref)]
+        consultation: proto::DocumentRef,
+        #[command(flatten)]
+        data: DataArg,
+        #[command(flatten)]
+        json: JsonArg,
+    },
+}
+
+/// Titles in the six UN languages, beside the one in --lang.
+#[derive(Args, Clone, Default)]
+pub struct TitleArgs {
+    /// Title in English.
+    #[arg(long, value_name = "TEXT")]
+    pub title_en: Option<String>,
+    /// Title in French.
+    #[arg(long, value_name = "TEXT")]
+    pub title_fr: Option<String>,
+    /// Title in Spanish.
+    #[arg(long, value_name = "TEXT")]
+    pub title_es: Option<String>,
+    /// Title in Arabic.
+    #[arg(long, value_name = "TEXT")]
+    pub title_ar: Option<String>,
+    /// Title in Russian.
+    #[arg(long, value_name = "TEXT")]
+    pub title_ru: Option<String>,
+    /// Title in Chinese.
+    #[arg(long, value_name = "TEXT")]
+    pub title_zh: Option<String>,
+}
+
+impl TitleArgs {
+    fn by_lang(&self) -> [(&'static str, Option<String>); 6] {
+        [
+            ("en", self.title_en.clone()),
+            ("fr", self.title_fr.clone()),
+            ("es", self.title_es.clone()),
+            ("ar", self.title_ar.clone()),
+            ("ru", self.title_ru.clone()),
+            ("zh", self.title_zh.clone()),
+        ]
+    }
+}
+
+/// Summaries in the six UN languages, beside the one in --lang.
+#[derive(Args, Clone, Default)]
+pub struct SummaryArgs {
+    /// Summary in English.
+    #[arg(long, value_name = "TEXT")]
+    pub summary_en: Option<String>,
+    /// Summary in French.
+    #[arg(long, value_name = "TEXT")]
+    pub summary_fr: Option<String>,
+    /// Summary in Spanish.
+    #[arg(long, value_name = "TEXT")]
+    pub summary_es: Option<String>,
+    /// Summary in Arabic.
+    #[arg(long, value_name = "TEXT")]
+    pub summary_ar: Option<String>,
+    /// Summary in Russian.
+    #[arg(long, value_name = "TEXT")]
+    pub summary_ru: Option<String>,
+    /// Summary in Chinese.
+    #[arg(long, value_name = "TEXT")]
+    pub summary_zh: Option<String>,
+}
+
+impl SummaryArgs {
+    fn by_lang(&self) -> [(&'static str, Option<String>); 6] {
+        [
+            ("en", self.summary_en.clone()),
+            ("fr", self.summary_fr.clone()),
+            ("es", self.summary_es.clone()),
+            ("ar", self.summary_ar.clone()),
+            ("ru", self.summary_ru.clone()),
+            ("zh", self.summary_zh.clone()),
+        ]
+    }
+}
+
+#[derive(Args, Clone)]
+pub struct PublishArgs {
+    /// Title, in --lang.
+    #[arg(long, required_unless_present = "from_file")]
+    pub title: Option<String>,
+    /// A short summary, in --lang.
+    #[arg(long)]
+    pub summary: Option<String>,
+    /// Opening date: YYYY-MM-DD (Anywhere-on-Earth) or RFC 3339; default: on publication.
+    #[arg(long, value_name = "DATE")]
+    pub opens: Option<String>,
+    /// Closing date, same forms.
+    #[arg(long, value_name = "DATE", required_unless_present = "from_file")]
+    pub closes: Option<String>,
+    /// End of a reply period after the comment period, same forms.
+    #[arg(long, value_name = "DATE")]
+    pub reply_closes: Option<String>,
+    /// Language tag of title, summary, body and questions; default "en".
+    #[arg(long)]
+    pub lang: Option<String>,
+    #[command(flatten)]
+    pub titles: TitleArgs,
+    #[command(flatten)]
+    pub summaries: SummaryArgs,
+    /// The full text, from a file, in --lang.
+    #[arg(long, value_name = "FILE")]
+    pub body_file: Option<PathBuf>,
+    /// The consultation's own page, http(s).
+    #[arg(long, value_name = "URL")]
+    pub link: Option<String>,
+    /// A keyword, e.g. internet-governance; repeat for more.
+    #[arg(long = "topic", value_name = "TOPIC")]
+    pub topics: Vec<String>,
+    /// A guiding question; repeat for more, numbered in order.
+    #[arg(long = "question", value_name = "QUESTION")]
+    pub questions: Vec<String>,
+    /// A document under consultation; repeat for more (64 MiB each at most).
+    #[arg(long = "attach", value_name = "FILE")]
+    pub attach: Vec<PathBuf>,
+    /// Read the consultation from a TOML file (see examples/consultation.toml);
+    /// flags given here replace the file's values, lists included.
+    #[arg(long, value_name = "FILE")]
+    pub from_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub data: DataArg,
+    #[command(flatten)]
+    pub json: JsonArg,
+}
+
+/// A consultation prepared in a TOML file for `consultation publish
+/// --from-file`. Every field mirrors a flag; paths are relative to the file.
+///
+/// ```toml
+/// title = "Developmental Aspects of the Internet"
+/// lang = "en"
+/// closes = "2027-03-31"
+/// [titles]
+/// fr = "Aspects du développement de l'Internet"
+/// ```
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsultationFile {
+    /// The title in `lang` (`--title`).
+    pub title: Option<String>,
+    /// A short summary in `lang` (`--summary`).
+    pub summary: Option<String>,
+    /// Language of title, summary, body and questions (`--lang`); default "en".
+    pub lang: Option<String>,
+    /// YYYY-MM-DD (Anywhere-on-Earth) or RFC 3339 (`--opens`).
+    pub opens: Option<String>,
+    /// Same forms (`--closes`).
+    pub closes: Option<String>,
+    /// Same forms (`--reply-closes`).
+    pub reply_closes: Option<String>,
+    /// Titles in further languages by tag (`--title-fr` …).
+    #[serde(default)]
+    pub titles: BTreeMap<String, String>,
+    /// Summaries in further languages by tag (`--summary-fr` …).
+    #[serde(default)]
+    pub summaries: BTreeMap<String, String>,
+    /// The full text inline; or `body_file`, not both.
+    pub body: Option<String>,
+    /// The full text from a file (`--body-file`).
+    pub body_file: Option<PathBuf>,
+    /// The consultation's own page (`--link`).
+    pub link: Option<String>,
+    /// Keywords (`--topic`).
+    #[serde(default)]
+    pub topics: Vec<String>,
+    /// Guiding questions, numbered in order (`--question`).
+    #[serde(default)]
+    pub questions: Vec<String>,
+    /// Files under consultation (`--attach`).
+    #[serde(default)]
+    pub attachments: Vec<PathBuf>,
+    /// Whom to ask about the consultation (file only).
+    pub contact: Option<ContactFile>,
+    /// Who may respond (file only); absent: anyone.
+    pub eligibility: Option<EligibilityFile>,
+}
+
+/// `[eligibility]` in a consultation file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EligibilityFile {
+    pub scope: Scope,
+    /// Organisation ids, with scope "listed".
+    #[serde(default)]
+    pub orgs: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    #[default]
+    Anyone,
+    MemberStates,
+    Listed,
+}
+
+impl From<EligibilityFile> for proto::Eligibility {
+    fn from(e: EligibilityFile) -> Self {
+        use proto::eligibility::Scope as S;
+        let scope = match e.scope {
+            Scope::Anyone => S::Anyone,
+            Scope::MemberStates => S::MemberStates,
+            Scope::Listed => S::Listed,
+        };
+        proto::Eligibility {
+            scope: scope as i32,
+            orgs: e.orgs,
+        }
+    }
+}
+
+/// The request `consultation publish` sends, and the files to attach to it.
+pub fn publish_request(
+    args: &PublishArgs,
+    file: Option<&Loaded<ConsultationFile>>,
+) -> Result<(proto::PublishConsultationRequest, Vec<PathBuf>), String> {
+    let empty = ConsultationFile::default();
+    let doc = file.map_or(&empty, |f| &f.doc);
+    let resolve = |p: &PathBuf| file.map_or_else(|| p.clone(), |f| f.resolve(p));
+    let body = docfile::body_text(
+        None,
+        args.body_file.as_deref(),
+        doc.body.as_ref(),
+        doc.body_file.as_ref().map(resolve),
+        "body",
+    )?;
+    let attachments = if args.attach.is_empty() {
+        doc.attachments.iter().map(resolve).collect()
+    } else {
+        args.attach.clone()
+    };
+    let request = proto::PublishConsultationRequest {
+        title: pick(args.title.clone(), doc.title.as_ref()).unwrap_or_default(),
+        summary: pick(args.summary.clone(), doc.summary.as_ref()).unwrap_or_default(),
+        lang: pick(args.lang.clone(), doc.lang.as_ref()).unwrap_or_default(),
+        opens: pick(args.opens.clone(), doc.opens.as_ref()).unwrap_or_default(),
+        closes: pick(args.closes.clone(), doc.closes.as_ref()).unwrap_or_default(),
+        topics: pick_list(args.topics.clone(), &doc.topics),
+        titles: docfile::texts(&doc.titles, &args.titles.by_lang()),
+        summaries: docfile::texts(&doc.summaries, &args.summaries.by_lang()),
+        body,
+        link: pick(args.link.clone(), doc.link.as_ref()).unwrap_or_default(),
+        questions: pick_list(args.questions.clone(), &doc.questions),
+        reply_closes: pick(args.reply_closes.clone(), doc.reply_closes.as_ref())
+            .unwrap_or_default(),
+        attachments: Vec::new(),
+        contact: doc.contact.clone().map(Into::into),
+        eligibility: doc.eligibility.clone().map(Into::into),
+    };
+    Ok((request, attachments))
+}
+
+/// `consultation publish`, and `publish consultation` before it.
+pub async fn publish(args: PublishArgs) -> Result<(), Failure> {
+    let file = docfile::load_opt::<ConsultationFile>(args.from_file.as_deref())?;
+    let (mut request, attachments) = publish_request(&args, file.as_ref())?;
+    request.attachments = docfile::read_attachments(&attachments)?;
+    let mut api = client::connect(&DataDir::new(&args.data.data)).await?;
+    let published = api
+        .publish_consultation(request)
+        .await
+        .map_err(status_failure)?
+        .into_inner();
+    output::published(&published, args.json.json);
+    Ok(())
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug, ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum StatusArg {
+    Open,
+    Closed,
+    Withdrawn,
+    ReportPublished,
+}
+
+impl StatusArg {
+    fn as_str(self) -> &'static str {
+        match self {
+            StatusArg::Open => "open",
+            StatusArg::Closed => "closed",
+            StatusArg::Withdrawn => "withdrawn",
+            StatusArg::ReportPublished => "report_published",
+        }
+    }
+}
+
+#[derive(Args, Clone)]
+pub struct ReviseArgs {
+    /// The consultation: its UUID, or ORIGIN/UUID as `publish` printed it.
+    /// Only this node's own consultations can be revised.
+    pub consultation: String,
+    /// New closing date (an extension or an earlier close).
+    #[arg(long, value_name = "DATE")]
+    pub closes: Option<String>,
+    /// New end of the reply period.
+    #[arg(long, value_name = "DATE")]
+    pub reply_closes: Option<String>,
+    /// New status; --report alone implies report_published.
+    #[arg(long)]
+    pub status: Option<StatusArg>,
+    /// The summary report, from a text file.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// Language tag of the report; default "en".
+    #[arg(long)]
+    pub lang: Option<String>,
+    /// A file of the report (full report, annexes); repeat for more.
+    #[arg(long = "attach", value_name = "FILE")]
+    pub attach: Vec<PathBuf>,
+    #[command(flatten)]
+    pub titles: TitleArgs,
+    #[command(flatten)]
+    pub summaries: SummaryArgs,
+    #[command(flatten)]
+    pub data: DataArg,
+    #[command(flatten)]
+    pub json: JsonArg,
+}
+
+/// The uuid to revise, and the origin when one was written.
+fn revise_target(text: &str) -> Result<(Option<String>, String), String> {
+    if text.contains('/') {
+        let r = parse_ref(text)?;
+        Ok((Some(r.origin), r.uuid))
+    } else {
+        Ok((None, docfile::parse_uuid(text)?))
+    }
+}
+
+pub fn revise_request(args: &ReviseArgs) -> Result<proto::ReviseConsultationRequest, String> {
+    let (_, uuid) = revise_target(&args.consultation)?;
+    let report = args
+        .report
+        .as_deref()
+        .map(docfile::read_text)
+        .transpose()?
+        .unwrap_or_default();
+    let status = match (args.status, args.report.is_some()) {
+        (Some(s), _) => s.as_str(),
+        (None, true) => StatusArg::ReportPublished.as_str(),
+        (None, false) => "",
+    };
+    Ok(proto::ReviseConsultationRequest {
+        uuid,
+        closes: args.closes.clone().unwrap_or_default(),
+        status: status.to_string(),
+        reply_closes: args.reply_closes.clone().unwrap_or_default(),
+        report,
+        lang: args.lang.clone().unwrap_or_default(),
+        report_attachments: Vec::new(),
+        titles: docfile::texts(&BTreeMap::new(), &args.titles.by_lang()),
+        summaries: docfile::texts(&BTreeMap::new(), &args.summaries.by_lang()),
+    })
+}
+
+pub async fn revise(args: ReviseArgs) -> Result<(), Failure> {
+    let (origin, _) = revise_target(&args.consultation)?;
+    let mut request = revise_request(&args)?;
+    request.report_attachments = docfile::read_attachments(&args.attach)?;
+    let mut api = client::connect(&DataDir::new(&args.data.data)).await?;
+    if let Some(origin) = origin {
+        let org = api
+            .status(proto::StatusRequest {})
+            .await
+            .map_err(status_failure)?
+            .into_inner()
+            .org;
+        if origin != org {
+            return Err(format!(
+                "{}: only {origin} can revise its consultations; this node is {org}",
+                args.consultation
+            )
+            .into());
+        }
+    }
+    let published = api
+        .revise_consultation(request)
+        .await
+        .map_err(status_failure)?
+        .into_inner();
+    output::published(&published, args.json.json);
+    Ok(())
+}
+
+#[derive(Args, Clone)]
+pub struct ListArgs {
+    /// Only those open now.
+    #[arg(long)]
+    pub open: bool,
+    /// Only those of this organisation.
+    #[arg(long, value_name = "ORG")]
+    pub origin: Option<String>,
+    /// Only those with this topic.
+    #[arg(long)]
+    pub topic: Option<String>,
+    /// Only those with a title in this language.
+    #[arg(long)]
+    pub lang: Option<String>,
+    /// Only those with this status now.
+    #[arg(long, value_parser = [
+        "draft", "upcoming", "open", "reply_period", "closed", "withdrawn", "report_published",
+    ])]
+    pub status: Option<String>,
+    #[command(flatten)]
+    pub data: DataArg,
+    #[command(flatten)]
+    pub json: JsonArg,
+}
+
+pub async fn run(command: ConsultationCommand) -> Result<(), Failure> {
+    match command {
+        ConsultationCommand::Publish(args) => publish(args).await,
+        ConsultationCommand::Revise(args) => revise(args).await,
+        ConsultationCommand::List(args) => {
+            let mut api = client::connect(&DataDir::new(&args.data.data)).await?;
+            let list = api
+                .list_consultations(proto::ListConsultationsRequest {
+                    open: args.open,
+                    origin: args.origin.unwrap_or_default(),
+                    topic: args.topic.unwrap_or_default(),
+                    lang: args.lang.unwrap_or_default(),
+                    status: args.status.unwrap_or_default(),
+                })
+                .await
+                .map_err(status_failure)?
+                .into_inner()
+                .consultations;
+            print_list(&list, args.json.json);
+            Ok(())
+        }
+        ConsultationCommand::Show {
+            consultation,
+            data,
+            json,
+        } => {
+            let mut api = client::connect(&DataDir::new(&data.data)).await?;
+            let view = api
+                .show_consultation(consultation)
+                .await
+                .map_err(status_failure)?
+                .into_inner();
+            print_view(&view, json.json);
+            Ok(())
+        }
+    }
+}
+
+#[derive(Args, Clone)]
+#[command(group(ArgGroup::new("text_source").args(["text_file", "text"])))]
+pub struct RespondArgs {
+    /// The consultation: ORIGIN/UUID.
+    #[arg(value_parser = parse_ref, required_unless_present = "from_file")]
+    pub consultation: Option<proto::DocumentRef>,
+    /// The response, from a text file.
+    #[arg(long, value_name = "FILE")]
+    pub text_file: Option<PathBuf>,
+    /// The response, inline.
+    #[arg(long)]
+    pub text: Option<String>,
+    /// Language tag of the text; default "en".
+    #[arg(long)]
+    pub lang: Option<String>,
+    /// A group of this organisation responding, e.g. "iab"; default: the organisation.
+    #[arg(long, value_name = "GROUP")]
+    pub on_behalf_of: Option<String>,
+    /// Another response this one answers, in a reply period: ORIGIN/UUID.
+    #[arg(long, value_name = "ORIGIN/UUID", value_parser = parse_ref)]
+    pub reply_to: Option<proto::DocumentRef>,
+    /// A file submitted with the response; repeat for more (64 MiB each at most).
+    #[arg(long = "attach", value_name = "FILE")]
+    pub attach: Vec<PathBuf>,
+    /// Read the response from a TOML file (see examples/response.toml); flags
+    /// given here replace the file's values, lists included.
+    #[arg(long, value_name = "FILE")]
+    pub from_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub data: DataArg,
+    #[command(flatten)]
+    pub json: JsonArg,
+}
+
+/// A response prepared in a TOML file for `respond --from-file`. Every field
+/// mirrors a flag; paths are relative to the file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResponseFile {
+    /// The consultation answered, ORIGIN/UUID (the positional argument).
+    pub consultation: Option<String>,
+    /// The response inline (`--text`); or `text_file`, not both.
+    pub text: Option<String>,
+    /// The response from a file (`--text-file`).
+    pub text_file: Option<PathBuf>,
+    /// Language tag of the text (`--lang`).
+    pub lang: Option<String>,
+    /// A group of this organisation (`--on-behalf-of`).
+    pub on_behalf_of: Option<String>,
+    /// Another response, ORIGIN/UUID (`--reply-to`).
+    pub reply_to: Option<String>,
+    /// Files submitted with the response (`--attach`).
+    #[serde(default)]
+    pub attachments: Vec<PathBuf>,
+}
+
+pub fn respond_request(
+    args: &RespondArgs,
+    file: Option<&Loaded<ResponseFile>>,
+) -> Result<(proto::RespondRequest, Vec<PathBuf>), String> {
+    let empty = ResponseFile::default();
+    let doc = file.map_or(&empty, |f| &f.doc);
+    let resolve = |p: &PathBuf| file.map_or_else(|| p.clone(), |f| f.resolve(p));
+    let file_ref = |field: &str, text: Option<&String>| {
+        text.map(|t| parse_ref(t).map_err(|e| format!("{field} in the file: {e}")))
+            .transpose()
+    };
+    let consultation = match &args.consultation {
+        Some(r) => Some(r.clone()),
+        None => file_ref("consultation", doc.consultation.as_ref())?,
+    };
+    let reply_to = match &args.reply_to {
+        Some(r) => Some(r.clone()),
+        None => file_ref("reply_to", doc.reply_to.as_ref())?,
+    };
+    let text = docfile::body_text(
+        args.text.clone(),
+        args.text_file.as_deref(),
+        doc.text.as_ref(),
+        doc.text_file.as_ref().map(resolve),
+        "text",
+    )?;
+    let attachments = if args.attach.is_empty() {
+        doc.attachments.iter().map(resolve).collect()
+    } else {
+        args.attach.clone()
+    };
+    let request = proto::RespondRequest {
+        consultation,
+        text,
+        lang: pick(args.lang.clone(), doc.lang.as_ref()).unwrap_or_default(),
+        on_behalf_of: pick(args.on_behalf_of.clone(), doc.on_behalf_of.as_ref())
+            .unwrap_or_default(),
+        reply_to,
+        attachments: Vec::new(),
+    };
+    Ok((request, attachments))
+}
+
+pub async fn respond(args: RespondArgs) -> Result<(), Failure> {
+    let file = docfile::load_opt::<ResponseFile>(args.from_file.as_deref())?;
+    let (mut request, attachments) = respond_request(&args, file.as_ref())?;
+    if request.consultation.is_none() {
+        return Err(
+            "say which consultation to respond to: ORIGIN/UUID, or consultation in the file".into(),
+        );
+    }
+    request.attachments = docfile::read_attachments(&attachments)?;
+    let mut api = client::connect(&DataDir::new(&args.data.data)).await?;
+    let published = api
+        .respond(request)
+        .await
+        .map_err(status_failure)?
+        .into_inner();
+    output::published(&published, args.json.json);
+    Ok(())
+}
+
+fn status_name(status: i32) -> String {
+    proto::ConsultationStatus::try_from(status).map_or_else(
+        |_| status.to_string(),
+        |s| output::enum_name(s.as_str_name(), "CONSULTATION_STATUS_"),
+    )
+}
+
+fn summary_json(s: &proto::ConsultationSummary) -> Value {
+    json!({
+        "origin": s.origin,
+        "uuid": s.uuid,
+        "revision": s.revision,
+        "title": output::texts_json(&s.title),
+        "opens_at": time_json(s.opens_at.as_ref()),
+        "closes_at": time_json(s.closes_at.as_ref()),
+        "status": s.status,
+        "topics": s.topics,
+        "responses": s.responses,
+        "seq": s.seq,
+    })
+}
+
+fn consultation_json(c: &proto::Consultation) -> Value {
+    json!({
+        "uuid": c.uuid,
+        "revision": c.revision,
+        "title": output::texts_json(&c.title),
+        "summary": output::texts_json(&c.summary),
+        "opens_at": time_json(c.opens_at.as_ref()),
+        "closes_at": time_json(c.closes_at.as_ref()),
+        "status": status_name(c.status),
+        "topics": c.topics,
+        "body": output::texts_json(&c.body),
+        "link": opt_str(&c.link),
+        "questions": c.questions.iter().map(|q| json!({
+            "number": q.number,
+            "text": output::texts_json(&q.text),
+        })).collect::<Vec<_>>(),
+        "reply_closes_at": time_json(c.reply_closes_at.as_ref()),
+        "eligibility": c.eligibility.as_ref().map(|e| json!({
+            "scope": proto::eligibility::Scope::try_from(e.scope).map_or_else(
+                |_| e.scope.to_string(),
+                |s| output::enum_name(s.as_str_name(), "SCOPE_"),
+            ),
+            "orgs": e.orgs,
+        })),
+        "attachments": output::attachments_json(&c.attachments),
+        "contact": c.contact.as_ref().map(output::contact_json),
+        "report": c.report.as_ref().map(|r| json!({
+            "summary": output::texts_json(&r.summary),
+            "attachments": output::attachments_json(&r.attachments),
+            "published_at": time_json(r.published_at.as_ref()),
+        })),
+    })
+}
+
+fn revision_json(r: &proto::RevisionView) -> Value {
+    json!({
+        "revision": r.revision,
+        "seq": r.seq,
+        "id": r.id,
+        "created_at": time_json(r.created_at.as_ref()),
+        "closes_at": time_json(r.closes_at.as_ref()),
+        "status": r.status,
+    })
+}
+
+fn response_json(r: &proto::ResponseView) -> Value {
+    json!({
+        "origin": r.origin,
+        "seq": r.seq,
+        "id": r.id,
+        "uuid": r.uuid,
+        "text": output::texts_json(&r.text),
+        "on_behalf_of": opt_str(&r.on_behalf_of),
+        "replies_to": output::ref_json(r.replies_to.as_ref()),
+        "late": r.late,
+        "created_at": time_json(r.created_at.as_ref()),
+        "stakeholder_group": opt_str(&r.stakeholder_group),
+        "region": opt_str(&r.region),
+        "attachments": output::attachments_json(&r.attachments),
+    })
+}
+
+fn rows_json(rows: &[proto::ParticipationRow]) -> Value {
+    Value::Array(
+        rows.iter()
+            .map(|r| json!({"key": r.key, "responses": r.responses}))
+            .collect(),
+    )
+}
+
+pub fn view_json(v: &proto::ConsultationView) -> Value {
+    json!({
+        "summary": v.summary.as_ref().map(summary_json),
+        "current": v.current.as_ref().map(consultation_json),
+        "revisions": v.revisions.iter().map(revision_json).collect::<Vec<_>>(),
+        "responses": v.responses.iter().map(response_json).collect::<Vec<_>>(),
+        "by_stakeholder_group": rows_json(&v.by_stakeholder_group),
+        "by_region": rows_json(&v.by_region),
+    })
+}
+
+fn print_list(list: &[proto::ConsultationSummary], json: bool) {
+    if json {
+        output::print_json(&Value::Array(list.iter().map(summary_json).collect()));
+        return;
+    }
+    if list.is_empty() {
+        println!("no consultations");
+    }
+    for s in list {
+        println!(
+            "{}/{}  rev {}  {:<16} closes {}  {:>3} responses  {}",
+            s.origin,
+            s.uuid,
+            s.revision,
+            s.status,
+            output::day(s.closes_at.as_ref()),
+            s.responses,
+            comity_core::document::first_text(&s.title)
+        );
+    }
+}
+
+fn print_attachments(attachments: &[proto::AttachmentRef], indent: &str) {
+    for a in attachments {
+        println!(
+            "{indent}{}  {} bytes  {}  {}",
+            a.name,
+            a.size,
+            if a.media_type.is_empty() {
+                "-"
+            } else {
+                &a.media_type
+            },
+            output::hash_hex(&a.hash)
+        );
+    }
+}
+
+fn print_view(v: &proto::ConsultationView, json: bool) {
+    if json {
+        output::print_json(&view_json(v));
+        return;
+    }
+    let summary = v.summary.clone().unwrap_or_default();
+    let current = v.current.clone().unwrap_or_default();
+    println!(
+        "{}/{}  revision {}  {}",
+        summary.origin, summary.uuid, summary.revision, summary.status
+    );
+    for t in &current.title {
+        println!("  [{}] {}", t.lang, t.value);
+    }
+    for t in &current.summary {
+        println!("  [{}] {}", t.lang, output::first_line(&t.value, 100));
+    }
+    let reply = current
+        .reply_closes_at
+        .as_ref()
+        .map(|t| format!("  reply period closes {}", output::time(Some(t))))
+        .unwrap_or_default();
+    println!(
+        "opens {}  closes {}{reply}",
+        output::time(current.opens_at.as_ref().or(summary.opens_at.as_ref())),
+        output::time(current.closes_at.as_ref().or(summary.closes_at.as_ref())),
+    );
+    if !current.topics.is_empty() {
+        println!("topics: {}", current.topics.join(", "));
+    }
+    if !current.link.is_empty() {
+        println!("link: {}", current.link);
+    }
+    if !current.questions.is_empty() {
+        println!("questions:");
+        for q in &current.questions {
+            println!(
+                "  {}. {}",
+                q.number,
+                comity_core::document::first_text(&q.text)
+            );
+        }
+    }
+    println!("revisions:");
+    for r in &v.revisions {
+        println!(
+            "  {:>3}  seq {:<6} {}  closes {}  {}",
+            r.revision,
+            r.seq,
+            output::time(r.created_at.as_ref()),
+            output::time(r.closes_at.as_ref()),
+            r.status
+        );
+    }
+    println!("responses ({}):", v.responses.len());
+    for r in &v.responses {
+        let mut tags = Vec::new();
+        if !r.stakeholder_group.is_empty() {
+            tags.push(r.stakeholder_group.clone());
+        }
+        if !r.region.is_empty() {
+            tags.push(r.region.clone());
+        }
+        if !r.on_behalf_of.is_empty() {
+            tags.push(format!("on behalf of {}", r.on_behalf_of));
+        }
+        if let Some(to) = r.replies_to.as_ref().filter(|t| !t.uuid.is_empty()) {
+            tags.push(format!("replying to {}", display_ref(to)));
+        }
+        println!(
+            "  {}/{}  {}{}  ({})",
+            r.origin,
+            r.uuid,
+            output::time(r.created_at.as_ref()),
+            if r.late { "  LATE" } else { "" },
+            tags.join(", ")
+        );
+        let text = comity_core::document::first_text(&r.text);
+        if !text.is_empty() {
+            println!("      {}", output::first_line(&text, 90));
+        }
+        print_attachments(&r.attachments, "      attachment: ");
+    }
+    let rows = |rows: &[proto::ParticipationRow]| {
+        rows.iter()
+            .map(|r| format!("{} {}", r.key, r.responses))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if !v.by_stakeholder_group.is_empty() {
+        println!("by stakeholder group: {}", rows(&v.by_stakeholder_group));
+    }
+    if !v.by_region.is_empty() {
+        println!("by region: {}", rows(&v.by_region));
+    }
+    if !current.attachments.is_empty() {
+        println!("attachments:");
+        print_attachments(&current.attachments, "  ");
+    }
+    if let Some(report) = &current.report {
+        println!(
+            "report ({}): {}",
+            output::time(report.published_at.as_ref()),
+            output::first_line(&comity_core::document::first_text(&report.summary), 90)
+        );
+        print_attachments(&report.attachments, "  ");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+    use std::path::Path;
+
+    fn example(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("examples")
+            .join(name)
+    }
+
+    #[derive(Parser)]
+    struct Publish {
+        #[command(flatten)]
+        args: PublishArgs,
+    }
+
+    #[derive(Parser)]
+    struct Respond {
+        #[command(flatten)]
+        args: RespondArgs,
+    }
+
+    #[derive(Parser)]
+    struct Revise {
+        #[command(flatten)]
+        args: ReviseArgs,
+    }
+
+    fn loaded<T: serde::de::DeserializeOwned>(text: &str, name: &str) -> Loaded<T> {
+        Loaded {
+            doc: docfile::parse_toml(text).unwrap(),
+            base: example(name).parent().unwrap().to_path_buf(),
+        }
+    }
+
+    const CONSULTATION: &str = include_str!("../examples/consultation.toml");
+    const RESPONSE: &str = include_str!("../examples/response.toml");
+
+    #[test]
+    fn consultation_example_maps_into_the_request() {
+        let file = loaded::<ConsultationFile>(CONSULTATION, "consultation.toml");
+        let args = Publish::try_parse_from(["t", "--from-file", "consultation.toml"])
+            .unwrap()
+            .args;
+        let (r, attachments) = publish_request(&args, Some(&file)).unwrap();
+        assert_eq!(r.title, "Developmental Aspects of the Internet");
+        assert_eq!(r.lang, "en");
+        assert_eq!(r.opens, "2027-01-10");
+        assert_eq!(r.closes, "2027-03-31");
+        assert!(r.summary.contains("developing countries"), "{}", r.summary);
+        assert_eq!(r.titles.len(), 1);
+        assert_eq!(r.titles[0].lang, "fr");
+        assert!(r.titles[0].value.contains("Internet"));
+        assert_eq!(r.summaries[0].lang, "fr");
+        assert!(r.body.contains("Council Working Group"));
+        assert!(r.link.starts_with("https://www.itu.int/"));
+        assert_eq!(r.topics, ["internet-governance", "development"]);
+        assert_eq!(r.questions.len(), 4);
+        let contact = r.contact.unwrap();
+        assert_eq!(contact.email, "cwginternet@itu.int");
+        let eligibility = r.eligibility.unwrap();
+        assert_eq!(eligibility.scope, proto::eligibility::Scope::Anyone as i32);
+        assert!(attachments.is_empty());
+        assert!(r.attachments.is_empty());
+    }
+
+    #[test]
+    fn flags_replace_the_file() {
+        let file = loaded::<ConsultationFile>(CONSULTATION, "consultation.toml");
+        let args = Publish::try_parse_from([
+            "t",
+            "--from-file",
+            "consultation.toml",
+            "--closes",
+            "2027-04-15",
+            "--title-fr",
+            "Aspects de développement",
+            "--title-es",
+            "Aspectos de desarrollo",
+            "--topic",
+            "digital-divide",
+            "--attach",
+            "annex.pdf",
+        ])
+        .unwrap()
+        .args;
+        let (r, attachments) = publish_request(&args, Some(&file)).unwrap();
+        assert_eq!(r.closes, "2027-04-15");
+        assert_eq!(r.opens, "2027-01-10");
+        assert_eq!(r.topics, ["digital-divide"]);
+        let titles: Vec<_> = r
+            .titles
+            .iter()
+            .map(|t| (t.lang.as_str(), t.value.as_str()))
+            .collect();
+        assert_eq!(
+            titles,
+            [
+                ("fr", "Aspects de développement"),
+                ("es", "Aspectos de desarrollo")
+            ]
+        );
+        assert_eq!(attachments, [PathBuf::from("annex.pdf")]);
+    }
+
+    #[test]
+    fn publish_needs_title_and_closes_without_a_file() {
+        assert!(Publish::try_parse_from(["t", "--title", "x"]).is_err());
+        assert!(Publish::try_parse_from(["t", "--closes", "2027-03-31"]).is_err());
+        let args = Publish::try_parse_from(["t", "--title", "T", "--closes", "2027-03-31"])
+            .unwrap()
+            .args;
+        let (r, _) = publish_request(&args, None).unwrap();
+        assert_eq!(
+            (r.title.as_str(), r.closes.as_str(), r.lang.as_str()),
+            ("T", "2027-03-31", "")
+        );
+        assert!(r.contact.is_none() && r.eligibility.is_none());
+    }
+
+    #[test]
+    fn unknown_fields_in_a_file_are_refused() {
+        let e =
+            docfile::parse_toml::<ConsultationFile>("title = \"x\"\ncloses_at = \"2027-01-01\"\n")
+                .unwrap_err();
+        assert!(e.contains("line 2") && e.contains("closes_at"), "{e}");
+    }
+
+    #[test]
+    fn response_example_maps_into_the_request() {
+        let file = loaded::<ResponseFile>(RESPONSE, "response.toml");
+        let args = Respond::try_parse_from(["t", "--from-file", "response.toml"])
+            .unwrap()
+            .args;
+        let (r, attachments) = respond_request(&args, Some(&file)).unwrap();
+        let c = r.consultation.unwrap();
+        assert_eq!(c.origin, "itu");
+        assert_eq!(c.uuid, "0196a3c2-5e1f-7d3a-9b2c-4f6e8a1d2c3b");
+        assert!(r.text.contains("IETF"), "{}", r.text);
+        assert_eq!(r.lang, "en");
+        assert_eq!(r.on_behalf_of, "iab");
+        assert!(r.reply_to.is_none());
+        assert!(attachments.is_empty());
+    }
+
+    #[test]
+    fn respond_flags_override_the_file() {
+        let file = loaded::<ResponseFile>(RESPONSE, "response.toml");
+        let args = Respond::try_parse_from([
+            "t",
+            "ripe-ncc/0196a3c2-5e1f-7d3a-9b2c-4f6e8a1d2c3c",
+            "--text",
+            "Short answer.",
+            "--from-file",
+            "response.toml",
+            "--reply-to",
+            "icann/0196a3c2-5e1f-7d3a-9b2c-4f6e8a1d2c3d",
+        ])
+        .unwrap()
+        .args;
+        let (r, _) = respond_request(&args, Some(&file)).unwrap();
+        assert_eq!(r.consultation.unwrap().origin, "ripe-ncc");
+        assert_eq!(r.text, "Short answer.");
+        assert_eq!(r.reply_to.unwrap().origin, "icann");
+    }
+
+    #[test]
+    fn respond_refuses_a_malformed_reference() {
+        let e = Respond::try_parse_from(["t", "itu", "--text", "x"])
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("is not a document reference"), "{e}");
+        let e = Respond::try_parse_from(["t", "itu/x", "--text", "y", "--text-file", "z"]);
+        assert!(e.is_err());
+        let file = loaded::<ResponseFile>(
+            "consultation = \"ITU/0196a3c2-5e1f-7d3a-9b2c-4f6e8a1d2c3b\"\ntext = \"x\"\n",
+            "response.toml",
+        );
+        let args = Respond::try_parse_from(["t", "--from-file", "f.toml"])
+            .unwrap()
+            .args;
+        let e = respond_request(&args, Some(&file)).unwrap_err();
+        assert!(e.starts_with("consultation in the file:"), "{e}");
+    }
+
+    #[test]
+    fn view_json_uses_proto_names() {
+        let t = |seconds| Some(prost_types::Timestamp { seconds, nanos: 0 });
+        let view = proto::ConsultationView {
+            summary: Some(proto::ConsultationSummary {
+                origin: "itu".into(),
+                uuid: "u".into(),
+                revision: 2,
+                status: "open".into(),
+                closes_at: t(1_800_000_000),
+                ..Default::default()
+            }),
+            current: Some(proto::Consultation {
+                status: proto::ConsultationStatus::Open as i32,
+                eligibility: Some(proto::Eligibility {
+                    scope: proto::eligibility::Scope::MemberStates as i32,
+                    orgs: vec![],
+                }),
+                ..Default::default()
+            }),
+            responses: vec![proto::ResponseView {
+                origin: "ietf".into(),
+                late: true,
+                stakeholder_group: "technical_academic".into(),
+                attachments: vec![proto::AttachmentRef {
+                    hash: vec![1; 32],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            by_region: vec![proto::ParticipationRow {
+                key: "global".into(),
+                responses: 1,
+            }],
+            ..Default::default()
+        };
+        let v = view_json(&view);
+        assert_eq!(v["summary"]["closes_at"], "2027-01-15T08:00:00Z");
+        assert!(v["summary"]["opens_at"].is_null());
+        assert_eq!(v["current"]["status"], "open");
+        assert_eq!(v["current"]["eligibility"]["scope"], "member_states");
+        assert_eq!(v["responses"][0]["late"], true);
+        assert_eq!(v["responses"][0]["stakeholder_group"], "technical_academic");
+        assert!(v["responses"][0]["replies_to"].is_null());
+        assert_eq!(v["responses"][0]["attachments"][0]["hash"], "01".repeat(32));
+        assert_eq!(v["by_region"][0]["key"], "global");
+    }
+
+    #[test]
+    fn revise_takes_a_uuid_or_a_reference() {
+        let args = Revise::try_parse_from([
+            "t",
+            "itu/0196A3C2-5E1F-7D3A-9B2C-4F6E8A1D2C3B",
+            "--closes",
+            "2027-04-15",
+        ])
+        .unwrap()
+        .args;
+        let r = revise_request(&args).unwrap();
+        assert_eq!(r.uuid, "0196a3c2-5e1f-7d3a-9b2c-4f6e8a1d2c3b");
+        assert_eq!((r.closes.as_str(), r.status.as_str()), ("2027-04-15", ""));
+
+        let args = Revise::try_parse_from([
+            "t",
+            "0196a3c2-5e1f-7d3a-9b2c-4f6e8a1d2c3b",
+            "--status",
+            "report_published",
+            "--title-fr",
+            "Titre",
+        ])
+        .unwrap()
+        .args;
+        let r = revise_request(&args).unwrap();
+        assert_eq!(r.status, "report_published");
+        assert_eq!(r.titles[0].lang, "fr");
+
+        let args = Revise::try_parse_from(["t", "nope"]).unwrap().args;
+        assert!(revise_request(&args).unwrap_err().contains("is not a UUID"));
+        assert!(Revise::try_parse_from(["t", "x", "--status", "archived"]).is_err());
+    }
+}

@@ -1,0 +1,1094 @@
+//! `comity liaison draft|approve|post|reply|drafts|list|show` and `comity ack`.
+//!
+//! Drafts and approvals stay on this node; `post` appends the statement to
+//! the log, and `ack` publishes a signed receipt in ours.
+
+use crate::{
+    DataArg, Failure, JsonArg, client,
+    commands::status_failure,
+    docfile::{self, ContactFile, Loaded, display_ref, parse_contact, parse_ref, pick, pick_list},
+    output::{self, opt_str, time_json},
+};
+use clap::{ArgGroup, Args, Subcommand, ValueEnum};
+use comity_core::liaison::display_addressee;
+use comity_node::DataDir;
+use comity_proto::v1 as proto;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::path::PathBuf;
+
+// Parsed once per process; boxing would only add noise.
+#[allow(clippy::large_enum_variant)]
+#[derive(Subcommand)]
+pub enum LiaisonCommand {
+    /// Write a liaison statement as a draft; it never leaves the node until posted.
+    Draft(DraftArgs),
+    /// Approve a draft for posting, where this node requires approval.
+    Approve {
+        /// The draft's id, as `draft` printed it.
+        id: String,
+        /// Who approves (a name or role, recorded on this node).
+        #[arg(long, value_name = "NAME")]
+        by: Option<String>,
+        #[command(flatten)]
+        data: DataArg,
+        #[command(flatten)]
+        json: JsonArg,
+    },
+    /// Post a draft: the statement goes into the log and to its recipients.
+    Post {
+        /// The draft's id.
+        id: String,
+        #[command(flatten)]
+        data: DataArg,
+        #[command(flatten)]
+        json: JsonArg,
+    },
+    /// Draft a reply to a statement: from and to swapped, purpose in_response.
+    Reply(ReplyArgs),
+    /// List this node's drafts, posted or not.
+    Drafts {
+        #[command(flatten)]
+        data: DataArg,
+        #[command(flatten)]
+        json: JsonArg,
+    },
+    /// List statements in one box.
+    List(ListArgs),
+    /// Show a statement: its thread, per-recipient receipts and action state.
+    Show {
+        /// ORIGIN/UUID.
+        #[arg(value_parser = parse_ref)]
+        liaison: proto::DocumentRef,
+        #[command(flatten)]
+        data: DataArg,
+        #[command(flatten)]
+        json: JsonArg,
+    },
+}
+
+/// Why a statement is sent.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, ValueEnum, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Purpose {
+    Action,
+    Comment,
+    Information,
+    #[value(name = "in_response", alias = "in-response")]
+    #[serde(alias = "in-response")]
+    InResponse,
+}
+
+impl Purpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Purpose::Action => "action",
+            Purpose::Comment => "comment",
+            Purpose::Information => "information",
+            Purpose::InResponse => "in_response",
+        }
+    }
+}
+
+#[derive(Args, Clone)]
+#[command(group(ArgGroup::new("body_source").args(["body_file", "body"])))]
+pub struct DraftArgs {
+    /// Sending groups of this organisation, e.g. ietf/ccamp; default: the organisation.
+    #[arg(long, value_name = "GROUP", num_args = 1..)]
+    pub from: Vec<String>,
+    /// Recipients: "org", "org/group" or a partner's group id such as
+    /// itu-t/sg15; "itu-t/sg17=information" gives one recipient its own purpose.
+    #[arg(long, value_name = "RECIPIENT", num_args = 1.., required_unless_present = "from_file")]
+    pub to: Vec<String>,
+    /// Copied recipients, same forms.
+    #[arg(long, value_name = "RECIPIENT", num_args = 1..)]
+    pub cc: Vec<String>,
+    /// Why it is sent.
+    #[arg(long, required_unless_present = "from_file")]
+    pub purpose: Option<Purpose>,
+    /// YYYY-MM-DD (Anywhere-on-Earth), optionally with a zone: "2027-02-28 +02:00".
+    /// Required for action and comment.
+    #[arg(long, value_name = "DATE")]
+    pub deadline: Option<String>,
+    /// Subject, e.g. "Review of TTML2".
+    #[arg(long, required_unless_present = "from_file")]
+    pub title: Option<String>,
+    /// The statement's text, from a file.
+    #[arg(long, value_name = "FILE")]
+    pub body_file: Option<PathBuf>,
+    /// The statement's text, inline.
+    #[arg(long, value_name = "TEXT")]
+    pub body: Option<String>,
+    /// Language tag of title and body; default "en".
+    #[arg(long)]
+    pub lang: Option<String>,
+    /// The statement as a file, or an annex; repeat for more (64 MiB each at most).
+    #[arg(long = "attach", value_name = "FILE")]
+    pub attach: Vec<PathBuf>,
+    /// Only the organisations addressed get the text; other peers get a stub.
+    #[arg(long)]
+    pub restricted: bool,
+    /// The statement this one answers: ORIGIN/UUID.
+    #[arg(long, value_name = "ORIGIN/UUID", value_parser = parse_ref)]
+    pub in_reply_to: Option<proto::DocumentRef>,
+    /// The bodies' own document number, e.g. SG16-LS123; repeat for more.
+    #[arg(long = "other-id", value_name = "ID")]
+    pub other_ids: Vec<String>,
+    /// ROLE:NAME:EMAIL, role from, response-to, technical or cc; repeat for more.
+    #[arg(long = "contact", value_name = "ROLE:NAME:EMAIL", value_parser = parse_contact)]
+    pub contacts: Vec<proto::Contact>,
+    /// Read the statement from a TOML file (see examples/liaison.toml); flags
+    /// given here replace the file's values, lists included.
+    #[arg(long, value_name = "FILE")]
+    pub from_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub data: DataArg,
+    #[command(flatten)]
+    pub json: JsonArg,
+}
+
+/// A liaison statement prepared in a TOML file for `liaison draft
+/// --from-file`. Every field mirrors a flag; paths are relative to the file.
+///
+/// ```toml
+/// from = ["itu-t/sg16"]
+/// to = ["w3c/timed-text"]
+/// purpose = "comment"
+/// deadline = "2017-09-30"
+/// title = "Review of TTML2"
+/// body = "…"
+/// ```
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LiaisonFile {
+    /// Sending groups (`--from`).
+    #[serde(default)]
+    pub from: Vec<String>,
+    /// Recipients, passed as written (`--to`).
+    #[serde(default)]
+    pub to: Vec<String>,
+    /// Copied recipients (`--cc`).
+    #[serde(default)]
+    pub cc: Vec<String>,
+    /// action, comment, information or in_response (`--purpose`).
+    pub purpose: Option<Purpose>,
+    /// YYYY-MM-DD with an optional zone (`--deadline`).
+    pub deadline: Option<String>,
+    /// Subject (`--title`).
+    pub title: Option<String>,
+    /// The text inline (`--body`); or `body_file`, not both.
+    pub body: Option<String>,
+    /// The text from a file (`--body-file`).
+    pub body_file: Option<PathBuf>,
+    /// Language tag (`--lang`).
+    pub lang: Option<String>,
+    /// Files: the statement itself, annexes (`--attach`).
+    #[serde(default)]
+    pub attachments: Vec<PathBuf>,
+    /// Payload for the addressees only (`--restricted`).
+    #[serde(default)]
+    pub restricted: bool,
+    /// ORIGIN/UUID of the statement answered (`--in-reply-to`).
+    pub in_reply_to: Option<String>,
+    /// The bodies' own document numbers (`--other-id`).
+    #[serde(default)]
+    pub other_ids: Vec<String>,
+    /// `[[contacts]]` with role, name and email (`--contact`).
+    #[serde(default)]
+    pub contacts: Vec<ContactFile>,
+}
+
+/// The request `liaison draft` sends, and the files to attach to it.
+pub fn draft_request(
+    args: &DraftArgs,
+    file: Option<&Loaded<LiaisonFile>>,
+) -> Result<(proto::DraftLiaisonRequest, Vec<PathBuf>), String> {
+    let empty = LiaisonFile::default();
+    let doc = file.map_or(&empty, |f| &f.doc);
+    let resolve = |p: &PathBuf| file.map_or_else(|| p.clone(), |f| f.resolve(p));
+    let body = docfile::body_text(
+        args.body.clone(),
+        args.body_file.as_deref(),
+        doc.body.as_ref(),
+        doc.body_file.as_ref().map(resolve),
+        "body",
+    )?;
+    let in_reply_to = match &args.in_reply_to {
+        Some(r) => Some(r.clone()),
+        None => doc
+            .in_reply_to
+            .as_deref()
+            .map(|t| parse_ref(t).map_err(|e| format!("in_reply_to in the file: {e}")))
+            .transpose()?,
+    };
+    let contacts = if args.contacts.is_empty() {
+        doc.contacts.iter().cloned().map(Into::into).collect()
+    } else {
+        args.contacts.clone()
+    };
+    let attachments = if args.attach.is_empty() {
+        doc.attachments.iter().map(resolve).collect()
+    } else {
+        args.attach.clone()
+    };
+    let request = proto::DraftLiaisonRequest {
+        from: pick_list(args.from.clone(), &doc.from),
+        to: pick_list(args.to.clone(), &doc.to),
+        cc: pick_list(args.cc.clone(), &doc.cc),
+        purpose: pick(args.purpose, doc.purpose.as_ref())
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_default(),
+        deadline: pick(args.deadline.clone(), doc.deadline.as_ref()).unwrap_or_default(),
+        title: pick(args.title.clone(), doc.title.as_ref()).unwrap_or_default(),
+        body,
+        lang: pick(args.lang.clone(), doc.lang.as_ref()).unwrap_or_default(),
+        attachments: Vec::new(),
+        restricted: args.restricted || doc.restricted,
+        in_reply_to,
+        contacts,
+        other_identifiers: pick_list(args.other_ids.clone(), &doc.other_ids),
+    };
+    Ok((request, attachments))
+}
+
+#[derive(Args, Clone)]
+#[command(group(ArgGroup::new("body_source").args(["body_file", "body"])))]
+pub struct ReplyArgs {
+    /// The statement answered: ORIGIN/UUID.
+    #[arg(value_parser = parse_ref)]
+    pub original: proto::DocumentRef,
+    /// The reply's text, from a file.
+    #[arg(long, value_name = "FILE")]
+    pub body_file: Option<PathBuf>,
+    /// The reply's text, inline.
+    #[arg(long, value_name = "TEXT")]
+    pub body: Option<String>,
+    /// Language tag of the text; default "en".
+    #[arg(long)]
+    pub lang: Option<String>,
+    /// Subject; default "Re: " and the original's.
+    #[arg(long)]
+    pub title: Option<String>,
+    /// Sending groups; default: the groups the original addressed here.
+    #[arg(long, value_name = "GROUP", num_args = 1..)]
+    pub from: Vec<String>,
+    /// A file to attach; repeat for more (64 MiB each at most).
+    #[arg(long = "attach", value_name = "FILE")]
+    pub attach: Vec<PathBuf>,
+    /// Only the organisations addressed get the text.
+    #[arg(long)]
+    pub restricted: bool,
+    #[command(flatten)]
+    pub data: DataArg,
+    #[command(flatten)]
+    pub json: JsonArg,
+}
+
+pub fn reply_request(args: &ReplyArgs) -> Result<proto::ReplyLiaisonRequest, String> {
+    let body = docfile::body_text(
+        args.body.clone(),
+        args.body_file.as_deref(),
+        None,
+        None,
+        "body",
+    )?;
+    Ok(proto::ReplyLiaisonRequest {
+        original: Some(args.original.clone()),
+        body,
+        lang: args.lang.clone().unwrap_or_default(),
+        title: args.title.clone().unwrap_or_default(),
+        from: args.from.clone(),
+        attachments: Vec::new(),
+        restricted: args.restricted,
+    })
+}
+
+#[derive(Args, Clone)]
+#[command(group(
+    ArgGroup::new("box")
+        .args(["inbox", "outbox", "awaiting_action", "overdue"])
+        .required(true)
+        .multiple(false)
+))]
+pub struct ListArgs {
+    /// Statements addressed to this organisation.
+    #[arg(long)]
+    pub inbox: bool,
+    /// Statements this organisation posted.
+    #[arg(long)]
+    pub outbox: bool,
+    /// Incoming statements for action, with no "action taken" from us yet.
+    #[arg(long)]
+    pub awaiting_action: bool,
+    /// Incoming or outgoing, past the deadline, action not taken.
+    #[arg(long)]
+    pub overdue: bool,
+    #[command(flatten)]
+    pub data: DataArg,
+    #[command(flatten)]
+    pub json: JsonArg,
+}
+
+impl ListArgs {
+    pub fn request(&self) -> proto::ListLiaisonsRequest {
+        use proto::list_liaisons_request::Box as B;
+        let chosen = if self.inbox {
+            B::Inbox
+        } else if self.outbox {
+            B::Outbox
+        } else if self.awaiting_action {
+            B::AwaitingAction
+        } else if self.overdue {
+            B::Overdue
+        } else {
+            B::Unspecified
+        };
+        proto::ListLiaisonsRequest {
+            r#box: chosen as i32,
+        }
+    }
+}
+
+#[derive(Args, Clone)]
+#[command(group(
+    ArgGroup::new("ack_status")
+        .args(["received", "accepted_for_action", "action_taken", "reply_coming"])
+        .required(true)
+        .multiple(false)
+))]
+pub struct AckArgs {
+    /// The statement acknowledged: ORIGIN/UUID.
+    #[arg(value_parser = parse_ref)]
+    pub liaison: proto::DocumentRef,
+    /// It has arrived and is with the right people.
+    #[arg(long)]
+    pub received: bool,
+    /// It is taken up for action.
+    #[arg(long)]
+    pub accepted_for_action: bool,
+    /// The action asked for is done: no longer overdue.
+    #[arg(long)]
+    pub action_taken: bool,
+    /// A reply statement will follow.
+    #[arg(long)]
+    pub reply_coming: bool,
+    /// Free text, e.g. "Forwarded to Q14/15".
+    #[arg(long, value_name = "TEXT")]
+    pub note: Option<String>,
+    #[command(flatten)]
+    pub data: DataArg,
+    #[command(flatten)]
+    pub json: JsonArg,
+}
+
+impl AckArgs {
+    pub fn request(&self) -> proto::AcknowledgeRequest {
+        let status = if self.received {
+            "received"
+        } else if self.accepted_for_action {
+            "accepted_for_action"
+        } else if self.action_taken {
+            "action_taken"
+        } else if self.reply_coming {
+            "reply_coming"
+        } else {
+            ""
+        };
+        proto::AcknowledgeRequest {
+            liaison: Some(self.liaison.clone()),
+            status: status.to_string(),
+            note: self.note.clone().unwrap_or_default(),
+        }
+    }
+}
+
+pub async fn run(command: LiaisonCommand) -> Result<(), Failure> {
+    match command {
+        LiaisonCommand::Draft(args) => {
+            let file = docfile::load_opt::<LiaisonFile>(args.from_file.as_deref())?;
+            let (mut request, attachments) = draft_request(&args, file.as_ref())?;
+            request.attachments = docfile::read_attachments(&attachments)?;
+            let mut api = client::connect(&DataDir::new(&args.data.data)).await?;
+            let draft = api
+                .draft_liaison(request)
+                .await
+                .map_err(status_failure)?
+                .into_inner();
+            print_draft_made(&draft, "drafted", args.json.json);
+            Ok(())
+        }
+        LiaisonCommand::Approve { id, by, data, json } => {
+            let mut api = client::connect(&DataDir::new(&data.data)).await?;
+            let draft = api
+                .approve_liaison(proto::DraftAction {
+                    id,
+                    by: by.unwrap_or_default(),
+                })
+                .await
+                .map_err(status_failure)?
+                .into_inner();
+            if json.json {
+                output::print_json(&draft_json(&draft));
+            } else {
+                let by = if draft.approved_by.is_empty() {
+                    String::new()
+                } else {
+                    format!(" by {}", draft.approved_by)
+                };
+                println!(
+                    "approved draft {}{by}; post it with `comity liaison post {}`",
+                    draft.id, draft.id
+                );
+            }
+            Ok(())
+        }
+        LiaisonCommand::Post { id, data, json } => {
+            let mut api = client::connect(&DataDir::new(&data.data)).await?;
+            let published = api
+                .post_liaison(proto::DraftAction {
+                    id,
+                    by: String::new(),
+                })
+                .await
+                .map_err(status_failure)?
+                .into_inner();
+            output::published(&published, json.json);
+            Ok(())
+        }
+        LiaisonCommand::Reply(args) => {
+            let mut request = reply_request(&args)?;
+            request.attachments = docfile::read_attachments(&args.attach)?;
+            let mut api = client::connect(&DataDir::new(&args.data.data)).await?;
+            let draft = api
+                .reply_liaison(request)
+                .await
+                .map_err(status_failure)?
+                .into_inner();
+            print_draft_made(&draft, "drafted reply", args.json.json);
+            Ok(())
+        }
+        LiaisonCommand::Drafts { data, json } => {
+            let mut api = client::connect(&DataDir::new(&data.data)).await?;
+            let drafts = api
+                .list_drafts(proto::ListDraftsRequest {})
+                .await
+                .map_err(status_failure)?
+                .into_inner()
+                .drafts;
+            print_drafts(&drafts, json.json);
+            Ok(())
+        }
+        LiaisonCommand::List(args) => {
+            let mut api = client::connect(&DataDir::new(&args.data.data)).await?;
+            let list = api
+                .list_liaisons(args.request())
+                .await
+                .map_err(status_failure)?
+                .into_inner()
+                .liaisons;
+            print_list(&list, args.json.json);
+            Ok(())
+        }
+        LiaisonCommand::Show {
+            liaison,
+            data,
+            json,
+        } => {
+            let mut api = client::connect(&DataDir::new(&data.data)).await?;
+            let view = api
+                .show_liaison(liaison)
+                .await
+                .map_err(status_failure)?
+                .into_inner();
+            print_view(&view, json.json);
+            Ok(())
+        }
+    }
+}
+
+pub async fn ack(args: AckArgs) -> Result<(), Failure> {
+    let mut api = client::connect(&DataDir::new(&args.data.data)).await?;
+    let published = api
+        .acknowledge(args.request())
+        .await
+        .map_err(status_failure)?
+        .into_inner();
+    if args.json.json {
+        output::print_json(&output::published_json(&published));
+    } else {
+        println!(
+            "acknowledged {} as {}: receipt at seq {} (entry {})",
+            display_ref(&args.liaison),
+            args.request().status.replace('_', " "),
+            published.seq,
+            published.id
+        );
+    }
+    Ok(())
+}
+
+fn purpose_name(purpose: i32) -> String {
+    proto::LiaisonPurpose::try_from(purpose).map_or_else(
+        |_| purpose.to_string(),
+        |p| output::enum_name(p.as_str_name(), "LIAISON_PURPOSE_"),
+    )
+}
+
+fn addressee_json(a: &proto::Addressee) -> Value {
+    json!({
+        "org": a.org,
+        "group": opt_str(&a.group),
+        "purpose": if a.purpose == 0 { Value::Null } else { Value::String(purpose_name(a.purpose)) },
+    })
+}
+
+pub fn statement_json(s: &proto::LiaisonStatement) -> Value {
+    json!({
+        "uuid": s.uuid,
+        "revision": s.revision,
+        "title": s.title,
+        "from_groups": s.from_groups,
+        "to": s.to.iter().map(addressee_json).collect::<Vec<_>>(),
+        "cc": s.cc.iter().map(addressee_json).collect::<Vec<_>>(),
+        "purpose": purpose_name(s.purpose),
+        "deadline": s.deadline.as_ref().map(|d| json!({"date": d.date, "zone": opt_str(&d.zone)})),
+        "body": s.body.as_ref().map(|b| json!({"lang": b.lang, "value": b.value})),
+        "attachments": output::attachments_json(&s.attachments),
+        "in_reply_to": output::ref_json(s.in_reply_to.as_ref()),
+        "contacts": s.contacts.iter().map(output::contact_json).collect::<Vec<_>>(),
+        "other_identifiers": s.other_identifiers,
+        "state": proto::LiaisonState::try_from(s.state).map_or_else(
+            |_| s.state.to_string(),
+            |st| output::enum_name(st.as_str_name(), "LIAISON_STATE_"),
+        ),
+    })
+}
+
+pub fn draft_json(d: &proto::DraftView) -> Value {
+    json!({
+        "id": d.id,
+        "statement": d.statement.as_ref().map(statement_json),
+        "restricted": d.restricted,
+        "approved": d.approved,
+        "approved_by": opt_str(&d.approved_by),
+        "needs_approval": d.needs_approval,
+        "posted_seq": (d.posted_seq != 0).then_some(d.posted_seq),
+    })
+}
+
+pub fn summary_json(s: &proto::LiaisonSummary) -> Value {
+    json!({
+        "origin": s.origin,
+        "uuid": s.uuid,
+        "seq": s.seq,
+        "title": s.title,
+        "purpose": s.purpose,
+        "from": s.from,
+        "to": s.to,
+        "cc": s.cc,
+        "deadline": opt_str(&s.deadline),
+        "overdue": s.overdue,
+        "action_state": opt_str(&s.action_state),
+        "restricted": s.restricted,
+        "redacted": s.redacted,
+        "created_at": time_json(s.created_at.as_ref()),
+    })
+}
+
+fn receipt_json(r: &proto::ReceiptView) -> Value {
+    json!({
+        "origin": r.origin,
+        "seq": r.seq,
+        "id": r.id,
+        "status": r.status,
+        "note": opt_str(&r.note),
+        "created_at": time_json(r.created_at.as_ref()),
+    })
+}
+
+fn recipient_json(r: &proto::RecipientState) -> Value {
+    json!({
+        "org": r.org,
+        "group": opt_str(&r.group),
+        "purpose": r.purpose,
+        "cc": r.cc,
+        "action_state": r.action_state,
+        "overdue": r.overdue,
+        "receipts": r.receipts.iter().map(receipt_json).collect::<Vec<_>>(),
+    })
+}
+
+fn revision_json(r: &proto::RevisionView) -> Value {
+    json!({
+        "revision": r.revision,
+        "seq": r.seq,
+        "id": r.id,
+        "created_at": time_json(r.created_at.as_ref()),
+        "status": r.status,
+    })
+}
+
+pub fn view_json(v: &proto::LiaisonView) -> Value {
+    json!({
+        "summary": v.summary.as_ref().map(summary_json),
+        "statement": v.statement.as_ref().map(statement_json),
+        "recipients": v.recipients.iter().map(recipient_json).collect::<Vec<_>>(),
+        "replies": v.replies.iter().map(summary_json).collect::<Vec<_>>(),
+        "in_reply_to": v.in_reply_to.as_ref().map(summary_json),
+        "revisions": v.revisions.iter().map(revision_json).collect::<Vec<_>>(),
+    })
+}
+
+fn draft_line(d: &proto::DraftView) -> String {
+    let s = d.statement.clone().unwrap_or_default();
+    let state = if d.posted_seq != 0 {
+        format!("posted as seq {}", d.posted_seq)
+    } else if d.approved {
+        "approved".to_string()
+    } else if d.needs_approval {
+        "awaiting approval".to_string()
+    } else {
+        "ready to post".to_string()
+    };
+    let to: Vec<String> = s.to.iter().map(display_addressee).collect();
+    format!(
+        "{}  {:<18} {:<12} to {}  {}{}",
+        d.id,
+        state,
+        purpose_name(s.purpose).replace('_', " "),
+        to.join(", "),
+        s.title,
+        if d.restricted { "  [restricted]" } else { "" }
+    )
+}
+
+fn print_draft_made(d: &proto::DraftView, what: &str, json: bool) {
+    if json {
+        output::print_json(&draft_json(d));
+        return;
+    }
+    let next = if d.needs_approval && !d.approved {
+        format!("approve it with `comity liaison approve {}`", d.id)
+    } else {
+        format!("post it with `comity liaison post {}`", d.id)
+    };
+    let title = d.statement.as_ref().map_or("", |s| s.title.as_str());
+    println!("{what} {} ({title:?}); {next}", d.id);
+}
+
+fn print_drafts(drafts: &[proto::DraftView], json: bool) {
+    if json {
+        output::print_json(&Value::Array(drafts.iter().map(draft_json).collect()));
+        return;
+    }
+    if drafts.is_empty() {
+        println!("no drafts");
+    }
+    for d in drafts {
+        println!("{}", draft_line(d));
+    }
+}
+
+fn summary_line(s: &proto::LiaisonSummary) -> String {
+    let deadline = if s.deadline.is_empty() {
+        "-".to_string()
+    } else {
+        s.deadline.clone()
+    };
+    let mut flags = String::new();
+    if s.overdue {
+        flags.push_str("  OVERDUE");
+    }
+    if s.restricted {
+        flags.push_str("  [restricted]");
+    }
+    if s.redacted {
+        flags.push_str("  [stub]");
+    }
+    format!(
+        "{}/{}  {:<11} deadline {:<10} {:<19} {}{flags}",
+        s.origin,
+        s.uuid,
+        s.purpose.replace('_', " "),
+        deadline,
+        if s.action_state.is_empty() {
+            "-"
+        } else {
+            &s.action_state
+        },
+        s.title,
+    )
+}
+
+fn print_list(list: &[proto::LiaisonSummary], json: bool) {
+    if json {
+        output::print_json(&Value::Array(list.iter().map(summary_json).collect()));
+        return;
+    }
+    if list.is_empty() {
+        println!("no liaison statements");
+    }
+    for s in list {
+        println!("{}", summary_line(s));
+        let from = if s.from.is_empty() {
+            s.origin.clone()
+        } else {
+            s.from.join(", ")
+        };
+        let cc = if s.cc.is_empty() {
+            String::new()
+        } else {
+            format!(" (cc {})", s.cc.join(", "))
+        };
+        println!("    from {from} to {}{cc}", s.to.join(", "));
+    }
+}
+
+fn print_view(v: &proto::LiaisonView, json: bool) {
+    if json {
+        output::print_json(&view_json(v));
+        return;
+    }
+    let summary = v.summary.clone().unwrap_or_default();
+    println!("{}", summary_line(&summary));
+    println!(
+        "posted {} as seq {}",
+        output::time(summary.created_at.as_ref()),
+        summary.seq
+    );
+    match &v.statement {
+        Some(s) => {
+            let from = if s.from_groups.is_empty() {
+                summary.origin.clone()
+            } else {
+                s.from_groups.join(", ")
+            };
+            let to: Vec<String> = s.to.iter().map(display_addressee).collect();
+            println!("from {from} to {}", to.join(", "));
+            if !s.cc.is_empty() {
+                let cc: Vec<String> = s.cc.iter().map(display_addressee).collect();
+                println!("cc {}", cc.join(", "));
+            }
+            if !s.other_identifiers.is_empty() {
+                println!("also known as {}", s.other_identifiers.join(", "));
+            }
+            for c in &s.contacts {
+                println!("contact ({}): {} <{}>", c.role, c.name, c.email);
+            }
+            if let Some(body) = s.body.as_ref().filter(|b| !b.value.is_empty()) {
+                println!();
+                for line in body.value.lines() {
+                    println!("  {line}");
+                }
+                println!();
+            }
+            for a in &s.attachments {
+                println!(
+                    "attachment: {}  {} bytes  {}  {}",
+                    a.name,
+                    a.size,
+                    a.media_type,
+                    output::hash_hex(&a.hash)
+                );
+            }
+        }
+        None => println!("(restricted: this node holds only the signed stub)"),
+    }
+    if let Some(parent) = &v.in_reply_to {
+        println!(
+            "in reply to {}/{}  {}",
+            parent.origin, parent.uuid, parent.title
+        );
+    }
+    if !v.recipients.is_empty() {
+        println!("recipients:");
+    }
+    for r in &v.recipients {
+        let who = if r.group.is_empty() {
+            r.org.clone()
+        } else {
+            format!("{}/{}", r.org, r.group)
+        };
+        println!(
+            "  {:<24} {}{:<12} {}{}",
+            who,
+            if r.cc { "cc " } else { "" },
+            r.purpose.replace('_', " "),
+            r.action_state.replace('_', " "),
+            if r.overdue { "  OVERDUE" } else { "" }
+        );
+        for receipt in &r.receipts {
+            let note = if receipt.note.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", receipt.note)
+            };
+            println!(
+                "      {}  {} (seq {}){note}",
+                output::time(receipt.created_at.as_ref()),
+                receipt.status.replace('_', " "),
+                receipt.seq
+            );
+        }
+    }
+    if !v.replies.is_empty() {
+        println!("replies:");
+        for r in &v.replies {
+            println!("  {}", summary_line(r));
+        }
+    }
+    if v.revisions.len() > 1 {
+        println!("revisions:");
+        for r in &v.revisions {
+            println!(
+                "  {:>3}  seq {:<6} {}  {}",
+                r.revision,
+                r.seq,
+                output::time(r.created_at.as_ref()),
+                r.status
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+    use std::path::Path;
+
+    #[derive(Parser)]
+    struct Draft {
+        #[command(flatten)]
+        args: DraftArgs,
+    }
+
+    #[derive(Parser)]
+    struct List {
+        #[command(flatten)]
+        args: ListArgs,
+    }
+
+    #[derive(Parser)]
+    struct Ack {
+        #[command(flatten)]
+        args: AckArgs,
+    }
+
+    #[derive(Parser)]
+    struct Reply {
+        #[command(flatten)]
+        args: ReplyArgs,
+    }
+
+    const LIAISON: &str = include_str!("../examples/liaison.toml");
+
+    fn loaded() -> Loaded<LiaisonFile> {
+        Loaded {
+            doc: docfile::parse_toml(LIAISON).unwrap(),
+            base: Path::new(env!("CARGO_MANIFEST_DIR")).join("examples"),
+        }
+    }
+
+    #[test]
+    fn liaison_example_maps_into_the_request() {
+        let file = loaded();
+        let args = Draft::try_parse_from(["t", "--from-file", "liaison.toml"])
+            .unwrap()
+            .args;
+        let (r, attachments) = draft_request(&args, Some(&file)).unwrap();
+        assert_eq!(r.from, ["itu-t/sg16"]);
+        assert_eq!(r.to, ["w3c/timed-text"]);
+        assert_eq!(r.cc, ["w3c/html-media=information"]);
+        assert_eq!(r.purpose, "comment");
+        assert_eq!(r.deadline, "2017-09-30");
+        assert_eq!(r.title, "Review of TTML2");
+        assert_eq!(r.lang, "en");
+        assert!(r.body.contains("TTML2"), "{}", r.body);
+        assert!(!r.restricted);
+        assert!(r.in_reply_to.is_none());
+        assert_eq!(r.other_identifiers, ["SG16-LS123"]);
+        assert_eq!(r.contacts.len(), 2);
+        assert_eq!(r.contacts[0].role, "from");
+        assert_eq!(r.contacts[0].email, "tsbsg16@itu.int");
+        assert_eq!(r.contacts[1].role, "response-to");
+        assert!(attachments.is_empty());
+    }
+
+    #[test]
+    fn flags_replace_the_file() {
+        let file = loaded();
+        let args = Draft::try_parse_from([
+            "t",
+            "--from-file",
+            "liaison.toml",
+            "--purpose",
+            "in-response",
+            "--in-reply-to",
+            "w3c/0196a3c2-5e1f-7d3a-9b2c-4f6e8a1d2c3b",
+            "--to",
+            "w3c",
+            "itu/itu-t/sg15",
+            "--restricted",
+            "--contact",
+            "technical:Q14/16 Rapporteur:q14@example.org",
+            "--body",
+            "Thanks.",
+        ])
+        .unwrap()
+        .args;
+        let (r, _) = draft_request(&args, Some(&file)).unwrap();
+        assert_eq!(r.purpose, "in_response");
+        assert_eq!(r.in_reply_to.unwrap().origin, "w3c");
+        assert_eq!(r.to, ["w3c", "itu/itu-t/sg15"]);
+        assert!(r.restricted);
+        assert_eq!(r.contacts.len(), 1);
+        assert_eq!(r.contacts[0].name, "Q14/16 Rapporteur");
+        assert_eq!(r.body, "Thanks.");
+        assert_eq!(r.deadline, "2017-09-30");
+    }
+
+    #[test]
+    fn recipients_pass_through_as_written() {
+        let args = Draft::try_parse_from([
+            "t",
+            "--from",
+            "ietf/ccamp",
+            "ietf/teas",
+            "--to",
+            "itu-t/sg15",
+            "--to",
+            "itu-t/sg17=information",
+            "--cc",
+            "ICANN",
+            "--purpose",
+            "action",
+            "--deadline",
+            "2027-02-28 +02:00",
+            "--title",
+            "T",
+            "--body",
+            "B",
+        ])
+        .unwrap()
+        .args;
+        let (r, _) = draft_request(&args, None).unwrap();
+        assert_eq!(r.from, ["ietf/ccamp", "ietf/teas"]);
+        assert_eq!(r.to, ["itu-t/sg15", "itu-t/sg17=information"]);
+        assert_eq!(r.cc, ["ICANN"]);
+        assert_eq!(r.deadline, "2027-02-28 +02:00");
+        assert_eq!(r.purpose, "action");
+    }
+
+    #[test]
+    fn draft_usage_errors() {
+        // Without a file: to, purpose and title are needed.
+        assert!(Draft::try_parse_from(["t", "--to", "itu", "--purpose", "action"]).is_err());
+        assert!(
+            Draft::try_parse_from(["t", "--to", "x", "--purpose", "urgent", "--title", "T"])
+                .is_err()
+        );
+        assert!(
+            Draft::try_parse_from(["t", "--from-file", "f", "--body", "a", "--body-file", "b"])
+                .is_err()
+        );
+        assert!(Draft::try_parse_from(["t", "--from-file", "f", "--contact", "nope"]).is_err());
+        let e = Draft::try_parse_from(["t", "--from-file", "f", "--in-reply-to", "w3c"])
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("is not a document reference"), "{e}");
+    }
+
+    #[test]
+    fn list_takes_exactly_one_box() {
+        use proto::list_liaisons_request::Box as B;
+        for (flag, want) in [
+            ("--inbox", B::Inbox),
+            ("--outbox", B::Outbox),
+            ("--awaiting-action", B::AwaitingAction),
+            ("--overdue", B::Overdue),
+        ] {
+            let args = List::try_parse_from(["t", flag]).unwrap().args;
+            assert_eq!(args.request().r#box, want as i32);
+        }
+        assert!(List::try_parse_from(["t"]).is_err());
+        assert!(List::try_parse_from(["t", "--inbox", "--overdue"]).is_err());
+    }
+
+    #[test]
+    fn ack_takes_exactly_one_status() {
+        let r = "itu/0196a3c2-5e1f-7d3a-9b2c-4f6e8a1d2c3b";
+        let args = Ack::try_parse_from(["t", r, "--action-taken", "--note", "Done in G.8275"])
+            .unwrap()
+            .args;
+        let req = args.request();
+        assert_eq!(req.status, "action_taken");
+        assert_eq!(req.note, "Done in G.8275");
+        assert_eq!(
+            req.liaison.unwrap().uuid,
+            "0196a3c2-5e1f-7d3a-9b2c-4f6e8a1d2c3b"
+        );
+        let args = Ack::try_parse_from(["t", r, "--accepted-for-action"])
+            .unwrap()
+            .args;
+        assert_eq!(args.request().status, "accepted_for_action");
+        assert!(Ack::try_parse_from(["t", r]).is_err());
+        assert!(Ack::try_parse_from(["t", r, "--received", "--reply-coming"]).is_err());
+        assert!(Ack::try_parse_from(["t", "itu:uuid", "--received"]).is_err());
+    }
+
+    #[test]
+    fn reply_request_keeps_overrides() {
+        let args = Reply::try_parse_from([
+            "t",
+            "ietf/0196a3c2-5e1f-7d3a-9b2c-4f6e8a1d2c3b",
+            "--body",
+            "SG15 thanks CCAMP.",
+            "--from",
+            "itu-t/sg15",
+            "--restricted",
+        ])
+        .unwrap()
+        .args;
+        let r = reply_request(&args).unwrap();
+        assert_eq!(r.original.unwrap().origin, "ietf");
+        assert_eq!(r.from, ["itu-t/sg15"]);
+        assert_eq!(r.title, "");
+        assert!(r.restricted);
+    }
+
+    #[test]
+    fn statement_json_uses_proto_names() {
+        let s = proto::LiaisonStatement {
+            uuid: "u".into(),
+            revision: 1,
+            title: "Review of TTML2".into(),
+            purpose: proto::LiaisonPurpose::InResponse as i32,
+            state: proto::LiaisonState::Posted as i32,
+            to: vec![proto::Addressee {
+                org: "w3c".into(),
+                group: "timed-text".into(),
+                purpose: 0,
+            }],
+            deadline: Some(proto::Deadline {
+                date: "2017-09-30".into(),
+                zone: String::new(),
+            }),
+            attachments: vec![proto::AttachmentRef {
+                hash: vec![0xab; 32],
+                size: 3,
+                media_type: "application/pdf".into(),
+                name: "ls.pdf".into(),
+            }],
+            ..Default::default()
+        };
+        let v = statement_json(&s);
+        assert_eq!(v["purpose"], "in_response");
+        assert_eq!(v["state"], "posted");
+        assert_eq!(v["to"][0]["group"], "timed-text");
+        assert!(v["to"][0]["purpose"].is_null());
+        assert_eq!(v["deadline"]["date"], "2017-09-30");
+        assert_eq!(v["attachments"][0]["hash"], "ab".repeat(32));
+        assert!(v["in_reply_to"].is_null());
+    }
+}
