@@ -56,6 +56,16 @@ impl Federation for HostilePeer {
         }))
     }
 
+    type GetBlobStream =
+        tokio_stream::wrappers::ReceiverStream<Result<comity_proto::v1::BlobChunk, Status>>;
+
+    async fn get_blob(
+        &self,
+        _: Request<comity_proto::v1::GetBlobRequest>,
+    ) -> Result<Response<Self::GetBlobStream>, Status> {
+        Err(Status::not_found("this peer serves no attachments"))
+    }
+
     type SubscribeStream = tokio_stream::wrappers::ReceiverStream<Result<SubscribeEvent, Status>>;
 
     async fn subscribe(
@@ -90,7 +100,8 @@ async fn start_hostile(
     let identity = comity_tls::TlsIdentity::new(key, &evil).unwrap();
     let pins: HashMap<comity_core::PublicKey, OrgId> =
         HashMap::from([(victim.public_key(), victim.org.clone())]);
-    let config = comity_tls::server_config(&identity, Arc::new(pins)).unwrap();
+    let identity = Arc::new(comity_tls::SharedIdentity::new(identity));
+    let config = comity_tls::server_config(identity, Arc::new(pins)).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let endpoint = format!("https://{}", listener.local_addr().unwrap());
     let stop = CancellationToken::new();

@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use comity_core::{IdentityKey, OrgId, PublicKey, SignedEntry, proto, verify};
-use comity_node::{Config, DataDir, Node, RunningNode};
+use comity_node::{Config, DataDir, Node, RunningNode, clock::ManualClock, node::NodeOptions};
 use std::{
     path::Path,
     sync::Arc,
@@ -38,6 +38,8 @@ pub struct TestNode {
     pub data: DataDir,
     pub config: Config,
     pub key: IdentityKey,
+    /// This node's clock: it only moves when a test moves it.
+    pub clock: Arc<ManualClock>,
     listener: Option<TcpListener>,
     running: Option<RunningNode>,
 }
@@ -60,6 +62,7 @@ impl TestNode {
             data,
             config,
             key,
+            clock: Arc::new(ManualClock::starting_now()),
             listener: Some(listener),
             running: None,
         }
@@ -76,7 +79,14 @@ impl TestNode {
     pub async fn start(&mut self) {
         assert!(self.running.is_none(), "{} already running", self.org);
         let store = open_store_retrying(&self.data, &self.config).await;
-        let node = Node::new(self.config.clone(), self.key.clone(), store).unwrap();
+        // As `comity serve` does: finish a key rotation a stop interrupted.
+        self.key = self.data.load_key_recovering(&self.org, &*store).unwrap();
+        let options = NodeOptions {
+            clock: self.clock.clone(),
+            key_files: Some(self.data.key_files()),
+        };
+        let node =
+            Node::with_options(self.config.clone(), self.key.clone(), store, options).unwrap();
         let listener = match self.listener.take() {
             Some(listener) => listener,
             None => TcpListener::bind(self.config.listen).await.unwrap(),

@@ -1,0 +1,474 @@
+//! The documents and their workflows across real nodes on loopback:
+//! consultations and responses, the liaison lifecycle with receipts and
+//! deadlines, restricted statements, and key rotation.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
+mod support;
+
+use comity_core::{Hash, OrgId, proto, verify};
+use comity_node::NodeError;
+use proto::list_liaisons_request::Box as LiaisonBox;
+use support::{TestNode, eventually, temp_root};
+use time::Duration;
+
+fn mesh(nodes: &[&TestNode]) {
+    for a in nodes {
+        for b in nodes {
+            if a.org != b.org {
+                a.follow(b);
+            }
+        }
+    }
+}
+
+fn doc_ref(origin: &OrgId, uuid: &str) -> Option<proto::DocumentRef> {
+    Some(proto::DocumentRef {
+        origin: origin.to_string(),
+        uuid: uuid.to_string(),
+    })
+}
+
+async fn tuned(
+    root: &std::path::Path,
+    id: &str,
+    group: &str,
+    region: &str,
+    groups: &[&str],
+) -> TestNode {
+    let groups: Vec<String> = groups.iter().map(|g| g.to_string()).collect();
+    let mut node = TestNode::create_with(root, id, |c| {
+        c.profile.stakeholder_group = Some(group.into());
+        c.profile.region = Some(region.into());
+        c.profile.groups = groups;
+    })
+    .await;
+    node.start().await;
+    node
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consultation_collects_responses_from_the_federation() {
+    let root = temp_root();
+    let itu = tuned(
+        root.path(),
+        "itu",
+        "intergovernmental",
+        "global",
+        &["itu-t/sg17"],
+    )
+    .await;
+    let ietf = tuned(
+        root.path(),
+        "ietf",
+        "technical-academic",
+        "global",
+        &["iab"],
+    )
+    .await;
+    let icann = tuned(root.path(), "icann", "technical-academic", "global", &[]).await;
+    let ripe = tuned(
+        root.path(),
+        "ripe-ncc",
+        "technical-academic",
+        "Europe, Middle East, Central Asia",
+        &[],
+    )
+    .await;
+    let all = [&itu, &ietf, &icann, &ripe];
+    mesh(&all);
+
+    let published = itu
+        .node()
+        .publish_consultation(proto::PublishConsultationRequest {
+            title: "Developmental Aspects of the Internet".into(),
+            titles: vec![proto::Text {
+                lang: "fr".into(),
+                value: "Aspects de l'Internet liés au développement".into(),
+            }],
+            summary: "Online consultation before the CWG-Internet meeting.".into(),
+            closes: "2099-01-04".into(),
+            questions: vec!["How can developing countries take part?".into()],
+            topics: vec!["development".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let uuid =
+        comity_core::document::uuid_of(&comity_core::document::decode_for(&published).unwrap())
+            .unwrap();
+    for node in &all[1..] {
+        node.wait_for_seq(&itu.org, published.seq()).await;
+    }
+    for responder in &all[1..] {
+        responder
+            .node()
+            .respond(proto::RespondRequest {
+                consultation: doc_ref(&itu.org, &uuid),
+                text: format!("Comments of {}", responder.org),
+                lang: "en".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+    // ITU and every responder see all three responses, with stakeholder groups.
+    for viewer in all {
+        let node = viewer.node().clone();
+        eventually(&format!("{} sees three responses", viewer.org), || {
+            node.show_consultation(&itu.org, &uuid)
+                .is_ok_and(|v| v.responses.len() == 3)
+        })
+        .await;
+        let view = viewer.node().show_consultation(&itu.org, &uuid).unwrap();
+        assert!(
+            view.responses
+                .iter()
+                .all(|r| r.stakeholder_group == "technical-academic" && !r.late)
+        );
+        assert_eq!(
+            view.by_stakeholder_group,
+            vec![proto::ParticipationRow {
+                key: "technical-academic".into(),
+                responses: 3
+            }]
+        );
+        assert!(
+            view.by_region
+                .iter()
+                .any(|r| r.key == "Europe, Middle East, Central Asia" && r.responses == 1)
+        );
+        let current = view.current.unwrap();
+        assert!(
+            current.title.iter().any(|t| t.lang == "fr"),
+            "both languages travel"
+        );
+    }
+
+    // An extension is a revision; the history shows both closing dates.
+    let extended = itu
+        .node()
+        .revise_consultation(proto::ReviseConsultationRequest {
+            uuid: uuid.clone(),
+            closes: "2099-01-11".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    ripe.wait_for_seq(&itu.org, extended.seq()).await;
+    let view = ripe.node().show_consultation(&itu.org, &uuid).unwrap();
+    assert_eq!(view.revisions.len(), 2);
+    let closes: Vec<_> = view
+        .revisions
+        .iter()
+        .map(|r| r.closes_at.unwrap().seconds)
+        .collect();
+    assert!(
+        closes[1] > closes[0],
+        "the revision moved the date: {closes:?}"
+    );
+    assert_eq!(view.current.unwrap().revision, 2);
+
+    // A response after the close is flagged late.
+    icann.clock.advance(Duration::days(365 * 80));
+    let late = icann
+        .node()
+        .respond(proto::RespondRequest {
+            consultation: doc_ref(&itu.org, &uuid),
+            text: "Late thoughts".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    itu.wait_for_seq(&icann.org, late.seq()).await;
+    let view = itu.node().show_consultation(&itu.org, &uuid).unwrap();
+    let late_ones: Vec<_> = view
+        .responses
+        .iter()
+        .filter(|r| r.late)
+        .map(|r| r.origin.clone())
+        .collect();
+    assert_eq!(late_ones, vec!["icann".to_string()]);
+    assert!(
+        itu.node()
+            .list_consultations(&proto::ListConsultationsRequest {
+                open: true,
+                ..Default::default()
+            })
+            .unwrap()
+            .iter()
+            .any(|c| c.uuid == uuid)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_liaison_for_action_is_approved_posted_acknowledged_and_answered() {
+    let root = temp_root();
+    let mut ietf = TestNode::create_with(root.path(), "ietf", |c| {
+        c.workflow.liaison_approval = true;
+        c.profile.groups = vec!["ccamp".into()];
+    })
+    .await;
+    ietf.start().await;
+    let itu = tuned(
+        root.path(),
+        "itu",
+        "intergovernmental",
+        "global",
+        &["itu-t/sg15"],
+    )
+    .await;
+    mesh(&[&ietf, &itu]);
+    // IETF knows ITU's groups from ITU's profile.
+    ietf.wait_for_seq(&itu.org, 1).await;
+
+    let attachment = b"%PDF-1.4 liaison attachment".repeat(5000);
+    let draft = ietf
+        .node()
+        .draft_liaison(proto::DraftLiaisonRequest {
+            from: vec!["ccamp".into()],
+            to: vec!["itu-t/sg15".into()],
+            purpose: "action".into(),
+            deadline: "2099-02-28".into(),
+            title: "LS on protocol-specific data modelling work".into(),
+            body: "Please review the attached YANG models.".into(),
+            attachments: vec![proto::AttachmentUpload {
+                name: "models.pdf".into(),
+                media_type: "application/pdf".into(),
+                content: attachment.clone(),
+            }],
+            ..Default::default()
+        })
+        .unwrap();
+    let before = ietf.head_seq(&ietf.org);
+    let refused = ietf.node().post_liaison(&draft.id).await.unwrap_err();
+    assert!(
+        matches!(refused, NodeError::FailedPrecondition(_)),
+        "{refused}"
+    );
+    assert_eq!(
+        ietf.head_seq(&ietf.org),
+        before,
+        "an unapproved draft never enters the log"
+    );
+
+    ietf.node().approve_liaison(&draft.id, "IESG").unwrap();
+    let posted = ietf.node().post_liaison(&draft.id).await.unwrap();
+    let statement = comity_core::document::decode_for(&posted).unwrap();
+    let uuid = comity_core::document::uuid_of(&statement).unwrap();
+    itu.wait_for_seq(&ietf.org, posted.seq()).await;
+
+    // ITU holds the statement and, once fetched and hash-checked, its attachment.
+    let hash = Hash::of(&attachment);
+    let store = itu.node().store().clone();
+    eventually("ITU fetched the attachment", || {
+        store.blob(&hash).ok().flatten().is_some()
+    })
+    .await;
+    assert_eq!(itu.node().store().blob(&hash).unwrap().unwrap(), attachment);
+    let inbox = itu.node().list_liaisons(LiaisonBox::Inbox).unwrap();
+    assert_eq!(inbox.len(), 1);
+    assert!(inbox[0].to[0].contains("itu-t/sg15"), "{:?}", inbox[0].to);
+    assert_eq!(
+        itu.node()
+            .list_liaisons(LiaisonBox::AwaitingAction)
+            .unwrap()
+            .len(),
+        1
+    );
+
+    let received = itu
+        .node()
+        .acknowledge(proto::AcknowledgeRequest {
+            liaison: doc_ref(&ietf.org, &uuid),
+            status: "received".into(),
+            note: "Forwarded to Q14/15".into(),
+        })
+        .await
+        .unwrap();
+    ietf.wait_for_seq(&itu.org, received.seq()).await;
+    let view = ietf.node().show_liaison(&ietf.org, &uuid).unwrap();
+    let sg15 = &view.recipients[0];
+    assert_eq!(
+        (sg15.org.as_str(), sg15.action_state.as_str()),
+        ("itu", "received")
+    );
+    assert_eq!(sg15.receipts.len(), 1);
+    let receipt_entry = ietf
+        .node()
+        .store()
+        .entry(&itu.org, received.seq())
+        .unwrap()
+        .unwrap();
+    verify::verify_signature(&receipt_entry, &itu.public_key()).unwrap();
+
+    // Past the deadline, it is overdue at both ends until ITU takes action.
+    for node in [&ietf, &itu] {
+        node.clock.advance(Duration::days(365 * 80));
+    }
+    assert_eq!(
+        ietf.node()
+            .list_liaisons(LiaisonBox::Overdue)
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        itu.node().list_liaisons(LiaisonBox::Overdue).unwrap().len(),
+        1
+    );
+    let done = itu
+        .node()
+        .acknowledge(proto::AcknowledgeRequest {
+            liaison: doc_ref(&ietf.org, &uuid),
+            status: "action_taken".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    ietf.wait_for_seq(&itu.org, done.seq()).await;
+    assert!(
+        itu.node()
+            .list_liaisons(LiaisonBox::Overdue)
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        ietf.node()
+            .list_liaisons(LiaisonBox::Overdue)
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        itu.node()
+            .list_liaisons(LiaisonBox::AwaitingAction)
+            .unwrap()
+            .is_empty()
+    );
+
+    // A reply threads under the original, from and to swapped.
+    let reply = itu
+        .node()
+        .reply_liaison(proto::ReplyLiaisonRequest {
+            original: doc_ref(&ietf.org, &uuid),
+            body: "Models reviewed; comments attached.".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    let reply_statement: proto::LiaisonStatement =
+        prost::Message::decode(reply.statement.as_slice()).unwrap();
+    assert_eq!(reply_statement.from_groups, vec!["itu-t/sg15".to_string()]);
+    assert_eq!(reply_statement.to[0].org, "ietf");
+    assert_eq!(reply_statement.to[0].group, "ccamp");
+    let posted_reply = itu.node().post_liaison(&reply.id).await.unwrap();
+    ietf.wait_for_seq(&itu.org, posted_reply.seq()).await;
+    let view = ietf.node().show_liaison(&ietf.org, &uuid).unwrap();
+    assert_eq!(view.replies.len(), 1);
+    assert_eq!(view.replies[0].uuid, reply_statement.uuid);
+    let reply_view = ietf
+        .node()
+        .show_liaison(&itu.org, &reply_statement.uuid)
+        .unwrap();
+    assert_eq!(reply_view.in_reply_to.unwrap().uuid, uuid);
+    assert_eq!(reply_view.summary.unwrap().purpose, "in_response");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restricted_statement_reaches_only_its_addressee() {
+    let root = temp_root();
+    let ietf = TestNode::start_new(root.path(), "ietf").await;
+    let itu = TestNode::start_new(root.path(), "itu").await;
+    let icann = TestNode::start_new(root.path(), "icann").await;
+    mesh(&[&ietf, &itu, &icann]);
+
+    let draft = ietf
+        .node()
+        .draft_liaison(proto::DraftLiaisonRequest {
+            to: vec!["itu".into()],
+            purpose: "information".into(),
+            title: "Confidential coordination".into(),
+            body: "For ITU only.".into(),
+            restricted: true,
+            ..Default::default()
+        })
+        .unwrap();
+    let posted = ietf.node().post_liaison(&draft.id).await.unwrap();
+    itu.wait_for_seq(&ietf.org, posted.seq()).await;
+    icann.wait_for_seq(&ietf.org, posted.seq()).await;
+
+    let at_itu = itu
+        .node()
+        .store()
+        .entry(&ietf.org, posted.seq())
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        at_itu.payload(),
+        posted.payload(),
+        "the addressee gets the payload"
+    );
+    let at_icann = icann
+        .node()
+        .store()
+        .entry(&ietf.org, posted.seq())
+        .unwrap()
+        .unwrap();
+    assert!(
+        at_icann.is_redacted() && at_icann.payload().is_empty(),
+        "ICANN holds only the stub"
+    );
+    assert_eq!(at_icann.id(), posted.id());
+    support::assert_chain(&icann.log_of(&ietf.org), &ietf.public_key(), posted.seq());
+    let view = icann.node().show_liaison(
+        &ietf.org,
+        &comity_core::document::uuid_of(&comity_core::document::decode_for(&posted).unwrap())
+            .unwrap(),
+    );
+    assert!(view.is_err() || view.unwrap().statement.is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replication_continues_across_a_key_rotation() {
+    let root = temp_root();
+    let itu = TestNode::start_new(root.path(), "itu").await;
+    let ietf = TestNode::start_new(root.path(), "ietf").await;
+    let mut icann = TestNode::start_new(root.path(), "icann").await;
+    mesh(&[&itu, &ietf, &icann]);
+    let original_key = icann.public_key();
+    let before = icann.publish(2).await;
+
+    let rotation = icann.node().rotate_key().await.unwrap();
+    assert_ne!(icann.node().public_key(), original_key);
+    let after = icann.publish(1).await.remove(0);
+    for node in [&itu, &ietf] {
+        node.wait_for_seq(&icann.org, after.seq()).await;
+    }
+    // A restart uses the new key for TLS too; peers follow without re-peering.
+    icann.stop().await;
+    icann.start().await;
+    assert_ne!(
+        icann.public_key(),
+        original_key,
+        "the rotated key survives a restart"
+    );
+    let later = icann.publish(1).await.remove(0);
+    for node in [&itu, &ietf] {
+        node.wait_for_seq(&icann.org, later.seq()).await;
+        // Entries signed before the rotation still verify, from the original key.
+        support::assert_chain(&node.log_of(&icann.org), &original_key, later.seq());
+        let pinned = node
+            .node()
+            .store()
+            .peers()
+            .unwrap()
+            .into_iter()
+            .find(|p| p.org == icann.org)
+            .unwrap();
+        assert_eq!(
+            pinned.key,
+            icann.public_key(),
+            "the pin followed the rotation"
+        );
+    }
+    assert!(before.iter().all(|e| e.seq() < rotation.seq()));
+}
