@@ -30,6 +30,97 @@ pub struct Config {
     pub storage: StorageConfig,
     #[serde(default)]
     pub workflow: WorkflowConfig,
+    #[serde(default)]
+    pub http: HttpConfig,
+    #[serde(default)]
+    pub notifications: NotificationsConfig,
+}
+
+/// The web dashboard, feeds, JSON API and metrics.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Serve the dashboard at all.
+    pub enabled: bool,
+    /// Where the dashboard listens.
+    pub listen: SocketAddr,
+    /// Show public entries read-only to anyone, without a login.
+    pub public_pages: bool,
+    /// The address people use to reach the dashboard, for links in feeds and
+    /// notifications; default `http://<listen>`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    /// Set the session cookie's Secure flag (when a TLS proxy fronts the dashboard).
+    pub secure_cookies: bool,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: SocketAddr::from(([127, 0, 0, 1], 7080)),
+            public_pages: false,
+            base_url: None,
+            secure_cookies: false,
+        }
+    }
+}
+
+/// Where notifications go, and when deadline reminders fire.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotificationsConfig {
+    /// JSON POSTs signed with HMAC-SHA256 over the body.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub webhooks: Vec<WebhookConfig>,
+    /// E-mail through an SMTP server.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<EmailConfig>,
+    /// Days before a deadline (0: the day itself) when reminders are sent.
+    pub reminder_days: Vec<i64>,
+}
+
+impl Default for NotificationsConfig {
+    fn default() -> Self {
+        Self {
+            webhooks: Vec::new(),
+            email: None,
+            reminder_days: vec![14, 7, 3, 1, 0],
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    pub url: String,
+    /// Shared secret for the `X-Comity-Signature: sha256=<hex>` header.
+    pub secret: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailConfig {
+    pub smtp_host: String,
+    #[serde(default = "default_smtp_port")]
+    pub smtp_port: u16,
+    /// "none" (a local relay), "starttls" or "tls".
+    #[serde(default = "default_smtp_security")]
+    pub security: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    pub from: String,
+    pub to: Vec<String>,
+}
+
+fn default_smtp_port() -> u16 {
+    25
+}
+
+fn default_smtp_security() -> String {
+    "none".into()
 }
 
 /// How this organisation works with its documents.
@@ -166,6 +257,8 @@ impl Config {
             limits: LimitsConfig::default(),
             storage: StorageConfig::default(),
             workflow: WorkflowConfig::default(),
+            http: HttpConfig::default(),
+            notifications: NotificationsConfig::default(),
         }
     }
 

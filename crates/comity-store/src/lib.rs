@@ -258,6 +258,16 @@ pub trait Store: Send + Sync + 'static {
     /// Returns whether a draft was removed.
     fn remove_draft(&self, id: &str) -> Result<bool, StoreError>;
 
+    /// Local records of the layers above (web accounts, the notification
+    /// queue): opaque values under keys in named spaces, kept beside the logs
+    /// and never replicated. Each layer versions its own values.
+    fn put_record(&self, space: &str, key: &[u8], value: &[u8]) -> Result<(), StoreError>;
+    fn record(&self, space: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Every record of `space` whose key starts with `prefix`, in key order.
+    fn records(&self, space: &str, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>;
+    /// Returns whether a record was removed.
+    fn remove_record(&self, space: &str, key: &[u8]) -> Result<bool, StoreError>;
+
     /// Records equivocation evidence and freezes the origin, in one
     /// transaction. Idempotent: the first evidence for an (origin, seq) is
     /// kept, later ones for that seq are dropped.

@@ -35,6 +35,7 @@ struct State {
     blobs: BTreeMap<Hash, Vec<u8>>,
     partial_blobs: BTreeMap<Hash, Vec<u8>>,
     drafts: BTreeMap<String, LiaisonDraft>,
+    records: BTreeMap<(String, Vec<u8>), Vec<u8>>,
 }
 
 /// A document's key: kind tag, origin, uuid.
@@ -456,6 +457,39 @@ impl Store for MemStore {
 
     fn remove_draft(&self, id: &str) -> Result<bool, StoreError> {
         Ok(self.write()?.drafts.remove(id).is_some())
+    }
+
+    fn put_record(&self, space: &str, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        self.write()?
+            .records
+            .insert((space.to_string(), key.to_vec()), value.to_vec());
+        Ok(())
+    }
+
+    fn record(&self, space: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .read()?
+            .records
+            .get(&(space.to_string(), key.to_vec()))
+            .cloned())
+    }
+
+    fn records(&self, space: &str, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+        Ok(self
+            .read()?
+            .records
+            .range((space.to_string(), prefix.to_vec())..)
+            .take_while(|((s, k), _)| s == space && k.starts_with(prefix))
+            .map(|((_, k), v)| (k.clone(), v.clone()))
+            .collect())
+    }
+
+    fn remove_record(&self, space: &str, key: &[u8]) -> Result<bool, StoreError> {
+        Ok(self
+            .write()?
+            .records
+            .remove(&(space.to_string(), key.to_vec()))
+            .is_some())
     }
 
     fn record_equivocation(&self, evidence: &Equivocation) -> Result<(), StoreError> {

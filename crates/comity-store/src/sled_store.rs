@@ -133,6 +133,7 @@ struct Trees {
     blobs: Tree,
     partial_blobs: Tree,
     drafts: Tree,
+    records: Tree,
 }
 
 /// The tree older builds kept consultations in; dropped by a rebuild.
@@ -160,6 +161,7 @@ impl Trees {
             blobs: db.open_tree("blobs")?,
             partial_blobs: db.open_tree("partial_blobs")?,
             drafts: db.open_tree("drafts")?,
+            records: db.open_tree("records")?,
         })
     }
 
@@ -1114,6 +1116,35 @@ impl Store for SledStore {
         Ok(self.trees.drafts.remove(id.as_bytes())?.is_some())
     }
 
+    fn put_record(&self, space: &str, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        self.trees.records.insert(record_key(space, key), value)?;
+        Ok(())
+    }
+
+    fn record(&self, space: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .trees
+            .records
+            .get(record_key(space, key))?
+            .map(|v| v.to_vec()))
+    }
+
+    fn records(&self, space: &str, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+        let start = record_key(space, &[]).len();
+        self.trees
+            .records
+            .scan_prefix(record_key(space, prefix))
+            .map(|kv| {
+                let (k, v) = kv?;
+                Ok((k[start..].to_vec(), v.to_vec()))
+            })
+            .collect()
+    }
+
+    fn remove_record(&self, space: &str, key: &[u8]) -> Result<bool, StoreError> {
+        Ok(self.trees.records.remove(record_key(space, key))?.is_some())
+    }
+
     fn record_equivocation(&self, evidence: &Equivocation) -> Result<(), StoreError> {
         let key = entry_key(&evidence.origin, evidence.seq);
         let value = encode_json(evidence)?;
@@ -1423,4 +1454,13 @@ mod tests {
         eprintln!("crash image holds {held:?}");
         assert!(held[0] >= 3, "flushed entries were lost: {held:?}");
     }
+}
+
+/// A record's key: its space, NUL, then its own key.
+fn record_key(space: &str, key: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(space.len() + 1 + key.len());
+    k.extend_from_slice(space.as_bytes());
+    k.push(0);
+    k.extend_from_slice(key);
+    k
 }

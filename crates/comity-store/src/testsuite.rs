@@ -88,6 +88,7 @@ pub const CHECKS: &[(&str, Check)] = &[
         partial_blob_resumes_and_checks_hash,
     ),
     ("drafts_put_replace_remove", drafts_put_replace_remove),
+    ("records_are_kept_per_space", records_are_kept_per_space),
 ];
 
 /// Runs every check in [`CHECKS`], each on a new store from `make`.
@@ -1361,4 +1362,21 @@ pub fn drafts_put_replace_remove(store: &dyn Store) {
     assert_eq!(store.drafts().expect("drafts"), vec![approved]);
     // Drafts are local state: nothing about them is in any log.
     assert_eq!(store.heads().expect("heads"), vec![]);
+}
+
+/// Records of other layers: spaces are apart, prefixes scan in key order.
+pub fn records_are_kept_per_space(store: &dyn Store) {
+    store.put_record("users", b"alice", b"1").expect("put");
+    store.put_record("users", b"bob", b"2").expect("put");
+    store.put_record("queue", b"alice", b"other space").expect("put");
+    store.put_record("users", b"alice", b"3").expect("replace");
+    assert_eq!(store.record("users", b"alice").expect("get"), Some(b"3".to_vec()));
+    assert_eq!(store.record("users", b"carol").expect("get"), None);
+    let all = store.records("users", b"").expect("scan");
+    assert_eq!(all, vec![(b"alice".to_vec(), b"3".to_vec()), (b"bob".to_vec(), b"2".to_vec())]);
+    assert_eq!(store.records("users", b"b").expect("scan").len(), 1);
+    assert_eq!(store.records("queue", b"").expect("scan").len(), 1);
+    assert!(store.remove_record("users", b"alice").expect("remove"));
+    assert!(!store.remove_record("users", b"alice").expect("remove again"));
+    assert_eq!(store.records("users", b"").expect("scan").len(), 1);
 }
