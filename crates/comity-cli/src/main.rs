@@ -12,6 +12,7 @@ mod docfile;
 mod liaison;
 mod logging;
 mod output;
+mod user;
 
 use clap::{Args, Parser, Subcommand};
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
@@ -105,6 +106,9 @@ enum Command {
     Key(commands::KeyCommand),
     /// Start a small local federation on loopback and show entries propagate.
     Demo(demo::DemoArgs),
+    /// Manage dashboard accounts.
+    #[command(subcommand)]
+    User(user::UserCommand),
 }
 
 /// What `main` reports: a one-line message and an exit code.
@@ -190,6 +194,7 @@ async fn run(command: Command) -> Result<(), Failure> {
         Command::Attachment(command) => attachment::run(command).await,
         Command::Key(command) => commands::key(command).await,
         Command::Demo(args) => demo::run(args).await,
+        Command::User(command) => user::run(command).await,
     }
 }
 

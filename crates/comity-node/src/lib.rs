@@ -19,6 +19,7 @@
 //! - [`server`]: starting and stopping all of it;
 //! - [`error`]: the node's errors and their gRPC status codes.
 
+pub mod accounts;
 pub mod blobs;
 pub mod clock;
 pub mod config;

@@ -1,7 +1,10 @@
 //! The local API (`comity.v1.Node`): what the node's own people and the
 //! `comity` CLI use, on a Unix socket only they can open.
 
-use crate::workflow::parse_ref;
+use crate::{
+    accounts::{self, Role},
+    workflow::parse_ref,
+};
 use crate::{error::NodeError, node::Node, peers};
 use comity_core::{OrgId, PublicKey, SignedEntry, document, proto};
 use proto::{
@@ -342,12 +345,64 @@ impl node_server::Node for LocalApi {
         )))
     }
 
+    async fn add_user(
+        &self,
+        request: Request<proto::AddUserRequest>,
+    ) -> Result<Response<proto::UserView>, Status> {
+        let request = request.into_inner();
+        let role: Role = request.role.parse()?;
+        let now = self.node.now().unix_timestamp();
+        let account = accounts::add_user(
+            &**self.node.store(),
+            &request.name,
+            role,
+            &request.password,
+            now,
+        )?;
+        Ok(Response::new(user_view(&account)))
+    }
+
+    async fn list_users(
+        &self,
+        _: Request<proto::ListUsersRequest>,
+    ) -> Result<Response<proto::ListUsersResponse>, Status> {
+        let users = accounts::users(&**self.node.store())?
+            .iter()
+            .map(user_view)
+            .collect();
+        Ok(Response::new(proto::ListUsersResponse { users }))
+    }
+
+    async fn remove_user(
+        &self,
+        request: Request<proto::RemoveUserRequest>,
+    ) -> Result<Response<proto::RemoveUserResponse>, Status> {
+        let name = request.into_inner().name;
+        if !accounts::remove_user(&**self.node.store(), &name)? {
+            return Err(Status::not_found(format!(
+                "no account {name:?} on this node"
+            )));
+        }
+        Ok(Response::new(proto::RemoveUserResponse {}))
+    }
+
     async fn rotate_key(
         &self,
         _: Request<proto::RotateKeyRequest>,
     ) -> Result<Response<PublishResponse>, Status> {
         let entry = self.node.rotate_key().await?;
         Ok(Response::new(published(&entry)))
+    }
+}
+
+pub(crate) fn user_view(account: &accounts::Account) -> proto::UserView {
+    proto::UserView {
+        name: account.name.clone(),
+        role: account.role.to_string(),
+        created_at: Some(prost_types::Timestamp {
+            seconds: account.created_at,
+            nanos: 0,
+        }),
     }
 }
 

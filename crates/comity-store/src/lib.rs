@@ -71,6 +71,9 @@ impl From<sled::Error> for StoreError {
     }
 }
 
+/// A local record: its key within its space, and its value.
+pub type Record = (Vec<u8>, Vec<u8>);
+
 /// What an append did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Appended {
@@ -264,7 +267,7 @@ pub trait Store: Send + Sync + 'static {
     fn put_record(&self, space: &str, key: &[u8], value: &[u8]) -> Result<(), StoreError>;
     fn record(&self, space: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
     /// Every record of `space` whose key starts with `prefix`, in key order.
-    fn records(&self, space: &str, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>;
+    fn records(&self, space: &str, prefix: &[u8]) -> Result<Vec<Record>, StoreError>;
     /// Returns whether a record was removed.
     fn remove_record(&self, space: &str, key: &[u8]) -> Result<bool, StoreError>;
 

@@ -474,7 +474,7 @@ impl Store for MemStore {
             .cloned())
     }
 
-    fn records(&self, space: &str, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn records(&self, space: &str, prefix: &[u8]) -> Result<Vec<crate::Record>, StoreError> {
         Ok(self
             .read()?
             .records

@@ -1129,7 +1129,7 @@ impl Store for SledStore {
             .map(|v| v.to_vec()))
     }
 
-    fn records(&self, space: &str, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn records(&self, space: &str, prefix: &[u8]) -> Result<Vec<crate::Record>, StoreError> {
         let start = record_key(space, &[]).len();
         self.trees
             .records
@@ -1192,6 +1192,15 @@ impl Store for SledStore {
             .map(|row| decode_json(&row?.1, "peer"))
             .collect()
     }
+}
+
+/// A record's key: its space, NUL, then its own key.
+fn record_key(space: &str, key: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(space.len() + 1 + key.len());
+    k.extend_from_slice(space.as_bytes());
+    k.push(0);
+    k.extend_from_slice(key);
+    k
 }
 
 #[cfg(test)]
@@ -1454,13 +1463,4 @@ mod tests {
         eprintln!("crash image holds {held:?}");
         assert!(held[0] >= 3, "flushed entries were lost: {held:?}");
     }
-}
-
-/// A record's key: its space, NUL, then its own key.
-fn record_key(space: &str, key: &[u8]) -> Vec<u8> {
-    let mut k = Vec::with_capacity(space.len() + 1 + key.len());
-    k.extend_from_slice(space.as_bytes());
-    k.push(0);
-    k.extend_from_slice(key);
-    k
 }

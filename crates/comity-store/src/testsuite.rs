@@ -1368,15 +1368,30 @@ pub fn drafts_put_replace_remove(store: &dyn Store) {
 pub fn records_are_kept_per_space(store: &dyn Store) {
     store.put_record("users", b"alice", b"1").expect("put");
     store.put_record("users", b"bob", b"2").expect("put");
-    store.put_record("queue", b"alice", b"other space").expect("put");
+    store
+        .put_record("queue", b"alice", b"other space")
+        .expect("put");
     store.put_record("users", b"alice", b"3").expect("replace");
-    assert_eq!(store.record("users", b"alice").expect("get"), Some(b"3".to_vec()));
+    assert_eq!(
+        store.record("users", b"alice").expect("get"),
+        Some(b"3".to_vec())
+    );
     assert_eq!(store.record("users", b"carol").expect("get"), None);
     let all = store.records("users", b"").expect("scan");
-    assert_eq!(all, vec![(b"alice".to_vec(), b"3".to_vec()), (b"bob".to_vec(), b"2".to_vec())]);
+    assert_eq!(
+        all,
+        vec![
+            (b"alice".to_vec(), b"3".to_vec()),
+            (b"bob".to_vec(), b"2".to_vec())
+        ]
+    );
     assert_eq!(store.records("users", b"b").expect("scan").len(), 1);
     assert_eq!(store.records("queue", b"").expect("scan").len(), 1);
     assert!(store.remove_record("users", b"alice").expect("remove"));
-    assert!(!store.remove_record("users", b"alice").expect("remove again"));
+    assert!(
+        !store
+            .remove_record("users", b"alice")
+            .expect("remove again")
+    );
     assert_eq!(store.records("users", b"").expect("scan").len(), 1);
 }

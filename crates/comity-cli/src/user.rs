@@ -1,0 +1,128 @@
+//! `comity user`: dashboard accounts. Through the running node when there is
+//! one, otherwise straight into the store, so accounts can be made before the
+//! first `serve`.
+
+use crate::{DataArg, Failure, JsonArg, client, commands::status_failure, output};
+use clap::Subcommand;
+use comity_node::{DataDir, accounts};
+use comity_proto::v1 as proto;
+use std::io::BufRead;
+
+#[derive(Subcommand)]
+pub enum UserCommand {
+    /// Create an account (or replace its role and password).
+    Add {
+        name: String,
+        /// viewer, editor, approver or admin.
+        #[arg(long)]
+        role: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        data: DataArg,
+        #[command(flatten)]
+        json: JsonArg,
+    },
+    /// List the accounts.
+    List {
+        #[command(flatten)]
+        data: DataArg,
+        #[command(flatten)]
+        json: JsonArg,
+    },
+    /// Remove an account.
+    Remove {
+        name: String,
+        #[command(flatten)]
+        data: DataArg,
+    },
+}
+
+fn password(from_stdin: bool) -> Result<String, Failure> {
+    if let Ok(password) = std::env::var("COMITY_PASSWORD") {
+        return Ok(password);
+    }
+    if !from_stdin {
+        return Err("give the password with --password-stdin or in COMITY_PASSWORD".into());
+    }
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
+fn print_user(user: &proto::UserView, json: bool) {
+    if json {
+        output::print_json(&serde_json::json!({"name": user.name, "role": user.role}));
+    } else {
+        println!("{} ({})", user.name, user.role);
+    }
+}
+
+pub async fn run(command: UserCommand) -> Result<(), Failure> {
+    match command {
+        UserCommand::Add {
+            name,
+            role,
+            password_stdin,
+            data,
+            json,
+        } => {
+            let password = password(password_stdin)?;
+            let data = DataDir::new(&data.data);
+            let user = match client::connect(&data).await {
+                Ok(mut api) => api
+                    .add_user(proto::AddUserRequest {
+                        name,
+                        role,
+                        password,
+                    })
+                    .await
+                    .map_err(status_failure)?
+                    .into_inner(),
+                Err(client::ClientError::NotRunning(_)) => {
+                    let config = data.load_config()?;
+                    let store = data.open_store(&config)?;
+                    let role: accounts::Role = role.parse()?;
+                    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+                    let account = accounts::add_user(&*store, &name, role, &password, now)?;
+                    proto::UserView {
+                        name: account.name,
+                        role: account.role.to_string(),
+                        created_at: None,
+                    }
+                }
+            };
+            print_user(&user, json.json);
+            Ok(())
+        }
+        UserCommand::List { data, json } => {
+            let mut api = client::connect(&DataDir::new(&data.data)).await?;
+            let users = api
+                .list_users(proto::ListUsersRequest {})
+                .await
+                .map_err(status_failure)?
+                .into_inner()
+                .users;
+            if json.json {
+                output::print_json(&serde_json::Value::Array(
+                    users
+                        .iter()
+                        .map(|u| serde_json::json!({"name": u.name, "role": u.role}))
+                        .collect(),
+                ));
+            } else {
+                users.iter().for_each(|u| print_user(u, false));
+            }
+            Ok(())
+        }
+        UserCommand::Remove { name, data } => {
+            let mut api = client::connect(&DataDir::new(&data.data)).await?;
+            api.remove_user(proto::RemoveUserRequest { name: name.clone() })
+                .await
+                .map_err(status_failure)?;
+            println!("removed {name}");
+            Ok(())
+        }
+    }
+}

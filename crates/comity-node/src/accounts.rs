@@ -1,0 +1,219 @@
+//! People's accounts on this node's dashboard: a name, a role and an argon2
+//! password hash, kept in the store (never replicated). Roles grow: a viewer
+//! reads; an editor also publishes, responds, drafts and acknowledges; an
+//! approver also approves and posts liaison statements; an admin does all.
+
+use crate::error::NodeError;
+use argon2::{
+    Argon2, PasswordHash, PasswordHasher, PasswordVerifier,
+    password_hash::{SaltString, rand_core::OsRng},
+};
+use comity_store::Store;
+use serde::{Deserialize, Serialize};
+use std::{fmt, str::FromStr};
+
+const SPACE: &str = "accounts";
+const RECORD_VERSION: u8 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Viewer,
+    Editor,
+    Approver,
+    Admin,
+}
+
+impl Role {
+    /// Whether this role may do what `needed` may.
+    pub fn allows(self, needed: Role) -> bool {
+        self >= needed
+    }
+}
+
+impl FromStr for Role {
+    type Err = NodeError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "viewer" => Ok(Self::Viewer),
+            "editor" => Ok(Self::Editor),
+            "approver" => Ok(Self::Approver),
+            "admin" => Ok(Self::Admin),
+            other => Err(NodeError::InvalidArgument(format!(
+                "role {other:?}: use viewer, editor, approver or admin"
+            ))),
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Viewer => "viewer",
+            Self::Editor => "editor",
+            Self::Approver => "approver",
+            Self::Admin => "admin",
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    pub name: String,
+    pub role: Role,
+    /// PHC string: argon2id with its salt and parameters.
+    pub password_hash: String,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+fn check_name(name: &str) -> Result<(), NodeError> {
+    let ok = (1..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
+    if ok {
+        Ok(())
+    } else {
+        Err(NodeError::InvalidArgument(format!(
+            "account name {name:?}: use 1 to 64 letters, digits, '.', '_', '-' or '@'"
+        )))
+    }
+}
+
+fn encode(account: &Account) -> Result<Vec<u8>, NodeError> {
+    let mut bytes = vec![RECORD_VERSION];
+    serde_json::to_writer(&mut bytes, account)
+        .map_err(|e| NodeError::Internal(format!("account record: {e}")))?;
+    Ok(bytes)
+}
+
+fn decode(bytes: &[u8]) -> Result<Account, NodeError> {
+    match bytes.split_first() {
+        Some((&RECORD_VERSION, json)) => serde_json::from_slice(json)
+            .map_err(|e| NodeError::Internal(format!("account record is corrupt: {e}"))),
+        _ => Err(NodeError::Internal(
+            "account record of an unknown version".into(),
+        )),
+    }
+}
+
+/// Creates or replaces an account.
+pub fn add_user(
+    store: &dyn Store,
+    name: &str,
+    role: Role,
+    password: &str,
+    now: i64,
+) -> Result<Account, NodeError> {
+    check_name(name)?;
+    if password.chars().count() < 8 {
+        return Err(NodeError::InvalidArgument(
+            "the password must have at least 8 characters".into(),
+        ));
+    }
+    let salt = SaltString::generate(&mut OsRng);
+    let password_hash = Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map_err(|e| NodeError::Internal(format!("hashing the password: {e}")))?
+        .to_string();
+    let account = Account {
+        name: name.to_string(),
+        role,
+        password_hash,
+        created_at: now,
+    };
+    store.put_record(SPACE, name.as_bytes(), &encode(&account)?)?;
+    store.flush()?;
+    Ok(account)
+}
+
+pub fn user(store: &dyn Store, name: &str) -> Result<Option<Account>, NodeError> {
+    store
+        .record(SPACE, name.as_bytes())?
+        .map(|bytes| decode(&bytes))
+        .transpose()
+}
+
+pub fn users(store: &dyn Store) -> Result<Vec<Account>, NodeError> {
+    store
+        .records(SPACE, b"")?
+        .iter()
+        .map(|(_, bytes)| decode(bytes))
+        .collect()
+}
+
+pub fn remove_user(store: &dyn Store, name: &str) -> Result<bool, NodeError> {
+    let removed = store.remove_record(SPACE, name.as_bytes())?;
+    store.flush()?;
+    Ok(removed)
+}
+
+/// The account, if `password` is its password. Takes the same time whether
+/// or not the account exists, so names cannot be probed by timing.
+pub fn authenticate(
+    store: &dyn Store,
+    name: &str,
+    password: &str,
+) -> Result<Option<Account>, NodeError> {
+    let account = user(store, name)?;
+    // A fixed hash to verify against when the account does not exist.
+    const DUMMY: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$Jv6wiT0i3oF9H8Hn6fG2o1vZlJ3k2bq8rQvMqQb0v2E";
+    let stored = account.as_ref().map_or(DUMMY, |a| a.password_hash.as_str());
+    let ok = PasswordHash::new(stored)
+        .map(|hash| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &hash)
+                .is_ok()
+        })
+        .unwrap_or(false);
+    Ok(account.filter(|_| ok))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use comity_store::MemStore;
+
+    #[test]
+    fn passwords_are_hashed_and_checked() {
+        let store = MemStore::new();
+        let account = add_user(&store, "alice", Role::Editor, "correct horse", 0).unwrap();
+        assert!(account.password_hash.starts_with("$argon2id$"));
+        assert!(!account.password_hash.contains("correct horse"));
+        assert_eq!(
+            authenticate(&store, "alice", "correct horse")
+                .unwrap()
+                .unwrap()
+                .role,
+            Role::Editor
+        );
+        assert!(
+            authenticate(&store, "alice", "wrong horse")
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            authenticate(&store, "mallory", "correct horse")
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn bad_input_is_refused() {
+        let store = MemStore::new();
+        assert!(add_user(&store, "bob", Role::Viewer, "short", 0).is_err());
+        assert!(add_user(&store, "bob smith", Role::Viewer, "long enough", 0).is_err());
+        assert!("superuser".parse::<Role>().is_err());
+        assert!(users(&store).unwrap().is_empty());
+    }
+
+    #[test]
+    fn roles_grow() {
+        assert!(Role::Admin.allows(Role::Approver));
+        assert!(Role::Approver.allows(Role::Editor));
+        assert!(!Role::Editor.allows(Role::Approver));
+        assert!(!Role::Viewer.allows(Role::Editor));
+    }
+}
