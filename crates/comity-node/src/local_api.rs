@@ -120,6 +120,7 @@ impl node_server::Node for LocalApi {
             peers: peer_statuses(node)?,
             equivocations,
             version: env!("CARGO_PKG_VERSION").to_string(),
+            http: node.http_url().unwrap_or_default(),
         }))
     }
 

@@ -83,9 +83,16 @@ impl Default for NodeOptions {
 /// Counters a node keeps about itself.
 #[derive(Debug, Default)]
 pub struct Counters {
+    /// Entries of followed logs verified and stored.
     pub ingested: std::sync::atomic::AtomicU64,
+    /// Entries appended to the own log.
     pub published: std::sync::atomic::AtomicU64,
+    /// Batches refused from peers (bad signature, gap, …).
     pub rejected: std::sync::atomic::AtomicU64,
+    /// gRPC requests served (federation and local API).
+    pub grpc_requests: std::sync::atomic::AtomicU64,
+    /// HTTP requests served by the dashboard, feeds and API.
+    pub http_requests: std::sync::atomic::AtomicU64,
 }
 
 pub struct Node {
@@ -199,6 +206,15 @@ impl Node {
     /// The TLS identity the server presents, swapped on key rotation.
     pub fn shared_tls_identity(&self) -> Arc<comity_tls::SharedIdentity> {
         self.tls.clone()
+    }
+    /// Where people reach this node's dashboard, when it serves one.
+    pub fn http_url(&self) -> Option<String> {
+        let http = &self.config.http;
+        http.enabled.then(|| {
+            http.base_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{}", http.listen))
+        })
     }
     pub fn now(&self) -> time::OffsetDateTime {
         self.clock.now()

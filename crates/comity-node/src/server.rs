@@ -38,6 +38,19 @@ pub struct RunningNode {
     servers: Vec<ServerTask>,
 }
 
+/// A layer that counts every gRPC request into the node's counters.
+type GrpcRequest = http::Request<tonic::body::Body>;
+fn count_requests(
+    node: Arc<Node>,
+) -> tower::util::MapRequestLayer<impl FnMut(GrpcRequest) -> GrpcRequest + Clone> {
+    tower::util::MapRequestLayer::new(move |request: GrpcRequest| {
+        node.counters
+            .grpc_requests
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        request
+    })
+}
+
 fn reflection() -> Result<
     tonic_reflection::server::v1::ServerReflectionServer<
         impl tonic_reflection::server::v1::ServerReflection,
@@ -96,6 +109,7 @@ impl RunningNode {
             .max_encoding_message_size(limits.max_message_bytes);
         let stop = node.shutdown.clone();
         let router = Server::builder()
+            .layer(count_requests(node.clone()))
             .http2_keepalive_interval(Some(comity_tls::KEEPALIVE_INTERVAL))
             .http2_keepalive_timeout(Some(comity_tls::KEEPALIVE_TIMEOUT))
             .max_concurrent_streams(Some(MAX_STREAMS_PER_PEER))
@@ -114,6 +128,7 @@ impl RunningNode {
             health.set_serving::<NodeServer<LocalApi>>().await;
             let stop = node.shutdown.clone();
             let router = Server::builder()
+                .layer(count_requests(node.clone()))
                 .add_service(health_service)
                 .add_service(reflection()?)
                 .add_service(
