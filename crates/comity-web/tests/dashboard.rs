@@ -1,0 +1,734 @@
+//! The dashboard through its router (as a browser would use it, form by
+//! form), and once through a real server on 127.0.0.1 port 0.
+#![allow(clippy::unwrap_used)]
+
+use axum::{
+    Router,
+    body::Body,
+    http::{Request, Response, StatusCode, header},
+};
+use comity_core::{IdentityKey, OrgId, proto};
+use comity_node::{Config, Node, accounts};
+use comity_store::MemStore;
+use http_body_util::BodyExt;
+use std::sync::Arc;
+use tower::ServiceExt;
+
+const PASSWORD: &str = "correct horse battery";
+const KB_100: usize = 100 * 1024;
+
+fn org(id: &str) -> OrgId {
+    OrgId::new(id).unwrap()
+}
+
+/// A node over a memory store, not serving federation (the dashboard needs
+/// none), with one account per role.
+async fn node(id: &str, public_pages: bool) -> Arc<Node> {
+    let mut config = Config::new(
+        org(id),
+        format!("{} (test)", id.to_uppercase()),
+        "127.0.0.1:0".parse().unwrap(),
+    );
+    config.http.public_pages = public_pages;
+    config.profile.stakeholder_group = Some("technical-academic".into());
+    config.profile.region = Some("Europe".into());
+    config.profile.groups = vec![format!("{id}/liaisons")];
+    let node = Node::new(config, IdentityKey::generate(), Arc::new(MemStore::new())).unwrap();
+    node.publish_profile_if_changed().await.unwrap();
+    for (name, role) in [
+        ("vera", accounts::Role::Viewer),
+        ("eddie", accounts::Role::Editor),
+        ("anna", accounts::Role::Approver),
+    ] {
+        accounts::add_user(&**node.store(), name, role, PASSWORD, 0).unwrap();
+    }
+    node
+}
+
+async fn send(app: &Router, request: Request<Body>) -> Response<Body> {
+    app.clone().oneshot(request).await.unwrap()
+}
+
+async fn text(response: Response<Body>) -> String {
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    String::from_utf8(bytes.to_vec()).unwrap()
+}
+
+fn get(path: &str, cookie: &str) -> Request<Body> {
+    Request::get(path)
+        .header(header::COOKIE, cookie)
+        .body(Body::empty())
+        .unwrap()
+}
+
+fn post(path: &str, cookie: &str, form: &[(&str, &str)]) -> Request<Body> {
+    Request::post(path)
+        .header(header::COOKIE, cookie)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(serde_urlencoded::to_string(form).unwrap()))
+        .unwrap()
+}
+
+fn set_cookies(response: &Response<Body>) -> Vec<String> {
+    response
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect()
+}
+
+fn cookie_value(set_cookies: &[String], name: &str) -> Option<String> {
+    set_cookies.iter().find_map(|c| {
+        c.strip_prefix(&format!("{name}="))
+            .map(|rest| rest.split(';').next().unwrap().to_string())
+    })
+}
+
+/// The first hidden CSRF token on a page.
+fn csrf_in(html: &str) -> String {
+    let start = html
+        .find(r#"name="csrf" value=""#)
+        .expect("a form with a CSRF token")
+        + 19;
+    html[start..].split('"').next().unwrap().to_string()
+}
+
+/// Attempts a login; returns the response.
+async fn try_login(app: &Router, user: &str, password: &str) -> Response<Body> {
+    let page = send(app, get("/login", "")).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let token = cookie_value(&set_cookies(&page), "comity_login").unwrap();
+    let html = text(page).await;
+    assert_eq!(csrf_in(&html), token);
+    send(
+        app,
+        post(
+            "/login",
+            &format!("comity_login={token}"),
+            &[
+                ("username", user),
+                ("password", password),
+                ("csrf", &token),
+                ("next", "/liaisons"),
+            ],
+        ),
+    )
+    .await
+}
+
+/// Logs in; returns the session cookie header and the session's CSRF token.
+async fn login(app: &Router, user: &str) -> (String, String) {
+    let response = try_login(app, user, PASSWORD).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let session = cookie_value(&set_cookies(&response), "comity_session").unwrap();
+    let cookie = format!("comity_session={session}");
+    let html = text(send(app, get("/consultations", &cookie)).await).await;
+    (cookie.clone(), csrf_in(&html))
+}
+
+async fn publish_via_form(app: &Router, cookie: &str, csrf: &str, title: &str) -> Response<Body> {
+    send(
+        app,
+        post(
+            "/consultations",
+            cookie,
+            &[
+                ("csrf", csrf),
+                ("title", title),
+                ("summary", "What should the next review cover?"),
+                ("lang", "en"),
+                ("closes", "2099-12-31"),
+                ("topics", "internet-governance, ipv6"),
+                ("questions", "First question?\nSecond question?"),
+            ],
+        ),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn login_sets_a_strict_http_only_session_cookie() {
+    let node = node("ietf", false).await;
+    let app = comity_web::router(node);
+    let response = try_login(&app, "eddie", PASSWORD).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(response.headers()[header::LOCATION], "/liaisons");
+    let cookies = set_cookies(&response);
+    let session = cookies
+        .iter()
+        .find(|c| c.starts_with("comity_session="))
+        .unwrap();
+    assert!(session.contains("HttpOnly"), "{session}");
+    assert!(session.contains("SameSite=Strict"), "{session}");
+    assert!(session.contains("Path=/"), "{session}");
+    assert!(!session.contains("Secure"), "{session}");
+
+    let response = try_login(&app, "eddie", "wrong password").await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert!(cookie_value(&set_cookies(&response), "comity_session").is_none());
+    assert!(text(response).await.contains("login-error"));
+    let response = try_login(&app, "nobody", PASSWORD).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+
+    // The Secure flag follows the configuration.
+    let mut config = Config::new(org("itu"), "ITU", "127.0.0.1:0".parse().unwrap());
+    config.http.secure_cookies = true;
+    let node = Node::new(config, IdentityKey::generate(), Arc::new(MemStore::new())).unwrap();
+    accounts::add_user(
+        &**node.store(),
+        "eddie",
+        accounts::Role::Editor,
+        PASSWORD,
+        0,
+    )
+    .unwrap();
+    let app = comity_web::router(node);
+    let response = try_login(&app, "eddie", PASSWORD).await;
+    let cookies = set_cookies(&response);
+    assert!(
+        cookies
+            .iter()
+            .any(|c| c.starts_with("comity_session=") && c.contains("Secure"))
+    );
+
+    // Logging out ends the session on the server.
+    let (cookie, csrf) = login(&app, "eddie").await;
+    let response = send(&app, post("/logout", &cookie, &[("csrf", &csrf)])).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let response = send(&app, get("/consultations", &cookie)).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn a_login_without_its_token_is_refused() {
+    let app = comity_web::router(node("ietf", false).await);
+    let response = send(
+        &app,
+        post(
+            "/login",
+            "",
+            &[("username", "eddie"), ("password", PASSWORD)],
+        ),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn forms_without_the_session_csrf_token_are_refused() {
+    let node = node("ietf", false).await;
+    let app = comity_web::router(node.clone());
+    let (cookie, csrf) = login(&app, "eddie").await;
+    let form = [("title", "Sneaky"), ("closes", "2099-12-31")];
+    let response = send(&app, post("/consultations", &cookie, &form)).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let wrong = [
+        ("csrf", "0".repeat(64).leak() as &str),
+        ("title", "Sneaky"),
+        ("closes", "2099-12-31"),
+    ];
+    let response = send(&app, post("/consultations", &cookie, &wrong)).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    // Another session's token does not do either.
+    let (_, other_csrf) = login(&app, "anna").await;
+    assert_ne!(other_csrf, csrf);
+    let response = publish_via_form(&app, &cookie, &other_csrf, "Sneaky").await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(
+        node.list_consultations(&proto::ListConsultationsRequest::default())
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn failed_logins_are_rate_limited() {
+    let app = comity_web::router(node("ietf", false).await);
+    for _ in 0..5 {
+        let response = try_login(&app, "eddie", "wrong password").await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+    // Now even the right password is not checked for this account.
+    let response = try_login(&app, "eddie", PASSWORD).await;
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    let html = text(response).await;
+    assert!(html.contains("Too many failed attempts"), "{html}");
+    // The same client address is limited for other accounts too.
+    let response = try_login(&app, "anna", PASSWORD).await;
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn a_viewer_cannot_post_forms() {
+    let node = node("ietf", false).await;
+    let app = comity_web::router(node.clone());
+    let (cookie, csrf) = login(&app, "vera").await;
+    let response = publish_via_form(&app, &cookie, &csrf, "From a viewer").await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let html = text(send(&app, get("/consultations", &cookie)).await).await;
+    assert!(!html.contains("new-consultation-link"));
+    let response = send(&app, get("/consultations/new", &cookie)).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    // An editor drafts, but only an approver posts.
+    let (cookie, csrf) = login(&app, "eddie").await;
+    let response = send(
+        &app,
+        post(
+            "/liaisons/drafts",
+            &cookie,
+            &[
+                ("csrf", &csrf),
+                ("title", "Our new work item"),
+                ("to", "ietf"),
+                ("purpose", "information"),
+                ("body", "For your information."),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let draft = node.store().drafts().unwrap().pop().unwrap();
+    let path = format!("/liaisons/drafts/{}/post", draft.id);
+    let response = send(&app, post(&path, &cookie, &[("csrf", &csrf)])).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let (cookie, csrf) = login(&app, "anna").await;
+    let html = text(send(&app, get("/liaisons?box=drafts", &cookie)).await).await;
+    assert!(
+        html.contains(&format!("id=\"post-{}\"", draft.id)),
+        "{html}"
+    );
+    let response = send(&app, post(&path, &cookie, &[("csrf", &csrf)])).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert!(
+        response.headers()[header::LOCATION]
+            .to_str()
+            .unwrap()
+            .starts_with("/liaisons/ietf/")
+    );
+}
+
+#[tokio::test]
+async fn a_consultation_published_through_the_form_is_listed() {
+    let node = node("ietf", false).await;
+    let app = comity_web::router(node.clone());
+    let (cookie, csrf) = login(&app, "eddie").await;
+    let form = text(send(&app, get("/consultations/new", &cookie)).await).await;
+    for id in ["publish-form", "consultation-title", "consultation-closes"] {
+        assert!(form.contains(&format!("id=\"{id}\"")), "{id}");
+    }
+    let response = publish_via_form(&app, &cookie, &csrf, "Review of RFC 2026").await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let location = response.headers()[header::LOCATION]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(location.starts_with("/consultations/ietf/"), "{location}");
+
+    let list = text(send(&app, get("/consultations", &cookie)).await).await;
+    assert!(list.contains("id=\"consultations-table\""));
+    assert!(list.contains("Review of RFC 2026"), "{list}");
+    // Filters narrow it down.
+    let list = text(send(&app, get("/consultations?topic=ipv6&org=ietf", &cookie)).await).await;
+    assert!(list.contains("Review of RFC 2026"));
+    let list = text(send(&app, get("/consultations?topic=dns", &cookie)).await).await;
+    assert!(!list.contains("Review of RFC 2026"));
+    let list = text(send(&app, get("/consultations?status=closed", &cookie)).await).await;
+    assert!(!list.contains("Review of RFC 2026"));
+
+    // Its page; then respond and revise through the forms.
+    let page = text(send(&app, get(&location, &cookie)).await).await;
+    assert!(page.contains("First question?"));
+    assert!(page.contains("id=\"revise-form\""));
+    let response = send(
+        &app,
+        post(
+            &format!("{location}/respond"),
+            &cookie,
+            &[
+                ("csrf", &csrf),
+                ("text", "We support the review."),
+                ("lang", "en"),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let response = send(
+        &app,
+        post(
+            &format!("{location}/revise"),
+            &cookie,
+            &[("csrf", &csrf), ("closes", "2100-01-31")],
+        ),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let page = text(send(&app, get(&location, &cookie)).await).await;
+    assert!(page.contains("We support the review."));
+    assert!(page.contains("2100-01-31"), "the extension shows");
+    assert!(page.contains("id=\"participation-group\""));
+    assert!(page.contains("Technical and academic community"));
+
+    // A bad date is a readable 400, not a crash.
+    let response = send(
+        &app,
+        post(
+            "/consultations",
+            &cookie,
+            &[("csrf", &csrf), ("title", "Bad"), ("closes", "next week")],
+        ),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+}
+
+/// Node `itu` posts a statement for action to `ietf`; `ietf` ingests it.
+async fn liaison_between(ietf: &Arc<Node>) -> (Arc<Node>, String) {
+    let itu = node("itu", false).await;
+    itu.add_peer(org("ietf"), ietf.public_key(), None).unwrap();
+    ietf.add_peer(org("itu"), itu.public_key(), None).unwrap();
+    let draft = itu
+        .draft_liaison(proto::DraftLiaisonRequest {
+            to: vec!["ietf".into()],
+            purpose: "action".into(),
+            deadline: "2099-06-30".into(),
+            title: "Request for review of Y.3000".into(),
+            body: "Please review the attached draft.".into(),
+            lang: "fr".into(),
+            attachments: vec![proto::AttachmentUpload {
+                name: "Y.3000-draft.pdf".into(),
+                media_type: "application/pdf".into(),
+                content: b"%PDF-1.4 draft".to_vec(),
+            }],
+            ..Default::default()
+        })
+        .unwrap();
+    let entry = itu.post_liaison(&draft.id).await.unwrap();
+    let uuid = comity_core::document::decode_for(&entry)
+        .ok()
+        .and_then(|b| comity_core::document::uuid_of(&b))
+        .unwrap();
+    let batch = itu
+        .store()
+        .entries_after(itu.org(), 0, usize::MAX)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.into_wire())
+        .collect();
+    ietf.ingest(itu.org(), itu.org(), batch).await.unwrap();
+    // As the peer task would have fetched it.
+    ietf.store().put_blob(b"%PDF-1.4 draft").unwrap();
+    (itu, uuid)
+}
+
+#[tokio::test]
+async fn a_liaison_is_acknowledged_through_the_form() {
+    let ietf = node("ietf", false).await;
+    let (_itu, uuid) = liaison_between(&ietf).await;
+    let app = comity_web::router(ietf.clone());
+    let (cookie, csrf) = login(&app, "eddie").await;
+
+    let inbox = text(send(&app, get("/liaisons?box=awaiting", &cookie)).await).await;
+    assert!(inbox.contains("Request for review of Y.3000"), "{inbox}");
+    let path = format!("/liaisons/itu/{uuid}");
+    let page = text(send(&app, get(&path, &cookie)).await).await;
+    for id in ["ack-form", "ack-status", "recipients-table", "reply-form"] {
+        assert!(page.contains(&format!("id=\"{id}\"")), "{id}");
+    }
+    // The body is in French; an English reader is told so.
+    assert!(page.contains("fallback-note"));
+    let response = send(
+        &app,
+        post(
+            &format!("{path}/ack"),
+            &cookie,
+            &[
+                ("csrf", &csrf),
+                ("status", "action_taken"),
+                ("note", "Reviewed in CCAMP."),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let page = text(send(&app, get(&path, &cookie)).await).await;
+    assert!(page.contains("Action taken"), "{page}");
+    assert!(page.contains("Reviewed in CCAMP."));
+    let awaiting = text(send(&app, get("/liaisons?box=awaiting", &cookie)).await).await;
+    assert!(!awaiting.contains("Request for review of Y.3000"));
+
+    // A reply becomes a draft addressed back to the sender.
+    let response = send(
+        &app,
+        post(
+            &format!("{path}/reply"),
+            &cookie,
+            &[("csrf", &csrf), ("body", "Our comments are attached.")],
+        ),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let drafts = text(send(&app, get("/liaisons?box=drafts", &cookie)).await).await;
+    assert!(
+        drafts.contains("Re: Request for review of Y.3000"),
+        "{drafts}"
+    );
+}
+
+#[tokio::test]
+async fn attachments_download_with_their_name_and_bytes() {
+    let ietf = node("ietf", false).await;
+    let (_itu, uuid) = liaison_between(&ietf).await;
+    let app = comity_web::router(ietf.clone());
+    let (cookie, _) = login(&app, "vera").await;
+    let page = text(send(&app, get(&format!("/liaisons/itu/{uuid}"), &cookie)).await).await;
+    let start = page.find("href=\"/attachments/").unwrap() + 6;
+    let href = page[start..]
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&amp;", "&");
+    let response = send(&app, get(&href, &cookie)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let disposition = response.headers()[header::CONTENT_DISPOSITION]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(disposition.contains("Y.3000-draft.pdf"), "{disposition}");
+    assert_eq!(response.headers()[header::CONTENT_TYPE], "application/pdf");
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(&bytes[..], b"%PDF-1.4 draft");
+    let hash = blake3::hash(&bytes).to_hex().to_string();
+    assert!(href.starts_with(&format!("/attachments/{hash}?")), "{href}");
+
+    let missing = format!("/attachments/{}", "ab".repeat(32));
+    assert_eq!(
+        send(&app, get(&missing, &cookie)).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    let bad = send(&app, get("/attachments/not-a-hash", &cookie)).await;
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn arabic_pages_are_right_to_left_and_the_choice_sticks() {
+    let node = node("ietf", true).await;
+    node.publish_consultation(proto::PublishConsultationRequest {
+        title: "Consultation publique".into(),
+        lang: "fr".into(),
+        closes: "2099-12-31".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let app = comity_web::router(node);
+    let response = send(&app, get("/consultations?lang=ar", "")).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        cookie_value(&set_cookies(&response), "lang").as_deref(),
+        Some("ar")
+    );
+    let html = text(response).await;
+    assert!(html.contains(r#"<html lang="ar" dir="rtl">"#), "{html}");
+    assert!(html.contains("المشاورات"));
+    let html = text(send(&app, get("/federation", "lang=ar")).await).await;
+    assert!(html.contains(r#"dir="rtl""#));
+    // The language menu keeps the page's filters.
+    let html = text(send(&app, get("/consultations?topic=dns&lang=ar", "")).await).await;
+    assert!(
+        html.contains(r#"href="/consultations?topic=dns&amp;lang=fr""#),
+        "{html}"
+    );
+    // Accept-Language, when no choice was made.
+    let request = Request::get("/consultations")
+        .header(header::ACCEPT_LANGUAGE, "de-DE, zh-CN;q=0.9, en;q=0.5")
+        .body(Body::empty())
+        .unwrap();
+    let html = text(send(&app, request).await).await;
+    assert!(html.contains(r#"<html lang="zh" dir="ltr">"#));
+    assert!(html.contains("磋商"));
+    // The French title shows as it is to a Spanish reader, with a note; a French reader gets no note.
+    let uuid_start = html.find("/consultations/ietf/").unwrap();
+    let path = html[uuid_start..].split('"').next().unwrap().to_string();
+    let page = text(send(&app, get(&format!("{path}?lang=es"), "")).await).await;
+    assert!(page.contains("No disponible en su idioma"), "{page}");
+    assert!(page.contains("Consultation publique"));
+    let page = text(send(&app, get(&format!("{path}?lang=fr"), "")).await).await;
+    assert!(!page.contains("fallback-note"));
+    // Every language has its menu entry on every page.
+    for code in ["ar", "zh", "en", "fr", "ru", "es"] {
+        assert!(page.contains(&format!("id=\"lang-{code}\"")));
+    }
+}
+
+#[tokio::test]
+async fn public_pages_decide_what_anonymous_readers_see() {
+    // Off: everything but the login page and the stylesheet sends to /login.
+    let app = comity_web::router(node("ietf", false).await);
+    for path in [
+        "/",
+        "/consultations",
+        "/federation",
+        "/liaisons",
+        "/consultations/new",
+    ] {
+        let response = send(&app, get(path, "")).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{path}");
+        let location = response.headers()[header::LOCATION].to_str().unwrap();
+        assert!(location.starts_with("/login"), "{path}: {location}");
+    }
+    assert_eq!(send(&app, get("/login", "")).await.status(), StatusCode::OK);
+    assert_eq!(
+        send(&app, get("/static/style.css", "")).await.status(),
+        StatusCode::OK
+    );
+    let response = send(&app, post("/consultations", "", &[("title", "x")])).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+
+    // On: pages are readable without a login, but read-only.
+    let node = node("ietf", true).await;
+    let (_itu, uuid) = liaison_between(&node).await;
+    let app = comity_web::router(node.clone());
+    for path in ["/consultations", "/federation", "/liaisons"] {
+        let response = send(&app, get(path, "")).await;
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        let html = text(response).await;
+        assert!(!html.contains("name=\"csrf\""), "{path} has no forms");
+        assert!(html.contains("id=\"login-link\""));
+    }
+    let page = text(send(&app, get(&format!("/liaisons/itu/{uuid}"), "")).await).await;
+    assert!(!page.contains("id=\"ack-form\""));
+    assert_eq!(
+        send(&app, get("/liaisons?box=drafts", "")).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        send(&app, get("/consultations/new", "")).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    let response = send(&app, post("/consultations", "", &[("title", "x")])).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert!(
+        node.list_consultations(&proto::ListConsultationsRequest::default())
+            .unwrap()
+            .is_empty()
+    );
+    let federation = text(send(&app, get("/federation", "")).await).await;
+    assert!(federation.contains("data-org=\"itu\""));
+}
+
+#[tokio::test]
+async fn every_main_page_is_under_100_kb() {
+    let ietf = node("ietf", false).await;
+    let (_itu, uuid) = liaison_between(&ietf).await;
+    let entry = ietf
+        .publish_consultation(proto::PublishConsultationRequest {
+            title: "Review of the IANA transition".into(),
+            summary: "A summary. ".repeat(50),
+            body: "The body of the consultation. ".repeat(200),
+            closes: "2099-12-31".into(),
+            questions: (1..=10).map(|i| format!("Question {i}?")).collect(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let consultation = comity_core::document::decode_for(&entry)
+        .ok()
+        .and_then(|b| comity_core::document::uuid_of(&b))
+        .unwrap();
+    let app = comity_web::router(ietf);
+    let (cookie, _) = login(&app, "anna").await;
+    let css = text(send(&app, get("/static/style.css", "")).await).await;
+    for lang in ["en", "ar", "zh"] {
+        for path in [
+            "/login".to_string(),
+            "/federation".to_string(),
+            "/consultations".to_string(),
+            "/consultations/new".to_string(),
+            format!("/consultations/ietf/{consultation}"),
+            "/liaisons".to_string(),
+            "/liaisons?box=drafts".to_string(),
+            "/liaisons/new".to_string(),
+            format!("/liaisons/itu/{uuid}"),
+        ] {
+            let sep = if path.contains('?') { '&' } else { '?' };
+            let who = if path == "/login" {
+                ""
+            } else {
+                cookie.as_str()
+            };
+            let response = send(&app, get(&format!("{path}{sep}lang={lang}"), who)).await;
+            assert_eq!(response.status(), StatusCode::OK, "{path}");
+            let html = text(response).await;
+            assert!(html.contains("name=\"viewport\""));
+            assert!(
+                html.len() + css.len() < KB_100,
+                "{path} in {lang}: {} bytes",
+                html.len() + css.len()
+            );
+        }
+    }
+}
+
+/// A whole HTTP/1.1 exchange over a fresh connection.
+async fn raw_get(addr: std::net::SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    response
+}
+
+#[tokio::test]
+async fn a_real_server_serves_counts_and_stops() {
+    let node = node("ietf", false).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(comity_web::serve(node.clone(), listener, async {
+        let _ = stopped.await;
+    }));
+    let before = node
+        .counters
+        .http_requests
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let response = raw_get(addr, "/login?lang=ru").await;
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains("Вход"));
+    assert!(
+        response
+            .to_ascii_lowercase()
+            .contains("x-frame-options: deny")
+    );
+    let response = raw_get(addr, "/consultations").await;
+    assert!(response.starts_with("HTTP/1.1 303"), "{response}");
+    let after = node
+        .counters
+        .http_requests
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(after - before, 2);
+    stop.send(()).unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(10), server)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test]
+async fn the_json_api_needs_a_session_even_with_public_pages() {
+    let app = comity_web::router(node("itu", true).await);
+    let refused = send(&app, get("/api/v1/status", "")).await;
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert!(text(refused).await.contains("log in"));
+    let (cookie, _) = login(&app, "vera").await;
+    let status = send(&app, get("/api/v1/status", &cookie)).await;
+    assert_eq!(status.status(), StatusCode::OK);
+    assert!(text(status).await.contains("\"org\""));
+    // Feeds stay public: feed readers carry no session.
+    let feed = send(&app, get("/feeds/consultations.atom", "")).await;
+    assert_eq!(feed.status(), StatusCode::OK);
+}
