@@ -124,7 +124,8 @@ for org in "${orgs[@]}"; do
   done
   IFS=$'\t' read -r name group region < <(describe "$org")
   "$bin" init --org "$org" --name "$name" --stakeholder-group "$group" \
-    --region "$region" --data "$root/$org" --listen "127.0.0.1:$port" >/dev/null
+    --region "$region" --data "$root/$org" --listen "127.0.0.1:$port" \
+    --http "127.0.0.1:$((port + 1000))" >/dev/null
   id_json=$("$bin" id --data "$root/$org" --json)
   key[$org]=$(json_field key <<<"$id_json")
   endpoint[$org]=$(json_field endpoint <<<"$id_json")
@@ -132,7 +133,7 @@ for org in "${orgs[@]}"; do
     echo "cannot read the identity of $org from: $id_json" >&2
     exit 1
   }
-  printf '  %-10s %s\n' "$org" "${endpoint[$org]}"
+  printf '  %-10s %s  dashboard http://127.0.0.1:%s\n' "$org" "${endpoint[$org]}" "$((port + 1000))"
   port=$((port + 1))
 done
 

@@ -114,8 +114,11 @@ fn two_organisations_made_with_the_cli_replicate() {
         (&itu, "itu", "International Telecommunication Union"),
     ] {
         let listen = format!("127.0.0.1:{}", free_port());
+        let http = format!("127.0.0.1:{}", free_port());
         let out = comity(
-            &["init", "--org", org, "--name", name, "--listen", &listen],
+            &[
+                "init", "--org", org, "--name", name, "--listen", &listen, "--http", &http,
+            ],
             dir,
         );
         assert!(
@@ -199,6 +202,8 @@ fn two_organisations_made_with_the_cli_replicate() {
     });
     let status = ok_json(&["status", "--json"], &ietf);
     assert_eq!(status["org"], "ietf");
+    let dashboard = status["http"].as_str().unwrap().to_string();
+    assert!(dashboard.starts_with("http://127.0.0.1:"), "{dashboard}");
     assert!(
         status["heads"]
             .as_array()

@@ -43,6 +43,8 @@ async fn sigkill_during_a_publish_burst_loses_no_acknowledged_entry() {
             "Crash Test",
             "--listen",
             "127.0.0.1:0",
+            "--http",
+            "off",
             "--data",
         ])
         .arg(&dir)

@@ -34,6 +34,9 @@ pub struct InitArgs {
     /// How partners reach this node; default https://<listen>.
     #[arg(long)]
     endpoint: Option<String>,
+    /// Dashboard address, or "off"; several nodes on one machine need one each.
+    #[arg(long, default_value = "127.0.0.1:7080")]
+    http: String,
     /// government, intergovernmental, private-sector, civil-society or technical-academic.
     #[arg(long)]
     stakeholder_group: Option<String>,
@@ -100,6 +103,11 @@ pub async fn init(args: InitArgs) -> Result<(), Failure> {
         comity_node::peers::validate_endpoint(&endpoint)?;
         config.endpoint = Some(endpoint);
     }
+    if args.http == "off" {
+        config.http.enabled = false;
+    } else {
+        config.http.listen = crate::parse_listen(&args.http)?;
+    }
     config.profile.stakeholder_group = args.stakeholder_group;
     config.profile.region = args.region;
     config.profile.country = args.country;
@@ -150,9 +158,52 @@ pub async fn serve(data: &DataArg) -> Result<(), Failure> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    // The dashboard's address is bound before the node starts, so that a
+    // taken port is one clear line and nothing is left half-started.
+    let http = match config.http.enabled {
+        true => Some(
+            tokio::net::TcpListener::bind(config.http.listen)
+                .await
+                .map_err(|e| {
+                    format!(
+                        "cannot listen on {} for the dashboard: {e} (set [http] listen in comity.toml, or enabled = false)",
+                        config.http.listen
+                    )
+                })?,
+        ),
+        false => None,
+    };
     let running = RunningNode::start(node, listener, Some(data.socket_path())).await?;
+    // The dashboard, feeds, API and metrics run beside the node until shutdown.
+    let (stop_web, web_stopped) = tokio::sync::oneshot::channel::<()>();
+    let mut dashboard = String::new();
+    let web = match http {
+        Some(listener) => {
+            let url = match &config.http.base_url {
+                Some(url) => url.clone(),
+                None => listener.local_addr().map_or_else(
+                    |_| format!("http://{}", config.http.listen),
+                    |a| format!("http://{a}"),
+                ),
+            };
+            dashboard = format!("; dashboard {url}");
+            Some(tokio::spawn(comity_web::serve(
+                running.node().clone(),
+                listener,
+                async move {
+                    let _ = web_stopped.await;
+                },
+            )))
+        }
+        None => None,
+    };
+    // Notifications (webhooks, e-mail) run beside the node until shutdown.
+    let (stop_notifier, notifier_stopped) = tokio::sync::oneshot::channel::<()>();
+    let notifier = comity_notify::Notifier::spawn(running.node().clone(), async move {
+        let _ = notifier_stopped.await;
+    })?;
     println!(
-        "comity {} serving {} on {} (endpoint {}, {} peers); local API {}",
+        "comity {} serving {} on {} (endpoint {}, {} peers); local API {}{dashboard}",
         env!("CARGO_PKG_VERSION"),
         config.org,
         running.federation_addr(),
@@ -161,6 +212,16 @@ pub async fn serve(data: &DataArg) -> Result<(), Failure> {
         data.socket_path().display()
     );
     shutdown_signal().await;
+    let _ = stop_web.send(());
+    if let Some(web) = web {
+        match tokio::time::timeout(std::time::Duration::from_secs(10), web).await {
+            Ok(Ok(Err(e))) => tracing::warn!(error = %e, "dashboard stopped with an error"),
+            Err(_) => tracing::warn!("dashboard did not stop within 10s"),
+            _ => {}
+        }
+    }
+    let _ = stop_notifier.send(());
+    let _ = notifier.await;
     running.shutdown().await?;
     Ok(())
 }

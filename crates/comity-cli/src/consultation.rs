@@ -759,12 +759,12 @@ fn print_view(v: &proto::ConsultationView, json: bool) {
     let reply = current
         .reply_closes_at
         .as_ref()
-        .map(|t| format!("  reply period closes {}", output::time(Some(t))))
+        .map(|t| format!("  reply period closes {}", output::day(Some(t))))
         .unwrap_or_default();
     println!(
         "opens {}  closes {}{reply}",
-        output::time(current.opens_at.as_ref().or(summary.opens_at.as_ref())),
-        output::time(current.closes_at.as_ref().or(summary.closes_at.as_ref())),
+        output::day(current.opens_at.as_ref().or(summary.opens_at.as_ref())),
+        output::day(current.closes_at.as_ref().or(summary.closes_at.as_ref())),
     );
     if !current.topics.is_empty() {
         println!("topics: {}", current.topics.join(", "));
@@ -789,7 +789,7 @@ fn print_view(v: &proto::ConsultationView, json: bool) {
             r.revision,
             r.seq,
             output::time(r.created_at.as_ref()),
-            output::time(r.closes_at.as_ref()),
+            output::day(r.closes_at.as_ref()),
             r.status
         );
     }

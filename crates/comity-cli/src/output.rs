@@ -25,9 +25,10 @@ pub fn time_json(t: Option<&prost_types::Timestamp>) -> Value {
 }
 
 /// A calendar day for text output: the date part of an RFC 3339 timestamp.
+/// An opening or closing date as it was written: "2027-01-11 (AoE)".
 pub fn day(t: Option<&prost_types::Timestamp>) -> String {
-    let full = time(t);
-    full.get(..10).map(str::to_string).unwrap_or(full)
+    t.map(dates::format_day_or_time)
+        .unwrap_or_else(|| "-".into())
 }
 
 /// Texts by language, as in the proto: `[{"lang": "en", "value": "…"}]`.
@@ -205,6 +206,7 @@ pub fn status(s: &proto::StatusResponse, json: bool) {
             "endpoint": s.endpoint,
             "listen": s.listen,
             "version": s.version,
+            "http": s.http,
             "heads": s.heads.iter().map(|h| json!({
                 "origin": h.origin, "seq": h.seq, "hash": h.hash, "frozen": h.frozen,
             })).collect::<Vec<_>>(),
@@ -221,6 +223,11 @@ pub fn status(s: &proto::StatusResponse, json: bool) {
         "{} {} {} (listening on {})",
         s.org, s.key, s.endpoint, s.listen
     );
+    if s.http.is_empty() {
+        println!("dashboard: off");
+    } else {
+        println!("dashboard: {}", s.http);
+    }
     println!("heads:");
     for h in &s.heads {
         let frozen = if h.frozen {

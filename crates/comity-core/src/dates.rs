@@ -54,11 +54,28 @@ pub fn from_timestamp(t: &prost_types::Timestamp) -> Option<OffsetDateTime> {
         .map(|d| d + Duration::nanoseconds(i64::from(t.nanos)))
 }
 
-/// RFC 3339 in UTC, for display and JSON.
+/// RFC 3339 in UTC, to the second, for display and JSON.
 pub fn format_timestamp(t: &prost_types::Timestamp) -> String {
     from_timestamp(t)
+        .and_then(|d| d.replace_nanosecond(0).ok())
         .and_then(|d| d.format(&Rfc3339).ok())
         .unwrap_or_default()
+}
+
+/// An opening or closing instant as people wrote it: "2027-01-11 (AoE)" when
+/// it is the first or last second of a day Anywhere-on-Earth (how
+/// [`parse_start`] and [`parse_end`] read a date), else RFC 3339 in UTC.
+pub fn format_day_or_time(t: &prost_types::Timestamp) -> String {
+    let Some(instant) = from_timestamp(t) else {
+        return String::new();
+    };
+    let aoe = instant.to_offset(AOE);
+    let (h, m, s) = aoe.time().as_hms();
+    if (h, m, s) == (23, 59, 59) || (h, m, s) == (0, 0, 0) {
+        format!("{} (AoE)", aoe.date())
+    } else {
+        format_timestamp(t)
+    }
 }
 
 /// A deadline as people write it: a calendar day, in a zone or
@@ -172,6 +189,16 @@ mod tests {
             start.to_offset(UtcOffset::UTC).format(&Rfc3339).unwrap(),
             "2027-03-31T12:00:00Z"
         );
+    }
+
+    #[test]
+    fn days_are_shown_as_written() {
+        let end = to_timestamp(parse_end("2027-03-31").unwrap());
+        assert_eq!(format_day_or_time(&end), "2027-03-31 (AoE)");
+        let start = to_timestamp(parse_start("2027-03-01").unwrap());
+        assert_eq!(format_day_or_time(&start), "2027-03-01 (AoE)");
+        let instant = to_timestamp(parse_end("2027-03-31T17:00:00+02:00").unwrap());
+        assert_eq!(format_day_or_time(&instant), "2027-03-31T15:00:00Z");
     }
 
     #[test]

@@ -240,6 +240,10 @@ impl Node {
     pub fn pins(&self) -> Arc<Pins> {
         self.pins.clone()
     }
+    /// Cancelled when the node shuts down: other servers (the dashboard) stop with it.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
     /// Runtime state of every pinned peer.
     pub fn peer_table(&self) -> &PeerTable {
         &self.peers

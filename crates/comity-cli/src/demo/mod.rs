@@ -1,23 +1,31 @@
-//! `comity demo`: a small federation on loopback, so a newcomer sees entries
-//! travel between organisations, directly and through relays, in seconds.
-//! Every node is real: its own data directory, key, TLS port and local API
-//! socket, so `comity status --data <dir>` works against it while it runs.
+//! `comity demo`: the federation of the organisations the WTPF-13 Opinion
+//! names, on loopback, so a newcomer meets Comity in seconds. Every node is
+//! real: its own data directory, key, TLS port, local API socket and
+//! dashboard; they peer reciprocally, and one organisation is reached only
+//! through relays. `comity status --data <dir>` works against any of them.
+
+mod orgs;
+mod samples;
 
 use crate::{Failure, commands::shutdown_signal};
 use clap::Args;
-use comity_core::{OrgId, dates, proto};
-use comity_node::{Config, DataDir, Node, RunningNode};
+use comity_core::OrgId;
+use comity_node::{Config, DataDir, Node, RunningNode, accounts};
 use std::{
-    path::PathBuf,
+    path::{Path, PathBuf},
     sync::Arc,
     time::{Duration, Instant},
 };
+use tokio::net::TcpListener;
+
+/// The demo account on every node's dashboard.
+pub const DEMO_USER: &str = "demo";
+pub const DEMO_PASSWORD: &str = "comity-demo";
 
 #[derive(Args)]
 pub struct DemoArgs {
-    /// Organisations to start (the last one follows the first by key only,
-    /// through relays).
-    #[arg(long, value_delimiter = ',', default_value = "itu,ietf,icann,ripe-ncc")]
+    /// Organisations to start (default: all seventeen); see the list in --help.
+    #[arg(long, value_delimiter = ',')]
     orgs: Vec<OrgId>,
     /// Keep the nodes' data here instead of a temporary directory.
     #[arg(long)]
@@ -25,52 +33,16 @@ pub struct DemoArgs {
     /// Start the federation, publish nothing.
     #[arg(long)]
     no_sample_data: bool,
-    /// Publish, show propagation, then stop instead of waiting for Ctrl-C.
+    /// Stop after the sample data has propagated instead of waiting for Ctrl-C.
     #[arg(long, hide = true)]
     exit: bool,
-}
-
-fn name_of(org: &OrgId) -> (String, &'static str, &'static str) {
-    let (name, group, region) = match org.as_str() {
-        "itu" => (
-            "International Telecommunication Union",
-            "intergovernmental",
-            "global",
-        ),
-        "ietf" => (
-            "Internet Engineering Task Force",
-            "technical-academic",
-            "global",
-        ),
-        "icann" => (
-            "Internet Corporation for Assigned Names and Numbers",
-            "technical-academic",
-            "global",
-        ),
-        "ripe-ncc" => (
-            "RIPE NCC",
-            "technical-academic",
-            "Europe, Middle East, Central Asia",
-        ),
-        "afrinic" => ("AFRINIC", "technical-academic", "Africa"),
-        "apnic" => ("APNIC", "technical-academic", "Asia-Pacific"),
-        "arin" => ("ARIN", "technical-academic", "North America"),
-        "lacnic" => (
-            "LACNIC",
-            "technical-academic",
-            "Latin America and Caribbean",
-        ),
-        "isoc" => ("Internet Society", "civil-society", "global"),
-        "w3c" => ("World Wide Web Consortium", "technical-academic", "global"),
-        "igf" => ("Internet Governance Forum", "intergovernmental", "global"),
-        other => return (other.to_uppercase(), "civil-society", "global"),
-    };
-    (name.to_string(), group, region)
 }
 
 struct DemoNode {
     data: DataDir,
     running: RunningNode,
+    dashboard: String,
+    web: tokio::task::JoinHandle<()>,
 }
 
 impl DemoNode {
@@ -79,68 +51,86 @@ impl DemoNode {
     }
 }
 
-async fn start_nodes(root: &std::path::Path, orgs: &[OrgId]) -> Result<Vec<DemoNode>, Failure> {
+fn config_for(
+    org: &orgs::DemoOrg,
+    listen: std::net::SocketAddr,
+    http: std::net::SocketAddr,
+) -> Result<Config, Failure> {
+    let mut config = Config::new(OrgId::new(org.id)?, org.name, listen);
+    config.profile.stakeholder_group = Some(org.group.into());
+    config.profile.region = Some(org.region.into());
+    config.profile.country = org.country.map(str::to_string);
+    config.profile.languages = org.languages.iter().map(|l| l.to_string()).collect();
+    config.profile.groups = org.groups.iter().map(|g| g.to_string()).collect();
+    config.replication.heads_poll_secs = 2;
+    config.replication.heartbeat_secs = 5;
+    config.replication.backoff_max_secs = 10;
+    config.storage.cache_mb = 4;
+    config.workflow.liaison_approval = true;
+    config.http.listen = http;
+    Ok(config)
+}
+
+/// Who dials whom: everyone, reciprocally, except the relayed organisation,
+/// which dials only its relays and is dialled only by them; everyone else
+/// pins it by key and gets its log through the relays.
+fn endpoint_between(from: &str, to: &str) -> bool {
+    let relayed = |a: &str, b: &str| a == orgs::RELAYED && !orgs::RELAYED_VIA.contains(&b);
+    !relayed(from, to) && !relayed(to, from)
+}
+
+async fn start_nodes(
+    root: &Path,
+    chosen: &[&'static orgs::DemoOrg],
+) -> Result<Vec<DemoNode>, Failure> {
     let mut prepared = Vec::new();
-    for org in orgs {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let (name, group, region) = name_of(org);
-        let mut config = Config::new(org.clone(), name, listener.local_addr()?);
-        config.profile.stakeholder_group = Some(group.into());
-        config.profile.region = Some(region.into());
-        config.replication.heads_poll_secs = 2;
-        config.replication.heartbeat_secs = 5;
-        config.replication.backoff_max_secs = 10;
-        let data = DataDir::new(root.join(org.as_str()));
+    for org in chosen {
+        let federation = TcpListener::bind("127.0.0.1:0").await?;
+        let http = TcpListener::bind("127.0.0.1:0").await?;
+        let config = config_for(org, federation.local_addr()?, http.local_addr()?)?;
+        let data = DataDir::new(root.join(org.id));
         let key = data.init(&config)?;
-        let node = Node::new(config.clone(), key, data.open_store(&config)?)?;
-        prepared.push((data, node, listener));
+        let store = data.open_store(&config)?;
+        accounts::add_user(&*store, DEMO_USER, accounts::Role::Admin, DEMO_PASSWORD, 0)?;
+        let options = comity_node::node::NodeOptions {
+            key_files: Some(data.key_files()),
+            ..Default::default()
+        };
+        let node = Node::with_options(config, key, store, options)?;
+        prepared.push((data, node, federation, http));
     }
-    // Full mesh, except that the last organisation follows the first by key
-    // only, and the first does not know it: their entries travel through relays.
-    let relayed = prepared.len() > 2;
-    for (i, (_, node, _)) in prepared.iter().enumerate() {
-        for (j, (_, other, _)) in prepared.iter().enumerate() {
-            if i == j {
+    for (_, node, _, _) in &prepared {
+        for (_, other, _, _) in &prepared {
+            if node.org() == other.org() {
                 continue;
             }
-            let last = prepared.len() - 1;
-            if relayed && i == 0 && j == last {
-                continue;
-            }
-            let endpoint = (!(relayed && i == last && j == 0)).then(|| other.config().endpoint());
-            node.add_peer(other.org().clone(), other.public_key(), endpoint)?;
+            let dial = endpoint_between(node.org().as_str(), other.org().as_str());
+            node.add_peer(
+                other.org().clone(),
+                other.public_key(),
+                dial.then(|| other.config().endpoint()),
+            )?;
         }
     }
     let mut nodes = Vec::new();
-    for (data, node, listener) in prepared {
-        let running = RunningNode::start(node, listener, Some(data.socket_path())).await?;
-        nodes.push(DemoNode { data, running });
+    for (data, node, federation, http) in prepared {
+        let dashboard = node.http_url().unwrap_or_default();
+        let running =
+            RunningNode::start(node.clone(), federation, Some(data.socket_path())).await?;
+        let stop = running.node().shutdown_token();
+        let web = tokio::spawn(async move {
+            if let Err(e) = comity_web::serve(node, http, stop.cancelled_owned()).await {
+                tracing::error!(error = %e, "dashboard stopped");
+            }
+        });
+        nodes.push(DemoNode {
+            data,
+            running,
+            dashboard,
+            web,
+        });
     }
     Ok(nodes)
-}
-
-/// Waits until `node` holds `origin` up to `seq`.
-async fn wait_for(node: &Node, origin: &OrgId, seq: u64, deadline: Duration) -> Option<Duration> {
-    let start = Instant::now();
-    let mut appended = node.appended();
-    loop {
-        if node
-            .store()
-            .head(origin)
-            .ok()
-            .flatten()
-            .is_some_and(|h| h.seq >= seq)
-        {
-            return Some(start.elapsed());
-        }
-        let left = deadline.checked_sub(start.elapsed())?;
-        if tokio::time::timeout(left, appended.changed())
-            .await
-            .is_err()
-        {
-            return None;
-        }
-    }
 }
 
 /// Waits (up to `deadline`) until every node is connected to every peer it dials.
@@ -161,75 +151,69 @@ async fn wait_connected(nodes: &[DemoNode], deadline: Duration) {
     }
 }
 
-async fn publish_sample(nodes: &[DemoNode]) -> Result<(), Failure> {
-    let publisher = nodes[0].node();
-    let title = "Developmental Aspects of the Internet";
-    let closes = dates::parse_end("2027-01-11")?;
-    let consultation = proto::Consultation {
-        uuid: comity_core::document::new_uuid(),
-        revision: 1,
-        title: vec![
-            proto::Text {
-                lang: "en".into(),
-                value: title.into(),
-            },
-            proto::Text {
-                lang: "fr".into(),
-                value: "Aspects de l'Internet liés au développement".into(),
-            },
-        ],
-        summary: vec![proto::Text {
-            lang: "en".into(),
-            value:
-                "Open consultation ahead of the CWG-Internet meeting; all stakeholders may respond."
-                    .into(),
-        }],
-        closes_at: Some(dates::to_timestamp(closes)),
-        status: proto::ConsultationStatus::Open as i32,
-        topics: vec!["development".into(), "internet-governance".into()],
-        ..Default::default()
-    };
-    let entry = publisher
-        .publish(proto::document::Body::Consultation(consultation))
-        .await?;
-    println!(
-        "\n{} published consultation \"{title}\" as seq {}; waiting for it to arrive…",
-        publisher.org(),
-        entry.seq()
-    );
-    let seq = entry.seq();
-    let arrivals = nodes[1..].iter().map(|other| async move {
-        let node = other.node();
-        let relayed = node
-            .peer_table()
-            .views()
+/// Waits until every node holds every other node's log up to what its origin holds.
+async fn wait_converged(nodes: &[DemoNode], deadline: Duration) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < deadline {
+        let heads: Vec<(OrgId, u64)> = nodes
             .iter()
-            .any(|p| &p.record.org == publisher.org() && p.record.endpoint.is_none());
-        let took = wait_for(node, publisher.org(), seq, Duration::from_secs(30)).await;
-        (node.org().clone(), relayed, took)
-    });
-    for (org, relayed, took) in futures::future::join_all(arrivals).await {
-        let route = if relayed {
-            "through relays"
-        } else {
-            "directly"
-        };
-        match took {
-            Some(took) => println!(
-                "  {org:<10} holds it after {:>7.1} ms ({route})",
-                took.as_secs_f64() * 1000.0
-            ),
-            None => println!("  {org:<10} does not hold it yet after 30 s"),
+            .map(|n| {
+                (
+                    n.node().org().clone(),
+                    n.node()
+                        .store()
+                        .head(n.node().org())
+                        .ok()
+                        .flatten()
+                        .map_or(0, |h| h.seq),
+                )
+            })
+            .collect();
+        let converged = nodes.iter().all(|n| {
+            heads.iter().all(|(origin, seq)| {
+                n.node()
+                    .store()
+                    .head(origin)
+                    .ok()
+                    .flatten()
+                    .map_or(0, |h| h.seq)
+                    >= *seq
+            })
+        });
+        if converged {
+            return true;
         }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    Ok(())
+    false
+}
+
+fn chosen(args: &DemoArgs) -> Result<Vec<&'static orgs::DemoOrg>, Failure> {
+    if args.orgs.is_empty() {
+        return Ok(orgs::ORGS.iter().collect());
+    }
+    let known: Vec<&str> = orgs::ORGS.iter().map(|o| o.id).collect();
+    let chosen = args
+        .orgs
+        .iter()
+        .map(|id| {
+            orgs::find(id.as_str()).ok_or_else(|| {
+                Failure::from(format!(
+                    "the demo has no organisation {id}; choose among {}",
+                    known.join(", ")
+                ))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if chosen.len() < 2 {
+        return Err("a demo needs at least two organisations".into());
+    }
+    Ok(chosen)
 }
 
 pub async fn run(args: DemoArgs) -> Result<(), Failure> {
     crate::logging::init("warn");
-    if args.orgs.len() < 2 {
-        return Err("a demo needs at least two organisations".into());
-    }
+    let chosen = chosen(&args)?;
     let temp;
     let root = match &args.data {
         Some(dir) => dir.clone(),
@@ -239,39 +223,62 @@ pub async fn run(args: DemoArgs) -> Result<(), Failure> {
         }
     };
     let started = Instant::now();
-    let nodes = start_nodes(&root, &args.orgs).await?;
+    let nodes = start_nodes(&root, &chosen).await?;
+    wait_connected(&nodes, Duration::from_secs(15)).await;
     println!(
-        "Comity demo: {} organisations on loopback, started in {:.1} s",
+        "Comity demo: {} organisations on loopback, connected in {:.1} s",
         nodes.len(),
         started.elapsed().as_secs_f64()
     );
-    for n in &nodes {
-        let node = n.node();
+    if !args.no_sample_data {
+        let by_org = nodes
+            .iter()
+            .map(|n| (n.node().org().to_string(), n.node().clone()))
+            .collect();
+        let published = samples::publish(&by_org).await?;
+        let converged = wait_converged(&nodes, Duration::from_secs(30)).await;
         println!(
-            "  {:<10} {}  {}",
-            node.org(),
-            node.config().endpoint(),
+            "published {published} sample documents; {} after {:.1} s",
+            if converged {
+                "every node holds every log"
+            } else {
+                "still propagating"
+            },
+            started.elapsed().as_secs_f64()
+        );
+    }
+    println!("\n  {:<10} {:<28} data", "org", "dashboard");
+    for n in &nodes {
+        let relayed = if n.node().org().as_str() == orgs::RELAYED {
+            "  (reached only through relays)"
+        } else {
+            ""
+        };
+        println!(
+            "  {:<10} {:<28} {}{relayed}",
+            n.node().org(),
+            n.dashboard,
             n.data.root().display()
         );
     }
-    if !args.no_sample_data {
-        wait_connected(&nodes, Duration::from_secs(10)).await;
-        publish_sample(&nodes).await?;
+    println!("\nLog in to any dashboard as {DEMO_USER} / {DEMO_PASSWORD}.");
+    if let Some(n) = nodes
+        .iter()
+        .find(|n| n.node().org().as_str() == "ietf")
+        .or(nodes.first())
+    {
+        println!(
+            "Or use the CLI: comity liaison list --inbox --data {}",
+            n.data.root().display()
+        );
     }
-    let example = nodes
-        .last()
-        .map(|n| n.data.root().display().to_string())
-        .unwrap_or_default();
-    println!(
-        "\nTry, in another terminal:\n  comity status --data {example}\n  comity log --data {example}\n  comity publish consultation --data {} --title \"...\" --closes 2027-03-31",
-        nodes[0].data.root().display()
-    );
     if !args.exit {
-        println!("\nPress Ctrl-C to stop.");
+        println!("Press Ctrl-C to stop.");
         shutdown_signal().await;
     }
     for n in nodes {
         n.running.shutdown().await?;
+        let _ = n.web.await;
     }
     Ok(())
 }
