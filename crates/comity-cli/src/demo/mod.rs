@@ -85,13 +85,29 @@ async fn start_nodes(
 ) -> Result<Vec<DemoNode>, Failure> {
     let mut prepared = Vec::new();
     for org in chosen {
-        let federation = TcpListener::bind("127.0.0.1:0").await?;
-        let http = TcpListener::bind("127.0.0.1:0").await?;
-        let config = config_for(org, federation.local_addr()?, http.local_addr()?)?;
         let data = DataDir::new(root.join(org.id));
-        let key = data.init(&config)?;
+        // A directory kept from an earlier demo (--data) is started again as
+        // it was, on the same ports; a new one gets fresh ports and keys.
+        let (config, key, federation, http) = if data.is_initialised() {
+            let config = data.load_config()?;
+            let store_key = data.load_key()?;
+            let federation = TcpListener::bind(config.listen).await?;
+            let http = TcpListener::bind(config.http.listen).await?;
+            (config, store_key, federation, http)
+        } else {
+            let federation = TcpListener::bind("127.0.0.1:0").await?;
+            let http = TcpListener::bind("127.0.0.1:0").await?;
+            let config = config_for(org, federation.local_addr()?, http.local_addr()?)?;
+            let key = data.init(&config)?;
+            (config, key, federation, http)
+        };
         let store = data.open_store(&config)?;
-        accounts::add_user(&*store, DEMO_USER, accounts::Role::Admin, DEMO_PASSWORD, 0)?;
+        let key = data
+            .load_key_recovering(&config.org, &*store)
+            .unwrap_or(key);
+        if accounts::user(&*store, DEMO_USER)?.is_none() {
+            accounts::add_user(&*store, DEMO_USER, accounts::Role::Admin, DEMO_PASSWORD, 0)?;
+        }
         let options = comity_node::node::NodeOptions {
             key_files: Some(data.key_files()),
             ..Default::default()
@@ -230,7 +246,15 @@ pub async fn run(args: DemoArgs) -> Result<(), Failure> {
         nodes.len(),
         started.elapsed().as_secs_f64()
     );
-    if !args.no_sample_data {
+    let fresh = nodes.iter().all(|n| {
+        n.node()
+            .store()
+            .head(n.node().org())
+            .ok()
+            .flatten()
+            .is_none_or(|h| h.seq <= 1)
+    });
+    if !args.no_sample_data && fresh {
         let by_org = nodes
             .iter()
             .map(|n| (n.node().org().to_string(), n.node().clone()))
