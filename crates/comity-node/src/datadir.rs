@@ -197,9 +197,20 @@ impl KeyFiles {
         write_key(&self.next, next)
     }
 
-    /// Makes the staged key current; the old one is kept as `identity.key.previous`.
+    /// Makes the staged key current; the old one is kept as
+    /// `identity.key.previous`. The current key is replaced by one atomic
+    /// rename, so a crash at any point leaves a usable `identity.key`.
     pub fn commit(&self) -> Result<(), DataDirError> {
-        fs::rename(&self.current, &self.previous).map_err(io_err(&self.current))?;
-        fs::rename(&self.next, &self.current).map_err(io_err(&self.next))
+        fs::copy(&self.current, &self.previous).map_err(io_err(&self.current))?;
+        fs::File::open(&self.previous)
+            .and_then(|f| f.sync_all())
+            .map_err(io_err(&self.previous))?;
+        fs::rename(&self.next, &self.current).map_err(io_err(&self.next))?;
+        if let Some(dir) = self.current.parent() {
+            fs::File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(io_err(dir))?;
+        }
+        Ok(())
     }
 }

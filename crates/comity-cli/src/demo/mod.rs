@@ -24,7 +24,9 @@ pub const DEMO_PASSWORD: &str = "comity-demo";
 
 #[derive(Args)]
 pub struct DemoArgs {
-    /// Organisations to start (default: all seventeen); see the list in --help.
+    /// Organisations to start (default: all seventeen): itu, icann, ietf,
+    /// afrinic, apnic, arin, lacnic, ripe-ncc, isoc, w3c, igf, kenya-igf,
+    /// eurodig, m3aawg, apwg, apec-tel, ke-moict.
     #[arg(long, value_delimiter = ',')]
     orgs: Vec<OrgId>,
     /// Keep the nodes' data here instead of a temporary directory.
