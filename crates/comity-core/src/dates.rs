@@ -36,7 +36,9 @@ pub fn parse_start(text: &str) -> Result<OffsetDateTime, DateError> {
 pub fn parse_end(text: &str) -> Result<OffsetDateTime, DateError> {
     let text = text.trim();
     if let Some(day) = parse_day(text) {
-        return Ok(day.midnight().assume_offset(AOE) + Duration::days(1) - Duration::seconds(1));
+        // The last day the calendar can name has no end to compute.
+        let next = day.next_day().ok_or_else(|| DateError(text.to_owned()))?;
+        return Ok(next.midnight().assume_offset(AOE) - Duration::seconds(1));
     }
     OffsetDateTime::parse(text, &Rfc3339).map_err(|_| DateError(text.to_owned()))
 }
@@ -50,8 +52,8 @@ pub fn to_timestamp(t: OffsetDateTime) -> prost_types::Timestamp {
 
 pub fn from_timestamp(t: &prost_types::Timestamp) -> Option<OffsetDateTime> {
     OffsetDateTime::from_unix_timestamp(t.seconds)
-        .ok()
-        .map(|d| d + Duration::nanoseconds(i64::from(t.nanos)))
+        .ok()?
+        .checked_add(Duration::nanoseconds(i64::from(t.nanos)))
 }
 
 /// RFC 3339 in UTC, to the second, for display and JSON.
@@ -93,7 +95,9 @@ impl Deadline {
     /// an RFC 3339 offset such as `+02:00` or `Z`).
     pub fn parse(date: &str, zone: &str) -> Result<Self, DateError> {
         let date_text = date.trim();
-        let day = parse_day(date_text).ok_or_else(|| DateError(date_text.to_owned()))?;
+        let day = parse_day(date_text)
+            .filter(|d| d.next_day().is_some())
+            .ok_or_else(|| DateError(date_text.to_owned()))?;
         let zone = parse_zone(zone.trim()).ok_or_else(|| DateError(zone.trim().to_owned()))?;
         Ok(Self { date: day, zone })
     }
@@ -119,7 +123,15 @@ impl Deadline {
     /// The instant the deadline ends: midnight after the named day, in its zone.
     /// From this instant on, it has passed.
     pub fn ends_at(&self) -> OffsetDateTime {
-        self.date.midnight().assume_offset(self.offset()) + Duration::days(1)
+        match self.date.next_day() {
+            Some(next) => next.midnight().assume_offset(self.offset()),
+            // Unreachable through `parse`, which refuses the calendar's last day.
+            None => self
+                .date
+                .with_hms(23, 59, 59)
+                .map_or_else(|_| self.date.midnight(), |end| end)
+                .assume_offset(self.offset()),
+        }
     }
 
     /// Whether the deadline has passed at `now`.
@@ -189,6 +201,24 @@ mod tests {
             start.to_offset(UtcOffset::UTC).format(&Rfc3339).unwrap(),
             "2027-03-31T12:00:00Z"
         );
+    }
+
+    #[test]
+    fn the_ends_of_the_calendar_are_errors_not_panics() {
+        // Found by fuzzing (fuzz/regressions/document_validate).
+        assert!(parse_end("9999-12-31").is_err());
+        assert!(Deadline::parse("9999-12-31", "").is_err());
+        let far = prost_types::Timestamp {
+            seconds: 253_402_300_799,
+            nanos: 2_000_000_000,
+        };
+        assert_eq!(from_timestamp(&far), None);
+        assert_eq!(format_day_or_time(&far), "");
+        let early = prost_types::Timestamp {
+            seconds: -377_705_116_800,
+            nanos: -1,
+        };
+        assert_eq!(from_timestamp(&early), None);
     }
 
     #[test]
