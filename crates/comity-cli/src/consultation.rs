@@ -4,13 +4,16 @@ use crate::{
     DataArg, Failure, JsonArg, client,
     commands::status_failure,
     docfile::{self, ContactFile, Loaded, display_ref, parse_ref, pick, pick_list},
-    output::{self, opt_str, time_json},
+    output,
 };
 use clap::{ArgGroup, Args, Subcommand, ValueEnum};
-use comity_node::DataDir;
+use comity_node::{
+    DataDir,
+    json::{self, Dialect},
+};
 use comity_proto::v1 as proto;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::{collections::BTreeMap, path::PathBuf};
 
 // Parsed once per process; boxing would only add noise.
@@ -598,112 +601,16 @@ pub async fn respond(args: RespondArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-fn status_name(status: i32) -> String {
-    proto::ConsultationStatus::try_from(status).map_or_else(
-        |_| status.to_string(),
-        |s| output::enum_name(s.as_str_name(), "CONSULTATION_STATUS_"),
-    )
-}
-
-fn summary_json(s: &proto::ConsultationSummary) -> Value {
-    json!({
-        "origin": s.origin,
-        "uuid": s.uuid,
-        "revision": s.revision,
-        "title": output::texts_json(&s.title),
-        "opens_at": time_json(s.opens_at.as_ref()),
-        "closes_at": time_json(s.closes_at.as_ref()),
-        "status": s.status,
-        "topics": s.topics,
-        "responses": s.responses,
-        "seq": s.seq,
-    })
-}
-
-fn consultation_json(c: &proto::Consultation) -> Value {
-    json!({
-        "uuid": c.uuid,
-        "revision": c.revision,
-        "title": output::texts_json(&c.title),
-        "summary": output::texts_json(&c.summary),
-        "opens_at": time_json(c.opens_at.as_ref()),
-        "closes_at": time_json(c.closes_at.as_ref()),
-        "status": status_name(c.status),
-        "topics": c.topics,
-        "body": output::texts_json(&c.body),
-        "link": opt_str(&c.link),
-        "questions": c.questions.iter().map(|q| json!({
-            "number": q.number,
-            "text": output::texts_json(&q.text),
-        })).collect::<Vec<_>>(),
-        "reply_closes_at": time_json(c.reply_closes_at.as_ref()),
-        "eligibility": c.eligibility.as_ref().map(|e| json!({
-            "scope": proto::eligibility::Scope::try_from(e.scope).map_or_else(
-                |_| e.scope.to_string(),
-                |s| output::enum_name(s.as_str_name(), "SCOPE_"),
-            ),
-            "orgs": e.orgs,
-        })),
-        "attachments": output::attachments_json(&c.attachments),
-        "contact": c.contact.as_ref().map(output::contact_json),
-        "report": c.report.as_ref().map(|r| json!({
-            "summary": output::texts_json(&r.summary),
-            "attachments": output::attachments_json(&r.attachments),
-            "published_at": time_json(r.published_at.as_ref()),
-        })),
-    })
-}
-
-fn revision_json(r: &proto::RevisionView) -> Value {
-    json!({
-        "revision": r.revision,
-        "seq": r.seq,
-        "id": r.id,
-        "created_at": time_json(r.created_at.as_ref()),
-        "closes_at": time_json(r.closes_at.as_ref()),
-        "status": r.status,
-    })
-}
-
-fn response_json(r: &proto::ResponseView) -> Value {
-    json!({
-        "origin": r.origin,
-        "seq": r.seq,
-        "id": r.id,
-        "uuid": r.uuid,
-        "text": output::texts_json(&r.text),
-        "on_behalf_of": opt_str(&r.on_behalf_of),
-        "replies_to": output::ref_json(r.replies_to.as_ref()),
-        "late": r.late,
-        "created_at": time_json(r.created_at.as_ref()),
-        "stakeholder_group": opt_str(&r.stakeholder_group),
-        "region": opt_str(&r.region),
-        "attachments": output::attachments_json(&r.attachments),
-    })
-}
-
-fn rows_json(rows: &[proto::ParticipationRow]) -> Value {
-    Value::Array(
-        rows.iter()
-            .map(|r| json!({"key": r.key, "responses": r.responses}))
-            .collect(),
-    )
-}
-
+/// A consultation as `comity consultation show --json` prints it.
 pub fn view_json(v: &proto::ConsultationView) -> Value {
-    json!({
-        "summary": v.summary.as_ref().map(summary_json),
-        "current": v.current.as_ref().map(consultation_json),
-        "revisions": v.revisions.iter().map(revision_json).collect::<Vec<_>>(),
-        "responses": v.responses.iter().map(response_json).collect::<Vec<_>>(),
-        "by_stakeholder_group": rows_json(&v.by_stakeholder_group),
-        "by_region": rows_json(&v.by_region),
-    })
+    json::consultation_view_json(v, Dialect::Cli)
 }
 
 fn print_list(list: &[proto::ConsultationSummary], json: bool) {
     if json {
-        output::print_json(&Value::Array(list.iter().map(summary_json).collect()));
+        output::print_json(&Value::Array(
+            list.iter().map(json::consultation_summary_json).collect(),
+        ));
         return;
     }
     if list.is_empty() {
@@ -734,7 +641,7 @@ fn print_attachments(attachments: &[proto::AttachmentRef], indent: &str) {
             } else {
                 &a.media_type
             },
-            output::hash_hex(&a.hash)
+            json::hash_hex(&a.hash)
         );
     }
 }

@@ -7,11 +7,14 @@ use crate::{
     DataArg, Failure, JsonArg, client,
     commands::status_failure,
     docfile::{self, ContactFile, Loaded, display_ref, parse_contact, parse_ref, pick, pick_list},
-    output::{self, opt_str, time_json},
+    output,
 };
 use clap::{ArgGroup, Args, Subcommand, ValueEnum};
 use comity_core::liaison::display_addressee;
-use comity_node::DataDir;
+use comity_node::{
+    DataDir,
+    json::{self, Dialect, opt_str, purpose_name, statement_json},
+};
 use comity_proto::v1 as proto;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -527,43 +530,6 @@ pub async fn ack(args: AckArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-fn purpose_name(purpose: i32) -> String {
-    proto::LiaisonPurpose::try_from(purpose).map_or_else(
-        |_| purpose.to_string(),
-        |p| output::enum_name(p.as_str_name(), "LIAISON_PURPOSE_"),
-    )
-}
-
-fn addressee_json(a: &proto::Addressee) -> Value {
-    json!({
-        "org": a.org,
-        "group": opt_str(&a.group),
-        "purpose": if a.purpose == 0 { Value::Null } else { Value::String(purpose_name(a.purpose)) },
-    })
-}
-
-pub fn statement_json(s: &proto::LiaisonStatement) -> Value {
-    json!({
-        "uuid": s.uuid,
-        "revision": s.revision,
-        "title": s.title,
-        "from_groups": s.from_groups,
-        "to": s.to.iter().map(addressee_json).collect::<Vec<_>>(),
-        "cc": s.cc.iter().map(addressee_json).collect::<Vec<_>>(),
-        "purpose": purpose_name(s.purpose),
-        "deadline": s.deadline.as_ref().map(|d| json!({"date": d.date, "zone": opt_str(&d.zone)})),
-        "body": s.body.as_ref().map(|b| json!({"lang": b.lang, "value": b.value})),
-        "attachments": output::attachments_json(&s.attachments),
-        "in_reply_to": output::ref_json(s.in_reply_to.as_ref()),
-        "contacts": s.contacts.iter().map(output::contact_json).collect::<Vec<_>>(),
-        "other_identifiers": s.other_identifiers,
-        "state": proto::LiaisonState::try_from(s.state).map_or_else(
-            |_| s.state.to_string(),
-            |st| output::enum_name(st.as_str_name(), "LIAISON_STATE_"),
-        ),
-    })
-}
-
 pub fn draft_json(d: &proto::DraftView) -> Value {
     json!({
         "id": d.id,
@@ -576,67 +542,14 @@ pub fn draft_json(d: &proto::DraftView) -> Value {
     })
 }
 
+/// A liaison as `comity liaison list --json` prints it.
 pub fn summary_json(s: &proto::LiaisonSummary) -> Value {
-    json!({
-        "origin": s.origin,
-        "uuid": s.uuid,
-        "seq": s.seq,
-        "title": s.title,
-        "purpose": s.purpose,
-        "from": s.from,
-        "to": s.to,
-        "cc": s.cc,
-        "deadline": opt_str(&s.deadline),
-        "overdue": s.overdue,
-        "action_state": opt_str(&s.action_state),
-        "restricted": s.restricted,
-        "redacted": s.redacted,
-        "created_at": time_json(s.created_at.as_ref()),
-    })
+    json::liaison_summary_json(s, Dialect::Cli)
 }
 
-fn receipt_json(r: &proto::ReceiptView) -> Value {
-    json!({
-        "origin": r.origin,
-        "seq": r.seq,
-        "id": r.id,
-        "status": r.status,
-        "note": opt_str(&r.note),
-        "created_at": time_json(r.created_at.as_ref()),
-    })
-}
-
-fn recipient_json(r: &proto::RecipientState) -> Value {
-    json!({
-        "org": r.org,
-        "group": opt_str(&r.group),
-        "purpose": r.purpose,
-        "cc": r.cc,
-        "action_state": r.action_state,
-        "overdue": r.overdue,
-        "receipts": r.receipts.iter().map(receipt_json).collect::<Vec<_>>(),
-    })
-}
-
-fn revision_json(r: &proto::RevisionView) -> Value {
-    json!({
-        "revision": r.revision,
-        "seq": r.seq,
-        "id": r.id,
-        "created_at": time_json(r.created_at.as_ref()),
-        "status": r.status,
-    })
-}
-
+/// A liaison as `comity liaison show --json` prints it.
 pub fn view_json(v: &proto::LiaisonView) -> Value {
-    json!({
-        "summary": v.summary.as_ref().map(summary_json),
-        "statement": v.statement.as_ref().map(statement_json),
-        "recipients": v.recipients.iter().map(recipient_json).collect::<Vec<_>>(),
-        "replies": v.replies.iter().map(summary_json).collect::<Vec<_>>(),
-        "in_reply_to": v.in_reply_to.as_ref().map(summary_json),
-        "revisions": v.revisions.iter().map(revision_json).collect::<Vec<_>>(),
-    })
+    json::liaison_view_json(v, Dialect::Cli)
 }
 
 fn draft_line(d: &proto::DraftView) -> String {
@@ -788,7 +701,7 @@ fn print_view(v: &proto::LiaisonView, json: bool) {
                     a.name,
                     a.size,
                     a.media_type,
-                    output::hash_hex(&a.hash)
+                    json::hash_hex(&a.hash)
                 );
             }
         }

@@ -129,7 +129,7 @@ impl Deadline {
             None => self
                 .date
                 .with_hms(23, 59, 59)
-                .map_or_else(|_| self.date.midnight(), |end| end)
+                .unwrap_or_else(|_| self.date.midnight())
                 .assume_offset(self.offset()),
         }
     }

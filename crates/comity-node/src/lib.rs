@@ -26,6 +26,7 @@ pub mod config;
 pub mod datadir;
 pub mod error;
 pub mod federation;
+pub mod json;
 pub mod local_api;
 pub mod node;
 pub mod peers;

@@ -30,7 +30,8 @@ fn org_arg(text: &str) -> Result<OrgId, Status> {
     OrgId::new(text).map_err(|e| Status::invalid_argument(e.to_string()))
 }
 
-fn summarise(entry: &SignedEntry) -> EntrySummary {
+/// The one-line listing of an entry, as `comity log` and `/api/v1/log` show it.
+pub fn summarise(entry: &SignedEntry) -> EntrySummary {
     let summary = if entry.is_redacted() {
         "(restricted)".to_string()
     } else {

@@ -35,10 +35,16 @@ use axum::{
     routing::{any, get},
 };
 use comity_core::{
-    OrgId, SignedEntry, dates, document,
+    OrgId, SignedEntry, document,
     proto::{self, list_liaisons_request::Box as LiaisonBox},
 };
-use comity_node::{Node, NodeError, peers};
+use comity_node::{
+    Node, NodeError,
+    json::{
+        self, Dialect, consultation_summary_json, consultation_view_json, liaison_view_json,
+        opt_string, peers_json, time_json,
+    },
+};
 use serde_json::{Value, json};
 use std::{collections::HashMap, sync::Arc};
 
@@ -381,6 +387,7 @@ async fn show_consultation(
     blocking(node, move |node| {
         Ok(consultation_view_json(
             &node.show_consultation(&origin, &uuid)?,
+            Dialect::Api,
         ))
     })
     .await
@@ -410,7 +417,10 @@ async fn list_liaisons(
     blocking(node, move |node| {
         let list = node.list_liaisons(which)?;
         Ok(json!({
-            "liaisons": list.iter().map(liaison_summary_json).collect::<Vec<_>>(),
+            "liaisons": list
+                .iter()
+                .map(|s| json::liaison_summary_json(s, Dialect::Api))
+                .collect::<Vec<_>>(),
         }))
     })
     .await
@@ -424,328 +434,19 @@ async fn show_liaison(
     Params::parse(query, &[])?;
     let (origin, uuid) = doc_ref(origin, uuid, "liaison")?;
     blocking(node, move |node| {
-        Ok(liaison_view_json(&node.show_liaison(&origin, &uuid)?))
+        Ok(liaison_view_json(
+            &node.show_liaison(&origin, &uuid)?,
+            Dialect::Api,
+        ))
     })
     .await
 }
 
 // ------------------------------------------------------------------- JSON
+//
+// The shapes are `comity_node::json`'s, shared with the CLI's `--json`.
 
-/// A timestamp: RFC 3339 in UTC, or null when absent.
-fn time_json(t: Option<&prost_types::Timestamp>) -> Value {
-    t.map_or(Value::Null, |t| Value::String(dates::format_timestamp(t)))
-}
-
-/// An empty string as null.
-fn opt_str(s: &str) -> Value {
-    if s.is_empty() {
-        Value::Null
-    } else {
-        Value::String(s.to_string())
-    }
-}
-
-fn opt_string(s: Option<String>) -> Value {
-    s.filter(|s| !s.is_empty())
-        .map_or(Value::Null, Value::String)
-}
-
-/// A proto enum value name without its prefix, lower case.
-fn enum_name(name: &str, prefix: &str) -> String {
-    name.strip_prefix(prefix)
-        .unwrap_or(name)
-        .to_ascii_lowercase()
-}
-
-fn hash_hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn texts_json(texts: &[proto::Text]) -> Value {
-    Value::Array(
-        texts
-            .iter()
-            .map(|t| json!({"lang": t.lang, "value": t.value}))
-            .collect(),
-    )
-}
-
-fn attachments_json(attachments: &[proto::AttachmentRef]) -> Value {
-    Value::Array(
-        attachments
-            .iter()
-            .map(|a| {
-                json!({
-                    "hash": hash_hex(&a.hash),
-                    "size": a.size,
-                    "media_type": a.media_type,
-                    "name": a.name,
-                })
-            })
-            .collect(),
-    )
-}
-
-fn ref_json(r: Option<&proto::DocumentRef>) -> Value {
-    match r {
-        Some(r) if !r.origin.is_empty() || !r.uuid.is_empty() => {
-            json!({"origin": r.origin, "uuid": r.uuid})
-        }
-        _ => Value::Null,
-    }
-}
-
-fn contact_json(c: &proto::Contact) -> Value {
-    json!({"name": c.name, "email": c.email, "role": c.role})
-}
-
+/// A held entry as the local API summarises it for `comity log`.
 fn entry_json(entry: &SignedEntry) -> Value {
-    let summary = if entry.is_redacted() {
-        "(restricted)".to_string()
-    } else {
-        document::decode_for(entry)
-            .map(|body| document::summary(&body))
-            .unwrap_or_default()
-    };
-    json!({
-        "origin": entry.origin().to_string(),
-        "seq": entry.seq(),
-        "kind": entry.kind().as_str(),
-        "id": entry.id().to_hex(),
-        "created_at": time_json(entry.created_at()),
-        "payload_size": entry.payload_size(),
-        "redacted": entry.is_redacted(),
-        "summary": summary,
-    })
-}
-
-fn peers_json(node: &Node) -> Result<Vec<Value>, ApiError> {
-    let ours: HashMap<OrgId, u64> = node.heads()?.into_iter().map(|(o, h)| (o, h.seq)).collect();
-    Ok(node
-        .peer_table()
-        .views()
-        .iter()
-        .map(|view| {
-            let lag: Vec<Value> = peers::lag(view, &ours)
-                .into_iter()
-                .map(|(origin, local_seq, remote_seq)| {
-                    json!({
-                        "origin": origin.to_string(),
-                        "local_seq": local_seq,
-                        "remote_seq": remote_seq,
-                        "behind": remote_seq.saturating_sub(local_seq),
-                    })
-                })
-                .collect();
-            json!({
-                "org": view.record.org.to_string(),
-                "key": view.record.key.to_string(),
-                "endpoint": opt_string(view.record.endpoint.clone()),
-                "connected": view.connected,
-                "reciprocal": view.reciprocal,
-                "last_error": opt_string(view.last_error.clone()),
-                "last_contact": time_json(
-                    view.last_contact
-                        .map(prost_types::Timestamp::from)
-                        .as_ref(),
-                ),
-                "lag": lag,
-                "serving": view.serving.iter().map(ToString::to_string).collect::<Vec<_>>(),
-                "failures": view.failures,
-            })
-        })
-        .collect())
-}
-
-fn consultation_summary_json(s: &proto::ConsultationSummary) -> Value {
-    json!({
-        "origin": s.origin,
-        "uuid": s.uuid,
-        "revision": s.revision,
-        "title": texts_json(&s.title),
-        "opens_at": time_json(s.opens_at.as_ref()),
-        "closes_at": time_json(s.closes_at.as_ref()),
-        "status": s.status,
-        "topics": s.topics,
-        "responses": s.responses,
-        "seq": s.seq,
-    })
-}
-
-fn consultation_status_name(status: i32) -> String {
-    proto::ConsultationStatus::try_from(status).map_or_else(
-        |_| status.to_string(),
-        |s| enum_name(s.as_str_name(), "CONSULTATION_STATUS_"),
-    )
-}
-
-fn consultation_json(c: &proto::Consultation) -> Value {
-    json!({
-        "uuid": c.uuid,
-        "revision": c.revision,
-        "title": texts_json(&c.title),
-        "summary": texts_json(&c.summary),
-        "opens_at": time_json(c.opens_at.as_ref()),
-        "closes_at": time_json(c.closes_at.as_ref()),
-        "status": consultation_status_name(c.status),
-        "topics": c.topics,
-        "body": texts_json(&c.body),
-        "link": opt_str(&c.link),
-        "questions": c.questions.iter().map(|q| json!({
-            "number": q.number,
-            "text": texts_json(&q.text),
-        })).collect::<Vec<_>>(),
-        "reply_closes_at": time_json(c.reply_closes_at.as_ref()),
-        "eligibility": c.eligibility.as_ref().map(|e| json!({
-            "scope": proto::eligibility::Scope::try_from(e.scope).map_or_else(
-                |_| e.scope.to_string(),
-                |s| enum_name(s.as_str_name(), "SCOPE_"),
-            ),
-            "orgs": e.orgs,
-        })),
-        "attachments": attachments_json(&c.attachments),
-        "contact": c.contact.as_ref().map(contact_json),
-        "report": c.report.as_ref().map(|r| json!({
-            "summary": texts_json(&r.summary),
-            "attachments": attachments_json(&r.attachments),
-            "published_at": time_json(r.published_at.as_ref()),
-        })),
-    })
-}
-
-fn revision_json(r: &proto::RevisionView) -> Value {
-    json!({
-        "revision": r.revision,
-        "seq": r.seq,
-        "id": r.id,
-        "created_at": time_json(r.created_at.as_ref()),
-        "closes_at": time_json(r.closes_at.as_ref()),
-        "status": opt_str(&r.status),
-    })
-}
-
-fn response_json(r: &proto::ResponseView) -> Value {
-    json!({
-        "origin": r.origin,
-        "seq": r.seq,
-        "id": r.id,
-        "uuid": r.uuid,
-        "text": texts_json(&r.text),
-        "on_behalf_of": opt_str(&r.on_behalf_of),
-        "replies_to": ref_json(r.replies_to.as_ref()),
-        "late": r.late,
-        "created_at": time_json(r.created_at.as_ref()),
-        "stakeholder_group": opt_str(&r.stakeholder_group),
-        "region": opt_str(&r.region),
-        "attachments": attachments_json(&r.attachments),
-    })
-}
-
-fn rows_json(rows: &[proto::ParticipationRow]) -> Value {
-    Value::Array(
-        rows.iter()
-            .map(|r| json!({"key": r.key, "responses": r.responses}))
-            .collect(),
-    )
-}
-
-fn consultation_view_json(v: &proto::ConsultationView) -> Value {
-    json!({
-        "summary": v.summary.as_ref().map(consultation_summary_json),
-        "current": v.current.as_ref().map(consultation_json),
-        "revisions": v.revisions.iter().map(revision_json).collect::<Vec<_>>(),
-        "responses": v.responses.iter().map(response_json).collect::<Vec<_>>(),
-        "by_stakeholder_group": rows_json(&v.by_stakeholder_group),
-        "by_region": rows_json(&v.by_region),
-    })
-}
-
-fn purpose_name(purpose: i32) -> String {
-    proto::LiaisonPurpose::try_from(purpose).map_or_else(
-        |_| purpose.to_string(),
-        |p| enum_name(p.as_str_name(), "LIAISON_PURPOSE_"),
-    )
-}
-
-fn addressee_json(a: &proto::Addressee) -> Value {
-    json!({
-        "org": a.org,
-        "group": opt_str(&a.group),
-        "purpose": if a.purpose == 0 { Value::Null } else { Value::String(purpose_name(a.purpose)) },
-    })
-}
-
-fn statement_json(s: &proto::LiaisonStatement) -> Value {
-    json!({
-        "uuid": s.uuid,
-        "revision": s.revision,
-        "title": s.title,
-        "from_groups": s.from_groups,
-        "to": s.to.iter().map(addressee_json).collect::<Vec<_>>(),
-        "cc": s.cc.iter().map(addressee_json).collect::<Vec<_>>(),
-        "purpose": purpose_name(s.purpose),
-        "deadline": s.deadline.as_ref().map(|d| json!({"date": d.date, "zone": opt_str(&d.zone)})),
-        "body": s.body.as_ref().map(|b| json!({"lang": b.lang, "value": b.value})),
-        "attachments": attachments_json(&s.attachments),
-        "in_reply_to": ref_json(s.in_reply_to.as_ref()),
-        "contacts": s.contacts.iter().map(contact_json).collect::<Vec<_>>(),
-        "other_identifiers": s.other_identifiers,
-        "state": proto::LiaisonState::try_from(s.state).map_or_else(
-            |_| s.state.to_string(),
-            |st| enum_name(st.as_str_name(), "LIAISON_STATE_"),
-        ),
-    })
-}
-
-fn liaison_summary_json(s: &proto::LiaisonSummary) -> Value {
-    json!({
-        "origin": s.origin,
-        "uuid": s.uuid,
-        "seq": s.seq,
-        "title": s.title,
-        "purpose": opt_str(&s.purpose),
-        "from": s.from,
-        "to": s.to,
-        "cc": s.cc,
-        "deadline": opt_str(&s.deadline),
-        "overdue": s.overdue,
-        "action_state": opt_str(&s.action_state),
-        "restricted": s.restricted,
-        "redacted": s.redacted,
-        "created_at": time_json(s.created_at.as_ref()),
-    })
-}
-
-fn receipt_json(r: &proto::ReceiptView) -> Value {
-    json!({
-        "origin": r.origin,
-        "seq": r.seq,
-        "id": r.id,
-        "status": r.status,
-        "note": opt_str(&r.note),
-        "created_at": time_json(r.created_at.as_ref()),
-    })
-}
-
-fn recipient_json(r: &proto::RecipientState) -> Value {
-    json!({
-        "org": r.org,
-        "group": opt_str(&r.group),
-        "purpose": r.purpose,
-        "cc": r.cc,
-        "action_state": r.action_state,
-        "overdue": r.overdue,
-        "receipts": r.receipts.iter().map(receipt_json).collect::<Vec<_>>(),
-    })
-}
-
-fn liaison_view_json(v: &proto::LiaisonView) -> Value {
-    json!({
-        "summary": v.summary.as_ref().map(liaison_summary_json),
-        "statement": v.statement.as_ref().map(statement_json),
-        "recipients": v.recipients.iter().map(recipient_json).collect::<Vec<_>>(),
-        "replies": v.replies.iter().map(liaison_summary_json).collect::<Vec<_>>(),
-        "in_reply_to": v.in_reply_to.as_ref().map(liaison_summary_json),
-        "revisions": v.revisions.iter().map(revision_json).collect::<Vec<_>>(),
-    })
+    json::entry_json(&comity_node::local_api::summarise(entry), Dialect::Api)
 }
