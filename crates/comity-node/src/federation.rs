@@ -182,7 +182,7 @@ impl Federation for FederationService {
 }
 
 fn heartbeat(node: &Node, origin: &OrgId) -> Result<SubscribeEvent, NodeError> {
-    let head_seq = node.store().head(origin)?.map_or(0, |h| h.seq);
+    let head_seq = node.durable_head(origin);
     Ok(SubscribeEvent {
         event: Some(Event::Heartbeat(proto::Heartbeat {
             head_seq,
@@ -212,8 +212,13 @@ async fn serve_log(
                 .await;
             return;
         }
+        // Only what is on disk here: see `Node::durable_head`.
+        let durable = node.durable_head(&origin);
         let batch = match node.store().entries_after(&origin, cursor, READ_BATCH) {
-            Ok(batch) => batch,
+            Ok(batch) => batch
+                .into_iter()
+                .filter(|e| e.seq() <= durable)
+                .collect::<Vec<_>>(),
             Err(e) => {
                 let _ = tx.send(Err(NodeError::from(e).into())).await;
                 return;

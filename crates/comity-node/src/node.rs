@@ -106,6 +106,11 @@ pub struct Node {
     pins: Arc<Pins>,
     /// Bumped after every durable append; live subscriptions wait on it.
     appended: watch::Sender<u64>,
+    /// Per origin, the highest seq flushed to disk. Only entries up to it
+    /// are served: an entry a crash could still take away must never reach
+    /// a peer, or the node would sign a different entry at that seq after a
+    /// restart and look like an equivocator.
+    durable: RwLock<HashMap<OrgId, u64>>,
     /// Serialises appends to the own log.
     own_log: Mutex<()>,
     /// Serialises ingest per origin (normally one subscription per origin).
@@ -166,6 +171,12 @@ impl Node {
         }
         let tls = comity_tls::TlsIdentity::new(&key, &config.org)
             .map_err(|e| NodeError::Internal(format!("TLS identity: {e}")))?;
+        // Whatever a freshly opened store holds is on disk.
+        let durable = store
+            .heads()?
+            .into_iter()
+            .map(|(origin, head)| (origin, head.seq))
+            .collect();
         Ok(Arc::new(Self {
             config,
             key: RwLock::new(key),
@@ -175,6 +186,7 @@ impl Node {
             store,
             pins,
             appended: watch::Sender::new(0),
+            durable: RwLock::new(durable),
             own_log: Mutex::new(()),
             ingest_locks: Default::default(),
             peers,
@@ -248,6 +260,22 @@ impl Node {
     pub fn peer_table(&self) -> &PeerTable {
         &self.peers
     }
+    /// The highest seq of `origin` that is on disk here (0 for none).
+    pub fn durable_head(&self, origin: &OrgId) -> u64 {
+        self.durable
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(origin)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    fn set_durable(&self, origin: &OrgId, seq: u64) {
+        let mut durable = self.durable.write().unwrap_or_else(|e| e.into_inner());
+        let held = durable.entry(origin.clone()).or_insert(0);
+        *held = (*held).max(seq);
+    }
+
     pub fn appended(&self) -> watch::Receiver<u64> {
         self.appended.subscribe()
     }
@@ -346,6 +374,7 @@ impl Node {
             Ok(())
         })
         .await?;
+        self.set_durable(self.org(), entry.seq());
         self.counters
             .published
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -392,6 +421,10 @@ impl Node {
             ))
         })
         .await?;
+        // Flushed by verify_and_store: what the store holds now is on disk.
+        if let Some(head) = self.store.head(origin)? {
+            self.set_durable(origin, head.seq);
+        }
         if ingested.new > 0 {
             self.counters
                 .ingested

@@ -32,6 +32,11 @@ pub const CAPABILITIES: &[&str] = &["subscribe", "heartbeat", "redaction"];
 /// How long a source that served a bad entry is passed over.
 const PENALTY: Duration = Duration::from_secs(60);
 
+/// Entries one subscription may serve that this node already holds before the
+/// source is judged to be looping. An honest source serves each entry after
+/// the requested seq once; a few duplicates can come from a source switch.
+const MAX_DUPLICATES: usize = 1024;
+
 /// What the rest of the node may see of one peer.
 #[derive(Debug, Clone)]
 pub struct PeerView {
@@ -544,6 +549,7 @@ async fn pull(
     let mut check = tokio::time::interval(node.config().replication.heads_poll());
     check.tick().await;
     let mut last_heard = tokio::time::Instant::now();
+    let mut duplicates = 0;
     loop {
         let event = tokio::select! {
             _ = cancel.cancelled() => return Ok(PullEnd::Cancelled),
@@ -581,13 +587,13 @@ async fn pull(
             match stream.message().now_or_never() {
                 Some(Ok(Some(more))) => next = more.event,
                 Some(Err(status)) => {
-                    ingest(node, source, origin, batch).await?;
+                    ingest(node, source, origin, batch, &mut duplicates).await?;
                     return Err(PullError::Stream(stream_error(&status)));
                 }
                 _ => break,
             }
         }
-        ingest(node, source, origin, batch).await?;
+        ingest(node, source, origin, batch, &mut duplicates).await?;
     }
 }
 
@@ -596,13 +602,22 @@ async fn ingest(
     source: &Source,
     origin: &OrgId,
     batch: Vec<proto::Entry>,
+    duplicates: &mut usize,
 ) -> Result<(), PullError> {
     if batch.is_empty() {
         return Ok(());
     }
+    let offered = batch.len();
     match node.ingest(&source.org, origin, batch).await {
         Ok(ingested) => {
+            *duplicates += offered.saturating_sub(ingested.new);
             crate::blobs::want(node, &source.org, ingested.attachments);
+            if *duplicates > MAX_DUPLICATES {
+                return Err(PullError::BadEntry(format!(
+                    "served {duplicates} duplicate entries this node already holds: \
+                     the stream repeats itself"
+                )));
+            }
             Ok(())
         }
         Err(e @ (NodeError::Store(_) | NodeError::Internal(_))) => {
