@@ -9,7 +9,7 @@
 
 use crate::{
     AppState,
-    auth::{self, LOGIN_COOKIE, SESSION_COOKIE},
+    auth::{self, login_cookie_name, session_cookie},
     ctx::{Ctx, OrPage, PageError, Posted},
     templates,
 };
@@ -56,8 +56,8 @@ fn safe_next(next: &str) -> &str {
     }
 }
 
-fn login_cookie(token: String) -> Cookie<'static> {
-    Cookie::build((LOGIN_COOKIE, token))
+fn login_cookie(org: &comity_core::OrgId, token: String) -> Cookie<'static> {
+    Cookie::build((login_cookie_name(org), token))
         .path("/login")
         .http_only(true)
         .same_site(SameSite::Strict)
@@ -68,7 +68,7 @@ fn login_cookie(token: String) -> Cookie<'static> {
 /// The login page, with a fresh double-submit token.
 fn login_form(ctx: &Ctx, next: &str, status: StatusCode, error: Option<String>) -> Response {
     let token = auth::token();
-    let jar = CookieJar::new().add(login_cookie(token.clone()));
+    let jar = CookieJar::new().add(login_cookie(ctx.node.org(), token.clone()));
     (
         status,
         jar,
@@ -103,7 +103,9 @@ pub async fn login(
     ClientIp(ip): ClientIp,
     Form(form): Form<LoginForm>,
 ) -> Response {
-    let expected = jar.get(LOGIN_COOKIE).map(|c| c.value().to_string());
+    let expected = jar
+        .get(&login_cookie_name(state.node.org()))
+        .map(|c| c.value().to_string());
     if !expected.is_some_and(|t| auth::same_token(&t, &form.csrf)) {
         return ctx
             .error(StatusCode::FORBIDDEN, ctx.t("error-csrf"))
@@ -144,12 +146,12 @@ pub async fn login(
         Err(e) => return Err::<(), _>(e).or_page(&ctx).into_response(),
     };
     state.limiter.succeeded(&name_key);
-    if let Some(old) = jar.get(SESSION_COOKIE) {
+    if let Some(old) = jar.get(&session_cookie(state.node.org())) {
         state.sessions.remove(old.value());
     }
     let id = state.sessions.create(&account.name);
     tracing::info!(account = %account.name, role = %account.role, "logged in");
-    let session = Cookie::build((SESSION_COOKIE, id))
+    let session = Cookie::build((session_cookie(state.node.org()), id))
         .path("/")
         .http_only(true)
         .same_site(SameSite::Strict)
@@ -157,7 +159,7 @@ pub async fn login(
         .max_age(time::Duration::seconds(auth::SESSION_TTL.as_secs() as i64))
         .build();
     let jar = jar
-        .remove(Cookie::build(LOGIN_COOKIE).path("/login"))
+        .remove(Cookie::build(login_cookie_name(state.node.org())).path("/login"))
         .add(session);
     (jar, Redirect::to(safe_next(&form.next))).into_response()
 }
@@ -169,7 +171,7 @@ pub async fn logout(State(state): State<AppState>, posted: Posted<Empty>) -> Res
     if let Some(user) = &posted.ctx.user {
         state.sessions.remove(&user.session);
     }
-    let jar = CookieJar::new().remove(Cookie::build(SESSION_COOKIE).path("/"));
+    let jar = CookieJar::new().remove(Cookie::build(session_cookie(state.node.org())).path("/"));
     (jar, Redirect::to("/login")).into_response()
 }
 

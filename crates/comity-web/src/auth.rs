@@ -23,8 +23,16 @@ use std::{
     time::{Duration, Instant},
 };
 
-pub const SESSION_COOKIE: &str = "comity_session";
-pub const LOGIN_COOKIE: &str = "comity_login";
+/// Cookie names carry the organisation: browsers keep cookies per host, not
+/// per port, and several nodes' dashboards often share one host (the demo,
+/// a test bed). Each keeps its own session.
+pub fn session_cookie(org: &comity_core::OrgId) -> String {
+    format!("comity_session_{}", org.as_str().replace('-', "_"))
+}
+
+pub fn login_cookie_name(org: &comity_core::OrgId) -> String {
+    format!("comity_login_{}", org.as_str().replace('-', "_"))
+}
 pub const LANG_COOKIE: &str = "lang";
 
 /// A session unused this long is gone.

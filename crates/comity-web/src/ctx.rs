@@ -3,7 +3,7 @@
 
 use crate::{
     AppState,
-    auth::{self, LANG_COOKIE, SESSION_COOKIE},
+    auth::{self, LANG_COOKIE, session_cookie},
     i18n::Lang,
     templates,
 };
@@ -94,7 +94,10 @@ fn query_lang(query: Option<&str>) -> Option<Lang> {
 }
 
 fn session_user(state: &AppState, jar: &CookieJar) -> Option<User> {
-    let id = jar.get(SESSION_COOKIE)?.value().to_string();
+    let id = jar
+        .get(&session_cookie(state.node.org()))?
+        .value()
+        .to_string();
     let session = state.sessions.get(&id)?;
     // The account as it is now: removed users are logged out, roles follow changes.
     match comity_node::accounts::user(&**state.node.store(), &session.user) {

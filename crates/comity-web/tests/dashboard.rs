@@ -78,11 +78,13 @@ fn set_cookies(response: &Response<Body>) -> Vec<String> {
         .collect()
 }
 
-fn cookie_value(set_cookies: &[String], name: &str) -> Option<String> {
-    set_cookies.iter().find_map(|c| {
-        c.strip_prefix(&format!("{name}="))
-            .map(|rest| rest.split(';').next().unwrap().to_string())
-    })
+/// The `name_<org>=value` pair of a cookie set by the response (cookie names
+/// carry the organisation, so dashboards on one host keep apart).
+fn cookie(set_cookies: &[String], name: &str) -> Option<String> {
+    set_cookies
+        .iter()
+        .find(|c| c.starts_with(&format!("{name}_")))
+        .map(|c| c.split(';').next().unwrap().to_string())
 }
 
 /// The first hidden CSRF token on a page.
@@ -98,14 +100,15 @@ fn csrf_in(html: &str) -> String {
 async fn try_login(app: &Router, user: &str, password: &str) -> Response<Body> {
     let page = send(app, get("/login", "")).await;
     assert_eq!(page.status(), StatusCode::OK);
-    let token = cookie_value(&set_cookies(&page), "comity_login").unwrap();
+    let login_cookie = cookie(&set_cookies(&page), "comity_login").unwrap();
+    let token = login_cookie.split_once('=').unwrap().1.to_string();
     let html = text(page).await;
     assert_eq!(csrf_in(&html), token);
     send(
         app,
         post(
             "/login",
-            &format!("comity_login={token}"),
+            &login_cookie,
             &[
                 ("username", user),
                 ("password", password),
@@ -121,8 +124,7 @@ async fn try_login(app: &Router, user: &str, password: &str) -> Response<Body> {
 async fn login(app: &Router, user: &str) -> (String, String) {
     let response = try_login(app, user, PASSWORD).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    let session = cookie_value(&set_cookies(&response), "comity_session").unwrap();
-    let cookie = format!("comity_session={session}");
+    let cookie = cookie(&set_cookies(&response), "comity_session").unwrap();
     let html = text(send(app, get("/consultations", &cookie)).await).await;
     (cookie.clone(), csrf_in(&html))
 }
@@ -157,7 +159,7 @@ async fn login_sets_a_strict_http_only_session_cookie() {
     let cookies = set_cookies(&response);
     let session = cookies
         .iter()
-        .find(|c| c.starts_with("comity_session="))
+        .find(|c| c.starts_with("comity_session_ietf="))
         .unwrap();
     assert!(session.contains("HttpOnly"), "{session}");
     assert!(session.contains("SameSite=Strict"), "{session}");
@@ -166,7 +168,7 @@ async fn login_sets_a_strict_http_only_session_cookie() {
 
     let response = try_login(&app, "eddie", "wrong password").await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-    assert!(cookie_value(&set_cookies(&response), "comity_session").is_none());
+    assert!(cookie(&set_cookies(&response), "comity_session").is_none());
     assert!(text(response).await.contains("login-error"));
     let response = try_login(&app, "nobody", PASSWORD).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
@@ -189,7 +191,7 @@ async fn login_sets_a_strict_http_only_session_cookie() {
     assert!(
         cookies
             .iter()
-            .any(|c| c.starts_with("comity_session=") && c.contains("Secure"))
+            .any(|c| c.starts_with("comity_session_itu=") && c.contains("Secure"))
     );
 
     // Logging out ends the session on the server.
@@ -526,7 +528,11 @@ async fn arabic_pages_are_right_to_left_and_the_choice_sticks() {
     let response = send(&app, get("/consultations?lang=ar", "")).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(
-        cookie_value(&set_cookies(&response), "lang").as_deref(),
+        set_cookies(&response)
+            .iter()
+            .find_map(|c| c.strip_prefix("lang=")?.split(';').next())
+            .map(str::to_string)
+            .as_deref(),
         Some("ar")
     );
     let html = text(response).await;
