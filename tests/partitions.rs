@@ -1,0 +1,446 @@
+//! Partitions and poor links between real `comity serve` processes, each in
+//! its own network namespace, joined by veth pairs that the test creates,
+//! cuts, restores and removes.
+//!
+//! - Five nodes in a full mesh of veth pairs (one /24 in 10.201.0.0/16 per
+//!   pair); links are cut and restored at random, including a split into two
+//!   halves; after healing, every node holds the same head for every origin
+//!   within a bounded time, and every chain verifies with no gap and no
+//!   duplicate.
+//! - A poor link (`tc netem`: 256 kbit/s, 300 ms, 10% loss): a node catches
+//!   up a backlog (500 entries; 10,000 under `COMITY_FAULT_LONG=1`), and the
+//!   test prints the time and the bytes that crossed the link.
+//!
+//! Both need root and `ip`; without them they print why and return.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
+mod support;
+
+use comity_core::{OrgId, PublicKey};
+use comity_proto::v1::PublishConsultationRequest;
+use rand::{Rng, seq::SliceRandom};
+use std::{
+    collections::BTreeMap,
+    net::SocketAddr,
+    process::Command,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+use support::{ChildNode, fault_long, fault_size, temp_root, verify_store};
+
+/// The port every node listens on, inside its own namespace.
+const PORT: u16 = 7443;
+
+/// Runs `ip args…`; the error carries its stderr.
+fn ip(args: &[&str]) -> Result<(), String> {
+    run("ip", args)
+}
+
+fn run(program: &str, args: &[&str]) -> Result<(), String> {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .map_err(|e| format!("{program}: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{program} {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+/// Network namespaces this test created; removed (with their veths) on drop,
+/// also when the test panics.
+struct Namespaces {
+    names: Vec<String>,
+}
+
+impl Namespaces {
+    /// Creates `n` namespaces with loopback up, or says why it cannot.
+    fn create(tag: &str, n: usize) -> Result<Self, String> {
+        let mut spaces = Self { names: Vec::new() };
+        for i in 0..n {
+            let name = format!("comity-{tag}-{}-{i}", std::process::id());
+            ip(&["netns", "add", &name])?;
+            spaces.names.push(name.clone());
+            ip(&["-n", &name, "link", "set", "lo", "up"])?;
+        }
+        Ok(spaces)
+    }
+
+    fn name(&self, i: usize) -> &str {
+        &self.names[i]
+    }
+
+    /// Joins namespaces `a` and `b` with a veth pair named `to<b>` in `a` and
+    /// `to<a>` in `b`, addressed 10.201.<net>.1 and .2; returns both addresses.
+    fn link(&self, a: usize, b: usize, net: u8) -> Result<(String, String), String> {
+        let (ns_a, ns_b) = (self.name(a), self.name(b));
+        let (if_a, if_b) = (format!("to{b}"), format!("to{a}"));
+        ip(&[
+            "link", "add", &if_a, "netns", ns_a, "type", "veth", "peer", "name", &if_b, "netns",
+            ns_b,
+        ])?;
+        let (addr_a, addr_b) = (format!("10.201.{net}.1"), format!("10.201.{net}.2"));
+        for (ns, ifname, addr) in [(ns_a, &if_a, &addr_a), (ns_b, &if_b, &addr_b)] {
+            ip(&[
+                "-n",
+                ns,
+                "addr",
+                "add",
+                &format!("{addr}/24"),
+                "dev",
+                ifname,
+            ])?;
+            ip(&["-n", ns, "link", "set", ifname, "up"])?;
+        }
+        Ok((addr_a, addr_b))
+    }
+
+    /// Brings the link between `a` and `b` up or down, at both ends.
+    fn set_link(&self, a: usize, b: usize, up: bool) {
+        let state = if up { "up" } else { "down" };
+        for (ns, ifname) in [
+            (self.name(a), format!("to{b}")),
+            (self.name(b), format!("to{a}")),
+        ] {
+            ip(&["-n", ns, "link", "set", &ifname, state]).unwrap();
+        }
+    }
+
+    /// A counter of interface `ifname` in namespace `ns` (e.g. `rx_bytes`).
+    fn counter(&self, i: usize, ifname: &str, counter: &str) -> u64 {
+        let out = Command::new("ip")
+            .args(["netns", "exec", self.name(i), "cat"])
+            .arg(format!("/sys/class/net/{ifname}/statistics/{counter}"))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+    }
+}
+
+impl Drop for Namespaces {
+    fn drop(&mut self) {
+        for name in self.names.drain(..) {
+            // Deleting a namespace deletes the veth ends inside it.
+            if let Err(e) = ip(&["netns", "del", &name]) {
+                eprintln!("cleanup: {e}");
+            }
+        }
+    }
+}
+
+/// Why namespaces cannot be used here, if they cannot.
+fn cannot_use_namespaces(tag: &str) -> Option<String> {
+    let uid = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(1).map(str::to_string))
+        });
+    if uid.as_deref() != Some("0") {
+        return Some("not running as root".into());
+    }
+    if let Err(e) = run("ip", &["-V"]) {
+        return Some(format!("no usable `ip`: {e}"));
+    }
+    match Namespaces::create(&format!("probe-{tag}"), 1) {
+        Ok(_) => None,
+        Err(e) => Some(format!("cannot create a network namespace: {e}")),
+    }
+}
+
+macro_rules! skip_without_namespaces {
+    ($test:literal) => {
+        if let Some(why) = cannot_use_namespaces($test) {
+            eprintln!("SKIPPED {}: {why}", $test);
+            return;
+        }
+    };
+}
+
+async fn publish_via(node: &ChildNode, title: String) -> Option<u64> {
+    let mut api = comity_node::local_api::connect(&node.data.socket_path())
+        .await
+        .ok()?;
+    let published = api
+        .publish_consultation(PublishConsultationRequest {
+            title,
+            closes: "2027-03-31".into(),
+            ..Default::default()
+        })
+        .await
+        .ok()?;
+    Some(published.into_inner().seq)
+}
+
+/// Each node's own head, as it reports it.
+async fn own_heads(nodes: &[ChildNode]) -> BTreeMap<String, u64> {
+    let mut heads = BTreeMap::new();
+    for node in nodes {
+        let own = node.heads().await.unwrap()[node.org.as_str()];
+        heads.insert(node.org.to_string(), own);
+    }
+    heads
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_random_partitions_heal_every_node_holds_every_log_exactly() {
+    skip_without_namespaces!("partitions");
+    const N: usize = 5;
+    let rounds = fault_size(6, 40);
+    let root = temp_root();
+    let spaces = Namespaces::create("part", N).unwrap();
+    // A full mesh of veth pairs: node i reaches node j at `address[i][j]`.
+    let links: Vec<(usize, usize)> = (0..N)
+        .flat_map(|a| (a + 1..N).map(move |b| (a, b)))
+        .collect();
+    let mut address = vec![vec![String::new(); N]; N];
+    for &(a, b) in &links {
+        let net = (10 * a + b) as u8;
+        let (addr_a, addr_b) = spaces.link(a, b, net).unwrap();
+        address[b][a] = addr_a;
+        address[a][b] = addr_b;
+    }
+    let listen = SocketAddr::from(([0, 0, 0, 0], PORT));
+    let mut nodes: Vec<ChildNode> = (0..N)
+        .map(|i| {
+            let first_link = address[(i + 1) % N][i].clone();
+            ChildNode::init(root.path(), &format!("org{i}"), listen, |c| {
+                c.endpoint = Some(format!("https://{first_link}:{PORT}"));
+            })
+            .in_netns(spaces.name(i))
+        })
+        .collect();
+    let keys: BTreeMap<OrgId, PublicKey> = nodes.iter().map(|n| (n.org.clone(), n.key)).collect();
+    for i in 0..N {
+        for j in 0..N {
+            if i != j {
+                let endpoint = format!("https://{}:{PORT}", address[i][j]);
+                let (org, key) = (nodes[j].org.clone(), nodes[j].key);
+                nodes[i].pin(&org, key, Some(endpoint));
+            }
+        }
+    }
+    for node in &mut nodes {
+        node.spawn();
+    }
+    for node in &mut nodes {
+        node.wait_ready().await;
+    }
+    let nodes = Arc::new(nodes);
+
+    // Every node publishes, at random, all through the partitions.
+    let stop = Arc::new(AtomicBool::new(false));
+    let published = Arc::new(AtomicU64::new(0));
+    let publisher = {
+        let (nodes, stop, published) = (nodes.clone(), stop.clone(), published.clone());
+        tokio::spawn(async move {
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let at = rand::thread_rng().gen_range(0..N);
+                if publish_via(&nodes[at], format!("partitioned {i}"))
+                    .await
+                    .is_some()
+                {
+                    published.fetch_add(1, Ordering::Relaxed);
+                }
+                i += 1;
+                tokio::time::sleep(Duration::from_millis(40)).await;
+            }
+        })
+    };
+
+    let started = Instant::now();
+    for round in 0..rounds {
+        let mut order: Vec<usize> = (0..N).collect();
+        order.shuffle(&mut rand::thread_rng());
+        let split = round % 2 == 1;
+        let down: Vec<(usize, usize)> = if split {
+            // Two halves: no link crosses between them.
+            let half = &order[..2];
+            links
+                .iter()
+                .copied()
+                .filter(|(a, b)| half.contains(a) != half.contains(b))
+                .collect()
+        } else {
+            links
+                .iter()
+                .copied()
+                .filter(|_| rand::thread_rng().gen_bool(0.4))
+                .collect()
+        };
+        for &(a, b) in &links {
+            spaces.set_link(a, b, !down.contains(&(a, b)));
+        }
+        let what = if split {
+            format!("split {:?} | {:?}", &order[..2], &order[2..])
+        } else {
+            format!("{} of {} links cut", down.len(), links.len())
+        };
+        eprintln!("round {round}: {what}");
+        let hold = rand::thread_rng().gen_range(1500..3500);
+        tokio::time::sleep(Duration::from_millis(hold)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    publisher.await.unwrap();
+
+    // Heal, and wait until everyone holds everyone's head.
+    for &(a, b) in &links {
+        spaces.set_link(a, b, true);
+    }
+    let expected = own_heads(&nodes).await;
+    let bound = Duration::from_secs(if fault_long() { 120 } else { 60 });
+    let healed = Instant::now();
+    loop {
+        let mut behind = Vec::new();
+        for node in nodes.iter() {
+            let heads = node.heads().await.unwrap_or_default();
+            if heads != expected {
+                behind.push(format!("{}: {heads:?}", node.org));
+            }
+        }
+        if behind.is_empty() {
+            break;
+        }
+        assert!(
+            healed.elapsed() < bound,
+            "not converged {bound:?} after healing; expected {expected:?}, got {behind:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let converged = healed.elapsed();
+    let mut nodes = Arc::try_unwrap(nodes).ok().unwrap();
+    for node in &mut nodes {
+        node.terminate();
+    }
+    for node in &nodes {
+        let store = node.open_store();
+        let heads = verify_store(node.org.as_str(), &store, &keys);
+        let heads: BTreeMap<String, u64> =
+            heads.into_iter().map(|(o, s)| (o.to_string(), s)).collect();
+        assert_eq!(heads, expected, "{} after healing", node.org);
+        assert!(
+            comity_store::Store::equivocations(&store)
+                .unwrap()
+                .is_empty(),
+            "{} saw an equivocation",
+            node.org
+        );
+    }
+    eprintln!(
+        "partitions: {rounds} rounds in {:?}, {} entries published, converged {converged:?} \
+         after healing; heads {expected:?}",
+        started.elapsed() - converged,
+        published.load(Ordering::Relaxed)
+    );
+}
+
+/// Shapes egress of `ifname` in namespace `ns` as a poor link. Returns what
+/// was applied: netem when the kernel has it, else a token bucket for the rate
+/// alone (delay and loss need `sch_netem`).
+fn shape(spaces: &Namespaces, i: usize, ifname: &str) -> String {
+    let ns = spaces.name(i);
+    let netem = [
+        "-n", ns, "qdisc", "add", "dev", ifname, "root", "netem", "rate", "256kbit", "delay",
+        "300ms", "loss", "10%",
+    ];
+    match run("tc", &netem) {
+        Ok(()) => "netem rate 256kbit delay 300ms loss 10%".into(),
+        Err(netem_error) => {
+            let tbf = [
+                "-n", ns, "qdisc", "add", "dev", ifname, "root", "tbf", "rate", "256kbit", "burst",
+                "4kb", "latency", "2s",
+            ];
+            run("tc", &tbf)
+                .unwrap_or_else(|e| panic!("neither netem ({netem_error}) nor tbf: {e}"));
+            format!("tbf rate 256kbit only (no delay, no loss: {netem_error})")
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_catches_up_over_a_poor_link() {
+    skip_without_namespaces!("poor-link");
+    let backlog = fault_size(500, 10_000);
+    let root = temp_root();
+    let spaces = Namespaces::create("poor", 2).unwrap();
+    let (addr_a, addr_b) = spaces.link(0, 1, 1).unwrap();
+    let listen = SocketAddr::from(([0, 0, 0, 0], PORT));
+    // Patient timings: 600 ms round trips, retransmissions after loss.
+    let patient = |c: &mut comity_node::Config| {
+        c.replication.heartbeat_secs = 5;
+        c.limits.connect_timeout_secs = 30;
+        c.limits.handshake_timeout_secs = 30;
+    };
+    let mut publisher = ChildNode::init(root.path(), "poor-pub", listen, |c| {
+        patient(c);
+        c.endpoint = Some(format!("https://{addr_a}:{PORT}"));
+    })
+    .in_netns(spaces.name(0));
+    let mut follower = ChildNode::init(root.path(), "poor-fol", listen, |c| {
+        patient(c);
+        c.endpoint = Some(format!("https://{addr_b}:{PORT}"));
+    })
+    .in_netns(spaces.name(1));
+    publisher.pin(&follower.org, follower.key, None);
+    follower.pin(
+        &publisher.org,
+        publisher.key,
+        Some(format!("https://{addr_a}:{PORT}")),
+    );
+    publisher.start().await;
+    let t = Instant::now();
+    let mut last = 0;
+    for i in 0..backlog {
+        last = publish_via(&publisher, format!("Backlog consultation {i}"))
+            .await
+            .unwrap();
+    }
+    eprintln!(
+        "poor link: {backlog} entries published in {:?}",
+        t.elapsed()
+    );
+
+    let applied = shape(&spaces, 0, "to1");
+    shape(&spaces, 1, "to0");
+    let counters = |spaces: &Namespaces| {
+        (
+            spaces.counter(1, "to0", "rx_bytes"),
+            spaces.counter(1, "to0", "tx_bytes"),
+        )
+    };
+    let (rx0, tx0) = counters(&spaces);
+    let start = Instant::now();
+    follower.start().await;
+    let within = Duration::from_secs(if fault_long() { 3600 } else { 300 });
+    follower.wait_for_seq(&publisher.org, last, within).await;
+    let took = start.elapsed();
+    let (rx1, tx1) = counters(&spaces);
+    let (rx, tx) = (rx1 - rx0, tx1 - tx0);
+    eprintln!(
+        "poor link ({applied}): caught up {last} entries in {took:.1?} \
+         ({:.0} entries/s); {rx} bytes in, {tx} bytes out at the follower \
+         ({:.0} bytes per entry)",
+        last as f64 / took.as_secs_f64(),
+        rx as f64 / last as f64
+    );
+    publisher.terminate();
+    follower.terminate();
+    let store = follower.open_store();
+    let keys = BTreeMap::from([
+        (publisher.org.clone(), publisher.key),
+        (follower.org.clone(), follower.key),
+    ]);
+    let heads = verify_store("follower", &store, &keys);
+    assert_eq!(heads[&publisher.org], last);
+}
