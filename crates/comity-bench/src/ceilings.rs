@@ -1,0 +1,238 @@
+//! Ceilings measured in the same run, on the same machine: what the parts a
+//! scenario is bounded by can do on their own.
+
+use crate::cluster::consultation_body;
+use anyhow::Result;
+use comity_core::{IdentityKey, OrgId, SignedEntry, UnsignedEntry, document, proto, verify};
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+use proto::{
+    HeadsRequest, HeadsResponse, HelloRequest, HelloResponse, SubscribeEvent, SubscribeRequest,
+    federation_client::FederationClient,
+    federation_server::{Federation, FederationServer},
+    subscribe_event::Event,
+};
+use serde::Serialize;
+use std::{
+    collections::HashMap,
+    path::Path,
+    sync::{Arc, RwLock},
+    time::{Duration, Instant},
+};
+use tonic::{Request, Response, Status};
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Ceilings {
+    /// Ed25519 verify_strict of 2 KiB messages, one core, per second.
+    pub verify_strict_per_s: f64,
+    /// ed25519-dalek verify_batch (batches of 64), one core, signatures per second.
+    pub verify_batch_per_s: f64,
+    /// Comity's own check of one ~2 KiB entry (decode, signature over the
+    /// header, payload hash, document validation), one core, per second.
+    pub entry_verify_per_s: f64,
+    /// sled inserts of 2 KiB values, flushing after each one, per second.
+    pub sled_flush_each_per_s: f64,
+    /// ... flushing after every 100.
+    pub sled_flush_100_per_s: f64,
+    /// ... never flushing.
+    pub sled_unflushed_per_s: f64,
+    /// A plain TLS 1.3 gRPC server stream of 2 KiB messages on loopback, per second.
+    pub tls_stream_msgs_per_s: f64,
+}
+
+fn rate(count: usize, took: Duration) -> f64 {
+    count as f64 / took.as_secs_f64().max(1e-9)
+}
+
+pub fn verify_strict(count: usize) -> f64 {
+    let key = SigningKey::generate(&mut rand::rngs::OsRng);
+    let public = key.verifying_key();
+    let message = vec![0x5a_u8; 2048];
+    let signature = key.sign(&message);
+    let start = Instant::now();
+    let mut ok = 0usize;
+    for _ in 0..count {
+        ok += usize::from(public.verify_strict(&message, &signature).is_ok());
+    }
+    let took = start.elapsed();
+    assert_eq!(ok, count, "verification failed in the ceiling");
+    rate(count, took)
+}
+
+pub fn verify_batch(count: usize) -> f64 {
+    const BATCH: usize = 64;
+    let keys: Vec<SigningKey> = (0..BATCH)
+        .map(|_| SigningKey::generate(&mut rand::rngs::OsRng))
+        .collect();
+    let messages: Vec<Vec<u8>> = (0..BATCH).map(|i| vec![i as u8; 2048]).collect();
+    let signatures: Vec<_> = keys.iter().zip(&messages).map(|(k, m)| k.sign(m)).collect();
+    let publics: Vec<VerifyingKey> = keys.iter().map(SigningKey::verifying_key).collect();
+    let refs: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
+    let rounds = count.div_ceil(BATCH);
+    let start = Instant::now();
+    for _ in 0..rounds {
+        if ed25519_dalek::verify_batch(&refs, &signatures, &publics).is_err() {
+            return 0.0;
+        }
+    }
+    rate(rounds * BATCH, start.elapsed())
+}
+
+/// What a node does per entry before storing it (minus the chain check).
+pub fn entry_verify(count: usize) -> Result<f64> {
+    let key = IdentityKey::generate();
+    let org = OrgId::new("ceiling")?;
+    let mut head = None;
+    let mut wires = Vec::with_capacity(count.min(1000));
+    for i in 0..count.min(1000) {
+        let (kind, payload) = document::encode(consultation_body(i));
+        let entry = UnsignedEntry::new(org.clone(), kind, payload).sign(&key, head);
+        head = Some(entry.head());
+        wires.push(entry.into_wire());
+    }
+    let public = key.public();
+    let start = Instant::now();
+    for i in 0..count {
+        let entry = SignedEntry::decode(wires[i % wires.len()].clone())?;
+        verify::verify_signature(&entry, &public)?;
+        verify::verify_payload(&entry)?;
+    }
+    Ok(rate(count, start.elapsed()))
+}
+
+/// sled inserts of 2 KiB values in a directory on the same disk as the nodes.
+pub fn sled_appends(dir: &Path, count: usize, flush_every: Option<usize>) -> Result<f64> {
+    let path = tempfile::tempdir_in(dir)?;
+    let db = sled::Config::new()
+        .path(path.path())
+        .cache_capacity(16 * 1024 * 1024)
+        .open()?;
+    let tree = db.open_tree("entries")?;
+    let value = vec![0xa5_u8; 2048];
+    let start = Instant::now();
+    for i in 0..count {
+        tree.insert((i as u64).to_be_bytes(), value.as_slice())?;
+        if let Some(every) = flush_every
+            && (i + 1) % every == 0
+        {
+            db.flush()?;
+        }
+    }
+    if flush_every.is_some() {
+        db.flush()?;
+    }
+    Ok(rate(count, start.elapsed()))
+}
+
+/// A Federation service whose Subscribe streams `count` copies of one entry.
+struct StreamOnly {
+    entry: proto::Entry,
+}
+
+#[tonic::async_trait]
+impl Federation for StreamOnly {
+    async fn hello(&self, _: Request<HelloRequest>) -> Result<Response<HelloResponse>, Status> {
+        Err(Status::unimplemented("ceiling"))
+    }
+    async fn heads(&self, _: Request<HeadsRequest>) -> Result<Response<HeadsResponse>, Status> {
+        Err(Status::unimplemented("ceiling"))
+    }
+    type GetBlobStream = tokio_stream::Empty<Result<proto::BlobChunk, Status>>;
+    async fn get_blob(
+        &self,
+        _: Request<proto::GetBlobRequest>,
+    ) -> Result<Response<Self::GetBlobStream>, Status> {
+        Err(Status::unimplemented("ceiling"))
+    }
+    type SubscribeStream =
+        futures::stream::Iter<std::iter::RepeatN<Result<SubscribeEvent, Status>>>;
+    async fn subscribe(
+        &self,
+        request: Request<SubscribeRequest>,
+    ) -> Result<Response<Self::SubscribeStream>, Status> {
+        let count = request.into_inner().after_seq as usize;
+        let event = SubscribeEvent {
+            event: Some(Event::Entry(self.entry.clone())),
+        };
+        Ok(Response::new(futures::stream::iter(std::iter::repeat_n(
+            Ok(event),
+            count,
+        ))))
+    }
+}
+
+/// Messages per second over one mutual-TLS gRPC server stream on loopback,
+/// with the same TLS setup (rustls, ring, TLS 1.3, pinned keys) as the nodes.
+pub async fn tls_stream(count: usize) -> Result<f64> {
+    let server_org = OrgId::new("ceiling-server")?;
+    let client_org = OrgId::new("ceiling-client")?;
+    let server_key = IdentityKey::generate();
+    let client_key = IdentityKey::generate();
+    let server_tls = comity_tls::TlsIdentity::new(&server_key, &server_org)?;
+    let client_tls = comity_tls::TlsIdentity::new(&client_key, &client_org)?;
+    let pins: Arc<dyn comity_tls::PinnedKeys> = Arc::new(RwLock::new(HashMap::from([(
+        client_key.public(),
+        client_org.clone(),
+    )])));
+    let config =
+        comity_tls::server_config(Arc::new(comity_tls::SharedIdentity::new(server_tls)), pins)?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let incoming = comity_tls::incoming(listener, config, Duration::from_secs(10));
+    let (kind, payload) = document::encode(consultation_body(0));
+    let entry = UnsignedEntry::new(server_org, kind, payload)
+        .sign(&server_key, None)
+        .into_wire();
+    let service =
+        FederationServer::new(StreamOnly { entry }).max_encoding_message_size(4 * 1024 * 1024);
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming_shutdown(incoming, async move {
+                let _ = stop_rx.await;
+            }),
+    );
+    let config = comity_tls::client_config(&client_tls, server_key.public())?;
+    let channel =
+        comity_tls::connect(&format!("https://{addr}"), config, Duration::from_secs(10)).await?;
+    let mut client = FederationClient::new(channel).max_decoding_message_size(4 * 1024 * 1024);
+    // Warm up, then measure.
+    for (round, n) in [(0, count / 10), (1, count)] {
+        let start = Instant::now();
+        let mut stream = client
+            .subscribe(SubscribeRequest {
+                origin: String::new(),
+                after_seq: n as u64,
+            })
+            .await?
+            .into_inner();
+        let mut got = 0usize;
+        while let Some(event) = stream.message().await? {
+            if matches!(event.event, Some(Event::Entry(_))) {
+                got += 1;
+            }
+        }
+        if round == 1 {
+            let took = start.elapsed();
+            let _ = stop_tx.send(());
+            let _ = server.await;
+            return Ok(rate(got, took));
+        }
+    }
+    Ok(0.0)
+}
+
+pub async fn measure(dir: &Path, quick: bool) -> Result<Ceilings> {
+    let scale = if quick { 1 } else { 3 };
+    let mut c = Ceilings {
+        verify_strict_per_s: verify_strict(10_000 * scale),
+        verify_batch_per_s: verify_batch(20_000 * scale),
+        entry_verify_per_s: entry_verify(10_000 * scale)?,
+        ..Default::default()
+    };
+    c.sled_flush_each_per_s = sled_appends(dir, 1_000 * scale, Some(1))?;
+    c.sled_flush_100_per_s = sled_appends(dir, 20_000 * scale, Some(100))?;
+    c.sled_unflushed_per_s = sled_appends(dir, 20_000 * scale, None)?;
+    c.tls_stream_msgs_per_s = tls_stream(200_000 * scale).await?;
+    Ok(c)
+}

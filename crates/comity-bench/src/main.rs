@@ -1,0 +1,465 @@
+//! `comity-bench`: starts real `comity` nodes as separate processes on
+//! 127.0.0.1 and measures propagation, ingest, catch-up, footprint and wire
+//! size, each next to a ceiling measured in the same run on the same machine.
+//! Prints a table and writes a JSON report (and a propagation CDF as SVG
+//! beside it).
+
+mod ceilings;
+mod cluster;
+mod plot;
+mod probe;
+mod scenarios;
+mod wire;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use serde::Serialize;
+use std::{path::PathBuf, time::Duration};
+
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// Small sizes: the whole run takes a few minutes, each scenario about one.
+    #[arg(long)]
+    quick: bool,
+    /// Also run propagation to 200 followers (raises the open-file limit).
+    #[arg(long)]
+    scale: bool,
+    /// Where to write the JSON report; the SVG goes beside it.
+    #[arg(long, default_value = "bench-report.json")]
+    report: PathBuf,
+    /// The release `comity` binary (default: next to this one, or target/release/comity).
+    #[arg(long)]
+    comity: Option<PathBuf>,
+    /// Where the nodes' temporary data directories go (default: the system temp dir).
+    #[arg(long)]
+    scratch: Option<PathBuf>,
+    /// Run only these scenarios (comma separated): ceilings, wire, propagation, ingest, footprint.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct Machine {
+    cores: usize,
+    model: String,
+    kernel: String,
+}
+
+#[derive(Serialize, Default)]
+struct Ratios {
+    /// Ingest entries/s over the one-core check of an entry (signature + payload).
+    ingest_over_entry_verify: Option<f64>,
+    /// Ingest over raw verify_strict of 2 KiB messages.
+    ingest_over_verify_strict: Option<f64>,
+    /// Ingest over sled appends flushed every 100.
+    ingest_over_sled_flush_100: Option<f64>,
+    /// Ingest over the serial bound (one core verifying, then sled storing).
+    ingest_over_serial_bound: Option<f64>,
+    catch_up_over_serial_bound: Option<f64>,
+    /// Burst fan-out deliveries/s over the plain TLS stream's messages/s, per follower count.
+    propagation_burst_over_stream: Vec<(usize, f64)>,
+}
+
+#[derive(Serialize)]
+struct Report {
+    date: String,
+    command: String,
+    quick: bool,
+    machine: Machine,
+    ceilings: Option<ceilings::Ceilings>,
+    wire: Option<wire::WireSize>,
+    propagation: Vec<scenarios::Propagation>,
+    ingest_and_catch_up: Option<scenarios::IngestAndCatchUp>,
+    footprint: Option<scenarios::Footprint>,
+    ratios: Ratios,
+    cdf_svg: Option<String>,
+    errors: Vec<String>,
+}
+
+fn machine() -> Machine {
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_default();
+    Machine {
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        model,
+        kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .unwrap_or_default()
+            .trim()
+            .to_string(),
+    }
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    // 200 nodes in a full mesh hold ~400 sockets each; the children inherit this.
+    let nofile = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(0);
+    eprintln!("open-file limit: {nofile}");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(run(args))
+}
+
+fn wanted(args: &Args, name: &str) -> bool {
+    args.only.is_empty() || args.only.iter().any(|o| o == name)
+}
+
+async fn run(args: Args) -> Result<()> {
+    let bin = cluster::Bin::locate(args.comity.clone())?;
+    let scratch = args.scratch.clone().unwrap_or_else(std::env::temp_dir);
+    std::fs::create_dir_all(&scratch)?;
+    let quick = args.quick;
+    let date = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    let mut report = Report {
+        date,
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        quick,
+        machine: machine(),
+        ceilings: None,
+        wire: None,
+        propagation: Vec::new(),
+        ingest_and_catch_up: None,
+        footprint: None,
+        ratios: Ratios::default(),
+        cdf_svg: None,
+        errors: Vec::new(),
+    };
+    eprintln!(
+        "comity-bench: {} mode, nodes from {}, scratch {}",
+        if quick { "quick" } else { "full" },
+        bin.0.display(),
+        scratch.display()
+    );
+
+    if wanted(&args, "ceilings") {
+        eprintln!("== ceilings");
+        match ceilings::measure(&scratch, quick).await {
+            Ok(c) => report.ceilings = Some(c),
+            Err(e) => report.errors.push(format!("ceilings: {e:#}")),
+        }
+    }
+    if wanted(&args, "wire") {
+        eprintln!("== wire size");
+        match wire::measure() {
+            Ok(w) => report.wire = Some(w),
+            Err(e) => report.errors.push(format!("wire: {e:#}")),
+        }
+    }
+    if wanted(&args, "propagation") {
+        let (sizes, entries): (Vec<usize>, usize) = if quick {
+            (vec![15], 200)
+        } else if args.scale {
+            (vec![15, 50, 200], 1000)
+        } else {
+            (vec![15, 50], 1000)
+        };
+        for n in sizes {
+            eprintln!(
+                "== propagation to {n} followers, {entries} entries one at a time and {entries} in bursts of 50"
+            );
+            match scenarios::propagation(&bin, &scratch, n, entries).await {
+                Ok(p) => report.propagation.push(p),
+                Err(e) => report.errors.push(format!("propagation N={n}: {e:#}")),
+            }
+        }
+    }
+    if wanted(&args, "ingest") {
+        let count = if quick { 20_000 } else { 100_000 };
+        eprintln!("== ingest and catch-up, {count} entries each");
+        match scenarios::ingest_and_catch_up(&bin, &scratch, count).await {
+            Ok(i) => report.ingest_and_catch_up = Some(i),
+            Err(e) => report.errors.push(format!("ingest/catch-up: {e:#}")),
+        }
+    }
+    if wanted(&args, "footprint") {
+        let (origins, per, window) = if quick {
+            (20, 1_000, Duration::from_secs(10))
+        } else {
+            (200, 10_000, Duration::from_secs(60))
+        };
+        eprintln!("== footprint: idle node; follower of {origins} origins x {per} entries");
+        match scenarios::footprint(&bin, &scratch, origins, per, window).await {
+            Ok(f) => report.footprint = Some(f),
+            Err(e) => report.errors.push(format!("footprint: {e:#}")),
+        }
+    }
+
+    ratios(&mut report);
+    if !report.propagation.is_empty() {
+        let svg = report.report_svg_path(&args.report);
+        let mut curves = Vec::new();
+        for p in &report.propagation {
+            curves.push(plot::Curve {
+                label: format!("{} followers, one at a time", p.followers),
+                sorted_ms: p.single_sorted_ms.clone(),
+            });
+            curves.push(plot::Curve {
+                label: format!("{} followers, bursts of 50", p.followers),
+                sorted_ms: p.burst_sorted_ms.clone(),
+            });
+        }
+        match plot::cdf(
+            &svg,
+            "Comity propagation CDF (loopback, real nodes)",
+            &curves,
+        ) {
+            Ok(()) => report.cdf_svg = Some(svg.display().to_string()),
+            Err(e) => report.errors.push(format!("plot: {e:#}")),
+        }
+    }
+    print_table(&report);
+    std::fs::write(&args.report, serde_json::to_vec_pretty(&report)?)
+        .with_context(|| format!("writing {}", args.report.display()))?;
+    eprintln!("report: {}", args.report.display());
+    if let Some(svg) = &report.cdf_svg {
+        eprintln!("CDF: {svg}");
+    }
+    if !report.errors.is_empty() {
+        anyhow::bail!("{} scenario(s) failed", report.errors.len());
+    }
+    Ok(())
+}
+
+impl Report {
+    fn report_svg_path(&self, report: &std::path::Path) -> PathBuf {
+        let stem = report
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "bench-report".into());
+        report.with_file_name(format!("{stem}-propagation-cdf.svg"))
+    }
+}
+
+fn ratios(report: &mut Report) {
+    let Some(c) = &report.ceilings else {
+        return;
+    };
+    let serial = 1.0 / (1.0 / c.entry_verify_per_s + 1.0 / c.sled_flush_100_per_s);
+    if let Some(i) = &report.ingest_and_catch_up {
+        let r = &mut report.ratios;
+        r.ingest_over_entry_verify = Some(i.ingest.entries_per_s / c.entry_verify_per_s);
+        r.ingest_over_verify_strict = Some(i.ingest.entries_per_s / c.verify_strict_per_s);
+        r.ingest_over_sled_flush_100 = Some(i.ingest.entries_per_s / c.sled_flush_100_per_s);
+        r.ingest_over_serial_bound = Some(i.ingest.entries_per_s / serial);
+        r.catch_up_over_serial_bound = Some(i.catch_up.entries_per_s / serial);
+    }
+    report.ratios.propagation_burst_over_stream = report
+        .propagation
+        .iter()
+        .map(|p| {
+            (
+                p.followers,
+                p.burst_deliveries_per_s / c.tls_stream_msgs_per_s,
+            )
+        })
+        .collect();
+}
+
+fn print_table(r: &Report) {
+    let row = |name: &str, value: String, target: &str| {
+        println!("{name:<58} {value:>18}  {target}");
+    };
+    println!(
+        "\ncomity-bench — {} — {} cores, {} — {}",
+        if r.quick { "quick" } else { "full" },
+        r.machine.cores,
+        r.machine.model,
+        r.date
+    );
+    println!("{:<58} {:>18}  target / reference", "figure", "value");
+    println!("{}", "-".repeat(100));
+    if let Some(c) = &r.ceilings {
+        row(
+            "ceiling: Ed25519 verify_strict 2 KiB, 1 core /s",
+            format!("{:.0}", c.verify_strict_per_s),
+            "~25,000",
+        );
+        row(
+            "ceiling: Ed25519 verify_batch (64) 2 KiB, 1 core /s",
+            format!("{:.0}", c.verify_batch_per_s),
+            "45,000-60,000",
+        );
+        row(
+            "ceiling: Comity entry check (decode+sig+payload), 1 core /s",
+            format!("{:.0}", c.entry_verify_per_s),
+            "",
+        );
+        row(
+            "ceiling: sled 2 KiB appends, flush each /s",
+            format!("{:.0}", c.sled_flush_each_per_s),
+            "~4,000",
+        );
+        row(
+            "ceiling: sled 2 KiB appends, flush per 100 /s",
+            format!("{:.0}", c.sled_flush_100_per_s),
+            "~13,000",
+        );
+        row(
+            "ceiling: sled 2 KiB appends, unflushed /s",
+            format!("{:.0}", c.sled_unflushed_per_s),
+            "~25,000",
+        );
+        row(
+            "ceiling: TLS gRPC stream, 2 KiB messages /s",
+            format!("{:.0}", c.tls_stream_msgs_per_s),
+            "~360,000",
+        );
+    }
+    if let Some(w) = &r.wire {
+        row(
+            "wire: liaison statement entry, protobuf (bytes)",
+            w.entry_protobuf.to_string(),
+            "",
+        );
+        row(
+            "wire: same, gzip (bytes)",
+            w.entry_protobuf_gzip.to_string(),
+            "",
+        );
+        row("wire: same as JSON (bytes)", w.entry_json.to_string(), "");
+        row(
+            "wire: JSON, gzip (bytes)",
+            w.entry_json_gzip.to_string(),
+            "",
+        );
+    }
+    for p in &r.propagation {
+        let target = match p.followers {
+            15 => "p99 < 5 ms (NATS ~4.5 ms)",
+            50 => "p99 < 12 ms (NATS ~11 ms)",
+            _ => "runs on one 2-core machine",
+        };
+        let l = &p.one_at_a_time;
+        row(
+            &format!("propagation N={} one at a time p50/p99/max ms", p.followers),
+            format!("{:.2}/{:.2}/{:.2}", l.p50_ms, l.p99_ms, l.max_ms),
+            target,
+        );
+        let l = &p.bursts_of_50;
+        row(
+            &format!("propagation N={} bursts of 50 p50/p99/max ms", p.followers),
+            format!("{:.2}/{:.2}/{:.2}", l.p50_ms, l.p99_ms, l.max_ms),
+            target,
+        );
+        row(
+            &format!("propagation N={} burst deliveries /s", p.followers),
+            format!("{:.0}", p.burst_deliveries_per_s),
+            "",
+        );
+        row(
+            &format!(
+                "propagation N={} RSS publisher / follower mean MB",
+                p.followers
+            ),
+            format!("{:.1} / {:.1}", p.publisher_rss_mb, p.follower_rss_mb_mean),
+            "< 25 MB",
+        );
+    }
+    if let Some(i) = &r.ingest_and_catch_up {
+        row(
+            &format!(
+                "ingest: {} entries of {} B from one peer /s",
+                i.ingest.entries, i.ingest.entry_bytes
+            ),
+            format!("{:.0}", i.ingest.entries_per_s),
+            ">= 12,500",
+        );
+        row(
+            &format!("catch-up: {} entries after restart /s", i.catch_up.entries),
+            format!("{:.0}", i.catch_up.entries_per_s),
+            ">= 20,000",
+        );
+        row(
+            "disk bytes per stored entry (follower)",
+            format!("{:.0}", i.disk_bytes_per_entry),
+            "",
+        );
+        row(
+            "follower RSS after ingest MB",
+            format!("{:.1}", i.follower_rss_mb_after_ingest),
+            "",
+        );
+    }
+    if let Some(f) = &r.footprint {
+        row(
+            "idle node RSS MB",
+            format!("{:.1}", f.idle_rss_mb),
+            "< 25 MB",
+        );
+        row(
+            &format!("idle node CPU over {} s (% of one core)", f.cpu_window_s),
+            format!("{:.3}", f.idle_cpu_percent),
+            "",
+        );
+        row(
+            &format!(
+                "follower of {} origins x {} entries RSS MB",
+                f.origins, f.entries_per_origin
+            ),
+            format!("{:.1}", f.many_origins_rss_mb),
+            "",
+        );
+        row(
+            &format!("  same, idle CPU over {} s (% of one core)", f.cpu_window_s),
+            format!("{:.3}", f.many_origins_idle_cpu_percent),
+            "",
+        );
+        row(
+            "  same, time to fill (s)",
+            format!("{:.1}", f.many_origins_fill_s),
+            "",
+        );
+        row(
+            "  same, disk bytes per stored entry",
+            format!("{:.0}", f.many_origins_disk_bytes_per_entry),
+            "",
+        );
+    }
+    let rt = &r.ratios;
+    let opt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2}"));
+    row(
+        "ratio: ingest / entry-check ceiling",
+        opt(rt.ingest_over_entry_verify),
+        "",
+    );
+    row(
+        "ratio: ingest / verify_strict ceiling",
+        opt(rt.ingest_over_verify_strict),
+        "",
+    );
+    row(
+        "ratio: ingest / sled flush-per-100 ceiling",
+        opt(rt.ingest_over_sled_flush_100),
+        "",
+    );
+    row(
+        "ratio: ingest / serial bound (check then store)",
+        opt(rt.ingest_over_serial_bound),
+        "",
+    );
+    row(
+        "ratio: catch-up / serial bound",
+        opt(rt.catch_up_over_serial_bound),
+        "",
+    );
+    for (n, v) in &rt.propagation_burst_over_stream {
+        row(
+            &format!("ratio: N={n} burst deliveries / TLS stream"),
+            format!("{v:.3}"),
+            "",
+        );
+    }
+    for e in &r.errors {
+        println!("ERROR {e}");
+    }
+}

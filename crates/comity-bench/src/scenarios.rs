@@ -1,0 +1,474 @@
+//! The scenarios, each on its own nodes in its own temporary directory.
+
+use crate::cluster::{self, Api, Bin, NodeProc};
+use crate::probe::{Arrival, Probe};
+use anyhow::{Context, Result, bail};
+use comity_core::proto;
+use serde::Serialize;
+use std::{
+    collections::HashMap,
+    path::Path,
+    time::{Duration, Instant},
+};
+
+/// Latencies in ms: p50, p99, max over `count`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Latency {
+    pub count: usize,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    pub mean_ms: f64,
+    /// Arrivals at the last follower before the publish call had returned to
+    /// the harness (counted as 0 ms).
+    pub before_return: usize,
+}
+
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+impl Latency {
+    fn of(sorted_ms: &[f64], before_return: usize) -> Self {
+        Self {
+            count: sorted_ms.len(),
+            p50_ms: percentile(sorted_ms, 50.0),
+            p99_ms: percentile(sorted_ms, 99.0),
+            max_ms: sorted_ms.last().copied().unwrap_or(0.0),
+            mean_ms: sorted_ms.iter().sum::<f64>() / sorted_ms.len().max(1) as f64,
+            before_return,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Propagation {
+    pub followers: usize,
+    pub one_at_a_time: Latency,
+    pub bursts_of_50: Latency,
+    /// Entry deliveries (entries × followers) per second during bursts.
+    pub burst_deliveries_per_s: f64,
+    pub setup_s: f64,
+    pub publisher_rss_mb: f64,
+    pub follower_rss_mb_mean: f64,
+    #[serde(skip)]
+    pub single_sorted_ms: Vec<f64>,
+    #[serde(skip)]
+    pub burst_sorted_ms: Vec<f64>,
+}
+
+fn mb(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+/// Runs `f` over `items` on up to `threads` OS threads (for the blocking CLI calls).
+fn parallel<T: Send, R: Send>(
+    items: Vec<T>,
+    threads: usize,
+    f: impl Fn(T) -> Result<R> + Sync,
+) -> Result<Vec<R>> {
+    let chunks: Vec<Vec<(usize, T)>> = {
+        let mut chunks: Vec<Vec<(usize, T)>> = (0..threads.max(1)).map(|_| Vec::new()).collect();
+        for (i, item) in items.into_iter().enumerate() {
+            chunks[i % threads.max(1)].push((i, item));
+        }
+        chunks
+    };
+    let mut out: Vec<(usize, R)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| {
+                let f = &f;
+                scope.spawn(move || {
+                    chunk
+                        .into_iter()
+                        .map(|(i, item)| f(item).map(|r| (i, r)))
+                        .collect::<Result<Vec<_>>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("worker thread panicked")))
+            })
+            .collect::<Result<Vec<_>>>()
+            .map(|v| v.into_iter().flatten().collect())
+    })?;
+    out.sort_by_key(|(i, _)| *i);
+    Ok(out.into_iter().map(|(_, r)| r).collect())
+}
+
+fn init_many(bin: &Bin, root: &Path, names: Vec<String>) -> Result<Vec<NodeProc>> {
+    parallel(names, 4, |name| NodeProc::init(bin, root, &name))
+}
+
+async fn serve_all(nodes: &mut [NodeProc]) -> Result<Vec<Api>> {
+    let mut apis = Vec::with_capacity(nodes.len());
+    for node in nodes.iter_mut() {
+        apis.push(node.serve().await?);
+    }
+    Ok(apis)
+}
+
+/// Receives arrivals until every one of `seqs` reached all `followers`;
+/// returns the time each seq reached the last of them.
+async fn collect(
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<Arrival>,
+    followers: usize,
+    seqs: &[u64],
+    early: &mut HashMap<u64, HashMap<usize, Instant>>,
+    timeout: Duration,
+) -> Result<HashMap<u64, Instant>> {
+    let mut done = HashMap::new();
+    let wanted: std::collections::HashSet<u64> = seqs.iter().copied().collect();
+    for seq in seqs {
+        if let Some(times) = early.get(seq)
+            && times.len() >= followers
+            && let Some(last) = times.values().max()
+        {
+            done.insert(*seq, *last);
+        }
+    }
+    let deadline = tokio::time::Instant::now() + timeout;
+    while done.len() < wanted.len() {
+        let arrival = tokio::time::timeout_at(deadline, rx.recv())
+            .await
+            .with_context(|| {
+                format!(
+                    "propagation stalled: {} of {} entries reached all {followers} followers",
+                    done.len(),
+                    wanted.len()
+                )
+            })?
+            .context("probe streams ended")?;
+        let times = early.entry(arrival.seq).or_default();
+        times.entry(arrival.follower).or_insert(arrival.at);
+        if times.len() == followers
+            && wanted.contains(&arrival.seq)
+            && let Some(last) = times.values().max()
+        {
+            done.insert(arrival.seq, *last);
+        }
+    }
+    Ok(done)
+}
+
+pub async fn propagation(
+    bin: &Bin,
+    scratch: &Path,
+    followers: usize,
+    entries: usize,
+) -> Result<Propagation> {
+    let setup = Instant::now();
+    let root = tempfile::tempdir_in(scratch)?;
+    let mut names = vec!["pub".to_string()];
+    names.extend((1..=followers).map(|i| format!("f{i:03}")));
+    let mut nodes = init_many(bin, root.path(), names)?;
+    let mut apis = serve_all(&mut nodes).await?;
+    let probe = Probe::new()?;
+    // Full mesh through each node's local API (what `comity peer add` does on a
+    // running node), and the probe pinned (by key only) at every follower.
+    let mut tasks = Vec::new();
+    for (i, api) in apis.iter().enumerate() {
+        let mut api = api.clone();
+        let others: Vec<(String, String, String)> = nodes
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .map(|(_, n)| (n.org.to_string(), n.key.to_string(), n.endpoint.clone()))
+            .collect();
+        let probe_pin = (i > 0).then(|| (probe.org.to_string(), probe.key.public().to_string()));
+        tasks.push(tokio::spawn(async move {
+            for (org, key, endpoint) in others {
+                api.add_peer(proto::AddPeerRequest { org, key, endpoint })
+                    .await?;
+            }
+            if let Some((org, key)) = probe_pin {
+                api.add_peer(proto::AddPeerRequest {
+                    org,
+                    key,
+                    endpoint: String::new(),
+                })
+                .await?;
+            }
+            Ok::<_, tonic::Status>(())
+        }));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    let publisher = nodes[0].org.clone();
+    let mut pub_api = apis[0].clone();
+    // Every follower holds the publisher's profile (seq 1): the mesh is up.
+    for api in apis.iter_mut().skip(1) {
+        cluster::wait_for(api, &publisher, 1, Duration::from_secs(120)).await?;
+    }
+    tokio::time::sleep(Duration::from_millis(500 + 20 * followers as u64)).await;
+    let follower_refs: Vec<&NodeProc> = nodes.iter().skip(1).collect();
+    let mut rx = probe.watch(&follower_refs, &publisher, 1).await?;
+    let setup_s = setup.elapsed().as_secs_f64();
+
+    let mut early: HashMap<u64, HashMap<usize, Instant>> = HashMap::new();
+    let mut single = Vec::with_capacity(entries);
+    let mut before_single = 0;
+    for i in 0..entries {
+        let seq = pub_api
+            .publish_consultation(cluster::consultation_request(i))
+            .await?
+            .into_inner()
+            .seq;
+        let returned = Instant::now();
+        let done = collect(
+            &mut rx,
+            followers,
+            &[seq],
+            &mut early,
+            Duration::from_secs(30),
+        )
+        .await?;
+        let last = done[&seq];
+        if last < returned {
+            before_single += 1;
+        }
+        single.push(last.saturating_duration_since(returned).as_secs_f64() * 1e3);
+        early.remove(&seq);
+    }
+    let mut burst = Vec::with_capacity(entries);
+    let mut before_burst = 0;
+    let mut delivery_time = Duration::ZERO;
+    let mut deliveries = 0usize;
+    for b in 0..entries.div_ceil(50) {
+        let mut returned = Vec::with_capacity(50);
+        let start = Instant::now();
+        for i in 0..50.min(entries - b * 50) {
+            let seq = pub_api
+                .publish_consultation(cluster::consultation_request(entries + b * 50 + i))
+                .await?
+                .into_inner()
+                .seq;
+            returned.push((seq, Instant::now()));
+        }
+        let seqs: Vec<u64> = returned.iter().map(|(s, _)| *s).collect();
+        let done = collect(
+            &mut rx,
+            followers,
+            &seqs,
+            &mut early,
+            Duration::from_secs(60),
+        )
+        .await?;
+        let mut end = start;
+        for (seq, at) in returned {
+            let last = done[&seq];
+            end = end.max(last);
+            if last < at {
+                before_burst += 1;
+            }
+            burst.push(last.saturating_duration_since(at).as_secs_f64() * 1e3);
+            early.remove(&seq);
+        }
+        delivery_time += end - start;
+        deliveries += seqs.len() * followers;
+    }
+    single.sort_by(f64::total_cmp);
+    burst.sort_by(f64::total_cmp);
+    let publisher_rss = nodes[0].pid().and_then(cluster::rss_bytes).unwrap_or(0);
+    let follower_rss: Vec<u64> = nodes
+        .iter()
+        .skip(1)
+        .filter_map(|n| n.pid().and_then(cluster::rss_bytes))
+        .collect();
+    drop(apis);
+    drop(nodes);
+    Ok(Propagation {
+        followers,
+        one_at_a_time: Latency::of(&single, before_single),
+        bursts_of_50: Latency::of(&burst, before_burst),
+        burst_deliveries_per_s: deliveries as f64 / delivery_time.as_secs_f64().max(1e-9),
+        setup_s,
+        publisher_rss_mb: mb(publisher_rss),
+        follower_rss_mb_mean: mb(follower_rss.iter().sum::<u64>())
+            / follower_rss.len().max(1) as f64,
+        single_sorted_ms: single,
+        burst_sorted_ms: burst,
+    })
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Transfer {
+    pub entries: u64,
+    pub seconds: f64,
+    pub entries_per_s: f64,
+    /// Bytes of a typical entry in this backlog (protobuf on the wire).
+    pub entry_bytes: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct IngestAndCatchUp {
+    pub ingest: Transfer,
+    pub catch_up: Transfer,
+    /// The follower's store on disk divided by the entries it holds.
+    pub disk_bytes_per_entry: f64,
+    pub follower_rss_mb_after_ingest: f64,
+}
+
+pub async fn ingest_and_catch_up(
+    bin: &Bin,
+    scratch: &Path,
+    count: usize,
+) -> Result<IngestAndCatchUp> {
+    let root = tempfile::tempdir_in(scratch)?;
+    let mut nodes = init_many(bin, root.path(), vec!["origin".into(), "follower".into()])?;
+    let [publisher, follower] = &mut nodes[..] else {
+        bail!("two nodes expected");
+    };
+    publisher.peer_add_cli(follower)?;
+    let target = publisher.prefill(count)?;
+    let _pub_api = publisher.serve().await?;
+    let mut f_api = follower.serve().await?;
+
+    // Ingest: the follower pins the origin (as `comity peer add` does on a
+    // running node) and pulls its whole backlog.
+    let start = Instant::now();
+    cluster::add_peer(&mut f_api, publisher).await?;
+    cluster::wait_for(&mut f_api, &publisher.org, target, Duration::from_secs(900)).await?;
+    let took = start.elapsed().as_secs_f64();
+    let entry_bytes = {
+        use prost::Message;
+        let (kind, payload) = comity_core::document::encode(cluster::consultation_body(0));
+        comity_core::UnsignedEntry::new(publisher.org.clone(), kind, payload)
+            .sign(&comity_core::IdentityKey::generate(), None)
+            .wire()
+            .encoded_len()
+    };
+    let ingest = Transfer {
+        entries: count as u64,
+        seconds: took,
+        entries_per_s: count as f64 / took,
+        entry_bytes,
+    };
+    let rss = follower.pid().and_then(cluster::rss_bytes).unwrap_or(0);
+
+    // Catch-up: the follower goes down; the origin publishes `count` more
+    // (written into its log while it too is stopped, then served again).
+    drop(f_api);
+    follower.stop()?;
+    publisher.stop()?;
+    let target = publisher.prefill(count)?;
+    let _pub_api = publisher.serve().await?;
+    let start = Instant::now();
+    let mut f_api = follower.serve().await?;
+    cluster::wait_for(&mut f_api, &publisher.org, target, Duration::from_secs(900)).await?;
+    let took = start.elapsed().as_secs_f64();
+    let catch_up = Transfer {
+        entries: count as u64,
+        seconds: took,
+        entries_per_s: count as f64 / took,
+        entry_bytes,
+    };
+    drop(f_api);
+    follower.stop()?;
+    let disk = follower.disk_bytes();
+    Ok(IngestAndCatchUp {
+        ingest,
+        catch_up,
+        disk_bytes_per_entry: disk as f64 / (2 * count) as f64,
+        follower_rss_mb_after_ingest: mb(rss),
+    })
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Footprint {
+    pub idle_rss_mb: f64,
+    pub idle_cpu_percent: f64,
+    pub origins: usize,
+    pub entries_per_origin: usize,
+    pub many_origins_fill_s: f64,
+    pub many_origins_rss_mb: f64,
+    pub many_origins_idle_cpu_percent: f64,
+    pub many_origins_disk_bytes_per_entry: f64,
+    pub cpu_window_s: u64,
+}
+
+pub async fn footprint(
+    bin: &Bin,
+    scratch: &Path,
+    origins: usize,
+    per_origin: usize,
+    window: Duration,
+) -> Result<Footprint> {
+    let root = tempfile::tempdir_in(scratch)?;
+    let mut idle = NodeProc::init(bin, root.path(), "idle")?;
+    idle.serve().await?;
+
+    let mut names = vec!["follower".to_string()];
+    names.extend((1..=origins).map(|i| format!("o{i:03}")));
+    let mut nodes = init_many(bin, root.path(), names)?;
+    let (follower, sources) = nodes.split_at_mut(1);
+    let follower = &mut follower[0];
+    let targets = parallel(sources.iter().collect(), 2, |o| {
+        // The CLI first: its process has exited (and released the store) before prefill opens it.
+        o.peer_add_cli(follower)?;
+        o.prefill(per_origin)
+    })?;
+    for source in sources.iter_mut() {
+        source.serve().await?;
+    }
+    let mut f_api = follower.serve().await?;
+    let start = Instant::now();
+    for source in sources.iter() {
+        cluster::add_peer(&mut f_api, source).await?;
+    }
+    for (source, target) in sources.iter().zip(&targets) {
+        cluster::wait_for(&mut f_api, &source.org, *target, Duration::from_secs(3600)).await?;
+    }
+    let fill = start.elapsed().as_secs_f64();
+    // Let it settle, then sample.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let pids = [idle.pid(), follower.pid()];
+    let ticks = clock_ticks_per_s();
+    let before: Vec<Option<u64>> = pids
+        .iter()
+        .map(|p| p.and_then(cluster::cpu_ticks))
+        .collect();
+    tokio::time::sleep(window).await;
+    let after: Vec<Option<u64>> = pids
+        .iter()
+        .map(|p| p.and_then(cluster::cpu_ticks))
+        .collect();
+    let cpu = |i: usize| -> f64 {
+        match (before[i], after[i]) {
+            (Some(b), Some(a)) => {
+                (a.saturating_sub(b)) as f64 / ticks as f64 / window.as_secs_f64() * 100.0
+            }
+            _ => f64::NAN,
+        }
+    };
+    let idle_rss = idle.pid().and_then(cluster::rss_bytes).unwrap_or(0);
+    let many_rss = follower.pid().and_then(cluster::rss_bytes).unwrap_or(0);
+    drop(f_api);
+    follower.stop()?;
+    let total: u64 = targets.iter().sum();
+    let disk = follower.disk_bytes();
+    Ok(Footprint {
+        idle_rss_mb: mb(idle_rss),
+        idle_cpu_percent: cpu(0),
+        origins,
+        entries_per_origin: per_origin,
+        many_origins_fill_s: fill,
+        many_origins_rss_mb: mb(many_rss),
+        many_origins_idle_cpu_percent: cpu(1),
+        many_origins_disk_bytes_per_entry: disk as f64 / total.max(1) as f64,
+        cpu_window_s: window.as_secs(),
+    })
+}
+
+fn clock_ticks_per_s() -> u64 {
+    cluster::clock_ticks_per_second()
+}

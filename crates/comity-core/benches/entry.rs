@@ -1,0 +1,77 @@
+//! Entry encode, sign and verify for a consultation of about 2 KiB.
+//!
+//! `cargo bench -p comity-core --bench entry`
+
+use comity_core::{IdentityKey, OrgId, SignedEntry, UnsignedEntry, document, proto, verify};
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use prost::Message;
+use std::{hint::black_box, time::Duration};
+
+fn body() -> proto::document::Body {
+    proto::document::Body::Consultation(proto::Consultation {
+        uuid: document::new_uuid(),
+        revision: 1,
+        title: vec![proto::Text {
+            lang: "en".into(),
+            value: "Consultation on the review of the liaison procedures".into(),
+        }],
+        summary: vec![proto::Text {
+            lang: "en".into(),
+            value: "x".repeat(1900),
+        }],
+        closes_at: Some(prost_types::Timestamp {
+            seconds: 1_900_000_000,
+            nanos: 0,
+        }),
+        status: proto::ConsultationStatus::Open as i32,
+        ..Default::default()
+    })
+}
+
+fn entry(c: &mut Criterion) {
+    let org = OrgId::new("itu").expect("org id");
+    let key = IdentityKey::generate();
+    let public = key.public();
+    let (kind, payload) = document::encode(body());
+    let signed = UnsignedEntry::new(org.clone(), kind, payload.clone()).sign(&key, None);
+    let wire_bytes = signed.wire().encode_to_vec();
+
+    let mut group = c.benchmark_group("entry_2KiB");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_secs(1))
+        .throughput(Throughput::Elements(1));
+    group.bench_function("encode_document", |b| {
+        b.iter_batched(
+            body,
+            |body| black_box(document::encode(body)),
+            BatchSize::SmallInput,
+        )
+    });
+    group.bench_function("encode_entry_wire", |b| {
+        b.iter(|| black_box(signed.wire().encode_to_vec()))
+    });
+    group.bench_function("sign", |b| {
+        b.iter_batched(
+            || UnsignedEntry::new(org.clone(), kind, payload.clone()),
+            |unsigned| black_box(unsigned.sign(&key, None)),
+            BatchSize::SmallInput,
+        )
+    });
+    group.bench_function("decode_and_verify", |b| {
+        b.iter(|| {
+            let entry = SignedEntry::decode_bytes(&wire_bytes).expect("decodes");
+            verify::verify_signature(&entry, &public).expect("signature");
+            verify::verify_payload(&entry).expect("payload");
+            black_box(entry)
+        })
+    });
+    group.bench_function("verify_signature_only", |b| {
+        b.iter(|| verify::verify_signature(black_box(&signed), &public).expect("signature"))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, entry);
+criterion_main!(benches);

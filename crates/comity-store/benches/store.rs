@@ -1,0 +1,91 @@
+//! sled store: append with a flush per 100 entries, and scan with
+//! `entries_after`, for entries of about 2 KiB, in a temporary directory.
+//!
+//! `cargo bench -p comity-store --bench store`
+
+use comity_core::{IdentityKey, OrgId, SignedEntry, UnsignedEntry, document, proto};
+use comity_store::{SledOptions, SledStore, Store};
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use std::{hint::black_box, time::Duration};
+
+const BATCH: usize = 100;
+
+fn entries(org: &OrgId, key: &IdentityKey, count: usize) -> Vec<SignedEntry> {
+    let mut head = None;
+    (0..count)
+        .map(|i| {
+            let body = proto::document::Body::Consultation(proto::Consultation {
+                uuid: document::new_uuid(),
+                revision: 1,
+                title: vec![proto::Text {
+                    lang: "en".into(),
+                    value: format!("Consultation {i}"),
+                }],
+                summary: vec![proto::Text {
+                    lang: "en".into(),
+                    value: "x".repeat(1900),
+                }],
+                status: proto::ConsultationStatus::Open as i32,
+                ..Default::default()
+            });
+            let (kind, payload) = document::encode(body);
+            let entry = UnsignedEntry::new(org.clone(), kind, payload).sign(key, head);
+            head = Some(entry.head());
+            entry
+        })
+        .collect()
+}
+
+fn store(c: &mut Criterion) {
+    let org = OrgId::new("itu").expect("org id");
+    let key = IdentityKey::generate();
+    // Enough chained entries for every iteration criterion may run.
+    let all = entries(&org, &key, 20_000);
+    let dir = tempfile::tempdir().expect("tempdir");
+
+    let mut group = c.benchmark_group("sled_store_2KiB");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(4))
+        .warm_up_time(Duration::from_secs(1))
+        .throughput(Throughput::Elements(BATCH as u64));
+
+    // Each iteration: a fresh store, then 100 appends and one flush (group commit).
+    let mut round = 0usize;
+    group.bench_function("append_100_then_flush", |b| {
+        b.iter_batched(
+            || {
+                round += 1;
+                SledStore::open(&dir.path().join(round.to_string()), SledOptions::default())
+                    .expect("open")
+            },
+            |store| {
+                for entry in &all[..BATCH] {
+                    store.append(entry).expect("append");
+                }
+                store.flush().expect("flush");
+                store
+            },
+            BatchSize::PerIteration,
+        )
+    });
+
+    let scanned = SledStore::open(&dir.path().join("scan"), SledOptions::default()).expect("open");
+    for chunk in all.chunks(1000) {
+        scanned.append_batch(chunk).expect("append");
+    }
+    scanned.flush().expect("flush");
+    group.throughput(Throughput::Elements(256));
+    group.bench_function("entries_after_256", |b| {
+        let mut after = 0u64;
+        b.iter(|| {
+            let got = scanned.entries_after(&org, after, 256).expect("scan");
+            after = (after + 256) % 19_000;
+            black_box(got)
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, store);
+criterion_main!(benches);
