@@ -383,13 +383,26 @@ impl ChildNode {
     }
 
     /// Opens the store directly; only while the process is not running.
+    ///
+    /// Without sled's background flusher, so that dropping the store lets go
+    /// of its lock at once; and retrying while a previous handle in this
+    /// process (whose flusher thread may outlive it briefly) still holds it.
     pub fn open_store(&self) -> comity_store::SledStore {
         assert!(self.child.is_none(), "{} is running", self.org);
-        comity_store::SledStore::open(
-            &self.data.store_path(),
-            comity_store::SledOptions::default(),
-        )
-        .unwrap_or_else(|e| panic!("{}: store does not open: {e}", self.org))
+        let options = || comity_store::SledOptions {
+            flush_every_ms: None,
+            ..Default::default()
+        };
+        let start = Instant::now();
+        loop {
+            match comity_store::SledStore::open(&self.data.store_path(), options()) {
+                Ok(store) => return store,
+                Err(e) if e.to_string().contains("lock") && start.elapsed() < DEADLINE => {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err(e) => panic!("{}: store does not open: {e}", self.org),
+            }
+        }
     }
 
     /// Starts `comity serve`; its log goes to `<root>/<id>.log`.
