@@ -80,6 +80,41 @@ impl Default for NodeOptions {
     }
 }
 
+/// Per origin, the highest seq flushed to disk, and a signal bumped whenever
+/// it moves. Only entries up to it are served: an entry a crash could still
+/// take away must never reach a peer, or the node would sign a different
+/// entry at that seq after a restart and look like an equivocator.
+///
+/// It is updated on the blocking thread that flushed, right after the flush,
+/// so a caller that gives up waiting (a client that disconnects mid-publish)
+/// cannot leave a stored entry unserved.
+#[derive(Debug)]
+struct Durability {
+    heads: RwLock<HashMap<OrgId, u64>>,
+    appended: watch::Sender<u64>,
+}
+
+impl Durability {
+    fn head(&self, origin: &OrgId) -> u64 {
+        self.heads
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(origin)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Records that `origin` is on disk up to `seq`, and wakes subscriptions.
+    fn flushed(&self, origin: &OrgId, seq: u64) {
+        {
+            let mut heads = self.heads.write().unwrap_or_else(|e| e.into_inner());
+            let held = heads.entry(origin.clone()).or_insert(0);
+            *held = (*held).max(seq);
+        }
+        self.appended.send_modify(|n| *n += 1);
+    }
+}
+
 /// Counters a node keeps about itself.
 #[derive(Debug, Default)]
 pub struct Counters {
@@ -104,13 +139,8 @@ pub struct Node {
     key_files: Option<KeyFiles>,
     store: Arc<dyn Store>,
     pins: Arc<Pins>,
-    /// Bumped after every durable append; live subscriptions wait on it.
-    appended: watch::Sender<u64>,
-    /// Per origin, the highest seq flushed to disk. Only entries up to it
-    /// are served: an entry a crash could still take away must never reach
-    /// a peer, or the node would sign a different entry at that seq after a
-    /// restart and look like an equivocator.
-    durable: RwLock<HashMap<OrgId, u64>>,
+    /// What is on disk, and the signal live subscriptions wait on.
+    durability: Arc<Durability>,
     /// Serialises appends to the own log.
     own_log: Mutex<()>,
     /// Serialises ingest per origin (normally one subscription per origin).
@@ -185,8 +215,10 @@ impl Node {
             key_files: options.key_files,
             store,
             pins,
-            appended: watch::Sender::new(0),
-            durable: RwLock::new(durable),
+            durability: Arc::new(Durability {
+                heads: RwLock::new(durable),
+                appended: watch::Sender::new(0),
+            }),
             own_log: Mutex::new(()),
             ingest_locks: Default::default(),
             peers,
@@ -262,22 +294,11 @@ impl Node {
     }
     /// The highest seq of `origin` that is on disk here (0 for none).
     pub fn durable_head(&self, origin: &OrgId) -> u64 {
-        self.durable
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(origin)
-            .copied()
-            .unwrap_or(0)
-    }
-
-    fn set_durable(&self, origin: &OrgId, seq: u64) {
-        let mut durable = self.durable.write().unwrap_or_else(|e| e.into_inner());
-        let held = durable.entry(origin.clone()).or_insert(0);
-        *held = (*held).max(seq);
+        self.durability.head(origin)
     }
 
     pub fn appended(&self) -> watch::Receiver<u64> {
-        self.appended.subscribe()
+        self.durability.appended.subscribe()
     }
 
     /// The key an origin's next entries must be signed with: its latest
@@ -367,18 +388,18 @@ impl Node {
         unsigned.created_at = self.clock.now().into();
         let entry = unsigned.sign(&self.identity(), head);
         let store = self.store.clone();
+        let durability = self.durability.clone();
         let stored = entry.clone();
         blocking(move || {
             store.append(&stored)?;
             store.flush()?;
+            durability.flushed(stored.origin(), stored.seq());
             Ok(())
         })
         .await?;
-        self.set_durable(self.org(), entry.seq());
         self.counters
             .published
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.appended.send_modify(|n| *n += 1);
         tracing::debug!(seq = entry.seq(), kind = kind.as_str(), "published");
         Ok(entry)
     }
@@ -410,26 +431,23 @@ impl Node {
         let _guard = lock.lock().await;
         let key = self.key_of(origin);
         let store = self.store.clone();
+        let durability = self.durability.clone();
         let (source_org, origin_org) = (source.clone(), origin.clone());
         let (ingested, failure) = blocking(move || {
-            Ok(verify_and_store(
-                &*store,
-                &source_org,
-                &origin_org,
-                key,
-                batch,
-            ))
+            let outcome = verify_and_store(&*store, &source_org, &origin_org, key, batch);
+            // Flushed by verify_and_store: what the store holds now is on disk.
+            if outcome.0.new > 0
+                && let Ok(Some(head)) = store.head(&origin_org)
+            {
+                durability.flushed(&origin_org, head.seq);
+            }
+            Ok(outcome)
         })
         .await?;
-        // Flushed by verify_and_store: what the store holds now is on disk.
-        if let Some(head) = self.store.head(origin)? {
-            self.set_durable(origin, head.seq);
-        }
         if ingested.new > 0 {
             self.counters
                 .ingested
                 .fetch_add(ingested.new as u64, std::sync::atomic::Ordering::Relaxed);
-            self.appended.send_modify(|n| *n += 1);
         }
         if let Some(key) = ingested.rotated_key {
             self.follow_rotation(origin, key)?;

@@ -1309,7 +1309,11 @@ mod tests {
         // Without the background flusher, dropping the store releases its lock at once.
         drop(SledStore::open(dir.path(), no_background_flush()).unwrap());
         {
-            let db = sled::open(dir.path()).unwrap();
+            let db = sled::Config::new()
+                .path(dir.path())
+                .flush_every_ms(None)
+                .open()
+                .unwrap();
             let meta = db.open_tree("meta").unwrap();
             assert_eq!(
                 meta.get(SCHEMA_KEY).unwrap().as_deref(),
@@ -1330,7 +1334,12 @@ mod tests {
     /// Opens the directory with sled alone, as another build would, and
     /// hands its trees to `change`.
     fn tamper(dir: &Path, change: impl FnOnce(&sled::Db, &Tree)) {
-        let db = sled::open(dir).unwrap();
+        // Without the background flusher, dropping the db releases its lock at once.
+        let db = sled::Config::new()
+            .path(dir)
+            .flush_every_ms(None)
+            .open()
+            .unwrap();
         let meta = db.open_tree("meta").unwrap();
         change(&db, &meta);
         db.flush().unwrap();
