@@ -436,7 +436,7 @@ impl Node {
         let (ingested, failure) = blocking(move || {
             let outcome = verify_and_store(&*store, &source_org, &origin_org, key, batch);
             // Flushed by verify_and_store: what the store holds now is on disk.
-            if outcome.0.new > 0
+            if outcome.0.new + outcome.0.filled > 0
                 && let Ok(Some(head)) = store.head(&origin_org)
             {
                 durability.flushed(&origin_org, head.seq);
@@ -541,6 +541,8 @@ impl Node {
 pub struct Ingested {
     /// Entries that were new here.
     pub new: usize,
+    /// Restricted entries held as stubs whose payload arrived now.
+    pub filled: usize,
     /// Attachments the new entries refer to.
     pub attachments: Vec<proto::AttachmentRef>,
     /// The origin's new key, when the batch held a key rotation.
@@ -601,7 +603,24 @@ fn verify_and_store(
                 }
                 accepted.push(entry);
             }
-            Ok(Ingest::Duplicate) => {}
+            Ok(Ingest::Duplicate) => {
+                // A stub held from a relay outside the audience takes its
+                // payload when the whole entry comes (checked against the
+                // signed header first).
+                if !entry.is_redacted() && matches!(entry.audience(), Audience::Restricted(_)) {
+                    let filled = verify::verify_payload(&entry)
+                        .map_err(NodeError::from)
+                        .and_then(|()| store.fill_payload(&entry).map_err(NodeError::from));
+                    match filled {
+                        Ok(true) => ingested.filled += 1,
+                        Ok(false) => {}
+                        Err(e) => {
+                            failure = Some(e);
+                            break;
+                        }
+                    }
+                }
+            }
             Ok(Ingest::Equivocation { held }) => {
                 failure = Some(record_equivocation(store, source, &entry, held, &accepted));
                 break;

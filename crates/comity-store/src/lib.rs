@@ -125,6 +125,12 @@ pub trait Store: Send + Sync + 'static {
         Ok(new)
     }
 
+    /// Fills in the payload of a restricted entry held as a redacted stub,
+    /// when `entry` is the same entry (same id) with its payload, and indexes
+    /// it as if it had arrived whole. Returns whether anything changed. The
+    /// caller has verified `entry`'s payload against its header.
+    fn fill_payload(&self, entry: &SignedEntry) -> Result<bool, StoreError>;
+
     /// Makes every append so far durable.
     fn flush(&self) -> Result<(), StoreError>;
 

@@ -442,6 +442,24 @@ impl Store for MemStore {
         Ok(())
     }
 
+    fn fill_payload(&self, entry: &SignedEntry) -> Result<bool, StoreError> {
+        if entry.is_redacted() {
+            return Ok(false);
+        }
+        let mut state = self.write()?;
+        let key = (entry.origin().clone(), entry.seq());
+        let fillable = state
+            .entries
+            .get(&key)
+            .is_some_and(|held| held.id() == entry.id() && held.is_redacted());
+        if !fillable {
+            return Ok(false);
+        }
+        state.index.add(entry);
+        state.entries.insert(key, entry.clone());
+        Ok(true)
+    }
+
     fn put_draft(&self, draft: &LiaisonDraft) -> Result<(), StoreError> {
         self.write()?.drafts.insert(draft.id.clone(), draft.clone());
         Ok(())

@@ -187,7 +187,7 @@ impl SledStore {
             .path(path)
             .cache_capacity(opts.cache_capacity_bytes)
             .flush_every_ms(opts.flush_every_ms);
-        Self::from_db(config.open()?)
+        Self::from_db(open_waiting_for_lock(&config)?)
     }
 
     /// A store in a temporary directory, removed when the store is dropped.
@@ -800,6 +800,35 @@ impl Store for SledStore {
         self.append_all(entries)
     }
 
+    fn fill_payload(&self, entry: &SignedEntry) -> Result<bool, StoreError> {
+        if entry.is_redacted() {
+            return Ok(false);
+        }
+        let key = entry_key(entry.origin(), entry.seq());
+        let fillable = self
+            .entry_at(&key)?
+            .is_some_and(|held| held.id() == entry.id() && held.is_redacted());
+        if !fillable {
+            return Ok(false);
+        }
+        let _gate = self.gate.read().map_err(|_| poisoned())?;
+        // The entry's own arrival keeps receipts in the order they came.
+        let mut arrival = None;
+        for row in self.trees.arrivals.iter() {
+            let (number, held) = row?;
+            if held.as_ref() == key.as_slice() {
+                arrival = Some(parse_u64(&number, "arrival")?);
+                break;
+            }
+        }
+        let arrival = arrival.ok_or_else(|| corrupt("arrival", "no arrival for a held entry"))?;
+        // Index first, then the payload: a crash in between leaves a stub
+        // that the next copy fills again (indexing is idempotent).
+        self.index_chunk(&[(arrival, entry.clone())])?;
+        self.trees.entries.insert(key, encode_entry(entry))?;
+        Ok(true)
+    }
+
     fn flush(&self) -> Result<(), StoreError> {
         self.db.flush()?;
         Ok(())
@@ -1194,6 +1223,31 @@ impl Store for SledStore {
     }
 }
 
+/// How long to wait for a directory lock that a closing handle still holds.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Opens the database, waiting a little while its lock is held: sled's
+/// threads may keep a just-dropped handle (of this process) alive for a
+/// moment. A lock another running process holds is still an error after
+/// [`LOCK_WAIT`].
+fn open_waiting_for_lock(config: &sled::Config) -> Result<sled::Db, StoreError> {
+    let start = std::time::Instant::now();
+    loop {
+        match config.open() {
+            Err(sled::Error::Io(e))
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.to_string().contains("could not acquire lock") =>
+            {
+                if start.elapsed() >= LOCK_WAIT {
+                    return Err(StoreError::Backend(format!("IO error: {e}")));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(25));
+            }
+            other => return Ok(other?),
+        }
+    }
+}
+
 /// A record's key: its space, NUL, then its own key.
 fn record_key(space: &str, key: &[u8]) -> Vec<u8> {
     let mut k = Vec::with_capacity(space.len() + 1 + key.len());
@@ -1334,12 +1388,8 @@ mod tests {
     /// Opens the directory with sled alone, as another build would, and
     /// hands its trees to `change`.
     fn tamper(dir: &Path, change: impl FnOnce(&sled::Db, &Tree)) {
-        // Without the background flusher, dropping the db releases its lock at once.
-        let db = sled::Config::new()
-            .path(dir)
-            .flush_every_ms(None)
-            .open()
-            .unwrap();
+        let config = sled::Config::new().path(dir).flush_every_ms(None);
+        let db = open_waiting_for_lock(&config).unwrap();
         let meta = db.open_tree("meta").unwrap();
         change(&db, &meta);
         db.flush().unwrap();

@@ -89,6 +89,10 @@ pub const CHECKS: &[(&str, Check)] = &[
     ),
     ("drafts_put_replace_remove", drafts_put_replace_remove),
     ("records_are_kept_per_space", records_are_kept_per_space),
+    (
+        "a_stub_is_filled_by_its_payload",
+        a_stub_is_filled_by_its_payload,
+    ),
 ];
 
 /// Runs every check in [`CHECKS`], each on a new store from `make`.
@@ -1394,4 +1398,34 @@ pub fn records_are_kept_per_space(store: &dyn Store) {
             .expect("remove again")
     );
     assert_eq!(store.records("users", b"").expect("scan").len(), 1);
+}
+
+/// A restricted entry held as a stub takes its payload when the whole entry
+/// comes, and is then indexed; nothing else can replace a held entry.
+pub fn a_stub_is_filled_by_its_payload(store: &dyn Store) {
+    let l = fresh_uuid();
+    let mut ietf = Author::new("ietf");
+    let whole = ietf.publish(
+        Body::Liaison(liaison_statement(&l, 1, &["itu"], &[], None)),
+        Audience::Restricted(vec![org("itu")]),
+    );
+    let stub = stub_of(&whole);
+    append_ok(store, &stub);
+    assert_eq!(
+        store.liaisons_addressed_to(&org("itu")).expect("addressed"),
+        vec![]
+    );
+    // A different entry at that seq, or a stub, changes nothing.
+    let other = Author::new("ietf").restricted(&fresh_uuid(), 1, &["itu"]);
+    assert!(!store.fill_payload(&other).expect("fill other"));
+    assert!(!store.fill_payload(&stub).expect("fill stub"));
+    assert!(store.fill_payload(&whole).expect("fill"));
+    let held = store.entry(&org("ietf"), 1).expect("entry").expect("held");
+    assert_eq!(held.payload(), whole.payload());
+    assert_eq!(
+        store.liaisons_addressed_to(&org("itu")).expect("addressed"),
+        vec![doc("ietf", &l, 1)]
+    );
+    // Once whole, it stays as it is.
+    assert!(!store.fill_payload(&whole).expect("fill again"));
 }
