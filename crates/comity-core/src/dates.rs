@@ -10,7 +10,8 @@ use time::{Date, Duration, OffsetDateTime, UtcOffset, format_description::well_k
 )]
 pub struct DateError(pub String);
 
-const AOE: UtcOffset = match UtcOffset::from_hms(-12, 0, 0) {
+/// Anywhere-on-Earth: UTC-12, where a calendar day ends last.
+pub const AOE: UtcOffset = match UtcOffset::from_hms(-12, 0, 0) {
     Ok(offset) => offset,
     Err(_) => panic!("UTC-12 is a valid offset"),
 };

@@ -24,7 +24,8 @@ pub fn stakeholder_group_name(group: i32) -> &'static str {
     }
 }
 
-fn receipt_name(status: i32) -> &'static str {
+/// A receipt status as views, feeds and notifications name it.
+pub fn receipt_name(status: i32) -> &'static str {
     use proto::ReceiptStatus as R;
     match R::try_from(status).unwrap_or(R::Unspecified) {
         R::Received => "received",

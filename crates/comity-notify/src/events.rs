@@ -103,21 +103,6 @@ fn rfc3339(t: OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
-fn aoe() -> UtcOffset {
-    UtcOffset::from_hms(-12, 0, 0).unwrap_or(UtcOffset::UTC)
-}
-
-fn receipt_name(status: i32) -> &'static str {
-    use proto::ReceiptStatus as R;
-    match R::try_from(status).unwrap_or(R::Unspecified) {
-        R::Received => "received",
-        R::AcceptedForAction => "accepted_for_action",
-        R::ReplyComing => "reply_coming",
-        R::ActionTaken => "action_taken",
-        R::Unspecified => "unspecified",
-    }
-}
-
 fn asks_for_work(purpose: &str) -> bool {
     matches!(purpose, "action" | "comment")
 }
@@ -316,7 +301,7 @@ impl Scan<'_> {
             {
                 // Days counted Anywhere-on-Earth, as the closing day is written.
                 let deadline = Deadline {
-                    date: closes.to_offset(aoe()).date(),
+                    date: closes.to_offset(comity_core::dates::AOE).date(),
                     zone: None,
                 };
                 self.deadline_events(&doc, &deadline, rfc3339(closes), &[], false, out);
@@ -428,7 +413,7 @@ impl Scan<'_> {
                 let Ok(Body::Receipt(r)) = document::decode_for(&entry) else {
                     continue;
                 };
-                let status = receipt_name(r.status);
+                let status = comity_node::views::receipt_name(r.status);
                 let mut e = self.event(
                     format!("receipt:{}:{}", pos.origin, pos.seq),
                     EventKind::Receipt,
