@@ -6,8 +6,8 @@ use comity_core::{
     Hash, IdentityKey, Ingest, OrgId, SignedEntry, UnsignedEntry, VerifyError,
     document::{self, DocumentError},
     entry::{Audience, EntryKind},
-    proto,
-    verify::{verify_chain, verify_for_ingest},
+    key_rotation, proto,
+    verify::{verify_chain, verify_for_ingest, verify_signatures},
 };
 use proptest::prelude::*;
 use prost::Message;
@@ -213,6 +213,63 @@ fn a_restricted_stub_still_chains() {
     assert_eq!(stub.id(), full.id());
     assert_eq!(full.for_reader(&org("itu")).payload, full.payload());
     verify_for_ingest(&stub, Some(&key.public()), None, |_| None).unwrap();
+}
+
+#[test]
+fn batched_signatures_name_the_first_forged_entry() {
+    let key = IdentityKey::generate();
+    let mut entries = chain(&key, "itu", 100);
+    assert_eq!(verify_signatures(&entries, &key.public()).0, 100);
+    let forger = IdentityKey::generate();
+    for i in [61, 80] {
+        let forged = UnsignedEntry::new(org("itu"), EntryKind::Consultation, consultation("x"))
+            .sign(&forger, Some(entries[i - 1].head()));
+        entries[i] = forged;
+    }
+    let (good, _, err) = verify_signatures(&entries, &key.public());
+    assert_eq!(good, 61);
+    assert!(
+        matches!(err, Some(VerifyError::BadSignature { seq: 62, .. })),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn batched_signatures_follow_a_key_rotation() {
+    let old = IdentityKey::generate();
+    let new = IdentityKey::generate();
+    let mut entries = chain(&old, "itu", 10);
+    let rotation = document::encode(proto::document::Body::KeyRotation(key_rotation::new(
+        &org("itu"),
+        &old.public(),
+        &new,
+    )))
+    .1;
+    let rotated = UnsignedEntry::new(org("itu"), EntryKind::KeyRotation, rotation)
+        .sign(&old, Some(entries[9].head()));
+    entries.push(rotated);
+    for i in 0..5 {
+        let e = UnsignedEntry::new(
+            org("itu"),
+            EntryKind::Consultation,
+            consultation(&format!("n{i}")),
+        )
+        .sign(&new, Some(entries.last().unwrap().head()));
+        entries.push(e);
+    }
+    let (good, key, err) = verify_signatures(&entries, &old.public());
+    assert_eq!((good, err), (16, None));
+    assert_eq!(key, new.public());
+    // Signed by the old key after the rotation: refused.
+    let stale = UnsignedEntry::new(org("itu"), EntryKind::Consultation, consultation("late"))
+        .sign(&old, Some(entries[15].head()));
+    entries.push(stale);
+    let (good, _, err) = verify_signatures(&entries, &old.public());
+    assert_eq!(good, 16);
+    assert!(
+        matches!(err, Some(VerifyError::BadSignature { seq: 17, .. })),
+        "{err:?}"
+    );
 }
 
 proptest! {
