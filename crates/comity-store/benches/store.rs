@@ -1,4 +1,5 @@
-//! sled store: append with a flush per 100 entries, and scan with
+//! sled store: append with a flush per 100 entries, batches of 512 with a
+//! flush each (ingest's group commit), and scan with
 //! `entries_after`, for entries of about 2 KiB, in a temporary directory.
 //!
 //! `cargo bench -p comity-store --bench store`
@@ -6,9 +7,13 @@
 use comity_core::{IdentityKey, OrgId, SignedEntry, UnsignedEntry, document, proto};
 use comity_store::{SledOptions, SledStore, Store};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use std::{hint::black_box, time::Duration};
+use std::{
+    hint::black_box,
+    time::{Duration, Instant},
+};
 
 const BATCH: usize = 100;
+const INGEST_BATCH: usize = 512;
 
 fn entries(org: &OrgId, key: &IdentityKey, count: usize) -> Vec<SignedEntry> {
     let mut head = None;
@@ -68,6 +73,37 @@ fn store(c: &mut Criterion) {
             },
             BatchSize::PerIteration,
         )
+    });
+
+    // Ingest's shape: one `append_batch` of 512 entries and one flush per
+    // group commit, on a store that keeps growing (fresh stores are opened
+    // outside the clock when the chain runs out).
+    group.throughput(Throughput::Elements(INGEST_BATCH as u64));
+    let mut fresh = 0usize;
+    group.bench_function("append_batch_512_then_flush", |b| {
+        b.iter_custom(|iters| {
+            let mut elapsed = Duration::ZERO;
+            let mut chunks = all.chunks_exact(INGEST_BATCH);
+            let mut store = None;
+            for _ in 0..iters {
+                let chunk = match chunks.next() {
+                    Some(chunk) if store.is_some() => chunk,
+                    _ => {
+                        fresh += 1;
+                        let path = dir.path().join(format!("batch-{fresh}"));
+                        store = Some(SledStore::open(&path, SledOptions::default()).expect("open"));
+                        chunks = all.chunks_exact(INGEST_BATCH);
+                        chunks.next().expect("a chunk")
+                    }
+                };
+                let target = store.as_ref().expect("opened");
+                let start = Instant::now();
+                target.append_batch(chunk).expect("append");
+                target.flush().expect("flush");
+                elapsed += start.elapsed();
+            }
+            elapsed
+        })
     });
 
     let scanned = SledStore::open(&dir.path().join("scan"), SledOptions::default()).expect("open");

@@ -621,9 +621,14 @@ impl<'t> AppendTx<'t> {
             Some(bytes) => Some(decode_head(&bytes).or_else(abort)?),
             None => None,
         };
+        // An id names one (origin, seq): past the head nothing can be held
+        // at it, so the common case (the next entry) skips the lookup.
+        let past_head = p.entry.seq() > head.map_or(0, |h| h.seq);
+        let already_held =
+            !past_head && self.ids.get(p.entry.id().as_bytes())?.as_deref() == Some(&p.key[..]);
         Ok(LogState {
             frozen: self.frozen.get(origin)?.is_some(),
-            already_held: self.ids.get(p.entry.id().as_bytes())?.as_deref() == Some(&p.key[..]),
+            already_held,
             head,
         })
     }
