@@ -200,7 +200,7 @@ async fn serve_log(
     mut cursor: u64,
     tx: mpsc::Sender<Result<SubscribeEvent, Status>>,
 ) {
-    let mut appended = node.appended();
+    let mut durable = node.durable_changes(&origin);
     let mut beat = tokio::time::interval(node.config().replication.heartbeat());
     loop {
         if !node.peers.contains(&reader) {
@@ -212,12 +212,20 @@ async fn serve_log(
                 .await;
             return;
         }
-        // Only what is on disk here: see `Node::durable_head`.
-        let durable = node.durable_head(&origin);
-        let batch = match node.store().entries_after(&origin, cursor, READ_BATCH) {
+        // Only what is on disk here: see `Node::durable_head`. Marked seen
+        // before reading, so a flush after this read wakes us.
+        let durable_seq = *durable.borrow_and_update();
+        let ready = usize::try_from(durable_seq.saturating_sub(cursor)).unwrap_or(usize::MAX);
+        let read = match ready {
+            0 => Ok(Vec::new()),
+            ready => node
+                .store()
+                .entries_after(&origin, cursor, ready.min(READ_BATCH)),
+        };
+        let batch = match read {
             Ok(batch) => batch
                 .into_iter()
-                .filter(|e| e.seq() <= durable)
+                .filter(|e| e.seq() <= durable_seq)
                 .collect::<Vec<_>>(),
             Err(e) => {
                 let _ = tx.send(Err(NodeError::from(e).into())).await;
@@ -239,7 +247,7 @@ async fn serve_log(
         tokio::select! {
             _ = node.shutdown.cancelled() => return,
             _ = tx.closed() => return,
-            changed = appended.changed() => if changed.is_err() { return },
+            changed = durable.changed() => if changed.is_err() { return },
             _ = beat.tick() => {
                 let event = match heartbeat(&node, &origin) {
                     Ok(event) => Ok(event),

@@ -8,6 +8,7 @@
 //! - [`config`]: the documented configuration struct;
 //! - [`datadir`]: what lives in a node's data directory;
 //! - [`node`]: the node's state; publish and ingest;
+//! - [`ingest`]: the two stages of ingest: check signatures, then place and store;
 //! - [`federation`]: the `Federation` service partners call (mutual TLS);
 //! - [`peers`]: link and follow tasks, source choice, backoff;
 //! - [`workflow`]: publishing documents, the liaison lifecycle, key rotation;
@@ -26,6 +27,7 @@ pub mod config;
 pub mod datadir;
 pub mod error;
 pub mod federation;
+pub mod ingest;
 pub mod json;
 pub mod local_api;
 pub mod node;

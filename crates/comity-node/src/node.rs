@@ -3,13 +3,14 @@
 //! reached through an `Arc<Node>`, never a global, so a test runs many nodes
 //! in one process.
 
+use crate::ingest::{self, Checked, Ingested};
 use crate::{clock::Clock, datadir::KeyFiles};
 use crate::{config::Config, error::NodeError, peers::PeerTable};
 use comity_core::{
-    Hash, Head, IdentityKey, Ingest, OrgId, PublicKey, SignedEntry, UnsignedEntry, document,
-    entry::Audience, proto, verify,
+    Head, IdentityKey, OrgId, PublicKey, SignedEntry, UnsignedEntry, document, entry::Audience,
+    proto,
 };
-use comity_store::{Equivocation, PeerRecord, Store};
+use comity_store::{PeerRecord, Store};
 use prost::Message;
 use std::{
     collections::HashMap,
@@ -18,6 +19,10 @@ use std::{
 };
 use tokio::sync::{Mutex, watch};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+/// Batches of up to this many entries are checked on the async worker: at
+/// about 40 µs an entry, well under what a task may hold a worker for.
+const INLINE_CHECK: usize = 4;
 
 /// Pinned keys: who may connect, and whose logs we can verify.
 #[derive(Debug, Default)]
@@ -80,36 +85,78 @@ impl Default for NodeOptions {
     }
 }
 
-/// Per origin, the highest seq flushed to disk, and a signal bumped whenever
-/// it moves. Only entries up to it are served: an entry a crash could still
-/// take away must never reach a peer, or the node would sign a different
-/// entry at that seq after a restart and look like an equivocator.
+/// Per origin, the highest seq flushed to disk, as a watch that the
+/// subscriptions serving that origin wait on. Only entries up to it are
+/// served: an entry a crash could still take away must never reach a peer,
+/// or the node would sign a different entry at that seq after a restart and
+/// look like an equivocator.
+///
+/// One watch per origin, so that an append wakes only the subscriptions of
+/// its own log (a mesh node serves every peer its own log and others').
 ///
 /// It is updated on the blocking thread that flushed, right after the flush,
 /// so a caller that gives up waiting (a client that disconnects mid-publish)
 /// cannot leave a stored entry unserved.
 #[derive(Debug)]
 struct Durability {
-    heads: RwLock<HashMap<OrgId, u64>>,
+    heads: RwLock<HashMap<OrgId, watch::Sender<u64>>>,
+    /// Bumped after every flush, whatever the origin (notifications, demo).
     appended: watch::Sender<u64>,
 }
 
 impl Durability {
+    fn new(heads: impl IntoIterator<Item = (OrgId, u64)>) -> Self {
+        let heads = heads
+            .into_iter()
+            .map(|(origin, seq)| (origin, watch::Sender::new(seq)))
+            .collect();
+        Self {
+            heads: RwLock::new(heads),
+            appended: watch::Sender::new(0),
+        }
+    }
+
     fn head(&self, origin: &OrgId) -> u64 {
         self.heads
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .get(origin)
-            .copied()
-            .unwrap_or(0)
+            .map_or(0, |head| *head.borrow())
     }
 
-    /// Records that `origin` is on disk up to `seq`, and wakes subscriptions.
-    fn flushed(&self, origin: &OrgId, seq: u64) {
+    fn subscribe(&self, origin: &OrgId) -> watch::Receiver<u64> {
+        if let Some(head) = self
+            .heads
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(origin)
         {
-            let mut heads = self.heads.write().unwrap_or_else(|e| e.into_inner());
-            let held = heads.entry(origin.clone()).or_insert(0);
+            return head.subscribe();
+        }
+        let mut heads = self.heads.write().unwrap_or_else(|e| e.into_inner());
+        heads
+            .entry(origin.clone())
+            .or_insert_with(|| watch::Sender::new(0))
+            .subscribe()
+    }
+
+    /// Records that `origin` is on disk up to `seq`, and wakes its subscriptions.
+    fn flushed(&self, origin: &OrgId, seq: u64) {
+        let raise = |held: &mut u64| {
+            let higher = seq > *held;
             *held = (*held).max(seq);
+            higher
+        };
+        let known = {
+            let heads = self.heads.read().unwrap_or_else(|e| e.into_inner());
+            heads.get(origin).map(|head| head.send_if_modified(raise))
+        };
+        if known.is_none() {
+            let mut heads = self.heads.write().unwrap_or_else(|e| e.into_inner());
+            heads
+                .entry(origin.clone())
+                .or_insert_with(|| watch::Sender::new(0))
+                .send_if_modified(raise);
         }
         self.appended.send_modify(|n| *n += 1);
     }
@@ -141,8 +188,8 @@ pub struct Node {
     pins: Arc<Pins>,
     /// What is on disk, and the signal live subscriptions wait on.
     durability: Arc<Durability>,
-    /// Serialises appends to the own log.
-    own_log: Mutex<()>,
+    /// Serialises appends to the own log (not their flushes).
+    own_log: Arc<Mutex<()>>,
     /// Serialises ingest per origin (normally one subscription per origin).
     ingest_locks: std::sync::Mutex<HashMap<OrgId, Arc<Mutex<()>>>>,
     pub(crate) peers: PeerTable,
@@ -162,7 +209,7 @@ impl std::fmt::Debug for Node {
     }
 }
 
-fn now_unix() -> i64 {
+pub(crate) fn now_unix() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
@@ -202,11 +249,12 @@ impl Node {
         let tls = comity_tls::TlsIdentity::new(&key, &config.org)
             .map_err(|e| NodeError::Internal(format!("TLS identity: {e}")))?;
         // Whatever a freshly opened store holds is on disk.
-        let durable = store
-            .heads()?
-            .into_iter()
-            .map(|(origin, head)| (origin, head.seq))
-            .collect();
+        let durable = Durability::new(
+            store
+                .heads()?
+                .into_iter()
+                .map(|(origin, head)| (origin, head.seq)),
+        );
         Ok(Arc::new(Self {
             config,
             key: RwLock::new(key),
@@ -215,11 +263,8 @@ impl Node {
             key_files: options.key_files,
             store,
             pins,
-            durability: Arc::new(Durability {
-                heads: RwLock::new(durable),
-                appended: watch::Sender::new(0),
-            }),
-            own_log: Mutex::new(()),
+            durability: Arc::new(durable),
+            own_log: Arc::new(Mutex::new(())),
             ingest_locks: Default::default(),
             peers,
             tasks: TaskTracker::new(),
@@ -297,8 +342,15 @@ impl Node {
         self.durability.head(origin)
     }
 
+    /// Changes after every flush, of any origin.
     pub fn appended(&self) -> watch::Receiver<u64> {
         self.durability.appended.subscribe()
+    }
+
+    /// `origin`'s durable head seq, changing as it moves: what a
+    /// subscription serving that log waits on.
+    pub fn durable_changes(&self, origin: &OrgId) -> watch::Receiver<u64> {
+        self.durability.subscribe(origin)
     }
 
     /// The key an origin's next entries must be signed with: its latest
@@ -381,7 +433,7 @@ impl Node {
     ) -> Result<SignedEntry, NodeError> {
         document::validate(&body, self.org())?;
         let (kind, payload) = document::encode(body);
-        let _guard = self.own_log.lock().await;
+        let own_log = self.own_log.clone().lock_owned().await;
         let head = self.store.head(self.org())?;
         let mut unsigned = UnsignedEntry::new(self.org().clone(), kind, payload);
         unsigned.audience = audience;
@@ -392,6 +444,10 @@ impl Node {
         let stored = entry.clone();
         blocking(move || {
             store.append(&stored)?;
+            // The next publish may sign on top while this one flushes:
+            // publishes in flight together share a flush (group commit).
+            // One flush covers every append made before it.
+            drop(own_log);
             store.flush()?;
             durability.flushed(stored.origin(), stored.seq());
             Ok(())
@@ -414,27 +470,57 @@ impl Node {
     }
 
     /// Verifies and stores entries of `origin` served by `source`, in order, as
-    /// one group commit. Entries before the first bad one are kept (they are
-    /// authentic and chain); the bad one and everything after it are not.
-    /// What was new is durable when this returns; the error, if any, names
-    /// the first bad entry.
+    /// one group commit: [`Node::check`] then [`Node::store_checked`].
     pub async fn ingest(
         &self,
         source: &OrgId,
         origin: &OrgId,
         batch: Vec<proto::Entry>,
     ) -> Result<Ingested, NodeError> {
+        let checked = self.check(origin, self.key_of(origin), batch).await?;
+        self.store_checked(source, checked).await
+    }
+
+    /// Stage 1 of ingest (see [`crate::ingest`]): decodes `batch` and checks
+    /// its signatures with `key` (the origin's pinned key, or the
+    /// [`Checked::next_key`] of the batch before), off the async workers.
+    pub async fn check(
+        &self,
+        origin: &OrgId,
+        key: Option<PublicKey>,
+        batch: Vec<proto::Entry>,
+    ) -> Result<Checked, NodeError> {
         if origin == self.org() {
             return Err(NodeError::OwnOrigin);
         }
-        let lock = self.ingest_lock(origin);
+        // A few entries (live traffic) are checked in place: a hop to the
+        // blocking pool would cost more than it saves.
+        if batch.len() <= INLINE_CHECK {
+            return Ok(ingest::check(origin, key, batch));
+        }
+        let origin = origin.clone();
+        blocking(move || Ok(ingest::check(&origin, key, batch))).await
+    }
+
+    /// Stage 2 of ingest: places the checked entries against the held log and
+    /// stores what is new, under the origin's ingest lock. Entries before the
+    /// first bad one are kept (they are authentic and chain); the bad one and
+    /// everything after it are not. What was new is durable when this
+    /// returns; the error, if any, names the first bad entry.
+    pub async fn store_checked(
+        &self,
+        source: &OrgId,
+        checked: Checked,
+    ) -> Result<Ingested, NodeError> {
+        let origin = checked.origin.clone();
+        let lock = self.ingest_lock(&origin);
         let _guard = lock.lock().await;
-        let key = self.key_of(origin);
+        let key = self.key_of(&origin);
         let store = self.store.clone();
         let durability = self.durability.clone();
         let (source_org, origin_org) = (source.clone(), origin.clone());
         let (ingested, failure) = blocking(move || {
-            let outcome = verify_and_store(&*store, &source_org, &origin_org, key, batch);
+            let outcome = ingest::verify_and_store(&*store, &source_org, key, checked);
             // Flushed by verify_and_store: what the store holds now is on disk.
             if outcome.0.new + outcome.0.filled > 0
                 && let Ok(Some(head)) = store.head(&origin_org)
@@ -450,7 +536,7 @@ impl Node {
                 .fetch_add(ingested.new as u64, std::sync::atomic::Ordering::Relaxed);
         }
         if let Some(key) = ingested.rotated_key {
-            self.follow_rotation(origin, key)?;
+            self.follow_rotation(&origin, key)?;
         }
         match failure {
             None => Ok(ingested),
@@ -534,150 +620,6 @@ impl Node {
     pub fn heads(&self) -> Result<Vec<(OrgId, Head)>, NodeError> {
         Ok(self.store.heads()?)
     }
-}
-
-/// What one ingest stored.
-#[derive(Debug, Default)]
-pub struct Ingested {
-    /// Entries that were new here.
-    pub new: usize,
-    /// Restricted entries held as stubs whose payload arrived now.
-    pub filled: usize,
-    /// Attachments the new entries refer to.
-    pub attachments: Vec<proto::AttachmentRef>,
-    /// The origin's new key, when the batch held a key rotation.
-    pub rotated_key: Option<PublicKey>,
-}
-
-/// The verification loop of [`Node::ingest`], run on a blocking thread.
-fn verify_and_store(
-    store: &dyn Store,
-    source: &OrgId,
-    origin: &OrgId,
-    mut key: Option<PublicKey>,
-    batch: Vec<proto::Entry>,
-) -> (Ingested, Option<NodeError>) {
-    let mut accepted: Vec<SignedEntry> = Vec::with_capacity(batch.len());
-    let mut failure = None;
-    let mut ingested = Ingested::default();
-    let mut head = match store.head(origin) {
-        Ok(head) => head,
-        Err(e) => return (ingested, Some(e.into())),
-    };
-    match store.is_frozen(origin) {
-        Ok(false) => {}
-        Ok(true) => return (ingested, Some(NodeError::Frozen(origin.clone()))),
-        Err(e) => return (ingested, Some(e.into())),
-    }
-    for wire in batch {
-        let entry = match SignedEntry::decode(wire) {
-            Ok(entry) => entry,
-            Err(e) => {
-                failure = Some(verify::VerifyError::from(e).into());
-                break;
-            }
-        };
-        if entry.origin() != origin {
-            failure = Some(NodeError::WrongOrigin {
-                expected: origin.clone(),
-                got: entry.origin().clone(),
-            });
-            break;
-        }
-        let held_at = |seq: u64| -> Option<Hash> {
-            accepted
-                .iter()
-                .find(|e| e.seq() == seq)
-                .map(SignedEntry::id)
-                .or_else(|| store.entry(origin, seq).ok().flatten().map(|e| e.id()))
-        };
-        match verify::verify_for_ingest(&entry, key.as_ref(), head, held_at) {
-            Ok(Ingest::Append) => {
-                head = Some(entry.head());
-                if let Some(rotated) = verify::rotated_key(&entry) {
-                    key = Some(rotated);
-                    ingested.rotated_key = Some(rotated);
-                }
-                if let Ok(body) = document::decode_for(&entry) {
-                    ingested.attachments.extend(document::attachments_of(&body));
-                }
-                accepted.push(entry);
-            }
-            Ok(Ingest::Duplicate) => {
-                // A stub held from a relay outside the audience takes its
-                // payload when the whole entry comes (checked against the
-                // signed header first).
-                if !entry.is_redacted() && matches!(entry.audience(), Audience::Restricted(_)) {
-                    let filled = verify::verify_payload(&entry)
-                        .map_err(NodeError::from)
-                        .and_then(|()| store.fill_payload(&entry).map_err(NodeError::from));
-                    match filled {
-                        Ok(true) => ingested.filled += 1,
-                        Ok(false) => {}
-                        Err(e) => {
-                            failure = Some(e);
-                            break;
-                        }
-                    }
-                }
-            }
-            Ok(Ingest::Equivocation { held }) => {
-                failure = Some(record_equivocation(store, source, &entry, held, &accepted));
-                break;
-            }
-            Err(e) => {
-                failure = Some(e.into());
-                break;
-            }
-        }
-    }
-    let stored = store
-        .append_batch(&accepted)
-        .and_then(|new| store.flush().map(|()| new));
-    match stored {
-        Ok(new) => {
-            ingested.new = new;
-            (ingested, failure)
-        }
-        Err(e) => (Ingested::default(), Some(e.into())),
-    }
-}
-
-fn record_equivocation(
-    store: &dyn Store,
-    source: &OrgId,
-    conflicting: &SignedEntry,
-    held: Hash,
-    accepted: &[SignedEntry],
-) -> NodeError {
-    let origin = conflicting.origin().clone();
-    let seq = conflicting.seq();
-    let held_entry = accepted
-        .iter()
-        .find(|e| e.id() == held)
-        .cloned()
-        .or_else(|| store.entry(&origin, seq).ok().flatten());
-    let Some(held_entry) = held_entry else {
-        return NodeError::Internal(format!("held entry {origin}/{seq} vanished"));
-    };
-    let evidence = Equivocation {
-        origin: origin.clone(),
-        seq,
-        held_header: held_entry.header_bytes().to_vec(),
-        held_signature: held_entry.signature().to_vec(),
-        conflicting_header: conflicting.header_bytes().to_vec(),
-        conflicting_signature: conflicting.signature().to_vec(),
-        reported_by: source.clone(),
-        detected_at: now_unix(),
-    };
-    if let Err(e) = store.record_equivocation(&evidence) {
-        return e.into();
-    }
-    tracing::error!(
-        %origin, seq, held = %held, conflicting = %conflicting.id(), reported_by = %source,
-        "EQUIVOCATION: origin signed two different entries at one seq; its log is frozen here"
-    );
-    NodeError::Equivocation { origin, seq }
 }
 
 fn stakeholder_group(name: Option<&str>) -> proto::StakeholderGroup {

@@ -549,28 +549,36 @@ async fn pull(
     let mut check = tokio::time::interval(node.config().replication.heads_poll());
     check.tick().await;
     let mut last_heard = tokio::time::Instant::now();
+    // Pipelined: the batch before this one is stored (and flushed) by its
+    // own task while this one is received and checked.
+    let mut storing: Option<tokio::task::JoinHandle<Result<usize, PullError>>> = None;
     let mut duplicates = 0;
-    loop {
+    let mut key = node.key_of(origin);
+    let end = loop {
         let event = tokio::select! {
-            _ = cancel.cancelled() => return Ok(PullEnd::Cancelled),
+            _ = cancel.cancelled() => break Ok(PullEnd::Cancelled),
             _ = async { tokio::select! { _ = check.tick() => {}, _ = changes.changed() => {} } } => {
-                if node.peers.should_switch(origin, &source.org, our_head(node, origin)?) {
-                    return Ok(PullEnd::Switch);
+                match our_head(node, origin) {
+                    Ok(head) if node.peers.should_switch(origin, &source.org, head) => {
+                        break Ok(PullEnd::Switch)
+                    }
+                    Ok(_) => continue,
+                    Err(e) => break Err(e),
                 }
-                continue;
             }
             _ = tokio::time::sleep_until(last_heard + silence) => {
-                return Err(PullError::Stream(format!("silent for {}s: no heartbeat", silence.as_secs())));
+                break Err(PullError::Stream(format!("silent for {}s: no heartbeat", silence.as_secs())));
             }
             message = stream.message() => match message {
-                Err(status) => return Err(PullError::Stream(stream_error(&status))),
-                Ok(None) => return Err(PullError::Stream("stream closed by peer".into())),
+                Err(status) => break Err(PullError::Stream(stream_error(&status))),
+                Ok(None) => break Err(PullError::Stream("stream closed by peer".into())),
                 Ok(Some(event)) => event,
             },
         };
         last_heard = tokio::time::Instant::now();
         let mut batch = Vec::new();
         let mut next = event.event;
+        let mut stream_failed = None;
         loop {
             match next {
                 Some(Event::Entry(entry)) => batch.push(entry),
@@ -578,7 +586,10 @@ async fn pull(
                     node.peers
                         .record_remote_head(&source.org, origin, beat.head_seq)
                 }
-                None => return Err(PullError::BadEntry("empty event on subscription".into())),
+                None => {
+                    stream_failed = Some(PullError::BadEntry("empty event on subscription".into()));
+                    break;
+                }
             }
             if batch.len() >= batch_size {
                 break;
@@ -587,38 +598,70 @@ async fn pull(
             match stream.message().now_or_never() {
                 Some(Ok(Some(more))) => next = more.event,
                 Some(Err(status)) => {
-                    ingest(node, source, origin, batch, &mut duplicates).await?;
-                    return Err(PullError::Stream(stream_error(&status)));
+                    stream_failed = Some(PullError::Stream(stream_error(&status)));
+                    break;
                 }
                 _ => break,
             }
         }
-        ingest(node, source, origin, batch, &mut duplicates).await?;
+        if !batch.is_empty() {
+            let checked = match node.check(origin, key, batch).await {
+                Ok(checked) => checked,
+                Err(e) => break Err(PullError::Local(e.to_string())),
+            };
+            key = checked.next_key();
+            if let Some(previous) = storing.take() {
+                match finish(previous).await {
+                    Ok(count) => duplicates = count,
+                    Err(e) => break Err(e),
+                }
+            }
+            storing = Some(tokio::spawn(store(
+                node.clone(),
+                source.org.clone(),
+                checked,
+                duplicates,
+            )));
+        }
+        if let Some(e) = stream_failed {
+            break Err(e);
+        }
+    };
+    // Whatever ends the pull, the batch in flight is stored first, so the
+    // next pull starts after it.
+    if let Some(previous) = storing.take() {
+        finish(previous).await?;
     }
+    end
 }
 
-async fn ingest(
-    node: &Arc<Node>,
-    source: &Source,
-    origin: &OrgId,
-    batch: Vec<proto::Entry>,
-    duplicates: &mut usize,
-) -> Result<(), PullError> {
-    if batch.is_empty() {
-        return Ok(());
-    }
-    let offered = batch.len();
-    match node.ingest(&source.org, origin, batch).await {
+async fn finish(
+    task: tokio::task::JoinHandle<Result<usize, PullError>>,
+) -> Result<usize, PullError> {
+    task.await
+        .map_err(|e| PullError::Local(format!("ingest task failed: {e}")))?
+}
+
+/// Stage 2 of ingest for one batch; returns the running count of duplicates
+/// served on this subscription.
+async fn store(
+    node: Arc<Node>,
+    source: OrgId,
+    checked: crate::ingest::Checked,
+    mut duplicates: usize,
+) -> Result<usize, PullError> {
+    let offered = checked.entries.len();
+    match node.store_checked(&source, checked).await {
         Ok(ingested) => {
-            *duplicates += offered.saturating_sub(ingested.new);
-            crate::blobs::want(node, &source.org, ingested.attachments);
-            if *duplicates > MAX_DUPLICATES {
+            duplicates += offered.saturating_sub(ingested.new + ingested.filled);
+            crate::blobs::want(&node, &source, ingested.attachments);
+            if duplicates > MAX_DUPLICATES {
                 return Err(PullError::BadEntry(format!(
                     "served {duplicates} duplicate entries this node already holds: \
                      the stream repeats itself"
                 )));
             }
-            Ok(())
+            Ok(duplicates)
         }
         Err(e @ (NodeError::Store(_) | NodeError::Internal(_))) => {
             Err(PullError::Local(e.to_string()))
