@@ -441,6 +441,22 @@ impl ChildNode {
         self.child.is_some()
     }
 
+    /// The process id while the process runs (for sampling `/proc/<pid>`).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(std::process::Child::id)
+    }
+
+    /// Whether the process exited on its own (without [`kill`](Self::kill) or
+    /// [`terminate`](Self::terminate)), and how; it is reaped, not restarted.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.as_mut().and_then(|c| c.try_wait().unwrap())
+    }
+
+    /// The file the process's stderr goes to.
+    pub fn log_path(&self) -> &Path {
+        &self.log
+    }
+
     /// Waits until the local API accepts connections.
     pub async fn wait_ready(&mut self) {
         let socket = self.data.socket_path();
