@@ -105,17 +105,20 @@ pub fn verify_for_ingest(
 ) -> Result<Ingest, VerifyError> {
     let key = key.ok_or_else(|| VerifyError::UnknownOrigin(entry.origin().clone()))?;
     verify_signature(entry, key)?;
-    verify_signed_for_ingest(entry, key, head, held_at)
+    verify_signed_for_ingest(entry, key, head, held_at, || verify_payload(entry))
 }
 
 /// The checks of [`verify_for_ingest`] that follow the signature, for an
 /// entry whose signature `key` has already verified (by
 /// [`verify_signatures`]): seq, prev, payload, and a rotation's proof.
+/// `payload` is [`verify_payload`] of the entry, or its outcome worked out
+/// ahead of time; it is consulted only when the entry is next in the log.
 pub fn verify_signed_for_ingest(
     entry: &SignedEntry,
     key: &PublicKey,
     head: Option<Head>,
     held_at: impl FnOnce(u64) -> Option<Hash>,
+    payload: impl FnOnce() -> Result<(), VerifyError>,
 ) -> Result<Ingest, VerifyError> {
     let held_seq = head.map_or(0, |h| h.seq);
     if entry.seq() <= held_seq {
@@ -146,7 +149,7 @@ pub fn verify_signed_for_ingest(
             seq: entry.seq(),
         });
     }
-    verify_payload(entry)?;
+    payload()?;
     if let Some(rotation) = key_rotation_of(entry) {
         key_rotation::verify(entry.origin(), key, &rotation).map_err(|reason| {
             VerifyError::InvalidPayload {

@@ -1,13 +1,15 @@
 //! Ingest of a followed log, in two stages so that they can overlap.
 //!
-//! 1. [`check`] decodes a batch and verifies its signatures, in batches of
-//!    one key (about three times as fast as one by one). It needs no store
+//! 1. [`check`] decodes a batch, verifies its signatures in batches of one
+//!    key (about three times as fast as one by one), and checks each
+//!    payload against its hash and the document rules. It needs no store
 //!    and no lock, so a follow task checks batch *n + 1* while batch *n* is
 //!    being written and flushed.
 //! 2. [`verify_and_store`], under the origin's ingest lock, places each
-//!    checked entry against the held head (seq, prev, payload, rotation
-//!    proof, duplicates and equivocation), then appends the run and flushes
-//!    once: one group commit per batch.
+//!    checked entry against the held head (seq, prev, duplicates and
+//!    equivocation; the payload verdict from stage 1 and a rotation's proof
+//!    for the next entry), then appends the run and flushes once: one group
+//!    commit per batch.
 //!
 //! Either stage stops at the first bad entry; what came before it is kept
 //! (it is authentic and chains), and the error names that entry.
@@ -25,6 +27,9 @@ pub struct Checked {
     pub(crate) origin: OrgId,
     /// The entries that passed, in the order served.
     pub(crate) entries: Vec<SignedEntry>,
+    /// Per entry, [`verify::verify_payload`] worked out ahead (stage 2 looks
+    /// at it only for an entry that is next), and the attachments it names.
+    pub(crate) payloads: Vec<Payload>,
     /// The key the first entry was checked with (`None`: no key pinned).
     pub(crate) key: Option<PublicKey>,
     /// The key that signs after the last passed entry (a rotation in the
@@ -38,6 +43,32 @@ impl Checked {
     /// The key to check the batch that follows this one with.
     pub fn next_key(&self) -> Option<PublicKey> {
         self.next_key
+    }
+
+    /// Why the batch was cut short, if it was.
+    pub fn failure(&self) -> Option<&NodeError> {
+        self.failure.as_ref()
+    }
+}
+
+/// An entry's payload, checked off the ingest lock.
+#[derive(Debug)]
+pub(crate) struct Payload {
+    verdict: Result<(), verify::VerifyError>,
+    attachments: Vec<proto::AttachmentRef>,
+}
+
+impl Payload {
+    fn of(entry: &SignedEntry) -> Self {
+        let verdict = verify::verify_payload(entry);
+        let attachments = match (&verdict, document::decode_for(entry)) {
+            (Ok(()), Ok(body)) => document::attachments_of(&body),
+            _ => Vec::new(),
+        };
+        Self {
+            verdict,
+            attachments,
+        }
     }
 }
 
@@ -54,8 +85,8 @@ pub struct Ingested {
     pub rotated_key: Option<PublicKey>,
 }
 
-/// Stage 1: decodes `batch` and verifies its signatures with `key`,
-/// following key rotations. Pure CPU; run it on a blocking thread.
+/// Stage 1: decodes `batch`, verifies its signatures with `key` (following
+/// key rotations) and judges each payload. Pure CPU.
 pub fn check(origin: &OrgId, key: Option<PublicKey>, batch: Vec<proto::Entry>) -> Checked {
     let mut entries = Vec::with_capacity(batch.len());
     let mut failure = None;
@@ -83,6 +114,7 @@ pub fn check(origin: &OrgId, key: Option<PublicKey>, batch: Vec<proto::Entry>) -
         return Checked {
             origin: origin.clone(),
             entries,
+            payloads: Vec::new(),
             key,
             next_key: key,
             failure,
@@ -94,9 +126,11 @@ pub fn check(origin: &OrgId, key: Option<PublicKey>, batch: Vec<proto::Entry>) -
         entries.truncate(good);
         failure = Some(e.into());
     }
+    let payloads = entries.iter().map(Payload::of).collect();
     Checked {
         origin: origin.clone(),
         entries,
+        payloads,
         key,
         next_key: Some(next_key),
         failure,
@@ -119,6 +153,7 @@ pub fn verify_and_store(
         let wire = entries.into_iter().map(SignedEntry::into_wire).collect();
         let again = check(&origin, key, wire);
         checked.entries = again.entries;
+        checked.payloads = again.payloads;
         checked.failure = again.failure.or(checked.failure);
     }
     let Some(mut key) = key else {
@@ -136,7 +171,7 @@ pub fn verify_and_store(
         Ok(true) => return (ingested, Some(NodeError::Frozen(origin))),
         Err(e) => return (ingested, Some(e.into())),
     }
-    for entry in checked.entries {
+    for (entry, payload) in checked.entries.into_iter().zip(checked.payloads) {
         let held_at = |seq: u64| -> Option<Hash> {
             accepted
                 .iter()
@@ -144,19 +179,18 @@ pub fn verify_and_store(
                 .map(SignedEntry::id)
                 .or_else(|| store.entry(&origin, seq).ok().flatten().map(|e| e.id()))
         };
-        match verify::verify_signed_for_ingest(&entry, &key, head, held_at) {
+        let verdict = || payload.verdict.clone();
+        match verify::verify_signed_for_ingest(&entry, &key, head, held_at, verdict) {
             Ok(Ingest::Append) => {
                 head = Some(entry.head());
                 if let Some(rotated) = verify::rotated_key(&entry) {
                     key = rotated;
                     ingested.rotated_key = Some(rotated);
                 }
-                if let Ok(body) = document::decode_for(&entry) {
-                    ingested.attachments.extend(document::attachments_of(&body));
-                }
+                ingested.attachments.extend(payload.attachments);
                 accepted.push(entry);
             }
-            Ok(Ingest::Duplicate) => match fill_stub(store, &entry) {
+            Ok(Ingest::Duplicate) => match fill_stub(store, &entry, payload.verdict) {
                 Ok(true) => ingested.filled += 1,
                 Ok(false) => {}
                 Err(e) => {
@@ -188,11 +222,15 @@ pub fn verify_and_store(
 
 /// A stub held from a relay outside the audience takes its payload when the
 /// whole entry comes (checked against the signed header first).
-fn fill_stub(store: &dyn Store, entry: &SignedEntry) -> Result<bool, NodeError> {
+fn fill_stub(
+    store: &dyn Store,
+    entry: &SignedEntry,
+    payload: Result<(), verify::VerifyError>,
+) -> Result<bool, NodeError> {
     if entry.is_redacted() || !matches!(entry.audience(), Audience::Restricted(_)) {
         return Ok(false);
     }
-    verify::verify_payload(entry)?;
+    payload?;
     Ok(store.fill_payload(entry)?)
 }
 
