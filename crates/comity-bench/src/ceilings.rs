@@ -29,6 +29,13 @@ pub struct Ceilings {
     /// Comity's own check of one ~2 KiB entry (decode, signature over the
     /// header, payload hash, document validation), one core, per second.
     pub entry_verify_per_s: f64,
+    /// Ingest's first stage on one core: `comity_node::ingest::check` of
+    /// batches of 512 (decode, signatures batched per key, payload checks).
+    pub entry_check_batched_per_s: f64,
+    /// Ingest's second stage on one core: Comity's store, one `append_batch`
+    /// of 512 entries (entry, id, arrival and index rows in one sled
+    /// transaction) and one flush per batch.
+    pub store_batch_per_s: f64,
     /// sled inserts of 2 KiB values, flushing after each one, per second.
     pub sled_flush_each_per_s: f64,
     /// ... flushing after every 100.
@@ -95,6 +102,52 @@ pub fn entry_verify(count: usize) -> Result<f64> {
         let entry = SignedEntry::decode(wires[i % wires.len()].clone())?;
         verify::verify_signature(&entry, &public)?;
         verify::verify_payload(&entry)?;
+    }
+    Ok(rate(count, start.elapsed()))
+}
+
+fn signed_entries(count: usize) -> Result<(IdentityKey, OrgId, Vec<SignedEntry>)> {
+    let key = IdentityKey::generate();
+    let org = OrgId::new("ceiling")?;
+    let mut head = None;
+    let entries = (0..count)
+        .map(|i| {
+            let (kind, payload) = document::encode(consultation_body(i));
+            let entry = UnsignedEntry::new(org.clone(), kind, payload).sign(&key, head);
+            head = Some(entry.head());
+            entry
+        })
+        .collect();
+    Ok((key, org, entries))
+}
+
+const INGEST_BATCH: usize = 512;
+
+/// Ingest's check stage, as a follow task runs it, on one core.
+pub fn entry_check_batched(count: usize) -> Result<f64> {
+    let (key, org, entries) = signed_entries(count)?;
+    let batches: Vec<Vec<proto::Entry>> = entries
+        .chunks(INGEST_BATCH)
+        .map(|chunk| chunk.iter().map(|e| e.wire().clone()).collect())
+        .collect();
+    let start = Instant::now();
+    for batch in batches {
+        let checked = comity_node::ingest::check(&org, Some(key.public()), batch);
+        anyhow::ensure!(checked.failure().is_none(), "the ceiling's entries failed");
+    }
+    Ok(rate(count, start.elapsed()))
+}
+
+/// Ingest's store stage: Comity's own store, a batch and a flush at a time.
+pub fn store_batches(dir: &Path, count: usize) -> Result<f64> {
+    use comity_store::Store;
+    let (_, _, entries) = signed_entries(count)?;
+    let path = tempfile::tempdir_in(dir)?;
+    let store = comity_store::SledStore::open(path.path(), comity_store::SledOptions::default())?;
+    let start = Instant::now();
+    for chunk in entries.chunks(INGEST_BATCH) {
+        store.append_batch(chunk)?;
+        store.flush()?;
     }
     Ok(rate(count, start.elapsed()))
 }
@@ -230,6 +283,8 @@ pub async fn measure(dir: &Path, quick: bool) -> Result<Ceilings> {
         entry_verify_per_s: entry_verify(10_000 * scale)?,
         ..Default::default()
     };
+    c.entry_check_batched_per_s = entry_check_batched(20_480 * scale)?;
+    c.store_batch_per_s = store_batches(dir, 20_480 * scale)?;
     c.sled_flush_each_per_s = sled_appends(dir, 1_000 * scale, Some(1))?;
     c.sled_flush_100_per_s = sled_appends(dir, 20_000 * scale, Some(100))?;
     c.sled_unflushed_per_s = sled_appends(dir, 20_000 * scale, None)?;

@@ -57,6 +57,10 @@ struct Ratios {
     /// Ingest over the serial bound (one core verifying, then sled storing).
     ingest_over_serial_bound: Option<f64>,
     catch_up_over_serial_bound: Option<f64>,
+    /// Ingest over the slower of its two stages' ceilings (check, store),
+    /// which run on two cores at once.
+    ingest_over_pipeline_bound: Option<f64>,
+    catch_up_over_pipeline_bound: Option<f64>,
     /// Burst fan-out deliveries/s over the plain TLS stream's messages/s, per follower count.
     propagation_burst_over_stream: Vec<(usize, f64)>,
 }
@@ -245,6 +249,8 @@ fn ratios(report: &mut Report) {
         return;
     };
     let serial = 1.0 / (1.0 / c.entry_verify_per_s + 1.0 / c.sled_flush_100_per_s);
+    // The two ingest stages run on two cores at once: the slower one bounds.
+    let pipeline = c.entry_check_batched_per_s.min(c.store_batch_per_s);
     if let Some(i) = &report.ingest_and_catch_up {
         let r = &mut report.ratios;
         r.ingest_over_entry_verify = Some(i.ingest.entries_per_s / c.entry_verify_per_s);
@@ -252,6 +258,8 @@ fn ratios(report: &mut Report) {
         r.ingest_over_sled_flush_100 = Some(i.ingest.entries_per_s / c.sled_flush_100_per_s);
         r.ingest_over_serial_bound = Some(i.ingest.entries_per_s / serial);
         r.catch_up_over_serial_bound = Some(i.catch_up.entries_per_s / serial);
+        r.ingest_over_pipeline_bound = Some(i.ingest.entries_per_s / pipeline);
+        r.catch_up_over_pipeline_bound = Some(i.catch_up.entries_per_s / pipeline);
     }
     report.ratios.propagation_burst_over_stream = report
         .propagation
@@ -292,6 +300,16 @@ fn print_table(r: &Report) {
         row(
             "ceiling: Comity entry check (decode+sig+payload), 1 core /s",
             format!("{:.0}", c.entry_verify_per_s),
+            "",
+        );
+        row(
+            "ceiling: ingest check stage, batches of 512, 1 core /s",
+            format!("{:.0}", c.entry_check_batched_per_s),
+            "",
+        );
+        row(
+            "ceiling: ingest store stage, batches of 512 + flush /s",
+            format!("{:.0}", c.store_batch_per_s),
             "",
         );
         row(
@@ -450,6 +468,16 @@ fn print_table(r: &Report) {
     row(
         "ratio: catch-up / serial bound",
         opt(rt.catch_up_over_serial_bound),
+        "",
+    );
+    row(
+        "ratio: ingest / pipeline bound (slower stage)",
+        opt(rt.ingest_over_pipeline_bound),
+        "",
+    );
+    row(
+        "ratio: catch-up / pipeline bound",
+        opt(rt.catch_up_over_pipeline_bound),
         "",
     );
     for (n, v) in &rt.propagation_burst_over_stream {
