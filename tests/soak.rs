@@ -22,7 +22,10 @@
 //!   (16 MiB by default) and the allocator filling as the logs grow, but not
 //!   for a leak per entry or per connection over an hour; 16 descriptors is
 //!   about one peer's connections in flux during a restart, far below one
-//!   leaked descriptor per restart or per reconnection.
+//!   leaked descriptor per restart or per reconnection. (A restarted process
+//!   holds about 10 more descriptors than the others for its first few
+//!   minutes, then settles; a run much shorter than an hour, with its
+//!   shorter warm-up, sits closer to that limit.)
 //! - The normal suite runs the same code with the same 15 nodes for 20 s,
 //!   sampled every 2 s, with exactly two restarts (one SIGTERM, one SIGKILL).
 //!   It cannot see a slow leak; it checks the sampling, restarts,
@@ -61,11 +64,12 @@ use std::{
     path::{Path, PathBuf},
     sync::{
         Arc, Mutex,
-        atomic::{AtomicBool, AtomicU64, Ordering},
+        atomic::{AtomicU64, Ordering},
     },
     time::{Duration, Instant},
 };
 use support::{ChildNode, fault_long, free_port, temp_root, verify_store};
+use tokio_util::sync::CancellationToken;
 
 /// Nodes, in the long run and in the normal suite alike.
 const NODES: usize = 15;
@@ -240,6 +244,14 @@ async fn publish_once(socket: &Path, title: String) -> Option<(u64, String)> {
         .flatten()
 }
 
+/// A node's heads, or `None` if it does not answer within 10 s.
+async fn heads_of(node: &ChildNode) -> Option<BTreeMap<String, u64>> {
+    tokio::time::timeout(Duration::from_secs(10), node.heads())
+        .await
+        .ok()
+        .flatten()
+}
+
 /// Waits until every node reports exactly `expected` as its heads, or until
 /// `within` has passed (then panics, showing who is behind).
 async fn wait_for_heads(
@@ -252,7 +264,7 @@ async fn wait_for_heads(
     loop {
         let mut behind = Vec::new();
         for node in nodes {
-            let heads = node.heads().await.unwrap_or_default();
+            let heads = heads_of(node).await.unwrap_or_default();
             if !expected(&heads) {
                 behind.push(format!("{}: {heads:?}", node.org));
             }
@@ -327,7 +339,7 @@ async fn fifteen_nodes_with_random_restarts_keep_memory_and_descriptors_flat() {
     );
 
     // Steady publishing to random nodes, through their local API.
-    let stop = Arc::new(AtomicBool::new(false));
+    let stop = CancellationToken::new();
     let acked: Arc<Mutex<Vec<Ack>>> = Arc::default();
     let published = Arc::new(AtomicU64::new(0));
     let refused = Arc::new(AtomicU64::new(0));
@@ -348,9 +360,10 @@ async fn fifteen_nodes_with_random_restarts_keep_memory_and_descriptors_flat() {
             let mut tick = tokio::time::interval(every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             for i in 0.. {
-                tick.tick().await;
-                if stop.load(Ordering::Relaxed) {
-                    return;
+                // A publish in flight finishes (and is recorded) before this.
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    _ = tick.tick() => {}
                 }
                 let (origin, socket) = &targets[rng.gen_range(0..targets.len())];
                 match publish_once(socket, format!("Soak consultation {i} via {origin}")).await {
@@ -508,12 +521,11 @@ async fn fifteen_nodes_with_random_restarts_keep_memory_and_descriptors_flat() {
     );
 
     // Stop publishing; every node must come to hold every head.
-    stop.store(true, Ordering::Relaxed);
+    stop.cancel();
     publisher.await.unwrap();
     let mut expected: BTreeMap<String, u64> = BTreeMap::new();
     for node in &nodes {
-        let heads = node
-            .heads()
+        let heads = heads_of(node)
             .await
             .unwrap_or_else(|| panic!("{} does not answer: {}", node.org, node.log_tail()));
         expected.insert(node.org.to_string(), heads[node.org.as_str()]);
