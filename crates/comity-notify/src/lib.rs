@@ -87,6 +87,10 @@ pub struct NotifierOptions {
     pub retry_max: Duration,
     /// How long one webhook request or SMTP session may take.
     pub timeout: Duration,
+    /// The shortest time between two scans that appends trigger: a scan
+    /// reads every document, so a burst of appends is one scan, not one
+    /// per append.
+    pub min_rescan: Duration,
 }
 
 impl Default for NotifierOptions {
@@ -96,6 +100,7 @@ impl Default for NotifierOptions {
             retry_initial: Duration::from_secs(10),
             retry_max: Duration::from_secs(3600),
             timeout: Duration::from_secs(30),
+            min_rescan: Duration::from_secs(1),
         }
     }
 }
@@ -207,10 +212,23 @@ impl Notifier {
 
     async fn run(self: Arc<Self>, shutdown: impl Future + Send) {
         tokio::pin!(shutdown);
+        if self.destinations().is_empty() {
+            // Nobody to tell: no scanning (it reads every document), nothing
+            // remembered. Deliveries queued for destinations configured
+            // before are dropped by one delivery pass.
+            tracing::info!("notifications: no webhook or e-mail configured");
+            if let Err(e) = self.deliver(true).await {
+                tracing::warn!("notifications: {e}");
+            }
+            tokio::select! {
+                _ = &mut shutdown => return,
+            }
+        }
         let mut appended = self.node.appended();
         let mut resume = true;
         loop {
             appended.mark_unchanged();
+            let last_scan = tokio::time::Instant::now();
             let pass = async {
                 if let Err(e) = self.pass(resume).await {
                     tracing::warn!("notifications: {e}");
@@ -223,6 +241,7 @@ impl Notifier {
             }
             resume = false;
             let wait = self.next_wake().await;
+            let mut burst = false;
             tokio::select! {
                 biased;
                 _ = &mut shutdown => return,
@@ -230,9 +249,18 @@ impl Notifier {
                     if changed.is_err() {
                         return;
                     }
+                    burst = true;
                 }
                 () = self.wake.notified() => {}
                 () = tokio::time::sleep(wait) => {}
+            }
+            if burst {
+                // Appends in a burst share one scan.
+                tokio::select! {
+                    biased;
+                    _ = &mut shutdown => return,
+                    () = tokio::time::sleep_until(last_scan + self.options.min_rescan) => {}
+                }
             }
         }
     }

@@ -24,6 +24,7 @@ fn fast() -> NotifierOptions {
         retry_initial: Duration::from_millis(100),
         retry_max: Duration::from_secs(1),
         timeout: Duration::from_secs(5),
+        min_rescan: Duration::from_millis(50),
     }
 }
 
