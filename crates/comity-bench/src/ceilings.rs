@@ -152,6 +152,52 @@ pub fn store_batches(dir: &Path, count: usize) -> Result<f64> {
     Ok(rate(count, start.elapsed()))
 }
 
+/// `writers` threads, each with its own file under `dir`, append 2 KiB and
+/// `fdatasync` together, `rounds` times; returns the sorted per-round time
+/// until the last one is done, in ms. Followers on one machine share one
+/// file system journal: this is the floor under their all being durable.
+pub fn fsync_fanout(dir: &Path, writers: usize, rounds: usize) -> Result<Vec<f64>> {
+    use std::io::Write;
+    let scratch = tempfile::tempdir_in(dir)?;
+    let start = std::sync::Barrier::new(writers + 1);
+    let done = std::sync::Barrier::new(writers + 1);
+    let mut rounds_ms = Vec::with_capacity(rounds);
+    std::thread::scope(|scope| -> Result<()> {
+        let mut handles = Vec::new();
+        for i in 0..writers {
+            let mut file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(scratch.path().join(format!("w{i}")))?;
+            let (start, done) = (&start, &done);
+            handles.push(scope.spawn(move || -> std::io::Result<()> {
+                let record = [0x5a_u8; 2048];
+                for _ in 0..rounds {
+                    start.wait();
+                    let written = file.write_all(&record).and_then(|()| file.sync_data());
+                    done.wait();
+                    written?;
+                }
+                Ok(())
+            }));
+        }
+        for _ in 0..rounds {
+            start.wait();
+            let began = Instant::now();
+            done.wait();
+            rounds_ms.push(began.elapsed().as_secs_f64() * 1e3);
+        }
+        for handle in handles {
+            handle
+                .join()
+                .map_err(|_| anyhow::anyhow!("an fsync writer panicked"))??;
+        }
+        Ok(())
+    })?;
+    rounds_ms.sort_by(f64::total_cmp);
+    Ok(rounds_ms)
+}
+
 /// sled inserts of 2 KiB values in a directory on the same disk as the nodes.
 pub fn sled_appends(dir: &Path, count: usize, flush_every: Option<usize>) -> Result<f64> {
     let path = tempfile::tempdir_in(dir)?;

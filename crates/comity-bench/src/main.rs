@@ -25,6 +25,9 @@ struct Args {
     /// Also run propagation to 200 followers (raises the open-file limit).
     #[arg(long)]
     scale: bool,
+    /// Follower counts for propagation, overriding the mode's (e.g. `--followers 200`).
+    #[arg(long, value_delimiter = ',')]
+    followers: Vec<usize>,
     /// Where to write the JSON report; the SVG goes beside it.
     #[arg(long, default_value = "bench-report.json")]
     report: PathBuf,
@@ -160,13 +163,16 @@ async fn run(args: Args) -> Result<()> {
         }
     }
     if wanted(&args, "propagation") {
-        let (sizes, entries): (Vec<usize>, usize) = if quick {
+        let (mut sizes, entries): (Vec<usize>, usize) = if quick {
             (vec![15], 200)
         } else if args.scale {
             (vec![15, 50, 200], 1000)
         } else {
             (vec![15, 50], 1000)
         };
+        if !args.followers.is_empty() {
+            sizes = args.followers.clone();
+        }
         for n in sizes {
             eprintln!(
                 "== propagation to {n} followers, {entries} entries one at a time and {entries} in bursts of 50"
@@ -369,6 +375,16 @@ fn print_table(r: &Report) {
             format!("{:.2}/{:.2}/{:.2}", l.p50_ms, l.p99_ms, l.max_ms),
             target,
         );
+        if let Some(l) = &p.fsync_fanout {
+            row(
+                &format!(
+                    "  floor: {} writers append 2 KiB + fdatasync at once, p50/p99 ms",
+                    p.followers
+                ),
+                format!("{:.2}/{:.2}", l.p50_ms, l.p99_ms),
+                "",
+            );
+        }
         row(
             &format!("propagation N={} burst deliveries /s", p.followers),
             format!("{:.0}", p.burst_deliveries_per_s),

@@ -55,6 +55,10 @@ pub struct Propagation {
     pub setup_s: f64,
     pub publisher_rss_mb: f64,
     pub follower_rss_mb_mean: f64,
+    /// The floor under "durable at every follower" on one machine: N
+    /// threads each append 2 KiB to their own file and `fdatasync` it at
+    /// once; the time until the last is done, per round.
+    pub fsync_fanout: Option<Latency>,
     #[serde(skip)]
     pub single_sorted_ms: Vec<f64>,
     #[serde(skip)]
@@ -286,6 +290,13 @@ pub async fn propagation(
         .collect();
     drop(apis);
     drop(nodes);
+    let fsync_fanout = match crate::ceilings::fsync_fanout(root.path(), followers, 200) {
+        Ok(sorted) => Some(Latency::of(&sorted, 0)),
+        Err(e) => {
+            eprintln!("fsync fan-out floor not measured: {e:#}");
+            None
+        }
+    };
     Ok(Propagation {
         followers,
         one_at_a_time: Latency::of(&single, before_single),
@@ -295,6 +306,7 @@ pub async fn propagation(
         publisher_rss_mb: mb(publisher_rss),
         follower_rss_mb_mean: mb(follower_rss.iter().sum::<u64>())
             / follower_rss.len().max(1) as f64,
+        fsync_fanout,
         single_sorted_ms: single,
         burst_sorted_ms: burst,
     })
