@@ -1,4 +1,5 @@
-//! Entry encode, sign and verify for a consultation of about 2 KiB.
+//! Entry encode, sign and verify for a consultation of about 2 KiB, one by
+//! one and (as ingest does) in batches of one origin's chain.
 //!
 //! `cargo bench -p comity-core --bench entry`
 
@@ -27,6 +28,8 @@ fn body() -> proto::document::Body {
         ..Default::default()
     })
 }
+
+const CHAIN: usize = 512;
 
 fn entry(c: &mut Criterion) {
     let org = OrgId::new("itu").expect("org id");
@@ -69,6 +72,25 @@ fn entry(c: &mut Criterion) {
     });
     group.bench_function("verify_signature_only", |b| {
         b.iter(|| verify::verify_signature(black_box(&signed), &public).expect("signature"))
+    });
+
+    // What ingest does: a chain of one origin's entries, signatures checked
+    // in batches of one key (`verify_signatures`).
+    let mut head = None;
+    let chain: Vec<SignedEntry> = (0..CHAIN)
+        .map(|_| {
+            let (kind, payload) = document::encode(body());
+            let entry = UnsignedEntry::new(org.clone(), kind, payload).sign(&key, head);
+            head = Some(entry.head());
+            entry
+        })
+        .collect();
+    group.throughput(Throughput::Elements(CHAIN as u64));
+    group.bench_function("verify_signatures_batched_512", |b| {
+        b.iter(|| {
+            let (good, _, failure) = verify::verify_signatures(black_box(&chain), &public);
+            assert_eq!((good, failure), (CHAIN, None));
+        })
     });
     group.finish();
 }
