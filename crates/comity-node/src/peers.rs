@@ -297,6 +297,12 @@ impl PeerTable {
         });
     }
 
+    /// Whether some followed origin is out of direct reach, so that what
+    /// other peers hold of it (their `Heads`) matters for choosing a relay.
+    pub(crate) fn needs_relays(&self) -> bool {
+        self.with(|peers| peers.values().any(|p| p.usable().is_none()))
+    }
+
     /// The best source for `origin`: the origin itself when connected,
     /// otherwise the connected peer that advertises the highest head for it,
     /// otherwise one that follows it (and will relay it live once it has it).
@@ -502,6 +508,11 @@ async fn link(
                         _ = cancel.cancelled() => return,
                         _ = reconnect.notified() => break,
                         _ = tokio::time::sleep(poll) => {}
+                    }
+                    if !node.peers.needs_relays() {
+                        // Every origin is reachable itself: what others hold
+                        // of it does not matter (its heartbeats carry its head).
+                        continue;
                     }
                     match client.heads(HeadsRequest::default()).await {
                         Ok(heads) => node.peers.record_heads(&org, &heads.into_inner().heads),
