@@ -28,6 +28,10 @@ struct Args {
     /// Follower counts for propagation, overriding the mode's (e.g. `--followers 200`).
     #[arg(long, value_delimiter = ',')]
     followers: Vec<usize>,
+    /// Entries published each way (one at a time, then in bursts) per
+    /// propagation scenario, overriding the mode's (200 quick, 1,000 full).
+    #[arg(long)]
+    entries: Option<usize>,
     /// Where to write the JSON report; the SVG goes beside it.
     #[arg(long, default_value = "bench-report.json")]
     report: PathBuf,
@@ -173,6 +177,7 @@ async fn run(args: Args) -> Result<()> {
         if !args.followers.is_empty() {
             sizes = args.followers.clone();
         }
+        let entries = args.entries.unwrap_or(entries);
         for n in sizes {
             eprintln!(
                 "== propagation to {n} followers, {entries} entries one at a time and {entries} in bursts of 50"
