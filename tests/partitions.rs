@@ -18,7 +18,6 @@
 mod support;
 
 use comity_core::{OrgId, PublicKey};
-use comity_proto::v1::PublishConsultationRequest;
 use rand::{Rng, seq::SliceRandom};
 use std::{
     collections::BTreeMap,
@@ -168,18 +167,9 @@ macro_rules! skip_without_namespaces {
 }
 
 async fn publish_via(node: &ChildNode, title: String) -> Option<u64> {
-    let mut api = comity_node::local_api::connect(&node.data.socket_path())
+    support::publish_through(&node.data.socket_path(), title)
         .await
-        .ok()?;
-    let published = api
-        .publish_consultation(PublishConsultationRequest {
-            title,
-            closes: "2027-03-31".into(),
-            ..Default::default()
-        })
-        .await
-        .ok()?;
-    Some(published.into_inner().seq)
+        .map(|(seq, _)| seq)
 }
 
 /// Each node's own head, as it reports it.

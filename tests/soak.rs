@@ -54,7 +54,6 @@
 mod support;
 
 use comity_core::{OrgId, PublicKey};
-use comity_proto::v1::PublishConsultationRequest;
 use comity_store::Store;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use std::{
@@ -225,23 +224,13 @@ struct Ack {
 /// Publishes one consultation through `socket`'s local API; `None` when the
 /// node is down, restarting or does not answer in time.
 async fn publish_once(socket: &Path, title: String) -> Option<(u64, String)> {
-    let attempt = async {
-        let mut api = comity_node::local_api::connect(socket).await.ok()?;
-        let published = api
-            .publish_consultation(PublishConsultationRequest {
-                title,
-                closes: "2027-03-31".into(),
-                ..Default::default()
-            })
-            .await
-            .ok()?
-            .into_inner();
-        Some((published.seq, published.id))
-    };
-    tokio::time::timeout(Duration::from_secs(10), attempt)
-        .await
-        .ok()
-        .flatten()
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        support::publish_through(socket, title),
+    )
+    .await
+    .ok()
+    .flatten()
 }
 
 /// A node's heads, or `None` if it does not answer within 10 s.

@@ -609,3 +609,19 @@ pub fn verify_store(
     }
     heads
 }
+
+/// Publishes one consultation through the local API at `socket`: its seq
+/// and id, or `None` when the node does not answer (down, restarting).
+pub async fn publish_through(socket: &Path, title: String) -> Option<(u64, String)> {
+    let mut api = comity_node::local_api::connect(socket).await.ok()?;
+    let published = api
+        .publish_consultation(comity_proto::v1::PublishConsultationRequest {
+            title,
+            closes: "2027-03-31".into(),
+            ..Default::default()
+        })
+        .await
+        .ok()?
+        .into_inner();
+    Some((published.seq, published.id))
+}
