@@ -691,6 +691,7 @@ async fn pull(
                 Err(e) => break Err(PullError::Local(e.to_string())),
             };
             key = checked.next_key();
+            let refused = checked.failure().is_some();
             if let Some(previous) = storing.take() {
                 match finish(previous).await {
                     Ok(count) => duplicates = count,
@@ -703,6 +704,21 @@ async fn pull(
                 checked,
                 duplicates,
             )));
+            if refused {
+                // Store what came before the bad entry and name it now,
+                // without waiting for the source to send more.
+                if let Some(previous) = storing.take()
+                    && let Err(e) = finish(previous).await
+                {
+                    break Err(e);
+                }
+            }
+        } else if let Some(previous) = storing.take() {
+            // Nothing new (a heartbeat): settle the batch in flight now.
+            match finish(previous).await {
+                Ok(count) => duplicates = count,
+                Err(e) => break Err(e),
+            }
         }
         if let Some(e) = stream_failed {
             break Err(e);
