@@ -37,10 +37,20 @@ impl FederationService {
 }
 
 pub(crate) fn heads(node: &Node, only: &[String]) -> Result<Vec<proto::Head>, NodeError> {
-    Ok(node
-        .heads()?
+    let held = if only.is_empty() {
+        node.heads()?
+    } else {
+        // Asked about a few origins (a relay search): look up just those.
+        let mut held = Vec::with_capacity(only.len());
+        for origin in only.iter().filter_map(|o| OrgId::new(o.clone()).ok()) {
+            if let Some(head) = node.store().head(&origin)? {
+                held.push((origin, head));
+            }
+        }
+        held
+    };
+    Ok(held
         .into_iter()
-        .filter(|(origin, _)| only.is_empty() || only.iter().any(|o| o == origin.as_str()))
         .map(|(origin, head)| proto::Head {
             origin: origin.to_string(),
             seq: head.seq,

@@ -31,6 +31,9 @@ pub const CAPABILITIES: &[&str] = &["subscribe", "heartbeat", "redaction"];
 
 /// How long a source that served a bad entry is passed over.
 const PENALTY: Duration = Duration::from_secs(60);
+/// A link's `Heads` polls that bring nothing new back off up to this many
+/// poll periods.
+const MAX_POLL_BACKOFF: u32 = 8;
 
 /// Entries one subscription may serve that this node already holds before the
 /// source is judged to be looping. An honest source serves each entry after
@@ -244,15 +247,19 @@ impl PeerTable {
         });
     }
 
-    fn record_heads(&self, org: &OrgId, heads: &[proto::Head]) {
+    /// Merges what `org` answered to a `Heads` poll; true if it advertises
+    /// more of some origin than before.
+    fn record_heads(&self, org: &OrgId, heads: &[proto::Head]) -> bool {
         let mut more = Vec::new();
         self.with_peer(org, |p| {
             let heads = heads_map(heads);
             more = advanced(&p.view.remote_heads, &heads);
-            p.view.remote_heads = heads;
+            p.view.remote_heads.extend(heads);
             p.view.last_contact = Some(SystemTime::now());
         });
+        let news = !more.is_empty();
         self.advertise(more);
+        news
     }
 
     fn record_remote_head(&self, org: &OrgId, origin: &OrgId, seq: u64) {
@@ -285,6 +292,15 @@ impl PeerTable {
             p.view.failures = p.view.failures.saturating_add(1);
             p.penalised_until = Some(Instant::now() + PENALTY);
         });
+        // Its expiry is a change of links too: wake the follow tasks then,
+        // rather than have each of them poll for it.
+        let links = self.links.clone();
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                tokio::time::sleep(PENALTY).await;
+                links.send_modify(|n| *n += 1);
+            });
+        }
     }
 
     fn set_serving(&self, org: &OrgId, origin: &OrgId, serving: bool) {
@@ -297,10 +313,16 @@ impl PeerTable {
         });
     }
 
-    /// Whether some followed origin is out of direct reach, so that what
-    /// other peers hold of it (their `Heads`) matters for choosing a relay.
-    pub(crate) fn needs_relays(&self) -> bool {
-        self.with(|peers| peers.values().any(|p| p.usable().is_none()))
+    /// The followed origins out of direct reach: for them, what other peers
+    /// hold (their `Heads`) matters for choosing a relay.
+    pub(crate) fn out_of_reach(&self) -> Vec<OrgId> {
+        self.with(|peers| {
+            peers
+                .iter()
+                .filter(|(_, p)| p.usable().is_none())
+                .map(|(org, _)| org.clone())
+                .collect()
+        })
     }
 
     /// The best source for `origin`: the origin itself when connected,
@@ -503,19 +525,36 @@ async fn link(
                 node.peers.set_connected(&org, channel.clone(), &hello);
                 delays = backoff(&node);
                 let mut client = client(&node, channel);
+                // Polls only while some followed origin is out of direct
+                // reach, asks only about those, and backs off while the
+                // answers bring nothing new: in a mesh of N nodes every one
+                // of the N links of every node polls.
+                let mut every = poll;
                 loop {
                     tokio::select! {
                         _ = cancel.cancelled() => return,
                         _ = reconnect.notified() => break,
-                        _ = tokio::time::sleep(poll) => {}
+                        _ = tokio::time::sleep(every) => {}
                     }
-                    if !node.peers.needs_relays() {
+                    let out_of_reach = node.peers.out_of_reach();
+                    if out_of_reach.is_empty() {
                         // Every origin is reachable itself: what others hold
                         // of it does not matter (its heartbeats carry its head).
+                        every = poll;
                         continue;
                     }
-                    match client.heads(HeadsRequest::default()).await {
-                        Ok(heads) => node.peers.record_heads(&org, &heads.into_inner().heads),
+                    let request = HeadsRequest {
+                        origins: out_of_reach.iter().map(ToString::to_string).collect(),
+                    };
+                    match client.heads(request).await {
+                        Ok(heads) => {
+                            let news = node.peers.record_heads(&org, &heads.into_inner().heads);
+                            every = if news {
+                                poll
+                            } else {
+                                (every * 2).min(poll * MAX_POLL_BACKOFF)
+                            };
+                        }
                         Err(status) => {
                             node.peers
                                 .mark_failed(&org, format!("heads: {}", status.message()));
@@ -625,10 +664,9 @@ async fn pull(
     let silence = node.config().replication.heartbeat() * 3;
     let batch_size = node.config().replication.batch_size.max(1);
     // Re-judge the source whenever the peer table changes (the origin itself
-    // came within reach, a peer reported more), and at least every poll.
+    // came within reach, a peer reported more, a penalty ran out); nothing
+    // else can make another source better, so there is no timer.
     let mut changes = node.peers.source_changes(origin);
-    let mut check = tokio::time::interval(node.config().replication.heads_poll());
-    check.tick().await;
     let mut last_heard = tokio::time::Instant::now();
     // Pipelined: the batch before this one is stored (and flushed) by its
     // own task while this one is received and checked.
@@ -638,7 +676,7 @@ async fn pull(
     let end = loop {
         let event = tokio::select! {
             _ = cancel.cancelled() => break Ok(PullEnd::Cancelled),
-            _ = async { tokio::select! { _ = check.tick() => {}, _ = changes.changed() => {} } } => {
+            _ = changes.changed() => {
                 match our_head(node, origin) {
                     Ok(head) if node.peers.should_switch(origin, &source.org, head) => {
                         break Ok(PullEnd::Switch)
