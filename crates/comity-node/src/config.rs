@@ -171,7 +171,7 @@ pub struct ReplicationConfig {
 impl Default for ReplicationConfig {
     fn default() -> Self {
         Self {
-            heartbeat_secs: 10,
+            heartbeat_secs: 30,
             heads_poll_secs: 15,
             backoff_max_secs: 120,
             require_reciprocity: false,

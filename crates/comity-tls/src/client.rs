@@ -18,7 +18,7 @@ use crate::{TlsError, TlsIdentity, provider, verify::PinnedServerVerifier};
 
 /// HTTP/2 PING interval on idle and busy connections alike, so a dead peer
 /// (or a middlebox that silently dropped the connection) is noticed.
-pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(20);
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(60);
 /// How long a keep-alive PING may go unanswered before the connection is closed.
 pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 
