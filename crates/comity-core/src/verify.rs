@@ -10,6 +10,7 @@ use crate::{
     document::{self, DocumentError},
     entry::{Audience, DecodeError},
     key_rotation, proto,
+    proto::document::Body,
 };
 use prost::Message;
 
@@ -67,6 +68,12 @@ pub fn verify_signature(entry: &SignedEntry, key: &PublicKey) -> Result<(), Veri
 /// Checks that the payload matches its hash and is a valid document for the
 /// entry's kind. A redacted stub carries no payload and passes.
 pub fn verify_payload(entry: &SignedEntry) -> Result<(), VerifyError> {
+    verify_payload_body(entry).map(drop)
+}
+
+/// [`verify_payload`], keeping the document it decoded (`None` for a
+/// redacted stub), so a caller that needs it does not decode it again.
+pub fn verify_payload_body(entry: &SignedEntry) -> Result<Option<Body>, VerifyError> {
     let (origin, seq) = (entry.origin().clone(), entry.seq());
     // Checked from the header, so that a stub cannot hide a rotation either.
     if entry.kind() == EntryKind::KeyRotation && entry.audience() != &Audience::Public {
@@ -77,7 +84,7 @@ pub fn verify_payload(entry: &SignedEntry) -> Result<(), VerifyError> {
         });
     }
     if entry.is_redacted() {
-        return Ok(());
+        return Ok(None);
     }
     if Hash::of(entry.payload()) != entry.payload_hash()
         || entry.payload().len() as u64 != entry.payload_size()
@@ -85,7 +92,7 @@ pub fn verify_payload(entry: &SignedEntry) -> Result<(), VerifyError> {
         return Err(VerifyError::PayloadHashMismatch { origin, seq });
     }
     document::decode_for(entry)
-        .map(drop)
+        .map(Some)
         .map_err(|reason| VerifyError::InvalidPayload {
             origin,
             seq,

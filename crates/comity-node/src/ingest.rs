@@ -60,14 +60,17 @@ pub(crate) struct Payload {
 
 impl Payload {
     fn of(entry: &SignedEntry) -> Self {
-        let verdict = verify::verify_payload(entry);
-        let attachments = match (&verdict, document::decode_for(entry)) {
-            (Ok(()), Ok(body)) => document::attachments_of(&body),
-            _ => Vec::new(),
-        };
-        Self {
-            verdict,
-            attachments,
+        match verify::verify_payload_body(entry) {
+            Ok(body) => Self {
+                verdict: Ok(()),
+                attachments: body
+                    .map(|b| document::attachments_of(&b))
+                    .unwrap_or_default(),
+            },
+            Err(e) => Self {
+                verdict: Err(e),
+                attachments: Vec::new(),
+            },
         }
     }
 }
