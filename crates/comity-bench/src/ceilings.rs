@@ -1,8 +1,8 @@
 //! Ceilings measured in the same run, on the same machine: what the parts a
 //! scenario is bounded by can do on their own.
 
-use crate::cluster::consultation_body;
 use anyhow::Result;
+use comity_core::fixtures::consultation as consultation_body;
 use comity_core::{IdentityKey, OrgId, SignedEntry, UnsignedEntry, document, proto, verify};
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use proto::{

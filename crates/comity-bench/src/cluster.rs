@@ -2,7 +2,9 @@
 //! `comity serve`, driven through their local API sockets.
 
 use anyhow::{Context, Result, anyhow, bail};
-use comity_core::{IdentityKey, OrgId, PublicKey, SignedEntry, UnsignedEntry, document, proto};
+use comity_core::{
+    IdentityKey, OrgId, PublicKey, SignedEntry, UnsignedEntry, document, fixtures, proto,
+};
 use comity_node::{DataDir, local_api};
 use std::{
     path::{Path, PathBuf},
@@ -272,7 +274,7 @@ impl NodeProc {
         let mut head = store.head(&self.org)?;
         let mut batch: Vec<SignedEntry> = Vec::with_capacity(1000);
         for i in 0..count {
-            let (kind, payload) = document::encode(consultation_body(i));
+            let (kind, payload) = document::encode(fixtures::consultation(i));
             let entry = UnsignedEntry::new(self.org.clone(), kind, payload).sign(&key, head);
             head = Some(entry.head());
             batch.push(entry);
@@ -297,39 +299,6 @@ impl Drop for NodeProc {
             let _ = child.kill();
             let _ = child.wait();
         }
-    }
-}
-
-/// A consultation whose entry is about 2 KiB on the wire.
-pub fn consultation_body(i: usize) -> proto::document::Body {
-    proto::document::Body::Consultation(proto::Consultation {
-        uuid: document::new_uuid(),
-        revision: 1,
-        title: vec![proto::Text {
-            lang: "en".into(),
-            value: format!("Consultation {i}"),
-        }],
-        summary: vec![proto::Text {
-            lang: "en".into(),
-            value: "x".repeat(1900),
-        }],
-        closes_at: Some(prost_types::Timestamp {
-            seconds: 1_900_000_000,
-            nanos: 0,
-        }),
-        status: proto::ConsultationStatus::Open as i32,
-        ..Default::default()
-    })
-}
-
-/// The same through the local API.
-pub fn consultation_request(i: usize) -> proto::PublishConsultationRequest {
-    proto::PublishConsultationRequest {
-        title: format!("Consultation {i}"),
-        summary: "x".repeat(1900),
-        lang: "en".into(),
-        closes: "2031-12-31".into(),
-        ..Default::default()
     }
 }
 
@@ -367,6 +336,36 @@ pub async fn add_peer(api: &mut Api, other: &NodeProc) -> Result<()> {
     })
     .await?;
     Ok(())
+}
+
+/// Waits until the node behind `api` holds at least one entry of each of
+/// `origins`.
+pub async fn wait_for_all(api: &mut Api, origins: &[OrgId], timeout: Duration) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let status = api.status(proto::StatusRequest {}).await?.into_inner();
+        let held: std::collections::HashSet<&str> = status
+            .heads
+            .iter()
+            .filter(|h| h.seq >= 1)
+            .map(|h| h.origin.as_str())
+            .collect();
+        let missing = origins
+            .iter()
+            .filter(|o| !held.contains(o.as_str()))
+            .count();
+        if missing == 0 {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "{} still misses {missing} of {} origins after {timeout:?}",
+                status.org,
+                origins.len()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 pub fn dir_size(path: &Path) -> u64 {

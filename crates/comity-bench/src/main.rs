@@ -403,6 +403,15 @@ fn print_table(r: &Report) {
             format!("{:.1} / {:.1}", p.publisher_rss_mb, p.follower_rss_mb_mean),
             "< 25 MB",
         );
+        row(
+            &format!(
+                "propagation N={} idle mesh CPU, all {} nodes, % of a core",
+                p.followers,
+                p.followers + 1
+            ),
+            format!("{:.1}", p.mesh_idle_cpu_percent),
+            "< 200 (2 cores)",
+        );
     }
     if let Some(i) = &r.ingest_and_catch_up {
         row(

@@ -3,13 +3,16 @@
 use crate::cluster::{self, Api, Bin, NodeProc};
 use crate::probe::{Arrival, Probe};
 use anyhow::{Context, Result, bail};
-use comity_core::proto;
+use comity_core::{OrgId, fixtures, proto};
 use serde::Serialize;
 use std::{
     collections::HashMap,
     path::Path,
     time::{Duration, Instant},
 };
+
+/// How long the idle mesh's CPU is sampled before publishing starts.
+const MESH_IDLE_WINDOW: Duration = Duration::from_secs(20);
 
 /// Latencies in ms: p50, p99, max over `count`.
 #[derive(Debug, Clone, Serialize)]
@@ -53,6 +56,9 @@ pub struct Propagation {
     /// Entry deliveries (entries × followers) per second during bursts.
     pub burst_deliveries_per_s: f64,
     pub setup_s: f64,
+    /// CPU of all the mesh's nodes together while nothing is published, over
+    /// `MESH_IDLE_WINDOW`, in % of one core.
+    pub mesh_idle_cpu_percent: f64,
     pub publisher_rss_mb: f64,
     pub follower_rss_mb_mean: f64,
     /// The floor under "durable at every follower" on one machine: N
@@ -209,21 +215,26 @@ pub async fn propagation(
     }
     let publisher = nodes[0].org.clone();
     let mut pub_api = apis[0].clone();
-    // Every follower holds the publisher's profile (seq 1): the mesh is up.
-    for api in apis.iter_mut().skip(1) {
-        cluster::wait_for(api, &publisher, 1, Duration::from_secs(120)).await?;
+    // Every node holds every node's profile (seq 1): the mesh is up and
+    // has nothing left to exchange.
+    let origins: Vec<OrgId> = nodes.iter().map(|n| n.org.clone()).collect();
+    for api in apis.iter_mut() {
+        cluster::wait_for_all(api, &origins, Duration::from_secs(900)).await?;
     }
-    tokio::time::sleep(Duration::from_millis(500 + 20 * followers as u64)).await;
     let follower_refs: Vec<&NodeProc> = nodes.iter().skip(1).collect();
     let mut rx = probe.watch(&follower_refs, &publisher, 1).await?;
     let setup_s = setup.elapsed().as_secs_f64();
+    // The whole mesh at rest: what it costs the machine before any publishing.
+    let pids: Vec<Option<u32>> = nodes.iter().map(NodeProc::pid).collect();
+    let idle_cpu = cpu_percent_over(&pids, MESH_IDLE_WINDOW).await;
+    let mesh_idle_cpu_percent: f64 = idle_cpu.iter().filter(|c| c.is_finite()).sum();
 
     let mut early: HashMap<u64, HashMap<usize, Instant>> = HashMap::new();
     let mut single = Vec::with_capacity(entries);
     let mut before_single = 0;
     for i in 0..entries {
         let seq = pub_api
-            .publish_consultation(cluster::consultation_request(i))
+            .publish_consultation(fixtures::consultation_request(i))
             .await?
             .into_inner()
             .seq;
@@ -252,7 +263,7 @@ pub async fn propagation(
         let start = Instant::now();
         for i in 0..50.min(entries - b * 50) {
             let seq = pub_api
-                .publish_consultation(cluster::consultation_request(entries + b * 50 + i))
+                .publish_consultation(fixtures::consultation_request(entries + b * 50 + i))
                 .await?
                 .into_inner()
                 .seq;
@@ -303,6 +314,7 @@ pub async fn propagation(
         bursts_of_50: Latency::of(&burst, before_burst),
         burst_deliveries_per_s: deliveries as f64 / delivery_time.as_secs_f64().max(1e-9),
         setup_s,
+        mesh_idle_cpu_percent,
         publisher_rss_mb: mb(publisher_rss),
         follower_rss_mb_mean: mb(follower_rss.iter().sum::<u64>())
             / follower_rss.len().max(1) as f64,
@@ -353,7 +365,7 @@ pub async fn ingest_and_catch_up(
     let took = start.elapsed().as_secs_f64();
     let entry_bytes = {
         use prost::Message;
-        let (kind, payload) = comity_core::document::encode(cluster::consultation_body(0));
+        let (kind, payload) = comity_core::document::encode(fixtures::consultation(0));
         comity_core::UnsignedEntry::new(publisher.org.clone(), kind, payload)
             .sign(&comity_core::IdentityKey::generate(), None)
             .wire()
@@ -443,25 +455,7 @@ pub async fn footprint(
     let fill = start.elapsed().as_secs_f64();
     // Let it settle, then sample.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let pids = [idle.pid(), follower.pid()];
-    let ticks = clock_ticks_per_s();
-    let before: Vec<Option<u64>> = pids
-        .iter()
-        .map(|p| p.and_then(cluster::cpu_ticks))
-        .collect();
-    tokio::time::sleep(window).await;
-    let after: Vec<Option<u64>> = pids
-        .iter()
-        .map(|p| p.and_then(cluster::cpu_ticks))
-        .collect();
-    let cpu = |i: usize| -> f64 {
-        match (before[i], after[i]) {
-            (Some(b), Some(a)) => {
-                (a.saturating_sub(b)) as f64 / ticks as f64 / window.as_secs_f64() * 100.0
-            }
-            _ => f64::NAN,
-        }
-    };
+    let cpu = cpu_percent_over(&[idle.pid(), follower.pid()], window).await;
     let idle_rss = idle.pid().and_then(cluster::rss_bytes).unwrap_or(0);
     let many_rss = follower.pid().and_then(cluster::rss_bytes).unwrap_or(0);
     drop(f_api);
@@ -470,17 +464,33 @@ pub async fn footprint(
     let disk = follower.disk_bytes();
     Ok(Footprint {
         idle_rss_mb: mb(idle_rss),
-        idle_cpu_percent: cpu(0),
+        idle_cpu_percent: cpu[0],
         origins,
         entries_per_origin: per_origin,
         many_origins_fill_s: fill,
         many_origins_rss_mb: mb(many_rss),
-        many_origins_idle_cpu_percent: cpu(1),
+        many_origins_idle_cpu_percent: cpu[1],
         many_origins_disk_bytes_per_entry: disk as f64 / total.max(1) as f64,
         cpu_window_s: window.as_secs(),
     })
 }
 
-fn clock_ticks_per_s() -> u64 {
-    cluster::clock_ticks_per_second()
+/// Each process's CPU use over `window`, in % of one core (NaN if it is gone).
+async fn cpu_percent_over(pids: &[Option<u32>], window: Duration) -> Vec<f64> {
+    let ticks = cluster::clock_ticks_per_second() as f64;
+    let sample = || -> Vec<Option<u64>> {
+        pids.iter()
+            .map(|p| p.and_then(cluster::cpu_ticks))
+            .collect()
+    };
+    let before = sample();
+    tokio::time::sleep(window).await;
+    before
+        .into_iter()
+        .zip(sample())
+        .map(|pair| match pair {
+            (Some(b), Some(a)) => a.saturating_sub(b) as f64 / ticks / window.as_secs_f64() * 100.0,
+            _ => f64::NAN,
+        })
+        .collect()
 }

@@ -3,31 +3,10 @@
 //!
 //! `cargo bench -p comity-core --bench entry`
 
-use comity_core::{IdentityKey, OrgId, SignedEntry, UnsignedEntry, document, proto, verify};
+use comity_core::{IdentityKey, OrgId, SignedEntry, UnsignedEntry, document, fixtures, verify};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use prost::Message;
 use std::{hint::black_box, time::Duration};
-
-fn body() -> proto::document::Body {
-    proto::document::Body::Consultation(proto::Consultation {
-        uuid: document::new_uuid(),
-        revision: 1,
-        title: vec![proto::Text {
-            lang: "en".into(),
-            value: "Consultation on the review of the liaison procedures".into(),
-        }],
-        summary: vec![proto::Text {
-            lang: "en".into(),
-            value: "x".repeat(1900),
-        }],
-        closes_at: Some(prost_types::Timestamp {
-            seconds: 1_900_000_000,
-            nanos: 0,
-        }),
-        status: proto::ConsultationStatus::Open as i32,
-        ..Default::default()
-    })
-}
 
 const CHAIN: usize = 512;
 
@@ -35,7 +14,7 @@ fn entry(c: &mut Criterion) {
     let org = OrgId::new("itu").expect("org id");
     let key = IdentityKey::generate();
     let public = key.public();
-    let (kind, payload) = document::encode(body());
+    let (kind, payload) = document::encode(fixtures::consultation(0));
     let signed = UnsignedEntry::new(org.clone(), kind, payload.clone()).sign(&key, None);
     let wire_bytes = signed.wire().encode_to_vec();
 
@@ -47,7 +26,7 @@ fn entry(c: &mut Criterion) {
         .throughput(Throughput::Elements(1));
     group.bench_function("encode_document", |b| {
         b.iter_batched(
-            body,
+            || fixtures::consultation(0),
             |body| black_box(document::encode(body)),
             BatchSize::SmallInput,
         )
@@ -79,7 +58,7 @@ fn entry(c: &mut Criterion) {
     let mut head = None;
     let chain: Vec<SignedEntry> = (0..CHAIN)
         .map(|_| {
-            let (kind, payload) = document::encode(body());
+            let (kind, payload) = document::encode(fixtures::consultation(0));
             let entry = UnsignedEntry::new(org.clone(), kind, payload).sign(&key, head);
             head = Some(entry.head());
             entry

@@ -15,6 +15,8 @@
 pub mod dates;
 pub mod document;
 pub mod entry;
+#[cfg(feature = "fixtures")]
+pub mod fixtures;
 pub mod hash;
 pub mod key_rotation;
 pub mod keys;

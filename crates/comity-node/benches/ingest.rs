@@ -4,30 +4,9 @@
 //! `cargo bench -p comity-node --bench ingest [-- ENTRIES]` (default 20,000
 //! entries of about 2 KiB). Prints the figure; asserts nothing about speed.
 
-use comity_core::{IdentityKey, OrgId, SignedEntry, UnsignedEntry, document, proto};
+use comity_core::{IdentityKey, OrgId, SignedEntry, UnsignedEntry, document, fixtures};
 use comity_node::{Config, DataDir, Node, RunningNode};
 use std::{sync::Arc, time::Instant};
-
-fn consultation(i: usize) -> proto::document::Body {
-    proto::document::Body::Consultation(proto::Consultation {
-        uuid: document::new_uuid(),
-        revision: 1,
-        title: vec![proto::Text {
-            lang: "en".into(),
-            value: format!("Consultation {i}"),
-        }],
-        summary: vec![proto::Text {
-            lang: "en".into(),
-            value: "x".repeat(1900),
-        }],
-        closes_at: Some(prost_types::Timestamp {
-            seconds: 1_900_000_000,
-            nanos: 0,
-        }),
-        status: proto::ConsultationStatus::Open as i32,
-        ..Default::default()
-    })
-}
 
 async fn node(root: &std::path::Path, id: &str) -> (Arc<Node>, tokio::net::TcpListener, DataDir) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -56,7 +35,7 @@ async fn main() {
     let mut head = publisher.store().head(publisher.org()).expect("head");
     let mut batch: Vec<SignedEntry> = Vec::with_capacity(1000);
     for i in 0..count {
-        let (kind, payload) = document::encode(consultation(i));
+        let (kind, payload) = document::encode(fixtures::consultation(i));
         let entry = UnsignedEntry::new(publisher.org().clone(), kind, payload).sign(&key, head);
         head = Some(entry.head());
         batch.push(entry);

@@ -4,7 +4,7 @@
 //!
 //! `cargo bench -p comity-store --bench store`
 
-use comity_core::{IdentityKey, OrgId, SignedEntry, UnsignedEntry, document, proto};
+use comity_core::{IdentityKey, OrgId, SignedEntry, UnsignedEntry, document, fixtures};
 use comity_store::{SledOptions, SledStore, Store};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use std::{
@@ -19,20 +19,7 @@ fn entries(org: &OrgId, key: &IdentityKey, count: usize) -> Vec<SignedEntry> {
     let mut head = None;
     (0..count)
         .map(|i| {
-            let body = proto::document::Body::Consultation(proto::Consultation {
-                uuid: document::new_uuid(),
-                revision: 1,
-                title: vec![proto::Text {
-                    lang: "en".into(),
-                    value: format!("Consultation {i}"),
-                }],
-                summary: vec![proto::Text {
-                    lang: "en".into(),
-                    value: "x".repeat(1900),
-                }],
-                status: proto::ConsultationStatus::Open as i32,
-                ..Default::default()
-            });
+            let body = fixtures::consultation(i);
             let (kind, payload) = document::encode(body);
             let entry = UnsignedEntry::new(org.clone(), kind, payload).sign(key, head);
             head = Some(entry.head());
