@@ -3,12 +3,15 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
+mod common;
+use common::{pair, replicate};
+
 use axum::{
     body::Body,
     http::{Request, StatusCode, header},
 };
-use comity_core::{IdentityKey, OrgId, document, proto};
-use comity_node::{Config, Node, clock::ManualClock, node::NodeOptions};
+use comity_core::{document, proto};
+use comity_node::{Node, clock::ManualClock};
 use http_body_util::BodyExt;
 use serde_json::Value;
 use std::sync::Arc;
@@ -16,42 +19,11 @@ use time::{Duration, macros::datetime};
 use tower::ServiceExt;
 
 fn node(org: &str, clock: &Arc<ManualClock>, group: &str) -> Arc<Node> {
-    let mut config = Config::new(
-        OrgId::new(org).unwrap(),
-        format!("The {} organisation", org.to_uppercase()),
-        "127.0.0.1:7400".parse().unwrap(),
-    );
-    config.http.base_url = Some(format!("https://{org}.example.org"));
-    config.profile.stakeholder_group = Some(group.into());
-    config.profile.region = Some("global".into());
-    Node::with_options(
-        config,
-        IdentityKey::generate(),
-        Arc::new(comity_store::MemStore::new()),
-        NodeOptions {
-            clock: clock.clone(),
-            key_files: None,
-        },
-    )
-    .unwrap()
-}
-
-fn pair(a: &Arc<Node>, b: &Arc<Node>) {
-    a.add_peer(b.org().clone(), b.public_key(), None).unwrap();
-    b.add_peer(a.org().clone(), a.public_key(), None).unwrap();
-}
-
-async fn replicate(from: &Node, to: &Node) {
-    let have = to.store().head(from.org()).unwrap().map_or(0, |h| h.seq);
-    let entries = from
-        .store()
-        .entries_after(from.org(), have, usize::MAX)
-        .unwrap();
-    if entries.is_empty() {
-        return;
-    }
-    let wire = entries.iter().map(|e| e.for_reader(to.org())).collect();
-    to.ingest(from.org(), from.org(), wire).await.unwrap();
+    common::node(org, clock, |config| {
+        config.http.base_url = Some(format!("https://{org}.example.org"));
+        config.profile.stakeholder_group = Some(group.into());
+        config.profile.region = Some("global".into());
+    })
 }
 
 async fn call(node: &Arc<Node>, uri: &str) -> (StatusCode, Value) {
