@@ -48,14 +48,6 @@ fn assert_one_line_error(out: &Output, needle: &str) {
     assert!(stderr.contains(needle), "{needle:?} not in: {stderr}");
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A `comity serve` child, stopped with SIGTERM when dropped.
 struct Served(Child);
 
@@ -113,8 +105,8 @@ fn two_organisations_made_with_the_cli_replicate() {
         (&ietf, "ietf", "Internet Engineering Task Force"),
         (&itu, "itu", "International Telecommunication Union"),
     ] {
-        let listen = format!("127.0.0.1:{}", free_port());
-        let http = format!("127.0.0.1:{}", free_port());
+        let listen = format!("127.0.0.1:{}", support::free_port());
+        let http = format!("127.0.0.1:{}", support::free_port());
         let out = comity(
             &[
                 "init", "--org", org, "--name", name, "--listen", &listen, "--http", &http,

@@ -2,6 +2,8 @@
 //! temporary data directory, started and stopped in-process.
 #![allow(dead_code)]
 
+pub mod ports;
+
 use comity_core::{IdentityKey, OrgId, PublicKey, SignedEntry, proto, verify};
 use comity_node::{Config, DataDir, Node, RunningNode, clock::ManualClock, node::NodeOptions};
 use std::{
@@ -309,13 +311,10 @@ pub fn fault_size(ci: usize, long: usize) -> usize {
     if fault_long() { long } else { ci }
 }
 
-/// A free TCP port on 127.0.0.1 (bound, then released).
+/// A free TCP port on 127.0.0.1 for a node in another process (see
+/// [`ports`]).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    ports::free_loopback_port().unwrap()
 }
 
 /// A node run as `comity serve` in a child process (optionally inside a

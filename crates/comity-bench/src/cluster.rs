@@ -63,42 +63,8 @@ impl Bin {
 }
 
 /// A free TCP port on loopback, below the kernel's ephemeral range.
-///
-/// A port the kernel hands out (`bind :0`) is in the ephemeral range, so
-/// between `init` and `serve` it can become the source port of one of the
-/// other nodes' outgoing connections, and with 200 nodes dialling each
-/// other it did. Ports below the range are never given to outgoing
-/// connections: each one is tried in turn from a per-run starting point.
 pub fn free_port() -> Result<u16> {
-    static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
-    let (low, _) = ephemeral_range();
-    let first = 10_000_u16;
-    let span = low.saturating_sub(first).max(1);
-    let _ = NEXT.compare_exchange(
-        0,
-        first + (std::process::id() % u32::from(span)) as u16,
-        std::sync::atomic::Ordering::Relaxed,
-        std::sync::atomic::Ordering::Relaxed,
-    );
-    for _ in 0..span {
-        let port = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let port = first + port.wrapping_sub(first) % span;
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return Ok(port);
-        }
-    }
-    bail!("no free loopback port between {first} and {low}")
-}
-
-/// The kernel's ephemeral port range (Linux), or the usual default.
-fn ephemeral_range() -> (u16, u16) {
-    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|text| {
-            let mut parts = text.split_whitespace().map(str::parse::<u16>);
-            Some((parts.next()?.ok()?, parts.next()?.ok()?))
-        })
-        .unwrap_or((32_768, 60_999))
+    Ok(crate::ports::free_loopback_port()?)
 }
 
 /// One node: its data directory and, while it serves, its process.

@@ -7,6 +7,9 @@
 mod ceilings;
 mod cluster;
 mod plot;
+// Shared with the test suite, which starts nodes as processes the same way.
+#[path = "../../../tests/support/ports.rs"]
+mod ports;
 mod probe;
 mod scenarios;
 mod wire;

@@ -1,0 +1,46 @@
+//! Free loopback ports for nodes started as separate processes, shared by
+//! the test suite and the load harness (`crates/comity-bench` includes this
+//! file by path).
+//!
+//! A port the kernel hands out (`bind :0`) is in the ephemeral range, so
+//! between the moment it is picked and the moment the node listens on it,
+//! it can become the source port of another node's outgoing connection:
+//! with 200 nodes dialling each other it did, and once in the 15-node soak
+//! test. Ports below the range are never given to outgoing connections, so
+//! they are tried in turn instead, from a starting point that differs per
+//! process so that test binaries running at once rarely try the same ones.
+
+use std::sync::atomic::{AtomicU16, Ordering};
+
+/// The lowest port tried.
+const FIRST: u16 = 10_000;
+
+/// A free TCP port on 127.0.0.1 below the kernel's ephemeral range.
+pub fn free_loopback_port() -> std::io::Result<u16> {
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let (low, _) = ephemeral_range();
+    let span = low.saturating_sub(FIRST).max(1);
+    let start = (std::process::id() % u32::from(span)) as u16;
+    let _ = NEXT.compare_exchange(0, start, Ordering::Relaxed, Ordering::Relaxed);
+    for _ in 0..span {
+        let port = FIRST + NEXT.fetch_add(1, Ordering::Relaxed) % span;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::AddrNotAvailable,
+        format!("no free loopback port between {FIRST} and {low}"),
+    ))
+}
+
+/// The kernel's ephemeral port range (Linux), or the usual default.
+fn ephemeral_range() -> (u16, u16) {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|text| {
+            let mut parts = text.split_whitespace().map(str::parse::<u16>);
+            Some((parts.next()?.ok()?, parts.next()?.ok()?))
+        })
+        .unwrap_or((32_768, 60_999))
+}
