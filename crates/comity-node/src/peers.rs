@@ -19,9 +19,12 @@ use proto::{
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap},
     sync::{Arc, Mutex},
-    time::{Duration, Instant, SystemTime},
+    time::{Duration, SystemTime},
 };
-use tokio::sync::{Notify, watch};
+use tokio::{
+    sync::{Notify, watch},
+    time::Instant,
+};
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 use tracing::Instrument;
@@ -667,7 +670,7 @@ async fn pull(
     // came within reach, a peer reported more, a penalty ran out); nothing
     // else can make another source better, so there is no timer.
     let mut changes = node.peers.source_changes(origin);
-    let mut last_heard = tokio::time::Instant::now();
+    let mut last_heard = Instant::now();
     // Pipelined: the batch before this one is stored (and flushed) by its
     // own task while this one is received and checked.
     let mut storing: Option<tokio::task::JoinHandle<Result<usize, PullError>>> = None;
@@ -694,7 +697,7 @@ async fn pull(
                 Ok(Some(event)) => event,
             },
         };
-        last_heard = tokio::time::Instant::now();
+        last_heard = Instant::now();
         let mut batch = Vec::new();
         let mut next = event.event;
         let mut stream_failed = None;
@@ -843,4 +846,82 @@ pub fn lag(view: &PeerView, ours: &HashMap<OrgId, u64>) -> Vec<(OrgId, u64, u64)
             )
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use comity_core::IdentityKey;
+
+    fn org(id: &str) -> OrgId {
+        OrgId::new(id).unwrap()
+    }
+
+    fn table_with(orgs: &[&str]) -> PeerTable {
+        let table = PeerTable::default();
+        for id in orgs {
+            table.insert(PeerRecord {
+                org: org(id),
+                key: IdentityKey::generate().public(),
+                endpoint: Some("https://127.0.0.1:1".into()),
+                added_at: 0,
+            });
+        }
+        table
+    }
+
+    fn head(origin: &str, seq: u64) -> proto::Head {
+        proto::Head {
+            origin: origin.into(),
+            seq,
+            hash: vec![0; 32],
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_penalty_running_out_wakes_the_follow_tasks() {
+        let table = table_with(&["ietf"]);
+        let mut changes = table.source_changes(&org("itu"));
+        table.penalise(&org("ietf"), "served a forged entry".into());
+        // The penalty itself is a change of links...
+        tokio::time::timeout(Duration::from_millis(1), changes.changed())
+            .await
+            .expect("woken by the penalty");
+        // ...and so is its end, and nothing happens in between.
+        let early = tokio::time::timeout(PENALTY - Duration::from_secs(1), changes.changed()).await;
+        assert!(early.is_err(), "woken before the penalty ran out");
+        tokio::time::timeout(Duration::from_secs(2), changes.changed())
+            .await
+            .expect("woken when the penalty ran out");
+    }
+
+    #[tokio::test]
+    async fn only_origins_without_a_usable_channel_are_out_of_reach() {
+        let table = table_with(&["ietf", "icann"]);
+        assert_eq!(table.out_of_reach(), vec![org("icann"), org("ietf")]);
+        let channel = tonic::transport::Endpoint::from_static("http://127.0.0.1:1").connect_lazy();
+        table.set_connected(&org("ietf"), channel, &proto::HelloResponse::default());
+        assert_eq!(table.out_of_reach(), vec![org("icann")]);
+        // A penalised peer is out of reach again until its penalty ends.
+        table.penalise(&org("ietf"), "served a forged entry".into());
+        assert_eq!(table.out_of_reach(), vec![org("icann"), org("ietf")]);
+    }
+
+    #[test]
+    fn heads_answers_merge_and_say_whether_they_bring_news() {
+        let table = table_with(&["ietf"]);
+        let ietf = org("ietf");
+        let heads_of = |table: &PeerTable| table.with(|p| p[&ietf].view.remote_heads.clone());
+        assert!(table.record_heads(&ietf, &[head("itu", 5)]));
+        // An answer about other origins keeps what was heard before.
+        assert!(table.record_heads(&ietf, &[head("icann", 3)]));
+        assert_eq!(
+            heads_of(&table),
+            BTreeMap::from([(org("icann"), 3), (org("itu"), 5)])
+        );
+        // The same again, or less, is no news: the poll may back off.
+        assert!(!table.record_heads(&ietf, &[head("itu", 5)]));
+        assert!(!table.record_heads(&ietf, &[head("itu", 4), head("icann", 3)]));
+        assert!(table.record_heads(&ietf, &[head("itu", 6)]));
+    }
 }
