@@ -180,7 +180,27 @@ impl Default for ReplicationConfig {
     }
 }
 
+/// The longest replication period accepted: a day. Longer ones are typos,
+/// and would overflow when multiplied (silence is three heartbeats).
+const MAX_PERIOD_SECS: u64 = 86_400;
+
 impl ReplicationConfig {
+    /// Every period is between one second and a day.
+    fn check_periods(&self) -> Result<(), String> {
+        for (name, secs) in [
+            ("heartbeat_secs", self.heartbeat_secs),
+            ("heads_poll_secs", self.heads_poll_secs),
+            ("backoff_max_secs", self.backoff_max_secs),
+        ] {
+            if !(1..=MAX_PERIOD_SECS).contains(&secs) {
+                return Err(format!(
+                    "[replication] {name} = {secs} is out of range: give 1 to {MAX_PERIOD_SECS} seconds"
+                ));
+            }
+        }
+        Ok(())
+    }
+
     pub fn heartbeat(&self) -> Duration {
         Duration::from_secs(self.heartbeat_secs.max(1))
     }
@@ -280,6 +300,13 @@ impl Config {
                 message: "name must not be empty".into(),
             });
         }
+        config
+            .replication
+            .check_periods()
+            .map_err(|message| ConfigError::Parse {
+                path: path.to_owned(),
+                message,
+            })?;
         Ok(config)
     }
 
@@ -343,5 +370,23 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("lisen"), "{err}");
+    }
+
+    #[test]
+    fn replication_periods_out_of_range_are_refused() {
+        let base = "org = \"itu\"\nname = \"x\"\nlisten = \"127.0.0.1:1\"\n[replication]\n";
+        for line in [
+            "heartbeat_secs = 0",
+            "heads_poll_secs = 18446744073709551615",
+        ] {
+            let err = Config::parse(&format!("{base}{line}\n"), "t").unwrap_err();
+            let field = line.split(' ').next().unwrap();
+            assert!(
+                err.to_string().contains(field) && err.to_string().contains("out of range"),
+                "{err}"
+            );
+        }
+        let ok = Config::parse(&format!("{base}heartbeat_secs = 86400\n"), "t").unwrap();
+        assert_eq!(ok.replication.heartbeat(), Duration::from_secs(86_400));
     }
 }

@@ -555,7 +555,9 @@ async fn link(
                             every = if news {
                                 poll
                             } else {
-                                (every * 2).min(poll * MAX_POLL_BACKOFF)
+                                every
+                                    .saturating_mul(2)
+                                    .min(poll.saturating_mul(MAX_POLL_BACKOFF))
                             };
                         }
                         Err(status) => {
@@ -664,7 +666,7 @@ async fn pull(
         .await
         .map_err(|s| PullError::Stream(format!("subscribe: {}", s.message())))?
         .into_inner();
-    let silence = node.config().replication.heartbeat() * 3;
+    let silence = node.config().replication.heartbeat().saturating_mul(3);
     let batch_size = node.config().replication.batch_size.max(1);
     // Re-judge the source whenever the peer table changes (the origin itself
     // came within reach, a peer reported more, a penalty ran out); nothing
