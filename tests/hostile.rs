@@ -13,7 +13,7 @@
 mod support;
 
 use comity_core::{
-    IdentityKey, OrgId, SignedEntry, UnsignedEntry, document,
+    IdentityKey, SignedEntry, UnsignedEntry, document,
     entry::EntryKind,
     proto,
     verify::{verify_chain, verify_for_ingest},
@@ -25,7 +25,7 @@ use comity_proto::v1::{
 };
 use proptest::prelude::*;
 use prost::Message;
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::time::Duration;
 use support::{TestNode, eventually, org, temp_root};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
@@ -283,14 +283,7 @@ async fn start_attacker(
     victim: &TestNode,
     stop: &CancellationToken,
 ) -> String {
-    let identity = comity_tls::TlsIdentity::new(key, &org("evil")).unwrap();
-    let pins: HashMap<comity_core::PublicKey, OrgId> =
-        HashMap::from([(victim.public_key(), victim.org.clone())]);
-    let identity = Arc::new(comity_tls::SharedIdentity::new(identity));
-    let config = comity_tls::server_config(identity, Arc::new(pins)).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let endpoint = format!("https://{}", listener.local_addr().unwrap());
-    let incoming = comity_tls::incoming(listener, config, Duration::from_secs(2));
+    let (endpoint, incoming) = support::fake_peer_tls(key, &org("evil"), victim).await;
     let stop = stop.clone();
     match attack {
         Attack::RawGarbage | Attack::RawDrip => {

@@ -16,7 +16,7 @@ use comity_proto::v1::{
     federation_server::{Federation, FederationServer},
     subscribe_event::Event,
 };
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 use support::{TestNode, eventually, org, temp_root};
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
@@ -97,13 +97,7 @@ async fn start_hostile(
     script: Script,
 ) -> (String, CancellationToken) {
     let evil = org("evil");
-    let identity = comity_tls::TlsIdentity::new(key, &evil).unwrap();
-    let pins: HashMap<comity_core::PublicKey, OrgId> =
-        HashMap::from([(victim.public_key(), victim.org.clone())]);
-    let identity = Arc::new(comity_tls::SharedIdentity::new(identity));
-    let config = comity_tls::server_config(identity, Arc::new(pins)).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let endpoint = format!("https://{}", listener.local_addr().unwrap());
+    let (endpoint, incoming) = support::fake_peer_tls(key, &evil, victim).await;
     let stop = CancellationToken::new();
     let service = FederationServer::new(HostilePeer {
         org: evil,
@@ -111,7 +105,6 @@ async fn start_hostile(
         script,
     })
     .max_encoding_message_size(16 * 1024 * 1024);
-    let incoming = comity_tls::incoming(listener, config, Duration::from_secs(2));
     let shutdown = stop.clone();
     tokio::spawn(async move {
         tonic::transport::Server::builder()

@@ -269,6 +269,38 @@ pub fn consultation(title: &str) -> proto::document::Body {
     })
 }
 
+/// The TLS side of a fake peer for tests of how a node treats its peers:
+/// `org` with `key`, accepting only `victim`. Returns its endpoint and its
+/// incoming connections, for a `FederationServer` or for raw bytes.
+pub async fn fake_peer_tls(
+    key: &IdentityKey,
+    org: &OrgId,
+    victim: &TestNode,
+) -> (
+    String,
+    impl futures::Stream<
+        Item = Result<
+            impl tokio::io::AsyncRead
+            + tokio::io::AsyncWrite
+            + tonic::transport::server::Connected
+            + Unpin
+            + Send
+            + 'static,
+            std::io::Error,
+        >,
+    > + Send
+    + 'static,
+) {
+    let identity = comity_tls::TlsIdentity::new(key, org).unwrap();
+    let pins = std::collections::HashMap::from([(victim.public_key(), victim.org.clone())]);
+    let identity = Arc::new(comity_tls::SharedIdentity::new(identity));
+    let config = comity_tls::server_config(identity, Arc::new(pins)).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("https://{}", listener.local_addr().unwrap());
+    let incoming = comity_tls::incoming(listener, config, Duration::from_secs(2));
+    (endpoint, incoming)
+}
+
 /// Waits, up to [`DEADLINE`], for a condition that other tasks make true.
 pub async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
     let start = Instant::now();
