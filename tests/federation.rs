@@ -1,11 +1,22 @@
 //! Replication between real nodes on loopback: full mesh, outage and
-//! catch-up, relay through a third party.
+//! catch-up, relay through a third party, and leaving a relay for the origin.
 
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
 mod support;
 
-use support::{TestNode, assert_chain, eventually, temp_root};
+use comity_core::{IdentityKey, OrgId};
+use comity_proto::v1::{
+    GetBlobRequest, Head, HeadsRequest, HeadsResponse, Heartbeat, HelloRequest, HelloResponse,
+    SubscribeEvent, SubscribeRequest,
+    federation_server::{Federation, FederationServer},
+    subscribe_event::Event,
+};
+use std::time::Duration;
+use support::{TestNode, assert_chain, eventually, org, temp_root};
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, Response, Status};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_entry_published_at_one_node_reaches_the_others() {
@@ -175,4 +186,122 @@ async fn both_servers_offer_health_and_reflection_to_standard_tools() {
         services.iter().any(|s| s == "comity.v1.Federation"),
         "{services:?}"
     );
+}
+
+/// A relay that says it holds `origin` up to `claimed_head`, answers a
+/// subscription only after `delay`, and then sends heartbeats and nothing
+/// else: a source worth leaving as soon as the origin itself is in reach.
+struct SlowRelay {
+    org: OrgId,
+    origin: OrgId,
+    claimed_head: u64,
+    delay: Duration,
+}
+
+impl SlowRelay {
+    fn heads(&self) -> Vec<Head> {
+        vec![Head {
+            origin: self.origin.to_string(),
+            seq: self.claimed_head,
+            hash: vec![0; 32],
+        }]
+    }
+}
+
+#[tonic::async_trait]
+impl Federation for SlowRelay {
+    async fn hello(&self, _: Request<HelloRequest>) -> Result<Response<HelloResponse>, Status> {
+        Ok(Response::new(HelloResponse {
+            protocol_version: comity_proto::PROTOCOL_VERSION,
+            org: self.org.to_string(),
+            follows: vec![self.origin.to_string()],
+            follows_you: true,
+            heads: self.heads(),
+            ..Default::default()
+        }))
+    }
+
+    async fn heads(&self, _: Request<HeadsRequest>) -> Result<Response<HeadsResponse>, Status> {
+        Ok(Response::new(HeadsResponse {
+            heads: self.heads(),
+        }))
+    }
+
+    type GetBlobStream = ReceiverStream<Result<comity_proto::v1::BlobChunk, Status>>;
+
+    async fn get_blob(
+        &self,
+        _: Request<GetBlobRequest>,
+    ) -> Result<Response<Self::GetBlobStream>, Status> {
+        Err(Status::not_found("this relay serves no attachments"))
+    }
+
+    type SubscribeStream = ReceiverStream<Result<SubscribeEvent, Status>>;
+
+    async fn subscribe(
+        &self,
+        _: Request<SubscribeRequest>,
+    ) -> Result<Response<Self::SubscribeStream>, Status> {
+        tokio::time::sleep(self.delay).await;
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let head_seq = self.claimed_head;
+        tokio::spawn(async move {
+            let beat = || SubscribeEvent {
+                event: Some(Event::Heartbeat(Heartbeat { head_seq, at: None })),
+            };
+            while tx.send(Ok(beat())).await.is_ok() {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+}
+
+/// The follower settles on a relay while the origin is out of reach; the
+/// origin's link comes up while the subscription to the relay is still being
+/// set up. That change must not be lost: the follower moves to the origin
+/// and gets its entries, though the relay keeps its stream alive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_leaves_a_relay_for_the_origin_that_comes_within_reach() {
+    let root = temp_root();
+    // Bound but not yet serving: connections wait in its backlog.
+    let mut origin = TestNode::create(root.path(), "ietf").await;
+    let follower = TestNode::start_new(root.path(), "itu").await;
+    let relay_key = IdentityKey::generate();
+    let relay_org = org("icann");
+    let (endpoint, incoming) = support::fake_peer_tls(&relay_key, &relay_org, &follower).await;
+    let stop = CancellationToken::new();
+    let relay = FederationServer::new(SlowRelay {
+        org: relay_org.clone(),
+        origin: origin.org.clone(),
+        claimed_head: 5,
+        delay: Duration::from_secs(5),
+    });
+    let shutdown = stop.clone();
+    tokio::spawn(async move {
+        tonic::transport::Server::builder()
+            .add_service(relay)
+            .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
+            .await
+    });
+    follower
+        .node()
+        .add_peer(relay_org.clone(), relay_key.public(), Some(endpoint))
+        .unwrap();
+    follower.follow(&origin);
+
+    let node = follower.node().clone();
+    let (relay_id, origin_id) = (relay_org.clone(), origin.org.clone());
+    eventually("the follower subscribing to the relay", move || {
+        node.peer_table()
+            .views()
+            .iter()
+            .any(|p| p.record.org == relay_id && p.serving.contains(&origin_id))
+    })
+    .await;
+    origin.start().await;
+    origin.follow(&follower);
+    let published = origin.publish(1).await;
+    follower.wait_for_seq(&origin.org, published[0].seq()).await;
+    stop.cancel();
 }

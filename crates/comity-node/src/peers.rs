@@ -132,6 +132,14 @@ pub(crate) struct SourceChanges {
 }
 
 impl SourceChanges {
+    /// Marks everything so far as seen: call it just before judging the
+    /// sources, so that [`Self::changed`] resolves for any change after the
+    /// judgement, and only for those.
+    fn mark_seen(&mut self) {
+        self.links.mark_unchanged();
+        self.advertised.mark_unchanged();
+    }
+
     /// Resolves at the next change of links or of what is advertised for
     /// the origin (never, once the table is gone).
     async fn changed(&mut self) {
@@ -604,6 +612,11 @@ async fn follow(node: Arc<Node>, origin: OrgId, cancel: CancellationToken) {
             tracing::warn!("origin is frozen after equivocation; not following it");
             return;
         }
+        // One receiver for the task's whole life, marked before each
+        // judgement: a link that comes up while a pull from a relay is being
+        // set up still wakes that pull (a receiver made inside it would have
+        // taken that change as already seen, and nothing else re-judges).
+        changes.mark_seen();
         let Some(source) = node.peers.best_source(&origin) else {
             tokio::select! {
                 _ = cancel.cancelled() => return,
@@ -613,7 +626,7 @@ async fn follow(node: Arc<Node>, origin: OrgId, cancel: CancellationToken) {
             continue;
         };
         node.peers.set_serving(&source.org, &origin, true);
-        let outcome = pull(&node, &origin, &source, &cancel).await;
+        let outcome = pull(&node, &origin, &source, &mut changes, &cancel).await;
         node.peers.set_serving(&source.org, &origin, false);
         match outcome {
             Ok(PullEnd::Cancelled) => return,
@@ -654,6 +667,7 @@ async fn pull(
     node: &Arc<Node>,
     origin: &OrgId,
     source: &Source,
+    changes: &mut SourceChanges,
     cancel: &CancellationToken,
 ) -> Result<PullEnd, PullError> {
     let after_seq = our_head(node, origin)?;
@@ -671,7 +685,6 @@ async fn pull(
     // Re-judge the source whenever the peer table changes (the origin itself
     // came within reach, a peer reported more, a penalty ran out); nothing
     // else can make another source better, so there is no timer.
-    let mut changes = node.peers.source_changes(origin);
     let mut last_heard = Instant::now();
     // Pipelined: the batch before this one is stored (and flushed) by its
     // own task while this one is received and checked.
