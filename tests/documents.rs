@@ -383,15 +383,7 @@ async fn a_restricted_statement_reaches_only_its_addressee() {
     // ITU follows IETF from IETF itself: a stub relayed by ICANN first is
     // not filled in later (a known limit; see ARCHITECTURE).
     for node in [&itu, &icann] {
-        let n = node.node().clone();
-        let from = ietf.org.clone();
-        eventually("connected to IETF", move || {
-            n.peer_table()
-                .views()
-                .iter()
-                .any(|p| p.record.org == from && p.serving.contains(&from))
-        })
-        .await;
+        support::wait_until_following_through(node, &ietf.org, &ietf.org).await;
     }
 
     let draft = ietf

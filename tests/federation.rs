@@ -290,15 +290,7 @@ async fn a_follower_leaves_a_relay_for_the_origin_that_comes_within_reach() {
         .unwrap();
     follower.follow(&origin);
 
-    let node = follower.node().clone();
-    let (relay_id, origin_id) = (relay_org.clone(), origin.org.clone());
-    eventually("the follower subscribing to the relay", move || {
-        node.peer_table()
-            .views()
-            .iter()
-            .any(|p| p.record.org == relay_id && p.serving.contains(&origin_id))
-    })
-    .await;
+    support::wait_until_following_through(&follower, &origin.org, &relay_org).await;
     origin.start().await;
     origin.follow(&follower);
     let published = origin.publish(1).await;

@@ -269,6 +269,19 @@ pub fn consultation(title: &str) -> proto::document::Body {
     })
 }
 
+/// Waits until `node` follows `origin` through `source` (a subscription to
+/// it is open or being opened).
+pub async fn wait_until_following_through(node: &TestNode, origin: &OrgId, source: &OrgId) {
+    let (node, origin, source) = (node.node().clone(), origin.clone(), source.clone());
+    eventually(&format!("following {origin} through {source}"), move || {
+        node.peer_table()
+            .views()
+            .iter()
+            .any(|p| p.record.org == source && p.serving.contains(&origin))
+    })
+    .await;
+}
+
 /// The TLS side of a fake peer for tests of how a node treats its peers:
 /// `org` with `key`, accepting only `victim`. Returns its endpoint and its
 /// incoming connections, for a `FederationServer` or for raw bytes.
