@@ -350,27 +350,34 @@ const POOR: Impairment = Impairment {
     max_queueing: Duration::from_secs(2),
 };
 
+/// [`POOR`] as `tc netem` parameters, which also describe it in the output.
+fn poor_as_netem() -> Vec<String> {
+    vec![
+        "rate".into(),
+        format!("{}bit", POOR.bits_per_second),
+        "delay".into(),
+        format!("{}ms", POOR.delay.as_millis()),
+        "loss".into(),
+        format!("{}%", POOR.loss * 100.0),
+    ]
+}
+
 /// Shapes egress of `ifname` in namespace `i` with `tc netem` as [`POOR`].
 fn netem(spaces: &Namespaces, i: usize, ifname: &str) -> Result<(), String> {
-    run(
-        "tc",
-        &[
-            "-n",
-            spaces.name(i),
-            "qdisc",
-            "add",
-            "dev",
-            ifname,
-            "root",
-            "netem",
-            "rate",
-            "256kbit",
-            "delay",
-            "300ms",
-            "loss",
-            "10%",
-        ],
-    )
+    let mut args: Vec<String> = [
+        "-n",
+        spaces.name(i),
+        "qdisc",
+        "add",
+        "dev",
+        ifname,
+        "root",
+        "netem",
+    ]
+    .map(String::from)
+    .to_vec();
+    args.extend(poor_as_netem());
+    run("tc", &args.iter().map(String::as_str).collect::<Vec<_>>())
 }
 
 /// Joins namespaces 0 and 1 by a poor link, addressed as [`Namespaces::link`]
@@ -384,7 +391,7 @@ fn poor_link(spaces: &Namespaces) -> (String, String, String, Option<EmulatedLin
         return (
             addr_a,
             addr_b,
-            "tc netem rate 256kbit delay 300ms loss 10%".into(),
+            format!("tc netem {}", poor_as_netem().join(" ")),
             None,
         );
     };
@@ -414,8 +421,8 @@ fn poor_link(spaces: &Namespaces) -> (String, String, String, Option<EmulatedLin
         ip(&["-n", ns, "link", "set", ifname, "up"]).unwrap();
     }
     let applied = format!(
-        "user-space emulation over TUN, rate 256kbit delay 300ms loss 10% \
-         (no netem here: {no_netem})"
+        "user-space emulation over TUN, {} (no netem here: {no_netem})",
+        poor_as_netem().join(" ")
     );
     (addr_a, addr_b, applied, Some(link))
 }

@@ -18,7 +18,7 @@ const FIRST: u16 = 10_000;
 /// A free TCP port on 127.0.0.1 below the kernel's ephemeral range.
 pub fn free_loopback_port() -> std::io::Result<u16> {
     static NEXT: AtomicU16 = AtomicU16::new(0);
-    let (low, _) = ephemeral_range();
+    let low = ephemeral_range_start();
     let span = low.saturating_sub(FIRST).max(1);
     let start = (std::process::id() % u32::from(span)) as u16;
     let _ = NEXT.compare_exchange(0, start, Ordering::Relaxed, Ordering::Relaxed);
@@ -34,13 +34,11 @@ pub fn free_loopback_port() -> std::io::Result<u16> {
     ))
 }
 
-/// The kernel's ephemeral port range (Linux), or the usual default.
-fn ephemeral_range() -> (u16, u16) {
+/// Where the kernel's ephemeral port range starts (Linux), or the usual
+/// default.
+fn ephemeral_range_start() -> u16 {
     std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
         .ok()
-        .and_then(|text| {
-            let mut parts = text.split_whitespace().map(str::parse::<u16>);
-            Some((parts.next()?.ok()?, parts.next()?.ok()?))
-        })
-        .unwrap_or((32_768, 60_999))
+        .and_then(|text| text.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32_768)
 }
