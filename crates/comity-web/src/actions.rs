@@ -46,10 +46,16 @@ pub struct LoginQuery {
     next: String,
 }
 
-/// Where to go after logging in: a local path only.
+/// Where to go after logging in: a local path only. Browsers drop tabs and
+/// newlines from a URL and read a backslash as a slash, so `/\t/evil.example`
+/// or `/\\evil.example` would lead to another site: any control character or
+/// backslash sends to the default page instead.
 fn safe_next(next: &str) -> &str {
-    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') && next != "/login"
-    {
+    let local = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.chars().any(|c| c.is_control() || c == '\\')
+        && next != "/login";
+    if local {
         next
     } else {
         "/consultations"
@@ -458,6 +464,8 @@ mod tests {
         assert_eq!(safe_next("//evil.example"), "/consultations");
         assert_eq!(safe_next("https://evil.example"), "/consultations");
         assert_eq!(safe_next("/\\evil"), "/consultations");
+        assert_eq!(safe_next("/\t/evil.example"), "/consultations");
+        assert_eq!(safe_next("/\u{85}/evil.example"), "/consultations");
     }
 
     #[test]

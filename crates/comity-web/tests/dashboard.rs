@@ -98,6 +98,11 @@ fn csrf_in(html: &str) -> String {
 
 /// Attempts a login; returns the response.
 async fn try_login(app: &Router, user: &str, password: &str) -> Response<Body> {
+    try_login_to(app, user, password, "/liaisons").await
+}
+
+/// Attempts a login that asks to go to `next` after; returns the response.
+async fn try_login_to(app: &Router, user: &str, password: &str, next: &str) -> Response<Body> {
     let page = send(app, get("/login", "")).await;
     assert_eq!(page.status(), StatusCode::OK);
     let login_cookie = cookie(&set_cookies(&page), "comity_login").unwrap();
@@ -113,7 +118,7 @@ async fn try_login(app: &Router, user: &str, password: &str) -> Response<Body> {
                 ("username", user),
                 ("password", password),
                 ("csrf", &token),
-                ("next", "/liaisons"),
+                ("next", next),
             ],
         ),
     )
@@ -259,6 +264,48 @@ async fn failed_logins_are_rate_limited() {
     // The same client address is limited for other accounts too.
     let response = try_login(&app, "anna", PASSWORD).await;
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
+/// Issue 10, item 9: browsers drop tabs and newlines from a URL, so
+/// `/\t/evil.example` becomes `//evil.example`, another site. Control
+/// characters and backslashes in `next` never leave the dashboard.
+#[tokio::test]
+async fn login_never_redirects_off_site() {
+    let app = comity_web::router(node("ietf", false).await);
+    let hostile = [
+        "/\t/evil.example",
+        "/\n/evil.example",
+        "/\r\n/evil.example",
+        "/\u{0}/evil.example",
+        "/\u{7f}/evil.example",
+        "/\u{85}/evil.example",
+        "/\\/evil.example",
+        "\\/evil.example",
+        "//evil.example",
+        "https://evil.example",
+    ];
+    for next in hostile {
+        let response = try_login_to(&app, "eddie", PASSWORD, next).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{next:?}");
+        assert_eq!(
+            response.headers()[header::LOCATION],
+            "/consultations",
+            "after a login with next={next:?}"
+        );
+        let session = cookie(&set_cookies(&response), "comity_session").unwrap();
+        // Already logged in: the login page redirects at once.
+        let query = serde_urlencoded::to_string([("next", next)]).unwrap();
+        let response = send(&app, get(&format!("/login?{query}"), &session)).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{next:?}");
+        assert_eq!(
+            response.headers()[header::LOCATION],
+            "/consultations",
+            "from /login?{query} when logged in"
+        );
+    }
+    // A local path with a query is still followed.
+    let response = try_login_to(&app, "eddie", PASSWORD, "/liaisons?box=inbox").await;
+    assert_eq!(response.headers()[header::LOCATION], "/liaisons?box=inbox");
 }
 
 #[tokio::test]
