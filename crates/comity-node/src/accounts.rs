@@ -10,7 +10,14 @@ use argon2::{
 };
 use comity_store::Store;
 use serde::{Deserialize, Serialize};
-use std::{fmt, str::FromStr};
+use std::{
+    fmt,
+    str::FromStr,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, AtomicUsize, Ordering},
+    },
+};
 
 const SPACE: &str = "accounts";
 const RECORD_VERSION: u8 = 1;
@@ -168,6 +175,93 @@ pub fn authenticate(
         })
         .unwrap_or(false);
     Ok(account.filter(|_| ok))
+}
+
+/// Password checks (argon2id verifications) that run at once, at most. Each
+/// holds 19 MiB and a core for tens of milliseconds: more at once only queue
+/// for the cores, and a flood of logins could exhaust a small VM's memory.
+pub const MAX_CONCURRENT_CHECKS: usize = 2;
+
+/// Where the dashboard checks passwords: at most [`MAX_CONCURRENT_CHECKS`]
+/// at once (the others wait their turn), counted: how many started, and the
+/// most that ever ran at once, which the tests read.
+#[derive(Debug, Clone)]
+pub struct PasswordChecks(Arc<Checks>);
+
+#[derive(Debug)]
+struct Checks {
+    permits: Arc<tokio::sync::Semaphore>,
+    started: AtomicU64,
+    running: AtomicUsize,
+    peak: AtomicUsize,
+}
+
+impl Default for PasswordChecks {
+    fn default() -> Self {
+        Self(Arc::new(Checks {
+            permits: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_CHECKS)),
+            started: AtomicU64::new(0),
+            running: AtomicUsize::new(0),
+            peak: AtomicUsize::new(0),
+        }))
+    }
+}
+
+/// Counts a check as running while it lives.
+struct Running(Arc<Checks>);
+
+impl Running {
+    fn start(checks: &Arc<Checks>) -> Self {
+        checks.started.fetch_add(1, Ordering::Relaxed);
+        let now = checks.running.fetch_add(1, Ordering::SeqCst) + 1;
+        checks.peak.fetch_max(now, Ordering::SeqCst);
+        Self(checks.clone())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.running.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl PasswordChecks {
+    /// [`authenticate`], on the blocking pool, once a permit is free.
+    pub async fn authenticate(
+        &self,
+        store: Arc<dyn Store>,
+        name: String,
+        password: String,
+    ) -> Result<Option<Account>, NodeError> {
+        let checks = self.0.clone();
+        // The permit moves into the blocking task: a caller that gives up
+        // waiting does not free it while its hash still runs.
+        let permit = checks
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| NodeError::Internal(format!("password check: {e}")))?;
+        tokio::task::spawn_blocking(move || {
+            let running = Running::start(&checks);
+            let checked = authenticate(&*store, &name, &password);
+            drop(running);
+            drop(permit);
+            checked
+        })
+        .await
+        .map_err(|e| NodeError::Internal(format!("password check: {e}")))?
+    }
+
+    /// Password checks started since the node started.
+    pub fn started(&self) -> u64 {
+        self.0.started.load(Ordering::Relaxed)
+    }
+
+    /// The most password checks that ever ran at once.
+    pub fn peak(&self) -> usize {
+        self.0.peak.load(Ordering::SeqCst)
+    }
 }
 
 #[cfg(test)]

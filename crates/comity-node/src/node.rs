@@ -199,6 +199,7 @@ pub struct Node {
     pub(crate) shutdown: CancellationToken,
     pub counters: Counters,
     blobs_in_flight: crate::blobs::InFlight,
+    password_checks: crate::accounts::PasswordChecks,
 }
 
 impl std::fmt::Debug for Node {
@@ -272,6 +273,7 @@ impl Node {
             shutdown: CancellationToken::new(),
             counters: Counters::default(),
             blobs_in_flight: Default::default(),
+            password_checks: Default::default(),
         }))
     }
 
@@ -307,6 +309,10 @@ impl Node {
     }
     pub fn now(&self) -> time::OffsetDateTime {
         self.clock.now()
+    }
+    /// Where the dashboard checks passwords.
+    pub fn password_checks(&self) -> &crate::accounts::PasswordChecks {
+        &self.password_checks
     }
     pub(crate) fn blobs_in_flight(&self) -> &crate::blobs::InFlight {
         &self.blobs_in_flight

@@ -21,7 +21,7 @@ use axum::{
 };
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use comity_core::{SignedEntry, document, proto};
-use comity_node::{NodeError, accounts::Role};
+use comity_node::accounts::Role;
 use serde::Deserialize;
 use std::net::SocketAddr;
 
@@ -55,11 +55,7 @@ fn safe_next(next: &str) -> &str {
         && !next.starts_with("//")
         && !next.chars().any(|c| c.is_control() || c == '\\')
         && next != "/login";
-    if local {
-        next
-    } else {
-        "/consultations"
-    }
+    if local { next } else { "/consultations" }
 }
 
 fn login_cookie(org: &comity_core::OrgId, token: String) -> Cookie<'static> {
@@ -120,7 +116,9 @@ pub async fn login(
     let name = form.username.trim().to_string();
     let name_key = format!("name:{}", name.to_lowercase());
     let keys = [name_key.clone(), format!("ip:{ip}")];
-    if state.limiter.blocked(&keys) {
+    // Counted as a failure from now until it succeeds: attempts at the
+    // same time cannot all get past the limit before any is counted.
+    let Some(attempt) = state.limiter.reserve(&keys) else {
         tracing::warn!(%ip, account = %name, "login rate limit reached");
         return login_form(
             &ctx,
@@ -128,19 +126,17 @@ pub async fn login(
             StatusCode::TOO_MANY_REQUESTS,
             Some(ctx.t("login-too-many")),
         );
-    }
-    let store = state.node.store().clone();
-    let (check_name, password) = (name.clone(), form.password);
-    let checked = tokio::task::spawn_blocking(move || {
-        comity_node::accounts::authenticate(&*store, &check_name, &password)
-    })
-    .await
-    .map_err(|e| NodeError::Internal(format!("login check: {e}")))
-    .and_then(|r| r);
+    };
+    let checked = state
+        .node
+        .password_checks()
+        .authenticate(state.node.store().clone(), name.clone(), form.password)
+        .await;
     let account = match checked {
         Ok(Some(account)) => account,
         Ok(None) => {
-            state.limiter.failed(&keys);
+            // The attempt stays counted: a wrong password.
+            drop(attempt);
             tracing::info!(%ip, account = %name, "login failed");
             return login_form(
                 &ctx,
@@ -149,9 +145,12 @@ pub async fn login(
                 Some(ctx.t("login-failed")),
             );
         }
-        Err(e) => return Err::<(), _>(e).or_page(&ctx).into_response(),
+        Err(e) => {
+            state.limiter.release(attempt);
+            return Err::<(), _>(e).or_page(&ctx).into_response();
+        }
     };
-    state.limiter.succeeded(&name_key);
+    state.limiter.succeeded(attempt, &name_key);
     if let Some(old) = jar.get(&session_cookie(state.node.org())) {
         state.sessions.remove(old.value());
     }

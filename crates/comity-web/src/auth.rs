@@ -14,7 +14,9 @@
 //!   client IP address (the TCP peer: headers a client writes are not
 //!   trusted). After [`MAX_FAILURES`] failures within [`WINDOW`], further
 //!   attempts for that name or from that address get 429 without the password
-//!   even being checked, until the oldest failure leaves the window.
+//!   even being checked, until the oldest failure leaves the window. An
+//!   attempt counts as a failure from before its password is checked until
+//!   it succeeds, so concurrent attempts cannot overrun the limit.
 
 use rand::RngCore;
 use std::{
@@ -116,16 +118,30 @@ impl Sessions {
     }
 }
 
-/// Failed logins per key ("name:…" or "ip:…"), within the window.
+/// Failed logins per key ("name:…" or "ip:…"), within the window. An
+/// attempt takes its place here *before* its password is checked
+/// ([`RateLimiter::reserve`]), and gives it back only if it succeeds: so
+/// attempts that run at the same time cannot all pass the check for
+/// "blocked" before any of them is counted.
 #[derive(Debug, Default)]
 pub struct RateLimiter(Mutex<HashMap<String, VecDeque<Instant>>>);
 
+/// An attempt counted as failed until [`RateLimiter::succeeded`] or
+/// [`RateLimiter::release`] says otherwise.
+#[derive(Debug)]
+#[must_use]
+pub struct Attempt {
+    keys: Vec<String>,
+    at: Instant,
+}
+
 impl RateLimiter {
-    /// Whether any of `keys` has used up its failures.
-    pub fn blocked(&self, keys: &[String]) -> bool {
+    /// Counts an attempt for every one of `keys`, unless one of them has
+    /// used up its failures already (then `None`: refuse without checking).
+    pub fn reserve(&self, keys: &[String]) -> Option<Attempt> {
         let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
-        keys.iter().any(|k| match map.get_mut(k) {
+        let blocked = keys.iter().any(|k| match map.get_mut(k) {
             Some(times) => {
                 while times
                     .front()
@@ -136,12 +152,10 @@ impl RateLimiter {
                 times.len() >= MAX_FAILURES
             }
             None => false,
-        })
-    }
-
-    pub fn failed(&self, keys: &[String]) {
-        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
+        });
+        if blocked {
+            return None;
+        }
         if map.len() >= MAX_TRACKED {
             map.retain(|_, times| {
                 times
@@ -150,20 +164,42 @@ impl RateLimiter {
             });
         }
         for k in keys {
-            let times = map.entry(k.clone()).or_default();
-            times.push_back(now);
-            while times.len() > MAX_FAILURES {
-                times.pop_front();
-            }
+            map.entry(k.clone()).or_default().push_back(now);
+        }
+        Some(Attempt {
+            keys: keys.to_vec(),
+            at: now,
+        })
+    }
+
+    /// The attempt was not a wrong password after all (the check itself
+    /// failed): it no longer counts.
+    pub fn release(&self, attempt: Attempt) {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        for k in &attempt.keys {
+            Self::forget(&mut map, k, attempt.at);
         }
     }
 
-    /// A successful login clears the account's failures (not the address's).
-    pub fn succeeded(&self, name_key: &str) {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(name_key);
+    /// A successful login clears the account's failures, and its own
+    /// attempt from the others (the address's earlier failures stay).
+    pub fn succeeded(&self, attempt: Attempt, name_key: &str) {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.remove(name_key);
+        for k in attempt.keys.iter().filter(|k| *k != name_key) {
+            Self::forget(&mut map, k, attempt.at);
+        }
+    }
+
+    fn forget(map: &mut HashMap<String, VecDeque<Instant>>, key: &str, at: Instant) {
+        if let Some(times) = map.get_mut(key) {
+            if let Some(i) = times.iter().position(|t| *t == at) {
+                times.remove(i);
+            }
+            if times.is_empty() {
+                map.remove(key);
+            }
+        }
     }
 }
 
@@ -186,12 +222,35 @@ mod tests {
         let limiter = RateLimiter::default();
         let keys = ["name:alice".to_string(), "ip:127.0.0.1".to_string()];
         for _ in 0..MAX_FAILURES {
-            assert!(!limiter.blocked(&keys));
-            limiter.failed(&keys);
+            let _failed = limiter.reserve(&keys).unwrap();
         }
-        assert!(limiter.blocked(&keys));
-        assert!(limiter.blocked(&["ip:127.0.0.1".to_string()]));
-        assert!(!limiter.blocked(&["name:bob".to_string(), "ip:10.0.0.1".to_string()]));
+        assert!(limiter.reserve(&keys).is_none());
+        assert!(limiter.reserve(&["ip:127.0.0.1".to_string()]).is_none());
+        assert!(
+            limiter
+                .reserve(&["name:bob".to_string(), "ip:10.0.0.1".to_string()])
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn attempts_count_until_they_succeed_or_are_released() {
+        let limiter = RateLimiter::default();
+        let keys = ["name:alice".to_string(), "ip:127.0.0.1".to_string()];
+        let pending: Vec<_> = (0..MAX_FAILURES)
+            .map(|_| limiter.reserve(&keys).unwrap())
+            .collect();
+        // Five attempts in flight: a sixth is refused before any ends.
+        assert!(limiter.reserve(&keys).is_none());
+        let mut pending = pending.into_iter();
+        limiter.release(pending.next().unwrap());
+        let again = limiter.reserve(&keys).unwrap();
+        // Success clears the name, and gives the address its slot back.
+        limiter.succeeded(again, "name:alice");
+        assert!(limiter.reserve(&["name:alice".to_string()]).is_some());
+        let ip = ["ip:127.0.0.1".to_string()];
+        let _last = limiter.reserve(&ip).unwrap();
+        assert!(limiter.reserve(&ip).is_none());
     }
 
     #[test]

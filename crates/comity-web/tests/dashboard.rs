@@ -266,6 +266,104 @@ async fn failed_logins_are_rate_limited() {
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
 }
 
+/// A login form's POST from `ip`, with a double-submit token of its own.
+fn login_from(ip: std::net::IpAddr, user: &str, password: &str) -> Request<Body> {
+    let token = "a".repeat(64);
+    let mut request = post(
+        "/login",
+        &format!("comity_login_ietf={token}"),
+        &[
+            ("username", user),
+            ("password", password),
+            ("csrf", &token),
+            ("next", "/liaisons"),
+        ],
+    );
+    request
+        .extensions_mut()
+        .insert(axum::extract::ConnectInfo(std::net::SocketAddr::new(
+            ip, 40000,
+        )));
+    request
+}
+
+/// Issue 10, item 6: the rate limit is taken before the password is checked,
+/// so concurrent attempts cannot all slip past it; and argon2 runs at most
+/// `MAX_CONCURRENT_CHECKS` at once, whatever the number of clients.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_wrong_passwords_are_limited_and_hashing_is_bounded() {
+    let node = node("ietf", false).await;
+    let app = comity_web::router(node.clone());
+    let checks = node.password_checks().clone();
+    let attack = |requests: Vec<Request<Body>>| {
+        let mut set = tokio::task::JoinSet::new();
+        for request in requests {
+            let app = app.clone();
+            set.spawn(async move { app.oneshot(request).await.unwrap().status() });
+        }
+        set.join_all()
+    };
+
+    // 50 wrong passwords at once from one address.
+    let one = std::net::IpAddr::from([127, 0, 0, 1]);
+    let statuses = attack(
+        (0..50)
+            .map(|_| login_from(one, "eddie", "wrong password"))
+            .collect(),
+    )
+    .await;
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    let limited = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!(refused + limited, 50, "{statuses:?}");
+    assert_eq!(
+        checks.started(),
+        refused as u64,
+        "every attempt that was not limited had its password checked"
+    );
+    assert!(
+        (1..=5).contains(&refused),
+        "{refused} of 50 concurrent attempts reached the password check"
+    );
+    // And the limit holds afterwards, even for the right password.
+    let response = app
+        .clone()
+        .oneshot(login_from(one, "eddie", PASSWORD))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(checks.peak() <= accounts::MAX_CONCURRENT_CHECKS);
+
+    // 30 attempts from 30 addresses, each for its own name: every one is
+    // checked, never more than the bound at once.
+    let before = checks.started();
+    let statuses = attack(
+        (0..30u8)
+            .map(|i| {
+                let ip = std::net::IpAddr::from([127, 0, 1, i + 1]);
+                login_from(ip, &format!("nobody{i}"), "wrong password")
+            })
+            .collect(),
+    )
+    .await;
+    assert!(
+        statuses.iter().all(|s| *s == StatusCode::UNAUTHORIZED),
+        "{statuses:?}"
+    );
+    assert_eq!(checks.started() - before, 30);
+    assert!(
+        checks.peak() <= accounts::MAX_CONCURRENT_CHECKS,
+        "{} password checks ran at once; the bound is {}",
+        checks.peak(),
+        accounts::MAX_CONCURRENT_CHECKS
+    );
+}
+
 /// Issue 10, item 9: browsers drop tabs and newlines from a URL, so
 /// `/\t/evil.example` becomes `//evil.example`, another site. Control
 /// characters and backslashes in `next` never leave the dashboard.
