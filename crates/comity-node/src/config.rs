@@ -52,6 +52,30 @@ pub struct HttpConfig {
     pub base_url: Option<String>,
     /// Set the session cookie's Secure flag (when a TLS proxy fronts the dashboard).
     pub secure_cookies: bool,
+    /// Seconds a client has to send a request's headers, whole; an idle
+    /// connection is closed after as long.
+    pub header_read_timeout_secs: u64,
+    /// Connections served at once; more are closed as soon as accepted.
+    pub max_connections: usize,
+}
+
+impl HttpConfig {
+    pub fn header_read_timeout(&self) -> Duration {
+        Duration::from_secs(self.header_read_timeout_secs.max(1))
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if !(1..=MAX_PERIOD_SECS).contains(&self.header_read_timeout_secs) {
+            return Err(format!(
+                "[http] header_read_timeout_secs = {} is out of range: give 1 to {MAX_PERIOD_SECS} seconds",
+                self.header_read_timeout_secs
+            ));
+        }
+        if self.max_connections == 0 {
+            return Err("[http] max_connections = 0: give at least 1".into());
+        }
+        Ok(())
+    }
 }
 
 impl Default for HttpConfig {
@@ -62,6 +86,8 @@ impl Default for HttpConfig {
             public_pages: false,
             base_url: None,
             secure_cookies: false,
+            header_read_timeout_secs: 20,
+            max_connections: 1024,
         }
     }
 }
@@ -303,6 +329,7 @@ impl Config {
         config
             .replication
             .check_periods()
+            .and_then(|()| config.http.check())
             .map_err(|message| ConfigError::Parse {
                 path: path.to_owned(),
                 message,
@@ -343,6 +370,8 @@ mod tests {
         assert_eq!(config.org.as_str(), "ietf");
         assert_eq!(config.endpoint(), "https://comity.example.org:7400");
         assert_eq!(config.replication.backoff_max_secs, 120);
+        assert_eq!(config.http.header_read_timeout_secs, 20);
+        assert_eq!(config.http.max_connections, 1024);
     }
 
     #[test]
@@ -388,5 +417,20 @@ mod tests {
         }
         let ok = Config::parse(&format!("{base}heartbeat_secs = 86400\n"), "t").unwrap();
         assert_eq!(ok.replication.heartbeat(), Duration::from_secs(86_400));
+    }
+
+    #[test]
+    fn the_dashboard_closes_a_silent_connection_within_30s_by_default() {
+        let http = HttpConfig::default();
+        assert!(http.header_read_timeout() <= Duration::from_secs(30));
+        assert!(http.max_connections >= 1000);
+        let base = "org = \"itu\"\nname = \"x\"\nlisten = \"127.0.0.1:1\"\n[http]\n";
+        for (line, field) in [
+            ("header_read_timeout_secs = 0", "header_read_timeout_secs"),
+            ("max_connections = 0", "max_connections"),
+        ] {
+            let err = Config::parse(&format!("{base}{line}\n"), "t").unwrap_err();
+            assert!(err.to_string().contains(field), "{err}");
+        }
     }
 }

@@ -175,6 +175,10 @@ pub struct Counters {
     pub grpc_requests: std::sync::atomic::AtomicU64,
     /// HTTP requests served by the dashboard, feeds and API.
     pub http_requests: std::sync::atomic::AtomicU64,
+    /// HTTP connections open now.
+    pub http_connections: std::sync::atomic::AtomicU64,
+    /// HTTP connections closed at once: `http.max_connections` were open.
+    pub http_connections_refused: std::sync::atomic::AtomicU64,
 }
 
 pub struct Node {

@@ -54,7 +54,7 @@ use axum::{
     response::Response,
 };
 use comity_node::Node;
-use std::{future::Future, net::SocketAddr, sync::Arc};
+use std::{future::Future, sync::Arc, sync::atomic::Ordering};
 
 pub use i18n::Lang;
 
@@ -92,27 +92,135 @@ pub fn router(node: Arc<Node>) -> Router {
 }
 
 async fn count_requests(State(node): State<Arc<Node>>, request: Request, next: Next) -> Response {
-    node.counters
-        .http_requests
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    node.counters.http_requests.fetch_add(1, Ordering::Relaxed);
     next.run(request).await
 }
 
 /// Serves [`router`] on `listener` until `shutdown` resolves, then lets the
 /// requests in flight finish. Client addresses are kept for the login rate
 /// limit.
+///
+/// HTTP/1.1 only (browsers and reverse proxies speak it; neither uses
+/// cleartext HTTP/2). A client has `http.header_read_timeout_secs` to send a
+/// request's headers, whole, and an idle connection is closed after as long,
+/// so silent or slow clients hold nothing for long. At most
+/// `http.max_connections` are served at once; a connection past that is
+/// closed as soon as it is accepted (counted in
+/// `comity_http_connections_refused_total`) rather than left to wait.
 pub async fn serve(
     node: Arc<Node>,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), WebError> {
     let addr = listener.local_addr()?;
+    let http = node.config().http.clone();
     tracing::info!(org = %node.org(), %addr, "dashboard serving");
-    axum::serve(
-        listener,
-        router(node).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await?;
+    let app = router(node.clone());
+    let max = http.max_connections.clamp(1, MAX_CONNECTIONS);
+    let permits = Arc::new(tokio::sync::Semaphore::new(max));
+    let (closing, _) = tokio::sync::watch::channel(false);
+    let mut shutdown = std::pin::pin!(shutdown);
+    let mut warned: Option<std::time::Instant> = None;
+    loop {
+        let (stream, remote) = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionAborted
+                        | std::io::ErrorKind::ConnectionReset
+                        | std::io::ErrorKind::ConnectionRefused
+                ) => continue,
+                Err(e) => {
+                    // Out of descriptors, most likely: wait for some to close.
+                    tracing::warn!(error = %e, "dashboard cannot accept connections");
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            node.counters
+                .http_connections_refused
+                .fetch_add(1, Ordering::Relaxed);
+            if warned.is_none_or(|at| at.elapsed() >= std::time::Duration::from_secs(60)) {
+                warned = Some(std::time::Instant::now());
+                tracing::warn!(%remote, max, "dashboard connection limit reached: refusing connections");
+            }
+            drop(stream);
+            continue;
+        };
+        let open = OpenConnection::new(node.clone(), permit);
+        let service =
+            hyper_util::service::TowerToHyperService::new(tower::ServiceExt::map_request(
+                app.clone(),
+                move |mut request: hyper::Request<hyper::body::Incoming>| {
+                    request
+                        .extensions_mut()
+                        .insert(axum::extract::ConnectInfo(remote));
+                    request
+                },
+            ));
+        let mut closing = closing.subscribe();
+        let header_read_timeout = http.header_read_timeout();
+        tokio::spawn(async move {
+            let _open = open;
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(header_read_timeout);
+            let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            let mut conn = std::pin::pin!(conn);
+            let result = tokio::select! {
+                result = conn.as_mut() => result,
+                // Only ever set once, to true, when the server stops.
+                _ = closing.changed() => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = result {
+                tracing::debug!(%remote, error = %e, "dashboard connection ended");
+            }
+        });
+    }
+    drop(listener);
+    closing.send_replace(true);
+    // Every connection holds a permit until it ends.
+    let _all = permits
+        .acquire_many(u32::try_from(max).unwrap_or(u32::MAX))
+        .await;
     Ok(())
+}
+
+/// Connections served at once, at most, whatever the configuration says.
+const MAX_CONNECTIONS: usize = 1_000_000;
+
+/// A connection being served: counted in `http_connections`, and holding
+/// its place under the connection limit, until it ends.
+struct OpenConnection {
+    node: Arc<Node>,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl OpenConnection {
+    fn new(node: Arc<Node>, permit: tokio::sync::OwnedSemaphorePermit) -> Self {
+        node.counters
+            .http_connections
+            .fetch_add(1, Ordering::Relaxed);
+        Self {
+            node,
+            _permit: permit,
+        }
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.node
+            .counters
+            .http_connections
+            .fetch_sub(1, Ordering::Relaxed);
+    }
 }

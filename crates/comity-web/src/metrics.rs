@@ -17,6 +17,8 @@
 //! | `comity_peer_remote_seq` | gauge | `peer`, `origin` |
 //! | `comity_replication_lag_entries` | gauge | `peer`, `origin` |
 //! | `comity_http_requests_total` | counter | |
+//! | `comity_http_connections` | gauge | |
+//! | `comity_http_connections_refused_total` | counter | |
 //! | `comity_grpc_requests_total` | counter | |
 //! | `comity_equivocations` | gauge | |
 //!
@@ -266,6 +268,18 @@ pub fn render(node: &Node) -> Result<String, NodeError> {
         "counter",
         "HTTP requests served (dashboard, feeds, API, metrics) since the node started.",
         counters.http_requests.load(Ordering::Relaxed),
+    );
+    m.single(
+        "comity_http_connections",
+        "gauge",
+        "HTTP connections open now.",
+        counters.http_connections.load(Ordering::Relaxed),
+    );
+    m.single(
+        "comity_http_connections_refused_total",
+        "counter",
+        "HTTP connections closed at once because http.max_connections were open.",
+        counters.http_connections_refused.load(Ordering::Relaxed),
     );
     m.single(
         "comity_grpc_requests_total",

@@ -238,7 +238,18 @@ async fn metrics_parse_and_move_with_publishing_and_ingest() {
     // and the gRPC services); /metrics reports what they count.
     itu.counters.http_requests.fetch_add(3, Ordering::Relaxed);
     itu.counters.grpc_requests.fetch_add(5, Ordering::Relaxed);
+    itu.counters
+        .http_connections
+        .fetch_add(7, Ordering::Relaxed);
+    itu.counters
+        .http_connections_refused
+        .fetch_add(11, Ordering::Relaxed);
     let counted = scrape(&itu).await;
+    assert_eq!(value(&counted, "comity_http_connections", &[]), Some(7.0));
+    assert_eq!(
+        value(&counted, "comity_http_connections_refused_total", &[]),
+        Some(11.0)
+    );
     assert_eq!(
         value(&counted, "comity_http_requests_total", &[]),
         Some(3.0)
