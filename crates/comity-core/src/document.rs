@@ -45,6 +45,12 @@ pub enum DocumentError {
     InvalidContact(String),
     #[error("text and attachments are both empty: give a body or at least one attachment")]
     BodyOrAttachmentRequired,
+    #[error(
+        "{field} is out of range: give a time from year {first} to year {last} (UTC)",
+        first = crate::dates::FIRST_YEAR,
+        last = crate::dates::LAST_YEAR
+    )]
+    TimeOutOfRange { field: &'static str },
     // --- profile ---
     #[error("profile id {profile:?} differs from the entry origin {origin}")]
     ProfileIdMismatch { profile: String, origin: OrgId },
@@ -105,6 +111,8 @@ pub enum DocumentError {
     DeadlineRequired { purpose: &'static str },
     #[error("invalid deadline: {0}")]
     InvalidDeadline(String),
+    #[error("deadline out of range: {0}")]
+    DeadlineOutOfRange(String),
     #[error("a liaison statement in response needs in_reply_to: the statement it answers")]
     InReplyToRequired,
     #[error("liaison statement has no recipients: address it to at least one organisation")]
@@ -249,6 +257,20 @@ fn validate_consultation(c: &proto::Consultation) -> Result<(), DocumentError> {
     check_texts(&c.summary)?;
     check_texts(&c.body)?;
     let closes = c.closes_at.as_ref().ok_or(DocumentError::MissingCloses)?;
+    let instants = [
+        ("opens_at", c.opens_at.as_ref()),
+        ("closes_at", Some(closes)),
+        ("reply_closes_at", c.reply_closes_at.as_ref()),
+        (
+            "report.published_at",
+            c.report.as_ref().and_then(|r| r.published_at.as_ref()),
+        ),
+    ];
+    for (field, t) in instants {
+        if t.is_some_and(|t| !crate::dates::in_range(t)) {
+            return Err(DocumentError::TimeOutOfRange { field });
+        }
+    }
     if let Some(opens) = &c.opens_at
         && key(closes) <= key(opens)
     {

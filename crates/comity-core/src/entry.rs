@@ -113,6 +113,12 @@ pub enum DecodeError {
     SignatureLength(usize),
     #[error("entry has no creation time")]
     CreatedAt,
+    #[error(
+        "entry creation time is out of range: it must be from year {first} to year {last} (UTC)",
+        first = crate::dates::FIRST_YEAR,
+        last = crate::dates::LAST_YEAR
+    )]
+    CreatedAtOutOfRange,
 }
 
 /// A decoded, well-formed entry. Whether it is *authentic and in order* is the
@@ -153,8 +159,10 @@ impl SignedEntry {
         if wire.signature.len() != 64 {
             return Err(DecodeError::SignatureLength(wire.signature.len()));
         }
-        if header.created_at.is_none() {
-            return Err(DecodeError::CreatedAt);
+        match &header.created_at {
+            None => return Err(DecodeError::CreatedAt),
+            Some(t) if !crate::dates::in_range(t) => return Err(DecodeError::CreatedAtOutOfRange),
+            Some(_) => {}
         }
         let id = Hash::of(&wire.header);
         Ok(Self {

@@ -8,7 +8,7 @@
 
 use crate::{
     OrgId,
-    dates::Deadline,
+    dates::{DateError, Deadline},
     document::{self, DocumentError},
     proto::{self, LiaisonPurpose},
 };
@@ -128,7 +128,10 @@ pub fn validate(l: &proto::LiaisonStatement) -> Result<(), DocumentError> {
     }
     match &l.deadline {
         Some(d) => {
-            Deadline::from_proto(d).map_err(|e| DocumentError::InvalidDeadline(e.0))?;
+            Deadline::from_proto(d).map_err(|e| match e {
+                DateError::Invalid(text) => DocumentError::InvalidDeadline(text),
+                out_of_range => DocumentError::DeadlineOutOfRange(out_of_range.to_string()),
+            })?;
         }
         None => {
             if let Some(p) = needs_deadline(l) {

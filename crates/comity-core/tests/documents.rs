@@ -755,6 +755,80 @@ fn invalid_deadline() {
     }
 }
 
+/// Issue 10, item 3: the calendar's last years and zones not on Earth.
+#[test]
+fn deadline_out_of_range() {
+    for (date, zone) in [
+        ("9999-12-30", "-25:59"),
+        ("9000-01-01", ""),
+        ("2017-09-30", "-25:59"),
+        ("2017-09-30", "+14:30"),
+        ("2017-09-30", "-12:01"),
+    ] {
+        let err = liaison_err(|l| {
+            l.deadline = Some(proto::Deadline {
+                date: date.into(),
+                zone: zone.into(),
+            })
+        });
+        assert!(
+            matches!(err, DocumentError::DeadlineOutOfRange(_)),
+            "{date} {zone}: {err}"
+        );
+        assert!(err.to_string().contains("out of range"), "{err}");
+    }
+    for (date, zone) in [("8999-12-31", "+14:00"), ("0001-01-01", "-12:00")] {
+        let mut l = ttml2_liaison();
+        l.deadline = Some(proto::Deadline {
+            date: date.into(),
+            zone: zone.into(),
+        });
+        check(Body::Liaison(l), "itu").unwrap();
+    }
+}
+
+/// Issue 10, item 3: every instant of a consultation is from year 1 to 8999.
+#[test]
+fn time_out_of_range() {
+    let far = |seconds| prost_types::Timestamp { seconds, nanos: 0 };
+    let after = comity_core::dates::LATEST.unix_timestamp() + 1;
+    let before = comity_core::dates::EARLIEST.unix_timestamp() - 1;
+    assert_eq!(
+        consultation_err(|c| c.opens_at = Some(far(before))),
+        DocumentError::TimeOutOfRange { field: "opens_at" }
+    );
+    assert_eq!(
+        consultation_err(|c| c.closes_at = Some(far(after))),
+        DocumentError::TimeOutOfRange { field: "closes_at" }
+    );
+    assert_eq!(
+        consultation_err(|c| c.reply_closes_at = Some(far(after + 1))),
+        DocumentError::TimeOutOfRange {
+            field: "reply_closes_at"
+        }
+    );
+    assert_eq!(
+        consultation_err(|c| c.report = Some(proto::ConsultationReport {
+            summary: vec![text("en", "Report")],
+            attachments: Vec::new(),
+            published_at: Some(far(after)),
+        })),
+        DocumentError::TimeOutOfRange {
+            field: "report.published_at"
+        }
+    );
+    let malformed = prost_types::Timestamp {
+        seconds: 1_900_000_000,
+        nanos: -1,
+    };
+    assert_eq!(
+        consultation_err(|c| c.closes_at = Some(malformed)),
+        DocumentError::TimeOutOfRange { field: "closes_at" }
+    );
+    let err = consultation_err(|c| c.closes_at = Some(far(after)));
+    assert!(err.to_string().contains("year 1 to year 8999"), "{err}");
+}
+
 #[test]
 fn in_reply_to_required() {
     assert_eq!(

@@ -5,7 +5,7 @@
 use comity_core::{
     Hash, IdentityKey, Ingest, OrgId, SignedEntry, UnsignedEntry, VerifyError,
     document::{self, DocumentError},
-    entry::{Audience, EntryKind},
+    entry::{Audience, DecodeError, EntryKind},
     key_rotation, proto,
     verify::{verify_chain, verify_for_ingest, verify_signatures},
 };
@@ -176,6 +176,26 @@ fn an_invalid_payload_is_named() {
 fn undecodable_bytes_are_named() {
     let err = SignedEntry::decode_bytes(&[0xff, 0xff, 0xff]).unwrap_err();
     assert!(err.to_string().contains("not a valid protobuf"), "{err}");
+}
+
+/// Issue 10, item 3: a creation time past the calendar's last years, or
+/// malformed, is refused when the entry is decoded, by name.
+#[test]
+fn a_creation_time_out_of_range_is_named() {
+    let key = IdentityKey::generate();
+    let latest = comity_core::dates::LATEST.unix_timestamp();
+    for (seconds, nanos) in [(latest + 1, 0), (i64::MIN, 0), (0, -1), (0, 1_000_000_000)] {
+        let mut entry = chain(&key, "itu", 1).remove(0).into_wire();
+        let mut header = proto::EntryHeader::decode(entry.header.as_slice()).unwrap();
+        header.created_at = Some(prost_types::Timestamp { seconds, nanos });
+        entry.header = header.encode_to_vec();
+        entry.signature = key
+            .sign(&SignedEntry::signed_message(&entry.header))
+            .to_vec();
+        let err = SignedEntry::decode(entry).unwrap_err();
+        assert_eq!(err, DecodeError::CreatedAtOutOfRange, "{seconds} {nanos}");
+        assert!(err.to_string().contains("out of range"), "{err}");
+    }
 }
 
 #[test]

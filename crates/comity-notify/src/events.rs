@@ -16,7 +16,7 @@ use comity_core::{
 use comity_node::Node;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
-use time::{Duration, OffsetDateTime, UtcOffset, format_description::well_known::Rfc3339};
+use time::{Duration, OffsetDateTime, format_description::well_known::Rfc3339};
 
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -98,9 +98,7 @@ pub struct Event {
 const FRESH: Duration = Duration::days(30);
 
 fn rfc3339(t: OffsetDateTime) -> String {
-    t.to_offset(UtcOffset::UTC)
-        .format(&Rfc3339)
-        .unwrap_or_default()
+    dates::in_utc(t).format(&Rfc3339).unwrap_or_default()
 }
 
 fn asks_for_work(purpose: &str) -> bool {
@@ -173,7 +171,8 @@ impl Scan<'_> {
     fn fresh(&self, created_at: Option<&prost_types::Timestamp>) -> bool {
         created_at
             .and_then(dates::from_timestamp)
-            .is_none_or(|t| t + FRESH >= self.now)
+            // Past the end of the calendar is never old.
+            .is_none_or(|t| t.checked_add(FRESH).is_none_or(|t| t >= self.now))
     }
 
     fn event(&self, id: String, kind: EventKind, doc: &Doc, text: String) -> Event {
@@ -245,7 +244,7 @@ impl Scan<'_> {
             )));
         }
         if overdue && deadline.is_overdue(self.now) {
-            let day = self.now.to_offset(deadline.offset()).date();
+            let day = dates::in_offset(self.now, deadline.offset()).date();
             let id = format!("overdue:{}:{}:{day}", doc.origin, doc.uuid);
             let who = if recipients.is_empty() {
                 String::new()
@@ -301,7 +300,7 @@ impl Scan<'_> {
             {
                 // Days counted Anywhere-on-Earth, as the closing day is written.
                 let deadline = Deadline {
-                    date: closes.to_offset(comity_core::dates::AOE).date(),
+                    date: dates::in_offset(closes, dates::AOE).date(),
                     zone: None,
                 };
                 self.deadline_events(&doc, &deadline, rfc3339(closes), &[], false, out);

@@ -577,7 +577,7 @@ fn escape_text(value: &str) -> String {
 
 /// A UTC DATE-TIME (form #2): `20270401T115959Z`.
 fn ics_time(t: OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
+    let t = dates::in_utc(t);
     format!(
         "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
         t.year(),
