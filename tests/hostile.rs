@@ -469,3 +469,195 @@ async fn a_huge_message() {
 async fn a_never_ending_stream_of_duplicates() {
     under_attack(Attack::EndlessDuplicates, &["duplicate"]).await;
 }
+
+// ---------------------------------------------------------------------------
+// A pinned peer that opens streams and never reads them
+
+/// Issue 10, item 8: the RSS a node under the attack below must stay under,
+/// as `comity serve` (a debug build, which idles at about 30 MB; measured
+/// under the attack: about 65 MB). Without the caps, each unread
+/// subscription held up to 384 entries (a 256-entry read and a 128-event
+/// buffer) and the node grew to 1.4 GB.
+const SUBSCRIPTION_FLOOD_RSS_MAX_KB: u64 = 128 * 1024;
+
+/// The resident set of process `pid`, in kB (`VmRSS`).
+fn rss_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// Records the highest RSS of `pid` until `stop`, sampling every 50 ms.
+fn watch_rss(pid: u32, stop: CancellationToken) -> tokio::task::JoinHandle<u64> {
+    tokio::spawn(async move {
+        let mut max = 0;
+        loop {
+            max = max.max(rss_kb(pid));
+            tokio::select! {
+                () = stop.cancelled() => return max,
+                () = tokio::time::sleep(Duration::from_millis(50)) => {}
+            }
+        }
+    })
+}
+
+/// A federation client of `server` with `key`, as organisation `org`.
+async fn federation_client(
+    key: &IdentityKey,
+    org: &comity_core::OrgId,
+    server: &support::ChildNode,
+) -> Result<comity_proto::v1::federation_client::FederationClient<tonic::transport::Channel>, String>
+{
+    let identity = comity_tls::TlsIdentity::new(key, org).unwrap();
+    let config = comity_tls::client_config(&identity, server.key).unwrap();
+    let channel = comity_tls::connect(&server.endpoint(), config, Duration::from_secs(5))
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut client = comity_proto::v1::federation_client::FederationClient::new(channel);
+    // The connection is only known to be accepted once a call is answered.
+    client
+        .hello(HelloRequest::default())
+        .await
+        .map_err(|s| s.to_string())?;
+    Ok(client)
+}
+
+/// Issue 10, item 8: a pinned peer opens 2,000 `Subscribe` streams to a node
+/// holding 1,000 entries of about 2 KiB, over as many connections as the
+/// node lets it, and never reads them. The node (`comity serve`, its RSS read
+/// from /proc) stays under [`SUBSCRIPTION_FLOOD_RSS_MAX_KB`] throughout, and
+/// an honest peer that starts following it meanwhile gets its whole log and
+/// an entry published during the attack.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pinned_peer_opening_2000_unread_subscriptions_cannot_exhaust_memory() {
+    use comity_store::Store as _;
+    const ENTRIES: u64 = 1000;
+    const STREAMS: usize = 2000;
+    const CONNECTIONS: usize = 4;
+    let root = temp_root();
+    let mallory = (org("mallory"), IdentityKey::generate());
+    let mut honest = TestNode::create(root.path(), "ietf").await;
+    let listen = format!("127.0.0.1:{}", support::free_port())
+        .parse()
+        .unwrap();
+    let mut itu = support::ChildNode::init(root.path(), "itu", listen, |_| {});
+
+    // The node's own log: its profile, then 1,000 consultations of ~2 KiB.
+    {
+        let key = itu.data.load_key().unwrap();
+        let store = itu.open_store();
+        let mut head = store.head(&itu.org).unwrap();
+        let mut batch = Vec::new();
+        for i in 0..ENTRIES {
+            let mut body = support::consultation(&format!("Consultation {i}"));
+            if let proto::document::Body::Consultation(c) = &mut body {
+                c.summary = vec![proto::Text {
+                    lang: "en".into(),
+                    value: "x".repeat(1900),
+                }];
+            }
+            let (kind, payload) = document::encode(body);
+            let entry = UnsignedEntry::new(itu.org.clone(), kind, payload).sign(&key, head);
+            head = Some(entry.head());
+            batch.push(entry);
+        }
+        store.append_batch(&batch).unwrap();
+        store.flush().unwrap();
+    }
+    itu.pin(&mallory.0, mallory.1.public(), None);
+    itu.pin(&honest.org, honest.public_key(), Some(honest.endpoint()));
+    itu.start().await;
+    let pid = itu.pid().unwrap();
+    let stop_watching = CancellationToken::new();
+    let watcher = watch_rss(pid, stop_watching.clone());
+
+    // The attack: connections until the node refuses one, 2,000 streams
+    // spread over them, every one kept and never read.
+    let mut clients = Vec::new();
+    let mut refused_connection = None;
+    for _ in 0..CONNECTIONS + 1 {
+        match federation_client(&mallory.1, &mallory.0, &itu).await {
+            Ok(client) => clients.push(client),
+            Err(e) => {
+                refused_connection = Some(e);
+                break;
+            }
+        }
+    }
+    let allowed = comity_node::config::LimitsConfig::default().max_connections_per_peer;
+    assert_eq!(clients.len(), allowed, "{refused_connection:?}");
+    assert!(
+        refused_connection.is_some(),
+        "connection {} was served",
+        allowed + 1
+    );
+    let per_connection = STREAMS.div_ceil(clients.len());
+    let mut held = Vec::new();
+    let (mut opened, mut refused) = (0, 0);
+    for client in &clients {
+        let calls = (0..per_connection).map(|_| {
+            let mut client = client.clone();
+            async move {
+                tokio::time::timeout(
+                    Duration::from_secs(30),
+                    client.subscribe(SubscribeRequest {
+                        origin: "itu".into(),
+                        after_seq: 0,
+                    }),
+                )
+                .await
+            }
+        });
+        for call in futures::future::join_all(calls).await {
+            match call.expect("the node answers every Subscribe") {
+                Ok(stream) => {
+                    opened += 1;
+                    held.push(stream);
+                }
+                Err(status) => {
+                    assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status}");
+                    refused += 1;
+                }
+            }
+        }
+    }
+    eprintln!(
+        "{} connections ({}), {opened} streams opened, {refused} refused; RSS now {} kB",
+        clients.len(),
+        refused_connection.as_deref().unwrap_or("none refused"),
+        rss_kb(pid)
+    );
+    assert!(opened + refused >= STREAMS);
+
+    // An honest peer starts following meanwhile, and is served everything.
+    honest.start().await;
+    honest
+        .node()
+        .add_peer(itu.org.clone(), itu.key, Some(itu.endpoint()))
+        .unwrap();
+    honest.wait_for_seq(&itu.org, ENTRIES + 1).await;
+    let published = support::publish_through(&itu.data.socket_path(), "During the attack".into())
+        .await
+        .unwrap();
+    honest.wait_for_seq(&itu.org, published.0).await;
+    support::assert_chain(&honest.log_of(&itu.org), &itu.key, published.0);
+
+    stop_watching.cancel();
+    let max_rss = watcher.await.unwrap();
+    eprintln!(
+        "highest RSS of the node under attack: {} MB (bound {} MB)",
+        max_rss / 1024,
+        SUBSCRIPTION_FLOOD_RSS_MAX_KB / 1024
+    );
+    assert!(
+        max_rss < SUBSCRIPTION_FLOOD_RSS_MAX_KB,
+        "the node grew to {max_rss} kB under {opened} unread subscriptions: {}",
+        itu.log_tail()
+    );
+    assert!(itu.exited().is_none(), "the node died: {}", itu.log_tail());
+    drop(held);
+    honest.stop().await;
+}

@@ -249,6 +249,15 @@ pub struct LimitsConfig {
     pub connect_timeout_secs: u64,
     /// Largest attachment accepted, published or fetched, in bytes.
     pub max_attachment_bytes: u64,
+    /// TLS handshakes in progress at once; more connections are closed at once.
+    pub max_pending_handshakes: usize,
+    /// Connections one peer may hold open at once.
+    pub max_connections_per_peer: usize,
+    /// Concurrent requests (streams) on one connection.
+    pub max_streams_per_connection: u32,
+    /// Live subscriptions one peer may hold (one per origin at most: a
+    /// newer subscription to an origin replaces the older).
+    pub max_subscriptions_per_peer: usize,
 }
 
 impl Default for LimitsConfig {
@@ -258,7 +267,34 @@ impl Default for LimitsConfig {
             handshake_timeout_secs: 10,
             connect_timeout_secs: 10,
             max_attachment_bytes: 32 * 1024 * 1024,
+            max_pending_handshakes: 128,
+            max_connections_per_peer: 4,
+            max_streams_per_connection: 512,
+            max_subscriptions_per_peer: 256,
         }
+    }
+}
+
+impl LimitsConfig {
+    /// Every cap lets at least one through.
+    fn check(&self) -> Result<(), String> {
+        for (name, value) in [
+            ("max_pending_handshakes", self.max_pending_handshakes),
+            ("max_connections_per_peer", self.max_connections_per_peer),
+            (
+                "max_streams_per_connection",
+                self.max_streams_per_connection as usize,
+            ),
+            (
+                "max_subscriptions_per_peer",
+                self.max_subscriptions_per_peer,
+            ),
+        ] {
+            if value == 0 {
+                return Err(format!("[limits] {name} = 0: give at least 1"));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -330,6 +366,7 @@ impl Config {
             .replication
             .check_periods()
             .and_then(|()| config.http.check())
+            .and_then(|()| config.limits.check())
             .map_err(|message| ConfigError::Parse {
                 path: path.to_owned(),
                 message,
@@ -372,6 +409,7 @@ mod tests {
         assert_eq!(config.replication.backoff_max_secs, 120);
         assert_eq!(config.http.header_read_timeout_secs, 20);
         assert_eq!(config.http.max_connections, 1024);
+        assert_eq!(config.limits, LimitsConfig::default());
     }
 
     #[test]
@@ -417,6 +455,20 @@ mod tests {
         }
         let ok = Config::parse(&format!("{base}heartbeat_secs = 86400\n"), "t").unwrap();
         assert_eq!(ok.replication.heartbeat(), Duration::from_secs(86_400));
+    }
+
+    #[test]
+    fn federation_caps_of_zero_are_refused() {
+        let base = "org = \"itu\"\nname = \"x\"\nlisten = \"127.0.0.1:1\"\n[limits]\n";
+        for field in [
+            "max_pending_handshakes",
+            "max_connections_per_peer",
+            "max_streams_per_connection",
+            "max_subscriptions_per_peer",
+        ] {
+            let err = Config::parse(&format!("{base}{field} = 0\n"), "t").unwrap_err();
+            assert!(err.to_string().contains(field), "{err}");
+        }
     }
 
     #[test]

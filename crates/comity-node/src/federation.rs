@@ -1,6 +1,15 @@
-//! The federation service partners call: `Hello`, `Heads` and `Subscribe`.
-//! Every caller is known by the key in its TLS certificate; a subscription
-//! reads straight from the store, so a slow subscriber only slows itself.
+//! The federation service partners call: `Hello`, `Heads`, `Subscribe` and
+//! `GetBlob`. Every caller is known by the key in its TLS certificate; a
+//! subscription reads straight from the store, so a slow subscriber only
+//! slows itself.
+//!
+//! What one peer can make this node hold is bounded: one live subscription
+//! per origin (a newer one replaces the older, whose buffer is dropped at
+//! once, read or not), at most `limits.max_subscriptions_per_peer` of them,
+//! each holding at most [`STREAM_BUFFER`] events, and at most
+//! [`MAX_BLOB_STREAMS_PER_PEER`] attachment downloads. Connections per peer,
+//! streams per connection and handshakes are bounded by the server
+//! (`crate::server`, `comity_tls::ServerLimits`).
 
 use crate::{error::NodeError, node::Node, peers::CAPABILITIES};
 use comity_core::{OrgId, proto};
@@ -8,23 +17,156 @@ use proto::{
     HeadsRequest, HeadsResponse, HelloRequest, HelloResponse, SubscribeEvent, SubscribeRequest,
     federation_server::Federation, subscribe_event::Event,
 };
-use std::sync::Arc;
+use std::{
+    collections::HashMap,
+    pin::Pin,
+    sync::{Arc, Mutex, Weak},
+    task::{Context, Poll},
+};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
-/// Entries read from the store per round trip of a subscription.
+/// Entries read from the store per round trip of a subscription, at most
+/// (and never more than there is room for in its buffer).
 const READ_BATCH: usize = 256;
 /// Events buffered per subscription before it waits for the subscriber.
 const STREAM_BUFFER: usize = 128;
+/// Attachment downloads one peer may have in progress at once.
+pub const MAX_BLOB_STREAMS_PER_PEER: usize = 16;
+
+type Events = mpsc::Receiver<Result<SubscribeEvent, Status>>;
+
+/// A subscription's events as the response streams them. The buffer can be
+/// taken away from outside ([`Subscriptions`]): a replaced subscription
+/// frees what it buffered at once, even if its subscriber never reads.
+pub struct SubscriptionStream(Arc<Mutex<Option<Events>>>);
+
+impl tokio_stream::Stream for SubscriptionStream {
+    type Item = Result<SubscribeEvent, Status>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let mut events = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        match events.as_mut() {
+            Some(events) => events.poll_recv(cx),
+            None => Poll::Ready(None),
+        }
+    }
+}
+
+/// The live subscriptions, by (peer, origin).
+#[derive(Default)]
+struct Subscriptions {
+    live: Mutex<HashMap<(OrgId, OrgId), Live>>,
+    next: std::sync::atomic::AtomicU64,
+}
+
+struct Live {
+    id: u64,
+    events: Weak<Mutex<Option<Events>>>,
+}
+
+impl Subscriptions {
+    /// Registers a subscription of `peer` to `origin`, replacing (and
+    /// emptying) the one it had; refused when the peer already holds `max`.
+    fn open(
+        &self,
+        peer: &OrgId,
+        origin: &OrgId,
+        events: &Arc<Mutex<Option<Events>>>,
+        max: usize,
+    ) -> Result<u64, Status> {
+        let id = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        let key = (peer.clone(), origin.clone());
+        match live.remove(&key) {
+            Some(old) => {
+                if let Some(old) = old.events.upgrade() {
+                    // Dropping the receiver frees its buffer and ends its task.
+                    old.lock().unwrap_or_else(|e| e.into_inner()).take();
+                }
+            }
+            None => {
+                let held = live.keys().filter(|(p, _)| p == peer).count();
+                if held >= max {
+                    return Err(Status::resource_exhausted(format!(
+                        "{peer} already holds {held} subscriptions, as many as one peer may \
+                         ([limits] max_subscriptions_per_peer): end one first"
+                    )));
+                }
+            }
+        }
+        live.insert(
+            key,
+            Live {
+                id,
+                events: Arc::downgrade(events),
+            },
+        );
+        Ok(id)
+    }
+
+    /// Forgets subscription `id`, unless a newer one took its place.
+    fn close(&self, peer: &OrgId, origin: &OrgId, id: u64) {
+        let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        let key = (peer.clone(), origin.clone());
+        if live.get(&key).is_some_and(|l| l.id == id) {
+            live.remove(&key);
+        }
+    }
+}
+
+/// Attachment downloads in progress, per peer.
+type BlobStreams = Arc<Mutex<HashMap<OrgId, usize>>>;
+
+/// One download's place under [`MAX_BLOB_STREAMS_PER_PEER`], until dropped.
+struct BlobStream {
+    streams: BlobStreams,
+    peer: OrgId,
+}
+
+impl BlobStream {
+    fn start(streams: &BlobStreams, peer: &OrgId) -> Result<Self, Status> {
+        let mut map = streams.lock().unwrap_or_else(|e| e.into_inner());
+        let open = map.entry(peer.clone()).or_insert(0);
+        if *open >= MAX_BLOB_STREAMS_PER_PEER {
+            return Err(Status::resource_exhausted(format!(
+                "{peer} already downloads {open} attachments here, as many as one peer may at once"
+            )));
+        }
+        *open += 1;
+        Ok(Self {
+            streams: streams.clone(),
+            peer: peer.clone(),
+        })
+    }
+}
+
+impl Drop for BlobStream {
+    fn drop(&mut self) {
+        let mut map = self.streams.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(open) = map.get_mut(&self.peer) {
+            *open = open.saturating_sub(1);
+            if *open == 0 {
+                map.remove(&self.peer);
+            }
+        }
+    }
+}
 
 pub struct FederationService {
     node: Arc<Node>,
+    subscriptions: Arc<Subscriptions>,
+    blob_streams: BlobStreams,
 }
 
 impl FederationService {
     pub fn new(node: Arc<Node>) -> Self {
-        Self { node }
+        Self {
+            node,
+            subscriptions: Arc::default(),
+            blob_streams: BlobStreams::default(),
+        }
     }
 
     /// The calling organisation, from the pinned key in its certificate.
@@ -116,8 +258,9 @@ impl Federation for FederationService {
         &self,
         request: Request<proto::GetBlobRequest>,
     ) -> Result<Response<Self::GetBlobStream>, Status> {
-        self.caller(&request)?;
+        let caller = self.caller(&request)?;
         let request = request.into_inner();
+        let download = BlobStream::start(&self.blob_streams, &caller)?;
         let hash = comity_core::Hash::from_slice(&request.hash)
             .ok_or_else(|| Status::invalid_argument("a blob hash is 32 bytes"))?;
         let first =
@@ -127,6 +270,7 @@ impl Federation for FederationService {
         let (tx, rx) = mpsc::channel(4);
         let node = self.node.clone();
         node.tasks.clone().spawn(async move {
+            let _download = download;
             let mut chunk = first;
             loop {
                 let next = chunk.offset + chunk.data.len() as u64;
@@ -147,7 +291,7 @@ impl Federation for FederationService {
         Ok(Response::new(ReceiverStream::new(rx)))
     }
 
-    type SubscribeStream = ReceiverStream<Result<SubscribeEvent, Status>>;
+    type SubscribeStream = SubscriptionStream;
 
     async fn subscribe(
         &self,
@@ -182,12 +326,24 @@ impl Federation for FederationService {
             )));
         }
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+        let events = Arc::new(Mutex::new(Some(rx)));
+        let id = self.subscriptions.open(
+            &caller,
+            &origin,
+            &events,
+            node.config().limits.max_subscriptions_per_peer,
+        )?;
         let span = tracing::info_span!("serve", peer = %caller, %origin);
+        let subscriptions = self.subscriptions.clone();
+        let serve = serve_log(node.clone(), caller.clone(), origin.clone(), after_seq, tx);
         node.tasks.spawn(tracing::Instrument::instrument(
-            serve_log(node.clone(), caller, origin, after_seq, tx),
+            async move {
+                serve.await;
+                subscriptions.close(&caller, &origin, id);
+            },
             span,
         ));
-        Ok(Response::new(ReceiverStream::new(rx)))
+        Ok(Response::new(SubscriptionStream(events)))
     }
 }
 
@@ -226,11 +382,26 @@ async fn serve_log(
         // before reading, so a flush after this read wakes us.
         let durable_seq = *durable.borrow_and_update();
         let ready = usize::try_from(durable_seq.saturating_sub(cursor)).unwrap_or(usize::MAX);
-        let read = match ready {
+        // Read only as much as the buffer has room for: a subscriber that
+        // does not read makes this wait, holding nothing more than its buffer.
+        let room = match ready {
+            0 => 0,
+            _ => tokio::select! {
+                _ = node.shutdown.cancelled() => return,
+                permit = tx.reserve() => match permit {
+                    Ok(permit) => {
+                        drop(permit);
+                        tx.capacity()
+                    }
+                    Err(_) => return,
+                },
+            },
+        };
+        let read = match ready.min(room) {
             0 => Ok(Vec::new()),
-            ready => node
+            n => node
                 .store()
-                .entries_after(&origin, cursor, ready.min(READ_BATCH)),
+                .entries_after(&origin, cursor, n.min(READ_BATCH)),
         };
         let batch = match read {
             Ok(batch) => batch
@@ -268,5 +439,72 @@ async fn serve_log(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn org(id: &str) -> OrgId {
+        OrgId::new(id).unwrap()
+    }
+
+    type Sender = mpsc::Sender<Result<SubscribeEvent, Status>>;
+
+    fn events() -> (Sender, Arc<Mutex<Option<Events>>>) {
+        let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+        (tx, Arc::new(Mutex::new(Some(rx))))
+    }
+
+    /// Issue 10, item 8: one live subscription per peer and origin, a newer
+    /// one replacing the older (whose buffer goes at once), and a cap per peer.
+    #[test]
+    fn one_subscription_per_origin_and_a_cap_per_peer() {
+        let subscriptions = Subscriptions::default();
+        let (a, b) = (org("mallory"), org("ietf"));
+        let (x, y, z) = (org("itu"), org("icann"), org("w3c"));
+
+        let (first_tx, first) = events();
+        first_tx.try_send(Err(Status::ok("buffered"))).unwrap();
+        let first_id = subscriptions.open(&a, &x, &first, 2).unwrap();
+        let (_, second) = events();
+        let second_id = subscriptions.open(&a, &x, &second, 2).unwrap();
+        // The older one is emptied, unread: its task sees its subscriber gone.
+        assert!(first.lock().unwrap().is_none());
+        assert!(first_tx.is_closed());
+        assert!(second.lock().unwrap().is_some());
+
+        let (_, third) = events();
+        subscriptions.open(&a, &y, &third, 2).unwrap();
+        let (_, fourth) = events();
+        let refused = subscriptions.open(&a, &z, &fourth, 2).unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::ResourceExhausted);
+        assert!(refused.message().contains("max_subscriptions_per_peer"));
+        // Another peer has its own count.
+        let (_, theirs) = events();
+        subscriptions.open(&b, &z, &theirs, 2).unwrap();
+
+        // The replaced subscription's end does not forget its successor ...
+        subscriptions.close(&a, &x, first_id);
+        let (_, fifth) = events();
+        assert!(subscriptions.open(&a, &z, &fifth, 2).is_err());
+        // ... its own end does.
+        subscriptions.close(&a, &x, second_id);
+        subscriptions.open(&a, &z, &fifth, 2).unwrap();
+    }
+
+    #[test]
+    fn attachment_downloads_are_capped_per_peer() {
+        let streams = BlobStreams::default();
+        let (a, b) = (org("mallory"), org("ietf"));
+        let held: Vec<_> = (0..MAX_BLOB_STREAMS_PER_PEER)
+            .map(|_| BlobStream::start(&streams, &a).unwrap())
+            .collect();
+        let refused = BlobStream::start(&streams, &a).err().unwrap();
+        assert_eq!(refused.code(), tonic::Code::ResourceExhausted);
+        let _theirs = BlobStream::start(&streams, &b).unwrap();
+        drop(held);
+        BlobStream::start(&streams, &a).unwrap();
     }
 }

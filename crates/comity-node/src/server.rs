@@ -19,10 +19,6 @@ use tonic::transport::Server;
 /// How long shutdown waits for servers and peer tasks before giving up on them.
 const GRACE: Duration = Duration::from_secs(10);
 
-/// Concurrent streams one peer connection may hold: one subscription per
-/// origin it follows, with room to spare, but not unbounded.
-const MAX_STREAMS_PER_PEER: u32 = 1024;
-
 /// Largest request on the local API: attachments travel inline, so room for
 /// a few of the largest this node accepts. Only the node's owner can connect.
 const LOCAL_API_MAX_MESSAGE: usize = 256 * 1024 * 1024;
@@ -99,7 +95,15 @@ impl RunningNode {
             .map_err(|e| NodeError::Internal(format!("TLS: {e}")))?;
         let limits = &node.config().limits;
         let handshake = Duration::from_secs(limits.handshake_timeout_secs.max(1));
-        let incoming = comity_tls::incoming(federation, tls, handshake);
+        let incoming = comity_tls::incoming_with(
+            federation,
+            tls,
+            comity_tls::ServerLimits {
+                handshake_timeout: handshake,
+                max_pending_handshakes: limits.max_pending_handshakes,
+                max_connections_per_peer: limits.max_connections_per_peer,
+            },
+        );
         let (health, health_service) = tonic_health::server::health_reporter();
         health
             .set_serving::<FederationServer<FederationService>>()
@@ -112,7 +116,7 @@ impl RunningNode {
             .layer(count_requests(node.clone()))
             .http2_keepalive_interval(Some(comity_tls::KEEPALIVE_INTERVAL))
             .http2_keepalive_timeout(Some(comity_tls::KEEPALIVE_TIMEOUT))
-            .max_concurrent_streams(Some(MAX_STREAMS_PER_PEER))
+            .max_concurrent_streams(Some(limits.max_streams_per_connection))
             .add_service(health_service)
             .add_service(reflection()?)
             .add_service(federation_service);

@@ -11,7 +11,8 @@
 //!   [`SharedIdentity`] (so a rotated key is shown to new connections without a
 //!   restart) and requires a client certificate whose key a [`PinnedKeys`]
 //!   knows, asked on every handshake so peers added at runtime count at once; [`incoming`] feeds handshaken connections to
-//!   `tonic::transport::Server::serve_with_incoming[_shutdown]`, and
+//!   `tonic::transport::Server::serve_with_incoming[_shutdown]`, under
+//!   [`ServerLimits`] (handshakes in progress, connections per peer), and
 //!   [`caller_key`] tells a service who is calling.
 //! - [`client_config`] accepts only a server certificate with exactly the
 //!   expected key; [`connect`] returns a tonic `Channel` over it. Build one per
@@ -51,7 +52,9 @@ use std::sync::Arc;
 pub use client::{KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT, client_config, connect};
 pub use error::TlsError;
 pub use identity::{SharedIdentity, TlsIdentity, key_of_certificate};
-pub use server::{caller_key, incoming, server_config};
+pub use server::{
+    PeerConnection, ServerLimits, caller_key, incoming, incoming_with, server_config,
+};
 pub use verify::PinnedKeys;
 
 /// The one crypto provider this crate uses.

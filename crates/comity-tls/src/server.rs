@@ -1,8 +1,20 @@
 //! The accepting side: a rustls server configuration that requires a pinned
 //! client key, an accept loop that handshakes off the critical path, and
 //! reading the caller's key inside a gRPC service.
+//!
+//! The accept loop bounds what strangers and peers can hold: handshakes in
+//! progress (anyone can open a TCP connection) and connections per pinned
+//! key ([`ServerLimits`]), each past its limit closed at once.
 
-use std::{io, net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    io,
+    net::SocketAddr,
+    pin::Pin,
+    sync::{Arc, Mutex},
+    task::{Context, Poll},
+    time::{Duration, Instant},
+};
 
 use comity_core::PublicKey;
 use rustls::{
@@ -11,12 +23,13 @@ use rustls::{
     sign::CertifiedKey,
 };
 use tokio::{
+    io::{AsyncRead, AsyncWrite, ReadBuf},
     net::{TcpListener, TcpStream},
-    sync::mpsc,
+    sync::{OwnedSemaphorePermit, Semaphore, mpsc},
 };
 use tokio_rustls::{TlsAcceptor, server::TlsStream};
 use tokio_stream::{Stream, StreamExt, wrappers::ReceiverStream};
-use tonic::{Request, Status};
+use tonic::{Request, Status, transport::server::Connected};
 use tracing::{debug, info, warn};
 
 use crate::{
@@ -68,8 +81,33 @@ impl ResolvesServerCert for CurrentIdentity {
     }
 }
 
+/// What one server lets clients hold at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerLimits {
+    /// How long a TLS handshake may take before the connection is dropped.
+    pub handshake_timeout: Duration,
+    /// Handshakes in progress at once. Anyone who can reach the port can
+    /// start one; a connection past the limit is closed at once.
+    pub max_pending_handshakes: usize,
+    /// Connections one client key may hold open at once; a connection past
+    /// the limit is closed right after its handshake.
+    pub max_connections_per_peer: usize,
+}
+
+impl ServerLimits {
+    /// The defaults: 128 handshakes in progress, 4 connections per peer.
+    pub fn new(handshake_timeout: Duration) -> Self {
+        Self {
+            handshake_timeout,
+            max_pending_handshakes: 128,
+            max_connections_per_peer: 4,
+        }
+    }
+}
+
 /// Accepts TCP connections on `listener` and yields those whose TLS handshake
-/// succeeds, for `tonic::transport::Server::serve_with_incoming[_shutdown]`.
+/// succeeds, for `tonic::transport::Server::serve_with_incoming[_shutdown]`,
+/// with the default [`ServerLimits`].
 ///
 /// Each handshake runs in its own task under `handshake_timeout`, so a slow or
 /// silent client never holds up the others. Failed and timed-out handshakes
@@ -82,23 +120,144 @@ pub fn incoming(
     listener: TcpListener,
     config: Arc<ServerConfig>,
     handshake_timeout: Duration,
-) -> impl Stream<Item = Result<TlsStream<TcpStream>, io::Error>> + Send + 'static {
+) -> impl Stream<Item = Result<PeerConnection, io::Error>> + Send + 'static {
+    incoming_with(listener, config, ServerLimits::new(handshake_timeout))
+}
+
+/// [`incoming`], with the given limits.
+pub fn incoming_with(
+    listener: TcpListener,
+    config: Arc<ServerConfig>,
+    limits: ServerLimits,
+) -> impl Stream<Item = Result<PeerConnection, io::Error>> + Send + 'static {
     let (ready, receiver) = mpsc::channel(READY_QUEUE);
     tokio::spawn(accept_loop(
         listener,
         TlsAcceptor::from(config),
-        handshake_timeout,
+        limits,
         ready,
     ));
     ReceiverStream::new(receiver).map(Ok::<_, io::Error>)
 }
 
+/// Open connections per client key.
+type PeerCounts = Arc<Mutex<HashMap<PublicKey, usize>>>;
+
+/// A handshaken connection, counted against its client key's
+/// [`ServerLimits::max_connections_per_peer`] until it is dropped.
+pub struct PeerConnection {
+    stream: TlsStream<TcpStream>,
+    _slot: PeerSlot,
+}
+
+struct PeerSlot {
+    counts: PeerCounts,
+    key: PublicKey,
+}
+
+impl PeerSlot {
+    /// A place for one more connection of `key`, if it has one left.
+    fn take(counts: &PeerCounts, key: PublicKey, max: usize) -> Option<Self> {
+        let mut map = counts.lock().unwrap_or_else(|e| e.into_inner());
+        let open = map.entry(key).or_insert(0);
+        if *open >= max {
+            return None;
+        }
+        *open += 1;
+        Some(Self {
+            counts: counts.clone(),
+            key,
+        })
+    }
+}
+
+impl Drop for PeerSlot {
+    fn drop(&mut self) {
+        let mut map = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(open) = map.get_mut(&self.key) {
+            *open = open.saturating_sub(1);
+            if *open == 0 {
+                map.remove(&self.key);
+            }
+        }
+    }
+}
+
+impl AsyncRead for PeerConnection {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for PeerConnection {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+}
+
+/// The TLS connection's own information, so that `Request::peer_certs` (and
+/// [`caller_key`]) work through the wrapper.
+impl Connected for PeerConnection {
+    type ConnectInfo = <TlsStream<TcpStream> as Connected>::ConnectInfo;
+
+    fn connect_info(&self) -> Self::ConnectInfo {
+        self.stream.connect_info()
+    }
+}
+
+/// Logs at `warn` at most once a minute, for refusals that come in floods.
+#[derive(Default)]
+struct Occasional(Option<Instant>);
+
+impl Occasional {
+    fn due(&mut self) -> bool {
+        let due = self
+            .0
+            .is_none_or(|at| at.elapsed() >= Duration::from_secs(60));
+        if due {
+            self.0 = Some(Instant::now());
+        }
+        due
+    }
+}
+
 async fn accept_loop(
     listener: TcpListener,
     acceptor: TlsAcceptor,
-    handshake_timeout: Duration,
-    ready: mpsc::Sender<TlsStream<TcpStream>>,
+    limits: ServerLimits,
+    ready: mpsc::Sender<PeerConnection>,
 ) {
+    let pending = Arc::new(Semaphore::new(limits.max_pending_handshakes.max(1)));
+    let counts = PeerCounts::default();
+    let mut warn_pending = Occasional::default();
     loop {
         let accepted = tokio::select! {
             () = ready.closed() => break,
@@ -106,11 +265,21 @@ async fn accept_loop(
         };
         match accepted {
             Ok((tcp, peer)) => {
+                let Ok(permit) = pending.clone().try_acquire_owned() else {
+                    if warn_pending.due() {
+                        warn!(%peer, max = limits.max_pending_handshakes, "too many TLS handshakes in progress; closing new connections");
+                    } else {
+                        debug!(%peer, "too many TLS handshakes in progress; connection closed");
+                    }
+                    continue;
+                };
                 tokio::spawn(handshake(
                     tcp,
                     peer,
                     acceptor.clone(),
-                    handshake_timeout,
+                    limits,
+                    permit,
+                    counts.clone(),
                     ready.clone(),
                 ));
             }
@@ -133,19 +302,42 @@ async fn handshake(
     tcp: TcpStream,
     peer: SocketAddr,
     acceptor: TlsAcceptor,
-    handshake_timeout: Duration,
-    ready: mpsc::Sender<TlsStream<TcpStream>>,
+    limits: ServerLimits,
+    pending: OwnedSemaphorePermit,
+    counts: PeerCounts,
+    ready: mpsc::Sender<PeerConnection>,
 ) {
     if let Err(e) = tcp.set_nodelay(true) {
         debug!(%peer, error = %e, "cannot set TCP_NODELAY");
     }
+    let handshake_timeout = limits.handshake_timeout;
     let outcome = tokio::select! {
         () = ready.closed() => return,
         outcome = tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)) => outcome,
     };
+    drop(pending);
     match outcome {
         Ok(Ok(stream)) => {
-            if ready.send(stream).await.is_err() {
+            // The verifier accepted exactly one pinned certificate.
+            let key = stream
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|certs| certs.first())
+                .and_then(|cert| key_of_certificate(cert).ok());
+            let Some(key) = key else {
+                info!(%peer, "refused a TLS connection without a usable client key");
+                return;
+            };
+            let Some(slot) = PeerSlot::take(&counts, key, limits.max_connections_per_peer) else {
+                info!(%peer, %key, max = limits.max_connections_per_peer, "refused a connection: this peer already holds as many as it may");
+                return;
+            };
+            let connection = PeerConnection {
+                stream,
+                _slot: slot,
+            };
+            if ready.send(connection).await.is_err() {
                 debug!(%peer, "server stopped; dropping a connection that had just handshaken");
             }
         }

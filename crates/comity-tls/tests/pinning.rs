@@ -14,8 +14,8 @@ use std::{
 
 use comity_core::{IdentityKey, OrgId, PublicKey};
 use comity_tls::{
-    PinnedKeys, SharedIdentity, TlsError, TlsIdentity, caller_key, client_config, connect,
-    incoming, server_config,
+    PinnedKeys, ServerLimits, SharedIdentity, TlsError, TlsIdentity, caller_key, client_config,
+    connect, incoming_with, server_config,
 };
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use time::OffsetDateTime;
@@ -78,6 +78,10 @@ struct TestServer {
 
 impl TestServer {
     async fn start(pinned: &[(PublicKey, &str)], handshake_timeout: Duration) -> Self {
+        Self::start_with(pinned, ServerLimits::new(handshake_timeout)).await
+    }
+
+    async fn start_with(pinned: &[(PublicKey, &str)], limits: ServerLimits) -> Self {
         let key = IdentityKey::generate();
         let identity = Arc::new(SharedIdentity::new(
             TlsIdentity::new(&key, &org("server-org")).unwrap(),
@@ -103,12 +107,9 @@ impl TestServer {
         let (shutdown, stop) = oneshot::channel::<()>();
         let server = Server::builder()
             .add_service(InterceptedService::new(health, record))
-            .serve_with_incoming_shutdown(
-                incoming(listener, config, handshake_timeout),
-                async move {
-                    let _ = stop.await;
-                },
-            );
+            .serve_with_incoming_shutdown(incoming_with(listener, config, limits), async move {
+                let _ = stop.await;
+            });
         tokio::spawn(async move { server.await.unwrap() });
 
         Self {
@@ -468,4 +469,122 @@ async fn clients_built_after_a_rotation_present_the_new_key() {
         server.pins.asked(),
         vec![old_key.public(), new_key.public()]
     );
+}
+
+/// Waits up to 30 s for the server to close `stream` (EOF or a reset)
+/// without sending anything.
+async fn closed_by_server(stream: &tokio::net::TcpStream) -> bool {
+    let mut buf = [0u8; 16];
+    tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            if stream.readable().await.is_err() {
+                return true;
+            }
+            match stream.try_read(&mut buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                Ok(0) | Err(_) => return true,
+                Ok(_) => return false,
+            }
+        }
+    })
+    .await
+    .unwrap_or(false)
+}
+
+/// Issue 10, item 8: handshakes in progress are bounded. Past the limit, a
+/// connection is closed at once; once the pending ones end, clients get in.
+#[tokio::test]
+async fn handshakes_past_the_limit_are_closed_at_once() {
+    let client_key = IdentityKey::generate();
+    let limits = ServerLimits {
+        max_pending_handshakes: 2,
+        ..ServerLimits::new(Duration::from_secs(60))
+    };
+    let server = TestServer::start_with(&[(client_key.public(), "ietf")], limits).await;
+
+    // Two silent connections take both places, for up to a minute.
+    let silent = [
+        tokio::net::TcpStream::connect(server.addr).await.unwrap(),
+        tokio::net::TcpStream::connect(server.addr).await.unwrap(),
+    ];
+    let identity = TlsIdentity::new(&client_key, &org("ietf")).unwrap();
+    // A third connection is closed at once, not kept waiting for a minute.
+    let started = Instant::now();
+    let third = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    assert!(closed_by_server(&third).await);
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    let refused = first_rpc(&server, &identity, server.key).await;
+    assert!(refused.is_err(), "{refused:?}");
+    // The silent ones go; their places free up.
+    drop(silent);
+    let start = Instant::now();
+    loop {
+        if first_rpc(&server, &identity, server.key).await.is_ok() {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "never served again"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Issue 10, item 8: one client key may hold only so many connections; past
+/// the limit a connection is closed right after its handshake. Other keys
+/// are not affected, and a closed connection frees its place.
+#[tokio::test]
+async fn connections_past_the_per_peer_limit_are_closed() {
+    let greedy = IdentityKey::generate();
+    let other = IdentityKey::generate();
+    let limits = ServerLimits {
+        max_connections_per_peer: 2,
+        ..ServerLimits::new(HANDSHAKE_TIMEOUT)
+    };
+    let server = TestServer::start_with(
+        &[(greedy.public(), "greedy"), (other.public(), "other")],
+        limits,
+    )
+    .await;
+    let greedy_identity = TlsIdentity::new(&greedy, &org("greedy")).unwrap();
+    let open = || async {
+        let config = client_config(&greedy_identity, server.key).unwrap();
+        let channel = connect(&server.endpoint(), config, CONNECT_TIMEOUT)
+            .await
+            .map_err(|e| e.to_string())?;
+        health_check(channel.clone())
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok::<_, String>(channel)
+    };
+    let first = open().await.unwrap();
+    let second = open().await.unwrap();
+    let third = open().await;
+    assert!(third.is_err(), "a third connection was served");
+    // Another peer is served meanwhile.
+    let other_identity = TlsIdentity::new(&other, &org("other")).unwrap();
+    assert_eq!(
+        first_rpc(&server, &other_identity, server.key)
+            .await
+            .unwrap(),
+        ServingStatus::Serving
+    );
+    // The first two still work.
+    assert!(health_check(first.clone()).await.is_ok());
+    assert!(health_check(second.clone()).await.is_ok());
+    // Closing one lets a new one in.
+    drop(first);
+    let start = Instant::now();
+    while open().await.is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the place was never freed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(second);
 }
