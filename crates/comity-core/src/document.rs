@@ -35,6 +35,10 @@ pub enum DocumentError {
     DuplicateLanguage(String),
     #[error("attachment {name:?}: {reason}")]
     InvalidAttachment { name: String, reason: &'static str },
+    #[error(
+        "the document names {count} attachments; at most {max} are allowed: bundle annexes into fewer files"
+    )]
+    TooManyAttachments { count: usize, max: usize },
     #[error("reference {0}: give the origin organisation id and the document's UUID")]
     InvalidReference(String),
     #[error(
@@ -199,6 +203,13 @@ pub fn decode_for(entry: &SignedEntry) -> Result<Body, DocumentError> {
 /// A key rotation's proof needs the old key and is checked by
 /// [`crate::key_rotation::verify`]; here only its shape is.
 pub fn validate(body: &Body, origin: &OrgId) -> Result<(), DocumentError> {
+    let count = attachment_count(body);
+    if count > MAX_ATTACHMENTS {
+        return Err(DocumentError::TooManyAttachments {
+            count,
+            max: MAX_ATTACHMENTS,
+        });
+    }
     match body {
         Body::Profile(p) => validate_profile(p, origin),
         Body::Consultation(c) => validate_consultation(c),
@@ -608,6 +619,24 @@ pub fn late(
 /// A fresh document id: UUID v7, time-ordered.
 pub fn new_uuid() -> String {
     uuid::Uuid::now_v7().to_string()
+}
+
+/// The most attachments one document may name, a consultation's report
+/// included. Every node that ingests a document fetches each attachment it
+/// names, so this bounds the work one entry can cause (with
+/// `limits.max_attachment_bytes`, the bytes too). Real statements and
+/// consultations carry a handful; 64 leaves room for an annexed report.
+pub const MAX_ATTACHMENTS: usize = 64;
+
+fn attachment_count(body: &Body) -> usize {
+    match body {
+        Body::Consultation(c) => {
+            c.attachments.len() + c.report.as_ref().map_or(0, |r| r.attachments.len())
+        }
+        Body::Response(r) => r.attachments.len(),
+        Body::Liaison(l) => l.attachments.len(),
+        Body::Profile(_) | Body::Receipt(_) | Body::KeyRotation(_) => 0,
+    }
 }
 
 /// Every attachment a document refers to (a consultation's report included).

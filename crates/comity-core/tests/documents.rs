@@ -427,6 +427,44 @@ fn invalid_attachment() {
     );
 }
 
+/// `n` distinct attachments.
+fn attachments(n: usize) -> Vec<proto::AttachmentRef> {
+    (0..n)
+        .map(|i| attachment(&format!("annex-{i}.pdf"), format!("annex {i}").as_bytes()))
+        .collect()
+}
+
+#[test]
+fn a_document_with_too_many_attachments_is_refused() {
+    let many = document::MAX_ATTACHMENTS + 1;
+    let err = liaison_err(|l| l.attachments = attachments(many));
+    assert_eq!(
+        err,
+        DocumentError::TooManyAttachments { count: 65, max: 64 }
+    );
+    assert!(
+        err.to_string().contains("65 attachments"),
+        "a statement with {many} attachments: {err}"
+    );
+    let err = response_err(|r| r.attachments = attachments(many));
+    assert!(err.to_string().contains("65 attachments"), "{err}");
+    // A consultation counts its report's attachments too.
+    let err = consultation_err(|c| {
+        c.attachments = attachments(40);
+        c.status = proto::ConsultationStatus::ReportPublished as i32;
+        c.report = Some(proto::ConsultationReport {
+            summary: vec![text("en", "Report")],
+            attachments: attachments(65)[40..].to_vec(),
+            ..Default::default()
+        });
+    });
+    assert!(err.to_string().contains("65 attachments"), "{err}");
+    // 64 are fine.
+    let mut l = ttml2_liaison();
+    l.attachments = attachments(64);
+    check(Body::Liaison(l), "itu").unwrap();
+}
+
 #[test]
 fn invalid_reference() {
     let err = response_err(|r| {

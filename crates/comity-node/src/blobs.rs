@@ -1,31 +1,165 @@
 //! Attachments: content-addressed blobs, served to peers in chunks from any
 //! offset, and fetched from whichever peer holds them, resuming where a
 //! broken transfer stopped. A blob is stored only once its BLAKE3 hash checks.
+//!
+//! Who may have a blob follows from the entries that name it
+//! ([`readers`]): a blob named by a public entry goes to anyone, one named
+//! only by restricted entries to their origins and audiences. That rule
+//! decides both what is served (`GetBlob`) and whom a node asks, so an
+//! organisation outside the audience never even learns a restricted blob's
+//! hash. What a peer says about a blob is checked against the sizes the
+//! signed documents give: a peer that claims another size, or sends more
+//! than it claimed, costs the partial download, never the blob.
+//!
+//! A document names at most [`comity_core::document::MAX_ATTACHMENTS`]
+//! blobs. At most [`MAX_WANTED`] wait to be fetched in the background, and
+//! [`MAX_CONCURRENT_FETCHES`] of them are fetched at once; someone waiting
+//! for a blob (`comity attachment get`, the dashboard) does not queue behind
+//! them, but has as many transfers again of its own.
 
 use crate::{error::NodeError, node::Node, peers};
-use comity_core::{Hash, OrgId, proto};
-use std::{collections::HashSet, sync::Arc};
+use comity_core::{Hash, OrgId, document, entry::Audience, proto};
+use std::{
+    collections::{BTreeSet, HashSet},
+    sync::Arc,
+};
+use tokio::sync::{Notify, Semaphore};
 
 /// Bytes per chunk on the wire.
 pub const CHUNK: usize = 64 * 1024;
 
-/// Blobs being fetched now, so that each is fetched once.
-#[derive(Debug, Default)]
-pub struct InFlight(std::sync::Mutex<HashSet<Hash>>);
+/// The most blobs fetched at once in the background (and, apart from them,
+/// for people waiting on one): on a small machine and a poor link, a few
+/// transfers at a time finish sooner than many sharing the link, and a log
+/// that names many attachments cannot open a stream and a store write for
+/// each at the same moment.
+pub const MAX_CONCURRENT_FETCHES: usize = 4;
+
+/// The most blobs waiting to be fetched in the background. Past it, more
+/// are not queued (a warning says so); each is still fetched when someone
+/// asks for it (`comity attachment get`, the dashboard).
+pub const MAX_WANTED: usize = 1024;
+
+/// The blobs wanted in the background, the transfers running (one per blob
+/// at a time, since they share its partial download), and the permits that
+/// bound how many run at once.
+#[derive(Debug)]
+pub struct InFlight {
+    wanted: std::sync::Mutex<HashSet<Hash>>,
+    transferring: std::sync::Mutex<HashSet<Hash>>,
+    released: Notify,
+    background: Semaphore,
+    asked: Semaphore,
+}
+
+impl Default for InFlight {
+    fn default() -> Self {
+        Self {
+            wanted: std::sync::Mutex::default(),
+            transferring: std::sync::Mutex::default(),
+            released: Notify::new(),
+            background: Semaphore::new(MAX_CONCURRENT_FETCHES),
+            asked: Semaphore::new(MAX_CONCURRENT_FETCHES),
+        }
+    }
+}
+
+/// What [`InFlight::want`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Queued {
+    Now,
+    Already,
+    Full,
+}
+
+fn locked(set: &std::sync::Mutex<HashSet<Hash>>) -> std::sync::MutexGuard<'_, HashSet<Hash>> {
+    set.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 impl InFlight {
+    /// Queues `hash` for the background, unless it is queued already or
+    /// [`MAX_WANTED`] are.
+    fn want(&self, hash: Hash) -> Queued {
+        let mut wanted = locked(&self.wanted);
+        if wanted.contains(&hash) {
+            Queued::Already
+        } else if wanted.len() >= MAX_WANTED {
+            Queued::Full
+        } else {
+            wanted.insert(hash);
+            Queued::Now
+        }
+    }
+
+    fn unwant(&self, hash: &Hash) {
+        locked(&self.wanted).remove(hash);
+    }
+
+    /// Claims the one transfer of `hash`; false while another runs.
     fn claim(&self, hash: Hash) -> bool {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(hash)
+        locked(&self.transferring).insert(hash)
     }
+
     fn release(&self, hash: &Hash) {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(hash);
+        locked(&self.transferring).remove(hash);
+        self.released.notify_waiters();
     }
+}
+
+/// Who may have a blob, from the entries held here whole that name it.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct BlobReaders {
+    /// A public entry names it: anyone may have it.
+    pub public: bool,
+    /// The origins and audiences of the restricted entries naming it.
+    pub orgs: BTreeSet<OrgId>,
+    /// The sizes those documents give it (one, unless an origin erred).
+    pub sizes: BTreeSet<u64>,
+}
+
+impl BlobReaders {
+    /// Whether any entry held here names the blob.
+    pub fn is_named(&self) -> bool {
+        !self.sizes.is_empty()
+    }
+
+    /// Whether `org` may have the blob.
+    pub fn allows(&self, org: &OrgId) -> bool {
+        self.public || self.orgs.contains(org)
+    }
+}
+
+/// Who may have the blob `hash`, from the documents held here that name it.
+pub fn readers(node: &Node, hash: &Hash) -> Result<BlobReaders, NodeError> {
+    let mut readers = BlobReaders::default();
+    for pos in node.store().entries_naming_blob(hash)? {
+        let Some(entry) = node.store().entry(&pos.origin, pos.seq)? else {
+            continue;
+        };
+        if entry.is_redacted() {
+            continue;
+        }
+        let Ok(body) = document::decode_for(&entry) else {
+            continue;
+        };
+        let sizes: Vec<u64> = document::attachments_of(&body)
+            .iter()
+            .filter(|a| a.hash == hash.0)
+            .map(|a| a.size)
+            .collect();
+        if sizes.is_empty() {
+            continue;
+        }
+        readers.sizes.extend(sizes);
+        match entry.audience() {
+            Audience::Public => readers.public = true,
+            Audience::Restricted(orgs) => {
+                readers.orgs.insert(entry.origin().clone());
+                readers.orgs.extend(orgs.iter().cloned());
+            }
+        }
+    }
+    Ok(readers)
 }
 
 /// Starts fetching, in the background, every attachment not held yet.
@@ -34,29 +168,95 @@ pub(crate) fn want(node: &Arc<Node>, source: &OrgId, attachments: Vec<proto::Att
         let Some(hash) = Hash::from_slice(&attachment.hash) else {
             continue;
         };
-        if node.store().blob_size(&hash).ok().flatten().is_some()
-            || !node.blobs_in_flight().claim(hash)
-        {
+        if node.store().blob_size(&hash).ok().flatten().is_some() {
             continue;
+        }
+        match node.blobs_in_flight().want(hash) {
+            Queued::Now => {}
+            Queued::Already => continue,
+            Queued::Full => {
+                tracing::warn!(%hash, "{MAX_WANTED} attachments wait to be fetched already; this one is fetched when asked for");
+                continue;
+            }
         }
         let node_for_task = node.clone();
         let source = source.clone();
         node.tasks.spawn(async move {
-            match fetch(&node_for_task, &hash, Some(&source)).await {
+            let node = node_for_task;
+            let in_flight = node.blobs_in_flight();
+            let fetched = match in_flight.background.acquire().await {
+                Err(e) => Err(NodeError::Internal(format!("blob transfers: {e}"))),
+                Ok(_permit) => {
+                    let held = node.store().blob_size(&hash).ok().flatten().is_some();
+                    // Held or being fetched: someone asked for it meanwhile.
+                    if held || !in_flight.claim(hash) {
+                        Ok(())
+                    } else {
+                        let fetched = match readers(&node, &hash) {
+                            Ok(readers) => fetch(&node, &hash, &readers, Some(&source)).await,
+                            Err(e) => Err(e),
+                        };
+                        in_flight.release(&hash);
+                        fetched
+                    }
+                }
+            };
+            match fetched {
                 Ok(()) => tracing::debug!(%hash, "attachment fetched"),
                 Err(e) => tracing::info!(%hash, error = %e, "attachment not fetched yet"),
             }
-            node_for_task.blobs_in_flight().release(&hash);
+            in_flight.unwant(&hash);
         });
     }
 }
 
-/// Fetches a blob from `preferred`, then from any other connected peer,
-/// resuming from the bytes already held; checks the hash before storing.
-pub async fn fetch(node: &Node, hash: &Hash, preferred: Option<&OrgId>) -> Result<(), NodeError> {
-    let mut last_error = format!("no connected peer holds attachment {hash}");
-    for source in peers::sources_for_blob(node, preferred) {
-        match fetch_from(node, hash, &source).await {
+/// Fetches a blob for someone waiting on it, ahead of the background
+/// queue: after a transfer of it already running, never beside one.
+pub async fn fetch_now(node: &Node, hash: &Hash, readers: &BlobReaders) -> Result<(), NodeError> {
+    let in_flight = node.blobs_in_flight();
+    loop {
+        let released = in_flight.released.notified();
+        tokio::pin!(released);
+        released.as_mut().enable();
+        if node.store().blob_size(hash)?.is_some() {
+            return Ok(());
+        }
+        if in_flight.claim(*hash) {
+            let fetched = match in_flight.asked.acquire().await {
+                Ok(_permit) => fetch(node, hash, readers, None).await,
+                Err(e) => Err(NodeError::Internal(format!("blob transfers: {e}"))),
+            };
+            in_flight.release(hash);
+            return fetched;
+        }
+        released.await;
+    }
+}
+
+/// Fetches a blob from `preferred`, then from any other connected peer that
+/// may have it, resuming from the bytes already held; checks the hash before
+/// storing. The caller holds the blob's claim and a transfer permit.
+async fn fetch(
+    node: &Node,
+    hash: &Hash,
+    readers: &BlobReaders,
+    preferred: Option<&OrgId>,
+) -> Result<(), NodeError> {
+    if !readers.is_named() {
+        return Err(NodeError::NotFound(format!(
+            "no document held here names attachment {hash}"
+        )));
+    }
+    let limit = node.config().limits.max_attachment_bytes;
+    if readers.sizes.iter().all(|size| *size > limit) {
+        return Err(NodeError::InvalidArgument(format!(
+            "attachment {hash} is {} bytes; this node accepts at most {limit}",
+            readers.sizes.iter().min().copied().unwrap_or_default()
+        )));
+    }
+    let mut last_error = format!("no connected peer that may have attachment {hash} holds it");
+    for source in peers::sources_for_blob(node, preferred, |org| readers.allows(org)) {
+        match fetch_from(node, hash, &readers.sizes, &source).await {
             Ok(()) => return Ok(()),
             Err(e) => last_error = format!("{}: {e}", source.org),
         }
@@ -64,49 +264,89 @@ pub async fn fetch(node: &Node, hash: &Hash, preferred: Option<&OrgId>) -> Resul
     Err(NodeError::NotFound(last_error))
 }
 
-async fn fetch_from(node: &Node, hash: &Hash, source: &peers::Source) -> Result<(), NodeError> {
+/// One transfer from one source. Bytes that cannot be the blob (more than
+/// it claims, a size no document gives, a claim that changes, a chunk out of
+/// place) discard the partial download; a transfer that merely stops keeps
+/// it, to resume from.
+async fn fetch_from(
+    node: &Node,
+    hash: &Hash,
+    sizes: &BTreeSet<u64>,
+    source: &peers::Source,
+) -> Result<(), NodeError> {
     let limit = node.config().limits.max_attachment_bytes;
-    let offset = node.store().partial_blob_len(hash)?;
+    let store = node.store();
+    let peer_error = |message: String| NodeError::Peer {
+        peer: source.org.clone(),
+        message,
+    };
+    let mut offset = store.partial_blob_len(hash)?;
+    if sizes.iter().all(|size| offset > *size) {
+        store.discard_partial_blob(hash)?;
+        offset = 0;
+    }
     let mut stream = peers::client(node, source.channel.clone())
         .get_blob(proto::GetBlobRequest {
             hash: hash.0.to_vec(),
             offset,
         })
         .await
-        .map_err(|s| NodeError::Peer {
-            peer: source.org.clone(),
-            message: s.message().to_string(),
-        })?
+        .map_err(|s| peer_error(s.message().to_string()))?
         .into_inner();
     let mut held = offset;
     let mut total = None;
-    while let Some(chunk) = stream.message().await.map_err(|s| NodeError::Peer {
-        peer: source.org.clone(),
-        message: s.message().to_string(),
-    })? {
-        if chunk.total_size > limit {
-            return Err(NodeError::InvalidArgument(format!(
-                "attachment {hash} is {} bytes; this node accepts at most {limit}",
-                chunk.total_size
+    while let Some(chunk) = stream
+        .message()
+        .await
+        .map_err(|s| peer_error(s.message().to_string()))?
+    {
+        let claimed = chunk.total_size;
+        let end = chunk.offset.saturating_add(chunk.data.len() as u64);
+        let poisoned = if !sizes.contains(&claimed) {
+            Some(format!(
+                "says attachment {hash} is {claimed} bytes, where the documents naming it say {sizes:?}"
+            ))
+        } else if claimed > limit {
+            Some(format!(
+                "attachment {hash} is {claimed} bytes; this node accepts at most {limit}"
+            ))
+        } else if total.is_some_and(|t| t != claimed) {
+            Some(format!(
+                "changed the size of attachment {hash} mid-transfer"
+            ))
+        } else if chunk.offset != held {
+            Some(format!(
+                "sent bytes of attachment {hash} from offset {}, where {held} were expected",
+                chunk.offset
+            ))
+        } else if end > claimed {
+            Some(format!(
+                "sent {end} bytes of attachment {hash}, which it says is {claimed} bytes"
+            ))
+        } else {
+            None
+        };
+        if let Some(why) = poisoned {
+            store.discard_partial_blob(hash)?;
+            return Err(peer_error(format!(
+                "{why}; the partial download was discarded"
             )));
         }
-        total = Some(chunk.total_size);
-        held = node
-            .store()
-            .append_partial_blob(hash, chunk.offset, &chunk.data)?;
-        if held > chunk.total_size {
+        total = Some(claimed);
+        held = store.append_partial_blob(hash, chunk.offset, &chunk.data)?;
+        if held == claimed || chunk.data.is_empty() {
             break;
         }
     }
-    if total.is_some_and(|t| held == t) {
-        node.store().finish_blob(hash)?;
-        node.store().flush()?;
-        Ok(())
-    } else {
-        Err(NodeError::Peer {
-            peer: source.org.clone(),
-            message: format!("transfer of {hash} stopped at {held} bytes"),
-        })
+    match total {
+        Some(total) if held == total => {
+            store.finish_blob(hash)?;
+            store.flush()?;
+            Ok(())
+        }
+        _ => Err(peer_error(format!(
+            "transfer of {hash} stopped at {held} bytes"
+        ))),
     }
 }
 

@@ -1,7 +1,8 @@
 //! The federation service partners call: `Hello`, `Heads`, `Subscribe` and
 //! `GetBlob`. Every caller is known by the key in its TLS certificate; a
 //! subscription reads straight from the store, so a slow subscriber only
-//! slows itself.
+//! slows itself. A blob goes only to a caller that may read a document
+//! naming it (`blobs::readers`).
 //!
 //! What one peer can make this node hold is bounded: one live subscription
 //! per origin (a newer one replaces the older, whose buffer is dropped at
@@ -263,6 +264,14 @@ impl Federation for FederationService {
         let download = BlobStream::start(&self.blob_streams, &caller)?;
         let hash = comity_core::Hash::from_slice(&request.hash)
             .ok_or_else(|| Status::invalid_argument("a blob hash is 32 bytes"))?;
+        // The same answer whether the blob is restricted or named by nothing
+        // held here, so that asking tells an outsider nothing.
+        if !crate::blobs::readers(&self.node, &hash)?.allows(&caller) {
+            return Err(Status::permission_denied(format!(
+                "{} serves attachment {hash} only to organisations that may read a document naming it",
+                self.node.org()
+            )));
+        }
         let first =
             crate::blobs::chunk_at(&self.node, &hash, request.offset)?.ok_or_else(|| {
                 Status::not_found(format!("{} holds no attachment {hash}", self.node.org()))

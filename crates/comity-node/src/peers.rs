@@ -832,11 +832,17 @@ fn stream_error(status: &tonic::Status) -> String {
     }
 }
 
-/// Where to fetch a blob from: `preferred` first, then every other connected peer.
-pub(crate) fn sources_for_blob(node: &Node, preferred: Option<&OrgId>) -> Vec<Source> {
+/// Where to fetch a blob from: `preferred` first, then every other connected
+/// peer that `may_have` it (see `blobs::readers`).
+pub(crate) fn sources_for_blob(
+    node: &Node,
+    preferred: Option<&OrgId>,
+    may_have: impl Fn(&OrgId) -> bool,
+) -> Vec<Source> {
     node.peers.with(|peers| {
         let mut sources: Vec<Source> = peers
             .iter()
+            .filter(|(org, _)| may_have(org))
             .filter_map(|(org, p)| {
                 p.usable().map(|c| Source {
                     org: org.clone(),

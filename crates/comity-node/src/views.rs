@@ -2,11 +2,18 @@
 //! consultation stands and who answered it, liaison threads, each recipient's
 //! receipts and action state, and what is overdue — always against the
 //! node's clock, so tests can move time.
+//!
+//! Each view is computed for a [`Reader`]: the node's own people see every
+//! entry the node holds whole, and anyone else (an anonymous visitor of the
+//! dashboard) only public entries. A view for the public leaves out every
+//! restricted entry it would otherwise show or count — a reply, a parent, a
+//! response, a receipt, a revision — so that no restricted title or text
+//! reaches a public page by way of a public document.
 
 use crate::{error::NodeError, node::Node};
 use comity_core::{
     Hash, OrgId, SignedEntry, dates, document,
-    entry::EntryKind,
+    entry::{Audience, EntryKind},
     liaison,
     proto::{self, document::Body, list_liaisons_request::Box as LiaisonBox},
 };
@@ -62,30 +69,129 @@ fn key(t: Option<&prost_types::Timestamp>) -> (i64, i32) {
     t.map_or((i64::MAX, 0), |t| (t.seconds, t.nanos))
 }
 
+/// Whom a view is for, and so which entries it may show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reader {
+    /// The node's own people (the CLI, a logged-in dashboard account, the
+    /// JSON API): every entry this node holds whole.
+    Node,
+    /// Anyone (a dashboard visitor who is not logged in, with
+    /// `public_pages`): public entries only.
+    Public,
+}
+
+impl Reader {
+    /// Whether this reader may see `entry`'s document.
+    pub fn may_read(self, entry: &SignedEntry) -> bool {
+        !entry.is_redacted()
+            && (self == Reader::Node || matches!(entry.audience(), Audience::Public))
+    }
+}
+
 impl Node {
-    fn decoded(&self, origin: &OrgId, seq: u64) -> Result<Option<(SignedEntry, Body)>, NodeError> {
+    /// The document of one entry, if `reader` may read it.
+    fn decoded_for(
+        &self,
+        origin: &OrgId,
+        seq: u64,
+        reader: Reader,
+    ) -> Result<Option<(SignedEntry, Body)>, NodeError> {
         let Some(entry) = self.store().entry(origin, seq)? else {
             return Ok(None);
         };
-        if entry.is_redacted() {
+        if !reader.may_read(&entry) {
             return Ok(None);
         }
         let body = document::decode_for(&entry)?;
         Ok(Some((entry, body)))
     }
 
+    /// The latest revision of a document that `reader` may read: for the
+    /// public, the latest public one (a later restricted revision is not
+    /// theirs to see).
+    fn latest_for(
+        &self,
+        kind: EntryKind,
+        origin: &OrgId,
+        uuid: &str,
+        reader: Reader,
+    ) -> Result<Option<(SignedEntry, Body)>, NodeError> {
+        if reader == Reader::Node {
+            return match self.store().document(kind, origin, uuid)? {
+                Some(seq) => self.decoded_for(origin, seq, reader),
+                None => Ok(None),
+            };
+        }
+        for seq in self
+            .store()
+            .document_revisions(kind, origin, uuid)?
+            .into_iter()
+            .rev()
+        {
+            if let Some(found) = self.decoded_for(origin, seq, reader)? {
+                return Ok(Some(found));
+            }
+        }
+        Ok(None)
+    }
+
+    /// A liaison statement as `reader` may see it: for the node, its latest
+    /// revision held (a stub has no statement); for the public, its latest
+    /// public revision.
+    fn liaison_for(
+        &self,
+        origin: &OrgId,
+        uuid: &str,
+        reader: Reader,
+    ) -> Result<(SignedEntry, Option<proto::LiaisonStatement>), NodeError> {
+        if reader == Reader::Node {
+            return self.liaison(origin, uuid);
+        }
+        match self.latest_for(EntryKind::Liaison, origin, uuid, reader)? {
+            Some((entry, Body::Liaison(s))) => Ok((entry, Some(s))),
+            _ => Err(NodeError::NotFound(format!(
+                "no liaison statement {origin}/{uuid} is held here"
+            ))),
+        }
+    }
+
     /// An organisation's latest profile: our own from the configuration.
     pub fn profile_of(&self, org: &OrgId) -> Result<Option<proto::OrgProfile>, NodeError> {
+        self.profile_for(org, Reader::Node)
+    }
+
+    /// An organisation's latest profile that `reader` may read.
+    pub fn profile_for(
+        &self,
+        org: &OrgId,
+        reader: Reader,
+    ) -> Result<Option<proto::OrgProfile>, NodeError> {
         if org == self.org() {
             return Ok(Some(self.profile()));
         }
         let Some(seq) = self.store().latest_profile(org)? else {
             return Ok(None);
         };
-        Ok(match self.decoded(org, seq)? {
+        Ok(match self.decoded_for(org, seq, reader)? {
             Some((_, Body::Profile(p))) => Some(p),
             _ => None,
         })
+    }
+
+    /// The response entries to a consultation that `reader` may read.
+    fn responses_for(
+        &self,
+        origin: &OrgId,
+        uuid: &str,
+        reader: Reader,
+    ) -> Result<Vec<(SignedEntry, proto::ConsultationResponse)>, NodeError> {
+        let mut responses = Vec::new();
+        for pos in self.store().responses_to(origin, uuid)? {
+            if let Some((e, Body::Response(r))) = self.decoded_for(&pos.origin, pos.seq, reader)? {
+                responses.push((e, r));
+            }
+        }
+        Ok(responses)
     }
 
     /// Where a consultation stands now.
@@ -116,8 +222,12 @@ impl Node {
         &self,
         entry: &SignedEntry,
         c: &proto::Consultation,
+        reader: Reader,
     ) -> Result<proto::ConsultationSummary, NodeError> {
-        let responses = self.store().responses_to(entry.origin(), &c.uuid)?.len() as u32;
+        let responses = match reader {
+            Reader::Node => self.store().responses_to(entry.origin(), &c.uuid)?.len(),
+            Reader::Public => self.responses_for(entry.origin(), &c.uuid, reader)?.len(),
+        } as u32;
         Ok(proto::ConsultationSummary {
             origin: entry.origin().to_string(),
             uuid: c.uuid.clone(),
@@ -137,15 +247,30 @@ impl Node {
         &self,
         filter: &proto::ListConsultationsRequest,
     ) -> Result<Vec<proto::ConsultationSummary>, NodeError> {
+        self.list_consultations_for(filter, Reader::Node)
+    }
+
+    /// [`Node::list_consultations`] as `reader` may see it.
+    pub fn list_consultations_for(
+        &self,
+        filter: &proto::ListConsultationsRequest,
+        reader: Reader,
+    ) -> Result<Vec<proto::ConsultationSummary>, NodeError> {
         let mut list = Vec::new();
         for doc in self.store().documents(EntryKind::Consultation)? {
             if !filter.origin.is_empty() && doc.origin.as_str() != filter.origin {
                 continue;
             }
-            let Some((entry, Body::Consultation(c))) = self.decoded(&doc.origin, doc.seq)? else {
+            let latest = match reader {
+                Reader::Node => self.decoded_for(&doc.origin, doc.seq, reader)?,
+                Reader::Public => {
+                    self.latest_for(EntryKind::Consultation, &doc.origin, &doc.uuid, reader)?
+                }
+            };
+            let Some((entry, Body::Consultation(c))) = latest else {
                 continue;
             };
-            let summary = self.consultation_summary(&entry, &c)?;
+            let summary = self.consultation_summary(&entry, &c, reader)?;
             let keep = (!filter.open || matches!(summary.status.as_str(), "open" | "reply_period"))
                 && (filter.topic.is_empty() || c.topics.iter().any(|t| t == &filter.topic))
                 && (filter.lang.is_empty() || c.title.iter().any(|t| t.lang == filter.lang))
@@ -164,13 +289,21 @@ impl Node {
         origin: &OrgId,
         uuid: &str,
     ) -> Result<proto::ConsultationView, NodeError> {
+        self.show_consultation_for(origin, uuid, Reader::Node)
+    }
+
+    /// [`Node::show_consultation`] as `reader` may see it.
+    pub fn show_consultation_for(
+        &self,
+        origin: &OrgId,
+        uuid: &str,
+        reader: Reader,
+    ) -> Result<proto::ConsultationView, NodeError> {
         let not_found =
             || NodeError::NotFound(format!("no consultation {origin}/{uuid} is held here"));
-        let seq = self
-            .store()
-            .document(EntryKind::Consultation, origin, uuid)?
-            .ok_or_else(not_found)?;
-        let Some((entry, Body::Consultation(current))) = self.decoded(origin, seq)? else {
+        let Some((entry, Body::Consultation(current))) =
+            self.latest_for(EntryKind::Consultation, origin, uuid, reader)?
+        else {
             return Err(not_found());
         };
         let mut revisions = Vec::new();
@@ -178,7 +311,7 @@ impl Node {
             .store()
             .document_revisions(EntryKind::Consultation, origin, uuid)?
         {
-            if let Some((e, Body::Consultation(c))) = self.decoded(origin, seq)? {
+            if let Some((e, Body::Consultation(c))) = self.decoded_for(origin, seq, reader)? {
                 revisions.push(proto::RevisionView {
                     revision: c.revision,
                     seq,
@@ -192,11 +325,8 @@ impl Node {
         let mut responses = Vec::new();
         let mut by_group: BTreeMap<String, u32> = BTreeMap::new();
         let mut by_region: BTreeMap<String, u32> = BTreeMap::new();
-        for pos in self.store().responses_to(origin, uuid)? {
-            let Some((e, Body::Response(r))) = self.decoded(&pos.origin, pos.seq)? else {
-                continue;
-            };
-            let profile = self.profile_of(&pos.origin)?.unwrap_or_default();
+        for (e, r) in self.responses_for(origin, uuid, reader)? {
+            let profile = self.profile_for(e.origin(), reader)?.unwrap_or_default();
             let group = stakeholder_group_name(profile.stakeholder_group).to_string();
             let region = if profile.region.is_empty() {
                 "unspecified".to_string()
@@ -209,8 +339,8 @@ impl Node {
                 .created_at()
                 .is_some_and(|t| document::late(t, &r, &current));
             responses.push(proto::ResponseView {
-                origin: pos.origin.to_string(),
-                seq: pos.seq,
+                origin: e.origin().to_string(),
+                seq: e.seq(),
                 id: e.id().to_hex(),
                 uuid: r.uuid,
                 text: r.text,
@@ -229,7 +359,7 @@ impl Node {
                 .collect()
         };
         Ok(proto::ConsultationView {
-            summary: Some(self.consultation_summary(&entry, &current)?),
+            summary: Some(self.consultation_summary(&entry, &current, reader)?),
             current: Some(current),
             revisions,
             responses,
@@ -244,9 +374,19 @@ impl Node {
         origin: &OrgId,
         statement: &proto::LiaisonStatement,
     ) -> Result<Vec<proto::RecipientState>, NodeError> {
+        self.recipient_states_for(origin, statement, Reader::Node)
+    }
+
+    /// [`Node::recipient_states`] from the receipts `reader` may read.
+    pub fn recipient_states_for(
+        &self,
+        origin: &OrgId,
+        statement: &proto::LiaisonStatement,
+        reader: Reader,
+    ) -> Result<Vec<proto::RecipientState>, NodeError> {
         let mut receipts: BTreeMap<String, Vec<proto::ReceiptView>> = BTreeMap::new();
         for pos in self.store().receipts_for(origin, &statement.uuid)? {
-            if let Some((e, Body::Receipt(r))) = self.decoded(&pos.origin, pos.seq)? {
+            if let Some((e, Body::Receipt(r))) = self.decoded_for(&pos.origin, pos.seq, reader)? {
                 receipts
                     .entry(pos.origin.to_string())
                     .or_default()
@@ -295,6 +435,7 @@ impl Node {
         &self,
         entry: &SignedEntry,
         statement: Option<&proto::LiaisonStatement>,
+        reader: Reader,
     ) -> Result<proto::LiaisonSummary, NodeError> {
         let restricted = matches!(
             entry.audience(),
@@ -311,7 +452,7 @@ impl Node {
                 ..Default::default()
             });
         };
-        let recipients = self.recipient_states(entry.origin(), s)?;
+        let recipients = self.recipient_states_for(entry.origin(), s, reader)?;
         let ours: Vec<_> = recipients
             .iter()
             .filter(|r| r.org == self.org().as_str())
@@ -357,6 +498,16 @@ impl Node {
         &self,
         which: LiaisonBox,
     ) -> Result<Vec<proto::LiaisonSummary>, NodeError> {
+        self.list_liaisons_for(which, Reader::Node)
+    }
+
+    /// [`Node::list_liaisons`] as `reader` may see it: for the public, the
+    /// statements with a public revision, at their latest public one.
+    pub fn list_liaisons_for(
+        &self,
+        which: LiaisonBox,
+        reader: Reader,
+    ) -> Result<Vec<proto::LiaisonSummary>, NodeError> {
         let inbox = || -> Result<Vec<_>, NodeError> {
             self.store()
                 .liaisons_addressed_to(self.org())
@@ -382,8 +533,12 @@ impl Node {
         };
         let mut list = Vec::new();
         for doc in docs {
-            let (entry, statement) = self.liaison(&doc.origin, &doc.uuid)?;
-            let mut summary = self.liaison_summary(&entry, statement.as_ref())?;
+            let (entry, statement) = match self.liaison_for(&doc.origin, &doc.uuid, reader) {
+                Ok(found) => found,
+                Err(NodeError::NotFound(_)) if reader == Reader::Public => continue,
+                Err(e) => return Err(e),
+            };
+            let mut summary = self.liaison_summary(&entry, statement.as_ref(), reader)?;
             summary.uuid = doc.uuid.clone();
             let keep = match which {
                 LiaisonBox::AwaitingAction => {
@@ -415,8 +570,20 @@ impl Node {
         origin: &OrgId,
         uuid: &str,
     ) -> Result<proto::LiaisonView, NodeError> {
-        let (entry, statement) = self.liaison(origin, uuid)?;
-        let mut summary = self.liaison_summary(&entry, statement.as_ref())?;
+        self.show_liaison_for(origin, uuid, Reader::Node)
+    }
+
+    /// [`Node::show_liaison`] as `reader` may see it: for the public, a
+    /// statement with a public revision, and only the replies, parent,
+    /// receipts and revisions that are public too.
+    pub fn show_liaison_for(
+        &self,
+        origin: &OrgId,
+        uuid: &str,
+        reader: Reader,
+    ) -> Result<proto::LiaisonView, NodeError> {
+        let (entry, statement) = self.liaison_for(origin, uuid, reader)?;
+        let mut summary = self.liaison_summary(&entry, statement.as_ref(), reader)?;
         summary.uuid = uuid.to_string();
         let Some(statement) = statement else {
             return Ok(proto::LiaisonView {
@@ -426,18 +593,22 @@ impl Node {
         };
         let mut replies = Vec::new();
         for reply in self.store().liaison_replies(origin, uuid)? {
-            let (e, s) = self.liaison(&reply.origin, &reply.uuid)?;
-            let mut r = self.liaison_summary(&e, s.as_ref())?;
+            let (e, s) = match self.liaison_for(&reply.origin, &reply.uuid, reader) {
+                Ok(found) => found,
+                Err(NodeError::NotFound(_)) if reader == Reader::Public => continue,
+                Err(e) => return Err(e),
+            };
+            let mut r = self.liaison_summary(&e, s.as_ref(), reader)?;
             r.uuid = reply.uuid.clone();
             replies.push(r);
         }
         let in_reply_to = match &statement.in_reply_to {
             Some(parent) => match OrgId::new(parent.origin.clone())
                 .ok()
-                .map(|o| self.liaison(&o, &parent.uuid))
+                .map(|o| self.liaison_for(&o, &parent.uuid, reader))
             {
                 Some(Ok((e, s))) => {
-                    let mut p = self.liaison_summary(&e, s.as_ref())?;
+                    let mut p = self.liaison_summary(&e, s.as_ref(), reader)?;
                     p.uuid = parent.uuid.clone();
                     Some(p)
                 }
@@ -450,7 +621,9 @@ impl Node {
             .store()
             .document_revisions(EntryKind::Liaison, origin, uuid)?
         {
-            if let Some(e) = self.store().entry(origin, seq)? {
+            if let Some(e) = self.store().entry(origin, seq)?
+                && (reader == Reader::Node || reader.may_read(&e))
+            {
                 revisions.push(proto::RevisionView {
                     revision: 0,
                     seq,
@@ -462,7 +635,7 @@ impl Node {
         }
         Ok(proto::LiaisonView {
             summary: Some(summary),
-            recipients: self.recipient_states(origin, &statement)?,
+            recipients: self.recipient_states_for(origin, &statement, reader)?,
             statement: Some(statement),
             replies,
             in_reply_to,
@@ -470,11 +643,29 @@ impl Node {
         })
     }
 
-    /// A blob held here, or fetched from peers first.
+    /// A blob held here, or fetched from peers first, for the node's own
+    /// people: named by some document this node holds whole.
     pub async fn attachment(&self, hash: &Hash) -> Result<(), NodeError> {
+        self.attachment_for(hash, Reader::Node).await
+    }
+
+    /// A blob held here, or fetched from peers first, if `reader` may read
+    /// some document naming it; otherwise [`NodeError::NotFound`], the same
+    /// answer as for a blob nobody names, so that a hash tells nothing.
+    pub async fn attachment_for(&self, hash: &Hash, reader: Reader) -> Result<(), NodeError> {
+        let readers = crate::blobs::readers(self, hash)?;
+        let allowed = match reader {
+            Reader::Node => readers.is_named(),
+            Reader::Public => readers.public,
+        };
+        if !allowed {
+            return Err(NodeError::NotFound(format!(
+                "no document readable here names attachment {hash}"
+            )));
+        }
         if self.store().blob_size(hash)?.is_some() {
             return Ok(());
         }
-        crate::blobs::fetch(self, hash, None).await
+        crate::blobs::fetch_now(self, hash, &readers).await
     }
 }

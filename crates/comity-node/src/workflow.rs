@@ -176,6 +176,14 @@ impl Node {
         uploads: Vec<Upload>,
     ) -> Result<Vec<proto::AttachmentRef>, NodeError> {
         let limit = self.config().limits.max_attachment_bytes;
+        // Refused before anything is stored, not after, by the document rules.
+        if uploads.len() > document::MAX_ATTACHMENTS {
+            return Err(document::DocumentError::TooManyAttachments {
+                count: uploads.len(),
+                max: document::MAX_ATTACHMENTS,
+            }
+            .into());
+        }
         uploads
             .into_iter()
             .map(|u| {

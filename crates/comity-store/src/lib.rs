@@ -39,7 +39,7 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// indexes were written by any other version (or by a build that did not
 /// record one) has them rebuilt from the logs when it is opened: bump this
 /// whenever an index is added or its derivation changes.
-pub const INDEX_VERSION: u32 = 1;
+pub const INDEX_VERSION: u32 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -211,6 +211,11 @@ pub trait Store: Send + Sync + 'static {
     /// The seq of the latest (readable) profile entry of `origin`.
     fn latest_profile(&self, origin: &OrgId) -> Result<Option<u64>, StoreError>;
 
+    /// Every entry held whole that names the blob `hash` as an attachment
+    /// (any revision of any document), in (origin, seq) order. Whoever may
+    /// read one of them may have the blob; a redacted stub names nothing.
+    fn entries_naming_blob(&self, hash: &Hash) -> Result<Vec<EntryPos>, StoreError>;
+
     /// After `origin` rotated its key: the seq of its latest key rotation and
     /// the key that signs its entries after it. `None` if it never rotated.
     fn current_key(&self, origin: &OrgId) -> Result<Option<(u64, PublicKey)>, StoreError>;
@@ -249,6 +254,10 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<u64, StoreError>;
     /// The bytes held of a partial download (0 when none).
     fn partial_blob_len(&self, hash: &Hash) -> Result<u64, StoreError>;
+    /// Drops the partial download of `hash`, if any: its bytes cannot be
+    /// trusted (a peer sent more than the blob's size, or contradicted
+    /// itself), so the next download starts from the first byte.
+    fn discard_partial_blob(&self, hash: &Hash) -> Result<(), StoreError>;
     /// Completes a partial download: its bytes must hash to `hash`, and then
     /// move to the blobs in one step. On [`StoreError::BlobHashMismatch`] the
     /// partial download is discarded. A blob already held completes at once

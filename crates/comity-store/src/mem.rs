@@ -56,6 +56,8 @@ struct Indexes {
     /// Addressee → (statement → seq of the revision that addressed it).
     recipients: BTreeMap<OrgId, BTreeMap<Target, u64>>,
     keys: BTreeMap<OrgId, (u64, PublicKey)>,
+    /// Blob → the entries naming it.
+    attachments: BTreeMap<Hash, BTreeSet<EntryPos>>,
 }
 
 impl Indexes {
@@ -75,7 +77,14 @@ impl Indexes {
             receipt_for,
             recipients,
             new_key,
+            attachments,
         } = rules::index_rows(entry);
+        for hash in attachments {
+            self.attachments
+                .entry(hash)
+                .or_default()
+                .insert(pos.clone());
+        }
         if profile {
             self.profiles.insert(origin.clone(), seq);
         }
@@ -354,6 +363,16 @@ impl Store for MemStore {
         Ok(self.read()?.index.keys.get(origin).copied())
     }
 
+    fn entries_naming_blob(&self, hash: &Hash) -> Result<Vec<EntryPos>, StoreError> {
+        Ok(self
+            .read()?
+            .index
+            .attachments
+            .get(hash)
+            .map(|set| set.iter().cloned().collect())
+            .unwrap_or_default())
+    }
+
     fn rebuild_indexes(&self) -> Result<(), StoreError> {
         let mut state = self.write()?;
         let mut index = Indexes::default();
@@ -429,6 +448,11 @@ impl Store for MemStore {
             .partial_blobs
             .get(hash)
             .map_or(0, |p| p.len() as u64))
+    }
+
+    fn discard_partial_blob(&self, hash: &Hash) -> Result<(), StoreError> {
+        self.write()?.partial_blobs.remove(hash);
+        Ok(())
     }
 
     fn finish_blob(&self, hash: &Hash) -> Result<(), StoreError> {

@@ -5,7 +5,7 @@
 
 use crate::{Appended, StoreError};
 use comity_core::{
-    EntryKind, Head, OrgId, PublicKey, SignedEntry, document, key_rotation,
+    EntryKind, Hash, Head, OrgId, PublicKey, SignedEntry, document, key_rotation,
     proto::{self, document::Body},
 };
 
@@ -111,6 +111,10 @@ pub(crate) struct IndexRows {
     pub recipients: Vec<OrgId>,
     /// A key rotation: the key that signs the origin's entries after it.
     pub new_key: Option<PublicKey>,
+    /// The blobs the document names as attachments (a consultation's report
+    /// included), sorted, each once: who may have a blob follows from the
+    /// entries that name it.
+    pub attachments: Vec<Hash>,
 }
 
 /// Indexes only what can be read: a redacted stub says nothing about its
@@ -130,7 +134,13 @@ pub(crate) fn index_rows(entry: &SignedEntry) -> IndexRows {
         }
     };
     let document = |uuid: &str| key_safe(uuid).then(|| (entry.kind(), uuid.to_owned()));
-    match body {
+    let mut attachments: Vec<Hash> = document::attachments_of(&body)
+        .iter()
+        .filter_map(|a| Hash::from_slice(&a.hash))
+        .collect();
+    attachments.sort();
+    attachments.dedup();
+    let rows = match body {
         Body::Profile(_) => IndexRows {
             profile: true,
             ..IndexRows::default()
@@ -167,6 +177,10 @@ pub(crate) fn index_rows(entry: &SignedEntry) -> IndexRows {
             new_key: key_rotation::validate_shape(&k).ok(),
             ..IndexRows::default()
         },
+    };
+    IndexRows {
+        attachments,
+        ..rows
     }
 }
 

@@ -38,6 +38,7 @@
 //! | `receipts`      | l-origin `0` l-uuid `0` arrival     | origin `0` seq (*derived*)            |
 //! | `recipients`    | org `0` origin `0` uuid             | seq of the addressing revision (*derived*) |
 //! | `keys`          | origin                              | version, seq, 32-byte new key (*derived*) |
+//! | `attachments`   | BLAKE3 hash, origin `0` seq         | empty: that entry names the blob (*derived*) |
 //! | `equivocations` | origin `0` seq                      | version, JSON [`Equivocation`]        |
 //! | `frozen`        | origin                              | empty                                 |
 //! | `peers`         | org                                 | version, JSON [`PeerRecord`]          |
@@ -127,6 +128,7 @@ struct Trees {
     receipts: Tree,
     recipients: Tree,
     keys: Tree,
+    attachments: Tree,
     equivocations: Tree,
     frozen: Tree,
     peers: Tree,
@@ -155,6 +157,7 @@ impl Trees {
             receipts: db.open_tree("receipts")?,
             recipients: db.open_tree("recipients")?,
             keys: db.open_tree("keys")?,
+            attachments: db.open_tree("attachments")?,
             equivocations: db.open_tree("equivocations")?,
             frozen: db.open_tree("frozen")?,
             peers: db.open_tree("peers")?,
@@ -166,7 +169,7 @@ impl Trees {
     }
 
     /// Every tree derived from the entries, which a rebuild drops.
-    fn derived(&self) -> [&Tree; 8] {
+    fn derived(&self) -> [&Tree; 9] {
         [
             &self.documents,
             &self.revisions,
@@ -176,6 +179,7 @@ impl Trees {
             &self.receipts,
             &self.recipients,
             &self.keys,
+            &self.attachments,
         ]
     }
 }
@@ -447,6 +451,7 @@ enum Ix {
     Receipts = 5,
     Recipients = 6,
     Keys = 7,
+    Attachments = 8,
 }
 
 /// The index rows of one entry as keys and values ([`rules::index_rows`]
@@ -505,7 +510,7 @@ impl IndexWrites {
             w.rows.push((Ix::Responses, key, Vec::new()));
         }
         if let Some(Target { origin: l, uuid }) = &rows.receipt_for {
-            w.receipt = Some((ref_prefix(l, uuid), pos));
+            w.receipt = Some((ref_prefix(l, uuid), pos.clone()));
         }
         if let Some(key) = &rows.new_key {
             w.rows.push((
@@ -514,23 +519,28 @@ impl IndexWrites {
                 encode_key(seq, key),
             ));
         }
+        for hash in &rows.attachments {
+            let mut key = hash.as_bytes().to_vec();
+            key.extend_from_slice(&pos);
+            w.rows.push((Ix::Attachments, key, Vec::new()));
+        }
         w
     }
 }
 
 /// The derived trees inside one transaction.
 struct IndexTx<'t> {
-    trees: [&'t TransactionalTree; 8],
+    trees: [&'t TransactionalTree; 9],
 }
 
 impl<'t> IndexTx<'t> {
     fn new(views: &'t [TransactionalTree]) -> TxResult<Self> {
         match views {
-            [a, b, c, d, e, f, g, h] => Ok(Self {
-                trees: [a, b, c, d, e, f, g, h],
+            [a, b, c, d, e, f, g, h, i] => Ok(Self {
+                trees: [a, b, c, d, e, f, g, h, i],
             }),
             _ => abort(StoreError::Backend(format!(
-                "index transaction over {} trees, expected 8",
+                "index transaction over {} trees, expected 9",
                 views.len()
             ))),
         }
@@ -992,6 +1002,15 @@ impl Store for SledStore {
             .transpose()
     }
 
+    fn entries_naming_blob(&self, hash: &Hash) -> Result<Vec<EntryPos>, StoreError> {
+        self.trees
+            .attachments
+            .scan_prefix(hash.as_bytes())
+            .keys()
+            .map(|key| parse_pos(&key?[32..]))
+            .collect()
+    }
+
     fn rebuild_indexes(&self) -> Result<(), StoreError> {
         let _gate = self.gate.write().map_err(|_| poisoned())?;
         let t = &self.trees;
@@ -1098,6 +1117,17 @@ impl Store for SledStore {
             }
             None => Ok(0),
         }
+    }
+
+    fn discard_partial_blob(&self, hash: &Hash) -> Result<(), StoreError> {
+        let _lock = self.lock_blobs()?;
+        let keys = self
+            .trees
+            .partial_blobs
+            .scan_prefix(hash.as_bytes())
+            .keys()
+            .collect::<Result<Vec<_>, _>>()?;
+        self.discard_partial(&keys)
     }
 
     fn finish_blob(&self, hash: &Hash) -> Result<(), StoreError> {
@@ -1425,7 +1455,7 @@ mod tests {
         // missing, and its consultations tree.
         tamper(dir.path(), |db, meta| {
             meta.remove(INDEX_KEY).unwrap();
-            for tree in ["documents", "receipts", "recipients", "keys"] {
+            for tree in ["documents", "receipts", "recipients", "keys", "attachments"] {
                 db.open_tree(tree).unwrap().clear().unwrap();
             }
             let legacy = db.open_tree(LEGACY_CONSULTATIONS).unwrap();

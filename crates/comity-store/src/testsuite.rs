@@ -75,6 +75,10 @@ pub const CHECKS: &[(&str, Check)] = &[
     ),
     ("redacted_stubs_index_nothing", redacted_stubs_index_nothing),
     (
+        "blobs_are_indexed_by_the_entries_naming_them",
+        blobs_are_indexed_by_the_entries_naming_them,
+    ),
+    (
         "current_key_follows_rotations",
         current_key_follows_rotations,
     ),
@@ -306,6 +310,40 @@ fn liaison_statement(
         state: proto::LiaisonState::Posted as i32,
         ..Default::default()
     }
+}
+
+/// A reference to `content` as an attachment named `name`.
+pub fn attachment(name: &str, content: &[u8]) -> proto::AttachmentRef {
+    proto::AttachmentRef {
+        hash: Hash::of(content).0.to_vec(),
+        size: content.len() as u64,
+        media_type: "application/pdf".into(),
+        name: name.into(),
+    }
+}
+
+/// A consultation with `attachments`, and a published report naming `report`.
+fn consultation_with(
+    uuid: &str,
+    revision: u32,
+    attachments: Vec<proto::AttachmentRef>,
+    report: Vec<proto::AttachmentRef>,
+) -> Body {
+    let closes = UNIX_EPOCH + Duration::from_secs(1_900_000_000);
+    Body::Consultation(proto::Consultation {
+        uuid: uuid.into(),
+        revision,
+        title: vec![text(&format!("consultation {uuid} revision {revision}"))],
+        closes_at: Some(closes.into()),
+        status: proto::ConsultationStatus::ReportPublished as i32,
+        attachments,
+        report: Some(proto::ConsultationReport {
+            summary: vec![text("the report")],
+            attachments: report,
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
 }
 
 fn consultation_payload(uuid: &str, revision: u32) -> (EntryKind, Vec<u8>) {
@@ -989,6 +1027,91 @@ pub fn redacted_stubs_index_nothing(store: &dyn Store) {
     );
 }
 
+/// Every entry held whole that names a blob (any document, any revision, a
+/// consultation's report included) is found from the blob; a stub names
+/// nothing until its payload is filled in.
+pub fn blobs_are_indexed_by_the_entries_naming_them(store: &dyn Store) {
+    let (paper, annex, report, secret, hidden) = (
+        b"paper".as_slice(),
+        b"annex".as_slice(),
+        b"report".as_slice(),
+        b"secret".as_slice(),
+        b"hidden".as_slice(),
+    );
+    let named = |content: &[u8]| {
+        store
+            .entries_naming_blob(&Hash::of(content))
+            .expect("entries naming a blob")
+    };
+    let c = fresh_uuid();
+    let mut itu = Author::new("itu");
+    let mut ietf = Author::new("ietf");
+    let mut icann = Author::new("icann");
+    append_ok(
+        store,
+        &itu.publish(
+            consultation_with(
+                &c,
+                1,
+                vec![
+                    attachment("paper.pdf", paper),
+                    attachment("annex.pdf", annex),
+                ],
+                vec![attachment("report.pdf", report)],
+            ),
+            Audience::Public,
+        ),
+    ); // itu 1
+    append_ok(
+        store,
+        &ietf.publish(
+            Body::Response(proto::ConsultationResponse {
+                uuid: fresh_uuid(),
+                consultation: Some(doc_ref(("itu", &c))),
+                attachments: vec![attachment("paper.pdf", paper)],
+                ..Default::default()
+            }),
+            Audience::Public,
+        ),
+    ); // ietf 1
+    // A second revision names the paper again.
+    append_ok(
+        store,
+        &itu.publish(
+            consultation_with(&c, 2, vec![attachment("paper.pdf", paper)], vec![]),
+            Audience::Public,
+        ),
+    ); // itu 2
+    let mut restricted = liaison_statement(&fresh_uuid(), 1, &["itu"], &[], None);
+    restricted.attachments = vec![attachment("secret.pdf", secret)];
+    append_ok(
+        store,
+        &icann.publish(
+            Body::Liaison(restricted),
+            Audience::Restricted(vec![org("itu")]),
+        ),
+    ); // icann 1, held whole
+    let mut stubbed = liaison_statement(&fresh_uuid(), 1, &["ietf"], &[], None);
+    stubbed.attachments = vec![attachment("hidden.pdf", hidden)];
+    let whole = icann.publish(
+        Body::Liaison(stubbed),
+        Audience::Restricted(vec![org("ietf")]),
+    );
+    append_ok(store, &stub_of(&whole)); // icann 2, a stub
+
+    assert_eq!(
+        named(paper),
+        vec![pos("ietf", 1), pos("itu", 1), pos("itu", 2)]
+    );
+    assert_eq!(named(annex), vec![pos("itu", 1)]);
+    assert_eq!(named(report), vec![pos("itu", 1)]);
+    assert_eq!(named(secret), vec![pos("icann", 1)]);
+    assert_eq!(named(hidden), vec![], "a stub names nothing");
+    assert_eq!(named(b"never attached"), vec![]);
+    assert!(store.fill_payload(&whole).expect("fill"));
+    assert_eq!(named(hidden), vec![pos("icann", 2)]);
+}
+
 /// After a key rotation the origin's current key is the new one, from the
 /// rotation's seq; the latest rotation wins; others never rotated.
 pub fn current_key_follows_rotations(store: &dyn Store) {
@@ -1025,6 +1148,8 @@ pub fn current_key_follows_rotations(store: &dyn Store) {
 pub struct Fixture {
     pub documents: Vec<(EntryKind, OrgId, String)>,
     pub orgs: Vec<OrgId>,
+    /// Blobs named as attachments, some by several entries, one only by a stub.
+    pub blobs: Vec<Hash>,
 }
 
 /// Fills `store` with entries of every kind from three organisations,
@@ -1042,6 +1167,7 @@ pub fn populate_every_kind(store: &dyn Store) -> Fixture {
         fresh_uuid(),
     );
     let (resp_a, resp_b, resp_c) = (fresh_uuid(), fresh_uuid(), fresh_uuid());
+    let reported = fresh_uuid();
     let mut itu = Author::new("itu");
     let mut ietf = Author::new("ietf");
     let mut icann = Author::new("icann");
@@ -1074,6 +1200,33 @@ pub fn populate_every_kind(store: &dyn Store) -> Fixture {
         ietf.response(&resp_a, ("itu", &c)),
         itu.profile(),
         icann.profile(),
+        itu.publish(
+            consultation_with(
+                &reported,
+                1,
+                vec![attachment("paper.pdf", b"paper")],
+                vec![attachment("report.pdf", b"report")],
+            ),
+            Audience::Public,
+        ),
+        ietf.publish(
+            Body::Response(proto::ConsultationResponse {
+                uuid: fresh_uuid(),
+                consultation: Some(doc_ref(("itu", &reported))),
+                attachments: vec![attachment("paper.pdf", b"paper")],
+                ..Default::default()
+            }),
+            Audience::Public,
+        ),
+        restricted_stub(
+            &mut icann,
+            consultation_with(
+                &fresh_uuid(),
+                1,
+                vec![attachment("hidden.pdf", b"hidden")],
+                vec![],
+            ),
+        ),
     ];
     append_all(store, &order);
     let documents = [
@@ -1094,7 +1247,15 @@ pub fn populate_every_kind(store: &dyn Store) -> Fixture {
         .into_iter()
         .map(org)
         .collect();
-    Fixture { documents, orgs }
+    let blobs = [b"paper".as_slice(), b"report", b"hidden"]
+        .into_iter()
+        .map(Hash::of)
+        .collect();
+    Fixture {
+        documents,
+        orgs,
+        blobs,
+    }
 }
 
 /// Every query's answer about the fixture, one line each.
@@ -1155,6 +1316,14 @@ pub fn snapshot(store: &dyn Store, fixture: &Fixture) -> Vec<String> {
         lines.push(format!("{o} key {:?}", store.current_key(o).expect("key")));
         lines.push(format!("{o} head {:?}", store.head(o).expect("head")));
     }
+    for hash in &fixture.blobs {
+        lines.push(format!(
+            "{hash:?} named by {:?}",
+            store
+                .entries_naming_blob(hash)
+                .expect("entries naming a blob")
+        ));
+    }
     lines
 }
 
@@ -1172,6 +1341,7 @@ pub fn rebuild_gives_the_same_answers(store: &dyn Store) {
         "addressed [D",
         "key Some",
         "profile Some",
+        "named by [E",
     ] {
         assert!(
             before.iter().any(|l| l.contains(what)),
@@ -1301,6 +1471,15 @@ pub fn partial_blob_resumes_and_checks_hash(store: &dyn Store) {
     }
     assert_eq!(store.partial_blob_len(&other_hash).expect("len"), 0);
     assert_eq!(store.blob(&other_hash).expect("blob"), None);
+    // A partial download found untrustworthy is dropped; the next starts afresh.
+    store
+        .append_partial_blob(&other_hash, 0, &other[..1_000])
+        .expect("chunk");
+    store.discard_partial_blob(&other_hash).expect("discard");
+    assert_eq!(store.partial_blob_len(&other_hash).expect("len"), 0);
+    store
+        .discard_partial_blob(&other_hash)
+        .expect("discarding nothing");
     // Nothing downloaded at all does not complete either.
     assert!(matches!(
         store.finish_blob(&other_hash),

@@ -15,7 +15,7 @@ use axum::{
     response::{IntoResponse, Redirect, Response},
 };
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
-use comity_node::{Node, NodeError, accounts::Role};
+use comity_node::{Node, NodeError, accounts::Role, views::Reader};
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
 
@@ -50,6 +50,15 @@ impl Ctx {
     /// Whether the reader may do what `role` may.
     pub fn can(&self, role: Role) -> bool {
         self.user.as_ref().is_some_and(|u| u.role.allows(role))
+    }
+    /// What the reader may see: everything this node holds when logged in,
+    /// public entries only otherwise (`public_pages`).
+    pub fn reader(&self) -> Reader {
+        if self.user.is_some() {
+            Reader::Node
+        } else {
+            Reader::Public
+        }
     }
     pub fn csrf(&self) -> &str {
         self.user.as_ref().map_or("", |u| u.csrf.as_str())

@@ -125,7 +125,9 @@ async fn federation(ctx: Ctx) -> Result<Markup, PageError> {
             .collect();
         rows.push(FederationRow {
             org: view.record.org.to_string(),
-            profile: node.profile_of(&view.record.org).or_page(&ctx)?,
+            profile: node
+                .profile_for(&view.record.org, ctx.reader())
+                .or_page(&ctx)?,
             own: false,
             reciprocal: view.reciprocal,
             connected: view.connected,
@@ -169,9 +171,11 @@ async fn consultations(
         lang: filter.language.trim().to_string(),
         status,
     };
-    let list = node.list_consultations(&request).or_page(&ctx)?;
+    let list = node
+        .list_consultations_for(&request, ctx.reader())
+        .or_page(&ctx)?;
     let all = node
-        .list_consultations(&proto::ListConsultationsRequest::default())
+        .list_consultations_for(&proto::ListConsultationsRequest::default(), ctx.reader())
         .or_page(&ctx)?;
     let topics: BTreeSet<String> = all.iter().flat_map(|c| c.topics.clone()).collect();
     let mut orgs: BTreeSet<String> = node.follows().iter().map(ToString::to_string).collect();
@@ -195,7 +199,10 @@ async fn consultation(
     Path((origin, uuid)): Path<(String, String)>,
 ) -> Result<Markup, PageError> {
     let origin = org_arg(&ctx, &origin)?;
-    let view = ctx.node.show_consultation(&origin, &uuid).or_page(&ctx)?;
+    let view = ctx
+        .node
+        .show_consultation_for(&origin, &uuid, ctx.reader())
+        .or_page(&ctx)?;
     Ok(templates::consultation(&ctx, &origin, &view))
 }
 
@@ -284,10 +291,10 @@ async fn liaisons(ctx: Ctx, Query(q): Query<LiaisonsQuery>) -> Result<Markup, Pa
         Tab::Overdue => LiaisonBox::Overdue,
         _ => LiaisonBox::Inbox,
     };
-    let mut list = ctx.node.list_liaisons(which).or_page(&ctx)?;
-    if ctx.user.is_none() {
-        list.retain(|l| !l.restricted);
-    }
+    let list = ctx
+        .node
+        .list_liaisons_for(which, ctx.reader())
+        .or_page(&ctx)?;
     Ok(templates::liaisons(&ctx, tab, &list, &[]))
 }
 
@@ -301,11 +308,10 @@ async fn liaison(
     Path((origin, uuid)): Path<(String, String)>,
 ) -> Result<Markup, PageError> {
     let origin = org_arg(&ctx, &origin)?;
-    let view = ctx.node.show_liaison(&origin, &uuid).or_page(&ctx)?;
-    let restricted = view.summary.as_ref().is_some_and(|s| s.restricted);
-    if restricted && ctx.user.is_none() {
-        return Err(ctx.error(StatusCode::NOT_FOUND, ctx.t("error-not-found")));
-    }
+    let view = ctx
+        .node
+        .show_liaison_for(&origin, &uuid, ctx.reader())
+        .or_page(&ctx)?;
     Ok(templates::liaison(&ctx, &origin, &uuid, &view))
 }
 
@@ -349,15 +355,19 @@ fn file_name(name: &str, fallback: &str) -> String {
 }
 
 /// `/attachments/{hash}`: the blob with that BLAKE3 hash, fetched from a
-/// peer first when not held here. The hash is the link, so the response never
-/// changes and may be cached for good.
+/// peer first when not held here, for a reader who may read some document
+/// naming it (anyone else gets 404, as for a hash nobody names). The hash is
+/// the link, so the response never changes and may be cached for good.
 async fn attachment(
     ctx: Ctx,
     Path(hash): Path<String>,
     Query(q): Query<AttachmentQuery>,
 ) -> Result<Response, PageError> {
     let hash = Node::parse_hash(&hash).or_page(&ctx)?;
-    ctx.node.attachment(&hash).await.or_page(&ctx)?;
+    ctx.node
+        .attachment_for(&hash, ctx.reader())
+        .await
+        .or_page(&ctx)?;
     let bytes = ctx
         .node
         .store()
