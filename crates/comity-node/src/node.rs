@@ -179,8 +179,10 @@ pub struct Counters {
 
 pub struct Node {
     config: Config,
-    /// The identity key; replaced (once) by a key rotation.
-    key: RwLock<IdentityKey>,
+    /// The identity key; replaced by a key rotation, under the own-log lock
+    /// right after the rotation entry is appended, so that the key in use
+    /// and the next seq always change together.
+    key: Arc<RwLock<IdentityKey>>,
     tls: Arc<comity_tls::SharedIdentity>,
     clock: Arc<dyn Clock>,
     key_files: Option<KeyFiles>,
@@ -190,6 +192,9 @@ pub struct Node {
     durability: Arc<Durability>,
     /// Serialises appends to the own log (not their flushes).
     own_log: Arc<Mutex<()>>,
+    /// Serialises key rotations: each stages its key in `identity.key.next`
+    /// and makes it current only after its entry is durable.
+    rotation: Mutex<()>,
     /// Serialises ingest per origin (normally one subscription per origin).
     ingest_locks: std::sync::Mutex<HashMap<OrgId, Arc<Mutex<()>>>>,
     pub(crate) peers: PeerTable,
@@ -257,7 +262,7 @@ impl Node {
         );
         Ok(Arc::new(Self {
             config,
-            key: RwLock::new(key),
+            key: Arc::new(RwLock::new(key)),
             tls: Arc::new(comity_tls::SharedIdentity::new(tls)),
             clock: options.clock,
             key_files: options.key_files,
@@ -265,6 +270,7 @@ impl Node {
             pins,
             durability: Arc::new(durable),
             own_log: Arc::new(Mutex::new(())),
+            rotation: Mutex::new(()),
             ingest_locks: Default::default(),
             peers,
             tasks: TaskTracker::new(),
@@ -315,13 +321,9 @@ impl Node {
         self.key_files.as_ref()
     }
 
-    /// Starts signing with `key` and presenting it in TLS.
-    pub(crate) fn use_key(&self, key: IdentityKey) -> Result<(), NodeError> {
-        let tls = comity_tls::TlsIdentity::new(&key, self.org())
-            .map_err(|e| NodeError::Internal(format!("TLS identity: {e}")))?;
-        *self.key.write().unwrap_or_else(|e| e.into_inner()) = key;
-        self.tls.replace(tls);
-        Ok(())
+    /// Held for the whole of a key rotation (see `Node::rotate_key`).
+    pub(crate) async fn rotation_lock(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.rotation.lock().await
     }
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
@@ -432,18 +434,55 @@ impl Node {
         audience: Audience,
     ) -> Result<SignedEntry, NodeError> {
         document::validate(&body, self.org())?;
-        let (kind, payload) = document::encode(body);
+        self.append_own(|_| body, audience, None).await
+    }
+
+    /// Appends the next entry of the own log, made by `body` from the key
+    /// that signs it, and flushes. With `next_key` (a key rotation), the node
+    /// switches to that key for entries and TLS right after the append,
+    /// before the own-log lock is released: whatever is appended after the
+    /// rotation entry, by whichever task, is signed with the new key.
+    pub(crate) async fn append_own(
+        &self,
+        body: impl FnOnce(&PublicKey) -> proto::document::Body,
+        audience: Audience,
+        next_key: Option<IdentityKey>,
+    ) -> Result<SignedEntry, NodeError> {
+        // Made before the lock: a certificate takes a while to make.
+        let next = match next_key {
+            Some(key) => Some((
+                comity_tls::TlsIdentity::new(&key, self.org())
+                    .map_err(|e| NodeError::Internal(format!("TLS identity: {e}")))?,
+                key,
+            )),
+            None => None,
+        };
         let own_log = self.own_log.clone().lock_owned().await;
+        // Read under the lock: no rotation can come between this read and
+        // the append, so the entry is signed with the key its seq needs.
+        let signer = self.identity();
+        let body = body(&signer.public());
+        if next.is_some() {
+            // A rotation is made here, from the signer: check it as
+            // `publish_to` checks what it is given.
+            document::validate(&body, self.org())?;
+        }
+        let (kind, payload) = document::encode(body);
         let head = self.store.head(self.org())?;
         let mut unsigned = UnsignedEntry::new(self.org().clone(), kind, payload);
         unsigned.audience = audience;
         unsigned.created_at = self.clock.now().into();
-        let entry = unsigned.sign(&self.identity(), head);
+        let entry = unsigned.sign(&signer, head);
         let store = self.store.clone();
         let durability = self.durability.clone();
+        let (key_in_use, tls) = (self.key.clone(), self.tls.clone());
         let stored = entry.clone();
         blocking(move || {
             store.append(&stored)?;
+            if let Some((identity, key)) = next {
+                *key_in_use.write().unwrap_or_else(|e| e.into_inner()) = key;
+                tls.replace(identity);
+            }
             // The next publish may sign on top while this one flushes:
             // publishes in flight together share a flush (group commit).
             // One flush covers every append made before it.
