@@ -420,6 +420,7 @@ impl ChildNode {
                 key,
                 endpoint,
                 added_at: 0,
+                key_since: 0,
             },
         )
         .unwrap();

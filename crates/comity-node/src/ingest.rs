@@ -84,8 +84,8 @@ pub struct Ingested {
     pub filled: usize,
     /// Attachments the new entries refer to.
     pub attachments: Vec<proto::AttachmentRef>,
-    /// The origin's new key, when the batch held a key rotation.
-    pub rotated_key: Option<PublicKey>,
+    /// The seq and new key of the batch's last key rotation, if it held one.
+    pub rotated: Option<(u64, PublicKey)>,
 }
 
 /// Stage 1: decodes `batch`, verifies its signatures with `key` (following
@@ -188,7 +188,7 @@ pub fn verify_and_store(
                 head = Some(entry.head());
                 if let Some(rotated) = verify::rotated_key(&entry) {
                     key = rotated;
-                    ingested.rotated_key = Some(rotated);
+                    ingested.rotated = Some((entry.seq(), rotated));
                 }
                 ingested.attachments.extend(payload.attachments);
                 accepted.push(entry);

@@ -246,8 +246,9 @@ impl Node {
         options: NodeOptions,
     ) -> Result<Arc<Self>, NodeError> {
         let pins = Arc::new(Pins::default());
-        let peers = PeerTable::default();
+        let peers = PeerTable::new(config.org.clone());
         for record in store.peers()? {
+            let record = finish_re_pin(&*store, record)?;
             pins.set(&record.org, record.key);
             peers.insert(record);
         }
@@ -355,16 +356,16 @@ impl Node {
         self.durability.subscribe(origin)
     }
 
-    /// The key an origin's next entries must be signed with: its latest
-    /// rotated key, else the pinned one.
+    /// The key an origin's next entries must be signed with: the pinned
+    /// one. A rotation ingested re-pins the peer (`follow_rotation`), so
+    /// the pin follows the log; but the operator's own pin, given after a
+    /// compromise, is never overridden by a key the log rotated to before
+    /// it (issue 10, item 12).
     pub fn key_of(&self, origin: &OrgId) -> Option<PublicKey> {
         if origin == self.org() {
             return Some(self.public_key());
         }
-        match self.store.current_key(origin) {
-            Ok(Some((_, key))) => Some(key),
-            _ => self.pins.key_of(origin),
-        }
+        self.pins.key_of(origin)
     }
 
     /// Every origin this node follows (its pinned peers).
@@ -574,8 +575,8 @@ impl Node {
                 .ingested
                 .fetch_add(ingested.new as u64, std::sync::atomic::Ordering::Relaxed);
         }
-        if let Some(key) = ingested.rotated_key {
-            self.follow_rotation(&origin, key)?;
+        if let (Some((seq, rotated)), Some(signer)) = (ingested.rotated, key) {
+            self.follow_rotation(&origin, signer, seq, rotated)?;
         }
         match failure {
             None => Ok(ingested),
@@ -588,17 +589,29 @@ impl Node {
         }
     }
 
-    /// A followed organisation rotated its key: pin the new one, for its
-    /// entries and its TLS certificate, without anyone re-peering by hand.
-    fn follow_rotation(&self, origin: &OrgId, key: PublicKey) -> Result<(), NodeError> {
+    /// A followed organisation rotated its key at `seq`, in an entry that
+    /// `signer` signed: pin the new one, for its entries and its TLS
+    /// certificate, without anyone re-peering by hand. Not if the operator
+    /// pinned another key meanwhile: that pin wins.
+    ///
+    /// The rotation is on disk before the pin is: a crash in between is
+    /// finished at the next start ([`finish_re_pin`]).
+    fn follow_rotation(
+        &self,
+        origin: &OrgId,
+        signer: PublicKey,
+        seq: u64,
+        key: PublicKey,
+    ) -> Result<(), NodeError> {
         let Some(mut record) = self.store.peers()?.into_iter().find(|p| &p.org == origin) else {
             return Ok(());
         };
-        if record.key == key {
+        if record.key == key || record.key != signer {
             return Ok(());
         }
-        tracing::info!(%origin, old = %record.key, new = %key, "peer rotated its key");
+        tracing::info!(%origin, old = %record.key, new = %key, seq, "peer rotated its key");
         record.key = key;
+        record.key_since = seq;
         self.store.put_peer(&record)?;
         self.store.flush()?;
         self.pins.set(origin, key);
@@ -634,11 +647,20 @@ impl Node {
         if let Some(endpoint) = &endpoint {
             crate::peers::validate_endpoint(endpoint)?;
         }
+        // A new key applies after the log held now: a rotation held
+        // already never overrides it, one that comes later (signed by it)
+        // moves it on.
+        let previous = self.store.peers()?.into_iter().find(|p| p.org == org);
+        let key_since = match previous {
+            Some(previous) if previous.key == key => previous.key_since,
+            _ => self.store.head(&org)?.map_or(0, |h| h.seq),
+        };
         let record = PeerRecord {
             org: org.clone(),
             key,
             endpoint,
             added_at: now_unix(),
+            key_since,
         };
         self.store.put_peer(&record)?;
         self.store.flush()?;
@@ -659,6 +681,29 @@ impl Node {
     pub fn heads(&self) -> Result<Vec<(OrgId, Head)>, NodeError> {
         Ok(self.store.heads()?)
     }
+}
+
+/// Finishes a re-pin that a crash interrupted: the store holds a key
+/// rotation of `record`'s organisation above the seq its pin applies from
+/// (the rotation was stored, the new pin was not). Rebuilt from the store's
+/// `keys` index, so that the pin, for entries and TLS, is the key the log
+/// names. A rotation at or below `key_since` is older than the pin (the
+/// operator re-pinned after it) and changes nothing.
+fn finish_re_pin(store: &dyn Store, mut record: PeerRecord) -> Result<PeerRecord, NodeError> {
+    if let Some((seq, key)) = store.current_key(&record.org)?
+        && seq > record.key_since
+        && key != record.key
+    {
+        tracing::info!(
+            peer = %record.org, old = %record.key, new = %key, seq,
+            "re-pinning a peer to the key its log rotated to"
+        );
+        record.key = key;
+        record.key_since = seq;
+        store.put_peer(&record)?;
+        store.flush()?;
+    }
+    Ok(record)
 }
 
 fn stakeholder_group(name: Option<&str>) -> proto::StakeholderGroup {

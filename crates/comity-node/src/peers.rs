@@ -110,19 +110,11 @@ pub(crate) struct Source {
 /// nodes each node hears from N peers, and waking its N follow tasks on
 /// every such message cost O(N²) per node (measured at N = 200).
 pub struct PeerTable {
+    /// This node's own organisation.
+    own: OrgId,
     inner: Mutex<BTreeMap<OrgId, PeerRuntime>>,
     links: watch::Sender<u64>,
     advertised: Mutex<HashMap<OrgId, watch::Sender<u64>>>,
-}
-
-impl Default for PeerTable {
-    fn default() -> Self {
-        Self {
-            inner: Mutex::default(),
-            links: watch::Sender::new(0),
-            advertised: Mutex::default(),
-        }
-    }
 }
 
 /// What a follow task of one origin waits on to look at its source again.
@@ -154,6 +146,16 @@ impl SourceChanges {
 }
 
 impl PeerTable {
+    /// The table of the node of `own`.
+    pub(crate) fn new(own: OrgId) -> Self {
+        Self {
+            own,
+            inner: Mutex::default(),
+            links: watch::Sender::new(0),
+            advertised: Mutex::default(),
+        }
+    }
+
     fn with<T>(&self, f: impl FnOnce(&mut BTreeMap<OrgId, PeerRuntime>) -> T) -> T {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         f(&mut inner)
@@ -873,13 +875,14 @@ mod tests {
     }
 
     fn table_with(orgs: &[&str]) -> PeerTable {
-        let table = PeerTable::default();
+        let table = PeerTable::new(org("self"));
         for id in orgs {
             table.insert(PeerRecord {
                 org: org(id),
                 key: IdentityKey::generate().public(),
                 endpoint: Some("https://127.0.0.1:1".into()),
                 added_at: 0,
+                key_since: 0,
             });
         }
         table
