@@ -369,3 +369,56 @@ async fn a_certificate_issued_by_a_pinned_peer_for_another_organisation_is_refus
         "a certificate issued by a pinned peer is not a pin"
     );
 }
+
+/// Issue 10, item 13: with `require_reciprocity`, what counts is what the
+/// node can verify, not what a peer says. A pinned peer that claims in its
+/// `Hello` to follow the node, but has never answered the node's own
+/// `Hello` over mutual TLS, is not served; a peer that has is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reciprocity_is_judged_from_what_the_node_saw_not_from_what_a_peer_claims() {
+    let root = temp_root();
+    let mut a =
+        TestNode::create_with(root.path(), "itu", |c| c.replication.require_reciprocity = true)
+            .await;
+    a.start().await;
+    let honest = TestNode::start_new(root.path(), "ietf").await;
+    a.follow(&honest);
+    honest.follow(&a);
+    let published = a.publish(1).await.remove(0);
+    honest.wait_for_seq(&a.org, published.seq()).await;
+
+    // A pins the liar by key only, so it never hears the liar answer it.
+    let liar_key = IdentityKey::generate();
+    let liar = org("icann");
+    a.node()
+        .add_peer(liar.clone(), liar_key.public(), None)
+        .unwrap();
+    let identity = comity_tls::TlsIdentity::new(&liar_key, &liar).unwrap();
+    let config = comity_tls::client_config(&identity, a.public_key()).unwrap();
+    let channel = comity_tls::connect(&a.endpoint(), config, Duration::from_secs(5))
+        .await
+        .unwrap();
+    let mut client = FederationClient::new(channel);
+    let hello = client
+        .hello(HelloRequest {
+            protocol_version: comity_proto::PROTOCOL_VERSION,
+            follows: vec![a.org.to_string()],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(hello.org, "itu");
+    for origin in [&a.org, &honest.org] {
+        let refused = client
+            .subscribe(SubscribeRequest {
+                origin: origin.to_string(),
+                after_seq: 0,
+                ..Default::default()
+            })
+            .await
+            .map(|_| ())
+            .expect_err("a peer that only claims to follow is not served");
+        assert_eq!(refused.code(), tonic::Code::PermissionDenied, "{refused}");
+    }
+}

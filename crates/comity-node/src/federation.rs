@@ -68,9 +68,11 @@ impl Federation for FederationService {
         let caller = self.caller(&request)?;
         let hello = request.into_inner();
         let org = self.node.org();
-        let follows_us = hello.follows.iter().any(|o| o == org.as_str());
-        self.node.peers.note_follows_us(&caller, follows_us);
-        tracing::debug!(%caller, follows_us, version = hello.protocol_version, "hello");
+        // What the caller says it follows is its claim, not evidence: it is
+        // logged, never used for reciprocity (`PeerView::reciprocal`).
+        let says_it_follows_us = hello.follows.iter().any(|o| o == org.as_str());
+        self.node.peers.note_hello(&caller);
+        tracing::debug!(%caller, says_it_follows_us, version = hello.protocol_version, "hello");
         let profile = match self
             .node
             .store()
@@ -176,9 +178,10 @@ impl Federation for FederationService {
                 .any(|p| p.record.org == caller && p.reciprocal)
         {
             return Err(Status::permission_denied(format!(
-                "{} serves only peers that follow it in return; follow {} first",
-                node.org(),
-                node.org()
+                "{org} serves only peers that serve it in return, and {caller} has not \
+                 answered {org}'s own connection yet: pin {org}'s key and make sure {org} \
+                 has {caller}'s endpoint",
+                org = node.org()
             )));
         }
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);

@@ -48,10 +48,16 @@ const MAX_DUPLICATES: usize = 1024;
 pub struct PeerView {
     pub record: PeerRecord,
     pub connected: bool,
+    /// The peer serves this node in return: since this node started, it
+    /// accepted this node's key in a mutual-TLS handshake and answered this
+    /// node's `Hello` as the organisation pinned, and has not refused it
+    /// since. Seen, not claimed: what a peer says it follows is not used.
     pub reciprocal: bool,
     pub last_error: Option<String>,
     pub last_contact: Option<SystemTime>,
     pub failures: u32,
+    /// What the peer holds of the origins this node follows, and of this
+    /// node's own log; any other origin a peer names is not kept.
     pub remote_heads: BTreeMap<OrgId, u64>,
     /// Origins the peer follows, from its `Hello`.
     pub follows: BTreeSet<OrgId>,
@@ -179,9 +185,10 @@ impl PeerTable {
             .or_insert_with(|| watch::Sender::new(0)))
     }
 
-    /// Wakes the follow tasks of the origins some peer now advertises more of.
+    /// Wakes the follow tasks of the origins some peer now advertises more
+    /// of (only followed origins have one).
     fn advertise(&self, origins: Vec<OrgId>) {
-        for origin in origins {
+        for origin in origins.into_iter().filter(|o| self.contains(o)) {
             self.advertised_sender(&origin, |sender| sender.send_modify(|n| *n += 1));
         }
     }
@@ -204,9 +211,20 @@ impl PeerTable {
     }
 
     pub(crate) fn remove(&self, org: &OrgId) {
-        if let Some(old) = self.with(|peers| peers.remove(org)) {
+        let old = self.with(|peers| {
+            // No longer followed: what others hold of it is not kept either.
+            for p in peers.values_mut() {
+                p.view.remote_heads.remove(org);
+            }
+            peers.remove(org)
+        });
+        if let Some(old) = old {
             old.cancel.cancel();
         }
+        self.advertised
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(org);
         self.links.send_modify(|n| *n += 1);
     }
 
@@ -235,40 +253,65 @@ impl PeerTable {
         self.relink(org, |p| p.view.record.key = key);
     }
 
-    /// A peer told us, in its `Hello`, whether it follows our log.
-    pub(crate) fn note_follows_us(&self, org: &OrgId, follows_us: bool) {
-        self.with_peer(org, |p| {
-            p.view.reciprocal = follows_us;
-            p.view.last_contact = Some(SystemTime::now());
-        });
+    /// A peer called our `Hello`. What it says it follows is not recorded
+    /// as reciprocity: that is judged from what this node sees (see
+    /// [`PeerView::reciprocal`]).
+    pub(crate) fn note_hello(&self, org: &OrgId) {
+        self.with_peer(org, |p| p.view.last_contact = Some(SystemTime::now()));
     }
 
+    /// The peer refused our `Hello`: it does not serve us (any more).
+    fn note_refused_us(&self, org: &OrgId) {
+        self.with_peer(org, |p| p.view.reciprocal = false);
+    }
+
+    /// The heads of `heads` worth keeping: those of the origins this node
+    /// follows and of its own log. A peer's answers may name any origin;
+    /// keeping them all would let it grow this table at will.
+    fn known_heads(
+        &self,
+        peers: &BTreeMap<OrgId, PeerRuntime>,
+        heads: &[proto::Head],
+    ) -> BTreeMap<OrgId, u64> {
+        heads_map(heads)
+            .into_iter()
+            .filter(|(origin, _)| origin == &self.own || peers.contains_key(origin))
+            .collect()
+    }
+
+    /// `org` answered our `Hello`, over mutual TLS, as itself: it serves us.
     fn set_connected(&self, org: &OrgId, channel: Channel, hello: &proto::HelloResponse) {
-        self.relink(org, |p| {
-            p.channel = Some(channel);
-            p.view.connected = true;
-            p.view.reciprocal = hello.follows_you;
-            p.view.last_error = None;
-            p.view.failures = 0;
-            p.view.last_contact = Some(SystemTime::now());
-            p.view.remote_heads = heads_map(&hello.heads);
-            p.view.follows = hello
-                .follows
-                .iter()
-                .filter_map(|o| OrgId::new(o.clone()).ok())
-                .collect();
+        self.with(|peers| {
+            let heads = self.known_heads(peers, &hello.heads);
+            if let Some(p) = peers.get_mut(org) {
+                p.channel = Some(channel);
+                p.view.connected = true;
+                p.view.reciprocal = true;
+                p.view.last_error = None;
+                p.view.failures = 0;
+                p.view.last_contact = Some(SystemTime::now());
+                p.view.remote_heads = heads;
+                p.view.follows = hello
+                    .follows
+                    .iter()
+                    .filter_map(|o| OrgId::new(o.clone()).ok())
+                    .collect();
+            }
         });
+        self.links.send_modify(|n| *n += 1);
     }
 
     /// Merges what `org` answered to a `Heads` poll; true if it advertises
     /// more of some origin than before.
     fn record_heads(&self, org: &OrgId, heads: &[proto::Head]) -> bool {
         let mut more = Vec::new();
-        self.with_peer(org, |p| {
-            let heads = heads_map(heads);
-            more = advanced(&p.view.remote_heads, &heads);
-            p.view.remote_heads.extend(heads);
-            p.view.last_contact = Some(SystemTime::now());
+        self.with(|peers| {
+            let heads = self.known_heads(peers, heads);
+            if let Some(p) = peers.get_mut(org) {
+                more = advanced(&p.view.remote_heads, &heads);
+                p.view.remote_heads.extend(heads);
+                p.view.last_contact = Some(SystemTime::now());
+            }
         });
         let news = !more.is_empty();
         self.advertise(more);
@@ -276,6 +319,9 @@ impl PeerTable {
     }
 
     fn record_remote_head(&self, org: &OrgId, origin: &OrgId, seq: u64) {
+        if !self.contains(origin) {
+            return;
+        }
         let mut more = false;
         self.with_peer(org, |p| {
             let held = p.view.remote_heads.insert(origin.clone(), seq);
@@ -507,7 +553,12 @@ async fn connect(
     let response = tokio::time::timeout(timeout, client(node, channel.clone()).hello(hello))
         .await
         .map_err(|_| "no answer to Hello".to_string())?
-        .map_err(|status| format!("refused: {}", status.message()))?
+        .map_err(|status| {
+            if status.code() == tonic::Code::PermissionDenied {
+                node.peers.note_refused_us(org);
+            }
+            format!("refused: {}", status.message())
+        })?
         .into_inner();
     if response.org != org.as_str() {
         return Err(format!(
@@ -927,7 +978,7 @@ mod tests {
 
     #[test]
     fn heads_answers_merge_and_say_whether_they_bring_news() {
-        let table = table_with(&["ietf"]);
+        let table = table_with(&["ietf", "itu", "icann"]);
         let ietf = org("ietf");
         let heads_of = |table: &PeerTable| table.with(|p| p[&ietf].view.remote_heads.clone());
         assert!(table.record_heads(&ietf, &[head("itu", 5)]));
@@ -941,5 +992,37 @@ mod tests {
         assert!(!table.record_heads(&ietf, &[head("itu", 5)]));
         assert!(!table.record_heads(&ietf, &[head("itu", 4), head("icann", 3)]));
         assert!(table.record_heads(&ietf, &[head("itu", 6)]));
+    }
+
+    /// Issue 10, item 13: a peer's answers may name any origin; only those
+    /// this node follows are kept, so the table cannot be grown at will.
+    #[tokio::test]
+    async fn heads_of_origins_this_node_does_not_follow_are_not_kept() {
+        let table = table_with(&["ietf", "icann"]);
+        let ietf = org("ietf");
+        let flood: Vec<proto::Head> = (0..10_000)
+            .map(|i| head(&format!("noise-{i}"), 7))
+            .chain([head("icann", 4)])
+            .collect();
+        let channel = tonic::transport::Endpoint::from_static("http://127.0.0.1:1").connect_lazy();
+        let hello = proto::HelloResponse {
+            heads: flood.clone(),
+            ..Default::default()
+        };
+        table.set_connected(&ietf, channel, &hello);
+        table.record_heads(&ietf, &flood);
+        table.record_remote_head(&ietf, &org("noise-x"), 9);
+        let held = table.with(|p| p[&ietf].view.remote_heads.clone());
+        assert!(
+            held == BTreeMap::from([(org("icann"), 4)]),
+            "{} origins kept",
+            held.len()
+        );
+        let advertised = table
+            .advertised
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len();
+        assert!(advertised <= 2, "{advertised} origins have a watch");
     }
 }
