@@ -67,12 +67,22 @@ pub async fn fetch(node: &Node, hash: &Hash, preferred: Option<&OrgId>) -> Resul
 async fn fetch_from(node: &Node, hash: &Hash, source: &peers::Source) -> Result<(), NodeError> {
     let limit = node.config().limits.max_attachment_bytes;
     let offset = node.store().partial_blob_len(hash)?;
-    let mut stream = peers::client(node, source.channel.clone())
-        .get_blob(proto::GetBlobRequest {
-            hash: hash.0.to_vec(),
-            offset,
-        })
+    // The answer, and then each chunk, must come within the deadline: a
+    // peer that stops sending must not hold the fetch (and the blob's
+    // in-flight claim) for ever.
+    let deadline = peers::call_deadline(node);
+    let late = || NodeError::Peer {
+        peer: source.org.clone(),
+        message: format!("sent nothing for {}s", deadline.as_secs()),
+    };
+    let mut client = peers::client(node, source.channel.clone());
+    let answer = client.get_blob(proto::GetBlobRequest {
+        hash: hash.0.to_vec(),
+        offset,
+    });
+    let mut stream = tokio::time::timeout(deadline, answer)
         .await
+        .map_err(|_| late())?
         .map_err(|s| NodeError::Peer {
             peer: source.org.clone(),
             message: s.message().to_string(),
@@ -80,10 +90,14 @@ async fn fetch_from(node: &Node, hash: &Hash, source: &peers::Source) -> Result<
         .into_inner();
     let mut held = offset;
     let mut total = None;
-    while let Some(chunk) = stream.message().await.map_err(|s| NodeError::Peer {
-        peer: source.org.clone(),
-        message: s.message().to_string(),
-    })? {
+    while let Some(chunk) = tokio::time::timeout(deadline, stream.message())
+        .await
+        .map_err(|_| late())?
+        .map_err(|s| NodeError::Peer {
+            peer: source.org.clone(),
+            message: s.message().to_string(),
+        })?
+    {
         if chunk.total_size > limit {
             return Err(NodeError::InvalidArgument(format!(
                 "attachment {hash} is {} bytes; this node accepts at most {limit}",

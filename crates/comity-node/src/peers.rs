@@ -70,6 +70,10 @@ struct PeerRuntime {
     cancel: CancellationToken,
     reconnect: Arc<Notify>,
     penalised_until: Option<Instant>,
+    /// Per origin, the most of its log this peer is believed to hold: set
+    /// when it advertised more than this node held and did not serve it
+    /// (a broken promise), lifted when it serves something new.
+    doubted: BTreeMap<OrgId, u64>,
 }
 
 impl PeerRuntime {
@@ -90,7 +94,19 @@ impl PeerRuntime {
             cancel: CancellationToken::new(),
             reconnect: Arc::new(Notify::new()),
             penalised_until: None,
+            doubted: BTreeMap::new(),
         }
+    }
+
+    /// What this peer holds of `origin`, as far as it is believed: what it
+    /// advertised, but no more than it was found to serve.
+    fn believed_head(&self, origin: &OrgId) -> Option<u64> {
+        let advertised = *self.view.remote_heads.get(origin)?;
+        Some(
+            self.doubted
+                .get(origin)
+                .map_or(advertised, |&cap| advertised.min(cap)),
+        )
     }
 
     fn usable(&self) -> Option<&Channel> {
@@ -362,6 +378,36 @@ impl PeerTable {
         }
     }
 
+    /// `org` advertised more of `origin` than this node holds (`held`) and
+    /// did not serve it: it loses its standing. It is passed over for a
+    /// while, like a source that served something invalid, and from then on
+    /// believed to hold no more than `held`, whatever it advertises, until
+    /// it serves something new. So a relay cannot eclipse a log by
+    /// advertising a head it never sends.
+    fn broke_promise(&self, org: &OrgId, origin: &OrgId, held: u64, error: String) {
+        self.with_peer(org, |p| {
+            p.doubted.insert(origin.clone(), held);
+        });
+        self.penalise(org, error);
+    }
+
+    /// `org` served new entries of `origin`: what it advertises counts again.
+    fn kept_promise(&self, org: &OrgId, origin: &OrgId) {
+        self.with_peer(org, |p| {
+            p.doubted.remove(origin);
+        });
+    }
+
+    /// What `org` is believed to hold of `origin` (see [`Self::broke_promise`]).
+    fn promised(&self, org: &OrgId, origin: &OrgId) -> u64 {
+        self.with(|peers| {
+            peers
+                .get(org)
+                .and_then(|p| p.believed_head(origin))
+                .unwrap_or(0)
+        })
+    }
+
     fn set_serving(&self, org: &OrgId, origin: &OrgId, serving: bool) {
         self.with_peer(org, |p| {
             if serving {
@@ -398,8 +444,8 @@ impl PeerTable {
             peers
                 .iter()
                 .filter_map(|(org, p)| {
-                    let head = match p.view.remote_heads.get(origin) {
-                        Some(&head) => head,
+                    let head = match p.believed_head(origin) {
+                        Some(head) => head,
                         None if p.view.follows.contains(origin) => 0,
                         None => return None,
                     };
@@ -423,15 +469,13 @@ impl PeerTable {
             }
             let current_head = peers
                 .get(current)
-                .and_then(|p| p.view.remote_heads.get(origin).copied())
+                .and_then(|p| p.believed_head(origin))
                 .unwrap_or(0);
             peers.iter().any(|(org, p)| {
                 org != current
                     && p.usable().is_some()
-                    && p.view
-                        .remote_heads
-                        .get(origin)
-                        .is_some_and(|&h| h > our_head.max(current_head))
+                    && p.believed_head(origin)
+                        .is_some_and(|h| h > our_head.max(current_head))
             })
         })
     }
@@ -610,7 +654,16 @@ async fn link(
                     let request = HeadsRequest {
                         origins: out_of_reach.iter().map(ToString::to_string).collect(),
                     };
-                    match client.heads(request).await {
+                    // A peer that never answers is a dead link, not a wait.
+                    let answer = tokio::time::timeout(call_deadline(&node), client.heads(request))
+                        .await
+                        .unwrap_or_else(|_| {
+                            Err(tonic::Status::deadline_exceeded(format!(
+                                "no answer in {}s",
+                                call_deadline(&node).as_secs()
+                            )))
+                        });
+                    match answer {
                         Ok(heads) => {
                             let news = node.peers.record_heads(&org, &heads.into_inner().heads);
                             every = if news {
@@ -649,6 +702,9 @@ enum PullEnd {
 enum PullError {
     /// The source served something invalid: pass it over.
     BadEntry(String),
+    /// The source advertised more than this node holds and served none of
+    /// it in time, or did not answer the subscription: it loses its standing.
+    NoProgress { held: u64, error: String },
     /// The stream broke: the link is suspect.
     Stream(String),
     /// Our side cannot go on (frozen origin, store failure).
@@ -691,6 +747,10 @@ async fn follow(node: Arc<Node>, origin: OrgId, cancel: CancellationToken) {
                 tracing::warn!(source = %source.org, %error, "refused entries from source");
                 node.peers.penalise(&source.org, error);
             }
+            Err(PullError::NoProgress { held, error }) => {
+                tracing::warn!(source = %source.org, %error, "source does not deliver");
+                node.peers.broke_promise(&source.org, &origin, held, error);
+            }
             Err(PullError::Stream(error)) => {
                 tracing::debug!(source = %source.org, %error, "subscription ended");
                 node.peers.mark_failed(&source.org, error);
@@ -706,6 +766,12 @@ async fn follow(node: Arc<Node>, origin: OrgId, cancel: CancellationToken) {
             }
         }
     }
+}
+
+/// How long a peer may take to answer a call or to bring what it promised:
+/// three heartbeat periods, after which a silent stream is dead too.
+pub(crate) fn call_deadline(node: &Node) -> Duration {
+    node.config().replication.heartbeat().saturating_mul(3)
 }
 
 fn our_head(node: &Node, origin: &OrgId) -> Result<u64, PullError> {
@@ -728,25 +794,68 @@ async fn pull(
         origin: origin.to_string(),
         after_seq,
     };
-    let mut stream = client(node, source.channel.clone())
-        .subscribe(request)
-        .await
-        .map_err(|s| PullError::Stream(format!("subscribe: {}", s.message())))?
-        .into_inner();
-    let silence = node.config().replication.heartbeat().saturating_mul(3);
+    let silence = call_deadline(node);
+    let mut federation = client(node, source.channel.clone());
+    let subscribe = federation.subscribe(request);
+    let mut stream = tokio::select! {
+        _ = cancel.cancelled() => return Ok(PullEnd::Cancelled),
+        answer = tokio::time::timeout(silence, subscribe) => match answer {
+            Ok(answer) => answer
+                .map_err(|s| PullError::Stream(format!("subscribe: {}", s.message())))?
+                .into_inner(),
+            Err(_) => {
+                return Err(PullError::NoProgress {
+                    held: after_seq,
+                    error: format!(
+                        "did not answer a subscription to {origin} in {}s",
+                        silence.as_secs()
+                    ),
+                });
+            }
+        },
+    };
     let batch_size = node.config().replication.batch_size.max(1);
     // Re-judge the source whenever the peer table changes (the origin itself
     // came within reach, a peer reported more, a penalty ran out); nothing
     // else can make another source better, so there is no timer.
     let mut last_heard = Instant::now();
+    // The progress timer: while the source advertises more than this node
+    // holds, the head must move within `silence`, or the source loses its
+    // standing (heartbeats alone keep a stream alive, not a promise).
+    let mut held = after_seq;
+    let mut progress_by = Instant::now() + silence;
     // Pipelined: the batch before this one is stored (and flushed) by its
     // own task while this one is received and checked.
     let mut storing: Option<tokio::task::JoinHandle<Result<usize, PullError>>> = None;
     let mut duplicates = 0;
     let mut key = node.key_of(origin);
     let end = loop {
+        let head = match our_head(node, origin) {
+            Ok(head) => head,
+            Err(e) => break Err(e),
+        };
+        if head > held {
+            held = head;
+            progress_by = Instant::now() + silence;
+            node.peers.kept_promise(&source.org, origin);
+        }
+        let promised = node.peers.promised(&source.org, origin);
+        if promised <= held {
+            // Nothing is owed: the clock starts when something is.
+            progress_by = Instant::now() + silence;
+        }
         let event = tokio::select! {
             _ = cancel.cancelled() => break Ok(PullEnd::Cancelled),
+            _ = tokio::time::sleep_until(progress_by), if promised > held => {
+                break Err(PullError::NoProgress {
+                    held,
+                    error: format!(
+                        "advertised {origin} up to seq {promised} but served nothing after \
+                         seq {held} for {}s",
+                        silence.as_secs()
+                    ),
+                });
+            }
             _ = changes.changed() => {
                 match our_head(node, origin) {
                     Ok(head) if node.peers.should_switch(origin, &source.org, head) => {
@@ -754,6 +863,23 @@ async fn pull(
                     }
                     Ok(_) => continue,
                     Err(e) => break Err(e),
+                }
+            }
+            // The batch in flight is stored: settle it now, so the head
+            // (and the progress timer) moves without waiting for more.
+            stored = async {
+                match storing.as_mut() {
+                    Some(task) => task.await,
+                    None => std::future::pending().await,
+                }
+            }, if storing.is_some() => {
+                storing = None;
+                match stored.map_err(|e| PullError::Local(format!("ingest task failed: {e}"))) {
+                    Ok(Ok(count)) => {
+                        duplicates = count;
+                        continue;
+                    }
+                    Ok(Err(e)) | Err(e) => break Err(e),
                 }
             }
             _ = tokio::time::sleep_until(last_heard + silence) => {
@@ -992,6 +1118,36 @@ mod tests {
         assert!(!table.record_heads(&ietf, &[head("itu", 5)]));
         assert!(!table.record_heads(&ietf, &[head("itu", 4), head("icann", 3)]));
         assert!(table.record_heads(&ietf, &[head("itu", 6)]));
+    }
+
+    /// Issue 10, item 4: a relay that advertised more than it served is
+    /// passed over, and after its penalty is believed no further than what
+    /// it was found to serve, though it goes on advertising more; serving
+    /// something new restores it.
+    #[tokio::test(start_paused = true)]
+    async fn a_source_that_broke_its_promise_is_believed_no_further() {
+        let table = table_with(&["itu", "evil", "honest"]);
+        let (itu, evil, honest) = (org("itu"), org("evil"), org("honest"));
+        let channel = tonic::transport::Endpoint::from_static("http://127.0.0.1:1").connect_lazy();
+        let hello = |seq| proto::HelloResponse {
+            heads: vec![head("itu", seq)],
+            ..Default::default()
+        };
+        table.set_connected(&evil, channel.clone(), &hello(u64::MAX));
+        table.set_connected(&honest, channel, &hello(5));
+        let best = |table: &PeerTable| table.best_source(&itu).map(|s| s.org);
+        assert_eq!(best(&table), Some(evil.clone()), "the biggest claim wins at first");
+
+        table.broke_promise(&evil, &itu, 0, "served nothing".into());
+        assert_eq!(best(&table), Some(honest.clone()));
+        tokio::time::advance(PENALTY + Duration::from_secs(1)).await;
+        table.record_heads(&evil, &[head("itu", u64::MAX)]);
+        assert_eq!(best(&table), Some(honest.clone()), "after the penalty too");
+        assert!(!table.should_switch(&itu, &honest, 5));
+        assert_eq!(table.promised(&evil, &itu), 0);
+
+        table.kept_promise(&evil, &itu);
+        assert_eq!(best(&table), Some(evil.clone()));
     }
 
     /// Issue 10, item 13: a peer's answers may name any origin; only those
