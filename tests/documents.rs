@@ -604,7 +604,10 @@ async fn a_follower_that_crashed_before_re_pinning_a_rotated_peer_re_pins_it_at_
     let rotation = icann.node().rotate_key().await.unwrap();
     let new_key = icann.node().public_key();
     itu.wait_for_seq(&icann.org, rotation.seq()).await;
-    eventually("itu re-pins icann", || stored_pin(&itu, &icann.org) == new_key).await;
+    eventually("itu re-pins icann", || {
+        stored_pin(&itu, &icann.org) == new_key
+    })
+    .await;
     itu.stop().await;
     // The crash: the rotation entry is on disk, the new pin is not.
     {
@@ -670,7 +673,10 @@ async fn an_operators_re_pin_wins_over_the_key_the_log_rotated_to() {
             > 0
             || itu.head_seq(&icann.org) > rotation.seq()
     };
-    eventually("itu refuses or takes K1's entries", || refused_or_taken(&itu)).await;
+    eventually("itu refuses or takes K1's entries", || {
+        refused_or_taken(&itu)
+    })
+    .await;
     assert_eq!(
         itu.head_seq(&icann.org),
         rotation.seq(),

@@ -442,9 +442,10 @@ async fn a_follower_leaves_an_eclipsing_relay(mode: Eclipse) {
     let heartbeat = Duration::from_secs(follower.config.replication.heartbeat_secs);
     let bound = heartbeat * 3 + Duration::from_secs(10);
     let target = published[2].seq();
-    eventually(&format!("{mode:?}: the follower holds the origin's head"), || {
-        follower.head_seq(&origin.org) >= target
-    })
+    eventually(
+        &format!("{mode:?}: the follower holds the origin's head"),
+        || follower.head_seq(&origin.org) >= target,
+    )
     .await;
     let took = settled.elapsed();
     assert!(

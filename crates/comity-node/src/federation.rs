@@ -156,9 +156,27 @@ impl Federation for FederationService {
         request: Request<SubscribeRequest>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
         let caller = self.caller(&request)?;
-        let SubscribeRequest { origin, after_seq } = request.into_inner();
+        let SubscribeRequest {
+            origin,
+            after_seq,
+            refused,
+        } = request.into_inner();
         let origin = OrgId::new(origin).map_err(|e| Status::invalid_argument(e.to_string()))?;
         let node = &self.node;
+        if &origin == node.org() {
+            // What the caller refuses of our log, or that it refuses
+            // nothing any more: shown in our status.
+            let refusal = crate::peers::reported_refusal(&caller, after_seq, refused);
+            let shown = refusal.clone();
+            if node.peers.note_refuses_ours(&caller, refusal)
+                && let Some(r) = shown
+            {
+                tracing::warn!(
+                    peer = %caller, seq = r.seq, id = %r.id, reason = %r.reason,
+                    "a partner refuses an entry of our log"
+                );
+            }
+        }
         let held = node
             .store()
             .head(&origin)

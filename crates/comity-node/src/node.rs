@@ -3,12 +3,12 @@
 //! reached through an `Arc<Node>`, never a global, so a test runs many nodes
 //! in one process.
 
-use crate::ingest::{self, Checked, Ingested};
+use crate::ingest::{self, Checked, Ingested, Vouched};
 use crate::{clock::Clock, datadir::KeyFiles};
 use crate::{config::Config, error::NodeError, peers::PeerTable};
 use comity_core::{
-    Head, IdentityKey, OrgId, PublicKey, SignedEntry, UnsignedEntry, document, entry::Audience,
-    proto,
+    Hash, Head, IdentityKey, OrgId, PublicKey, SignedEntry, UnsignedEntry, VerifyError, document,
+    entry::Audience, proto,
 };
 use comity_store::{PeerRecord, Store};
 use prost::Message;
@@ -23,6 +23,38 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 /// Batches of up to this many entries are checked on the async worker: at
 /// about 40 µs an entry, well under what a task may hold a worker for.
 const INLINE_CHECK: usize = 4;
+
+/// Store records (space) of the entries the operator accepted by id:
+/// key origin `0x00` seq (8 bytes, big-endian), value version 1 then the id.
+const ACCEPTED: &str = "accepted-entries";
+
+fn accepted_key(origin: &OrgId, seq: u64) -> Vec<u8> {
+    let mut key = origin.as_str().as_bytes().to_vec();
+    key.push(0);
+    key.extend_from_slice(&seq.to_be_bytes());
+    key
+}
+
+/// Every accepted entry in the store, per origin.
+fn load_accepted(store: &dyn Store) -> Result<HashMap<OrgId, Vouched>, NodeError> {
+    let mut accepted: HashMap<OrgId, Vouched> = HashMap::new();
+    for (key, value) in store.records(ACCEPTED, b"")? {
+        let parsed = key.split(|b| *b == 0).next().and_then(|origin| {
+            let origin = OrgId::new(std::str::from_utf8(origin).ok()?).ok()?;
+            let seq = u64::from_be_bytes(key.get(origin.as_str().len() + 1..)?.try_into().ok()?);
+            let id = match value.split_first() {
+                Some((1, id)) => Hash::from_slice(id)?,
+                _ => return None,
+            };
+            Some((origin, seq, id))
+        });
+        match parsed {
+            Some((origin, seq, id)) => accepted.entry(origin).or_default().push((seq, id)),
+            None => tracing::warn!("an accepted-entry record does not read; ignored"),
+        }
+    }
+    Ok(accepted)
+}
 
 /// Pinned keys: who may connect, and whose logs we can verify.
 #[derive(Debug, Default)]
@@ -197,6 +229,8 @@ pub struct Node {
     rotation: Mutex<()>,
     /// Serialises ingest per origin (normally one subscription per origin).
     ingest_locks: std::sync::Mutex<HashMap<OrgId, Arc<Mutex<()>>>>,
+    /// Entries the operator accepted by id (`Node::accept_entry`).
+    accepted: RwLock<HashMap<OrgId, Vouched>>,
     pub(crate) peers: PeerTable,
     pub(crate) tasks: TaskTracker,
     /// Set once the node serves; peer tasks start only then.
@@ -254,6 +288,7 @@ impl Node {
         }
         let tls = comity_tls::TlsIdentity::new(&key, &config.org)
             .map_err(|e| NodeError::Internal(format!("TLS identity: {e}")))?;
+        let accepted = load_accepted(&*store)?;
         // Whatever a freshly opened store holds is on disk.
         let durable = Durability::new(
             store
@@ -273,6 +308,7 @@ impl Node {
             own_log: Arc::new(Mutex::new(())),
             rotation: Mutex::new(()),
             ingest_locks: Default::default(),
+            accepted: RwLock::new(accepted),
             peers,
             tasks: TaskTracker::new(),
             started: std::sync::atomic::AtomicBool::new(false),
@@ -533,13 +569,66 @@ impl Node {
         if origin == self.org() {
             return Err(NodeError::OwnOrigin);
         }
+        let vouched = self.accepted_of(origin);
         // A few entries (live traffic) are checked in place: a hop to the
         // blocking pool would cost more than it saves.
         if batch.len() <= INLINE_CHECK {
-            return Ok(ingest::check(origin, key, batch));
+            return Ok(ingest::check_vouched(origin, key, batch, vouched));
         }
         let origin = origin.clone();
-        blocking(move || Ok(ingest::check(&origin, key, batch))).await
+        blocking(move || Ok(ingest::check_vouched(&origin, key, batch, vouched))).await
+    }
+
+    /// The entries of `origin` the operator accepted by id.
+    fn accepted_of(&self, origin: &OrgId) -> Vouched {
+        self.accepted
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(origin)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Accepts entry `seq` of `origin` with id `id`, whatever its signature:
+    /// the operator's way out of a log that an entry signed with the wrong
+    /// key (as the key rotation race of issue 10 made) blocks here for ever.
+    /// The operator has confirmed with the origin, out of band, that it
+    /// published exactly that entry: the id pins its header, and through it
+    /// its payload and its place in the chain, which are still checked.
+    /// Kept in the store, so it holds across restarts.
+    pub fn accept_entry(&self, origin: &OrgId, seq: u64, id: &str) -> Result<(), NodeError> {
+        let id = Hash::from_hex(id.trim()).ok_or_else(|| {
+            NodeError::InvalidArgument(format!(
+                "{id:?} is not an entry id (64 hex digits, as `comity log` shows it)"
+            ))
+        })?;
+        if origin == self.org() || !self.peers.contains(origin) {
+            return Err(NodeError::NotFound(format!(
+                "{} does not follow {origin}; only a followed log's entries can be accepted",
+                self.org()
+            )));
+        }
+        let held = self.store.head(origin)?.map_or(0, |h| h.seq);
+        if seq <= held {
+            return Err(NodeError::FailedPrecondition(format!(
+                "{} already holds {origin} up to seq {held}; seq {seq} is not refused",
+                self.org()
+            )));
+        }
+        let mut value = vec![1u8];
+        value.extend_from_slice(&id.0);
+        self.store
+            .put_record(ACCEPTED, &accepted_key(origin, seq), &value)?;
+        self.store.flush()?;
+        {
+            let mut accepted = self.accepted.write().unwrap_or_else(|e| e.into_inner());
+            let entries = accepted.entry(origin.clone()).or_default();
+            entries.retain(|(s, _)| *s != seq);
+            entries.push((seq, id));
+        }
+        tracing::warn!(%origin, seq, %id, "entry accepted by the operator, whatever its signature");
+        self.peers.accepted(origin, seq, &id);
+        Ok(())
     }
 
     /// Stage 2 of ingest: places the checked entries against the held log and
@@ -574,6 +663,30 @@ impl Node {
             self.counters
                 .ingested
                 .fetch_add(ingested.new as u64, std::sync::atomic::Ordering::Relaxed);
+        }
+        let held = self.store.head(&origin)?.map_or(0, |h| h.seq);
+        self.peers.passed(&origin, held);
+        if let (Some(err), Some((seq, id))) = (&failure, ingested.refused)
+            && seq == held + 1
+        {
+            // The next entry is refused: the log is blocked here until the
+            // origin or the operator does something, so show it.
+            let reason = match (err, key) {
+                (NodeError::Verify(VerifyError::BadSignature { .. }), Some(key)) => {
+                    format!("{err} (checked with the pinned key {key})")
+                }
+                _ => err.to_string(),
+            };
+            self.peers.note_refusal(
+                &origin,
+                crate::peers::Refusal {
+                    seq,
+                    id,
+                    peer: source.clone(),
+                    reason,
+                    at: SystemTime::now(),
+                },
+            );
         }
         if let (Some((seq, rotated)), Some(signer)) = (ingested.rotated, key) {
             self.follow_rotation(&origin, signer, seq, rotated)?;

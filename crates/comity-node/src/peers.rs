@@ -9,7 +9,7 @@
 
 use crate::{error::NodeError, node::Node};
 use backon::{BackoffBuilder, ExponentialBuilder};
-use comity_core::{OrgId, PublicKey, proto};
+use comity_core::{Hash, OrgId, PublicKey, proto};
 use comity_store::PeerRecord;
 use futures::FutureExt;
 use proto::{
@@ -43,6 +43,36 @@ const MAX_POLL_BACKOFF: u32 = 8;
 /// the requested seq once; a few duplicates can come from a source switch.
 const MAX_DUPLICATES: usize = 1024;
 
+/// An entry refused, and why: kept while it blocks a log, so that the
+/// operators on both sides see it in `comity status`, not only in a log line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub seq: u64,
+    /// The entry's id (BLAKE3 of its header).
+    pub id: Hash,
+    /// In [`PeerView::refused`], the source that served the entry; in
+    /// [`PeerView::refuses_ours`], the partner that refuses it.
+    pub peer: OrgId,
+    pub reason: String,
+    pub at: SystemTime,
+}
+
+/// The most of a reason a partner reports that is kept and shown.
+const MAX_REASON: usize = 512;
+
+/// A reason a partner reported, as it may be shown to an operator: no
+/// control characters (no terminal escapes), at most [`MAX_REASON`] bytes.
+fn clean_reason(reason: &str) -> String {
+    let mut clean = String::new();
+    for c in reason.chars().filter(|c| !c.is_control()) {
+        if clean.len() + c.len_utf8() > MAX_REASON {
+            break;
+        }
+        clean.push(c);
+    }
+    clean
+}
+
 /// What the rest of the node may see of one peer.
 #[derive(Debug, Clone)]
 pub struct PeerView {
@@ -62,6 +92,12 @@ pub struct PeerView {
     /// Origins the peer follows, from its `Hello`.
     pub follows: BTreeSet<OrgId>,
     pub serving: BTreeSet<OrgId>,
+    /// The next entry of this peer's log, which this node refuses (until
+    /// its head gets past it).
+    pub refused: Option<Refusal>,
+    /// The entry of this node's own log that this peer refuses, as it
+    /// reported when it last subscribed to it.
+    pub refuses_ours: Option<Refusal>,
 }
 
 struct PeerRuntime {
@@ -89,6 +125,8 @@ impl PeerRuntime {
                 remote_heads: BTreeMap::new(),
                 follows: BTreeSet::new(),
                 serving: BTreeSet::new(),
+                refused: None,
+                refuses_ours: None,
             },
             channel: None,
             cancel: CancellationToken::new(),
@@ -406,6 +444,58 @@ impl PeerTable {
                 .and_then(|p| p.believed_head(origin))
                 .unwrap_or(0)
         })
+    }
+
+    /// This node refuses the next entry of `origin`'s log.
+    pub(crate) fn note_refusal(&self, origin: &OrgId, refusal: Refusal) {
+        self.with_peer(origin, |p| p.view.refused = Some(refusal));
+    }
+
+    /// This node now holds `origin` up to `head`: a refusal at or below it
+    /// is over.
+    pub(crate) fn passed(&self, origin: &OrgId, head: u64) {
+        self.with_peer(origin, |p| {
+            if p.view.refused.as_ref().is_some_and(|r| r.seq <= head) {
+                p.view.refused = None;
+            }
+        });
+    }
+
+    /// The entry of `origin`'s log this node refuses, if any.
+    pub(crate) fn refusal_of(&self, origin: &OrgId) -> Option<Refusal> {
+        self.with(|peers| peers.get(origin).and_then(|p| p.view.refused.clone()))
+    }
+
+    /// The operator accepted entry `seq` of `origin` with `id`: it is no
+    /// longer refused, and the source that served it is not passed over
+    /// for it any more. Wakes the follow tasks.
+    pub(crate) fn accepted(&self, origin: &OrgId, seq: u64, id: &Hash) {
+        let served_by = self.with(|peers| {
+            let p = peers.get_mut(origin)?;
+            let refusal = p.view.refused.take_if(|r| r.seq == seq && &r.id == id)?;
+            Some(refusal.peer)
+        });
+        if let Some(source) = served_by {
+            self.with_peer(&source, |p| p.penalised_until = None);
+        }
+        self.links.send_modify(|n| *n += 1);
+    }
+
+    /// What `peer` reported, subscribing to our own log, about the entry
+    /// after its cursor: refused (and why), or not. True if it reports a
+    /// refusal it had not reported before.
+    pub(crate) fn note_refuses_ours(&self, peer: &OrgId, refused: Option<Refusal>) -> bool {
+        let mut news = false;
+        self.with_peer(peer, |p| {
+            let same = |a: &Refusal, b: &Refusal| a.seq == b.seq && a.id == b.id;
+            news = match (&p.view.refuses_ours, &refused) {
+                (Some(old), Some(new)) => !same(old, new),
+                (None, Some(_)) => true,
+                _ => false,
+            };
+            p.view.refuses_ours = refused;
+        });
+        news
     }
 
     fn set_serving(&self, org: &OrgId, origin: &OrgId, serving: bool) {
@@ -745,6 +835,11 @@ async fn follow(node: Arc<Node>, origin: OrgId, cancel: CancellationToken) {
             }
             Err(PullError::BadEntry(error)) => {
                 tracing::warn!(source = %source.org, %error, "refused entries from source");
+                if source.org == origin {
+                    // Tell the origin at once, not only at the next
+                    // subscription after the penalty.
+                    report_refusal(&node, &origin, &source);
+                }
                 node.peers.penalise(&source.org, error);
             }
             Err(PullError::NoProgress { held, error }) => {
@@ -766,6 +861,57 @@ async fn follow(node: Arc<Node>, origin: OrgId, cancel: CancellationToken) {
             }
         }
     }
+}
+
+/// What to tell a source subscribed to after `after_seq`: the entry after
+/// it, if this node refuses that one.
+fn refused_entry(node: &Node, origin: &OrgId, after_seq: u64) -> Option<proto::RefusedEntry> {
+    node.peers
+        .refusal_of(origin)
+        .filter(|r| r.seq == after_seq.saturating_add(1))
+        .map(|r| proto::RefusedEntry {
+            seq: r.seq,
+            id: r.id.0.to_vec(),
+            reason: r.reason,
+        })
+}
+
+/// Tells `origin`, which just served an entry this node refuses, which and
+/// why: a subscription carrying the refusal, dropped once answered.
+fn report_refusal(node: &Arc<Node>, origin: &OrgId, source: &Source) {
+    let Ok(after_seq) = our_head(node, origin) else {
+        return;
+    };
+    let Some(refused) = refused_entry(node, origin, after_seq) else {
+        return;
+    };
+    let request = SubscribeRequest {
+        origin: origin.to_string(),
+        after_seq,
+        refused: Some(refused),
+    };
+    let mut federation = client(node, source.channel.clone());
+    let deadline = call_deadline(node);
+    node.tasks.spawn(async move {
+        let _ = tokio::time::timeout(deadline, federation.subscribe(request)).await;
+    });
+}
+
+/// A refusal `peer` reported about the entry after `after_seq` of our own
+/// log, as kept (see [`Refusal`]).
+pub(crate) fn reported_refusal(
+    peer: &OrgId,
+    after_seq: u64,
+    refused: Option<proto::RefusedEntry>,
+) -> Option<Refusal> {
+    let refused = refused.filter(|r| r.seq == after_seq.saturating_add(1))?;
+    Some(Refusal {
+        seq: refused.seq,
+        id: Hash::from_slice(&refused.id)?,
+        peer: peer.clone(),
+        reason: clean_reason(&refused.reason),
+        at: SystemTime::now(),
+    })
 }
 
 /// How long a peer may take to answer a call or to bring what it promised:
@@ -793,6 +939,7 @@ async fn pull(
     let request = SubscribeRequest {
         origin: origin.to_string(),
         after_seq,
+        refused: refused_entry(node, origin, after_seq),
     };
     let silence = call_deadline(node);
     let mut federation = client(node, source.channel.clone());
@@ -1136,7 +1283,11 @@ mod tests {
         table.set_connected(&evil, channel.clone(), &hello(u64::MAX));
         table.set_connected(&honest, channel, &hello(5));
         let best = |table: &PeerTable| table.best_source(&itu).map(|s| s.org);
-        assert_eq!(best(&table), Some(evil.clone()), "the biggest claim wins at first");
+        assert_eq!(
+            best(&table),
+            Some(evil.clone()),
+            "the biggest claim wins at first"
+        );
 
         table.broke_promise(&evil, &itu, 0, "served nothing".into());
         assert_eq!(best(&table), Some(honest.clone()));
