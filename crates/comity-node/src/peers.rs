@@ -6,6 +6,14 @@
 //! and switches when that source fails or falls behind.
 //!
 //! Sources are pulled, never pushed to: no publisher keeps a queue per peer.
+//!
+//! A source must deliver what it advertises: every call has a deadline,
+//! and a source that advertises more of a log than this node holds must
+//! move the held head within three heartbeat periods, or it is passed over
+//! and believed no further (a relay could otherwise eclipse a log by
+//! advertising a head it never sends). What peers say they hold is kept
+//! only for the origins this node follows, and whether a peer serves this
+//! node in return is judged from what this node saw, not from its claims.
 
 use crate::{error::NodeError, node::Node};
 use backon::{BackoffBuilder, ExponentialBuilder};
