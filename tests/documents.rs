@@ -484,3 +484,211 @@ async fn replication_continues_across_a_key_rotation() {
     }
     assert!(before.iter().all(|e| e.seq() < rotation.seq()));
 }
+
+/// Issue 10, item 1: a rotation must never let an entry after it be signed
+/// with the old key (the key in use and the next seq change together), and
+/// rotations at the same time must not overwrite each other's staged key.
+/// Eight rotations, two at a time, while four clients publish: every partner
+/// ends at the origin's head, every copy of the chain verifies from the
+/// first key, and the key on disk is the one the log names last.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eight_rotations_during_four_concurrent_publishers_leave_every_partner_at_the_head() {
+    let root = temp_root();
+    let itu = TestNode::start_new(root.path(), "itu").await;
+    let ietf = TestNode::start_new(root.path(), "ietf").await;
+    let mut icann = TestNode::start_new(root.path(), "icann").await;
+    mesh(&[&itu, &ietf, &icann]);
+    let original_key = icann.public_key();
+    let first = icann.publish(1).await.remove(0);
+    for node in [&itu, &ietf] {
+        node.wait_for_seq(&icann.org, first.seq()).await;
+    }
+
+    let node = icann.node().clone();
+    let publishers: Vec<_> = (0..4)
+        .map(|p| {
+            let node = node.clone();
+            tokio::spawn(async move {
+                for i in 0..30 {
+                    node.publish(support::consultation(&format!("publisher {p}, #{i}")))
+                        .await
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    let rotators: Vec<_> = (0..2)
+        .map(|_| {
+            let node = node.clone();
+            tokio::spawn(async move {
+                let mut rotations = Vec::new();
+                for _ in 0..4 {
+                    rotations.push(node.rotate_key().await);
+                }
+                rotations
+            })
+        })
+        .collect();
+    for publisher in publishers {
+        publisher.await.unwrap();
+    }
+    let mut rotated = 0;
+    for rotator in rotators {
+        for rotation in rotator.await.unwrap() {
+            rotation.expect("every rotation succeeds");
+            rotated += 1;
+        }
+    }
+    assert_eq!(rotated, 8);
+    drop(node); // a restart below reopens the store
+
+    let head = icann.head_seq(&icann.org);
+    support::assert_chain(&icann.log_of(&icann.org), &original_key, head);
+    for node in [&itu, &ietf] {
+        node.wait_for_seq(&icann.org, head).await;
+        support::assert_chain(&node.log_of(&icann.org), &original_key, head);
+    }
+    // The key on disk is the key the log rotated to last: after a restart
+    // the partners still take what ICANN publishes, over TLS too.
+    let (_, last_key) = icann
+        .node()
+        .store()
+        .current_key(&icann.org)
+        .unwrap()
+        .unwrap();
+    assert_eq!(icann.node().public_key(), last_key);
+    icann.stop().await;
+    icann.start().await;
+    assert_eq!(icann.public_key(), last_key, "identity.key is the last key");
+    let later = icann.publish(1).await.remove(0);
+    for node in [&itu, &ietf] {
+        node.wait_for_seq(&icann.org, later.seq()).await;
+        support::assert_chain(&node.log_of(&icann.org), &original_key, later.seq());
+    }
+}
+
+/// The pinned key of `peer` at `node`, as stored.
+fn stored_pin(node: &TestNode, peer: &OrgId) -> comity_core::PublicKey {
+    node.node()
+        .store()
+        .peers()
+        .unwrap()
+        .into_iter()
+        .find(|p| &p.org == peer)
+        .unwrap()
+        .key
+}
+
+/// Issue 10, item 11: a follower that stored a peer's key rotation but
+/// stopped before re-pinning the peer (a crash between the two) finishes the
+/// re-pin at its next start, from the store's `keys` index, and reaches the
+/// rotated peer again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_that_crashed_before_re_pinning_a_rotated_peer_re_pins_it_at_start() {
+    let root = temp_root();
+    let mut itu = TestNode::start_new(root.path(), "itu").await;
+    let icann = TestNode::start_new(root.path(), "icann").await;
+    itu.follow(&icann);
+    icann.follow(&itu);
+    let before = icann.publish(1).await.remove(0);
+    itu.wait_for_seq(&icann.org, before.seq()).await;
+    let pin_before = itu
+        .node()
+        .store()
+        .peers()
+        .unwrap()
+        .into_iter()
+        .find(|p| p.org == icann.org)
+        .unwrap();
+
+    let rotation = icann.node().rotate_key().await.unwrap();
+    let new_key = icann.node().public_key();
+    itu.wait_for_seq(&icann.org, rotation.seq()).await;
+    eventually("itu re-pins icann", || {
+        stored_pin(&itu, &icann.org) == new_key
+    })
+    .await;
+    itu.stop().await;
+    // The crash: the rotation entry is on disk, the new pin is not.
+    {
+        let start = std::time::Instant::now();
+        let store = loop {
+            match itu.data.open_store(&itu.config) {
+                Ok(store) => break store,
+                Err(e) => {
+                    assert!(start.elapsed() < support::DEADLINE, "store: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            }
+        };
+        store.put_peer(&pin_before).unwrap();
+        store.flush().unwrap();
+    }
+    itu.start().await;
+    assert_eq!(stored_pin(&itu, &icann.org), new_key, "re-pinned at start");
+    let after = icann.publish(1).await.remove(0);
+    itu.wait_for_seq(&icann.org, after.seq()).await;
+}
+
+/// Issue 10, item 12: after a compromise of ICANN's rotated key K1, ITU's
+/// operator pins K2, told out of band. That pin wins over the key the log
+/// rotated to: entries signed by K1 are refused, even when a relay serves
+/// them, and even after a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operators_re_pin_wins_over_the_key_the_log_rotated_to() {
+    let root = temp_root();
+    let mut itu = TestNode::start_new(root.path(), "itu").await;
+    let ietf = TestNode::start_new(root.path(), "ietf").await;
+    let icann = TestNode::start_new(root.path(), "icann").await;
+    mesh(&[&itu, &ietf, &icann]);
+    let first = icann.publish(1).await.remove(0);
+    // The partners meet ICANN before it rotates (see ARCHITECTURE, limits).
+    for node in [&itu, &ietf] {
+        node.wait_for_seq(&icann.org, first.seq()).await;
+    }
+    let rotation = icann.node().rotate_key().await.unwrap(); // K0 -> K1
+    let k1 = icann.node().public_key();
+    for node in [&itu, &ietf] {
+        node.wait_for_seq(&icann.org, rotation.seq()).await;
+    }
+    eventually("itu follows the rotation", || {
+        stored_pin(&itu, &icann.org) == k1
+    })
+    .await;
+
+    // K1 is stolen. ITU's operator pins K2, which ICANN gave out of band.
+    let k2 = comity_core::IdentityKey::generate().public();
+    itu.node()
+        .add_peer(icann.org.clone(), k2, Some(icann.endpoint()))
+        .unwrap();
+    // Entries signed by K1 (here by ICANN's node, which still holds it)
+    // reach IETF, which relays them to ITU.
+    let stolen = icann.publish(2).await;
+    ietf.wait_for_seq(&icann.org, stolen[1].seq()).await;
+    let refused_or_taken = |itu: &TestNode| {
+        itu.node()
+            .counters
+            .rejected
+            .load(std::sync::atomic::Ordering::Relaxed)
+            > 0
+            || itu.head_seq(&icann.org) > rotation.seq()
+    };
+    eventually("itu refuses or takes K1's entries", || {
+        refused_or_taken(&itu)
+    })
+    .await;
+    assert_eq!(
+        itu.head_seq(&icann.org),
+        rotation.seq(),
+        "entries signed by the rotated-to key were taken over the operator's pin"
+    );
+    // The operator's pin survives a restart, and still wins.
+    itu.stop().await;
+    itu.start().await;
+    assert_eq!(stored_pin(&itu, &icann.org), k2);
+    eventually("itu refuses or takes K1's entries after a restart", || {
+        refused_or_taken(&itu)
+    })
+    .await;
+    assert_eq!(itu.head_seq(&icann.org), rotation.seq());
+}

@@ -266,7 +266,11 @@ async fn a_follower_leaves_a_relay_for_the_origin_that_comes_within_reach() {
     let root = temp_root();
     // Bound but not yet serving: connections wait in its backlog.
     let mut origin = TestNode::create(root.path(), "ietf").await;
-    let follower = TestNode::start_new(root.path(), "itu").await;
+    // Heartbeats of 3 s: a subscription may take three of them (9 s) to be
+    // answered, more than the relay's 5 s, so the slow answer is waited for.
+    let mut follower =
+        TestNode::create_with(root.path(), "itu", |c| c.replication.heartbeat_secs = 3).await;
+    follower.start().await;
     let relay_key = IdentityKey::generate();
     let relay_org = org("icann");
     let (endpoint, incoming) = support::fake_peer_tls(&relay_key, &relay_org, &follower).await;
@@ -296,4 +300,186 @@ async fn a_follower_leaves_a_relay_for_the_origin_that_comes_within_reach() {
     let published = origin.publish(1).await;
     follower.wait_for_seq(&origin.org, published[0].seq()).await;
     stop.cancel();
+}
+
+/// How an eclipsing relay treats a subscription.
+#[derive(Clone, Copy, Debug)]
+enum Eclipse {
+    /// Answers, then sends heartbeats that repeat the claimed head, for ever.
+    Heartbeats,
+    /// Never answers the subscription at all.
+    Silence,
+}
+
+/// A relay that claims to hold `origin` up to `u64::MAX` (in `Hello`, in
+/// `Heads` and in its heartbeats) and never sends one entry of it.
+struct EclipsingRelay {
+    org: OrgId,
+    origin: OrgId,
+    mode: Eclipse,
+}
+
+impl EclipsingRelay {
+    fn heads(&self) -> Vec<Head> {
+        vec![Head {
+            origin: self.origin.to_string(),
+            seq: u64::MAX,
+            hash: vec![0; 32],
+        }]
+    }
+}
+
+#[tonic::async_trait]
+impl Federation for EclipsingRelay {
+    async fn hello(&self, _: Request<HelloRequest>) -> Result<Response<HelloResponse>, Status> {
+        Ok(Response::new(HelloResponse {
+            protocol_version: comity_proto::PROTOCOL_VERSION,
+            org: self.org.to_string(),
+            follows: vec![self.origin.to_string()],
+            follows_you: true,
+            heads: self.heads(),
+            ..Default::default()
+        }))
+    }
+
+    async fn heads(&self, _: Request<HeadsRequest>) -> Result<Response<HeadsResponse>, Status> {
+        Ok(Response::new(HeadsResponse {
+            heads: self.heads(),
+        }))
+    }
+
+    type GetBlobStream = ReceiverStream<Result<comity_proto::v1::BlobChunk, Status>>;
+
+    async fn get_blob(
+        &self,
+        _: Request<GetBlobRequest>,
+    ) -> Result<Response<Self::GetBlobStream>, Status> {
+        Err(Status::not_found("this relay serves no attachments"))
+    }
+
+    type SubscribeStream = ReceiverStream<Result<SubscribeEvent, Status>>;
+
+    async fn subscribe(
+        &self,
+        request: Request<SubscribeRequest>,
+    ) -> Result<Response<Self::SubscribeStream>, Status> {
+        if let Eclipse::Silence = self.mode {
+            std::future::pending::<()>().await;
+        }
+        let _ = request;
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        tokio::spawn(async move {
+            let beat = || SubscribeEvent {
+                event: Some(Event::Heartbeat(Heartbeat {
+                    head_seq: u64::MAX,
+                    at: None,
+                })),
+            };
+            while tx.send(Ok(beat())).await.is_ok() {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+}
+
+/// Issue 10, item 4: a follower of a key-only origin, eclipsed by a relay
+/// that advertises the origin's log up to `u64::MAX` and then sends nothing
+/// of it, leaves that relay for an honest one.
+///
+/// The bound: a source that advertises more than the follower holds must
+/// bring an entry within three heartbeat periods (the same period after
+/// which a silent stream is dead), and a subscription must be answered
+/// within that period too. So the follower reaches the honest relay's head
+/// within three heartbeat periods of settling on the eclipsing relay, plus
+/// one subscription and its first batch (given 10 s here, for a loaded CI
+/// machine). It then stays with the honest relay, though the eclipsing one
+/// goes on advertising more.
+async fn a_follower_leaves_an_eclipsing_relay(mode: Eclipse) {
+    let root = temp_root();
+    let origin = TestNode::start_new(root.path(), "ietf").await;
+    let honest = TestNode::start_new(root.path(), "icann").await;
+    let follower = TestNode::start_new(root.path(), "itu").await;
+    honest.follow(&origin);
+    origin.follow(&honest);
+    honest.follow(&follower);
+    follower.follow(&honest);
+
+    let relay_key = IdentityKey::generate();
+    let relay_org = org("evil");
+    let (endpoint, incoming) = support::fake_peer_tls(&relay_key, &relay_org, &follower).await;
+    let stop = CancellationToken::new();
+    let relay = FederationServer::new(EclipsingRelay {
+        org: relay_org.clone(),
+        origin: origin.org.clone(),
+        mode,
+    });
+    let shutdown = stop.clone();
+    tokio::spawn(async move {
+        tonic::transport::Server::builder()
+            .add_service(relay)
+            .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
+            .await
+    });
+    follower
+        .node()
+        .add_peer(relay_org.clone(), relay_key.public(), Some(endpoint))
+        .unwrap();
+    let node = follower.node().clone();
+    eventually("the follower is connected to the eclipsing relay", || {
+        node.peer_table()
+            .views()
+            .iter()
+            .any(|p| p.record.org == relay_org && p.connected)
+    })
+    .await;
+    // Settles on the eclipsing relay: it claims the most.
+    follower.follow_key_only(&origin);
+    support::wait_until_following_through(&follower, &origin.org, &relay_org).await;
+    let settled = std::time::Instant::now();
+    let published = origin.publish(3).await;
+
+    let heartbeat = Duration::from_secs(follower.config.replication.heartbeat_secs);
+    let bound = heartbeat * 3 + Duration::from_secs(10);
+    let target = published[2].seq();
+    eventually(
+        &format!("{mode:?}: the follower holds the origin's head"),
+        || follower.head_seq(&origin.org) >= target,
+    )
+    .await;
+    let took = settled.elapsed();
+    assert!(
+        took <= bound,
+        "{mode:?}: reached the honest relay after {took:?}, over the bound of {bound:?}"
+    );
+    assert_chain(&follower.log_of(&origin.org), &origin.public_key(), target);
+    let relay_error = follower
+        .node()
+        .peer_table()
+        .views()
+        .into_iter()
+        .find(|p| p.record.org == relay_org)
+        .and_then(|p| p.last_error)
+        .unwrap_or_default();
+    assert!(
+        !relay_error.is_empty(),
+        "{mode:?}: the relay's fault is shown: {:?}",
+        follower.node().peer_table().views()
+    );
+
+    // New entries come through the honest relay; the eclipsing relay,
+    // still advertising u64::MAX, does not win the follower back.
+    let more = origin.publish(2).await;
+    follower.wait_for_seq(&origin.org, more[1].seq()).await;
+    stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_leaves_a_relay_that_advertises_entries_and_sends_only_heartbeats() {
+    a_follower_leaves_an_eclipsing_relay(Eclipse::Heartbeats).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_leaves_a_relay_that_never_answers_a_subscription() {
+    a_follower_leaves_an_eclipsing_relay(Eclipse::Silence).await;
 }

@@ -606,6 +606,7 @@ async fn a_pinned_peer_opening_2000_unread_subscriptions_cannot_exhaust_memory()
                     client.subscribe(SubscribeRequest {
                         origin: "itu".into(),
                         after_seq: 0,
+                        ..Default::default()
                     }),
                 )
                 .await

@@ -369,3 +369,209 @@ async fn a_certificate_issued_by_a_pinned_peer_for_another_organisation_is_refus
         "a certificate issued by a pinned peer is not a pin"
     );
 }
+
+/// Issue 10, item 13: with `require_reciprocity`, what counts is what the
+/// node can verify, not what a peer says. A pinned peer that claims in its
+/// `Hello` to follow the node, but has never answered the node's own
+/// `Hello` over mutual TLS, is not served; a peer that has is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reciprocity_is_judged_from_what_the_node_saw_not_from_what_a_peer_claims() {
+    let root = temp_root();
+    let mut a = TestNode::create_with(root.path(), "itu", |c| {
+        c.replication.require_reciprocity = true
+    })
+    .await;
+    a.start().await;
+    let honest = TestNode::start_new(root.path(), "ietf").await;
+    a.follow(&honest);
+    honest.follow(&a);
+    let published = a.publish(1).await.remove(0);
+    honest.wait_for_seq(&a.org, published.seq()).await;
+
+    // A pins the liar by key only, so it never hears the liar answer it.
+    let liar_key = IdentityKey::generate();
+    let liar = org("icann");
+    a.node()
+        .add_peer(liar.clone(), liar_key.public(), None)
+        .unwrap();
+    let identity = comity_tls::TlsIdentity::new(&liar_key, &liar).unwrap();
+    let config = comity_tls::client_config(&identity, a.public_key()).unwrap();
+    let channel = comity_tls::connect(&a.endpoint(), config, Duration::from_secs(5))
+        .await
+        .unwrap();
+    let mut client = FederationClient::new(channel);
+    let hello = client
+        .hello(HelloRequest {
+            protocol_version: comity_proto::PROTOCOL_VERSION,
+            follows: vec![a.org.to_string()],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(hello.org, "itu");
+    for origin in [&a.org, &honest.org] {
+        let refused = client
+            .subscribe(SubscribeRequest {
+                origin: origin.to_string(),
+                after_seq: 0,
+                ..Default::default()
+            })
+            .await
+            .map(|_| ())
+            .expect_err("a peer that only claims to follow is not served");
+        assert_eq!(refused.code(), tonic::Code::PermissionDenied, "{refused}");
+    }
+}
+
+/// Opens a stopped node's store, waiting while a closing handle holds it.
+async fn open_stopped_store(node: &TestNode) -> Arc<dyn comity_store::Store> {
+    let start = std::time::Instant::now();
+    loop {
+        match node.data.open_store(&node.config) {
+            Ok(store) => return store,
+            Err(e) => {
+                assert!(start.elapsed() < support::DEADLINE, "store: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+async fn status_of(node: &TestNode) -> comity_proto::v1::StatusResponse {
+    comity_node::local_api::connect(&node.data.socket_path())
+        .await
+        .unwrap()
+        .status(comity_proto::v1::StatusRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+/// Issue 10, item 1, the way out: a log already broken (an entry signed
+/// with a key the chain does not name there, as the rotation race made)
+/// is refused by every partner for ever. The refusal shows in `comity
+/// status` on both sides with its reason: at the partner, which entry and
+/// why; at the origin, which partner refuses which of its entries and why.
+/// Once the two operators have compared the entry's id out of band, the
+/// partner accepts that one entry by id, and replication goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entry_a_partner_refuses_shows_in_status_on_both_sides_until_it_is_accepted() {
+    let root = temp_root();
+    let itu = TestNode::start_new(root.path(), "itu").await;
+    let mut icann = TestNode::start_new(root.path(), "icann").await;
+    itu.follow(&icann);
+    icann.follow(&itu);
+    let good = icann.publish(1).await.remove(0);
+    itu.wait_for_seq(&icann.org, good.seq()).await;
+
+    // ICANN's log gets an entry signed with a stray key, then a good one.
+    icann.stop().await;
+    let stray = IdentityKey::generate();
+    let (broken, after) = {
+        let store = open_stopped_store(&icann).await;
+        let head = store.head(&icann.org).unwrap();
+        let (kind, payload) = document::encode(support::consultation("signed by a stray key"));
+        let broken = UnsignedEntry::new(icann.org.clone(), kind, payload).sign(&stray, head);
+        let (kind, payload) = document::encode(support::consultation("signed as it should be"));
+        let after = UnsignedEntry::new(icann.org.clone(), kind, payload)
+            .sign(&icann.key, Some(broken.head()));
+        store.append(&broken).unwrap();
+        store.append(&after).unwrap();
+        store.flush().unwrap();
+        (broken, after)
+    };
+    icann.start().await;
+
+    // The partner shows what it refuses, and why...
+    let refused_at_itu = || async {
+        status_of(&itu)
+            .await
+            .refused
+            .into_iter()
+            .find(|r| r.origin == "icann")
+    };
+    let start = std::time::Instant::now();
+    let refusal = loop {
+        if let Some(refusal) = refused_at_itu().await {
+            break refusal;
+        }
+        assert!(start.elapsed() < support::DEADLINE, "itu shows no refusal");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(refusal.seq, broken.seq());
+    assert_eq!(refusal.id, broken.id().to_hex());
+    assert_eq!(refusal.peer, "icann", "served by");
+    assert!(
+        refusal.reason.contains("bad signature"),
+        "{}",
+        refusal.reason
+    );
+    assert_eq!(itu.head_seq(&icann.org), good.seq());
+
+    // ...and so does the origin: which partner refuses which entry, and why.
+    let start = std::time::Instant::now();
+    let reported = loop {
+        let status = status_of(&icann).await;
+        if let Some(r) = status
+            .refused_by_peers
+            .into_iter()
+            .find(|r| r.peer == "itu")
+        {
+            break r;
+        }
+        assert!(
+            start.elapsed() < support::DEADLINE,
+            "icann shows no refusal"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(reported.origin, "icann");
+    assert_eq!(reported.seq, broken.seq());
+    assert_eq!(reported.id, broken.id().to_hex());
+    assert!(
+        reported.reason.contains("bad signature"),
+        "{}",
+        reported.reason
+    );
+
+    // A wrong id is refused with a clear error, and changes nothing.
+    let mut api = comity_node::local_api::connect(&itu.data.socket_path())
+        .await
+        .unwrap();
+    let wrong = api
+        .accept_entry(comity_proto::v1::AcceptEntryRequest {
+            origin: "icann".into(),
+            seq: broken.seq(),
+            id: "00".repeat(32).chars().take(63).collect(),
+        })
+        .await
+        .expect_err("not an id");
+    assert_eq!(wrong.code(), tonic::Code::InvalidArgument, "{wrong}");
+
+    // The way out: ITU's operator accepts that one entry, by its id.
+    api.accept_entry(comity_proto::v1::AcceptEntryRequest {
+        origin: "icann".into(),
+        seq: broken.seq(),
+        id: broken.id().to_hex(),
+    })
+    .await
+    .unwrap();
+    itu.wait_for_seq(&icann.org, after.seq()).await;
+    let held: Vec<Hash> = itu.log_of(&icann.org).iter().map(SignedEntry::id).collect();
+    let origin: Vec<Hash> = icann
+        .log_of(&icann.org)
+        .iter()
+        .map(SignedEntry::id)
+        .collect();
+    assert_eq!(held, origin, "the partner holds exactly the origin's log");
+    assert!(refused_at_itu().await.is_none(), "nothing refused any more");
+    let start = std::time::Instant::now();
+    while !status_of(&icann).await.refused_by_peers.is_empty() {
+        assert!(
+            start.elapsed() < support::DEADLINE,
+            "icann still shows a refusal"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

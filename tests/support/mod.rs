@@ -449,6 +449,7 @@ impl ChildNode {
                 key,
                 endpoint,
                 added_at: 0,
+                key_since: 0,
             },
         )
         .unwrap();

@@ -302,6 +302,7 @@ pub async fn tls_stream(count: usize) -> Result<f64> {
             .subscribe(SubscribeRequest {
                 origin: String::new(),
                 after_seq: n as u64,
+                ..Default::default()
             })
             .await?
             .into_inner();

@@ -54,6 +54,7 @@ impl Probe {
                 .subscribe(SubscribeRequest {
                     origin: origin.to_string(),
                     after_seq,
+                    ..Default::default()
                 })
                 .await
                 .with_context(|| format!("probe subscribing at {}", follower.org))?

@@ -76,6 +76,20 @@ pub enum PeerCommand {
         #[command(flatten)]
         json: JsonArg,
     },
+    /// Accept one entry of a followed log that this node refuses (see
+    /// `comity status`), by its id, whatever its signature. Only once the
+    /// origin has confirmed, out of band, that it published that entry.
+    Accept {
+        /// The organisation whose log holds the entry.
+        origin: OrgId,
+        /// The entry's seq.
+        seq: u64,
+        /// The entry's id (64 hex digits), as `comity status` and the
+        /// origin's `comity log` show it.
+        id: String,
+        #[command(flatten)]
+        data: DataArg,
+    },
 }
 
 #[derive(Subcommand)]
@@ -269,6 +283,23 @@ pub async fn peer(command: PeerCommand) -> Result<(), Failure> {
                 .into_inner()
                 .peers;
             output::peers(&peers, json.json);
+            Ok(())
+        }
+        PeerCommand::Accept {
+            origin,
+            seq,
+            id,
+            data,
+        } => {
+            let mut api = client::connect(&DataDir::new(&data.data)).await?;
+            api.accept_entry(proto::AcceptEntryRequest {
+                origin: origin.to_string(),
+                seq,
+                id: id.clone(),
+            })
+            .await
+            .map_err(status_failure)?;
+            println!("accepted {origin} seq {seq} ({id}); replication of {origin} goes on");
             Ok(())
         }
     }

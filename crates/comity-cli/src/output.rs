@@ -122,6 +122,8 @@ pub fn status(s: &proto::StatusResponse, json: bool) {
                 "conflicting_id": e.conflicting_id, "reported_by": e.reported_by,
                 "detected_at": time(e.detected_at.as_ref()),
             })).collect::<Vec<_>>(),
+            "refused": s.refused.iter().map(refusal_json).collect::<Vec<_>>(),
+            "refused_by_peers": s.refused_by_peers.iter().map(refusal_json).collect::<Vec<_>>(),
         }));
         return;
     }
@@ -157,6 +159,30 @@ pub fn status(s: &proto::StatusResponse, json: bool) {
             e.origin, e.seq, e.held_id, e.conflicting_id, e.reported_by
         );
     }
+    for r in &s.refused {
+        println!(
+            "REFUSED: {} seq {} ({}), served by {}: {}",
+            r.origin, r.seq, r.id, r.peer, r.reason
+        );
+        println!(
+            "  {}'s log stops here until {} serves an entry this node accepts. If {} confirms \
+             that its seq {} is {}, accept it: comity peer accept {} {} {}",
+            r.origin, r.origin, r.origin, r.seq, r.id, r.origin, r.seq, r.id
+        );
+    }
+    for r in &s.refused_by_peers {
+        println!(
+            "REFUSED BY {}: our seq {} ({}): {}",
+            r.peer, r.seq, r.id, r.reason
+        );
+    }
+}
+
+fn refusal_json(r: &proto::Refusal) -> Value {
+    json!({
+        "origin": r.origin, "seq": r.seq, "id": r.id, "peer": r.peer,
+        "reason": r.reason, "at": time(r.at.as_ref()),
+    })
 }
 
 pub fn published_json(p: &proto::PublishResponse) -> Value {

@@ -285,19 +285,26 @@ async fn fetch_from(
         store.discard_partial_blob(hash)?;
         offset = 0;
     }
-    let mut stream = peers::client(node, source.channel.clone())
-        .get_blob(proto::GetBlobRequest {
-            hash: hash.0.to_vec(),
-            offset,
-        })
+    // The answer, and then each chunk, must come within the deadline: a
+    // peer that stops sending must not hold the fetch (and the blob's
+    // in-flight claim) for ever.
+    let deadline = peers::call_deadline(node);
+    let late = || peer_error(format!("sent nothing for {}s", deadline.as_secs()));
+    let mut client = peers::client(node, source.channel.clone());
+    let answer = client.get_blob(proto::GetBlobRequest {
+        hash: hash.0.to_vec(),
+        offset,
+    });
+    let mut stream = tokio::time::timeout(deadline, answer)
         .await
+        .map_err(|_| late())?
         .map_err(|s| peer_error(s.message().to_string()))?
         .into_inner();
     let mut held = offset;
     let mut total = None;
-    while let Some(chunk) = stream
-        .message()
+    while let Some(chunk) = tokio::time::timeout(deadline, stream.message())
         .await
+        .map_err(|_| late())?
         .map_err(|s| peer_error(s.message().to_string()))?
     {
         let claimed = chunk.total_size;

@@ -188,7 +188,9 @@ pub struct ReplicationConfig {
     pub heads_poll_secs: u64,
     /// Upper bound of the reconnect backoff, in seconds.
     pub backoff_max_secs: u64,
-    /// Serve subscriptions only to peers that follow this node in return.
+    /// Serve subscriptions only to peers that serve this node in return:
+    /// that accepted this node's own connection and answered its `Hello`
+    /// (`PeerView::reciprocal`), whatever they claim.
     pub require_reciprocity: bool,
     /// Entries verified and stored per group commit.
     pub batch_size: usize,

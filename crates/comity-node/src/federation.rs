@@ -211,9 +211,11 @@ impl Federation for FederationService {
         let caller = self.caller(&request)?;
         let hello = request.into_inner();
         let org = self.node.org();
-        let follows_us = hello.follows.iter().any(|o| o == org.as_str());
-        self.node.peers.note_follows_us(&caller, follows_us);
-        tracing::debug!(%caller, follows_us, version = hello.protocol_version, "hello");
+        // What the caller says it follows is its claim, not evidence: it is
+        // logged, never used for reciprocity (`PeerView::reciprocal`).
+        let says_it_follows_us = hello.follows.iter().any(|o| o == org.as_str());
+        self.node.peers.note_hello(&caller);
+        tracing::debug!(%caller, says_it_follows_us, version = hello.protocol_version, "hello");
         let profile = match self
             .node
             .store()
@@ -307,9 +309,27 @@ impl Federation for FederationService {
         request: Request<SubscribeRequest>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
         let caller = self.caller(&request)?;
-        let SubscribeRequest { origin, after_seq } = request.into_inner();
+        let SubscribeRequest {
+            origin,
+            after_seq,
+            refused,
+        } = request.into_inner();
         let origin = OrgId::new(origin).map_err(|e| Status::invalid_argument(e.to_string()))?;
         let node = &self.node;
+        if &origin == node.org() {
+            // What the caller refuses of our log, or that it refuses
+            // nothing any more: shown in our status.
+            let refusal = crate::peers::reported_refusal(&caller, after_seq, refused);
+            let shown = refusal.clone();
+            if node.peers.note_refuses_ours(&caller, refusal)
+                && let Some(r) = shown
+            {
+                tracing::warn!(
+                    peer = %caller, seq = r.seq, id = %r.id, reason = %r.reason,
+                    "a partner refuses an entry of our log"
+                );
+            }
+        }
         let held = node
             .store()
             .head(&origin)
@@ -329,9 +349,10 @@ impl Federation for FederationService {
                 .any(|p| p.record.org == caller && p.reciprocal)
         {
             return Err(Status::permission_denied(format!(
-                "{} serves only peers that follow it in return; follow {} first",
-                node.org(),
-                node.org()
+                "{org} serves only peers that serve it in return, and {caller} has not \
+                 answered {org}'s own connection yet: pin {org}'s key and make sure {org} \
+                 has {caller}'s endpoint",
+                org = node.org()
             )));
         }
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);

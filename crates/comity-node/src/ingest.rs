@@ -13,12 +13,26 @@
 //!
 //! Either stage stops at the first bad entry; what came before it is kept
 //! (it is authentic and chains), and the error names that entry.
+//!
+//! An entry the operator accepted by its id ([`Vouched`]) passes without
+//! its signature: the way out of a log that an entry signed with the wrong
+//! key blocks for ever (see `Node::accept_entry`).
 
 use crate::error::NodeError;
 use comity_core::{
     Hash, Ingest, OrgId, PublicKey, SignedEntry, document, entry::Audience, proto, verify,
 };
 use comity_store::{Equivocation, Store};
+
+/// Entries of one origin that the operator accepted by id, whatever their
+/// signature: (seq, id).
+pub type Vouched = Vec<(u64, Hash)>;
+
+fn is_vouched(vouched: &[(u64, Hash)], entry: &SignedEntry) -> bool {
+    vouched
+        .iter()
+        .any(|(seq, id)| *seq == entry.seq() && *id == entry.id())
+}
 
 /// A batch of one origin's entries after [`check`]: decoded, of the right
 /// origin, and validly signed, up to the first that is not.
@@ -37,6 +51,10 @@ pub struct Checked {
     pub(crate) next_key: Option<PublicKey>,
     /// Why the entry after the last passed one was refused.
     pub(crate) failure: Option<NodeError>,
+    /// That entry's seq and id, when it decoded.
+    pub(crate) refused: Option<(u64, Hash)>,
+    /// Entries of this origin accepted by id (see [`Vouched`]).
+    pub(crate) vouched: Vouched,
 }
 
 impl Checked {
@@ -84,13 +102,25 @@ pub struct Ingested {
     pub filled: usize,
     /// Attachments the new entries refer to.
     pub attachments: Vec<proto::AttachmentRef>,
-    /// The origin's new key, when the batch held a key rotation.
-    pub rotated_key: Option<PublicKey>,
+    /// The seq and new key of the batch's last key rotation, if it held one.
+    pub rotated: Option<(u64, PublicKey)>,
+    /// The seq and id of the entry refused, when the failure names one.
+    pub refused: Option<(u64, Hash)>,
 }
 
 /// Stage 1: decodes `batch`, verifies its signatures with `key` (following
 /// key rotations) and judges each payload. Pure CPU.
 pub fn check(origin: &OrgId, key: Option<PublicKey>, batch: Vec<proto::Entry>) -> Checked {
+    check_vouched(origin, key, batch, Vouched::new())
+}
+
+/// [`check`], passing the entries in `vouched` whatever their signature.
+pub fn check_vouched(
+    origin: &OrgId,
+    key: Option<PublicKey>,
+    batch: Vec<proto::Entry>,
+    vouched: Vouched,
+) -> Checked {
     let mut entries = Vec::with_capacity(batch.len());
     let mut failure = None;
     for wire in batch {
@@ -121,13 +151,31 @@ pub fn check(origin: &OrgId, key: Option<PublicKey>, batch: Vec<proto::Entry>) -
             key,
             next_key: key,
             failure,
+            refused: None,
+            vouched,
         };
     };
-    let (good, next_key, bad_signature) = verify::verify_signatures(&entries, &signer);
-    if let Some(e) = bad_signature {
+    let mut good = 0;
+    let mut next_key = signer;
+    let mut refused = None;
+    while good < entries.len() {
+        let (passed, key, bad_signature) = verify::verify_signatures(&entries[good..], &next_key);
+        good += passed;
+        next_key = key;
+        let Some(e) = bad_signature else { break };
+        let entry = &entries[good];
+        if is_vouched(&vouched, entry) {
+            good += 1;
+            if let Some(rotated) = verify::rotated_key(entry) {
+                next_key = rotated;
+            }
+            continue;
+        }
         // A bad signature comes before whatever stopped decoding later.
+        refused = Some((entry.seq(), entry.id()));
         entries.truncate(good);
         failure = Some(e.into());
+        break;
     }
     let payloads = entries.iter().map(Payload::of).collect();
     Checked {
@@ -137,6 +185,8 @@ pub fn check(origin: &OrgId, key: Option<PublicKey>, batch: Vec<proto::Entry>) -
         key,
         next_key: Some(next_key),
         failure,
+        refused,
+        vouched,
     }
 }
 
@@ -154,10 +204,12 @@ pub fn verify_and_store(
     if key != checked.key {
         let entries = std::mem::take(&mut checked.entries);
         let wire = entries.into_iter().map(SignedEntry::into_wire).collect();
-        let again = check(&origin, key, wire);
+        let again = check_vouched(&origin, key, wire, std::mem::take(&mut checked.vouched));
         checked.entries = again.entries;
         checked.payloads = again.payloads;
         checked.failure = again.failure.or(checked.failure);
+        checked.refused = again.refused.or(checked.refused);
+        checked.vouched = again.vouched;
     }
     let Some(mut key) = key else {
         return (Ingested::default(), checked.failure);
@@ -183,12 +235,17 @@ pub fn verify_and_store(
                 .or_else(|| store.entry(&origin, seq).ok().flatten().map(|e| e.id()))
         };
         let verdict = || payload.verdict.clone();
-        match verify::verify_signed_for_ingest(&entry, &key, head, held_at, verdict) {
+        let placed = if is_vouched(&checked.vouched, &entry) {
+            verify::verify_vouched_for_ingest(&entry, head, held_at, verdict)
+        } else {
+            verify::verify_signed_for_ingest(&entry, &key, head, held_at, verdict)
+        };
+        match placed {
             Ok(Ingest::Append) => {
                 head = Some(entry.head());
                 if let Some(rotated) = verify::rotated_key(&entry) {
                     key = rotated;
-                    ingested.rotated_key = Some(rotated);
+                    ingested.rotated = Some((entry.seq(), rotated));
                 }
                 ingested.attachments.extend(payload.attachments);
                 accepted.push(entry);
@@ -206,10 +263,14 @@ pub fn verify_and_store(
                 break;
             }
             Err(e) => {
+                ingested.refused = Some((entry.seq(), entry.id()));
                 failure = Some(e.into());
                 break;
             }
         }
+    }
+    if failure.is_none() {
+        ingested.refused = checked.refused;
     }
     let stored = store
         .append_batch(&accepted)

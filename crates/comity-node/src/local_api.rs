@@ -112,6 +112,23 @@ impl node_server::Node for LocalApi {
                 }),
             })
             .collect();
+        let refusal = |origin: &OrgId, r: &peers::Refusal| proto::Refusal {
+            origin: origin.to_string(),
+            seq: r.seq,
+            id: r.id.to_hex(),
+            peer: r.peer.to_string(),
+            reason: r.reason.clone(),
+            at: Some(r.at.into()),
+        };
+        let views = node.peers.views();
+        let refused = views
+            .iter()
+            .filter_map(|v| v.refused.as_ref().map(|r| refusal(&v.record.org, r)))
+            .collect();
+        let refused_by_peers = views
+            .iter()
+            .filter_map(|v| v.refuses_ours.as_ref().map(|r| refusal(node.org(), r)))
+            .collect();
         Ok(Response::new(StatusResponse {
             org: node.org().to_string(),
             key: node.public_key().to_string(),
@@ -122,7 +139,19 @@ impl node_server::Node for LocalApi {
             equivocations,
             version: env!("CARGO_PKG_VERSION").to_string(),
             http: node.http_url().unwrap_or_default(),
+            refused,
+            refused_by_peers,
         }))
+    }
+
+    async fn accept_entry(
+        &self,
+        request: Request<proto::AcceptEntryRequest>,
+    ) -> Result<Response<proto::AcceptEntryResponse>, Status> {
+        let request = request.into_inner();
+        let origin = org_arg(&request.origin)?;
+        self.node.accept_entry(&origin, request.seq, &request.id)?;
+        Ok(Response::new(proto::AcceptEntryResponse {}))
     }
 
     async fn list_entries(

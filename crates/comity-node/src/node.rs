@@ -3,12 +3,12 @@
 //! reached through an `Arc<Node>`, never a global, so a test runs many nodes
 //! in one process.
 
-use crate::ingest::{self, Checked, Ingested};
+use crate::ingest::{self, Checked, Ingested, Vouched};
 use crate::{clock::Clock, datadir::KeyFiles};
 use crate::{config::Config, error::NodeError, peers::PeerTable};
 use comity_core::{
-    Head, IdentityKey, OrgId, PublicKey, SignedEntry, UnsignedEntry, document, entry::Audience,
-    proto,
+    Hash, Head, IdentityKey, OrgId, PublicKey, SignedEntry, UnsignedEntry, VerifyError, document,
+    entry::Audience, proto,
 };
 use comity_store::{PeerRecord, Store};
 use prost::Message;
@@ -23,6 +23,38 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 /// Batches of up to this many entries are checked on the async worker: at
 /// about 40 µs an entry, well under what a task may hold a worker for.
 const INLINE_CHECK: usize = 4;
+
+/// Store records (space) of the entries the operator accepted by id:
+/// key origin `0x00` seq (8 bytes, big-endian), value version 1 then the id.
+const ACCEPTED: &str = "accepted-entries";
+
+fn accepted_key(origin: &OrgId, seq: u64) -> Vec<u8> {
+    let mut key = origin.as_str().as_bytes().to_vec();
+    key.push(0);
+    key.extend_from_slice(&seq.to_be_bytes());
+    key
+}
+
+/// Every accepted entry in the store, per origin.
+fn load_accepted(store: &dyn Store) -> Result<HashMap<OrgId, Vouched>, NodeError> {
+    let mut accepted: HashMap<OrgId, Vouched> = HashMap::new();
+    for (key, value) in store.records(ACCEPTED, b"")? {
+        let parsed = key.split(|b| *b == 0).next().and_then(|origin| {
+            let origin = OrgId::new(std::str::from_utf8(origin).ok()?).ok()?;
+            let seq = u64::from_be_bytes(key.get(origin.as_str().len() + 1..)?.try_into().ok()?);
+            let id = match value.split_first() {
+                Some((1, id)) => Hash::from_slice(id)?,
+                _ => return None,
+            };
+            Some((origin, seq, id))
+        });
+        match parsed {
+            Some((origin, seq, id)) => accepted.entry(origin).or_default().push((seq, id)),
+            None => tracing::warn!("an accepted-entry record does not read; ignored"),
+        }
+    }
+    Ok(accepted)
+}
 
 /// Pinned keys: who may connect, and whose logs we can verify.
 #[derive(Debug, Default)]
@@ -183,8 +215,10 @@ pub struct Counters {
 
 pub struct Node {
     config: Config,
-    /// The identity key; replaced (once) by a key rotation.
-    key: RwLock<IdentityKey>,
+    /// The identity key; replaced by a key rotation, under the own-log lock
+    /// right after the rotation entry is appended, so that the key in use
+    /// and the next seq always change together.
+    key: Arc<RwLock<IdentityKey>>,
     tls: Arc<comity_tls::SharedIdentity>,
     clock: Arc<dyn Clock>,
     key_files: Option<KeyFiles>,
@@ -194,8 +228,13 @@ pub struct Node {
     durability: Arc<Durability>,
     /// Serialises appends to the own log (not their flushes).
     own_log: Arc<Mutex<()>>,
+    /// Serialises key rotations: each stages its key in `identity.key.next`
+    /// and makes it current only after its entry is durable.
+    rotation: Mutex<()>,
     /// Serialises ingest per origin (normally one subscription per origin).
     ingest_locks: std::sync::Mutex<HashMap<OrgId, Arc<Mutex<()>>>>,
+    /// Entries the operator accepted by id (`Node::accept_entry`).
+    accepted: RwLock<HashMap<OrgId, Vouched>>,
     pub(crate) peers: PeerTable,
     pub(crate) tasks: TaskTracker,
     /// Set once the node serves; peer tasks start only then.
@@ -246,13 +285,15 @@ impl Node {
         options: NodeOptions,
     ) -> Result<Arc<Self>, NodeError> {
         let pins = Arc::new(Pins::default());
-        let peers = PeerTable::default();
+        let peers = PeerTable::new(config.org.clone());
         for record in store.peers()? {
+            let record = finish_re_pin(&*store, record)?;
             pins.set(&record.org, record.key);
             peers.insert(record);
         }
         let tls = comity_tls::TlsIdentity::new(&key, &config.org)
             .map_err(|e| NodeError::Internal(format!("TLS identity: {e}")))?;
+        let accepted = load_accepted(&*store)?;
         // Whatever a freshly opened store holds is on disk.
         let durable = Durability::new(
             store
@@ -262,7 +303,7 @@ impl Node {
         );
         Ok(Arc::new(Self {
             config,
-            key: RwLock::new(key),
+            key: Arc::new(RwLock::new(key)),
             tls: Arc::new(comity_tls::SharedIdentity::new(tls)),
             clock: options.clock,
             key_files: options.key_files,
@@ -270,7 +311,9 @@ impl Node {
             pins,
             durability: Arc::new(durable),
             own_log: Arc::new(Mutex::new(())),
+            rotation: Mutex::new(()),
             ingest_locks: Default::default(),
+            accepted: RwLock::new(accepted),
             peers,
             tasks: TaskTracker::new(),
             started: std::sync::atomic::AtomicBool::new(false),
@@ -325,13 +368,9 @@ impl Node {
         self.key_files.as_ref()
     }
 
-    /// Starts signing with `key` and presenting it in TLS.
-    pub(crate) fn use_key(&self, key: IdentityKey) -> Result<(), NodeError> {
-        let tls = comity_tls::TlsIdentity::new(&key, self.org())
-            .map_err(|e| NodeError::Internal(format!("TLS identity: {e}")))?;
-        *self.key.write().unwrap_or_else(|e| e.into_inner()) = key;
-        self.tls.replace(tls);
-        Ok(())
+    /// Held for the whole of a key rotation (see `Node::rotate_key`).
+    pub(crate) async fn rotation_lock(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.rotation.lock().await
     }
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
@@ -363,16 +402,16 @@ impl Node {
         self.durability.subscribe(origin)
     }
 
-    /// The key an origin's next entries must be signed with: its latest
-    /// rotated key, else the pinned one.
+    /// The key an origin's next entries must be signed with: the pinned
+    /// one. A rotation ingested re-pins the peer (`follow_rotation`), so
+    /// the pin follows the log; but the operator's own pin, given after a
+    /// compromise, is never overridden by a key the log rotated to before
+    /// it (issue 10, item 12).
     pub fn key_of(&self, origin: &OrgId) -> Option<PublicKey> {
         if origin == self.org() {
             return Some(self.public_key());
         }
-        match self.store.current_key(origin) {
-            Ok(Some((_, key))) => Some(key),
-            _ => self.pins.key_of(origin),
-        }
+        self.pins.key_of(origin)
     }
 
     /// Every origin this node follows (its pinned peers).
@@ -442,18 +481,55 @@ impl Node {
         audience: Audience,
     ) -> Result<SignedEntry, NodeError> {
         document::validate(&body, self.org())?;
-        let (kind, payload) = document::encode(body);
+        self.append_own(|_| body, audience, None).await
+    }
+
+    /// Appends the next entry of the own log, made by `body` from the key
+    /// that signs it, and flushes. With `next_key` (a key rotation), the node
+    /// switches to that key for entries and TLS right after the append,
+    /// before the own-log lock is released: whatever is appended after the
+    /// rotation entry, by whichever task, is signed with the new key.
+    pub(crate) async fn append_own(
+        &self,
+        body: impl FnOnce(&PublicKey) -> proto::document::Body,
+        audience: Audience,
+        next_key: Option<IdentityKey>,
+    ) -> Result<SignedEntry, NodeError> {
+        // Made before the lock: a certificate takes a while to make.
+        let next = match next_key {
+            Some(key) => Some((
+                comity_tls::TlsIdentity::new(&key, self.org())
+                    .map_err(|e| NodeError::Internal(format!("TLS identity: {e}")))?,
+                key,
+            )),
+            None => None,
+        };
         let own_log = self.own_log.clone().lock_owned().await;
+        // Read under the lock: no rotation can come between this read and
+        // the append, so the entry is signed with the key its seq needs.
+        let signer = self.identity();
+        let body = body(&signer.public());
+        if next.is_some() {
+            // A rotation is made here, from the signer: check it as
+            // `publish_to` checks what it is given.
+            document::validate(&body, self.org())?;
+        }
+        let (kind, payload) = document::encode(body);
         let head = self.store.head(self.org())?;
         let mut unsigned = UnsignedEntry::new(self.org().clone(), kind, payload);
         unsigned.audience = audience;
         unsigned.created_at = self.clock.now().into();
-        let entry = unsigned.sign(&self.identity(), head);
+        let entry = unsigned.sign(&signer, head);
         let store = self.store.clone();
         let durability = self.durability.clone();
+        let (key_in_use, tls) = (self.key.clone(), self.tls.clone());
         let stored = entry.clone();
         blocking(move || {
             store.append(&stored)?;
+            if let Some((identity, key)) = next {
+                *key_in_use.write().unwrap_or_else(|e| e.into_inner()) = key;
+                tls.replace(identity);
+            }
             // The next publish may sign on top while this one flushes:
             // publishes in flight together share a flush (group commit).
             // One flush covers every append made before it.
@@ -503,13 +579,66 @@ impl Node {
         if origin == self.org() {
             return Err(NodeError::OwnOrigin);
         }
+        let vouched = self.accepted_of(origin);
         // A few entries (live traffic) are checked in place: a hop to the
         // blocking pool would cost more than it saves.
         if batch.len() <= INLINE_CHECK {
-            return Ok(ingest::check(origin, key, batch));
+            return Ok(ingest::check_vouched(origin, key, batch, vouched));
         }
         let origin = origin.clone();
-        blocking(move || Ok(ingest::check(&origin, key, batch))).await
+        blocking(move || Ok(ingest::check_vouched(&origin, key, batch, vouched))).await
+    }
+
+    /// The entries of `origin` the operator accepted by id.
+    fn accepted_of(&self, origin: &OrgId) -> Vouched {
+        self.accepted
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(origin)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Accepts entry `seq` of `origin` with id `id`, whatever its signature:
+    /// the operator's way out of a log that an entry signed with the wrong
+    /// key (as the key rotation race of issue 10 made) blocks here for ever.
+    /// The operator has confirmed with the origin, out of band, that it
+    /// published exactly that entry: the id pins its header, and through it
+    /// its payload and its place in the chain, which are still checked.
+    /// Kept in the store, so it holds across restarts.
+    pub fn accept_entry(&self, origin: &OrgId, seq: u64, id: &str) -> Result<(), NodeError> {
+        let id = Hash::from_hex(id.trim()).ok_or_else(|| {
+            NodeError::InvalidArgument(format!(
+                "{id:?} is not an entry id (64 hex digits, as `comity log` shows it)"
+            ))
+        })?;
+        if origin == self.org() || !self.peers.contains(origin) {
+            return Err(NodeError::NotFound(format!(
+                "{} does not follow {origin}; only a followed log's entries can be accepted",
+                self.org()
+            )));
+        }
+        let held = self.store.head(origin)?.map_or(0, |h| h.seq);
+        if seq <= held {
+            return Err(NodeError::FailedPrecondition(format!(
+                "{} already holds {origin} up to seq {held}; seq {seq} is not refused",
+                self.org()
+            )));
+        }
+        let mut value = vec![1u8];
+        value.extend_from_slice(&id.0);
+        self.store
+            .put_record(ACCEPTED, &accepted_key(origin, seq), &value)?;
+        self.store.flush()?;
+        {
+            let mut accepted = self.accepted.write().unwrap_or_else(|e| e.into_inner());
+            let entries = accepted.entry(origin.clone()).or_default();
+            entries.retain(|(s, _)| *s != seq);
+            entries.push((seq, id));
+        }
+        tracing::warn!(%origin, seq, %id, "entry accepted by the operator, whatever its signature");
+        self.peers.accepted(origin, seq, &id);
+        Ok(())
     }
 
     /// Stage 2 of ingest: places the checked entries against the held log and
@@ -545,8 +674,32 @@ impl Node {
                 .ingested
                 .fetch_add(ingested.new as u64, std::sync::atomic::Ordering::Relaxed);
         }
-        if let Some(key) = ingested.rotated_key {
-            self.follow_rotation(&origin, key)?;
+        let held = self.store.head(&origin)?.map_or(0, |h| h.seq);
+        self.peers.passed(&origin, held);
+        if let (Some(err), Some((seq, id))) = (&failure, ingested.refused)
+            && seq == held + 1
+        {
+            // The next entry is refused: the log is blocked here until the
+            // origin or the operator does something, so show it.
+            let reason = match (err, key) {
+                (NodeError::Verify(VerifyError::BadSignature { .. }), Some(key)) => {
+                    format!("{err} (checked with the pinned key {key})")
+                }
+                _ => err.to_string(),
+            };
+            self.peers.note_refusal(
+                &origin,
+                crate::peers::Refusal {
+                    seq,
+                    id,
+                    peer: source.clone(),
+                    reason,
+                    at: SystemTime::now(),
+                },
+            );
+        }
+        if let (Some((seq, rotated)), Some(signer)) = (ingested.rotated, key) {
+            self.follow_rotation(&origin, signer, seq, rotated)?;
         }
         match failure {
             None => Ok(ingested),
@@ -559,17 +712,29 @@ impl Node {
         }
     }
 
-    /// A followed organisation rotated its key: pin the new one, for its
-    /// entries and its TLS certificate, without anyone re-peering by hand.
-    fn follow_rotation(&self, origin: &OrgId, key: PublicKey) -> Result<(), NodeError> {
+    /// A followed organisation rotated its key at `seq`, in an entry that
+    /// `signer` signed: pin the new one, for its entries and its TLS
+    /// certificate, without anyone re-peering by hand. Not if the operator
+    /// pinned another key meanwhile: that pin wins.
+    ///
+    /// The rotation is on disk before the pin is: a crash in between is
+    /// finished at the next start ([`finish_re_pin`]).
+    fn follow_rotation(
+        &self,
+        origin: &OrgId,
+        signer: PublicKey,
+        seq: u64,
+        key: PublicKey,
+    ) -> Result<(), NodeError> {
         let Some(mut record) = self.store.peers()?.into_iter().find(|p| &p.org == origin) else {
             return Ok(());
         };
-        if record.key == key {
+        if record.key == key || record.key != signer {
             return Ok(());
         }
-        tracing::info!(%origin, old = %record.key, new = %key, "peer rotated its key");
+        tracing::info!(%origin, old = %record.key, new = %key, seq, "peer rotated its key");
         record.key = key;
+        record.key_since = seq;
         self.store.put_peer(&record)?;
         self.store.flush()?;
         self.pins.set(origin, key);
@@ -605,11 +770,20 @@ impl Node {
         if let Some(endpoint) = &endpoint {
             crate::peers::validate_endpoint(endpoint)?;
         }
+        // A new key applies after the log held now: a rotation held
+        // already never overrides it, one that comes later (signed by it)
+        // moves it on.
+        let previous = self.store.peers()?.into_iter().find(|p| p.org == org);
+        let key_since = match previous {
+            Some(previous) if previous.key == key => previous.key_since,
+            _ => self.store.head(&org)?.map_or(0, |h| h.seq),
+        };
         let record = PeerRecord {
             org: org.clone(),
             key,
             endpoint,
             added_at: now_unix(),
+            key_since,
         };
         self.store.put_peer(&record)?;
         self.store.flush()?;
@@ -630,6 +804,29 @@ impl Node {
     pub fn heads(&self) -> Result<Vec<(OrgId, Head)>, NodeError> {
         Ok(self.store.heads()?)
     }
+}
+
+/// Finishes a re-pin that a crash interrupted: the store holds a key
+/// rotation of `record`'s organisation above the seq its pin applies from
+/// (the rotation was stored, the new pin was not). Rebuilt from the store's
+/// `keys` index, so that the pin, for entries and TLS, is the key the log
+/// names. A rotation at or below `key_since` is older than the pin (the
+/// operator re-pinned after it) and changes nothing.
+fn finish_re_pin(store: &dyn Store, mut record: PeerRecord) -> Result<PeerRecord, NodeError> {
+    if let Some((seq, key)) = store.current_key(&record.org)?
+        && seq > record.key_since
+        && key != record.key
+    {
+        tracing::info!(
+            peer = %record.org, old = %record.key, new = %key, seq,
+            "re-pinning a peer to the key its log rotated to"
+        );
+        record.key = key;
+        record.key_since = seq;
+        store.put_peer(&record)?;
+        store.flush()?;
+    }
+    Ok(record)
 }
 
 fn stakeholder_group(name: Option<&str>) -> proto::StakeholderGroup {

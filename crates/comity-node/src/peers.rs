@@ -6,10 +6,18 @@
 //! and switches when that source fails or falls behind.
 //!
 //! Sources are pulled, never pushed to: no publisher keeps a queue per peer.
+//!
+//! A source must deliver what it advertises: every call has a deadline,
+//! and a source that advertises more of a log than this node holds must
+//! move the held head within three heartbeat periods, or it is passed over
+//! and believed no further (a relay could otherwise eclipse a log by
+//! advertising a head it never sends). What peers say they hold is kept
+//! only for the origins this node follows, and whether a peer serves this
+//! node in return is judged from what this node saw, not from its claims.
 
 use crate::{error::NodeError, node::Node};
 use backon::{BackoffBuilder, ExponentialBuilder};
-use comity_core::{OrgId, PublicKey, proto};
+use comity_core::{Hash, OrgId, PublicKey, proto};
 use comity_store::PeerRecord;
 use futures::FutureExt;
 use proto::{
@@ -43,19 +51,61 @@ const MAX_POLL_BACKOFF: u32 = 8;
 /// the requested seq once; a few duplicates can come from a source switch.
 const MAX_DUPLICATES: usize = 1024;
 
+/// An entry refused, and why: kept while it blocks a log, so that the
+/// operators on both sides see it in `comity status`, not only in a log line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub seq: u64,
+    /// The entry's id (BLAKE3 of its header).
+    pub id: Hash,
+    /// In [`PeerView::refused`], the source that served the entry; in
+    /// [`PeerView::refuses_ours`], the partner that refuses it.
+    pub peer: OrgId,
+    pub reason: String,
+    pub at: SystemTime,
+}
+
+/// The most of a reason a partner reports that is kept and shown.
+const MAX_REASON: usize = 512;
+
+/// A reason a partner reported, as it may be shown to an operator: no
+/// control characters (no terminal escapes), at most [`MAX_REASON`] bytes.
+fn clean_reason(reason: &str) -> String {
+    let mut clean = String::new();
+    for c in reason.chars().filter(|c| !c.is_control()) {
+        if clean.len() + c.len_utf8() > MAX_REASON {
+            break;
+        }
+        clean.push(c);
+    }
+    clean
+}
+
 /// What the rest of the node may see of one peer.
 #[derive(Debug, Clone)]
 pub struct PeerView {
     pub record: PeerRecord,
     pub connected: bool,
+    /// The peer serves this node in return: since this node started, it
+    /// accepted this node's key in a mutual-TLS handshake and answered this
+    /// node's `Hello` as the organisation pinned, and has not refused it
+    /// since. Seen, not claimed: what a peer says it follows is not used.
     pub reciprocal: bool,
     pub last_error: Option<String>,
     pub last_contact: Option<SystemTime>,
     pub failures: u32,
+    /// What the peer holds of the origins this node follows, and of this
+    /// node's own log; any other origin a peer names is not kept.
     pub remote_heads: BTreeMap<OrgId, u64>,
     /// Origins the peer follows, from its `Hello`.
     pub follows: BTreeSet<OrgId>,
     pub serving: BTreeSet<OrgId>,
+    /// The next entry of this peer's log, which this node refuses (until
+    /// its head gets past it).
+    pub refused: Option<Refusal>,
+    /// The entry of this node's own log that this peer refuses, as it
+    /// reported when it last subscribed to it.
+    pub refuses_ours: Option<Refusal>,
 }
 
 struct PeerRuntime {
@@ -64,6 +114,10 @@ struct PeerRuntime {
     cancel: CancellationToken,
     reconnect: Arc<Notify>,
     penalised_until: Option<Instant>,
+    /// Per origin, the most of its log this peer is believed to hold: set
+    /// when it advertised more than this node held and did not serve it
+    /// (a broken promise), lifted when it serves something new.
+    doubted: BTreeMap<OrgId, u64>,
 }
 
 impl PeerRuntime {
@@ -79,12 +133,26 @@ impl PeerRuntime {
                 remote_heads: BTreeMap::new(),
                 follows: BTreeSet::new(),
                 serving: BTreeSet::new(),
+                refused: None,
+                refuses_ours: None,
             },
             channel: None,
             cancel: CancellationToken::new(),
             reconnect: Arc::new(Notify::new()),
             penalised_until: None,
+            doubted: BTreeMap::new(),
         }
+    }
+
+    /// What this peer holds of `origin`, as far as it is believed: what it
+    /// advertised, but no more than it was found to serve.
+    fn believed_head(&self, origin: &OrgId) -> Option<u64> {
+        let advertised = *self.view.remote_heads.get(origin)?;
+        Some(
+            self.doubted
+                .get(origin)
+                .map_or(advertised, |&cap| advertised.min(cap)),
+        )
     }
 
     fn usable(&self) -> Option<&Channel> {
@@ -110,19 +178,11 @@ pub(crate) struct Source {
 /// nodes each node hears from N peers, and waking its N follow tasks on
 /// every such message cost O(N²) per node (measured at N = 200).
 pub struct PeerTable {
+    /// This node's own organisation.
+    own: OrgId,
     inner: Mutex<BTreeMap<OrgId, PeerRuntime>>,
     links: watch::Sender<u64>,
     advertised: Mutex<HashMap<OrgId, watch::Sender<u64>>>,
-}
-
-impl Default for PeerTable {
-    fn default() -> Self {
-        Self {
-            inner: Mutex::default(),
-            links: watch::Sender::new(0),
-            advertised: Mutex::default(),
-        }
-    }
 }
 
 /// What a follow task of one origin waits on to look at its source again.
@@ -154,6 +214,16 @@ impl SourceChanges {
 }
 
 impl PeerTable {
+    /// The table of the node of `own`.
+    pub(crate) fn new(own: OrgId) -> Self {
+        Self {
+            own,
+            inner: Mutex::default(),
+            links: watch::Sender::new(0),
+            advertised: Mutex::default(),
+        }
+    }
+
     fn with<T>(&self, f: impl FnOnce(&mut BTreeMap<OrgId, PeerRuntime>) -> T) -> T {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         f(&mut inner)
@@ -177,9 +247,10 @@ impl PeerTable {
             .or_insert_with(|| watch::Sender::new(0)))
     }
 
-    /// Wakes the follow tasks of the origins some peer now advertises more of.
+    /// Wakes the follow tasks of the origins some peer now advertises more
+    /// of (only followed origins have one).
     fn advertise(&self, origins: Vec<OrgId>) {
-        for origin in origins {
+        for origin in origins.into_iter().filter(|o| self.contains(o)) {
             self.advertised_sender(&origin, |sender| sender.send_modify(|n| *n += 1));
         }
     }
@@ -202,9 +273,20 @@ impl PeerTable {
     }
 
     pub(crate) fn remove(&self, org: &OrgId) {
-        if let Some(old) = self.with(|peers| peers.remove(org)) {
+        let old = self.with(|peers| {
+            // No longer followed: what others hold of it is not kept either.
+            for p in peers.values_mut() {
+                p.view.remote_heads.remove(org);
+            }
+            peers.remove(org)
+        });
+        if let Some(old) = old {
             old.cancel.cancel();
         }
+        self.advertised
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(org);
         self.links.send_modify(|n| *n += 1);
     }
 
@@ -233,40 +315,65 @@ impl PeerTable {
         self.relink(org, |p| p.view.record.key = key);
     }
 
-    /// A peer told us, in its `Hello`, whether it follows our log.
-    pub(crate) fn note_follows_us(&self, org: &OrgId, follows_us: bool) {
-        self.with_peer(org, |p| {
-            p.view.reciprocal = follows_us;
-            p.view.last_contact = Some(SystemTime::now());
-        });
+    /// A peer called our `Hello`. What it says it follows is not recorded
+    /// as reciprocity: that is judged from what this node sees (see
+    /// [`PeerView::reciprocal`]).
+    pub(crate) fn note_hello(&self, org: &OrgId) {
+        self.with_peer(org, |p| p.view.last_contact = Some(SystemTime::now()));
     }
 
+    /// The peer refused our `Hello`: it does not serve us (any more).
+    fn note_refused_us(&self, org: &OrgId) {
+        self.with_peer(org, |p| p.view.reciprocal = false);
+    }
+
+    /// The heads of `heads` worth keeping: those of the origins this node
+    /// follows and of its own log. A peer's answers may name any origin;
+    /// keeping them all would let it grow this table at will.
+    fn known_heads(
+        &self,
+        peers: &BTreeMap<OrgId, PeerRuntime>,
+        heads: &[proto::Head],
+    ) -> BTreeMap<OrgId, u64> {
+        heads_map(heads)
+            .into_iter()
+            .filter(|(origin, _)| origin == &self.own || peers.contains_key(origin))
+            .collect()
+    }
+
+    /// `org` answered our `Hello`, over mutual TLS, as itself: it serves us.
     fn set_connected(&self, org: &OrgId, channel: Channel, hello: &proto::HelloResponse) {
-        self.relink(org, |p| {
-            p.channel = Some(channel);
-            p.view.connected = true;
-            p.view.reciprocal = hello.follows_you;
-            p.view.last_error = None;
-            p.view.failures = 0;
-            p.view.last_contact = Some(SystemTime::now());
-            p.view.remote_heads = heads_map(&hello.heads);
-            p.view.follows = hello
-                .follows
-                .iter()
-                .filter_map(|o| OrgId::new(o.clone()).ok())
-                .collect();
+        self.with(|peers| {
+            let heads = self.known_heads(peers, &hello.heads);
+            if let Some(p) = peers.get_mut(org) {
+                p.channel = Some(channel);
+                p.view.connected = true;
+                p.view.reciprocal = true;
+                p.view.last_error = None;
+                p.view.failures = 0;
+                p.view.last_contact = Some(SystemTime::now());
+                p.view.remote_heads = heads;
+                p.view.follows = hello
+                    .follows
+                    .iter()
+                    .filter_map(|o| OrgId::new(o.clone()).ok())
+                    .collect();
+            }
         });
+        self.links.send_modify(|n| *n += 1);
     }
 
     /// Merges what `org` answered to a `Heads` poll; true if it advertises
     /// more of some origin than before.
     fn record_heads(&self, org: &OrgId, heads: &[proto::Head]) -> bool {
         let mut more = Vec::new();
-        self.with_peer(org, |p| {
-            let heads = heads_map(heads);
-            more = advanced(&p.view.remote_heads, &heads);
-            p.view.remote_heads.extend(heads);
-            p.view.last_contact = Some(SystemTime::now());
+        self.with(|peers| {
+            let heads = self.known_heads(peers, heads);
+            if let Some(p) = peers.get_mut(org) {
+                more = advanced(&p.view.remote_heads, &heads);
+                p.view.remote_heads.extend(heads);
+                p.view.last_contact = Some(SystemTime::now());
+            }
         });
         let news = !more.is_empty();
         self.advertise(more);
@@ -274,6 +381,9 @@ impl PeerTable {
     }
 
     fn record_remote_head(&self, org: &OrgId, origin: &OrgId, seq: u64) {
+        if !self.contains(origin) {
+            return;
+        }
         let mut more = false;
         self.with_peer(org, |p| {
             let held = p.view.remote_heads.insert(origin.clone(), seq);
@@ -314,6 +424,88 @@ impl PeerTable {
         }
     }
 
+    /// `org` advertised more of `origin` than this node holds (`held`) and
+    /// did not serve it: it loses its standing. It is passed over for a
+    /// while, like a source that served something invalid, and from then on
+    /// believed to hold no more than `held`, whatever it advertises, until
+    /// it serves something new. So a relay cannot eclipse a log by
+    /// advertising a head it never sends.
+    fn broke_promise(&self, org: &OrgId, origin: &OrgId, held: u64, error: String) {
+        self.with_peer(org, |p| {
+            p.doubted.insert(origin.clone(), held);
+        });
+        self.penalise(org, error);
+    }
+
+    /// `org` served new entries of `origin`: what it advertises counts again.
+    fn kept_promise(&self, org: &OrgId, origin: &OrgId) {
+        self.with_peer(org, |p| {
+            p.doubted.remove(origin);
+        });
+    }
+
+    /// What `org` is believed to hold of `origin` (see [`Self::broke_promise`]).
+    fn promised(&self, org: &OrgId, origin: &OrgId) -> u64 {
+        self.with(|peers| {
+            peers
+                .get(org)
+                .and_then(|p| p.believed_head(origin))
+                .unwrap_or(0)
+        })
+    }
+
+    /// This node refuses the next entry of `origin`'s log.
+    pub(crate) fn note_refusal(&self, origin: &OrgId, refusal: Refusal) {
+        self.with_peer(origin, |p| p.view.refused = Some(refusal));
+    }
+
+    /// This node now holds `origin` up to `head`: a refusal at or below it
+    /// is over.
+    pub(crate) fn passed(&self, origin: &OrgId, head: u64) {
+        self.with_peer(origin, |p| {
+            if p.view.refused.as_ref().is_some_and(|r| r.seq <= head) {
+                p.view.refused = None;
+            }
+        });
+    }
+
+    /// The entry of `origin`'s log this node refuses, if any.
+    pub(crate) fn refusal_of(&self, origin: &OrgId) -> Option<Refusal> {
+        self.with(|peers| peers.get(origin).and_then(|p| p.view.refused.clone()))
+    }
+
+    /// The operator accepted entry `seq` of `origin` with `id`: it is no
+    /// longer refused, and the source that served it is not passed over
+    /// for it any more. Wakes the follow tasks.
+    pub(crate) fn accepted(&self, origin: &OrgId, seq: u64, id: &Hash) {
+        let served_by = self.with(|peers| {
+            let p = peers.get_mut(origin)?;
+            let refusal = p.view.refused.take_if(|r| r.seq == seq && &r.id == id)?;
+            Some(refusal.peer)
+        });
+        if let Some(source) = served_by {
+            self.with_peer(&source, |p| p.penalised_until = None);
+        }
+        self.links.send_modify(|n| *n += 1);
+    }
+
+    /// What `peer` reported, subscribing to our own log, about the entry
+    /// after its cursor: refused (and why), or not. True if it reports a
+    /// refusal it had not reported before.
+    pub(crate) fn note_refuses_ours(&self, peer: &OrgId, refused: Option<Refusal>) -> bool {
+        let mut news = false;
+        self.with_peer(peer, |p| {
+            let same = |a: &Refusal, b: &Refusal| a.seq == b.seq && a.id == b.id;
+            news = match (&p.view.refuses_ours, &refused) {
+                (Some(old), Some(new)) => !same(old, new),
+                (None, Some(_)) => true,
+                _ => false,
+            };
+            p.view.refuses_ours = refused;
+        });
+        news
+    }
+
     fn set_serving(&self, org: &OrgId, origin: &OrgId, serving: bool) {
         self.with_peer(org, |p| {
             if serving {
@@ -350,8 +542,8 @@ impl PeerTable {
             peers
                 .iter()
                 .filter_map(|(org, p)| {
-                    let head = match p.view.remote_heads.get(origin) {
-                        Some(&head) => head,
+                    let head = match p.believed_head(origin) {
+                        Some(head) => head,
                         None if p.view.follows.contains(origin) => 0,
                         None => return None,
                     };
@@ -375,15 +567,13 @@ impl PeerTable {
             }
             let current_head = peers
                 .get(current)
-                .and_then(|p| p.view.remote_heads.get(origin).copied())
+                .and_then(|p| p.believed_head(origin))
                 .unwrap_or(0);
             peers.iter().any(|(org, p)| {
                 org != current
                     && p.usable().is_some()
-                    && p.view
-                        .remote_heads
-                        .get(origin)
-                        .is_some_and(|&h| h > our_head.max(current_head))
+                    && p.believed_head(origin)
+                        .is_some_and(|h| h > our_head.max(current_head))
             })
         })
     }
@@ -505,7 +695,12 @@ async fn connect(
     let response = tokio::time::timeout(timeout, client(node, channel.clone()).hello(hello))
         .await
         .map_err(|_| "no answer to Hello".to_string())?
-        .map_err(|status| format!("refused: {}", status.message()))?
+        .map_err(|status| {
+            if status.code() == tonic::Code::PermissionDenied {
+                node.peers.note_refused_us(org);
+            }
+            format!("refused: {}", status.message())
+        })?
         .into_inner();
     if response.org != org.as_str() {
         return Err(format!(
@@ -557,7 +752,16 @@ async fn link(
                     let request = HeadsRequest {
                         origins: out_of_reach.iter().map(ToString::to_string).collect(),
                     };
-                    match client.heads(request).await {
+                    // A peer that never answers is a dead link, not a wait.
+                    let answer = tokio::time::timeout(call_deadline(&node), client.heads(request))
+                        .await
+                        .unwrap_or_else(|_| {
+                            Err(tonic::Status::deadline_exceeded(format!(
+                                "no answer in {}s",
+                                call_deadline(&node).as_secs()
+                            )))
+                        });
+                    match answer {
                         Ok(heads) => {
                             let news = node.peers.record_heads(&org, &heads.into_inner().heads);
                             every = if news {
@@ -596,6 +800,9 @@ enum PullEnd {
 enum PullError {
     /// The source served something invalid: pass it over.
     BadEntry(String),
+    /// The source advertised more than this node holds and served none of
+    /// it in time, or did not answer the subscription: it loses its standing.
+    NoProgress { held: u64, error: String },
     /// The stream broke: the link is suspect.
     Stream(String),
     /// Our side cannot go on (frozen origin, store failure).
@@ -636,7 +843,16 @@ async fn follow(node: Arc<Node>, origin: OrgId, cancel: CancellationToken) {
             }
             Err(PullError::BadEntry(error)) => {
                 tracing::warn!(source = %source.org, %error, "refused entries from source");
+                if source.org == origin {
+                    // Tell the origin at once, not only at the next
+                    // subscription after the penalty.
+                    report_refusal(&node, &origin, &source);
+                }
                 node.peers.penalise(&source.org, error);
+            }
+            Err(PullError::NoProgress { held, error }) => {
+                tracing::warn!(source = %source.org, %error, "source does not deliver");
+                node.peers.broke_promise(&source.org, &origin, held, error);
             }
             Err(PullError::Stream(error)) => {
                 tracing::debug!(source = %source.org, %error, "subscription ended");
@@ -653,6 +869,63 @@ async fn follow(node: Arc<Node>, origin: OrgId, cancel: CancellationToken) {
             }
         }
     }
+}
+
+/// What to tell a source subscribed to after `after_seq`: the entry after
+/// it, if this node refuses that one.
+fn refused_entry(node: &Node, origin: &OrgId, after_seq: u64) -> Option<proto::RefusedEntry> {
+    node.peers
+        .refusal_of(origin)
+        .filter(|r| r.seq == after_seq.saturating_add(1))
+        .map(|r| proto::RefusedEntry {
+            seq: r.seq,
+            id: r.id.0.to_vec(),
+            reason: r.reason,
+        })
+}
+
+/// Tells `origin`, which just served an entry this node refuses, which and
+/// why: a subscription carrying the refusal, dropped once answered.
+fn report_refusal(node: &Arc<Node>, origin: &OrgId, source: &Source) {
+    let Ok(after_seq) = our_head(node, origin) else {
+        return;
+    };
+    let Some(refused) = refused_entry(node, origin, after_seq) else {
+        return;
+    };
+    let request = SubscribeRequest {
+        origin: origin.to_string(),
+        after_seq,
+        refused: Some(refused),
+    };
+    let mut federation = client(node, source.channel.clone());
+    let deadline = call_deadline(node);
+    node.tasks.spawn(async move {
+        let _ = tokio::time::timeout(deadline, federation.subscribe(request)).await;
+    });
+}
+
+/// A refusal `peer` reported about the entry after `after_seq` of our own
+/// log, as kept (see [`Refusal`]).
+pub(crate) fn reported_refusal(
+    peer: &OrgId,
+    after_seq: u64,
+    refused: Option<proto::RefusedEntry>,
+) -> Option<Refusal> {
+    let refused = refused.filter(|r| r.seq == after_seq.saturating_add(1))?;
+    Some(Refusal {
+        seq: refused.seq,
+        id: Hash::from_slice(&refused.id)?,
+        peer: peer.clone(),
+        reason: clean_reason(&refused.reason),
+        at: SystemTime::now(),
+    })
+}
+
+/// How long a peer may take to answer a call or to bring what it promised:
+/// three heartbeat periods, after which a silent stream is dead too.
+pub(crate) fn call_deadline(node: &Node) -> Duration {
+    node.config().replication.heartbeat().saturating_mul(3)
 }
 
 fn our_head(node: &Node, origin: &OrgId) -> Result<u64, PullError> {
@@ -674,26 +947,70 @@ async fn pull(
     let request = SubscribeRequest {
         origin: origin.to_string(),
         after_seq,
+        refused: refused_entry(node, origin, after_seq),
     };
-    let mut stream = client(node, source.channel.clone())
-        .subscribe(request)
-        .await
-        .map_err(|s| PullError::Stream(format!("subscribe: {}", s.message())))?
-        .into_inner();
-    let silence = node.config().replication.heartbeat().saturating_mul(3);
+    let silence = call_deadline(node);
+    let mut federation = client(node, source.channel.clone());
+    let subscribe = federation.subscribe(request);
+    let mut stream = tokio::select! {
+        _ = cancel.cancelled() => return Ok(PullEnd::Cancelled),
+        answer = tokio::time::timeout(silence, subscribe) => match answer {
+            Ok(answer) => answer
+                .map_err(|s| PullError::Stream(format!("subscribe: {}", s.message())))?
+                .into_inner(),
+            Err(_) => {
+                return Err(PullError::NoProgress {
+                    held: after_seq,
+                    error: format!(
+                        "did not answer a subscription to {origin} in {}s",
+                        silence.as_secs()
+                    ),
+                });
+            }
+        },
+    };
     let batch_size = node.config().replication.batch_size.max(1);
     // Re-judge the source whenever the peer table changes (the origin itself
     // came within reach, a peer reported more, a penalty ran out); nothing
     // else can make another source better, so there is no timer.
     let mut last_heard = Instant::now();
+    // The progress timer: while the source advertises more than this node
+    // holds, the head must move within `silence`, or the source loses its
+    // standing (heartbeats alone keep a stream alive, not a promise).
+    let mut held = after_seq;
+    let mut progress_by = Instant::now() + silence;
     // Pipelined: the batch before this one is stored (and flushed) by its
     // own task while this one is received and checked.
     let mut storing: Option<tokio::task::JoinHandle<Result<usize, PullError>>> = None;
     let mut duplicates = 0;
     let mut key = node.key_of(origin);
     let end = loop {
+        let head = match our_head(node, origin) {
+            Ok(head) => head,
+            Err(e) => break Err(e),
+        };
+        if head > held {
+            held = head;
+            progress_by = Instant::now() + silence;
+            node.peers.kept_promise(&source.org, origin);
+        }
+        let promised = node.peers.promised(&source.org, origin);
+        if promised <= held {
+            // Nothing is owed: the clock starts when something is.
+            progress_by = Instant::now() + silence;
+        }
         let event = tokio::select! {
             _ = cancel.cancelled() => break Ok(PullEnd::Cancelled),
+            _ = tokio::time::sleep_until(progress_by), if promised > held => {
+                break Err(PullError::NoProgress {
+                    held,
+                    error: format!(
+                        "advertised {origin} up to seq {promised} but served nothing after \
+                         seq {held} for {}s",
+                        silence.as_secs()
+                    ),
+                });
+            }
             _ = changes.changed() => {
                 match our_head(node, origin) {
                     Ok(head) if node.peers.should_switch(origin, &source.org, head) => {
@@ -701,6 +1018,23 @@ async fn pull(
                     }
                     Ok(_) => continue,
                     Err(e) => break Err(e),
+                }
+            }
+            // The batch in flight is stored: settle it now, so the head
+            // (and the progress timer) moves without waiting for more.
+            stored = async {
+                match storing.as_mut() {
+                    Some(task) => task.await,
+                    None => std::future::pending().await,
+                }
+            }, if storing.is_some() => {
+                storing = None;
+                match stored.map_err(|e| PullError::Local(format!("ingest task failed: {e}"))) {
+                    Ok(Ok(count)) => {
+                        duplicates = count;
+                        continue;
+                    }
+                    Ok(Err(e)) | Err(e) => break Err(e),
                 }
             }
             _ = tokio::time::sleep_until(last_heard + silence) => {
@@ -879,13 +1213,14 @@ mod tests {
     }
 
     fn table_with(orgs: &[&str]) -> PeerTable {
-        let table = PeerTable::default();
+        let table = PeerTable::new(org("self"));
         for id in orgs {
             table.insert(PeerRecord {
                 org: org(id),
                 key: IdentityKey::generate().public(),
                 endpoint: Some("https://127.0.0.1:1".into()),
                 added_at: 0,
+                key_since: 0,
             });
         }
         table
@@ -930,7 +1265,7 @@ mod tests {
 
     #[test]
     fn heads_answers_merge_and_say_whether_they_bring_news() {
-        let table = table_with(&["ietf"]);
+        let table = table_with(&["ietf", "itu", "icann"]);
         let ietf = org("ietf");
         let heads_of = |table: &PeerTable| table.with(|p| p[&ietf].view.remote_heads.clone());
         assert!(table.record_heads(&ietf, &[head("itu", 5)]));
@@ -944,5 +1279,71 @@ mod tests {
         assert!(!table.record_heads(&ietf, &[head("itu", 5)]));
         assert!(!table.record_heads(&ietf, &[head("itu", 4), head("icann", 3)]));
         assert!(table.record_heads(&ietf, &[head("itu", 6)]));
+    }
+
+    /// Issue 10, item 4: a relay that advertised more than it served is
+    /// passed over, and after its penalty is believed no further than what
+    /// it was found to serve, though it goes on advertising more; serving
+    /// something new restores it.
+    #[tokio::test(start_paused = true)]
+    async fn a_source_that_broke_its_promise_is_believed_no_further() {
+        let table = table_with(&["itu", "evil", "honest"]);
+        let (itu, evil, honest) = (org("itu"), org("evil"), org("honest"));
+        let channel = tonic::transport::Endpoint::from_static("http://127.0.0.1:1").connect_lazy();
+        let hello = |seq| proto::HelloResponse {
+            heads: vec![head("itu", seq)],
+            ..Default::default()
+        };
+        table.set_connected(&evil, channel.clone(), &hello(u64::MAX));
+        table.set_connected(&honest, channel, &hello(5));
+        let best = |table: &PeerTable| table.best_source(&itu).map(|s| s.org);
+        assert_eq!(
+            best(&table),
+            Some(evil.clone()),
+            "the biggest claim wins at first"
+        );
+
+        table.broke_promise(&evil, &itu, 0, "served nothing".into());
+        assert_eq!(best(&table), Some(honest.clone()));
+        tokio::time::advance(PENALTY + Duration::from_secs(1)).await;
+        table.record_heads(&evil, &[head("itu", u64::MAX)]);
+        assert_eq!(best(&table), Some(honest.clone()), "after the penalty too");
+        assert!(!table.should_switch(&itu, &honest, 5));
+        assert_eq!(table.promised(&evil, &itu), 0);
+
+        table.kept_promise(&evil, &itu);
+        assert_eq!(best(&table), Some(evil.clone()));
+    }
+
+    /// Issue 10, item 13: a peer's answers may name any origin; only those
+    /// this node follows are kept, so the table cannot be grown at will.
+    #[tokio::test]
+    async fn heads_of_origins_this_node_does_not_follow_are_not_kept() {
+        let table = table_with(&["ietf", "icann"]);
+        let ietf = org("ietf");
+        let flood: Vec<proto::Head> = (0..10_000)
+            .map(|i| head(&format!("noise-{i}"), 7))
+            .chain([head("icann", 4)])
+            .collect();
+        let channel = tonic::transport::Endpoint::from_static("http://127.0.0.1:1").connect_lazy();
+        let hello = proto::HelloResponse {
+            heads: flood.clone(),
+            ..Default::default()
+        };
+        table.set_connected(&ietf, channel, &hello);
+        table.record_heads(&ietf, &flood);
+        table.record_remote_head(&ietf, &org("noise-x"), 9);
+        let held = table.with(|p| p[&ietf].view.remote_heads.clone());
+        assert!(
+            held == BTreeMap::from([(org("icann"), 4)]),
+            "{} origins kept",
+            held.len()
+        );
+        let advertised = table
+            .advertised
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len();
+        assert!(advertised <= 2, "{advertised} origins have a watch");
     }
 }

@@ -13,6 +13,14 @@ pub struct PeerRecord {
     pub endpoint: Option<String>,
     /// Unix seconds.
     pub added_at: i64,
+    /// The seq of the peer's own log after which `key` signs it: the head
+    /// held when the operator pinned the key, or the seq of the key rotation
+    /// it was learned from. A rotation stored above it and not yet followed
+    /// (a crash came in between) moves the pin at the next start; one at or
+    /// below it does not, so an operator's re-pin wins over a rotation
+    /// already held. 0 in records written before this field existed.
+    #[serde(default)]
+    pub key_since: u64,
 }
 
 /// Proof that an origin signed two different headers at one seq.
@@ -57,4 +65,20 @@ pub struct LiaisonDraft {
     pub created_at: i64,
     /// The seq of the entry it was posted as.
     pub posted_seq: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A peer pinned before `key_since` existed still reads, as pinned
+    /// before any rotation.
+    #[test]
+    fn a_peer_record_without_key_since_reads_as_zero() {
+        let key = comity_core::IdentityKey::generate().public();
+        let json = format!(r#"{{"org":"itu","key":"{key}","endpoint":null,"added_at":5}}"#);
+        let record: PeerRecord = serde_json::from_str(&json).expect("reads");
+        assert_eq!(record.key_since, 0);
+        assert_eq!(record.key, key);
+    }
 }

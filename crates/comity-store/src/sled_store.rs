@@ -1363,6 +1363,7 @@ mod tests {
             key: itu.key().public(),
             endpoint: Some("https://comity.itu.int:7400".into()),
             added_at: 1_900_000_000,
+            key_since: 3,
         };
         let evidence = Equivocation {
             origin: org("ietf"),

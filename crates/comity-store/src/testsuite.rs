@@ -681,6 +681,7 @@ fn peer(org_id: &str, endpoint: Option<&str>) -> PeerRecord {
         key: IdentityKey::generate().public(),
         endpoint: endpoint.map(str::to_owned),
         added_at: 1_900_000_000,
+        key_since: 0,
     }
 }
 
