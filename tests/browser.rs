@@ -24,7 +24,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use std::{
     future::Future,
-    net::{Ipv4Addr, SocketAddr, TcpStream},
+    io::{BufRead, BufReader},
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
@@ -108,7 +108,7 @@ fn tools(test: &str) -> Option<Tools> {
     }
 }
 
-/// A chromedriver process on a free 127.0.0.1 port, killed when dropped.
+/// A chromedriver process on a 127.0.0.1 port it picked, killed when dropped.
 struct ChromeDriver {
     child: Child,
     port: u16,
@@ -116,41 +116,53 @@ struct ChromeDriver {
 }
 
 impl ChromeDriver {
+    /// Starts chromedriver on a port it picks itself (`--port=0`) and reads
+    /// which from its first lines: a port picked here and released before
+    /// chromedriver binds it could be taken meanwhile (as an outgoing
+    /// connection's source port, say).
     async fn start(path: &Path) -> Self {
-        let port = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
         let log_dir = temp_root();
-        let child = Command::new(path)
-            .arg(format!("--port={port}"))
+        let mut child = Command::new(path)
+            .arg("--port=0")
             .arg("--allowed-ips=127.0.0.1")
             .arg(format!(
                 "--log-path={}",
                 log_dir.path().join("chromedriver.log").display()
             ))
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", path.display()));
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (listening, port) = tokio::sync::oneshot::channel();
+        // Reads every line, so that chromedriver never blocks on a full pipe.
+        std::thread::spawn(move || {
+            let mut listening = Some(listening);
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { return };
+                let port = line
+                    .split_once("started successfully on port ")
+                    .and_then(|(_, rest)| rest.trim().trim_end_matches('.').parse::<u16>().ok());
+                if let Some(port) = port
+                    && let Some(listening) = listening.take()
+                {
+                    let _ = listening.send(port);
+                }
+            }
+        });
         let mut driver = ChromeDriver {
             child,
-            port,
+            port: 0,
             _log_dir: log_dir,
         };
-        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-        let start = Instant::now();
-        while TcpStream::connect_timeout(&addr, POLL).is_err() {
-            if let Some(status) = driver.child.try_wait().unwrap() {
-                panic!("chromedriver exited before listening: {status}");
-            }
-            assert!(
-                start.elapsed() < DEADLINE,
-                "chromedriver did not listen on {addr} within {DEADLINE:?}"
-            );
-            tokio::time::sleep(POLL).await;
+        match tokio::time::timeout(DEADLINE, port).await {
+            Ok(Ok(port)) => driver.port = port,
+            Ok(Err(_)) => panic!(
+                "chromedriver closed its output without saying it listens ({:?})",
+                driver.child.try_wait()
+            ),
+            Err(_) => panic!("chromedriver did not say it listens within {DEADLINE:?}"),
         }
         driver
     }

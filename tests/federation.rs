@@ -68,13 +68,17 @@ async fn a_node_that_was_down_catches_up_without_duplicates() {
 
     let held = c.log_of(&a.org);
     assert_chain(&held, &a.public_key(), last);
-    let ingested = c
-        .node()
-        .counters
-        .ingested
-        .load(std::sync::atomic::Ordering::Relaxed);
+    // The counter moves after the store write that `wait_for_seq` sees.
+    let ingested = || {
+        c.node()
+            .counters
+            .ingested
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    eventually("C counts 200 entries ingested", || ingested() >= 200).await;
     assert_eq!(
-        ingested, 200,
+        ingested(),
+        200,
         "after restart, each missing entry is applied exactly once"
     );
     assert_eq!(held.last().unwrap().id(), published.last().unwrap().id());

@@ -1,5 +1,6 @@
-//! Test harness: real nodes on 127.0.0.1 with ephemeral ports, each in its own
-//! temporary data directory, started and stopped in-process.
+//! Test harness: real nodes on 127.0.0.1, each in its own temporary data
+//! directory, started and stopped in-process, or run as `comity serve`
+//! processes; their ports are below the ephemeral range (see [`ports`]).
 #![allow(dead_code)]
 
 pub mod ports;
@@ -58,7 +59,7 @@ impl TestNode {
 
     pub async fn create_with(root: &Path, id: &str, tune: impl FnOnce(&mut Config)) -> Self {
         let org = org(id);
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = restartable_listener();
         let mut config = test_config(&org, listener.local_addr().unwrap());
         tune(&mut config);
         let data = DataDir::new(root.join(id));
@@ -86,7 +87,7 @@ impl TestNode {
         id: &str,
         tune: impl FnOnce(&mut Config),
     ) -> Self {
-        let http = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let http = restartable_listener();
         let http_addr = http.local_addr().unwrap();
         let mut node = Self::create_with(root, id, |config| {
             config.http.enabled = true;
@@ -235,6 +236,15 @@ impl TestNode {
         }
         entries
     }
+}
+
+/// A listener for a node that may be stopped and started again on the same
+/// port: below the ephemeral range (see [`ports`]), so that no outgoing
+/// connection takes the port as its source while the node is down.
+fn restartable_listener() -> TcpListener {
+    let listener = ports::loopback_listener().unwrap();
+    listener.set_nonblocking(true).unwrap();
+    TcpListener::from_std(listener).unwrap()
 }
 
 async fn open_store_retrying(data: &DataDir, config: &Config) -> Arc<dyn comity_store::Store> {

@@ -1,14 +1,16 @@
-//! Free loopback ports for nodes started as separate processes, shared by
-//! the test suite and the load harness (`crates/comity-bench` includes this
-//! file by path).
+//! Free loopback ports for nodes started as separate processes, and for
+//! in-process nodes that are stopped and started again on their port; shared
+//! by the test suite and the load harness (`crates/comity-bench` includes
+//! this file by path).
 //!
 //! A port the kernel hands out (`bind :0`) is in the ephemeral range, so
-//! between the moment it is picked and the moment the node listens on it,
-//! it can become the source port of another node's outgoing connection:
-//! with 200 nodes dialling each other it did, and once in the 15-node soak
-//! test. Ports below the range are never given to outgoing connections, so
-//! they are tried in turn instead, from a starting point that differs per
-//! process so that test binaries running at once rarely try the same ones.
+//! between the moment it is released and the moment a node listens on it
+//! (again), it can become the source port of another node's outgoing
+//! connection: with 200 nodes dialling each other it did, and once in the
+//! 15-node soak test. Ports below the range are never given to outgoing
+//! connections, so they are tried in turn instead, from a starting point that
+//! differs per process so that test binaries running at once rarely try the
+//! same ones.
 
 use std::sync::atomic::{AtomicU16, Ordering};
 
@@ -17,6 +19,13 @@ const FIRST: u16 = 10_000;
 
 /// A free TCP port on 127.0.0.1 below the kernel's ephemeral range.
 pub fn free_loopback_port() -> std::io::Result<u16> {
+    Ok(loopback_listener()?.local_addr()?.port())
+}
+
+/// A listener on 127.0.0.1 at a port below the kernel's ephemeral range:
+/// for a node that keeps it while it runs and binds the same port again when
+/// it restarts.
+pub fn loopback_listener() -> std::io::Result<std::net::TcpListener> {
     static NEXT: AtomicU16 = AtomicU16::new(0);
     let low = ephemeral_range_start();
     let span = low.saturating_sub(FIRST).max(1);
@@ -24,8 +33,8 @@ pub fn free_loopback_port() -> std::io::Result<u16> {
     let _ = NEXT.compare_exchange(0, start, Ordering::Relaxed, Ordering::Relaxed);
     for _ in 0..span {
         let port = FIRST + NEXT.fetch_add(1, Ordering::Relaxed) % span;
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return Ok(port);
+        if let Ok(listener) = std::net::TcpListener::bind(("127.0.0.1", port)) {
+            return Ok(listener);
         }
     }
     Err(std::io::Error::new(

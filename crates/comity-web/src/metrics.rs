@@ -24,8 +24,11 @@
 //!
 //! The lag is what a peer holds of an origin's log that this node does not
 //! yet hold: `remote_seq - local_seq`, never below 0. Counters start at 0
-//! when the node starts. The text is written by hand: label values escaped
-//! (`\\`, `\"`, `\n`), one sample per line.
+//! when the node starts. Each value is read on its own as the page is
+//! written, so one scrape is no snapshot across metrics: a log's head can
+//! show an entry a moment before `comity_entries_ingested_total` counts it.
+//! The text is written by hand: label values escaped (`\\`, `\"`, `\n`),
+//! one sample per line.
 
 use axum::{
     Router,

@@ -143,6 +143,34 @@ async fn scrape(node: &Arc<Node>) -> Vec<Sample> {
     parse(std::str::from_utf8(&body).unwrap())
 }
 
+/// Scrapes `node` until every expectation `expect` names holds in one
+/// scrape, and returns that scrape; after 30 s, fails naming those that do
+/// not. Each metric is read on its own, so a scrape is no snapshot across
+/// metrics: a log's head can show before the counter of the entries that
+/// made it. A test waits for each value it asserts, never for one value and
+/// then reads another.
+async fn scrape_until(
+    node: &Arc<Node>,
+    expect: impl Fn(&[Sample]) -> Vec<(&'static str, bool)>,
+) -> Vec<Sample> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let samples = scrape(node).await;
+        let unmet: Vec<&str> = expect(&samples)
+            .into_iter()
+            .filter_map(|(what, holds)| (!holds).then_some(what))
+            .collect();
+        if unmet.is_empty() {
+            return samples;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "after 30 s, still not: {unmet:?}; last scrape: {samples:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     let wanted: BTreeMap<String, String> = labels
         .iter()
@@ -346,63 +374,71 @@ async fn connection_state_and_lag_per_peer_and_origin() {
         .unwrap();
 
     let ietf_head = ietf.store().head(ietf.org()).unwrap().unwrap().seq as f64;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let samples = scrape(&itu).await;
-        if value(&samples, "comity_peer_connected", &[("peer", "ietf")]) == Some(1.0)
-            && value(&samples, "comity_entries_held", &[("origin", "ietf")]) == Some(ietf_head)
-        {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "ITU never saw IETF connected and caught up: {samples:?}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    scrape_until(&itu, |s| {
+        vec![
+            (
+                "IETF connected",
+                value(s, "comity_peer_connected", &[("peer", "ietf")]) == Some(1.0),
+            ),
+            (
+                "IETF's log held up to its head",
+                value(s, "comity_entries_held", &[("origin", "ietf")]) == Some(ietf_head),
+            ),
+        ]
+    })
+    .await;
     // Now ITU follows ICANN, by a key ICANN never used: it refuses what
     // IETF relays of ICANN's log, so IETF stays ahead.
     itu.add_peer(icann.org().clone(), IdentityKey::generate().public(), None)
         .unwrap();
-    let samples = loop {
-        let samples = scrape(&itu).await;
-        let ready = value(&samples, "comity_peer_connected", &[("peer", "ietf")]) == Some(1.0)
-            && value(&samples, "comity_entries_held", &[("origin", "ietf")]) == Some(ietf_head)
-            && value(&samples, "comity_batches_rejected_total", &[]) >= Some(1.0)
-            && value(
-                &samples,
-                "comity_peer_remote_seq",
-                &[("peer", "ietf"), ("origin", "icann")],
-            ) == Some(2.0)
-            // IETF's own calls to ITU may land after ITU caught up with IETF.
-            && value(&samples, "comity_grpc_requests_total", &[]).is_some_and(|n| n > 0.0);
-        if ready {
-            break samples;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "ITU never saw what IETF holds of ICANN: {samples:?}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    };
-    assert_eq!(
-        value(
-            &samples,
-            "comity_replication_lag_entries",
-            &[("peer", "ietf"), ("origin", "ietf")]
-        ),
-        Some(0.0)
-    );
-    assert_eq!(
-        value(
-            &samples,
-            "comity_replication_lag_entries",
-            &[("peer", "ietf"), ("origin", "icann")]
-        ),
-        Some(2.0)
-    );
-    assert!(value(&samples, "comity_entries_ingested_total", &[]).unwrap() >= ietf_head);
-    assert!(value(&samples, "comity_grpc_requests_total", &[]).unwrap() > 0.0);
+    scrape_until(&itu, |s| {
+        let lag = |origin| {
+            value(
+                s,
+                "comity_replication_lag_entries",
+                &[("peer", "ietf"), ("origin", origin)],
+            )
+        };
+        vec![
+            (
+                "IETF connected",
+                value(s, "comity_peer_connected", &[("peer", "ietf")]) == Some(1.0),
+            ),
+            (
+                "IETF's log held up to its head",
+                value(s, "comity_entries_held", &[("origin", "ietf")]) == Some(ietf_head),
+            ),
+            (
+                "ICANN's log, relayed under a key it never used, refused",
+                value(s, "comity_batches_rejected_total", &[]).is_some_and(|n| n >= 1.0),
+            ),
+            (
+                "IETF reported holding ICANN's log up to 2",
+                value(
+                    s,
+                    "comity_peer_remote_seq",
+                    &[("peer", "ietf"), ("origin", "icann")],
+                ) == Some(2.0),
+            ),
+            (
+                "no lag behind IETF for its own log",
+                lag("ietf") == Some(0.0),
+            ),
+            (
+                "a lag of 2 behind IETF for ICANN's log",
+                lag("icann") == Some(2.0),
+            ),
+            (
+                "IETF's entries counted as ingested",
+                value(s, "comity_entries_ingested_total", &[]) == Some(ietf_head),
+            ),
+            (
+                "gRPC requests counted",
+                value(s, "comity_grpc_requests_total", &[]).is_some_and(|n| n > 0.0),
+            ),
+        ]
+    })
+    .await;
 
     ietf_running.shutdown().await.unwrap();
     itu_running.shutdown().await.unwrap();

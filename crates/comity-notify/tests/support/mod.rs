@@ -139,6 +139,25 @@ pub async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
     }
 }
 
+/// Waits, up to [`DEADLINE`], until `notifier` has no delivery queued. A
+/// receiver records a request before the notifier reads the answer and
+/// takes the delivery off its queue: a test that saw the request waits for
+/// this before it asserts on the queue, or stops the notifier.
+pub async fn settled(notifier: &comity_notify::Notifier) {
+    let start = Instant::now();
+    loop {
+        let pending = notifier.pending().await.unwrap();
+        if pending.is_empty() {
+            return;
+        }
+        assert!(
+            start.elapsed() < DEADLINE,
+            "deliveries still queued after {DEADLINE:?}: {pending:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 // ------------------------------------------------------------- webhooks
 
 #[derive(Debug, Clone)]
