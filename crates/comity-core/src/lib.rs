@@ -12,6 +12,7 @@
 //! - [`key_rotation`]: moving an organisation to a new key, with proof of possession;
 //! - [`dates`]: calendar dates in Anywhere-on-Earth time.
 
+pub mod checkpoint;
 pub mod dates;
 pub mod document;
 pub mod entry;
@@ -21,6 +22,8 @@ pub mod hash;
 pub mod key_rotation;
 pub mod keys;
 pub mod liaison;
+pub mod merkle;
+pub mod note;
 pub mod org;
 pub mod verify;
 
