@@ -248,7 +248,15 @@ fn consultation_log(
         c.attachments = attachments;
     }
     let (kind, payload) = document::encode(body);
-    vec![UnsignedEntry::new(origin.clone(), kind, payload).sign(key, None::<Head>)]
+    vec![
+        UnsignedEntry::new(
+            origin.clone(),
+            kind,
+            payload,
+            time::OffsetDateTime::now_utc(),
+        )
+        .sign(key, None::<Head>),
+    ]
 }
 
 async fn wait_connected(node: &TestNode, peers: &[&OrgId]) {

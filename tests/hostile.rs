@@ -36,7 +36,9 @@ fn evil_chain(key: &IdentityKey, origin: &str, n: usize) -> Vec<SignedEntry> {
     (0..n)
         .map(|i| {
             let (kind, payload) = document::encode(support::consultation(&format!("c{i}")).clone());
-            let entry = UnsignedEntry::new(org(origin), kind, payload).sign(key, head);
+            let entry =
+                UnsignedEntry::new(org(origin), kind, payload, time::OffsetDateTime::now_utc())
+                    .sign(key, head);
             head = Some(entry.head());
             entry
         })
@@ -125,7 +127,7 @@ proptest! {
     #[test]
     fn arbitrary_payloads_never_panic(payload in proptest::collection::vec(any::<u8>(), 0..600)) {
         let key = IdentityKey::generate();
-        let signed = UnsignedEntry::new(org("itu"), EntryKind::Consultation, payload.clone()).sign(&key, None);
+        let signed = UnsignedEntry::new(org("itu"), EntryKind::Consultation, payload.clone(), time::OffsetDateTime::now_utc()).sign(&key, None);
         let _ = verify_for_ingest(&signed, Some(&key.public()), None, |_| None);
         let mut swapped = signed.wire().clone();
         swapped.payload.push(0);
@@ -560,7 +562,13 @@ async fn a_pinned_peer_opening_2000_unread_subscriptions_cannot_exhaust_memory()
                 }];
             }
             let (kind, payload) = document::encode(body);
-            let entry = UnsignedEntry::new(itu.org.clone(), kind, payload).sign(&key, head);
+            let entry = UnsignedEntry::new(
+                itu.org.clone(),
+                kind,
+                payload,
+                time::OffsetDateTime::now_utc(),
+            )
+            .sign(&key, head);
             head = Some(entry.head());
             batch.push(entry);
         }

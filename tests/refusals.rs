@@ -120,7 +120,9 @@ fn evil_chain(key: &IdentityKey, n: usize) -> Vec<SignedEntry> {
     (0..n)
         .map(|i| {
             let (kind, payload) = document::encode(support::consultation(&format!("c{i}")).clone());
-            let entry = UnsignedEntry::new(org("evil"), kind, payload).sign(key, head);
+            let entry =
+                UnsignedEntry::new(org("evil"), kind, payload, time::OffsetDateTime::now_utc())
+                    .sign(key, head);
             head = Some(entry.head());
             entry
         })
@@ -211,7 +213,8 @@ async fn a_wrong_prev_hash_is_refused() {
         seq: 1,
         hash: Hash::of(b"not the first entry"),
     };
-    let second = UnsignedEntry::new(org("evil"), kind, payload).sign(&evil_key, Some(bad_prev));
+    let second = UnsignedEntry::new(org("evil"), kind, payload, time::OffsetDateTime::now_utc())
+        .sign(&evil_key, Some(bad_prev));
     let served = wires(&[first, second]);
     let (victim, stop) = victim_of(
         root.path(),
@@ -229,8 +232,13 @@ async fn a_wrong_prev_hash_is_refused() {
 async fn an_oversized_message_is_refused() {
     let root = temp_root();
     let evil_key = IdentityKey::generate();
-    let big = UnsignedEntry::new(org("evil"), EntryKind::Consultation, vec![7; 200 * 1024])
-        .sign(&evil_key, None);
+    let big = UnsignedEntry::new(
+        org("evil"),
+        EntryKind::Consultation,
+        vec![7; 200 * 1024],
+        time::OffsetDateTime::now_utc(),
+    )
+    .sign(&evil_key, None);
     let served = wires(&[big]);
     let (victim, stop) = victim_of(
         root.path(),
@@ -472,10 +480,21 @@ async fn an_entry_a_partner_refuses_shows_in_status_on_both_sides_until_it_is_ac
         let store = open_stopped_store(&icann).await;
         let head = store.head(&icann.org).unwrap();
         let (kind, payload) = document::encode(support::consultation("signed by a stray key"));
-        let broken = UnsignedEntry::new(icann.org.clone(), kind, payload).sign(&stray, head);
+        let broken = UnsignedEntry::new(
+            icann.org.clone(),
+            kind,
+            payload,
+            time::OffsetDateTime::now_utc(),
+        )
+        .sign(&stray, head);
         let (kind, payload) = document::encode(support::consultation("signed as it should be"));
-        let after = UnsignedEntry::new(icann.org.clone(), kind, payload)
-            .sign(&icann.key, Some(broken.head()));
+        let after = UnsignedEntry::new(
+            icann.org.clone(),
+            kind,
+            payload,
+            time::OffsetDateTime::now_utc(),
+        )
+        .sign(&icann.key, Some(broken.head()));
         store.append(&broken).unwrap();
         store.append(&after).unwrap();
         store.flush().unwrap();

@@ -264,7 +264,7 @@ async fn open_store_retrying(data: &DataDir, config: &Config) -> Arc<dyn comity_
 /// A valid consultation document.
 pub fn consultation(title: &str) -> proto::document::Body {
     proto::document::Body::Consultation(proto::Consultation {
-        uuid: comity_core::document::new_uuid(),
+        uuid: comity_core::document::new_uuid(time::OffsetDateTime::now_utc()),
         revision: 1,
         title: vec![proto::Text {
             lang: "en".into(),

@@ -91,8 +91,10 @@ pub fn entry_verify(count: usize) -> Result<f64> {
     let mut head = None;
     let mut wires = Vec::with_capacity(count.min(1000));
     for i in 0..count.min(1000) {
-        let (kind, payload) = document::encode(consultation_body(i));
-        let entry = UnsignedEntry::new(org.clone(), kind, payload).sign(&key, head);
+        let (kind, payload) =
+            document::encode(consultation_body(i, time::OffsetDateTime::now_utc()));
+        let entry = UnsignedEntry::new(org.clone(), kind, payload, time::OffsetDateTime::now_utc())
+            .sign(&key, head);
         head = Some(entry.head());
         wires.push(entry.into_wire());
     }
@@ -112,8 +114,11 @@ fn signed_entries(count: usize) -> Result<(IdentityKey, OrgId, Vec<SignedEntry>)
     let mut head = None;
     let entries = (0..count)
         .map(|i| {
-            let (kind, payload) = document::encode(consultation_body(i));
-            let entry = UnsignedEntry::new(org.clone(), kind, payload).sign(&key, head);
+            let (kind, payload) =
+                document::encode(consultation_body(i, time::OffsetDateTime::now_utc()));
+            let entry =
+                UnsignedEntry::new(org.clone(), kind, payload, time::OffsetDateTime::now_utc())
+                    .sign(&key, head);
             head = Some(entry.head());
             entry
         })
@@ -277,8 +282,8 @@ pub async fn tls_stream(count: usize) -> Result<f64> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let incoming = comity_tls::incoming(listener, config, Duration::from_secs(10));
-    let (kind, payload) = document::encode(consultation_body(0));
-    let entry = UnsignedEntry::new(server_org, kind, payload)
+    let (kind, payload) = document::encode(consultation_body(0, time::OffsetDateTime::now_utc()));
+    let entry = UnsignedEntry::new(server_org, kind, payload, time::OffsetDateTime::now_utc())
         .sign(&server_key, None)
         .into_wire();
     let service =

@@ -240,8 +240,15 @@ impl NodeProc {
         let mut head = store.head(&self.org)?;
         let mut batch: Vec<SignedEntry> = Vec::with_capacity(1000);
         for i in 0..count {
-            let (kind, payload) = document::encode(fixtures::consultation(i));
-            let entry = UnsignedEntry::new(self.org.clone(), kind, payload).sign(&key, head);
+            let (kind, payload) =
+                document::encode(fixtures::consultation(i, time::OffsetDateTime::now_utc()));
+            let entry = UnsignedEntry::new(
+                self.org.clone(),
+                kind,
+                payload,
+                time::OffsetDateTime::now_utc(),
+            )
+            .sign(&key, head);
             head = Some(entry.head());
             batch.push(entry);
             if batch.len() == 1000 {

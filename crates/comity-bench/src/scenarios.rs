@@ -365,11 +365,19 @@ pub async fn ingest_and_catch_up(
     let took = start.elapsed().as_secs_f64();
     let entry_bytes = {
         use prost::Message;
-        let (kind, payload) = comity_core::document::encode(fixtures::consultation(0));
-        comity_core::UnsignedEntry::new(publisher.org.clone(), kind, payload)
-            .sign(&comity_core::IdentityKey::generate(), None)
-            .wire()
-            .encoded_len()
+        let (kind, payload) = comity_core::document::encode(fixtures::consultation(
+            0,
+            time::OffsetDateTime::now_utc(),
+        ));
+        comity_core::UnsignedEntry::new(
+            publisher.org.clone(),
+            kind,
+            payload,
+            time::OffsetDateTime::now_utc(),
+        )
+        .sign(&comity_core::IdentityKey::generate(), None)
+        .wire()
+        .encoded_len()
     };
     let ingest = Transfer {
         entries: count as u64,

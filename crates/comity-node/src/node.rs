@@ -516,9 +516,8 @@ impl Node {
         }
         let (kind, payload) = document::encode(body);
         let head = self.store.head(self.org())?;
-        let mut unsigned = UnsignedEntry::new(self.org().clone(), kind, payload);
+        let mut unsigned = UnsignedEntry::new(self.org().clone(), kind, payload, self.clock.now());
         unsigned.audience = audience;
-        unsigned.created_at = self.clock.now().into();
         let entry = unsigned.sign(&signer, head);
         let store = self.store.clone();
         let durability = self.durability.clone();

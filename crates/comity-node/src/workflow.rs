@@ -274,7 +274,7 @@ impl Node {
         let attachments =
             self.store_uploads(request.attachments.into_iter().map(Upload::from).collect())?;
         let consultation = proto::Consultation {
-            uuid: document::new_uuid(),
+            uuid: document::new_uuid(self.now()),
             revision: 1,
             title: merge_texts(text(&lang, &request.title), request.titles),
             summary: merge_texts(text(&lang, &request.summary), request.summaries),
@@ -369,7 +369,7 @@ impl Node {
         let attachments =
             self.store_uploads(request.attachments.into_iter().map(Upload::from).collect())?;
         let response = proto::ConsultationResponse {
-            uuid: document::new_uuid(),
+            uuid: document::new_uuid(self.now()),
             consultation: Some(proto::DocumentRef {
                 origin: origin.to_string(),
                 uuid,
@@ -490,7 +490,7 @@ impl Node {
             _ => None,
         };
         let statement = proto::LiaisonStatement {
-            uuid: document::new_uuid(),
+            uuid: document::new_uuid(self.now()),
             revision: 1,
             title: request.title,
             from_groups: self.own_groups(request.from)?,
@@ -527,7 +527,7 @@ impl Node {
         posted.state = proto::LiaisonState::Posted as i32;
         liaison::validate(&posted)?;
         let draft = LiaisonDraft {
-            id: document::new_uuid(),
+            id: document::new_uuid(self.now()),
             statement: statement.encode_to_vec(),
             restricted,
             approved_by: None,
@@ -551,7 +551,7 @@ impl Node {
                 "{origin}/{uuid} is restricted to other organisations"
             ))
         })?;
-        let mut reply = liaison::reply_template(&origin, &original, self.org());
+        let mut reply = liaison::reply_template(&origin, &original, self.org(), self.now());
         let lang = lang_or_default(&request.lang);
         reply.body = text(&lang, &request.body).into_iter().next();
         if !request.title.trim().is_empty() {

@@ -224,7 +224,12 @@ impl Author {
     }
 
     fn sign(&mut self, kind: EntryKind, payload: Vec<u8>, audience: Audience) -> SignedEntry {
-        let mut draft = UnsignedEntry::new(self.origin.clone(), kind, payload);
+        let mut draft = UnsignedEntry::new(
+            self.origin.clone(),
+            kind,
+            payload,
+            time::OffsetDateTime::now_utc(),
+        );
         draft.audience = audience;
         let entry = draft.sign(&self.key, self.head);
         // An invalid document would be appended but silently left unindexed.

@@ -176,7 +176,7 @@ async fn world() -> World {
     ietf.store().put_blob(&secret_blob).unwrap();
     ietf.publish_to(
         Doc::Response(proto::ConsultationResponse {
-            uuid: document::new_uuid(),
+            uuid: document::new_uuid(time::OffsetDateTime::now_utc()),
             consultation: doc_ref("itu", &public_consultation),
             text: en("SECRET-RESPONSE for ITU only"),
             attachments: vec![attachment("annex.pdf", &secret_blob)],
@@ -201,14 +201,14 @@ async fn world() -> World {
             ..Default::default()
         })
     };
-    let restricted_consultation = document::new_uuid();
+    let restricted_consultation = document::new_uuid(time::OffsetDateTime::now_utc());
     itu.publish_to(
         consultation_body(&restricted_consultation, 1, "SECRET-CONSULTATION"),
         Audience::Restricted(vec![org("ietf")]),
     )
     .await
     .unwrap();
-    let revised = document::new_uuid();
+    let revised = document::new_uuid(time::OffsetDateTime::now_utc());
     itu.publish(consultation_body(&revised, 1, "Public first revision"))
         .await
         .unwrap();

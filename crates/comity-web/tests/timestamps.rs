@@ -237,7 +237,7 @@ async fn run(case: Case) {
     let consultation = itu.sign(
         &case.created[0],
         Doc::Consultation(proto::Consultation {
-            uuid: document::new_uuid(),
+            uuid: document::new_uuid(time::OffsetDateTime::now_utc()),
             revision: 1,
             title: en("Timestamps at the ends of time"),
             opens_at: Some(opens),
@@ -256,7 +256,7 @@ async fn run(case: Case) {
     apnic.sign(
         &case.created[2],
         Doc::Response(proto::ConsultationResponse {
-            uuid: document::new_uuid(),
+            uuid: document::new_uuid(time::OffsetDateTime::now_utc()),
             consultation: Some(proto::DocumentRef {
                 origin: "itu".into(),
                 uuid: consultation.clone(),
@@ -269,7 +269,7 @@ async fn run(case: Case) {
     let statement = icann.sign(
         &case.created[1],
         Doc::Liaison(proto::LiaisonStatement {
-            uuid: document::new_uuid(),
+            uuid: document::new_uuid(time::OffsetDateTime::now_utc()),
             revision: 1,
             title: "Please act before the deadline".into(),
             to: vec![proto::Addressee {
