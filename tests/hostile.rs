@@ -535,7 +535,7 @@ async fn federation_client(
 /// an entry published during the attack.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pinned_peer_opening_2000_unread_subscriptions_cannot_exhaust_memory() {
-    use comity_store::Store as _;
+    use comity_store::prelude::*;
     const ENTRIES: u64 = 1000;
     const STREAMS: usize = 2000;
     const CONNECTIONS: usize = 4;

@@ -326,7 +326,7 @@ async fn after_random_partitions_heal_every_node_holds_every_log_exactly() {
             heads.into_iter().map(|(o, s)| (o.to_string(), s)).collect();
         assert_eq!(heads, expected, "{} after healing", node.org);
         assert!(
-            comity_store::Store::equivocations(&store)
+            comity_store::LogStore::equivocations(&store)
                 .unwrap()
                 .is_empty(),
             "{} saw an equivocation",

@@ -452,7 +452,7 @@ impl ChildNode {
     pub fn pin(&self, org: &OrgId, key: PublicKey, endpoint: Option<String>) {
         assert!(self.child.is_none(), "{} is running", self.org);
         let store = self.open_store();
-        comity_store::Store::put_peer(
+        comity_store::LocalStore::put_peer(
             &store,
             &comity_store::PeerRecord {
                 org: org.clone(),
@@ -463,7 +463,7 @@ impl ChildNode {
             },
         )
         .unwrap();
-        comity_store::Store::flush(&store).unwrap();
+        comity_store::LogStore::flush(&store).unwrap();
     }
 
     /// Opens the store directly; only while the process is not running.

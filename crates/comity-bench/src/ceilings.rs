@@ -145,7 +145,7 @@ pub fn entry_check_batched(count: usize) -> Result<f64> {
 
 /// Ingest's store stage: Comity's own store, a batch and a flush at a time.
 pub fn store_batches(dir: &Path, count: usize) -> Result<f64> {
-    use comity_store::Store;
+    use comity_store::LogStore;
     let (_, _, entries) = signed_entries(count)?;
     let path = tempfile::tempdir_in(dir)?;
     let store = comity_store::SledStore::open(path.path(), comity_store::SledOptions::default())?;

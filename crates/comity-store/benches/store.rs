@@ -5,7 +5,7 @@
 //! `cargo bench -p comity-store --bench store`
 
 use comity_core::{IdentityKey, OrgId, SignedEntry, UnsignedEntry, document, fixtures};
-use comity_store::{SledOptions, SledStore, Store};
+use comity_store::{LogStore, SledOptions, SledStore};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use std::{
     hint::black_box,

@@ -8,7 +8,8 @@
 
 use crate::rules::{self, IndexRows, LogState, Target};
 use crate::{
-    Appended, DocumentRef, EntryPos, Equivocation, LiaisonDraft, PeerRecord, Store, StoreError,
+    Appended, BlobStore, DocumentRef, EntryPos, Equivocation, IndexStore, LiaisonDraft, LocalStore,
+    LogStore, PeerRecord, StoreError,
 };
 use comity_core::{EntryKind, Hash, Head, OrgId, PublicKey, SignedEntry};
 use std::collections::{BTreeMap, BTreeSet};
@@ -207,7 +208,7 @@ fn poisoned() -> StoreError {
     StoreError::Backend("in-memory store lock poisoned by a panic".into())
 }
 
-impl Store for MemStore {
+impl LogStore for MemStore {
     fn append(&self, entry: &SignedEntry) -> Result<Appended, StoreError> {
         Ok(match self.append_batch(std::slice::from_ref(entry))? {
             0 => Appended::AlreadyHeld,
@@ -276,6 +277,45 @@ impl Store for MemStore {
             .cloned())
     }
 
+    fn fill_payload(&self, entry: &SignedEntry) -> Result<bool, StoreError> {
+        if entry.is_redacted() {
+            return Ok(false);
+        }
+        let mut state = self.write()?;
+        let key = (entry.origin().clone(), entry.seq());
+        let fillable = state
+            .entries
+            .get(&key)
+            .is_some_and(|held| held.id() == entry.id() && held.is_redacted());
+        if !fillable {
+            return Ok(false);
+        }
+        state.index.add(entry);
+        state.entries.insert(key, entry.clone());
+        Ok(true)
+    }
+
+    fn record_equivocation(&self, evidence: &Equivocation) -> Result<(), StoreError> {
+        let mut state = self.write()?;
+        let key = (evidence.origin.clone(), evidence.seq);
+        state
+            .equivocations
+            .entry(key)
+            .or_insert_with(|| evidence.clone());
+        state.frozen.insert(evidence.origin.clone());
+        Ok(())
+    }
+
+    fn equivocations(&self) -> Result<Vec<Equivocation>, StoreError> {
+        Ok(self.read()?.equivocations.values().cloned().collect())
+    }
+
+    fn is_frozen(&self, origin: &OrgId) -> Result<bool, StoreError> {
+        Ok(self.read()?.frozen.contains(origin))
+    }
+}
+
+impl IndexStore for MemStore {
     fn documents(&self, kind: EntryKind) -> Result<Vec<DocumentRef>, StoreError> {
         let state = self.read()?;
         let tag = rules::kind_tag(kind);
@@ -392,7 +432,9 @@ impl Store for MemStore {
         );
         Ok(())
     }
+}
 
+impl BlobStore for MemStore {
     fn put_blob(&self, bytes: &[u8]) -> Result<Hash, StoreError> {
         let hash = Hash::of(bytes);
         self.write()?
@@ -465,25 +507,9 @@ impl Store for MemStore {
         state.blobs.insert(*hash, partial);
         Ok(())
     }
+}
 
-    fn fill_payload(&self, entry: &SignedEntry) -> Result<bool, StoreError> {
-        if entry.is_redacted() {
-            return Ok(false);
-        }
-        let mut state = self.write()?;
-        let key = (entry.origin().clone(), entry.seq());
-        let fillable = state
-            .entries
-            .get(&key)
-            .is_some_and(|held| held.id() == entry.id() && held.is_redacted());
-        if !fillable {
-            return Ok(false);
-        }
-        state.index.add(entry);
-        state.entries.insert(key, entry.clone());
-        Ok(true)
-    }
-
+impl LocalStore for MemStore {
     fn put_draft(&self, draft: &LiaisonDraft) -> Result<(), StoreError> {
         self.write()?.drafts.insert(draft.id.clone(), draft.clone());
         Ok(())
@@ -532,25 +558,6 @@ impl Store for MemStore {
             .records
             .remove(&(space.to_string(), key.to_vec()))
             .is_some())
-    }
-
-    fn record_equivocation(&self, evidence: &Equivocation) -> Result<(), StoreError> {
-        let mut state = self.write()?;
-        let key = (evidence.origin.clone(), evidence.seq);
-        state
-            .equivocations
-            .entry(key)
-            .or_insert_with(|| evidence.clone());
-        state.frozen.insert(evidence.origin.clone());
-        Ok(())
-    }
-
-    fn equivocations(&self) -> Result<Vec<Equivocation>, StoreError> {
-        Ok(self.read()?.equivocations.values().cloned().collect())
-    }
-
-    fn is_frozen(&self, origin: &OrgId) -> Result<bool, StoreError> {
-        Ok(self.read()?.frozen.contains(origin))
     }
 
     fn put_peer(&self, peer: &PeerRecord) -> Result<(), StoreError> {

@@ -5,9 +5,11 @@
 //! future backend (PostgreSQL) starts with its specification written. Each
 //! check takes a fresh, empty store and panics on the first deviation.
 //!
-//! The module is public and compiled in normal builds so that backends in
-//! other crates can use it; it needs nothing beyond `comity-core` to build
-//! properly signed entries.
+//! The module is public behind the `testsuite` feature, so that backends in
+//! other crates can run it from their tests (`comity-store = { features =
+//! ["testsuite"] }` under their dev-dependencies) while release builds never
+//! compile it; it needs nothing beyond `comity-core` to build properly
+//! signed entries.
 
 use crate::{
     Appended, DocumentRef, EntryPos, Equivocation, LiaisonDraft, PeerRecord, Store, StoreError,
