@@ -231,6 +231,11 @@ class Crate:
             masked = "".join(masked)
             # `super::` inside an inline `mod tests { … }` means this file's module.
             inline = re.search(r"\bmod\s+\w+\s*\{", masked)
+            # A child module named relatively (`link::link(…)` in its parent).
+            children = [m[-1] for m in self.modules if len(m) == len(mod) + 1 and m[: len(mod)] == tuple(mod)]
+            for child in children:
+                for m in re.finditer(r"(?<![\w:.])(" + re.escape(child) + r"(?:::\w+)+)", masked):
+                    targets.append(list(mod) + m.group(1).split("::"))
             for m in re.finditer(r"(?<![\w:])((?:crate|super|self)(?:::\w+)+)", masked):
                 segs = m.group(1).split("::")
                 here = mod

@@ -211,7 +211,7 @@ async fn get_blob_as(
 ) -> Result<Vec<u8>, Status> {
     let identity = comity_tls::TlsIdentity::new(key, org).unwrap();
     let config = comity_tls::client_config(&identity, server.public_key()).unwrap();
-    let channel = comity_tls::connect(&server.endpoint(), config, Duration::from_secs(5))
+    let channel = comity_tls::connect(server.endpoint().as_str(), config, Duration::from_secs(5))
         .await
         .unwrap();
     let mut stream = FederationClient::new(channel)
@@ -287,7 +287,7 @@ async fn a_restricted_attachment_reaches_only_its_audience() {
             .add_peer(
                 icann.org.clone(),
                 icann_key.public(),
-                Some(icann_endpoint.clone()),
+                Some(icann_endpoint.parse().unwrap()),
             )
             .unwrap();
     }
@@ -395,7 +395,11 @@ async fn a_blob_longer_than_it_claims_is_dropped_and_fetched_again() {
     let peer = FakePeer::new(ripe.clone(), log, &[&annex], Serving::OneByteTooMany);
     let (endpoint, stop) = peer.start(&ripe_key, &[&itu]).await;
     itu.node()
-        .add_peer(ripe.clone(), ripe_key.public(), Some(endpoint))
+        .add_peer(
+            ripe.clone(),
+            ripe_key.public(),
+            Some(endpoint.parse().unwrap()),
+        )
         .unwrap();
     itu.wait_for_seq(&ripe, 1).await;
     // The fetch started on ingest has begun; the one asked for now comes
@@ -440,7 +444,11 @@ async fn blob_fetches_run_a_few_at_a_time() {
     let peer = FakePeer::new(ripe.clone(), log, &blobs, Serving::Slowly);
     let (endpoint, stop) = peer.start(&ripe_key, &[&itu]).await;
     itu.node()
-        .add_peer(ripe.clone(), ripe_key.public(), Some(endpoint))
+        .add_peer(
+            ripe.clone(),
+            ripe_key.public(),
+            Some(endpoint.parse().unwrap()),
+        )
         .unwrap();
     let store = itu.node().store().clone();
     let hashes: Vec<Hash> = annexes.iter().map(|a| Hash::of(a)).collect();
@@ -471,7 +479,11 @@ async fn a_log_naming_too_many_attachments_is_refused() {
     let peer = FakePeer::new(ripe.clone(), log, &[], Serving::Honest);
     let (endpoint, stop) = peer.start(&ripe_key, &[&itu]).await;
     itu.node()
-        .add_peer(ripe.clone(), ripe_key.public(), Some(endpoint))
+        .add_peer(
+            ripe.clone(),
+            ripe_key.public(),
+            Some(endpoint.parse().unwrap()),
+        )
         .unwrap();
     let node = itu.node().clone();
     eventually("the log is refused for its attachments", || {

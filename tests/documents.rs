@@ -667,7 +667,7 @@ async fn an_operators_re_pin_wins_over_the_key_the_log_rotated_to() {
     ietf.wait_for_seq(&icann.org, stolen[1].seq()).await;
     let refused_or_taken = |itu: &TestNode| {
         itu.node()
-            .counters
+            .counters()
             .rejected
             .load(std::sync::atomic::Ordering::Relaxed)
             > 0

@@ -71,7 +71,7 @@ async fn a_node_that_was_down_catches_up_without_duplicates() {
     // The counter moves after the store write that `wait_for_seq` sees.
     let ingested = || {
         c.node()
-            .counters
+            .counters()
             .ingested
             .load(std::sync::atomic::Ordering::Relaxed)
     };
@@ -181,9 +181,13 @@ async fn both_servers_offer_health_and_reflection_to_standard_tools() {
     // The federation server answers a pinned peer (B is pinned by A).
     let identity = comity_tls::TlsIdentity::new(&b.key, &b.org).unwrap();
     let config = comity_tls::client_config(&identity, a.public_key()).unwrap();
-    let federation = comity_tls::connect(&a.endpoint(), config, std::time::Duration::from_secs(5))
-        .await
-        .unwrap();
+    let federation = comity_tls::connect(
+        a.endpoint().as_str(),
+        config,
+        std::time::Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
     assert!(serving(federation.clone(), "comity.v1.Federation").await);
     let services = reflected_services(federation).await;
     assert!(
@@ -294,7 +298,11 @@ async fn a_follower_leaves_a_relay_for_the_origin_that_comes_within_reach() {
     });
     follower
         .node()
-        .add_peer(relay_org.clone(), relay_key.public(), Some(endpoint))
+        .add_peer(
+            relay_org.clone(),
+            relay_key.public(),
+            Some(endpoint.parse().unwrap()),
+        )
         .unwrap();
     follower.follow(&origin);
 
@@ -427,7 +435,11 @@ async fn a_follower_leaves_an_eclipsing_relay(mode: Eclipse) {
     });
     follower
         .node()
-        .add_peer(relay_org.clone(), relay_key.public(), Some(endpoint))
+        .add_peer(
+            relay_org.clone(),
+            relay_key.public(),
+            Some(endpoint.parse().unwrap()),
+        )
         .unwrap();
     let node = follower.node().clone();
     eventually("the follower is connected to the eclipsing relay", || {

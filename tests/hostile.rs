@@ -364,7 +364,11 @@ async fn under_attack(attack: Attack, expected: &[&str]) -> String {
     let endpoint = start_attacker(attack, &evil_key, &victim, &stop).await;
     victim
         .node()
-        .add_peer(org("evil"), evil_key.public(), Some(endpoint))
+        .add_peer(
+            org("evil"),
+            evil_key.public(),
+            Some(endpoint.parse().unwrap()),
+        )
         .unwrap();
 
     // During the attack, entries flow both ways between victim and honest.
@@ -515,7 +519,7 @@ async fn federation_client(
 {
     let identity = comity_tls::TlsIdentity::new(key, org).unwrap();
     let config = comity_tls::client_config(&identity, server.key).unwrap();
-    let channel = comity_tls::connect(&server.endpoint(), config, Duration::from_secs(5))
+    let channel = comity_tls::connect(server.endpoint().as_str(), config, Duration::from_secs(5))
         .await
         .map_err(|e| e.to_string())?;
     let mut client = comity_proto::v1::federation_client::FederationClient::new(channel);

@@ -211,7 +211,7 @@ async fn after_random_partitions_heal_every_node_holds_every_log_exactly() {
         .map(|i| {
             let first_link = address[(i + 1) % N][i].clone();
             ChildNode::init(root.path(), &format!("org{i}"), listen, |c| {
-                c.endpoint = Some(format!("https://{first_link}:{PORT}"));
+                c.endpoint = Some(format!("https://{first_link}:{PORT}").parse().unwrap());
             })
             .in_netns(spaces.name(i))
         })
@@ -222,7 +222,7 @@ async fn after_random_partitions_heal_every_node_holds_every_log_exactly() {
             if i != j {
                 let endpoint = format!("https://{}:{PORT}", address[i][j]);
                 let (org, key) = (nodes[j].org.clone(), nodes[j].key);
-                nodes[i].pin(&org, key, Some(endpoint));
+                nodes[i].pin(&org, key, Some(endpoint.parse().unwrap()));
             }
         }
     }
@@ -443,19 +443,19 @@ async fn a_node_catches_up_over_a_poor_link() {
     };
     let mut publisher = ChildNode::init(root.path(), "poor-pub", listen, |c| {
         patient(c);
-        c.endpoint = Some(format!("https://{addr_a}:{PORT}"));
+        c.endpoint = Some(format!("https://{addr_a}:{PORT}").parse().unwrap());
     })
     .in_netns(spaces.name(0));
     let mut follower = ChildNode::init(root.path(), "poor-fol", listen, |c| {
         patient(c);
-        c.endpoint = Some(format!("https://{addr_b}:{PORT}"));
+        c.endpoint = Some(format!("https://{addr_b}:{PORT}").parse().unwrap());
     })
     .in_netns(spaces.name(1));
     publisher.pin(&follower.org, follower.key, None);
     follower.pin(
         &publisher.org,
         publisher.key,
-        Some(format!("https://{addr_a}:{PORT}")),
+        Some(format!("https://{addr_a}:{PORT}").parse().unwrap()),
     );
     publisher.start().await;
     let t = Instant::now();

@@ -149,7 +149,11 @@ async fn victim_of(
     let (endpoint, stop) = start_hostile(evil_key, &victim, advertised_head, script).await;
     victim
         .node()
-        .add_peer(org("evil"), evil_key.public(), Some(endpoint))
+        .add_peer(
+            org("evil"),
+            evil_key.public(),
+            Some(endpoint.parse().unwrap()),
+        )
         .unwrap();
     let node = victim.node().clone();
     eventually(&format!("victim reports {expected:?}"), || {
@@ -304,7 +308,7 @@ async fn hello_as(
 ) -> Result<HelloResponse, String> {
     let config =
         comity_tls::client_config(identity, server.public_key()).map_err(|e| e.to_string())?;
-    let channel = comity_tls::connect(&server.endpoint(), config, Duration::from_secs(2))
+    let channel = comity_tls::connect(server.endpoint().as_str(), config, Duration::from_secs(2))
         .await
         .map_err(|e| e.to_string())?;
     FederationClient::new(channel)
@@ -404,7 +408,7 @@ async fn reciprocity_is_judged_from_what_the_node_saw_not_from_what_a_peer_claim
         .unwrap();
     let identity = comity_tls::TlsIdentity::new(&liar_key, &liar).unwrap();
     let config = comity_tls::client_config(&identity, a.public_key()).unwrap();
-    let channel = comity_tls::connect(&a.endpoint(), config, Duration::from_secs(5))
+    let channel = comity_tls::connect(a.endpoint().as_str(), config, Duration::from_secs(5))
         .await
         .unwrap();
     let mut client = FederationClient::new(channel);

@@ -6,7 +6,9 @@
 pub mod ports;
 
 use comity_core::{IdentityKey, OrgId, PublicKey, SignedEntry, proto, verify};
-use comity_node::{Config, DataDir, Node, RunningNode, clock::ManualClock, node::NodeOptions};
+use comity_node::{
+    Config, DataDir, Node, RunningNode, clock::ManualClock, node::NodeOptions, protocol::Endpoint,
+};
 use std::{
     path::Path,
     sync::Arc,
@@ -132,7 +134,7 @@ impl TestNode {
                 None => TcpListener::bind(self.config.http.listen).await.unwrap(),
             };
             let node = running.node().clone();
-            let stop = node.shutdown_token().cancelled_owned();
+            let stop = running.shutdown_token().cancelled_owned();
             self.dashboard_task = Some(tokio::spawn(async move {
                 if let Err(e) = comity_web::serve(node, http, stop).await {
                     panic!("dashboard stopped: {e}");
@@ -164,7 +166,7 @@ impl TestNode {
         self.running.as_ref().expect("node is running").node()
     }
 
-    pub fn endpoint(&self) -> String {
+    pub fn endpoint(&self) -> Endpoint {
         self.config.endpoint()
     }
 
@@ -444,12 +446,12 @@ impl ChildNode {
         self
     }
 
-    pub fn endpoint(&self) -> String {
+    pub fn endpoint(&self) -> Endpoint {
         self.config.endpoint()
     }
 
     /// Pins a peer in the store; only while the process is not running.
-    pub fn pin(&self, org: &OrgId, key: PublicKey, endpoint: Option<String>) {
+    pub fn pin(&self, org: &OrgId, key: PublicKey, endpoint: Option<Endpoint>) {
         assert!(self.child.is_none(), "{} is running", self.org);
         let store = self.open_store();
         comity_store::LocalStore::put_peer(
@@ -457,7 +459,7 @@ impl ChildNode {
             &comity_store::PeerRecord {
                 org: org.clone(),
                 key,
-                endpoint,
+                endpoint: endpoint.map(String::from),
                 added_at: 0,
                 key_since: 0,
             },

@@ -3,7 +3,7 @@
 use crate::{DataArg, Failure, JsonArg, client, output};
 use clap::{Args, Subcommand};
 use comity_core::{OrgId, PublicKey};
-use comity_node::{Config, DataDir, Node, RunningNode};
+use comity_node::{Config, DataDir, Node, RunningNode, protocol::Endpoint};
 use comity_proto::v1 as proto;
 use std::net::SocketAddr;
 
@@ -33,7 +33,7 @@ pub struct InitArgs {
     listen: SocketAddr,
     /// How partners reach this node; default https://<listen>.
     #[arg(long)]
-    endpoint: Option<String>,
+    endpoint: Option<Endpoint>,
     /// Dashboard address, or "off"; several nodes on one machine need one each.
     #[arg(long, default_value = "127.0.0.1:7080")]
     http: String,
@@ -59,7 +59,7 @@ pub enum PeerCommand {
         key: PublicKey,
         /// https://host:port; leave out to follow by key only, through relays.
         #[arg(long)]
-        endpoint: Option<String>,
+        endpoint: Option<Endpoint>,
         #[command(flatten)]
         data: DataArg,
     },
@@ -113,10 +113,7 @@ pub enum KeyCommand {
 pub async fn init(args: InitArgs) -> Result<(), Failure> {
     let data = DataDir::new(&args.data.data);
     let mut config = Config::new(args.org, args.name, args.listen);
-    if let Some(endpoint) = args.endpoint {
-        comity_node::peers::validate_endpoint(&endpoint)?;
-        config.endpoint = Some(endpoint);
-    }
+    config.endpoint = args.endpoint;
     if args.http == "off" {
         config.http.enabled = false;
     } else {
@@ -134,7 +131,7 @@ pub async fn init(args: InitArgs) -> Result<(), Failure> {
         "initialised {} in {}\n{}",
         config.org,
         data.root().display(),
-        output::id_line(&config.org, &node.public_key(), &config.endpoint())
+        output::id_line(&config.org, &node.public_key(), config.endpoint().as_str())
     );
     Ok(())
 }
@@ -150,7 +147,10 @@ pub fn id(data: &DataArg, json: JsonArg) -> Result<(), Failure> {
             "endpoint": config.endpoint(),
         }));
     } else {
-        println!("{}", output::id_line(&config.org, &key, &config.endpoint()));
+        println!(
+            "{}",
+            output::id_line(&config.org, &key, config.endpoint().as_str())
+        );
     }
     Ok(())
 }
@@ -311,14 +311,17 @@ async fn peer_add(
     data: &DataDir,
     org: OrgId,
     key: PublicKey,
-    endpoint: Option<String>,
+    endpoint: Option<Endpoint>,
 ) -> Result<(), Failure> {
     match client::connect(data).await {
         Ok(mut api) => {
             api.add_peer(proto::AddPeerRequest {
                 org: org.to_string(),
                 key: key.to_string(),
-                endpoint: endpoint.clone().unwrap_or_default(),
+                endpoint: endpoint
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
             })
             .await
             .map_err(status_failure)?;

@@ -2,6 +2,7 @@
 //! `<data>/comity.toml`. `deploy/comity.example.toml` documents every field and
 //! a test parses it, so the example can never drift from the code.
 
+use crate::protocol::Endpoint;
 use comity_core::OrgId;
 use serde::{Deserialize, Serialize};
 use std::{net::SocketAddr, path::Path, time::Duration};
@@ -19,7 +20,7 @@ pub struct Config {
     pub listen: SocketAddr,
     /// How partners reach this node; defaults to `https://<listen>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub endpoint: Option<String>,
+    pub endpoint: Option<Endpoint>,
     #[serde(default)]
     pub profile: ProfileConfig,
     #[serde(default)]
@@ -238,6 +239,12 @@ impl ReplicationConfig {
     pub fn backoff_max(&self) -> Duration {
         Duration::from_secs(self.backoff_max_secs.max(1))
     }
+    /// How long a peer may take to answer a call or to bring what it
+    /// promised: three heartbeat periods, after which a silent stream is
+    /// dead too.
+    pub fn call_deadline(&self) -> Duration {
+        self.heartbeat().saturating_mul(3)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -347,10 +354,10 @@ impl Config {
     }
 
     /// The endpoint partners should dial.
-    pub fn endpoint(&self) -> String {
+    pub fn endpoint(&self) -> Endpoint {
         self.endpoint
             .clone()
-            .unwrap_or_else(|| format!("https://{}", self.listen))
+            .unwrap_or_else(|| Endpoint::for_listener(self.listen))
     }
 
     pub fn parse(text: &str, path: &str) -> Result<Self, ConfigError> {
@@ -407,7 +414,10 @@ mod tests {
         let text = include_str!("../../../deploy/comity.example.toml");
         let config = Config::parse(text, "comity.example.toml").unwrap();
         assert_eq!(config.org.as_str(), "ietf");
-        assert_eq!(config.endpoint(), "https://comity.example.org:7400");
+        assert_eq!(
+            config.endpoint().as_str(),
+            "https://comity.example.org:7400"
+        );
         assert_eq!(config.replication.backoff_max_secs, 120);
         assert_eq!(config.http.header_read_timeout_secs, 20);
         assert_eq!(config.http.max_connections, 1024);
@@ -421,7 +431,7 @@ mod tests {
             "t",
         )
         .unwrap();
-        assert_eq!(config.endpoint(), "https://127.0.0.1:7402");
+        assert_eq!(config.endpoint().as_str(), "https://127.0.0.1:7402");
         assert_eq!(config.limits, LimitsConfig::default());
     }
 

@@ -12,7 +12,7 @@
 //! streams per connection and handshakes are bounded by the server
 //! (`crate::server`, `comity_tls::ServerLimits`).
 
-use crate::{error::NodeError, node::Node, peers::CAPABILITIES};
+use crate::{blobs, error::NodeError, node::Node, peers, protocol};
 use comity_core::{OrgId, proto};
 use proto::{
     HeadsRequest, HeadsResponse, HelloRequest, HelloResponse, SubscribeEvent, SubscribeRequest,
@@ -26,6 +26,7 @@ use std::{
 };
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tonic::{Request, Response, Status};
 
 /// Entries read from the store per round trip of a subscription, at most
@@ -159,14 +160,21 @@ pub struct FederationService {
     node: Arc<Node>,
     subscriptions: Arc<Subscriptions>,
     blob_streams: BlobStreams,
+    /// Where the streams it answers with run, and what ends them.
+    tasks: TaskTracker,
+    stop: CancellationToken,
 }
 
 impl FederationService {
-    pub fn new(node: Arc<Node>) -> Self {
+    /// The service of `node`; its streams run as tasks of `tasks` until
+    /// `stop`.
+    pub fn new(node: Arc<Node>, tasks: TaskTracker, stop: CancellationToken) -> Self {
         Self {
             node,
             subscriptions: Arc::default(),
             blob_streams: BlobStreams::default(),
+            tasks,
+            stop,
         }
     }
 
@@ -214,7 +222,7 @@ impl Federation for FederationService {
         // What the caller says it follows is its claim, not evidence: it is
         // logged, never used for reciprocity (`PeerView::reciprocal`).
         let says_it_follows_us = hello.follows.iter().any(|o| o == org.as_str());
-        self.node.peers.note_hello(&caller);
+        self.node.peer_table().note_hello(&caller);
         tracing::debug!(%caller, says_it_follows_us, version = hello.protocol_version, "hello");
         let profile = match self
             .node
@@ -231,8 +239,8 @@ impl Federation for FederationService {
             None => None,
         };
         Ok(Response::new(HelloResponse {
-            protocol_version: comity_proto::PROTOCOL_VERSION,
-            capabilities: CAPABILITIES.iter().map(|c| c.to_string()).collect(),
+            protocol_version: protocol::PROTOCOL_VERSION,
+            capabilities: protocol::capabilities(),
             org: org.to_string(),
             follows: self
                 .node
@@ -240,7 +248,7 @@ impl Federation for FederationService {
                 .iter()
                 .map(ToString::to_string)
                 .collect(),
-            follows_you: self.node.peers.contains(&caller),
+            follows_you: self.node.peer_table().contains(&caller),
             heads: heads(&self.node, &[])?,
             profile,
         }))
@@ -268,19 +276,18 @@ impl Federation for FederationService {
             .ok_or_else(|| Status::invalid_argument("a blob hash is 32 bytes"))?;
         // The same answer whether the blob is restricted or named by nothing
         // held here, so that asking tells an outsider nothing.
-        if !crate::blobs::readers(&self.node, &hash)?.allows(&caller) {
+        if !blobs::readers(&self.node, &hash)?.allows(&caller) {
             return Err(Status::permission_denied(format!(
                 "{} serves attachment {hash} only to organisations that may read a document naming it",
                 self.node.org()
             )));
         }
-        let first =
-            crate::blobs::chunk_at(&self.node, &hash, request.offset)?.ok_or_else(|| {
-                Status::not_found(format!("{} holds no attachment {hash}", self.node.org()))
-            })?;
+        let first = blobs::chunk_at(&self.node, &hash, request.offset)?.ok_or_else(|| {
+            Status::not_found(format!("{} holds no attachment {hash}", self.node.org()))
+        })?;
         let (tx, rx) = mpsc::channel(4);
         let node = self.node.clone();
-        node.tasks.clone().spawn(async move {
+        self.tasks.spawn(async move {
             let _download = download;
             let mut chunk = first;
             loop {
@@ -289,7 +296,7 @@ impl Federation for FederationService {
                 if tx.send(Ok(chunk)).await.is_err() || done {
                     return;
                 }
-                chunk = match crate::blobs::chunk_at(&node, &hash, next) {
+                chunk = match blobs::chunk_at(&node, &hash, next) {
                     Ok(Some(chunk)) => chunk,
                     Ok(None) => return,
                     Err(e) => {
@@ -319,9 +326,9 @@ impl Federation for FederationService {
         if &origin == node.org() {
             // What the caller refuses of our log, or that it refuses
             // nothing any more: shown in our status.
-            let refusal = crate::peers::reported_refusal(&caller, after_seq, refused);
+            let refusal = peers::reported_refusal(&caller, after_seq, refused);
             let shown = refusal.clone();
-            if node.peers.note_refuses_ours(&caller, refusal)
+            if node.peer_table().note_refuses_ours(&caller, refusal)
                 && let Some(r) = shown
             {
                 tracing::warn!(
@@ -335,7 +342,7 @@ impl Federation for FederationService {
             .head(&origin)
             .map_err(NodeError::from)?
             .is_some();
-        if !held && &origin != node.org() && !node.peers.contains(&origin) {
+        if !held && &origin != node.org() && !node.peer_table().contains(&origin) {
             return Err(Status::not_found(format!(
                 "{} neither holds nor follows {origin}",
                 node.org()
@@ -343,7 +350,7 @@ impl Federation for FederationService {
         }
         if node.config().replication.require_reciprocity
             && !node
-                .peers
+                .peer_table()
                 .views()
                 .iter()
                 .any(|p| p.record.org == caller && p.reciprocal)
@@ -365,8 +372,15 @@ impl Federation for FederationService {
         )?;
         let span = tracing::info_span!("serve", peer = %caller, %origin);
         let subscriptions = self.subscriptions.clone();
-        let serve = serve_log(node.clone(), caller.clone(), origin.clone(), after_seq, tx);
-        node.tasks.spawn(tracing::Instrument::instrument(
+        let serve = serve_log(
+            node.clone(),
+            caller.clone(),
+            origin.clone(),
+            after_seq,
+            tx,
+            self.stop.clone(),
+        );
+        self.tasks.spawn(tracing::Instrument::instrument(
             async move {
                 serve.await;
                 subscriptions.close(&caller, &origin, id);
@@ -395,11 +409,12 @@ async fn serve_log(
     origin: OrgId,
     mut cursor: u64,
     tx: mpsc::Sender<Result<SubscribeEvent, Status>>,
+    stop: CancellationToken,
 ) {
     let mut durable = node.durable_changes(&origin);
     let mut beat = tokio::time::interval(node.config().replication.heartbeat());
     loop {
-        if !node.peers.contains(&reader) {
+        if !node.peer_table().contains(&reader) {
             let _ = tx
                 .send(Err(Status::permission_denied(format!(
                     "{reader} is no longer a peer of {}",
@@ -417,7 +432,7 @@ async fn serve_log(
         let room = match ready {
             0 => 0,
             _ => tokio::select! {
-                _ = node.shutdown.cancelled() => return,
+                _ = stop.cancelled() => return,
                 permit = tx.reserve() => match permit {
                     Ok(permit) => {
                         drop(permit);
@@ -456,7 +471,7 @@ async fn serve_log(
             continue;
         }
         tokio::select! {
-            _ = node.shutdown.cancelled() => return,
+            _ = stop.cancelled() => return,
             _ = tx.closed() => return,
             changed = durable.changed() => if changed.is_err() { return },
             _ = beat.tick() => {

@@ -161,10 +161,7 @@ pub fn peer_json(p: &proto::PeerStatus) -> Value {
 
 /// The node's peers, as the local API reports them (`PeerStatus`), rendered.
 pub fn peers_json(node: &Node) -> Result<Vec<Value>, NodeError> {
-    Ok(crate::local_api::peer_statuses(node)?
-        .iter()
-        .map(peer_json)
-        .collect())
+    Ok(node.peer_statuses()?.iter().map(peer_json).collect())
 }
 
 // ------------------------------------------------------------ consultations

@@ -5,24 +5,27 @@ use crate::{
     accounts::{self, Role},
     workflow::parse_ref,
 };
-use crate::{error::NodeError, node::Node, peers};
+use crate::{blobs, error::NodeError, node::Node, peers, protocol::Endpoint};
 use comity_core::{OrgId, PublicKey, SignedEntry, document, proto};
 use proto::{
     AddPeerRequest, EntrySummary, ListEntriesRequest, ListEntriesResponse, ListPeersRequest,
-    ListPeersResponse, OriginHead, OriginLag, PeerStatus, PublishConsultationRequest,
-    PublishResponse, RemovePeerRequest, RemovePeerResponse, StatusRequest, StatusResponse,
-    node_server,
+    ListPeersResponse, OriginHead, PeerStatus, PublishConsultationRequest, PublishResponse,
+    RemovePeerRequest, RemovePeerResponse, StatusRequest, StatusResponse, node_server,
 };
-use std::{collections::HashMap, sync::Arc};
+use std::sync::Arc;
+use tokio_util::task::TaskTracker;
 use tonic::{Request, Response, Status};
 
 pub struct LocalApi {
     node: Arc<Node>,
+    /// Where the streams it answers with run.
+    tasks: TaskTracker,
 }
 
 impl LocalApi {
-    pub fn new(node: Arc<Node>) -> Self {
-        Self { node }
+    /// The local API of `node`; its streams run as tasks of `tasks`.
+    pub fn new(node: Arc<Node>, tasks: TaskTracker) -> Self {
+        Self { node, tasks }
     }
 }
 
@@ -49,34 +52,6 @@ pub fn summarise(entry: &SignedEntry) -> EntrySummary {
         redacted: entry.is_redacted(),
         summary,
     }
-}
-
-pub(crate) fn peer_statuses(node: &Node) -> Result<Vec<PeerStatus>, NodeError> {
-    let ours: HashMap<OrgId, u64> = node.heads()?.into_iter().map(|(o, h)| (o, h.seq)).collect();
-    Ok(node
-        .peers
-        .views()
-        .into_iter()
-        .map(|view| PeerStatus {
-            org: view.record.org.to_string(),
-            key: view.record.key.to_string(),
-            endpoint: view.record.endpoint.clone().unwrap_or_default(),
-            connected: view.connected,
-            reciprocal: view.reciprocal,
-            last_error: view.last_error.clone().unwrap_or_default(),
-            last_contact: view.last_contact.map(Into::into),
-            lag: peers::lag(&view, &ours)
-                .into_iter()
-                .map(|(origin, local_seq, remote_seq)| OriginLag {
-                    origin: origin.to_string(),
-                    local_seq,
-                    remote_seq,
-                })
-                .collect(),
-            serving: view.serving.iter().map(ToString::to_string).collect(),
-            failures: view.failures,
-        })
-        .collect())
 }
 
 #[tonic::async_trait]
@@ -120,7 +95,7 @@ impl node_server::Node for LocalApi {
             reason: r.reason.clone(),
             at: Some(r.at.into()),
         };
-        let views = node.peers.views();
+        let views = node.peer_table().views();
         let refused = views
             .iter()
             .filter_map(|v| v.refused.as_ref().map(|r| refusal(&v.record.org, r)))
@@ -132,10 +107,10 @@ impl node_server::Node for LocalApi {
         Ok(Response::new(StatusResponse {
             org: node.org().to_string(),
             key: node.public_key().to_string(),
-            endpoint: node.config().endpoint(),
+            endpoint: node.config().endpoint().into(),
             listen: node.config().listen.to_string(),
             heads,
-            peers: peer_statuses(node)?,
+            peers: node.peer_statuses()?,
             equivocations,
             version: env!("CARGO_PKG_VERSION").to_string(),
             http: node.http_url().unwrap_or_default(),
@@ -189,10 +164,18 @@ impl node_server::Node for LocalApi {
             .key
             .parse()
             .map_err(|e: comity_core::KeyError| Status::invalid_argument(e.to_string()))?;
-        let endpoint = Some(request.endpoint).filter(|e| !e.is_empty());
+        let endpoint = match request.endpoint.as_str() {
+            "" => None,
+            written => Some(
+                written
+                    .parse::<Endpoint>()
+                    .map_err(|e| Status::invalid_argument(e.to_string()))?,
+            ),
+        };
         self.node.add_peer(org.clone(), key, endpoint)?;
         tracing::info!(peer = %org, "peer added");
-        peer_statuses(&self.node)?
+        self.node
+            .peer_statuses()?
             .into_iter()
             .find(|p| p.org == org.as_str())
             .map(Response::new)
@@ -217,7 +200,7 @@ impl node_server::Node for LocalApi {
         _: Request<ListPeersRequest>,
     ) -> Result<Response<ListPeersResponse>, Status> {
         Ok(Response::new(ListPeersResponse {
-            peers: peer_statuses(&self.node)?,
+            peers: self.node.peer_statuses()?,
         }))
     }
 
@@ -349,9 +332,9 @@ impl node_server::Node for LocalApi {
         let (tx, rx) = tokio::sync::mpsc::channel(4);
         let node = self.node.clone();
         let mut offset = request.offset;
-        node.tasks.clone().spawn(async move {
+        self.tasks.spawn(async move {
             loop {
-                let chunk = match crate::blobs::chunk_at(&node, &hash, offset) {
+                let chunk = match blobs::chunk_at(&node, &hash, offset) {
                     Ok(Some(chunk)) => chunk,
                     Ok(None) => return,
                     Err(e) => {

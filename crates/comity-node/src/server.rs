@@ -3,7 +3,8 @@
 //! peer tasks. One cancellation token stops them all, in order.
 
 use crate::{
-    error::NodeError, federation::FederationService, local_api::LocalApi, node::Node, peers,
+    error::NodeError, federation::FederationService, local_api::LocalApi, node::Node,
+    replication::Replicator,
 };
 use comity_proto::v1::{federation_server::FederationServer, node_server::NodeServer};
 use std::{
@@ -14,6 +15,7 @@ use std::{
     time::Duration,
 };
 use tokio::{net::TcpListener, task::JoinHandle};
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tonic::transport::Server;
 
 /// How long shutdown waits for servers and peer tasks before giving up on them.
@@ -32,6 +34,10 @@ pub struct RunningNode {
     federation_addr: SocketAddr,
     socket: Option<PathBuf>,
     servers: Vec<ServerTask>,
+    /// The streams the servers answer with.
+    streams: TaskTracker,
+    replicator: Replicator,
+    shutdown: CancellationToken,
 }
 
 /// A layer that counts every gRPC request into the node's counters.
@@ -40,7 +46,7 @@ fn count_requests(
     node: Arc<Node>,
 ) -> tower::util::MapRequestLayer<impl FnMut(GrpcRequest) -> GrpcRequest + Clone> {
     tower::util::MapRequestLayer::new(move |request: GrpcRequest| {
-        node.counters
+        node.counters()
             .grpc_requests
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         request
@@ -89,6 +95,8 @@ impl RunningNode {
             .local_addr()
             .map_err(|e| NodeError::Internal(format!("listener: {e}")))?;
         node.publish_profile_if_changed().await?;
+        let shutdown = CancellationToken::new();
+        let streams = TaskTracker::new();
         let mut servers = Vec::new();
 
         let tls = comity_tls::server_config(node.shared_tls_identity(), node.pins())
@@ -108,10 +116,14 @@ impl RunningNode {
         health
             .set_serving::<FederationServer<FederationService>>()
             .await;
-        let federation_service = FederationServer::new(FederationService::new(node.clone()))
-            .max_decoding_message_size(limits.max_message_bytes)
-            .max_encoding_message_size(limits.max_message_bytes);
-        let stop = node.shutdown.clone();
+        let federation_service = FederationServer::new(FederationService::new(
+            node.clone(),
+            streams.clone(),
+            shutdown.clone(),
+        ))
+        .max_decoding_message_size(limits.max_message_bytes)
+        .max_encoding_message_size(limits.max_message_bytes);
+        let stop = shutdown.clone();
         let router = Server::builder()
             .layer(count_requests(node.clone()))
             .http2_keepalive_interval(Some(comity_tls::KEEPALIVE_INTERVAL))
@@ -130,13 +142,13 @@ impl RunningNode {
             let listener = bind_socket(path)?;
             let (health, health_service) = tonic_health::server::health_reporter();
             health.set_serving::<NodeServer<LocalApi>>().await;
-            let stop = node.shutdown.clone();
+            let stop = shutdown.clone();
             let router = Server::builder()
                 .layer(count_requests(node.clone()))
                 .add_service(health_service)
                 .add_service(reflection()?)
                 .add_service(
-                    NodeServer::new(LocalApi::new(node.clone()))
+                    NodeServer::new(LocalApi::new(node.clone(), streams.clone()))
                         .max_decoding_message_size(LOCAL_API_MAX_MESSAGE),
                 );
             let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
@@ -147,9 +159,7 @@ impl RunningNode {
             }));
         }
 
-        node.started
-            .store(true, std::sync::atomic::Ordering::Release);
-        peers::start_all(&node);
+        let replicator = Replicator::start(node.clone(), shutdown.child_token());
         tracing::info!(
             org = %node.org(),
             listen = %federation_addr,
@@ -162,6 +172,9 @@ impl RunningNode {
             federation_addr,
             socket,
             servers,
+            streams,
+            replicator,
+            shutdown,
         })
     }
 
@@ -173,18 +186,22 @@ impl RunningNode {
         self.federation_addr
     }
 
+    /// Cancelled when the node shuts down: other servers (the dashboard) stop with it.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
     /// Stops servers, then peer tasks, then flushes the store, within a grace period.
     pub async fn shutdown(self) -> Result<(), NodeError> {
-        self.node.shutdown.cancel();
-        self.node.tasks.close();
+        self.shutdown.cancel();
+        self.streams.close();
         let servers = futures::future::join_all(self.servers);
         if tokio::time::timeout(GRACE, servers).await.is_err() {
             tracing::warn!("servers did not stop within {GRACE:?}");
         }
-        if tokio::time::timeout(GRACE, self.node.tasks.wait())
-            .await
-            .is_err()
-        {
+        let streams = tokio::time::timeout(GRACE, self.streams.wait());
+        let (streams, replication) = tokio::join!(streams, self.replicator.stop(GRACE));
+        if streams.is_err() || !replication {
             tracing::warn!("peer tasks did not stop within {GRACE:?}");
         }
         if let Some(path) = &self.socket {

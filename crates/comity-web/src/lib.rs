@@ -13,7 +13,7 @@
 //! ## Layout
 //!
 //! - [`router`] merges the dashboard with [`feeds`], [`api`] and [`metrics`],
-//!   and counts every HTTP request into `node.counters.http_requests`;
+//!   and counts every HTTP request into `node.counters().http_requests`;
 //! - `pages`: the dashboard's read-only pages (federation, consultations,
 //!   liaisons, attachments);
 //! - `actions`: the write actions behind a login (publish, revise, respond,
@@ -92,7 +92,9 @@ pub fn router(node: Arc<Node>) -> Router {
 }
 
 async fn count_requests(State(node): State<Arc<Node>>, request: Request, next: Next) -> Response {
-    node.counters.http_requests.fetch_add(1, Ordering::Relaxed);
+    node.counters()
+        .http_requests
+        .fetch_add(1, Ordering::Relaxed);
     next.run(request).await
 }
 
@@ -141,7 +143,7 @@ pub async fn serve(
             },
         };
         let Ok(permit) = permits.clone().try_acquire_owned() else {
-            node.counters
+            node.counters()
                 .http_connections_refused
                 .fetch_add(1, Ordering::Relaxed);
             if warned.is_none_or(|at| at.elapsed() >= std::time::Duration::from_secs(60)) {
@@ -206,7 +208,7 @@ struct OpenConnection {
 
 impl OpenConnection {
     fn new(node: Arc<Node>, permit: tokio::sync::OwnedSemaphorePermit) -> Self {
-        node.counters
+        node.counters()
             .http_connections
             .fetch_add(1, Ordering::Relaxed);
         Self {
@@ -219,7 +221,7 @@ impl OpenConnection {
 impl Drop for OpenConnection {
     fn drop(&mut self) {
         self.node
-            .counters
+            .counters()
             .http_connections
             .fetch_sub(1, Ordering::Relaxed);
     }

@@ -38,7 +38,7 @@ use axum::{
     routing::get,
 };
 use comity_core::OrgId;
-use comity_node::{Node, NodeError, peers};
+use comity_node::{Node, NodeError};
 use std::{
     collections::HashMap,
     fmt::Write as _,
@@ -168,7 +168,7 @@ pub fn render(node: &Node) -> Result<String, NodeError> {
         );
     }
 
-    let counters = &node.counters;
+    let counters = &node.counters();
     m.single(
         "comity_entries_published_total",
         "counter",
@@ -234,7 +234,7 @@ pub fn render(node: &Node) -> Result<String, NodeError> {
     let lags: Vec<_> = views
         .iter()
         .flat_map(|view| {
-            peers::lag(view, &ours)
+            view.lag(&ours)
                 .into_iter()
                 .map(move |(origin, local, remote)| {
                     (view.record.org.as_str(), origin, local, remote)

@@ -848,7 +848,7 @@ async fn a_real_server_serves_counts_and_stops() {
         let _ = stopped.await;
     }));
     let before = node
-        .counters
+        .counters()
         .http_requests
         .load(std::sync::atomic::Ordering::Relaxed);
     let response = raw_get(addr, "/login?lang=ru").await;
@@ -862,7 +862,7 @@ async fn a_real_server_serves_counts_and_stops() {
     let response = raw_get(addr, "/consultations").await;
     assert!(response.starts_with("HTTP/1.1 303"), "{response}");
     let after = node
-        .counters
+        .counters()
         .http_requests
         .load(std::sync::atomic::Ordering::Relaxed);
     assert_eq!(after - before, 2);
@@ -962,7 +962,7 @@ async fn idle_half_sent_requests_are_closed_and_the_dashboard_keeps_serving() {
     wait_until(
         std::time::Duration::from_secs(10),
         "the server counts no open connection",
-        || node.counters.http_connections.load(Ordering::Relaxed) == 0,
+        || node.counters().http_connections.load(Ordering::Relaxed) == 0,
     )
     .await;
     let response = try_raw_get(addr, "/login").await;
@@ -988,7 +988,7 @@ async fn connections_beyond_the_limit_are_refused_and_the_dashboard_recovers() {
     })
     .await;
     let (addr, stop, server) = serve_dashboard(&node).await;
-    let counters = &node.counters;
+    let counters = &node.counters();
     let mut held = Vec::new();
     for _ in 0..OPENED {
         held.push(tokio::net::TcpStream::connect(addr).await.unwrap());

@@ -264,12 +264,12 @@ async fn metrics_parse_and_move_with_publishing_and_ingest() {
 
     // The request counters are kept by the servers (the merged HTTP router
     // and the gRPC services); /metrics reports what they count.
-    itu.counters.http_requests.fetch_add(3, Ordering::Relaxed);
-    itu.counters.grpc_requests.fetch_add(5, Ordering::Relaxed);
-    itu.counters
+    itu.counters().http_requests.fetch_add(3, Ordering::Relaxed);
+    itu.counters().grpc_requests.fetch_add(5, Ordering::Relaxed);
+    itu.counters()
         .http_connections
         .fetch_add(7, Ordering::Relaxed);
-    itu.counters
+    itu.counters()
         .http_connections_refused
         .fetch_add(11, Ordering::Relaxed);
     let counted = scrape(&itu).await;

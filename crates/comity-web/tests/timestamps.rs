@@ -408,7 +408,7 @@ async fn run(case: Case) {
 
     // What the CLI shows: the local API's answers, rendered as `--json` does,
     // and every instant as the text output writes it.
-    let local = LocalApi::new(node.clone());
+    let local = LocalApi::new(node.clone(), tokio_util::task::TaskTracker::new());
     let entries = local
         .list_entries(tonic::Request::new(proto::ListEntriesRequest::default()))
         .await

@@ -135,7 +135,7 @@ async fn start_nodes(
         let dashboard = node.http_url().unwrap_or_default();
         let running =
             RunningNode::start(node.clone(), federation, Some(data.socket_path())).await?;
-        let stop = running.node().shutdown_token();
+        let stop = running.shutdown_token();
         let web = tokio::spawn(async move {
             if let Err(e) = comity_web::serve(node, http, stop.cancelled_owned()).await {
                 tracing::error!(error = %e, "dashboard stopped");
