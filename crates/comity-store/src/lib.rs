@@ -40,6 +40,7 @@ pub mod prelude {
 pub use records::{Equivocation, LiaisonDraft, PeerRecord};
 pub use sled_store::{SledOptions, SledStore};
 
+use comity_core::merkle::{CompactRange, MerkleHash, leaf_hash};
 use comity_core::{EntryKind, Hash, Head, OrgId, PublicKey, SignedEntry};
 
 /// The schema version this build writes. Opening a store with a newer one fails.
@@ -49,7 +50,7 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// indexes were written by any other version (or by a build that did not
 /// record one) has them rebuilt from the logs when it is opened: bump this
 /// whenever an index is added or its derivation changes.
-pub const INDEX_VERSION: u32 = 2;
+pub const INDEX_VERSION: u32 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -173,6 +174,31 @@ pub trait LogStore: Send + Sync + 'static {
     fn equivocations(&self) -> Result<Vec<Equivocation>, StoreError>;
 
     fn is_frozen(&self, origin: &OrgId) -> Result<bool, StoreError>;
+
+    /// `origin`'s RFC 6962 tree as a compact range (`comity_core::merkle`):
+    /// leaf *i* is the header bytes of seq *i* + 1, so its size is the held
+    /// head seq. Written in the append's own transaction (so it always
+    /// matches the head), derived from the logs by
+    /// [`IndexStore::rebuild_indexes`]. `None` for an origin not held.
+    fn tree(&self, origin: &OrgId) -> Result<Option<CompactRange>, StoreError>;
+
+    /// The leaf hashes of `origin`'s first `size` entries (fewer when fewer
+    /// are held), read from the entries: what consistency proofs and roots
+    /// at past sizes are computed from. O(size): callers bound `size`.
+    fn leaf_hashes(&self, origin: &OrgId, size: u64) -> Result<Vec<MerkleHash>, StoreError> {
+        const CHUNK: usize = 4096;
+        let mut leaves = Vec::new();
+        while (leaves.len() as u64) < size {
+            let after = leaves.len() as u64;
+            let want = usize::try_from(size - after).unwrap_or(CHUNK).min(CHUNK);
+            let chunk = self.entries_after(origin, after, want)?;
+            if chunk.is_empty() {
+                break;
+            }
+            leaves.extend(chunk.iter().map(|e| leaf_hash(e.header_bytes())));
+        }
+        Ok(leaves)
+    }
 }
 
 /// The indexes derived from the logs.

@@ -11,6 +11,7 @@ use crate::{
     Appended, BlobStore, DocumentRef, EntryPos, Equivocation, IndexStore, LiaisonDraft, LocalStore,
     LogStore, PeerRecord, StoreError,
 };
+use comity_core::merkle::{CompactRange, leaf_hash};
 use comity_core::{EntryKind, Hash, Head, OrgId, PublicKey, SignedEntry};
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
@@ -30,6 +31,8 @@ struct State {
     /// Every entry, in the order it was appended: what indexes are rebuilt from.
     arrivals: Vec<(OrgId, u64)>,
     index: Indexes,
+    /// Each origin's Merkle tree (derived; see `LogStore::tree`).
+    trees: BTreeMap<OrgId, CompactRange>,
     equivocations: BTreeMap<(OrgId, u64), Equivocation>,
     frozen: BTreeSet<OrgId>,
     peers: BTreeMap<OrgId, PeerRecord>,
@@ -183,6 +186,10 @@ impl State {
         let origin = entry.origin().clone();
         let seq = entry.seq();
         self.index.add(entry);
+        self.trees
+            .entry(origin.clone())
+            .or_default()
+            .append(leaf_hash(entry.header_bytes()));
         self.arrivals.push((origin.clone(), seq));
         self.ids.insert(entry.id(), (origin.clone(), seq));
         self.heads.insert(origin.clone(), entry.head());
@@ -293,6 +300,10 @@ impl LogStore for MemStore {
         state.index.add(entry);
         state.entries.insert(key, entry.clone());
         Ok(true)
+    }
+
+    fn tree(&self, origin: &OrgId) -> Result<Option<CompactRange>, StoreError> {
+        Ok(self.read()?.trees.get(origin).cloned())
     }
 
     fn record_equivocation(&self, evidence: &Equivocation) -> Result<(), StoreError> {
@@ -426,6 +437,14 @@ impl IndexStore for MemStore {
             index.add(entry);
         }
         state.index = index;
+        let mut trees: BTreeMap<OrgId, CompactRange> = BTreeMap::new();
+        for ((origin, _), entry) in &state.entries {
+            trees
+                .entry(origin.clone())
+                .or_default()
+                .append(leaf_hash(entry.header_bytes()));
+        }
+        state.trees = trees;
         tracing::info!(
             entries = state.arrivals.len(),
             "rebuilt the store indexes from the logs"

@@ -38,6 +38,7 @@
 //! | `receipts`      | l-origin `0` l-uuid `0` arrival     | origin `0` seq (*derived*)            |
 //! | `recipients`    | org `0` origin `0` uuid             | seq of the addressing revision (*derived*) |
 //! | `keys`          | origin                              | version, seq, 32-byte new key (*derived*) |
+//! | `merkle`        | origin                              | the origin's compact range: size, hashes (*derived*) |
 //! | `attachments`   | BLAKE3 hash, origin `0` seq         | empty: that entry names the blob (*derived*) |
 //! | `equivocations` | origin `0` seq                      | version, JSON [`Equivocation`]        |
 //! | `frozen`        | origin                              | empty                                 |
@@ -63,6 +64,7 @@ use crate::{
     Appended, BlobStore, DocumentRef, EntryPos, Equivocation, INDEX_VERSION, IndexStore,
     LiaisonDraft, LocalStore, LogStore, PeerRecord, SCHEMA_VERSION, StoreError,
 };
+use comity_core::merkle::{CompactRange, leaf_hash};
 use comity_core::{EntryKind, Hash, Head, OrgId, PublicKey, SignedEntry};
 use encoding::*;
 use sled::{Transactional, Tree};
@@ -122,6 +124,7 @@ struct Trees {
     recipients: Tree,
     keys: Tree,
     attachments: Tree,
+    merkle: Tree,
     equivocations: Tree,
     frozen: Tree,
     peers: Tree,
@@ -151,6 +154,7 @@ impl Trees {
             recipients: db.open_tree("recipients")?,
             keys: db.open_tree("keys")?,
             attachments: db.open_tree("attachments")?,
+            merkle: db.open_tree("merkle")?,
             equivocations: db.open_tree("equivocations")?,
             frozen: db.open_tree("frozen")?,
             peers: db.open_tree("peers")?,
@@ -280,6 +284,7 @@ impl SledStore {
             &t.frozen,
             &t.meta,
             &t.arrivals,
+            &t.merkle,
         ];
         trees.extend(t.derived());
         trees
@@ -342,6 +347,36 @@ impl SledStore {
                 "recorded the arrival of entries kept by an older build, in (origin, seq) order"
             );
         }
+        Ok(())
+    }
+
+    /// Derives every origin's Merkle tree again from its entries (in
+    /// `entries` key order: origin, then seq).
+    fn rebuild_trees(&self) -> Result<(), StoreError> {
+        let t = &self.trees;
+        t.merkle.clear()?;
+        let mut current: Option<(OrgId, CompactRange)> = None;
+        let mut batch = sled::Batch::default();
+        for row in t.entries.iter().values() {
+            let entry = decode_entry(&row?)?;
+            match &mut current {
+                Some((origin, range)) if origin == entry.origin() => {
+                    range.append(leaf_hash(entry.header_bytes()));
+                }
+                _ => {
+                    if let Some((origin, range)) = current.take() {
+                        batch.insert(origin.as_str().as_bytes(), range.to_bytes());
+                    }
+                    let mut range = CompactRange::new();
+                    range.append(leaf_hash(entry.header_bytes()));
+                    current = Some((entry.origin().clone(), range));
+                }
+            }
+        }
+        if let Some((origin, range)) = current {
+            batch.insert(origin.as_str().as_bytes(), range.to_bytes());
+        }
+        t.merkle.apply_batch(batch)?;
         Ok(())
     }
 
@@ -445,6 +480,16 @@ impl LogStore for SledStore {
         self.index_chunk(&[(arrival, entry.clone())])?;
         self.trees.entries.insert(key, encode_entry(entry))?;
         Ok(true)
+    }
+
+    fn tree(&self, origin: &OrgId) -> Result<Option<CompactRange>, StoreError> {
+        self.trees
+            .merkle
+            .get(origin.as_str())?
+            .map(|bytes| {
+                CompactRange::from_bytes(&bytes).map_err(|e| corrupt("merkle", e))
+            })
+            .transpose()
     }
 
     fn flush(&self) -> Result<(), StoreError> {
@@ -672,6 +717,7 @@ impl IndexStore for SledStore {
         }
         self.index_chunk(&chunk)?;
         indexed += chunk.len();
+        self.rebuild_trees()?;
         t.meta.insert(INDEX_KEY, &INDEX_VERSION.to_be_bytes())?;
         self.db.flush()?;
         tracing::info!(

@@ -258,3 +258,33 @@ fn a_crash_image_opens_consistently() {
     eprintln!("crash image holds {held:?}");
     assert!(held[0] >= 3, "flushed entries were lost: {held:?}");
 }
+
+/// A store written by a build that kept no Merkle trees (index version 2,
+/// no `merkle` tree): the trees are computed from the logs at open, and
+/// appends then carry them on.
+#[test]
+fn trees_are_computed_at_open_for_a_store_written_without_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut itu = Author::new("itu");
+    let log = itu.chain(6);
+    let expected = {
+        let store = SledStore::open(dir.path(), no_background_flush()).unwrap();
+        for entry in &log {
+            store.append(entry).unwrap();
+        }
+        store.flush().unwrap();
+        store.tree(itu.origin()).unwrap().unwrap()
+    };
+    tamper(dir.path(), |db, meta| {
+        meta.insert(INDEX_KEY, &2u32.to_be_bytes()).unwrap();
+        assert!(db.drop_tree("merkle").unwrap());
+    });
+    let store = SledStore::open(dir.path(), no_background_flush()).unwrap();
+    assert_eq!(store.tree(itu.origin()).unwrap(), Some(expected.clone()));
+    assert_eq!(expected.size(), 6);
+    let next = itu.chain(1);
+    store.append(&next[0]).unwrap();
+    let mut range = expected;
+    range.append(comity_core::merkle::leaf_hash(next[0].header_bytes()));
+    assert_eq!(store.tree(itu.origin()).unwrap(), Some(range));
+}

@@ -10,6 +10,7 @@ use super::encoding::{
 use crate::rules::{self, LogState, Target};
 use crate::{Appended, StoreError};
 use comity_core::SignedEntry;
+use comity_core::merkle::{CompactRange, MerkleHash, leaf_hash};
 use sled::transaction::{
     ConflictableTransactionError, ConflictableTransactionResult, TransactionError,
     TransactionalTree,
@@ -141,6 +142,7 @@ pub(super) struct Prepared<'a> {
     key: Vec<u8>,
     value: Vec<u8>,
     index: IndexWrites,
+    leaf: MerkleHash,
 }
 
 impl<'a> Prepared<'a> {
@@ -150,6 +152,7 @@ impl<'a> Prepared<'a> {
             key: entry_key(entry.origin(), entry.seq()),
             value: encode_entry(entry),
             index: IndexWrites::of(entry),
+            leaf: leaf_hash(entry.header_bytes()),
         }
     }
 }
@@ -162,6 +165,7 @@ pub(super) struct AppendTx<'t> {
     frozen: &'t TransactionalTree,
     meta: &'t TransactionalTree,
     arrivals: &'t TransactionalTree,
+    merkle: &'t TransactionalTree,
     index: IndexTx<'t>,
 }
 
@@ -182,13 +186,14 @@ impl<'t> AppendTx<'t> {
     /// `views` are the transaction's trees in the order of [`SledStore::append_trees`].
     pub(super) fn new(views: &'t [TransactionalTree]) -> TxResult<Self> {
         match views {
-            [entries, heads, ids, frozen, meta, arrivals, derived @ ..] => Ok(Self {
+            [entries, heads, ids, frozen, meta, arrivals, merkle, derived @ ..] => Ok(Self {
                 entries,
                 heads,
                 ids,
                 frozen,
                 meta,
                 arrivals,
+                merkle,
                 index: IndexTx::new(derived)?,
             }),
             _ => abort(StoreError::Backend(format!(
@@ -237,6 +242,15 @@ impl<'t> AppendTx<'t> {
         } + 1;
         self.meta.insert(ARRIVALS_KEY, &arrival.to_be_bytes())?;
         self.arrivals.insert(&arrival.to_be_bytes(), &p.key[..])?;
+        // The tree moves with the head, in this transaction: they always agree.
+        let mut range = match self.merkle.get(origin)? {
+            Some(bytes) => CompactRange::from_bytes(&bytes)
+                .map_err(|e| StoreError::Corrupt(format!("merkle: {e}")))
+                .or_else(abort)?,
+            None => CompactRange::new(),
+        };
+        range.append(p.leaf);
+        self.merkle.insert(origin, range.to_bytes())?;
         self.index.write(&p.index, arrival)
     }
 }
