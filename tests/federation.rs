@@ -218,6 +218,20 @@ impl SlowRelay {
 
 #[tonic::async_trait]
 impl Federation for SlowRelay {
+    async fn checkpoints(
+        &self,
+        _: Request<comity_proto::v1::CheckpointsRequest>,
+    ) -> Result<Response<comity_proto::v1::CheckpointsResponse>, Status> {
+        Err(Status::unimplemented("no checkpoints here"))
+    }
+
+    async fn consistency(
+        &self,
+        _: Request<comity_proto::v1::ConsistencyRequest>,
+    ) -> Result<Response<comity_proto::v1::ConsistencyResponse>, Status> {
+        Err(Status::unimplemented("no consistency proofs here"))
+    }
+
     async fn hello(&self, _: Request<HelloRequest>) -> Result<Response<HelloResponse>, Status> {
         Ok(Response::new(HelloResponse {
             protocol_version: comity_proto::PROTOCOL_VERSION,
@@ -343,6 +357,20 @@ impl EclipsingRelay {
 
 #[tonic::async_trait]
 impl Federation for EclipsingRelay {
+    async fn checkpoints(
+        &self,
+        _: Request<comity_proto::v1::CheckpointsRequest>,
+    ) -> Result<Response<comity_proto::v1::CheckpointsResponse>, Status> {
+        Err(Status::unimplemented("no checkpoints here"))
+    }
+
+    async fn consistency(
+        &self,
+        _: Request<comity_proto::v1::ConsistencyRequest>,
+    ) -> Result<Response<comity_proto::v1::ConsistencyResponse>, Status> {
+        Err(Status::unimplemented("no consistency proofs here"))
+    }
+
     async fn hello(&self, _: Request<HelloRequest>) -> Result<Response<HelloResponse>, Status> {
         Ok(Response::new(HelloResponse {
             protocol_version: comity_proto::PROTOCOL_VERSION,

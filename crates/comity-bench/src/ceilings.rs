@@ -234,6 +234,20 @@ struct StreamOnly {
 
 #[tonic::async_trait]
 impl Federation for StreamOnly {
+    async fn checkpoints(
+        &self,
+        _: Request<comity_proto::v1::CheckpointsRequest>,
+    ) -> Result<Response<comity_proto::v1::CheckpointsResponse>, Status> {
+        Err(Status::unimplemented("no checkpoints here"))
+    }
+
+    async fn consistency(
+        &self,
+        _: Request<comity_proto::v1::ConsistencyRequest>,
+    ) -> Result<Response<comity_proto::v1::ConsistencyResponse>, Status> {
+        Err(Status::unimplemented("no consistency proofs here"))
+    }
+
     async fn hello(&self, _: Request<HelloRequest>) -> Result<Response<HelloResponse>, Status> {
         Err(Status::unimplemented("ceiling"))
     }

@@ -1,5 +1,6 @@
-//! The federation service partners call: `Hello`, `Heads`, `Subscribe` and
-//! `GetBlob`. Every caller is known by the key in its TLS certificate; a
+//! The federation service partners call: `Hello`, `Heads`, `Subscribe`,
+//! `GetBlob`, and the checkpoint gossip `Checkpoints` and `Consistency`
+//! (`crate::checkpoints`). Every caller is known by the key in its TLS certificate; a
 //! subscription reads straight from the store, so a slow subscriber only
 //! slows itself. A blob goes only to a caller that may read a document
 //! naming it (`blobs::readers`).
@@ -261,6 +262,43 @@ impl Federation for FederationService {
         self.caller(&request)?;
         let heads = heads(&self.node, &request.into_inner().origins)?;
         Ok(Response::new(HeadsResponse { heads }))
+    }
+
+    async fn checkpoints(
+        &self,
+        request: Request<proto::CheckpointsRequest>,
+    ) -> Result<Response<proto::CheckpointsResponse>, Status> {
+        let caller = self.caller(&request)?;
+        let notes = request.into_inner().notes;
+        // One note per origin kept here, at most: more is not a partner's gossip.
+        let most = self.node.follows().len() + 1;
+        if notes.len() > most {
+            return Err(Status::invalid_argument(format!(
+                "{} notes sent; at most {most}, one per origin this node keeps, are read",
+                notes.len()
+            )));
+        }
+        self.node.absorb_notes(&caller, notes).await?;
+        Ok(Response::new(proto::CheckpointsResponse {
+            notes: self.node.notes_to_share()?,
+        }))
+    }
+
+    async fn consistency(
+        &self,
+        request: Request<proto::ConsistencyRequest>,
+    ) -> Result<Response<proto::ConsistencyResponse>, Status> {
+        self.caller(&request)?;
+        let request = request.into_inner();
+        let origin = OrgId::new(request.origin.clone())
+            .map_err(|e| Status::invalid_argument(format!("origin {:?}: {e}", request.origin)))?;
+        let proof = self
+            .node
+            .consistency_proof(&origin, request.old_size, request.new_size)
+            .await?;
+        Ok(Response::new(proto::ConsistencyResponse {
+            hashes: proof.into_iter().map(|h| h.to_vec()).collect(),
+        }))
     }
 
     type GetBlobStream = ReceiverStream<Result<proto::BlobChunk, Status>>;

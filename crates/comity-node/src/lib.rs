@@ -30,6 +30,7 @@ pub mod accepted;
 pub mod accounts;
 pub mod blobs;
 pub mod blocking;
+pub mod checkpoints;
 pub mod clock;
 pub mod config;
 pub mod counters;

@@ -66,6 +66,8 @@ pub struct Node {
     transfers: InFlight,
     password_checks: PasswordChecks,
     counters: Counters,
+    /// Checkpoints kept and cosigned (`crate::checkpoints`).
+    checkpoints: crate::checkpoints::CheckpointState,
 }
 
 impl std::fmt::Debug for Node {
@@ -124,6 +126,7 @@ impl Node {
             transfers: InFlight::default(),
             password_checks: PasswordChecks::default(),
             counters: Counters::default(),
+            checkpoints: Default::default(),
         }))
     }
 
@@ -228,6 +231,9 @@ impl Node {
     }
     pub(crate) fn transfers(&self) -> &InFlight {
         &self.transfers
+    }
+    pub(crate) fn checkpoint_state(&self) -> &crate::checkpoints::CheckpointState {
+        &self.checkpoints
     }
     pub(crate) fn key_files(&self) -> Option<&KeyFiles> {
         self.key_files.as_ref()

@@ -99,15 +99,15 @@ pub const CHECKS: &[(&str, Check)] = &[
         "a_stub_is_filled_by_its_payload",
         a_stub_is_filled_by_its_payload,
     ),
-    (
-        "tree_moves_with_every_append",
-        tree_moves_with_every_append,
-    ),
+    ("tree_moves_with_every_append", tree_moves_with_every_append),
     (
         "tree_is_untouched_by_a_failed_batch_or_a_filled_stub",
         tree_is_untouched_by_a_failed_batch_or_a_filled_stub,
     ),
-    ("tree_is_rebuilt_from_the_logs", tree_is_rebuilt_from_the_logs),
+    (
+        "tree_is_rebuilt_from_the_logs",
+        tree_is_rebuilt_from_the_logs,
+    ),
 ];
 
 /// Runs every check in [`CHECKS`], each on a new store from `make`.
@@ -1642,7 +1642,11 @@ fn assert_tree(store: &dyn Store, origin: &str, entries: &[SignedEntry]) {
         .tree(&org(origin))
         .expect("tree")
         .expect("a tree for a held origin");
-    assert_eq!(tree.size(), entries.len() as u64, "{origin}: tree size is the head seq");
+    assert_eq!(
+        tree.size(),
+        entries.len() as u64,
+        "{origin}: tree size is the head seq"
+    );
     assert_eq!(tree.root(), root_of_headers(entries), "{origin}: tree root");
     let leaves = store
         .leaf_hashes(&org(origin), entries.len() as u64)
@@ -1678,7 +1682,10 @@ pub fn tree_moves_with_every_append(store: &dyn Store) {
     assert_tree(store, "itu", &itu);
     assert_tree(store, "ietf", &ietf);
     // Fewer leaves held than asked: only those.
-    assert_eq!(store.leaf_hashes(&org("ietf"), 10).expect("leaves").len(), 3);
+    assert_eq!(
+        store.leaf_hashes(&org("ietf"), 10).expect("leaves").len(),
+        3
+    );
 }
 
 /// A batch that fails writes no leaf; filling a stub's payload keeps the

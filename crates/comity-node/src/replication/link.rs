@@ -90,6 +90,15 @@ pub(super) async fn link(
                 node.peer_table()
                     .set_connected(&org, channel.clone(), &hello);
                 delays = backoff(node.config().replication.backoff_max());
+                // Checkpoint gossip rides on this connection, and ends with it.
+                let connection = cancel.child_token();
+                let _gossip = connection.clone().drop_guard();
+                tokio::spawn(tracing::Instrument::in_current_span(super::gossip::gossip(
+                    node.clone(),
+                    org.clone(),
+                    channel.clone(),
+                    connection,
+                )));
                 let mut client =
                     protocol::federation_client(channel, node.config().limits.max_message_bytes);
                 // Polls only while some followed origin is out of direct

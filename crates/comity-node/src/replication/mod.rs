@@ -11,6 +11,7 @@
 
 mod backoff;
 mod follow;
+mod gossip;
 mod link;
 
 pub use link::ConnectError;
@@ -33,6 +34,7 @@ impl Replicator {
     /// every pinned peer now, and of every peer pinned later.
     pub fn start(node: Arc<Node>, stop: CancellationToken) -> Self {
         let tasks = TaskTracker::new();
+        tasks.spawn(gossip::sign_and_cosign(node.clone(), stop.clone()));
         tasks.spawn(supervise(node, tasks.clone(), stop.clone()));
         Self { tasks, stop }
     }

@@ -486,9 +486,7 @@ impl LogStore for SledStore {
         self.trees
             .merkle
             .get(origin.as_str())?
-            .map(|bytes| {
-                CompactRange::from_bytes(&bytes).map_err(|e| corrupt("merkle", e))
-            })
+            .map(|bytes| CompactRange::from_bytes(&bytes).map_err(|e| corrupt("merkle", e)))
             .transpose()
     }
 

@@ -186,7 +186,16 @@ impl<'t> AppendTx<'t> {
     /// `views` are the transaction's trees in the order of [`SledStore::append_trees`].
     pub(super) fn new(views: &'t [TransactionalTree]) -> TxResult<Self> {
         match views {
-            [entries, heads, ids, frozen, meta, arrivals, merkle, derived @ ..] => Ok(Self {
+            [
+                entries,
+                heads,
+                ids,
+                frozen,
+                meta,
+                arrivals,
+                merkle,
+                derived @ ..,
+            ] => Ok(Self {
                 entries,
                 heads,
                 ids,
