@@ -133,6 +133,7 @@ impl Federation for FakePeer {
     async fn heads(&self, _: Request<HeadsRequest>) -> Result<Response<HeadsResponse>, Status> {
         Ok(Response::new(HeadsResponse {
             heads: self.heads(),
+            ..Default::default()
         }))
     }
 
@@ -159,7 +160,11 @@ impl Federation for FakePeer {
             }
             let head_seq = log.last().map_or(0, SignedEntry::seq);
             let beat = || SubscribeEvent {
-                event: Some(Event::Heartbeat(Heartbeat { head_seq, at: None })),
+                event: Some(Event::Heartbeat(Heartbeat {
+                    head_seq,
+                    at: None,
+                    ..Default::default()
+                })),
             };
             while tx.send(Ok(beat())).await.is_ok() {
                 tokio::time::sleep(Duration::from_millis(300)).await;

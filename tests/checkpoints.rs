@@ -14,8 +14,10 @@ use comity_core::{
     merkle::{self, leaf_hash},
 };
 use comity_node::checkpoints::is_checkpoint_evidence;
-use std::path::Path;
-use support::{TestNode, eventually, temp_root};
+use comity_store::LogStore;
+use rand::Rng;
+use std::{net::SocketAddr, path::Path, time::Duration};
+use support::{ChildNode, TestNode, eventually, fault_size, free_port, temp_root};
 
 fn root_of(entries: &[SignedEntry]) -> merkle::MerkleHash {
     let leaves: Vec<_> = entries
@@ -190,4 +192,82 @@ async fn a_split_view_is_frozen_by_both_partners_from_checkpoints_alone() {
         assert_eq!(held.len() as u64, n1);
         assert_eq!(held.last().unwrap().id(), side.last().unwrap().id());
     }
+}
+
+/// SIGKILL of a follower (a `comity serve` process) while it ingests and
+/// cosigns a publisher's log: every cosignature it ever issued, as the
+/// publisher saw it, is for a size its store holds after the kill. A
+/// cosignature is made only after the entries it vouches for are flushed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_during_cosigning_never_vouches_for_entries_not_durable() {
+    let trials = fault_size(4, 40);
+    let root = temp_root();
+    let mut source = TestNode::create(root.path(), "cosign-src").await;
+    source.start().await;
+    let listen = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let mut follower = ChildNode::init(root.path(), "cosign-fol", listen, |c| {
+        c.replication.batch_size = 16;
+    });
+    follower.pin(&source.org, source.public_key(), Some(source.endpoint()));
+    source
+        .node()
+        .add_peer(follower.org.clone(), follower.key, None)
+        .unwrap();
+    let origin = source.org.clone();
+    let mut cosigned_ever = 0u64;
+    let mut seen_cosignatures = 0usize;
+    for trial in 0..trials {
+        source.publish(fault_size(50, 300)).await;
+        let live = {
+            let node = source.node().clone();
+            tokio::spawn(async move {
+                for i in 0.. {
+                    let title = format!("live {trial}/{i}");
+                    if node.publish(support::consultation(&title)).await.is_err() {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(3)).await;
+                }
+            })
+        };
+        follower.start().await;
+        // Watch the follower's cosignatures come back, and kill it at a
+        // random moment while it works.
+        let run_for = Duration::from_millis(rand::thread_rng().gen_range(300..2500));
+        let started = std::time::Instant::now();
+        while started.elapsed() < run_for {
+            if let Some(c) = source
+                .node()
+                .cosigned_by_as_kept(&origin, &follower.org)
+                .unwrap()
+                && c.cosigned_by(&follower.org, &follower.key).is_some()
+            {
+                if c.checkpoint.size > cosigned_ever {
+                    seen_cosignatures += 1;
+                }
+                cosigned_ever = cosigned_ever.max(c.checkpoint.size);
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        follower.kill();
+        live.abort();
+        let store = follower.open_store();
+        let held = store.head(&origin).unwrap().map_or(0, |h| h.seq);
+        assert!(
+            cosigned_ever <= held,
+            "trial {trial}: the follower cosigned size {cosigned_ever} but holds only {held} after SIGKILL"
+        );
+        // What it vouched for is the publisher's log.
+        let leaves = store.leaf_hashes(&origin, cosigned_ever).unwrap();
+        let published = source.log_of(&origin);
+        assert_eq!(
+            merkle::root_of(&leaves),
+            root_of(&published[..cosigned_ever as usize])
+        );
+        drop(store);
+    }
+    assert!(
+        seen_cosignatures > 0,
+        "the follower never cosigned: the test checked nothing"
+    );
 }

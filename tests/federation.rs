@@ -246,6 +246,7 @@ impl Federation for SlowRelay {
     async fn heads(&self, _: Request<HeadsRequest>) -> Result<Response<HeadsResponse>, Status> {
         Ok(Response::new(HeadsResponse {
             heads: self.heads(),
+            ..Default::default()
         }))
     }
 
@@ -269,7 +270,11 @@ impl Federation for SlowRelay {
         let head_seq = self.claimed_head;
         tokio::spawn(async move {
             let beat = || SubscribeEvent {
-                event: Some(Event::Heartbeat(Heartbeat { head_seq, at: None })),
+                event: Some(Event::Heartbeat(Heartbeat {
+                    head_seq,
+                    at: None,
+                    ..Default::default()
+                })),
             };
             while tx.send(Ok(beat())).await.is_ok() {
                 tokio::time::sleep(Duration::from_millis(300)).await;
@@ -385,6 +390,7 @@ impl Federation for EclipsingRelay {
     async fn heads(&self, _: Request<HeadsRequest>) -> Result<Response<HeadsResponse>, Status> {
         Ok(Response::new(HeadsResponse {
             heads: self.heads(),
+            ..Default::default()
         }))
     }
 
@@ -413,6 +419,7 @@ impl Federation for EclipsingRelay {
                 event: Some(Event::Heartbeat(Heartbeat {
                     head_seq: u64::MAX,
                     at: None,
+                    ..Default::default()
                 })),
             };
             while tx.send(Ok(beat())).await.is_ok() {

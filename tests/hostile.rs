@@ -240,6 +240,7 @@ impl Federation for HostilePeer {
     async fn heads(&self, _: Request<HeadsRequest>) -> Result<Response<HeadsResponse>, Status> {
         Ok(Response::new(HeadsResponse {
             heads: evil_head(1_000_000),
+            ..Default::default()
         }))
     }
 

@@ -67,6 +67,7 @@ impl Federation for HostilePeer {
                 seq: self.advertised_head,
                 hash: vec![0; 32],
             }],
+            ..Default::default()
         }))
     }
 

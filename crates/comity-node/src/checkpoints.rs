@@ -15,10 +15,11 @@
 //!   held note and the conflicting one) is stored and the origin frozen, by
 //!   the store's one freeze path, with an `EQUIVOCATION` log line.
 //! - **Kept.** Per origin (the own and each pinned one), the latest
-//!   origin-signed checkpoint with the cosignatures held on it, only by
-//!   pinned cosigners (and this node): one record each, in the store's
-//!   local records (`checkpoints` space). Checkpoints are re-derivable: a
-//!   lost record is signed or gossiped again.
+//!   origin-signed checkpoint with the cosignatures held on it, and per
+//!   (origin, cosigner) the latest checkpoint that cosigner cosigned; only
+//!   pinned origins and cosigners (and this node), in the store's local
+//!   records (`checkpoints` and `cosigned` spaces). Checkpoints are
+//!   re-derivable: a lost record is signed or gossiped again.
 //!
 //! Notes travel by the `Checkpoints` gossip RPC (`crate::replication`):
 //! each link sends what changed, at most once per heads-poll period, and
@@ -37,6 +38,11 @@ use tokio::sync::watch;
 
 /// The local-records space checkpoints are kept in (key: the origin).
 pub const SPACE: &str = "checkpoints";
+/// The space of the latest checkpoint each cosigner cosigned, per origin
+/// (key: origin `0` cosigner; value: the note with the origin's signature
+/// and that cosignature only). A cosignature outlives the newer checkpoints
+/// that replace the one it is on, until the cosigner cosigns a newer one.
+pub const COSIGNED: &str = "cosigned";
 
 /// Past sizes whose root this node recomputes from its entries to check a
 /// checkpoint, at most this many leaves (older checkpoints are ignored).
@@ -171,11 +177,103 @@ impl Node {
     /// Every note to share with a partner: the kept checkpoint of each
     /// origin, with its cosignatures.
     pub fn notes_to_share(&self) -> Result<Vec<Vec<u8>>, NodeError> {
-        Ok(self
-            .checkpoints()?
-            .into_iter()
-            .map(|(_, c)| c.to_text().into_bytes())
-            .collect())
+        let mut notes = Vec::new();
+        for (origin, latest) in self.checkpoints()? {
+            // This node's own latest cosignature of the origin, when it is
+            // on an older checkpoint than the latest: at most two per origin.
+            if origin != *self.org()
+                && let Some(ours) = self.cosigned_by_as_kept(&origin, self.org())?
+                && ours.note.text != latest.note.text
+            {
+                notes.push(ours.to_text().into_bytes());
+            }
+            notes.push(latest.to_text().into_bytes());
+        }
+        Ok(notes)
+    }
+
+    /// The latest checkpoint of `origin` that `cosigner` cosigned, as kept
+    /// here (the origin's signature and that cosignature).
+    pub fn cosigned_by_as_kept(
+        &self,
+        origin: &OrgId,
+        cosigner: &OrgId,
+    ) -> Result<Option<SignedCheckpoint>, NodeError> {
+        let Some(bytes) = self
+            .store()
+            .record(COSIGNED, &cosigned_key(origin, cosigner))?
+        else {
+            return Ok(None);
+        };
+        parse_kept(origin, &bytes).map(Some)
+    }
+
+    /// Per cosigner of `origin`'s log: the size and time (unix seconds) of
+    /// the latest checkpoint it cosigned, as kept here.
+    pub fn cosignatures_of(&self, origin: &OrgId) -> Result<Vec<(OrgId, u64, u64)>, NodeError> {
+        let mut out = Vec::new();
+        let mut candidates = self.follows();
+        candidates.push(self.org().clone());
+        for cosigner in candidates {
+            let Some(key) = self.key_of(&cosigner) else {
+                continue;
+            };
+            if let Some(kept) = self.cosigned_by_as_kept(origin, &cosigner)?
+                && let Some(at) = kept.cosigned_by(&cosigner, &key)
+            {
+                out.push((cosigner, kept.checkpoint.size, at));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Keeps, per pinned cosigner whose cosignature on `received` verifies,
+    /// `received` as that cosigner's latest when it is newer than the one
+    /// kept. The caller has checked `received` against this node's log.
+    fn keep_cosignatures(
+        &self,
+        origin: &OrgId,
+        received: &SignedCheckpoint,
+    ) -> Result<bool, NodeError> {
+        let mut changed = false;
+        let mut candidates = self.follows();
+        candidates.push(self.org().clone());
+        for cosigner in candidates {
+            let Some(key) = self.key_of(&cosigner) else {
+                continue;
+            };
+            let Some(at) = received.cosigned_by(&cosigner, &key) else {
+                continue;
+            };
+            if let Some(kept) = self.cosigned_by_as_kept(origin, &cosigner)?
+                && (kept.checkpoint.size, kept.cosigned_by(&cosigner, &key))
+                    >= (received.checkpoint.size, Some(at))
+            {
+                continue;
+            }
+            let id = note::key_id(&origin_line(&cosigner), SIG_TYPE_COSIGNATURE, &key);
+            let (Some(line), Some(signed)) = (
+                received.note.signature_by(&origin_line(&cosigner), id),
+                received
+                    .note
+                    .signatures
+                    .iter()
+                    .find(|s| s.name == origin_line(origin)),
+            ) else {
+                continue;
+            };
+            let note = Note {
+                text: received.note.text.clone(),
+                signatures: vec![signed.clone(), line.clone()],
+            };
+            self.store().put_record(
+                COSIGNED,
+                &cosigned_key(origin, &cosigner),
+                note.to_string().as_bytes(),
+            )?;
+            changed = true;
+        }
+        Ok(changed)
     }
 
     /// Checks and keeps the notes a partner (`from`) showed: see the module
@@ -336,6 +434,11 @@ impl Node {
                 size: received.checkpoint.size,
             });
         }
+        // Consistent with what is held here (or not checkable yet, for a
+        // size beyond it): the cosignatures on it count.
+        if check == Check::Matches && self.keep_cosignatures(&origin, &received)? {
+            self.bump_checkpoints();
+        }
         let mut kept = match held {
             Some(held) if held.checkpoint.size > received.checkpoint.size => {
                 return Ok(Absorbed::Known);
@@ -394,6 +497,11 @@ impl Node {
                 );
             }
             return Ok(Absorbed::Known);
+        }
+        let ours = self.check_against_entries(self.org(), &received.checkpoint)? == Check::Matches;
+        let kept_cosignatures = ours && self.keep_cosignatures(self.org(), &received)?;
+        if kept_cosignatures {
+            self.bump_checkpoints();
         }
         let Some(mut held) = held else {
             return Ok(Absorbed::Known);
@@ -459,6 +567,29 @@ impl Node {
             Cosignature::sign(&checkpoint.note.text, self.org(), &self.identity(), now)
                 .map_err(|e| NodeError::Internal(format!("cosigning: {e}")))?;
         checkpoint.add_cosignature(&cosignature);
+        let origin = checkpoint
+            .checkpoint
+            .origin
+            .strip_prefix("comity/")
+            .and_then(|o| OrgId::new(o).ok());
+        if let Some(origin) = origin {
+            let note = Note {
+                text: checkpoint.note.text.clone(),
+                signatures: checkpoint
+                    .note
+                    .signatures
+                    .iter()
+                    .filter(|s| s.name == checkpoint.checkpoint.origin)
+                    .cloned()
+                    .chain([cosignature.signature.clone()])
+                    .collect(),
+            };
+            self.store().put_record(
+                COSIGNED,
+                &cosigned_key(&origin, self.org()),
+                note.to_string().as_bytes(),
+            )?;
+        }
         tracing::debug!(
             origin = %checkpoint.checkpoint.origin,
             size = checkpoint.checkpoint.size,
@@ -555,6 +686,13 @@ pub fn is_checkpoint_evidence(evidence: &Equivocation) -> bool {
     evidence.held_signature.is_empty() && evidence.conflicting_signature.is_empty()
 }
 
+fn cosigned_key(origin: &OrgId, cosigner: &OrgId) -> Vec<u8> {
+    let mut key = origin.as_str().as_bytes().to_vec();
+    key.push(0);
+    key.extend_from_slice(cosigner.as_str().as_bytes());
+    key
+}
+
 fn read_checkpoint(
     store: &dyn Store,
     origin: &OrgId,
@@ -562,11 +700,15 @@ fn read_checkpoint(
     let Some(bytes) = store.record(SPACE, origin.as_str().as_bytes())? else {
         return Ok(None);
     };
-    let note = Note::parse(&bytes)
+    parse_kept(origin, &bytes).map(Some)
+}
+
+fn parse_kept(origin: &OrgId, bytes: &[u8]) -> Result<SignedCheckpoint, NodeError> {
+    let note = Note::parse(bytes)
         .map_err(|e| NodeError::Internal(format!("kept checkpoint of {origin}: {e}")))?;
     let checkpoint = Checkpoint::parse_text(&note.text)
         .map_err(|e| NodeError::Internal(format!("kept checkpoint of {origin}: {e}")))?;
-    Ok(Some(SignedCheckpoint { checkpoint, note }))
+    Ok(SignedCheckpoint { checkpoint, note })
 }
 
 fn write_checkpoint(

@@ -261,7 +261,15 @@ impl Federation for FederationService {
     ) -> Result<Response<HeadsResponse>, Status> {
         self.caller(&request)?;
         let heads = heads(&self.node, &request.into_inner().origins)?;
-        Ok(Response::new(HeadsResponse { heads }))
+        let mut checkpoints = Vec::new();
+        for head in &heads {
+            if let Ok(origin) = OrgId::new(head.origin.clone())
+                && let Some(checkpoint) = self.node.checkpoint_of(&origin)?
+            {
+                checkpoints.push(checkpoint.to_text().into_bytes());
+            }
+        }
+        Ok(Response::new(HeadsResponse { heads, checkpoints }))
     }
 
     async fn checkpoints(
@@ -270,11 +278,12 @@ impl Federation for FederationService {
     ) -> Result<Response<proto::CheckpointsResponse>, Status> {
         let caller = self.caller(&request)?;
         let notes = request.into_inner().notes;
-        // One note per origin kept here, at most: more is not a partner's gossip.
-        let most = self.node.follows().len() + 1;
+        // Two notes per origin kept here, at most (the latest checkpoint, and
+        // the sender's own latest cosignature): more is not a partner's gossip.
+        let most = 2 * (self.node.follows().len() + 1);
         if notes.len() > most {
             return Err(Status::invalid_argument(format!(
-                "{} notes sent; at most {most}, one per origin this node keeps, are read",
+                "{} notes sent; at most {most}, two per origin this node keeps, are read",
                 notes.len()
             )));
         }
@@ -435,6 +444,10 @@ fn heartbeat(node: &Node, origin: &OrgId) -> Result<SubscribeEvent, NodeError> {
         event: Some(Event::Heartbeat(proto::Heartbeat {
             head_seq,
             at: Some(std::time::SystemTime::now().into()),
+            checkpoint: node
+                .checkpoint_of(origin)?
+                .map(|c| c.to_text().into_bytes())
+                .unwrap_or_default(),
         })),
     })
 }

@@ -346,7 +346,18 @@ async fn pull(
                 Some(Event::Entry(entry)) => batch.push(entry),
                 Some(Event::Heartbeat(beat)) => {
                     node.peer_table()
-                        .record_remote_head(&source.org, origin, beat.head_seq)
+                        .record_remote_head(&source.org, origin, beat.head_seq);
+                    if !beat.checkpoint.is_empty() {
+                        // Checked beside the pull: a check may read entries.
+                        let (node, from) = (node.clone(), source.org.clone());
+                        tokio::spawn(async move {
+                            if let Err(error) =
+                                node.absorb_notes(&from, vec![beat.checkpoint]).await
+                            {
+                                tracing::warn!(%error, "checking a heartbeat's checkpoint failed");
+                            }
+                        });
+                    }
                 }
                 None => {
                     stream_failed = Some(PullError::EmptyEvent);

@@ -133,9 +133,13 @@ pub(super) async fn link(
                         });
                     match answer {
                         Ok(heads) => {
-                            let news = node
-                                .peer_table()
-                                .record_heads(&org, &heads.into_inner().heads);
+                            let heads = heads.into_inner();
+                            let news = node.peer_table().record_heads(&org, &heads.heads);
+                            if !heads.checkpoints.is_empty()
+                                && let Err(error) = node.absorb_notes(&org, heads.checkpoints).await
+                            {
+                                tracing::warn!(%error, "checking checkpoints in heads failed");
+                            }
                             every = if news {
                                 poll
                             } else {
