@@ -33,6 +33,9 @@ pub fn test_config(org: &OrgId, listen: std::net::SocketAddr) -> Config {
     config.replication.heartbeat_secs = 1;
     config.replication.heads_poll_secs = 1;
     config.replication.backoff_max_secs = 1;
+    // A restarted node whose partners are all down waits this long before
+    // it publishes (issue 13's recovery).
+    config.replication.recovery_wait_secs = 3;
     config.limits.connect_timeout_secs = 2;
     config.limits.handshake_timeout_secs = 2;
     config
@@ -109,8 +112,24 @@ impl TestNode {
         node
     }
 
-    /// Starts (or restarts) the node from its data directory, on its port.
+    /// Starts (or restarts) the node from its data directory, on its port,
+    /// and waits until it has recovered its own log (at once without
+    /// partners; as soon as one that follows it answers; at most
+    /// `recovery_wait_secs`): tests publish right after starting.
     pub async fn start(&mut self) {
+        self.start_recovering().await;
+        let start = Instant::now();
+        while matches!(
+            self.node().recovery(),
+            comity_node::recovery::Recovery::Recovering { .. }
+        ) {
+            assert!(start.elapsed() < DEADLINE, "{} never recovered", self.org);
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Starts the node without waiting for its recovery.
+    pub async fn start_recovering(&mut self) {
         assert!(self.running.is_none(), "{} already running", self.org);
         let store = open_store_retrying(&self.data, &self.config).await;
         // As `comity serve` does: finish a key rotation a stop interrupted.
@@ -559,7 +578,10 @@ impl ChildNode {
         let socket = self.data.socket_path();
         let start = Instant::now();
         loop {
-            if socket.exists() && std::os::unix::net::UnixStream::connect(&socket).is_ok() {
+            if socket.exists()
+                && std::os::unix::net::UnixStream::connect(&socket).is_ok()
+                && self.recovered().await
+            {
                 return;
             }
             if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().unwrap()) {
@@ -608,6 +630,17 @@ impl ChildNode {
         comity_node::local_api::connect(&self.data.socket_path())
             .await
             .unwrap()
+    }
+
+    /// Whether the running node has left recovery (its local API answers
+    /// and its status says nothing of recovering).
+    pub async fn recovered(&self) -> bool {
+        let Ok(mut api) = comity_node::local_api::connect(&self.data.socket_path()).await else {
+            return false;
+        };
+        api.status(comity_proto::v1::StatusRequest {})
+            .await
+            .is_ok_and(|s| !s.into_inner().recovery.starts_with("recovering"))
     }
 
     /// Heads per origin, as the running node reports them.

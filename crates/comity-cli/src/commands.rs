@@ -155,13 +155,16 @@ pub fn id(data: &DataArg, json: JsonArg) -> Result<(), Failure> {
     Ok(())
 }
 
-pub async fn serve(data: &DataArg) -> Result<(), Failure> {
+pub async fn serve(data: &DataArg, no_recover: bool) -> Result<(), Failure> {
     crate::logging::init("info");
     let data = DataDir::new(&data.data);
-    let config = data.load_config().map_err(|e| Failure {
+    let mut config = data.load_config().map_err(|e| Failure {
         message: e.to_string(),
         code: EXIT_CONFIG,
     })?;
+    if no_recover {
+        config.replication.recover = false;
+    }
     let store = data.open_store(&config)?;
     let key = data.load_key_recovering(&config.org, &*store)?;
     let options = comity_node::node::NodeOptions {

@@ -64,6 +64,10 @@ enum Command {
     Serve {
         #[command(flatten)]
         data: DataArg,
+        /// Start publishing at once, without first asking partners for this
+        /// node's own log (a node restored from an old backup may then fork it).
+        #[arg(long)]
+        no_recover: bool,
     },
     /// Manage pinned peers.
     #[command(subcommand)]
@@ -201,7 +205,7 @@ async fn run(command: Command) -> Result<(), Failure> {
     match command {
         Command::Init(args) => commands::init(args).await,
         Command::Id { data, json } => commands::id(&data, json),
-        Command::Serve { data } => commands::serve(&data).await,
+        Command::Serve { data, no_recover } => commands::serve(&data, no_recover).await,
         Command::Peer(command) => commands::peer(command).await,
         Command::Publish(command) => commands::publish(command).await,
         Command::Log { data, origin, json } => commands::log(&data, origin, json).await,

@@ -124,6 +124,7 @@ pub fn status(s: &proto::StatusResponse, json: bool) {
             })).collect::<Vec<_>>(),
             "refused": s.refused.iter().map(refusal_json).collect::<Vec<_>>(),
             "refused_by_peers": s.refused_by_peers.iter().map(refusal_json).collect::<Vec<_>>(),
+            "recovery": s.recovery,
         }));
         return;
     }
@@ -131,6 +132,9 @@ pub fn status(s: &proto::StatusResponse, json: bool) {
         "{} {} {} (listening on {})",
         s.org, s.key, s.endpoint, s.listen
     );
+    if !s.recovery.is_empty() {
+        println!("{}", s.recovery);
+    }
     if s.http.is_empty() {
         println!("dashboard: off");
     } else {

@@ -146,6 +146,9 @@ impl Node {
     pub async fn sign_own_checkpoint(&self) -> Result<Option<SignedCheckpoint>, NodeError> {
         // Under the own-log lock: the tree, the durable head and the key are
         // read together, with no append or rotation in between.
+        if self.check_recovered().is_err() {
+            return Ok(None);
+        }
         let org = self.org().clone();
         let (tree, key) = {
             let _own_log = self.own_log_lock().await;

@@ -195,6 +195,14 @@ pub struct ReplicationConfig {
     pub require_reciprocity: bool,
     /// Entries verified and stored per group commit.
     pub batch_size: usize,
+    /// At start, before signing anything, ask the partners for this node's
+    /// own log and fetch what it lacks (`crate::recovery`): a node restored
+    /// from an old backup then cannot fork its log. `comity serve
+    /// --no-recover` turns it off for one run.
+    pub recover: bool,
+    /// How long recovery waits for a partner that follows this node to
+    /// answer before it publishes anyway, with a loud warning.
+    pub recovery_wait_secs: u64,
 }
 
 impl Default for ReplicationConfig {
@@ -205,6 +213,8 @@ impl Default for ReplicationConfig {
             backoff_max_secs: 120,
             require_reciprocity: false,
             batch_size: 512,
+            recover: true,
+            recovery_wait_secs: 60,
         }
     }
 }
@@ -235,6 +245,9 @@ impl ReplicationConfig {
     }
     pub fn heads_poll(&self) -> Duration {
         Duration::from_secs(self.heads_poll_secs.max(1))
+    }
+    pub fn recovery_wait(&self) -> Duration {
+        Duration::from_secs(self.recovery_wait_secs)
     }
     pub fn backoff_max(&self) -> Duration {
         Duration::from_secs(self.backoff_max_secs.max(1))

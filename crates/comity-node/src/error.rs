@@ -30,6 +30,11 @@ pub enum NodeError {
     PermissionDenied(String),
     #[error("{0}")]
     FailedPrecondition(String),
+    /// The node is recovering its own log at start (`crate::recovery`).
+    #[error(
+        "{org} is recovering its own log from its partners (for at most {left_secs}s more): it publishes once a partner that follows it has answered; `comity status` shows progress"
+    )]
+    Recovering { org: OrgId, left_secs: u64 },
     #[error("peer {peer}: {message}")]
     Peer { peer: OrgId, message: String },
     #[error(transparent)]
@@ -53,7 +58,7 @@ impl From<NodeError> for Status {
             NodeError::NotFound(_) => Code::NotFound,
             NodeError::PermissionDenied(_) => Code::PermissionDenied,
             NodeError::FailedPrecondition(_) => Code::FailedPrecondition,
-            NodeError::Peer { .. } => Code::Unavailable,
+            NodeError::Peer { .. } | NodeError::Recovering { .. } => Code::Unavailable,
         };
         Status::new(code, err.to_string())
     }

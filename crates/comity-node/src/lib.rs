@@ -49,6 +49,7 @@ pub mod pins;
 pub mod profile;
 pub mod protocol;
 pub mod publish;
+pub mod recovery;
 pub mod replication;
 pub mod server;
 pub mod transfers;

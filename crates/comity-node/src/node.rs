@@ -68,6 +68,8 @@ pub struct Node {
     counters: Counters,
     /// Checkpoints kept and cosigned (`crate::checkpoints`).
     checkpoints: crate::checkpoints::CheckpointState,
+    /// Whether the own log may be appended to yet (`crate::recovery`).
+    recovery: crate::recovery::RecoveryState,
 }
 
 impl std::fmt::Debug for Node {
@@ -127,6 +129,7 @@ impl Node {
             password_checks: PasswordChecks::default(),
             counters: Counters::default(),
             checkpoints: Default::default(),
+            recovery: Default::default(),
         }))
     }
 
@@ -231,6 +234,9 @@ impl Node {
     }
     pub(crate) fn transfers(&self) -> &InFlight {
         &self.transfers
+    }
+    pub(crate) fn recovery_state(&self) -> &crate::recovery::RecoveryState {
+        &self.recovery
     }
     pub(crate) fn checkpoint_state(&self) -> &crate::checkpoints::CheckpointState {
         &self.checkpoints

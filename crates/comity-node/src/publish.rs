@@ -42,6 +42,9 @@ impl Node {
             Some(key) => Some((tls_identity(&key, self.org())?, key)),
             None => None,
         };
+        // Nothing is signed into the own log while it may lack entries that
+        // partners hold (a restore from a backup).
+        self.check_recovered()?;
         let own_log = self.own_log_lock().await;
         // Read under the lock: no rotation can come between this read and
         // the append, so the entry is signed with the key its seq needs.

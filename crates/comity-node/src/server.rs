@@ -94,7 +94,12 @@ impl RunningNode {
         let federation_addr = federation
             .local_addr()
             .map_err(|e| NodeError::Internal(format!("listener: {e}")))?;
-        node.publish_profile_if_changed().await?;
+        // A node that must first recover its own log publishes its profile
+        // only after that (`crate::recovery`).
+        let recovering = node.begin_recovery();
+        if !recovering {
+            node.publish_profile_if_changed().await?;
+        }
         let shutdown = CancellationToken::new();
         let streams = TaskTracker::new();
         let mut servers = Vec::new();
@@ -160,6 +165,12 @@ impl RunningNode {
         }
 
         let replicator = Replicator::start(node.clone(), shutdown.child_token());
+        if recovering {
+            replicator.spawn(crate::recovery::recover(
+                node.clone(),
+                shutdown.child_token(),
+            ));
+        }
         tracing::info!(
             org = %node.org(),
             listen = %federation_addr,

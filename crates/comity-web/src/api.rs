@@ -105,6 +105,7 @@ impl From<NodeError> for ApiError {
             | NodeError::Frozen(_)
             | NodeError::Equivocation { .. } => StatusCode::CONFLICT,
             NodeError::Peer { .. } => StatusCode::BAD_GATEWAY,
+            NodeError::Recovering { .. } => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if status.is_server_error() {

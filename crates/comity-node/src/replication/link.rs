@@ -34,7 +34,7 @@ pub enum ConnectError {
 }
 
 /// Connects to `org` at `endpoint`, expecting `key`, and says `Hello`.
-async fn connect(
+pub(crate) async fn connect(
     node: &Node,
     org: &OrgId,
     endpoint: &str,

@@ -12,7 +12,7 @@
 mod backoff;
 mod follow;
 mod gossip;
-mod link;
+pub(crate) mod link;
 
 pub use link::ConnectError;
 
@@ -37,6 +37,11 @@ impl Replicator {
         tasks.spawn(gossip::sign_and_cosign(node.clone(), stop.clone()));
         tasks.spawn(supervise(node, tasks.clone(), stop.clone()));
         Self { tasks, stop }
+    }
+
+    /// Runs `task` among the replication tasks: it is waited for on stop.
+    pub fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        self.tasks.spawn(task);
     }
 
     /// Stops every replication task and waits for them, at most `grace`;

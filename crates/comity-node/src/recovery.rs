@@ -1,0 +1,270 @@
+//! Restore that cannot fork (issue 13): at start, before it signs anything
+//! (its profile included), a node with partners it can dial is
+//! *recovering*. It asks each of them for their head of its own log
+//! (`Hello` carries every head) and their checkpoint of it, and fetches and
+//! verifies any of its own entries it lacks. This is the one place a node
+//! ingests its own origin.
+//!
+//! It leaves recovery, and may publish again, once a partner that follows
+//! it has answered (and everything that partner held of its log is stored
+//! here), or after `replication.recovery_wait_secs` (60 by default) with
+//! nobody answering: then it logs a loud `RECOVERY` warning and says so in
+//! `comity status`, because a node restored from a backup that publishes
+//! now may fork its log. A node with no partner to dial has nobody to ask
+//! and skips it; so does `comity serve --no-recover`. A publish while
+//! recovering is refused ([`NodeError::Recovering`], gRPC `UNAVAILABLE`).
+
+use crate::{error::NodeError, node::Node, protocol, replication::link};
+use comity_core::{Ingest, OrgId, PublicKey, SignedEntry, proto, verify};
+use proto::{SubscribeRequest, subscribe_event::Event};
+use std::{
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+use tokio_util::sync::CancellationToken;
+
+/// Where recovery stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recovery {
+    /// Appends are allowed: recovery confirmed by a partner, skipped, or
+    /// not needed.
+    Done,
+    /// Asking partners; appends are refused until `until`.
+    Recovering { since: Instant, until: Instant },
+    /// Nobody who follows this node answered in time: it publishes, warned.
+    Unconfirmed { waited_secs: u64 },
+}
+
+#[derive(Debug)]
+pub(crate) struct RecoveryState(Mutex<Recovery>);
+
+impl Default for RecoveryState {
+    fn default() -> Self {
+        Self(Mutex::new(Recovery::Done))
+    }
+}
+
+impl RecoveryState {
+    fn get(&self) -> Recovery {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+    fn set(&self, value: Recovery) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = value;
+    }
+}
+
+impl Node {
+    /// Where recovery stands.
+    pub fn recovery(&self) -> Recovery {
+        self.recovery_state().get()
+    }
+
+    /// One line for `comity status` (empty when there is nothing to say).
+    pub fn recovery_line(&self) -> String {
+        match self.recovery() {
+            Recovery::Done => String::new(),
+            Recovery::Recovering { since, until } => format!(
+                "recovering: asking partners for this node's own log ({}s of at most {}s); publishing waits",
+                since.elapsed().as_secs(),
+                until.saturating_duration_since(since).as_secs()
+            ),
+            Recovery::Unconfirmed { waited_secs } => format!(
+                "WARNING: no partner that follows this node answered within {waited_secs}s of start; it publishes without knowing whether partners hold more of its log (restored from a backup? then it may have forked it)"
+            ),
+        }
+    }
+
+    /// Refuses an append while recovering.
+    pub(crate) fn check_recovered(&self) -> Result<(), NodeError> {
+        match self.recovery() {
+            Recovery::Recovering { until, .. } => Err(NodeError::Recovering {
+                org: self.org().clone(),
+                left_secs: until.saturating_duration_since(Instant::now()).as_secs() + 1,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Enters recovery when it is on and some partner can be dialled;
+    /// returns whether it did.
+    pub(crate) fn begin_recovery(&self) -> bool {
+        let dialable = self
+            .peer_table()
+            .views()
+            .iter()
+            .any(|v| v.record.endpoint.is_some());
+        if !self.config().replication.recover || !dialable {
+            if !self.config().replication.recover {
+                tracing::warn!("recovery skipped (--no-recover): publishing at once");
+            }
+            return false;
+        }
+        let since = Instant::now();
+        self.recovery_state().set(Recovery::Recovering {
+            since,
+            until: since + self.config().replication.recovery_wait(),
+        });
+        tracing::info!("recovering: asking partners for this node's own log before publishing");
+        true
+    }
+}
+
+/// Recovers the own log (see the module documentation), then publishes the
+/// profile if it changed.
+pub(crate) async fn recover(node: Arc<Node>, stop: CancellationToken) {
+    let wait = node.config().replication.recovery_wait();
+    let started = Instant::now();
+    let mut confirmed_by = None;
+    while confirmed_by.is_none() && started.elapsed() < wait {
+        let peers: Vec<_> = node
+            .peer_table()
+            .views()
+            .into_iter()
+            .filter_map(|v| {
+                v.record
+                    .endpoint
+                    .clone()
+                    .map(|e| (v.record.org.clone(), e, v.record.key))
+            })
+            .collect();
+        let asks = peers.iter().map(|(org, endpoint, key)| {
+            let node = node.clone();
+            async move { (org.clone(), ask(&node, org, endpoint, *key).await) }
+        });
+        for (org, answer) in futures::future::join_all(asks).await {
+            match answer {
+                Ok(true) => confirmed_by = Some(org),
+                Ok(false) => {
+                    tracing::debug!(peer = %org, "answered, but does not follow this node")
+                }
+                Err(error) => tracing::debug!(peer = %org, %error, "no recovery answer"),
+            }
+        }
+        if confirmed_by.is_none() {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            }
+        }
+    }
+    let held = node.durable_head(node.org());
+    match confirmed_by {
+        Some(peer) => {
+            node.recovery_state().set(Recovery::Done);
+            tracing::info!(%peer, head = held, "recovered: a partner that follows this node confirmed its own log");
+        }
+        None => {
+            let waited_secs = wait.as_secs();
+            node.recovery_state()
+                .set(Recovery::Unconfirmed { waited_secs });
+            tracing::warn!(
+                waited_secs,
+                head = held,
+                "RECOVERY: no partner that follows this node answered; publishing anyway. If this node was restored from a backup, its next entries may fork its log"
+            );
+        }
+    }
+    if let Err(error) = node.publish_profile_if_changed().await {
+        tracing::warn!(%error, "cannot publish the profile after recovery");
+    }
+}
+
+/// Asks one partner for its head and checkpoint of the own log and fetches
+/// what it holds beyond ours. Returns whether it follows this node (its
+/// answer then confirms recovery).
+async fn ask(
+    node: &Arc<Node>,
+    org: &OrgId,
+    endpoint: &str,
+    key: PublicKey,
+) -> Result<bool, String> {
+    let (channel, hello) = link::connect(node, org, endpoint, key)
+        .await
+        .map_err(|e| e.to_string())?;
+    let own = node.org().clone();
+    let theirs = hello
+        .heads
+        .iter()
+        .find(|h| h.origin == own.as_str())
+        .map_or(0, |h| h.seq);
+    let deadline = node.config().replication.call_deadline();
+    let mut client = protocol::federation_client(channel, node.config().limits.max_message_bytes);
+    // Their checkpoint of the own log: a size beyond what they serve shows
+    // up in the log and in status.
+    if let Ok(Ok(answer)) = tokio::time::timeout(
+        deadline,
+        client.checkpoints(proto::CheckpointsRequest { notes: Vec::new() }),
+    )
+    .await
+    {
+        let _ = node.absorb_notes(org, answer.into_inner().notes).await;
+    }
+    if theirs > node.durable_head(&own) {
+        fetch_own(node, org, &mut client, theirs, deadline).await?;
+    }
+    Ok(hello.follows_you)
+}
+
+/// Pulls the own log from `peer` up to `target`, verifying each entry
+/// against the chain held (signature by the own key, rotations followed).
+async fn fetch_own(
+    node: &Arc<Node>,
+    peer: &OrgId,
+    client: &mut proto::federation_client::FederationClient<tonic::transport::Channel>,
+    target: u64,
+    deadline: Duration,
+) -> Result<(), String> {
+    let own = node.org().clone();
+    let store = node.store().clone();
+    let mut head = store.head(&own).map_err(|e| e.to_string())?;
+    let request = SubscribeRequest {
+        origin: own.to_string(),
+        after_seq: head.map_or(0, |h| h.seq),
+        refused: None,
+    };
+    let mut stream = tokio::time::timeout(deadline, client.subscribe(request))
+        .await
+        .map_err(|_| "no answer to subscribe".to_string())?
+        .map_err(|s| s.message().to_string())?
+        .into_inner();
+    // The key that signs the entries after the held head: the first key,
+    // moved by every rotation held.
+    let mut key = match store.current_key(&own).map_err(|e| e.to_string())? {
+        Some((_, key)) => key,
+        // Never rotated (as far as held here): the current key.
+        None => node.public_key(),
+    };
+    while head.map_or(0, |h| h.seq) < target {
+        let event = tokio::time::timeout(deadline, stream.message())
+            .await
+            .map_err(|_| "the partner stopped sending the own log".to_string())?
+            .map_err(|s| s.message().to_string())?
+            .ok_or("the partner closed the stream")?;
+        let Some(Event::Entry(wire)) = event.event else {
+            continue;
+        };
+        let entry = SignedEntry::decode(wire).map_err(|e| e.to_string())?;
+        match verify::verify_for_ingest(&entry, Some(&key), head, |_| None) {
+            Ok(Ingest::Append) => {}
+            Ok(other) => return Err(format!("seq {} is not next: {other:?}", entry.seq())),
+            Err(e) => return Err(format!("seq {}: {e}", entry.seq())),
+        }
+        if let Some(rotated) = verify::rotated_key(&entry) {
+            key = rotated;
+        }
+        let stored = entry.clone();
+        let store = store.clone();
+        let durability = node.durability().clone();
+        crate::blocking::blocking(move || {
+            store.append(&stored)?;
+            store.flush()?;
+            durability.flushed(stored.origin(), stored.seq());
+            Ok(())
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        head = Some(entry.head());
+        tracing::info!(%peer, seq = entry.seq(), "recovered an own entry from a partner");
+    }
+    Ok(())
+}
