@@ -8,6 +8,7 @@
 
 mod support;
 
+use comity_core::checkpoint::SignedCheckpoint;
 use comity_node::{NodeError, recovery::Recovery};
 use std::path::Path;
 use support::{TestNode, consultation, eventually, temp_root};
@@ -170,4 +171,46 @@ async fn with_no_recover_the_fork_is_caught_and_frozen_as_before() {
             && icann.node().store().is_frozen(&itu.org).unwrap()
     })
     .await;
+
+    // The evidence, exported by `comity equivocation show`: two
+    // checkpoints itu signed that no one log can have (caught from the
+    // checkpoints partners gossip), or two entries it signed at one seq.
+    let file = ietf.data.root().join("fork.evidence");
+    let out = std::process::Command::new(support::COMITY_BIN)
+        .args(["equivocation", "show", "itu", "--data"])
+        .arg(ietf.data.root())
+        .arg("--output")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    let bytes = std::fs::read(&file).unwrap();
+    if said.contains("checkpoints evidence") {
+        let text = String::from_utf8(bytes).unwrap();
+        let second = text[1..].find("comity/itu\n").unwrap() + 1;
+        let (a, b) = text.split_at(second);
+        let a = SignedCheckpoint::verify(a.as_bytes(), &itu.org, &itu.public_key()).unwrap();
+        let b = SignedCheckpoint::verify(b.as_bytes(), &itu.org, &itu.public_key()).unwrap();
+        assert_ne!(a.checkpoint, b.checkpoint);
+    } else {
+        assert!(said.contains("entries evidence"), "{said}");
+        let mut rest = &bytes[..];
+        let mut entries = Vec::new();
+        while !rest.is_empty() {
+            let wire =
+                <comity_proto::v1::Entry as prost::Message>::decode_length_delimited(&mut rest)
+                    .unwrap();
+            let entry = comity_core::SignedEntry::decode(wire).unwrap();
+            comity_core::verify::verify_signature(&entry, &itu.public_key()).unwrap();
+            entries.push(entry);
+        }
+        assert_eq!(entries.len(), 2);
+        assert_eq!(entries[0].seq(), entries[1].seq());
+        assert_ne!(entries[0].id(), entries[1].id());
+    }
 }

@@ -29,6 +29,9 @@ impl LocalApi {
     }
 }
 
+/// Entries per `ExportEntries` page, at most.
+const EXPORT_PAGE: usize = 256;
+
 fn org_arg(text: &str) -> Result<OrgId, Status> {
     OrgId::new(text).map_err(|e| Status::invalid_argument(e.to_string()))
 }
@@ -56,6 +59,92 @@ pub fn summarise(entry: &SignedEntry) -> EntrySummary {
 
 #[tonic::async_trait]
 impl node_server::Node for LocalApi {
+    async fn export_entries(
+        &self,
+        request: Request<proto::ExportEntriesRequest>,
+    ) -> Result<Response<proto::ExportEntriesResponse>, Status> {
+        let request = request.into_inner();
+        let origin = org_arg(&request.origin)?;
+        let limit = match request.limit {
+            0 => EXPORT_PAGE,
+            n => (n as usize).min(EXPORT_PAGE),
+        };
+        let entries = self
+            .node
+            .store()
+            .entries_after(&origin, request.after_seq, limit)
+            .map_err(NodeError::from)?;
+        Ok(Response::new(proto::ExportEntriesResponse {
+            entries: entries.into_iter().map(SignedEntry::into_wire).collect(),
+        }))
+    }
+
+    async fn get_checkpoint(
+        &self,
+        request: Request<proto::GetCheckpointRequest>,
+    ) -> Result<Response<proto::GetCheckpointResponse>, Status> {
+        let origin = org_arg(&request.into_inner().origin)?;
+        let checkpoint = self.node.checkpoint_of(&origin)?.ok_or_else(|| {
+            Status::not_found(format!(
+                "{} keeps no checkpoint of {origin}'s log (not followed, or nothing signed yet)",
+                self.node.org()
+            ))
+        })?;
+        let cosigners = self
+            .node
+            .cosignatures_of(&origin)?
+            .into_iter()
+            .map(|(org, size, at)| proto::CosignerView {
+                org: org.to_string(),
+                size,
+                at: Some(prost_types::Timestamp {
+                    seconds: i64::try_from(at).unwrap_or(i64::MAX),
+                    nanos: 0,
+                }),
+            })
+            .collect();
+        Ok(Response::new(proto::GetCheckpointResponse {
+            note: checkpoint.to_text(),
+            cosigners,
+        }))
+    }
+
+    async fn show_equivocation(
+        &self,
+        request: Request<proto::ShowEquivocationRequest>,
+    ) -> Result<Response<proto::ShowEquivocationResponse>, Status> {
+        let origin = org_arg(&request.into_inner().origin)?;
+        let evidence: Vec<_> = self
+            .node
+            .store()
+            .equivocations()
+            .map_err(NodeError::from)?
+            .into_iter()
+            .filter(|e| e.origin == origin)
+            .map(|e| proto::EquivocationEvidence {
+                seq: e.seq,
+                kind: if crate::checkpoints::is_checkpoint_evidence(&e) {
+                    "checkpoints"
+                } else {
+                    "entries"
+                }
+                .to_string(),
+                held: e.held_header,
+                held_signature: e.held_signature,
+                conflicting: e.conflicting_header,
+                conflicting_signature: e.conflicting_signature,
+                reported_by: e.reported_by.to_string(),
+            })
+            .collect();
+        if evidence.is_empty() {
+            return Err(Status::not_found(format!(
+                "{} holds no equivocation evidence against {origin}",
+                self.node.org()
+            )));
+        }
+        Ok(Response::new(proto::ShowEquivocationResponse { evidence }))
+    }
+
     async fn status(&self, _: Request<StatusRequest>) -> Result<Response<StatusResponse>, Status> {
         let node = &self.node;
         let store = node.store();
