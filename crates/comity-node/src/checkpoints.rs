@@ -33,7 +33,10 @@ use comity_core::{
     note::{self, Note, SIG_TYPE_COSIGNATURE},
 };
 use comity_store::{Equivocation, Store};
-use std::sync::{Arc, Mutex};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
 use tokio::sync::watch;
 
 /// The local-records space checkpoints are kept in (key: the origin).
@@ -59,6 +62,10 @@ pub(crate) struct CheckpointState {
     /// own key that is beyond the own durable head (a restored node learns
     /// here that its log went further).
     own_seen: Mutex<u64>,
+    /// Per origin, the last past (size, root) found to match the entries
+    /// held: a lagging partner repeats its checkpoint in every heartbeat,
+    /// and recomputing a past root reads the entries.
+    matched: Mutex<HashMap<OrgId, (u64, MerkleHash)>>,
 }
 
 impl Default for CheckpointState {
@@ -67,6 +74,7 @@ impl Default for CheckpointState {
             lock: Mutex::new(()),
             version: watch::Sender::new(0),
             own_seen: Mutex::new(0),
+            matched: Mutex::default(),
         }
     }
 }
@@ -615,6 +623,16 @@ impl Node {
         let Some(tree) = self.store().tree(origin)? else {
             return Ok(Check::NotHeld);
         };
+        let matched = self
+            .checkpoint_state()
+            .matched
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(origin)
+            .copied();
+        if matched == Some((size, checkpoint.root)) {
+            return Ok(Check::Matches);
+        }
         let root = if tree.size() == size {
             tree.root()
         } else if size <= MAX_RECOMPUTED_LEAVES {
@@ -627,6 +645,11 @@ impl Node {
             return Ok(Check::NotHeld);
         };
         Ok(if root == checkpoint.root {
+            self.checkpoint_state()
+                .matched
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(origin.clone(), (size, root));
             Check::Matches
         } else {
             Check::Differs(root)

@@ -131,7 +131,15 @@ pub(crate) async fn recover(node: Arc<Node>, stop: CancellationToken) {
             let node = node.clone();
             async move { (org.clone(), ask(&node, org, endpoint, *key).await) }
         });
-        for (org, answer) in futures::future::join_all(asks).await {
+        // Each round ends by the bound, whatever the partners do.
+        let left = wait.saturating_sub(started.elapsed());
+        let answers = tokio::select! {
+            _ = stop.cancelled() => return,
+            answers = tokio::time::timeout(left, futures::future::join_all(asks)) => {
+                answers.unwrap_or_default()
+            }
+        };
+        for (org, answer) in answers {
             match answer {
                 Ok(true) => confirmed_by = Some(org),
                 Ok(false) => {
@@ -240,8 +248,17 @@ async fn fetch_own(
             .map_err(|_| "the partner stopped sending the own log".to_string())?
             .map_err(|s| s.message().to_string())?
             .ok_or("the partner closed the stream")?;
-        let Some(Event::Entry(wire)) = event.event else {
-            continue;
+        let wire = match event.event {
+            Some(Event::Entry(wire)) => wire,
+            Some(Event::Heartbeat(beat)) => {
+                if beat.head_seq <= head.map_or(0, |h| h.seq) {
+                    // It serves nothing more than held here (its heads
+                    // counted entries not yet on its disk).
+                    return Ok(());
+                }
+                continue;
+            }
+            None => return Err("an empty event".into()),
         };
         let entry = SignedEntry::decode(wire).map_err(|e| e.to_string())?;
         match verify::verify_for_ingest(&entry, Some(&key), head, |_| None) {

@@ -92,6 +92,28 @@ pub struct FederationRow {
     pub behind: Vec<(String, u64, u64)>,
     pub last_error: Option<String>,
     pub last_contact: Option<time::OffsetDateTime>,
+    /// The latest checkpoint of this organisation's log kept here (its
+    /// size), and per cosigner the size and time of the latest it cosigned.
+    pub checkpoint: Option<u64>,
+    pub cosigners: Vec<(String, u64, time::OffsetDateTime)>,
+}
+
+/// The checkpoint columns of one organisation's row.
+fn checkpoint_cells(
+    node: &comity_node::Node,
+    org: &OrgId,
+) -> Result<(Option<u64>, Vec<(String, u64, time::OffsetDateTime)>), comity_node::NodeError> {
+    let size = node.checkpoint_of(org)?.map(|c| c.checkpoint.size);
+    let cosigners = node
+        .cosignatures_of(org)?
+        .into_iter()
+        .map(|(cosigner, size, at)| {
+            let at = time::OffsetDateTime::from_unix_timestamp(i64::try_from(at).unwrap_or(0))
+                .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+            (cosigner.to_string(), size, at)
+        })
+        .collect();
+    Ok((size, cosigners))
 }
 
 async fn federation(ctx: Ctx) -> Result<Markup, PageError> {
@@ -102,6 +124,7 @@ async fn federation(ctx: Ctx) -> Result<Markup, PageError> {
         .into_iter()
         .map(|(o, h)| (o, h.seq))
         .collect();
+    let (checkpoint, cosigners) = checkpoint_cells(node, node.org()).or_page(&ctx)?;
     let mut rows = vec![FederationRow {
         org: node.org().to_string(),
         profile: Some(node.profile()),
@@ -111,6 +134,8 @@ async fn federation(ctx: Ctx) -> Result<Markup, PageError> {
         behind: Vec::new(),
         last_error: None,
         last_contact: None,
+        checkpoint,
+        cosigners,
     }];
     let mut views = node.peer_table().views();
     views.sort_by(|a, b| a.record.org.cmp(&b.record.org));
@@ -123,6 +148,7 @@ async fn federation(ctx: Ctx) -> Result<Markup, PageError> {
                 (*remote > local).then(|| (origin.to_string(), local, *remote))
             })
             .collect();
+        let (checkpoint, cosigners) = checkpoint_cells(node, &view.record.org).or_page(&ctx)?;
         rows.push(FederationRow {
             org: view.record.org.to_string(),
             profile: node
@@ -134,6 +160,8 @@ async fn federation(ctx: Ctx) -> Result<Markup, PageError> {
             behind,
             last_error: view.last_error.clone(),
             last_contact: view.last_contact.map(time::OffsetDateTime::from),
+            checkpoint,
+            cosigners,
         });
     }
     Ok(templates::federation(&ctx, &rows))

@@ -311,6 +311,7 @@ pub fn federation(ctx: &Ctx, rows: &[FederationRow]) -> Markup {
                     th { (ctx.t("col-connected")) }
                     th { (ctx.t("col-lag")) }
                     th { (ctx.t("col-last-error")) }
+                    th { (ctx.t("col-checkpoint")) }
                 } }
                 tbody {
                     @for row in rows {
@@ -344,6 +345,21 @@ pub fn federation(ctx: &Ctx, rows: &[FederationRow]) -> Markup {
                                 @if let Some(t) = row.last_contact {
                                     div.note { (ctx.t("last-contact")) " "
                                         (t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()) }
+                                }
+                            }
+                            td.checkpoint {
+                                @match row.checkpoint {
+                                    Some(size) => { (ctx.ta("checkpoint-size", &[("size", size.to_string())])) }
+                                    None => { (ctx.t("checkpoint-none")) }
+                                }
+                                @for (cosigner, size, at) in &row.cosigners {
+                                    div.note data-cosigner=(cosigner) {
+                                        (ctx.ta("checkpoint-cosigned", &[
+                                            ("org", cosigner.clone()),
+                                            ("time", at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()),
+                                        ]))
+                                        " (" (ctx.ta("checkpoint-size", &[("size", size.to_string())])) ")"
+                                    }
                                 }
                             }
                         }

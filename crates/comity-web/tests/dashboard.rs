@@ -1040,3 +1040,40 @@ async fn the_json_api_needs_a_session_even_with_public_pages() {
     let feed = send(&app, get("/feeds/consultations.atom", "")).await;
     assert_eq!(feed.status(), StatusCode::OK);
 }
+
+/// The federation page shows, per organisation, the latest checkpoint kept
+/// of its log and who cosigned it when (issue 13).
+#[tokio::test]
+async fn the_federation_page_shows_checkpoints_and_their_cosigners() {
+    let itu = node("itu", true).await;
+    let ietf = org("ietf");
+    let ietf_key = IdentityKey::generate();
+    itu.add_peer(ietf.clone(), ietf_key.public(), None).unwrap();
+    let app = comity_web::router(itu.clone());
+    let before = text(send(&app, get("/federation", "")).await).await;
+    assert!(!before.contains("data-cosigner"));
+    let signed = itu
+        .sign_own_checkpoint()
+        .await
+        .unwrap()
+        .expect("a checkpoint");
+    let size = signed.checkpoint.size;
+    // ietf's cosignature comes back, as gossip brings it.
+    let mut cosigned = signed.clone();
+    cosigned.add_cosignature(
+        &comity_core::checkpoint::Cosignature::sign(
+            &signed.note.text,
+            &ietf,
+            &ietf_key,
+            1_800_000_000,
+        )
+        .unwrap(),
+    );
+    itu.absorb_notes(&ietf, vec![cosigned.to_text().into_bytes()])
+        .await
+        .unwrap();
+    let page = text(send(&app, get("/federation", "")).await).await;
+    assert!(page.contains(&format!("size {size}")), "{page}");
+    assert!(page.contains("data-cosigner=\"ietf\""), "{page}");
+    assert!(page.contains("2027-01-15T08:00:00Z"), "{page}");
+}

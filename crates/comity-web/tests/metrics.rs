@@ -373,6 +373,29 @@ async fn connection_state_and_lag_per_peer_and_origin() {
         .await
         .unwrap();
 
+    // Both recover their own logs first (each pins the other), and only
+    // then publish their profiles.
+    for node in [&itu, &ietf] {
+        let start = std::time::Instant::now();
+        while matches!(
+            node.recovery(),
+            comity_node::recovery::Recovery::Recovering { .. }
+        ) {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(30),
+                "never recovered"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+    let start = std::time::Instant::now();
+    while ietf.store().head(ietf.org()).unwrap().is_none() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "no profile published"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     let ietf_head = ietf.store().head(ietf.org()).unwrap().unwrap().seq as f64;
     scrape_until(&itu, |s| {
         vec![
