@@ -95,14 +95,17 @@ pub struct FederationRow {
     /// The latest checkpoint of this organisation's log kept here (its
     /// size), and per cosigner the size and time of the latest it cosigned.
     pub checkpoint: Option<u64>,
-    pub cosigners: Vec<(String, u64, time::OffsetDateTime)>,
+    pub cosigners: Vec<Cosigned>,
 }
+
+/// A cosigner, the size of the latest checkpoint it cosigned, and when.
+pub type Cosigned = (String, u64, time::OffsetDateTime);
 
 /// The checkpoint columns of one organisation's row.
 fn checkpoint_cells(
     node: &comity_node::Node,
     org: &OrgId,
-) -> Result<(Option<u64>, Vec<(String, u64, time::OffsetDateTime)>), comity_node::NodeError> {
+) -> Result<(Option<u64>, Vec<Cosigned>), comity_node::NodeError> {
     let size = node.checkpoint_of(org)?.map(|c| c.checkpoint.size);
     let cosigners = node
         .cosignatures_of(org)?
