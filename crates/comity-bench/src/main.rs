@@ -45,7 +45,7 @@ struct Args {
     /// Where the nodes' temporary data directories go (default: the system temp dir).
     #[arg(long)]
     scratch: Option<PathBuf>,
-    /// Run only these scenarios (comma separated): ceilings, wire, propagation, ingest, footprint.
+    /// Run only these scenarios (comma separated): ceilings, wire, propagation, ingest, witness, footprint.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Run NATS JetStream fan-out (a local `nats-server -js`) beside the
@@ -95,6 +95,7 @@ struct Report {
     wire: Option<wire::WireSize>,
     propagation: Vec<scenarios::Propagation>,
     ingest_and_catch_up: Option<scenarios::IngestAndCatchUp>,
+    witness_cost: Option<scenarios::WitnessCost>,
     footprint: Option<scenarios::Footprint>,
     /// `--compare-nats`: the hub beside the propagation scenario.
     nats: Option<nats::NatsReport>,
@@ -155,6 +156,7 @@ async fn run(args: Args) -> Result<()> {
         wire: None,
         propagation: Vec::new(),
         ingest_and_catch_up: None,
+        witness_cost: None,
         footprint: None,
         nats: None,
         ratios: Ratios::default(),
@@ -286,6 +288,16 @@ async fn run(args: Args) -> Result<()> {
         match scenarios::ingest_and_catch_up(&bin, &scratch, count).await {
             Ok(i) => report.ingest_and_catch_up = Some(i),
             Err(e) => report.errors.push(format!("ingest/catch-up: {e:#}")),
+        }
+    }
+    if wanted(&args, "witness") {
+        let (count, rounds) = if quick { (10_000, 2) } else { (50_000, 3) };
+        eprintln!(
+            "== tree and cosigning on ingest: {count} entries, {rounds} rounds without and with"
+        );
+        match scenarios::witness_cost(&bin, &scratch, count, rounds).await {
+            Ok(w) => report.witness_cost = Some(w),
+            Err(e) => report.errors.push(format!("witness cost: {e:#}")),
         }
     }
     if wanted(&args, "footprint") {
@@ -541,6 +553,26 @@ fn print_table(r: &Report) {
             "follower RSS after ingest MB",
             format!("{:.1}", i.follower_rss_mb_after_ingest),
             "",
+        );
+    }
+    if let Some(w) = &r.witness_cost {
+        row(
+            &format!("ingest without tree+cosign: {} entries /s", w.entries),
+            format!("{:.0}", w.without_entries_per_s),
+            "",
+        );
+        row(
+            &format!("ingest with tree+cosign: {} entries /s", w.entries),
+            format!("{:.0}", w.with_entries_per_s),
+            ">= 12,500",
+        );
+        row(
+            &format!(
+                "ingest with / without tree+cosign (median of {}, cosigned: {})",
+                w.rounds, w.cosigned
+            ),
+            format!("{:.2}", w.with_over_without),
+            "close to 1",
         );
     }
     if let Some(f) = &r.footprint {

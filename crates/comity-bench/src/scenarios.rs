@@ -423,6 +423,91 @@ pub async fn ingest_and_catch_up(
     })
 }
 
+/// What the Merkle tree and cosigning cost on ingest (issue 13): the same
+/// backlog ingested, in one run, by a follower with them off
+/// (`[storage] witness = false`) and by one with them on, alternately.
+#[derive(Debug, Clone, Serialize)]
+pub struct WitnessCost {
+    pub entries: u64,
+    pub rounds: usize,
+    /// Median over the rounds.
+    pub without_entries_per_s: f64,
+    pub with_entries_per_s: f64,
+    /// With / without: below 1 is the cost.
+    pub with_over_without: f64,
+    /// Whether the follower with them on had cosigned the origin's head
+    /// checkpoint when the run ended (it must: the cost measured is real).
+    pub cosigned: bool,
+}
+
+pub async fn witness_cost(
+    bin: &Bin,
+    scratch: &Path,
+    count: usize,
+    rounds: usize,
+) -> Result<WitnessCost> {
+    let root = tempfile::tempdir_in(scratch)?;
+    let mut origin = NodeProc::init(bin, root.path(), "wc-origin")?;
+    let target = origin.prefill(count)?;
+    let mut without = Vec::new();
+    let mut with = Vec::new();
+    let mut cosigned = false;
+    for round in 0..rounds {
+        for witness in [false, true] {
+            let name = format!("wc-{}-{round}", if witness { "on" } else { "off" });
+            let mut follower = NodeProc::init(bin, root.path(), &name)?;
+            let mut config = comity_node::Config::load(&follower.dir)?;
+            config.storage.witness = witness;
+            config.save(&follower.dir)?;
+            origin.peer_add_cli(&follower)?;
+            let mut o_api = origin.serve().await?;
+            let mut f_api = follower.serve().await?;
+            let start = Instant::now();
+            cluster::add_peer(&mut f_api, &origin).await?;
+            cluster::wait_for(&mut f_api, &origin.org, target, Duration::from_secs(900)).await?;
+            let rate = count as f64 / start.elapsed().as_secs_f64();
+            if witness {
+                with.push(rate);
+                // The cosignature comes back to the origin by gossip.
+                let deadline = Instant::now() + Duration::from_secs(30);
+                while !cosigned && Instant::now() < deadline {
+                    let answer = o_api
+                        .get_checkpoint(comity_proto::v1::GetCheckpointRequest {
+                            origin: origin.org.to_string(),
+                        })
+                        .await;
+                    cosigned = answer.is_ok_and(|a| {
+                        a.into_inner()
+                            .cosigners
+                            .iter()
+                            .any(|c| c.org == follower.org.as_str() && c.size == target)
+                    });
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            } else {
+                without.push(rate);
+            }
+            drop(f_api);
+            drop(o_api);
+            follower.stop()?;
+            origin.stop()?;
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (w, wo) = (median(&mut with), median(&mut without));
+    Ok(WitnessCost {
+        entries: count as u64,
+        rounds,
+        without_entries_per_s: wo,
+        with_entries_per_s: w,
+        with_over_without: w / wo,
+        cosigned,
+    })
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Footprint {
     pub idle_rss_mb: f64,

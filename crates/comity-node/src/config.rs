@@ -325,11 +325,17 @@ impl LimitsConfig {
 pub struct StorageConfig {
     /// sled page cache, in MiB. Small by default: nodes run on small VMs.
     pub cache_mb: u64,
+    /// Keep each log's Merkle tree and sign and cosign checkpoints (issue
+    /// 13). On by default; off only for a benchmark's baseline.
+    pub witness: bool,
 }
 
 impl Default for StorageConfig {
     fn default() -> Self {
-        Self { cache_mb: 16 }
+        Self {
+            cache_mb: 16,
+            witness: true,
+        }
     }
 }
 

@@ -13,6 +13,8 @@ pub(super) const RECORD_V1: u8 = 1;
 pub(super) const SCHEMA_KEY: &[u8] = b"schema_version";
 pub(super) const INDEX_KEY: &[u8] = b"index_version";
 pub(super) const ARRIVALS_KEY: &[u8] = b"arrivals";
+/// Present while the store is (or was last) used without Merkle trees.
+pub(super) const MERKLE_OFF_KEY: &[u8] = b"merkle_off";
 pub(super) const SEP: u8 = 0;
 
 pub(super) fn origin_key(origin: &OrgId, rest: &[u8]) -> Vec<u8> {

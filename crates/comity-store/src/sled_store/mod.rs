@@ -85,6 +85,10 @@ pub struct SledOptions {
     pub cache_capacity_bytes: u64,
     /// Background flush period; `None` flushes only on [`Store::flush`].
     pub flush_every_ms: Option<u64>,
+    /// Keep each origin's Merkle tree (the default). Off only for a
+    /// benchmark's baseline: [`Store::tree`] is then `None`, and a store
+    /// opened with it on again derives its trees anew.
+    pub merkle: bool,
 }
 
 impl Default for SledOptions {
@@ -92,6 +96,7 @@ impl Default for SledOptions {
         Self {
             cache_capacity_bytes: 16 * 1024 * 1024,
             flush_every_ms: Some(500),
+            merkle: true,
         }
     }
 }
@@ -106,6 +111,8 @@ pub struct SledStore {
     gate: Arc<RwLock<()>>,
     /// Serialises writes to partial downloads and their completion.
     blob_lock: Arc<Mutex<()>>,
+    /// Whether appends keep the Merkle trees ([`SledOptions::merkle`]).
+    merkle: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -188,7 +195,7 @@ impl SledStore {
             .path(path)
             .cache_capacity(opts.cache_capacity_bytes)
             .flush_every_ms(opts.flush_every_ms);
-        Self::from_db(open_waiting_for_lock(&config)?)
+        Self::from_db_with(open_waiting_for_lock(&config)?, opts.merkle)
     }
 
     /// A store in a temporary directory, removed when the store is dropped.
@@ -200,6 +207,10 @@ impl SledStore {
     }
 
     fn from_db(db: sled::Db) -> Result<Self, StoreError> {
+        Self::from_db_with(db, true)
+    }
+
+    fn from_db_with(db: sled::Db, merkle: bool) -> Result<Self, StoreError> {
         check_schema(&db.open_tree("meta")?)?;
         let trees = Trees::open(&db)?;
         let store = Self {
@@ -207,7 +218,19 @@ impl SledStore {
             trees,
             gate: Arc::default(),
             blob_lock: Arc::default(),
+            merkle,
         };
+        if !merkle {
+            // Appends from now on leave the trees behind: say so durably,
+            // so that a later open with trees derives them again.
+            store.trees.meta.insert(MERKLE_OFF_KEY, &[1u8])?;
+            store.trees.meta.flush()?;
+        } else if store.trees.meta.get(MERKLE_OFF_KEY)?.is_some() {
+            tracing::info!("the store was used without Merkle trees; deriving them again");
+            store.rebuild_trees()?;
+            store.trees.meta.remove(MERKLE_OFF_KEY)?;
+            store.trees.meta.flush()?;
+        }
         if let Some(reason) = store.stale_indexes()? {
             tracing::info!(reason, "store indexes are out of date; rebuilding them");
             store.rebuild_indexes()?;
@@ -296,7 +319,7 @@ impl SledStore {
         let _gate = self.gate.read().map_err(|_| poisoned())?;
         self.append_trees()[..]
             .transaction(|views| {
-                let tx = AppendTx::new(views)?;
+                let tx = AppendTx::new(views, self.merkle)?;
                 let mut new = 0;
                 for p in &prepared {
                     if tx.append(p)? == Appended::New {
@@ -483,6 +506,9 @@ impl LogStore for SledStore {
     }
 
     fn tree(&self, origin: &OrgId) -> Result<Option<CompactRange>, StoreError> {
+        if !self.merkle {
+            return Ok(None);
+        }
         self.trees
             .merkle
             .get(origin.as_str())?

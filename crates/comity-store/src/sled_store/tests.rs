@@ -288,3 +288,34 @@ fn trees_are_computed_at_open_for_a_store_written_without_them() {
     range.append(comity_core::merkle::leaf_hash(next[0].header_bytes()));
     assert_eq!(store.tree(itu.origin()).unwrap(), Some(range));
 }
+
+/// A store used without trees (a benchmark's baseline) has none to show,
+/// and derives them when it is opened with them again.
+#[test]
+fn a_store_used_without_trees_derives_them_when_they_are_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut itu = Author::new("itu");
+    let log = itu.chain(5);
+    {
+        let store = SledStore::open(
+            dir.path(),
+            SledOptions {
+                merkle: false,
+                ..no_background_flush()
+            },
+        )
+        .unwrap();
+        store.append(&log[0]).unwrap();
+        store.append_batch(&log[1..]).unwrap();
+        assert_eq!(store.tree(itu.origin()).unwrap(), None);
+        store.flush().unwrap();
+    }
+    let store = SledStore::open(dir.path(), no_background_flush()).unwrap();
+    let tree = store.tree(itu.origin()).unwrap().unwrap();
+    let leaves: Vec<_> = log
+        .iter()
+        .map(|e| comity_core::merkle::leaf_hash(e.header_bytes()))
+        .collect();
+    assert_eq!(tree.size(), 5);
+    assert_eq!(tree.root(), comity_core::merkle::root_of(&leaves));
+}

@@ -166,6 +166,8 @@ pub(super) struct AppendTx<'t> {
     meta: &'t TransactionalTree,
     arrivals: &'t TransactionalTree,
     merkle: &'t TransactionalTree,
+    /// Whether to keep the Merkle tree (`SledOptions::merkle`).
+    keep_tree: bool,
     index: IndexTx<'t>,
 }
 
@@ -184,7 +186,7 @@ pub(super) fn from_tx(e: TransactionError<StoreError>) -> StoreError {
 
 impl<'t> AppendTx<'t> {
     /// `views` are the transaction's trees in the order of [`SledStore::append_trees`].
-    pub(super) fn new(views: &'t [TransactionalTree]) -> TxResult<Self> {
+    pub(super) fn new(views: &'t [TransactionalTree], keep_tree: bool) -> TxResult<Self> {
         match views {
             [
                 entries,
@@ -203,6 +205,7 @@ impl<'t> AppendTx<'t> {
                 meta,
                 arrivals,
                 merkle,
+                keep_tree,
                 index: IndexTx::new(derived)?,
             }),
             _ => abort(StoreError::Backend(format!(
@@ -251,6 +254,9 @@ impl<'t> AppendTx<'t> {
         } + 1;
         self.meta.insert(ARRIVALS_KEY, &arrival.to_be_bytes())?;
         self.arrivals.insert(&arrival.to_be_bytes(), &p.key[..])?;
+        if !self.keep_tree {
+            return self.index.write(&p.index, arrival);
+        }
         // The tree moves with the head, in this transaction: they always agree.
         let mut range = match self.merkle.get(origin)? {
             Some(bytes) => CompactRange::from_bytes(&bytes)
