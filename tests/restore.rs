@@ -107,6 +107,15 @@ async fn a_node_restored_from_an_old_backup_publishes_next_at_the_head_its_partn
     // The five lost entries came back from the partners.
     assert!(itu.head_seq(&itu.org) >= at_loss, "restored at {at_backup}");
     let head = itu.head_seq(&itu.org);
+    // Recovered, it signs a checkpoint of its whole log, without waiting
+    // for a publish.
+    eventually("itu signs a checkpoint at its recovered head", || {
+        itu.node()
+            .checkpoint_of(&itu.org)
+            .unwrap()
+            .is_some_and(|c| c.checkpoint.size == head)
+    })
+    .await;
     let next = itu.publish(1).await.remove(0);
     assert_eq!(next.seq(), head + 1);
     ietf.wait_for_seq(&itu.org, next.seq()).await;

@@ -175,6 +175,11 @@ pub(crate) async fn recover(node: Arc<Node>, stop: CancellationToken) {
     if let Err(error) = node.publish_profile_if_changed().await {
         tracing::warn!(%error, "cannot publish the profile after recovery");
     }
+    // Checkpoints of the own log were held back while recovering: sign one
+    // now, whether or not anything is published next.
+    if let Err(error) = node.sign_own_checkpoint().await {
+        tracing::warn!(%error, "cannot sign a checkpoint of the own log");
+    }
 }
 
 /// Asks one partner for its head and checkpoint of the own log and fetches
