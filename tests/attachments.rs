@@ -301,8 +301,11 @@ async fn a_restricted_attachment_reaches_only_its_audience() {
     let draft = ietf
         .node()
         .draft_liaison(proto::DraftLiaisonRequest {
-            to: vec!["itu".into()],
-            purpose: "information".into(),
+            to: vec![proto::Recipient {
+                to: "itu".into(),
+                purpose: 0,
+            }],
+            purpose: proto::LiaisonPurpose::Information as i32,
             title: "Confidential coordination".into(),
             body: "See the annex.".into(),
             restricted: true,

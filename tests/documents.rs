@@ -38,7 +38,7 @@ async fn tuned(
 ) -> TestNode {
     let groups: Vec<String> = groups.iter().map(|g| g.to_string()).collect();
     let mut node = TestNode::create_with(root, id, |c| {
-        c.profile.stakeholder_group = Some(group.into());
+        c.profile.stakeholder_group = Some(group.parse().unwrap());
         c.profile.region = Some(region.into());
         c.profile.groups = groups;
     })
@@ -121,11 +121,9 @@ async fn a_consultation_collects_responses_from_the_federation() {
         })
         .await;
         let view = viewer.node().show_consultation(&itu.org, &uuid).unwrap();
-        assert!(
-            view.responses
-                .iter()
-                .all(|r| r.stakeholder_group == "technical-academic" && !r.late)
-        );
+        assert!(view.responses.iter().all(|r| r.stakeholder_group()
+            == proto::StakeholderGroup::TechnicalAcademic
+            && !r.late));
         assert_eq!(
             view.by_stakeholder_group,
             vec![proto::ParticipationRow {
@@ -227,8 +225,11 @@ async fn a_liaison_for_action_is_approved_posted_acknowledged_and_answered() {
         .node()
         .draft_liaison(proto::DraftLiaisonRequest {
             from: vec!["ccamp".into()],
-            to: vec!["itu-t/sg15".into()],
-            purpose: "action".into(),
+            to: vec![proto::Recipient {
+                to: "itu-t/sg15".into(),
+                purpose: 0,
+            }],
+            purpose: proto::LiaisonPurpose::Action as i32,
             deadline: "2099-02-28".into(),
             title: "LS on protocol-specific data modelling work".into(),
             body: "Please review the attached YANG models.".into(),
@@ -281,7 +282,7 @@ async fn a_liaison_for_action_is_approved_posted_acknowledged_and_answered() {
         .node()
         .acknowledge(proto::AcknowledgeRequest {
             liaison: doc_ref(&ietf.org, &uuid),
-            status: "received".into(),
+            status: proto::ReceiptStatus::Received as i32,
             note: "Forwarded to Q14/15".into(),
         })
         .await
@@ -290,8 +291,8 @@ async fn a_liaison_for_action_is_approved_posted_acknowledged_and_answered() {
     let view = ietf.node().show_liaison(&ietf.org, &uuid).unwrap();
     let sg15 = &view.recipients[0];
     assert_eq!(
-        (sg15.org.as_str(), sg15.action_state.as_str()),
-        ("itu", "received")
+        (sg15.org.as_str(), sg15.action_state()),
+        ("itu", proto::ActionState::Received)
     );
     assert_eq!(sg15.receipts.len(), 1);
     let receipt_entry = ietf
@@ -321,7 +322,7 @@ async fn a_liaison_for_action_is_approved_posted_acknowledged_and_answered() {
         .node()
         .acknowledge(proto::AcknowledgeRequest {
             liaison: doc_ref(&ietf.org, &uuid),
-            status: "action_taken".into(),
+            status: proto::ReceiptStatus::ActionTaken as i32,
             ..Default::default()
         })
         .await
@@ -370,7 +371,10 @@ async fn a_liaison_for_action_is_approved_posted_acknowledged_and_answered() {
         .show_liaison(&itu.org, &reply_statement.uuid)
         .unwrap();
     assert_eq!(reply_view.in_reply_to.unwrap().uuid, uuid);
-    assert_eq!(reply_view.summary.unwrap().purpose, "in_response");
+    assert_eq!(
+        reply_view.summary.unwrap().purpose(),
+        proto::LiaisonPurpose::InResponse
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -389,8 +393,11 @@ async fn a_restricted_statement_reaches_only_its_addressee() {
     let draft = ietf
         .node()
         .draft_liaison(proto::DraftLiaisonRequest {
-            to: vec!["itu".into()],
-            purpose: "information".into(),
+            to: vec![proto::Recipient {
+                to: "itu".into(),
+                purpose: 0,
+            }],
+            purpose: proto::LiaisonPurpose::Information as i32,
             title: "Confidential coordination".into(),
             body: "For ITU only.".into(),
             restricted: true,

@@ -1,9 +1,11 @@
 //! The commands a person runs against one node.
 
 use crate::{DataArg, Failure, JsonArg, client, output};
-use clap::{Args, Subcommand};
+use clap::{Args, Subcommand, ValueEnum};
 use comity_core::{OrgId, PublicKey};
-use comity_node::{Config, DataDir, Node, RunningNode, protocol::Endpoint};
+use comity_node::{
+    Config, DataDir, Node, RunningNode, config::StakeholderGroup, protocol::Endpoint,
+};
 use comity_proto::v1 as proto;
 use std::net::SocketAddr;
 
@@ -37,13 +39,38 @@ pub struct InitArgs {
     /// Dashboard address, or "off"; several nodes on one machine need one each.
     #[arg(long, default_value = "127.0.0.1:7080")]
     http: String,
-    /// government, intergovernmental, private-sector, civil-society or technical-academic.
-    #[arg(long)]
-    stakeholder_group: Option<String>,
+    /// The organisation's stakeholder group.
+    #[arg(long, ignore_case = true)]
+    stakeholder_group: Option<StakeholderGroupArg>,
     #[arg(long)]
     region: Option<String>,
     #[arg(long)]
     country: Option<String>,
+}
+
+/// A stakeholder group as written on the command line.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, ValueEnum)]
+pub enum StakeholderGroupArg {
+    Government,
+    Intergovernmental,
+    #[value(alias = "private_sector")]
+    PrivateSector,
+    #[value(alias = "civil_society")]
+    CivilSociety,
+    #[value(alias = "technical_academic", alias = "technical", alias = "academic")]
+    TechnicalAcademic,
+}
+
+impl From<StakeholderGroupArg> for StakeholderGroup {
+    fn from(group: StakeholderGroupArg) -> Self {
+        match group {
+            StakeholderGroupArg::Government => Self::Government,
+            StakeholderGroupArg::Intergovernmental => Self::Intergovernmental,
+            StakeholderGroupArg::PrivateSector => Self::PrivateSector,
+            StakeholderGroupArg::CivilSociety => Self::CivilSociety,
+            StakeholderGroupArg::TechnicalAcademic => Self::TechnicalAcademic,
+        }
+    }
 }
 
 // Parsed once per process; boxing the key would only add noise.
@@ -119,7 +146,7 @@ pub async fn init(args: InitArgs) -> Result<(), Failure> {
     } else {
         config.http.listen = crate::parse_listen(&args.http)?;
     }
-    config.profile.stakeholder_group = args.stakeholder_group;
+    config.profile.stakeholder_group = args.stakeholder_group.map(Into::into);
     config.profile.region = args.region;
     config.profile.country = args.country;
     let key = data.init(&config)?;

@@ -10,6 +10,7 @@ use clap::{ArgGroup, Args, Subcommand, ValueEnum};
 use comity_node::{
     DataDir,
     json::{self, Dialect},
+    words,
 };
 use comity_proto::v1 as proto;
 use serde::Deserialize;
@@ -311,13 +312,40 @@ pub enum StatusArg {
     ReportPublished,
 }
 
-impl StatusArg {
-    fn as_str(self) -> &'static str {
-        match self {
-            StatusArg::Open => "open",
-            StatusArg::Closed => "closed",
-            StatusArg::Withdrawn => "withdrawn",
-            StatusArg::ReportPublished => "report_published",
+impl From<StatusArg> for proto::ConsultationStatus {
+    fn from(status: StatusArg) -> Self {
+        match status {
+            StatusArg::Open => Self::Open,
+            StatusArg::Closed => Self::Closed,
+            StatusArg::Withdrawn => Self::Withdrawn,
+            StatusArg::ReportPublished => Self::ReportPublished,
+        }
+    }
+}
+
+/// Where a consultation stands now, as written on the command line.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum PhaseArg {
+    Draft,
+    Upcoming,
+    Open,
+    ReplyPeriod,
+    Closed,
+    Withdrawn,
+    ReportPublished,
+}
+
+impl From<PhaseArg> for proto::ConsultationPhase {
+    fn from(phase: PhaseArg) -> Self {
+        match phase {
+            PhaseArg::Draft => Self::Draft,
+            PhaseArg::Upcoming => Self::Upcoming,
+            PhaseArg::Open => Self::Open,
+            PhaseArg::ReplyPeriod => Self::ReplyPeriod,
+            PhaseArg::Closed => Self::Closed,
+            PhaseArg::Withdrawn => Self::Withdrawn,
+            PhaseArg::ReportPublished => Self::ReportPublished,
         }
     }
 }
@@ -374,14 +402,14 @@ pub fn revise_request(args: &ReviseArgs) -> Result<proto::ReviseConsultationRequ
         .transpose()?
         .unwrap_or_default();
     let status = match (args.status, args.report.is_some()) {
-        (Some(s), _) => s.as_str(),
-        (None, true) => StatusArg::ReportPublished.as_str(),
-        (None, false) => "",
+        (Some(s), _) => s.into(),
+        (None, true) => proto::ConsultationStatus::ReportPublished,
+        (None, false) => proto::ConsultationStatus::Unspecified,
     };
     Ok(proto::ReviseConsultationRequest {
         uuid,
         closes: args.closes.clone().unwrap_or_default(),
-        status: status.to_string(),
+        status: status as i32,
         reply_closes: args.reply_closes.clone().unwrap_or_default(),
         report,
         lang: args.lang.clone().unwrap_or_default(),
@@ -435,10 +463,8 @@ pub struct ListArgs {
     #[arg(long)]
     pub lang: Option<String>,
     /// Only those with this status now.
-    #[arg(long, value_parser = [
-        "draft", "upcoming", "open", "reply_period", "closed", "withdrawn", "report_published",
-    ])]
-    pub status: Option<String>,
+    #[arg(long)]
+    pub status: Option<PhaseArg>,
     #[command(flatten)]
     pub data: DataArg,
     #[command(flatten)]
@@ -457,7 +483,10 @@ pub async fn run(command: ConsultationCommand) -> Result<(), Failure> {
                     origin: args.origin.unwrap_or_default(),
                     topic: args.topic.unwrap_or_default(),
                     lang: args.lang.unwrap_or_default(),
-                    status: args.status.unwrap_or_default(),
+                    phase: args
+                        .status
+                        .map_or(proto::ConsultationPhase::Unspecified, Into::into)
+                        as i32,
                 })
                 .await
                 .map_err(status_failure)?
@@ -622,7 +651,7 @@ fn print_list(list: &[proto::ConsultationSummary], json: bool) {
             s.origin,
             s.uuid,
             s.revision,
-            s.status,
+            words::phase(s.phase()),
             output::day(s.closes_at.as_ref()),
             s.responses,
             comity_core::document::first_text(&s.title)
@@ -655,7 +684,10 @@ fn print_view(v: &proto::ConsultationView, json: bool) {
     let current = v.current.clone().unwrap_or_default();
     println!(
         "{}/{}  revision {}  {}",
-        summary.origin, summary.uuid, summary.revision, summary.status
+        summary.origin,
+        summary.uuid,
+        summary.revision,
+        words::phase(summary.phase())
     );
     for t in &current.title {
         println!("  [{}] {}", t.lang, t.value);
@@ -697,15 +729,14 @@ fn print_view(v: &proto::ConsultationView, json: bool) {
             r.seq,
             output::time(r.created_at.as_ref()),
             output::day(r.closes_at.as_ref()),
-            r.status
+            words::phase(r.phase())
         );
     }
     println!("responses ({}):", v.responses.len());
     for r in &v.responses {
         let mut tags = Vec::new();
-        if !r.stakeholder_group.is_empty() {
-            tags.push(r.stakeholder_group.clone());
-        }
+        // The node names every responder's group, "unspecified" included.
+        tags.push(words::stakeholder_group(r.stakeholder_group()).to_string());
         if !r.region.is_empty() {
             tags.push(r.region.clone());
         }
@@ -950,7 +981,7 @@ mod tests {
                 origin: "itu".into(),
                 uuid: "u".into(),
                 revision: 2,
-                status: "open".into(),
+                phase: proto::ConsultationPhase::Open as i32,
                 closes_at: t(1_800_000_000),
                 ..Default::default()
             }),
@@ -965,7 +996,7 @@ mod tests {
             responses: vec![proto::ResponseView {
                 origin: "ietf".into(),
                 late: true,
-                stakeholder_group: "technical_academic".into(),
+                stakeholder_group: proto::StakeholderGroup::TechnicalAcademic as i32,
                 attachments: vec![proto::AttachmentRef {
                     hash: vec![1; 32],
                     ..Default::default()
@@ -984,7 +1015,7 @@ mod tests {
         assert_eq!(v["current"]["status"], "open");
         assert_eq!(v["current"]["eligibility"]["scope"], "member_states");
         assert_eq!(v["responses"][0]["late"], true);
-        assert_eq!(v["responses"][0]["stakeholder_group"], "technical_academic");
+        assert_eq!(v["responses"][0]["stakeholder_group"], "technical-academic");
         assert!(v["responses"][0]["replies_to"].is_null());
         assert_eq!(v["responses"][0]["attachments"][0]["hash"], "01".repeat(32));
         assert_eq!(v["by_region"][0]["key"], "global");
@@ -1002,7 +1033,10 @@ mod tests {
         .args;
         let r = revise_request(&args).unwrap();
         assert_eq!(r.uuid, "0196a3c2-5e1f-7d3a-9b2c-4f6e8a1d2c3b");
-        assert_eq!((r.closes.as_str(), r.status.as_str()), ("2027-04-15", ""));
+        assert_eq!(
+            (r.closes.as_str(), r.status()),
+            ("2027-04-15", proto::ConsultationStatus::Unspecified)
+        );
 
         let args = Revise::try_parse_from([
             "t",
@@ -1015,7 +1049,7 @@ mod tests {
         .unwrap()
         .args;
         let r = revise_request(&args).unwrap();
-        assert_eq!(r.status, "report_published");
+        assert_eq!(r.status(), proto::ConsultationStatus::ReportPublished);
         assert_eq!(r.titles[0].lang, "fr");
 
         let args = Revise::try_parse_from(["t", "nope"]).unwrap().args;

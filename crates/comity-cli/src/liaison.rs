@@ -14,6 +14,7 @@ use comity_core::liaison::display_addressee;
 use comity_node::{
     DataDir,
     json::{self, Dialect, opt_str, purpose_name, statement_json},
+    words,
 };
 use comity_proto::v1 as proto;
 use serde::Deserialize;
@@ -82,15 +83,21 @@ pub enum Purpose {
     InResponse,
 }
 
-impl Purpose {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Purpose::Action => "action",
-            Purpose::Comment => "comment",
-            Purpose::Information => "information",
-            Purpose::InResponse => "in_response",
+impl From<Purpose> for proto::LiaisonPurpose {
+    fn from(purpose: Purpose) -> Self {
+        match purpose {
+            Purpose::Action => Self::Action,
+            Purpose::Comment => Self::Comment,
+            Purpose::Information => Self::Information,
+            Purpose::InResponse => Self::InResponse,
         }
     }
+}
+
+/// A recipient as written: "org", "org/group" or a partner's group id, with
+/// its own purpose after '=' ("itu-t/sg17=information").
+fn parse_recipient(text: &str) -> Result<proto::Recipient, String> {
+    words::parse_recipient(text).map_err(|e| e.to_string())
 }
 
 #[derive(Args, Clone)]
@@ -101,11 +108,11 @@ pub struct DraftArgs {
     pub from: Vec<String>,
     /// Recipients: "org", "org/group" or a partner's group id such as
     /// itu-t/sg15; "itu-t/sg17=information" gives one recipient its own purpose.
-    #[arg(long, value_name = "RECIPIENT", num_args = 1.., required_unless_present = "from_file")]
-    pub to: Vec<String>,
+    #[arg(long, value_name = "RECIPIENT", num_args = 1.., required_unless_present = "from_file", value_parser = parse_recipient)]
+    pub to: Vec<proto::Recipient>,
     /// Copied recipients, same forms.
-    #[arg(long, value_name = "RECIPIENT", num_args = 1..)]
-    pub cc: Vec<String>,
+    #[arg(long, value_name = "RECIPIENT", num_args = 1.., value_parser = parse_recipient)]
+    pub cc: Vec<proto::Recipient>,
     /// Why it is sent.
     #[arg(long, required_unless_present = "from_file")]
     pub purpose: Option<Purpose>,
@@ -234,13 +241,18 @@ pub fn draft_request(
     } else {
         args.attach.clone()
     };
+    let file_recipients = |field: &str, written: &[String]| {
+        written
+            .iter()
+            .map(|r| parse_recipient(r).map_err(|e| format!("{field} in the file: {e}")))
+            .collect::<Result<Vec<_>, _>>()
+    };
     let request = proto::DraftLiaisonRequest {
         from: pick_list(args.from.clone(), &doc.from),
-        to: pick_list(args.to.clone(), &doc.to),
-        cc: pick_list(args.cc.clone(), &doc.cc),
+        to: pick_list(args.to.clone(), &file_recipients("to", &doc.to)?),
+        cc: pick_list(args.cc.clone(), &file_recipients("cc", &doc.cc)?),
         purpose: pick(args.purpose, doc.purpose.as_ref())
-            .map(|p| p.as_str().to_string())
-            .unwrap_or_default(),
+            .map_or(proto::LiaisonPurpose::Unspecified, Into::into) as i32,
         deadline: pick(args.deadline.clone(), doc.deadline.as_ref()).unwrap_or_default(),
         title: pick(args.title.clone(), doc.title.as_ref()).unwrap_or_default(),
         body,
@@ -386,20 +398,21 @@ pub struct AckArgs {
 
 impl AckArgs {
     pub fn request(&self) -> proto::AcknowledgeRequest {
+        use proto::ReceiptStatus as R;
         let status = if self.received {
-            "received"
+            R::Received
         } else if self.accepted_for_action {
-            "accepted_for_action"
+            R::AcceptedForAction
         } else if self.action_taken {
-            "action_taken"
+            R::ActionTaken
         } else if self.reply_coming {
-            "reply_coming"
+            R::ReplyComing
         } else {
-            ""
+            R::Unspecified
         };
         proto::AcknowledgeRequest {
             liaison: Some(self.liaison.clone()),
-            status: status.to_string(),
+            status: status as i32,
             note: self.note.clone().unwrap_or_default(),
         }
     }
@@ -522,7 +535,7 @@ pub async fn ack(args: AckArgs) -> Result<(), Failure> {
         println!(
             "acknowledged {} as {}: receipt at seq {} (entry {})",
             display_ref(&args.liaison),
-            args.request().status.replace('_', " "),
+            words::receipt(args.request().status()).replace('_', " "),
             published.seq,
             published.id
         );
@@ -622,12 +635,11 @@ fn summary_line(s: &proto::LiaisonSummary) -> String {
         "{}/{}  {:<11} deadline {:<10} {:<19} {}{flags}",
         s.origin,
         s.uuid,
-        s.purpose.replace('_', " "),
+        words::purpose(s.purpose()).replace('_', " "),
         deadline,
-        if s.action_state.is_empty() {
-            "-"
-        } else {
-            &s.action_state
+        match words::action_state(s.action_state()) {
+            "" => "-",
+            state => state,
         },
         s.title,
     )
@@ -726,8 +738,8 @@ fn print_view(v: &proto::LiaisonView, json: bool) {
             "  {:<24} {}{:<12} {}{}",
             who,
             if r.cc { "cc " } else { "" },
-            r.purpose.replace('_', " "),
-            r.action_state.replace('_', " "),
+            words::purpose(r.purpose()).replace('_', " "),
+            words::action_state(r.action_state()).replace('_', " "),
             if r.overdue { "  OVERDUE" } else { "" }
         );
         for receipt in &r.receipts {
@@ -739,7 +751,7 @@ fn print_view(v: &proto::LiaisonView, json: bool) {
             println!(
                 "      {}  {} (seq {}){note}",
                 output::time(receipt.created_at.as_ref()),
-                receipt.status.replace('_', " "),
+                words::receipt(receipt.status()).replace('_', " "),
                 receipt.seq
             );
         }
@@ -758,7 +770,7 @@ fn print_view(v: &proto::LiaisonView, json: bool) {
                 r.revision,
                 r.seq,
                 output::time(r.created_at.as_ref()),
-                r.status
+                words::phase(r.phase())
             );
         }
     }
@@ -796,6 +808,17 @@ mod tests {
 
     const LIAISON: &str = include_str!("../examples/liaison.toml");
 
+    /// Recipients as they were written.
+    fn written(recipients: &[proto::Recipient]) -> Vec<String> {
+        recipients
+            .iter()
+            .map(|r| match words::purpose(r.purpose()) {
+                "" => r.to.clone(),
+                purpose => format!("{}={purpose}", r.to),
+            })
+            .collect()
+    }
+
     fn loaded() -> Loaded<LiaisonFile> {
         Loaded {
             doc: docfile::parse_toml(LIAISON).unwrap(),
@@ -811,9 +834,9 @@ mod tests {
             .args;
         let (r, attachments) = draft_request(&args, Some(&file)).unwrap();
         assert_eq!(r.from, ["itu-t/sg16"]);
-        assert_eq!(r.to, ["w3c/timed-text"]);
-        assert_eq!(r.cc, ["w3c/html-media=information"]);
-        assert_eq!(r.purpose, "comment");
+        assert_eq!(written(&r.to), ["w3c/timed-text"]);
+        assert_eq!(written(&r.cc), ["w3c/html-media=information"]);
+        assert_eq!(r.purpose(), proto::LiaisonPurpose::Comment);
         assert_eq!(r.deadline, "2017-09-30");
         assert_eq!(r.title, "Review of TTML2");
         assert_eq!(r.lang, "en");
@@ -851,9 +874,9 @@ mod tests {
         .unwrap()
         .args;
         let (r, _) = draft_request(&args, Some(&file)).unwrap();
-        assert_eq!(r.purpose, "in_response");
+        assert_eq!(r.purpose(), proto::LiaisonPurpose::InResponse);
         assert_eq!(r.in_reply_to.unwrap().origin, "w3c");
-        assert_eq!(r.to, ["w3c", "itu/itu-t/sg15"]);
+        assert_eq!(written(&r.to), ["w3c", "itu/itu-t/sg15"]);
         assert!(r.restricted);
         assert_eq!(r.contacts.len(), 1);
         assert_eq!(r.contacts[0].name, "Q14/16 Rapporteur");
@@ -887,10 +910,10 @@ mod tests {
         .args;
         let (r, _) = draft_request(&args, None).unwrap();
         assert_eq!(r.from, ["ietf/ccamp", "ietf/teas"]);
-        assert_eq!(r.to, ["itu-t/sg15", "itu-t/sg17=information"]);
-        assert_eq!(r.cc, ["ICANN"]);
+        assert_eq!(written(&r.to), ["itu-t/sg15", "itu-t/sg17=information"]);
+        assert_eq!(written(&r.cc), ["ICANN"]);
         assert_eq!(r.deadline, "2027-02-28 +02:00");
-        assert_eq!(r.purpose, "action");
+        assert_eq!(r.purpose(), proto::LiaisonPurpose::Action);
     }
 
     #[test]
@@ -935,7 +958,7 @@ mod tests {
             .unwrap()
             .args;
         let req = args.request();
-        assert_eq!(req.status, "action_taken");
+        assert_eq!(req.status(), proto::ReceiptStatus::ActionTaken);
         assert_eq!(req.note, "Done in G.8275");
         assert_eq!(
             req.liaison.unwrap().uuid,
@@ -944,7 +967,10 @@ mod tests {
         let args = Ack::try_parse_from(["t", r, "--accepted-for-action"])
             .unwrap()
             .args;
-        assert_eq!(args.request().status, "accepted_for_action");
+        assert_eq!(
+            args.request().status(),
+            proto::ReceiptStatus::AcceptedForAction
+        );
         assert!(Ack::try_parse_from(["t", r]).is_err());
         assert!(Ack::try_parse_from(["t", r, "--received", "--reply-coming"]).is_err());
         assert!(Ack::try_parse_from(["t", "itu:uuid", "--received"]).is_err());

@@ -1,7 +1,10 @@
 //! How the CLI prints: short text for people, `--json` for scripts.
 
 use comity_core::{OrgId, PublicKey, dates};
-use comity_node::json::{self, Dialect};
+use comity_node::{
+    json::{self, Dialect},
+    words,
+};
 use comity_proto::v1 as proto;
 use serde_json::{Value, json};
 
@@ -57,7 +60,7 @@ pub fn entries(entries: &[proto::EntrySummary], json: bool) {
             "{:<12} {:>6}  {:<13} {}  {}  {}",
             e.origin,
             e.seq,
-            e.kind,
+            words::entry_kind(e.kind()),
             &e.id[..16.min(e.id.len())],
             time(e.created_at.as_ref()),
             e.summary

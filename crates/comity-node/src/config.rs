@@ -159,13 +159,98 @@ pub struct WorkflowConfig {
     pub liaison_approval: bool,
 }
 
+/// The stakeholder group an organisation belongs to (WSIS): a typo is
+/// refused when the configuration is read, never signed into the profile
+/// as "unspecified".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum StakeholderGroup {
+    Government,
+    Intergovernmental,
+    PrivateSector,
+    CivilSociety,
+    TechnicalAcademic,
+}
+
+/// A stakeholder group that is none of the five.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "stakeholder group {0:?}: use government, intergovernmental, private-sector, civil-society or technical-academic"
+)]
+pub struct StakeholderGroupError(pub String);
+
+impl StakeholderGroup {
+    pub const ALL: [Self; 5] = [
+        Self::Government,
+        Self::Intergovernmental,
+        Self::PrivateSector,
+        Self::CivilSociety,
+        Self::TechnicalAcademic,
+    ];
+
+    /// The group as the signed profile carries it.
+    pub fn to_proto(self) -> comity_core::proto::StakeholderGroup {
+        use comity_core::proto::StakeholderGroup as G;
+        match self {
+            Self::Government => G::Government,
+            Self::Intergovernmental => G::Intergovernmental,
+            Self::PrivateSector => G::PrivateSector,
+            Self::CivilSociety => G::CivilSociety,
+            Self::TechnicalAcademic => G::TechnicalAcademic,
+        }
+    }
+
+    /// "government", …, "technical-academic".
+    pub fn as_str(self) -> &'static str {
+        crate::words::stakeholder_group(self.to_proto())
+    }
+}
+
+impl std::str::FromStr for StakeholderGroup {
+    type Err = StakeholderGroupError;
+
+    /// Any case, `_` or `-`; "technical" and "academic" for technical-academic.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Ok(
+            match text.trim().to_ascii_lowercase().replace('_', "-").as_str() {
+                "government" => Self::Government,
+                "intergovernmental" => Self::Intergovernmental,
+                "private-sector" => Self::PrivateSector,
+                "civil-society" => Self::CivilSociety,
+                "technical-academic" | "technical" | "academic" => Self::TechnicalAcademic,
+                _ => return Err(StakeholderGroupError(text.to_string())),
+            },
+        )
+    }
+}
+
+impl TryFrom<String> for StakeholderGroup {
+    type Error = StakeholderGroupError;
+
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        text.parse()
+    }
+}
+
+impl From<StakeholderGroup> for String {
+    fn from(group: StakeholderGroup) -> Self {
+        group.as_str().to_string()
+    }
+}
+
+impl std::fmt::Display for StakeholderGroup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What the node says about its organisation in its signed profile.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProfileConfig {
     /// government, intergovernmental, private-sector, civil-society or technical-academic.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stakeholder_group: Option<String>,
+    pub stakeholder_group: Option<StakeholderGroup>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
     /// ISO 3166-1 alpha-2.
@@ -449,6 +534,26 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("lisen"), "{err}");
+    }
+
+    #[test]
+    fn a_stakeholder_group_typo_is_refused_at_load() {
+        let base = "org = \"itu\"\nname = \"x\"\nlisten = \"127.0.0.1:1\"\n[profile]\n";
+        let err =
+            Config::parse(&format!("{base}stakeholder_group = \"goverment\"\n"), "t").unwrap_err();
+        assert!(
+            err.to_string().contains("goverment") && err.to_string().contains("government"),
+            "{err}"
+        );
+        for (written, group) in [
+            ("Government", StakeholderGroup::Government),
+            ("private_sector", StakeholderGroup::PrivateSector),
+            ("technical", StakeholderGroup::TechnicalAcademic),
+        ] {
+            let config =
+                Config::parse(&format!("{base}stakeholder_group = \"{written}\"\n"), "t").unwrap();
+            assert_eq!(config.profile.stakeholder_group, Some(group));
+        }
     }
 
     #[test]

@@ -436,7 +436,7 @@ impl Node {
             {
                 durability.flushed(&origin_org, head.seq);
             }
-            Ok(outcome)
+            Ok::<_, NodeError>(outcome)
         })
         .await?;
         if ingested.new > 0 {

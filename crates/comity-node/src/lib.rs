@@ -22,6 +22,7 @@
 //! - [`views`]: derived state for a reader, by subject;
 //! - [`federation`]: the `Federation` service partners call (mutual TLS);
 //! - [`local_api`]: the `Node` service the CLI calls (Unix socket);
+//! - [`words`]: people's words for the API's enums, for the edges;
 //! - [`json`]: the JSON shape of the views, for the CLI and the JSON API;
 //! - [`blocking`]: blocking store work off the async workers;
 //! - [`server`]: starting and stopping all of it.
@@ -52,6 +53,7 @@ pub mod replication;
 pub mod server;
 pub mod transfers;
 pub mod views;
+pub mod words;
 pub mod workflow;
 
 pub use config::Config;

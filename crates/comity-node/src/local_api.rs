@@ -45,7 +45,7 @@ pub fn summarise(entry: &SignedEntry) -> EntrySummary {
     EntrySummary {
         origin: entry.origin().to_string(),
         seq: entry.seq(),
-        kind: entry.kind().as_str().to_string(),
+        kind: entry.kind().to_proto() as i32,
         id: entry.id().to_hex(),
         created_at: entry.created_at().cloned(),
         payload_size: entry.payload_size(),
@@ -364,7 +364,7 @@ impl node_server::Node for LocalApi {
         request: Request<proto::AddUserRequest>,
     ) -> Result<Response<proto::UserView>, Status> {
         let request = request.into_inner();
-        let role: Role = request.role.parse()?;
+        let role = Role::from_proto(request.role)?;
         let now = self.node.now().unix_timestamp();
         let account = accounts::add_user(
             &**self.node.store(),
@@ -412,7 +412,7 @@ impl node_server::Node for LocalApi {
 pub(crate) fn user_view(account: &accounts::Account) -> proto::UserView {
     proto::UserView {
         name: account.name.clone(),
-        role: account.role.to_string(),
+        role: account.role.to_proto() as i32,
         created_at: Some(prost_types::Timestamp {
             seconds: account.created_at,
             nanos: 0,

@@ -21,7 +21,7 @@ use axum::{
 };
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use comity_core::{SignedEntry, document, proto};
-use comity_node::accounts::Role;
+use comity_node::{NodeError, accounts::Role, words};
 use serde::Deserialize;
 use std::net::SocketAddr;
 
@@ -290,10 +290,16 @@ pub async fn revise_consultation(
             value: form.title.trim().to_string(),
         }]
     };
+    let status = match form.status.trim() {
+        "" => proto::ConsultationStatus::Unspecified,
+        written => words::parse_consultation_status(written)
+            .map_err(NodeError::from)
+            .or_page(&ctx)?,
+    };
     let request = proto::ReviseConsultationRequest {
         uuid: uuid.clone(),
         closes: form.closes,
-        status: form.status,
+        status: status as i32,
         reply_closes: form.reply_closes,
         report: form.report,
         lang,
@@ -361,11 +367,19 @@ pub async fn draft_liaison(
     Posted { ctx, form }: Posted<LiaisonForm>,
 ) -> Result<Response, PageError> {
     ctx.require(Role::Editor)?;
+    let recipients = |text: &str| -> Result<Vec<proto::Recipient>, NodeError> {
+        list(text)
+            .iter()
+            .map(|r| words::parse_recipient(r).map_err(NodeError::from))
+            .collect()
+    };
     let request = proto::DraftLiaisonRequest {
         from: list(&form.from),
-        to: list(&form.to),
-        cc: list(&form.cc),
-        purpose: form.purpose,
+        to: recipients(&form.to).or_page(&ctx)?,
+        cc: recipients(&form.cc).or_page(&ctx)?,
+        purpose: words::parse_purpose(&form.purpose)
+            .map_err(NodeError::from)
+            .or_page(&ctx)? as i32,
         deadline: form.deadline,
         title: form.title.trim().to_string(),
         body: form.body,
@@ -422,7 +436,9 @@ pub async fn acknowledge(
             origin: origin.clone(),
             uuid: uuid.clone(),
         }),
-        status: form.status,
+        status: words::parse_receipt(&form.status)
+            .map_err(NodeError::from)
+            .or_page(&ctx)? as i32,
         note: form.note.trim().to_string(),
     };
     ctx.node.acknowledge(request).await.or_page(&ctx)?;

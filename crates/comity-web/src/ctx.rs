@@ -271,17 +271,8 @@ pub trait OrPage<T> {
 impl<T> OrPage<T> for Result<T, NodeError> {
     fn or_page(self, ctx: &Ctx) -> Result<T, PageError> {
         self.map_err(|e| {
-            let status = match &e {
-                NodeError::NotFound(_) => StatusCode::NOT_FOUND,
-                NodeError::PermissionDenied(_) => StatusCode::FORBIDDEN,
-                NodeError::FailedPrecondition(_) => StatusCode::CONFLICT,
-                NodeError::InvalidArgument(_) | NodeError::Document(_) | NodeError::Verify(_) => {
-                    StatusCode::BAD_REQUEST
-                }
-                NodeError::Peer { .. } => StatusCode::BAD_GATEWAY,
-                _ => StatusCode::INTERNAL_SERVER_ERROR,
-            };
-            if status == StatusCode::INTERNAL_SERVER_ERROR {
+            let status = crate::edge::status_of(&e);
+            if status.is_server_error() {
                 tracing::error!(error = %e, "dashboard request failed");
             }
             ctx.error(status, e.to_string())

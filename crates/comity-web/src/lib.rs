@@ -43,6 +43,7 @@ pub mod metrics;
 mod actions;
 mod auth;
 mod ctx;
+mod edge;
 mod i18n;
 mod pages;
 mod templates;

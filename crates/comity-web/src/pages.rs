@@ -6,7 +6,7 @@
 use crate::{
     AppState, actions,
     ctx::{Ctx, OrPage, PageError, gate, remember_language, security_headers},
-    templates,
+    edge, templates,
 };
 use axum::{
     Router,
@@ -16,8 +16,11 @@ use axum::{
     response::{IntoResponse, Redirect, Response},
     routing::{get, post},
 };
-use comity_core::{OrgId, proto, proto::list_liaisons_request::Box as LiaisonBox};
-use comity_node::{Node, NodeError, accounts::Role};
+use comity_core::{
+    OrgId, proto,
+    proto::{ConsultationPhase, list_liaisons_request::Box as LiaisonBox},
+};
+use comity_node::{Node, NodeError, accounts::Role, words};
 use maud::Markup;
 use serde::Deserialize;
 use std::collections::{BTreeSet, HashMap};
@@ -96,12 +99,21 @@ pub struct FederationRow {
 
 async fn federation(ctx: Ctx) -> Result<Markup, PageError> {
     let node = &ctx.node;
-    let ours: HashMap<OrgId, u64> = node
-        .heads()
-        .or_page(&ctx)?
-        .into_iter()
-        .map(|(o, h)| (o, h.seq))
-        .collect();
+    let reader = ctx.reader();
+    let mut views = node.peer_table().views();
+    views.sort_by(|a, b| a.record.org.cmp(&b.record.org));
+    let orgs: Vec<OrgId> = views.iter().map(|v| v.record.org.clone()).collect();
+    let (ours, mut profiles) = edge::blocking(node, move |node| {
+        let ours: HashMap<OrgId, u64> =
+            node.heads()?.into_iter().map(|(o, h)| (o, h.seq)).collect();
+        let profiles = orgs
+            .iter()
+            .map(|org| node.profile_for(org, reader))
+            .collect::<Result<Vec<_>, NodeError>>()?;
+        Ok((ours, profiles.into_iter()))
+    })
+    .await
+    .or_page(&ctx)?;
     let mut rows = vec![FederationRow {
         org: node.org().to_string(),
         profile: Some(node.profile()),
@@ -112,8 +124,6 @@ async fn federation(ctx: Ctx) -> Result<Markup, PageError> {
         last_error: None,
         last_contact: None,
     }];
-    let mut views = node.peer_table().views();
-    views.sort_by(|a, b| a.record.org.cmp(&b.record.org));
     for view in views {
         let behind = view
             .remote_heads
@@ -125,9 +135,7 @@ async fn federation(ctx: Ctx) -> Result<Markup, PageError> {
             .collect();
         rows.push(FederationRow {
             org: view.record.org.to_string(),
-            profile: node
-                .profile_for(&view.record.org, ctx.reader())
-                .or_page(&ctx)?,
+            profile: profiles.next().flatten(),
             own: false,
             reciprocal: view.reciprocal,
             connected: view.connected,
@@ -159,24 +167,36 @@ async fn consultations(
     Query(filter): Query<ConsultationFilter>,
 ) -> Result<Markup, PageError> {
     let node = &ctx.node;
-    let (open, status) = match filter.status.as_str() {
-        "" | "open" => (true, String::new()),
-        "all" => (false, String::new()),
-        other => (false, other.to_string()),
+    // A phase that names none matches nothing.
+    let (open, phase) = match filter.status.as_str() {
+        "" | "open" => (true, Some(ConsultationPhase::Unspecified)),
+        "all" => (false, Some(ConsultationPhase::Unspecified)),
+        other => (
+            false,
+            words::PHASES
+                .into_iter()
+                .find(|p| words::phase(*p) == other),
+        ),
     };
-    let request = proto::ListConsultationsRequest {
+    let request = phase.map(|phase| proto::ListConsultationsRequest {
         open,
         origin: filter.org.trim().to_string(),
         topic: filter.topic.trim().to_string(),
         lang: filter.language.trim().to_string(),
-        status,
-    };
-    let list = node
-        .list_consultations_for(&request, ctx.reader())
-        .or_page(&ctx)?;
-    let all = node
-        .list_consultations_for(&proto::ListConsultationsRequest::default(), ctx.reader())
-        .or_page(&ctx)?;
+        phase: phase as i32,
+    });
+    let reader = ctx.reader();
+    let (list, all) = edge::blocking(node, move |node| {
+        let list = match request {
+            Some(request) => node.list_consultations_for(&request, reader)?,
+            None => Vec::new(),
+        };
+        let all =
+            node.list_consultations_for(&proto::ListConsultationsRequest::default(), reader)?;
+        Ok::<_, NodeError>((list, all))
+    })
+    .await
+    .or_page(&ctx)?;
     let topics: BTreeSet<String> = all.iter().flat_map(|c| c.topics.clone()).collect();
     let mut orgs: BTreeSet<String> = node.follows().iter().map(ToString::to_string).collect();
     orgs.insert(node.org().to_string());
@@ -199,10 +219,12 @@ async fn consultation(
     Path((origin, uuid)): Path<(String, String)>,
 ) -> Result<Markup, PageError> {
     let origin = org_arg(&ctx, &origin)?;
-    let view = ctx
-        .node
-        .show_consultation_for(&origin, &uuid, ctx.reader())
-        .or_page(&ctx)?;
+    let (org, reader) = (origin.clone(), ctx.reader());
+    let view = edge::blocking(&ctx.node, move |node| {
+        node.show_consultation_for(&org, &uuid, reader)
+    })
+    .await
+    .or_page(&ctx)?;
     Ok(templates::consultation(&ctx, &origin, &view))
 }
 
@@ -264,12 +286,11 @@ async fn liaisons(ctx: Ctx, Query(q): Query<LiaisonsQuery>) -> Result<Markup, Pa
             return Err(ctx.error(StatusCode::FORBIDDEN, ctx.t("error-login-needed")));
         }
         let mut drafts = Vec::new();
-        for d in ctx
-            .node
-            .store()
-            .drafts()
-            .map_err(NodeError::from)
-            .or_page(&ctx)?
+        for d in edge::blocking(&ctx.node, |node| {
+            node.store().drafts().map_err(NodeError::from)
+        })
+        .await
+        .or_page(&ctx)?
         {
             let Ok(statement) = proto::LiaisonStatement::decode(d.statement.as_slice()) else {
                 continue;
@@ -291,9 +312,9 @@ async fn liaisons(ctx: Ctx, Query(q): Query<LiaisonsQuery>) -> Result<Markup, Pa
         Tab::Overdue => LiaisonBox::Overdue,
         _ => LiaisonBox::Inbox,
     };
-    let list = ctx
-        .node
-        .list_liaisons_for(which, ctx.reader())
+    let reader = ctx.reader();
+    let list = edge::blocking(&ctx.node, move |node| node.list_liaisons_for(which, reader))
+        .await
         .or_page(&ctx)?;
     Ok(templates::liaisons(&ctx, tab, &list, &[]))
 }
@@ -308,10 +329,12 @@ async fn liaison(
     Path((origin, uuid)): Path<(String, String)>,
 ) -> Result<Markup, PageError> {
     let origin = org_arg(&ctx, &origin)?;
-    let view = ctx
-        .node
-        .show_liaison_for(&origin, &uuid, ctx.reader())
-        .or_page(&ctx)?;
+    let (org, id, reader) = (origin.clone(), uuid.clone(), ctx.reader());
+    let view = edge::blocking(&ctx.node, move |node| {
+        node.show_liaison_for(&org, &id, reader)
+    })
+    .await
+    .or_page(&ctx)?;
     Ok(templates::liaison(&ctx, &origin, &uuid, &view))
 }
 
@@ -368,13 +391,12 @@ async fn attachment(
         .attachment_for(&hash, ctx.reader())
         .await
         .or_page(&ctx)?;
-    let bytes = ctx
-        .node
-        .store()
-        .blob(&hash)
-        .map_err(NodeError::from)
-        .or_page(&ctx)?
-        .ok_or_else(|| ctx.error(StatusCode::NOT_FOUND, ctx.t("error-not-found")))?;
+    let bytes = edge::blocking(&ctx.node, move |node| {
+        node.store().blob(&hash).map_err(NodeError::from)
+    })
+    .await
+    .or_page(&ctx)?
+    .ok_or_else(|| ctx.error(StatusCode::NOT_FOUND, ctx.t("error-not-found")))?;
     let hex = hash.to_hex();
     let name = file_name(&q.name, &hex);
     let ascii: String = name

@@ -35,7 +35,7 @@ async fn node_with(id: &str, configure: impl FnOnce(&mut Config)) -> Arc<Node> {
         "127.0.0.1:0".parse().unwrap(),
     );
     configure(&mut config);
-    config.profile.stakeholder_group = Some("technical-academic".into());
+    config.profile.stakeholder_group = Some("technical-academic".parse().unwrap());
     config.profile.region = Some("Europe".into());
     config.profile.groups = vec![format!("{id}/liaisons")];
     let node = Node::new(config, IdentityKey::generate(), Arc::new(MemStore::new())).unwrap();
@@ -542,8 +542,11 @@ async fn liaison_between(ietf: &Arc<Node>) -> (Arc<Node>, String) {
     ietf.add_peer(org("itu"), itu.public_key(), None).unwrap();
     let draft = itu
         .draft_liaison(proto::DraftLiaisonRequest {
-            to: vec!["ietf".into()],
-            purpose: "action".into(),
+            to: vec![proto::Recipient {
+                to: "ietf".into(),
+                purpose: 0,
+            }],
+            purpose: proto::LiaisonPurpose::Action as i32,
             deadline: "2099-06-30".into(),
             title: "Request for review of Y.3000".into(),
             body: "Please review the attached draft.".into(),

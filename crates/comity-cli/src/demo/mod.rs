@@ -59,7 +59,11 @@ fn config_for(
     http: std::net::SocketAddr,
 ) -> Result<Config, Failure> {
     let mut config = Config::new(OrgId::new(org.id)?, org.name, listen);
-    config.profile.stakeholder_group = Some(org.group.into());
+    config.profile.stakeholder_group = Some(
+        org.group
+            .parse()
+            .map_err(|e: comity_node::config::StakeholderGroupError| e.to_string())?,
+    );
     config.profile.region = Some(org.region.into());
     config.profile.country = org.country.map(str::to_string);
     config.profile.languages = org.languages.iter().map(|l| l.to_string()).collect();
