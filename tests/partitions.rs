@@ -441,16 +441,20 @@ async fn a_node_catches_up_over_a_poor_link() {
         c.limits.connect_timeout_secs = 30;
         c.limits.handshake_timeout_secs = 30;
     };
+    // What the links and subscriptions did, should the catch-up stall.
+    let logged = "warn,comity_node::peers=debug";
     let mut publisher = ChildNode::init(root.path(), "poor-pub", listen, |c| {
         patient(c);
         c.endpoint = Some(format!("https://{addr_a}:{PORT}").parse().unwrap());
     })
-    .in_netns(spaces.name(0));
+    .in_netns(spaces.name(0))
+    .log_filter(logged);
     let mut follower = ChildNode::init(root.path(), "poor-fol", listen, |c| {
         patient(c);
         c.endpoint = Some(format!("https://{addr_b}:{PORT}").parse().unwrap());
     })
-    .in_netns(spaces.name(1));
+    .in_netns(spaces.name(1))
+    .log_filter(logged);
     publisher.pin(&follower.org, follower.key, None);
     follower.pin(
         &publisher.org,
@@ -480,7 +484,32 @@ async fn a_node_catches_up_over_a_poor_link() {
     let start = Instant::now();
     follower.start().await;
     let within = Duration::from_secs(if fault_long() { 3600 } else { 300 });
-    follower.wait_for_seq(&publisher.org, last, within).await;
+    loop {
+        let held = follower
+            .heads()
+            .await
+            .and_then(|h| h.get(publisher.org.as_str()).copied())
+            .unwrap_or(0);
+        if held >= last {
+            break;
+        }
+        if start.elapsed() > within {
+            let packets = emulator.as_ref().map(|link| {
+                let [to_follower, to_publisher] = &link.counters;
+                format!(
+                    "packets to the follower {to_follower:?}, to the publisher {to_publisher:?}"
+                )
+            });
+            panic!(
+                "the follower holds {held} of {last} after {within:?} over {applied}; {}\n\
+                 publisher's log:\n{}\nfollower's log:\n{}",
+                packets.unwrap_or_default(),
+                publisher.log_tail(),
+                follower.log_tail()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let took = start.elapsed();
     let (rx1, tx1) = counters(&spaces);
     let (rx, tx) = (rx1 - rx0, tx1 - tx0);

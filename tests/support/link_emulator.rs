@@ -111,7 +111,15 @@ async fn clock_out(
     let mut buf = vec![0u8; 65_536];
     // When the last packet accepted will have left at the link's rate.
     let mut link_free_at = Instant::now();
-    while let Ok(n) = from.recv(&mut buf).await {
+    loop {
+        let n = match from.recv(&mut buf).await {
+            Ok(n) => n,
+            Err(e) => {
+                // The link is cut for good: say so, for the test's output.
+                eprintln!("poor link: a direction stopped reading its device: {e}");
+                return;
+            }
+        };
         if rng.gen_bool(impairment.loss) {
             counters.lost.fetch_add(1, Ordering::Relaxed);
             continue;

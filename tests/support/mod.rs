@@ -411,6 +411,8 @@ pub struct ChildNode {
     pub config: Config,
     pub key: PublicKey,
     netns: Option<String>,
+    /// `COMITY_LOG` for the process: `warn` unless [`log_filter`](Self::log_filter) says more.
+    log_filter: String,
     child: Option<std::process::Child>,
     log: std::path::PathBuf,
 }
@@ -435,6 +437,7 @@ impl ChildNode {
             config,
             key,
             netns: None,
+            log_filter: "warn".into(),
             child: None,
             log: root.join(format!("{id}.log")),
         }
@@ -443,6 +446,13 @@ impl ChildNode {
     /// Runs the process inside network namespace `ns` (`ip netns exec`).
     pub fn in_netns(mut self, ns: &str) -> Self {
         self.netns = Some(ns.to_string());
+        self
+    }
+
+    /// Logs what `filter` (a `COMITY_LOG` directive) lets through, so that
+    /// [`log_tail`](Self::log_tail) says more when a test fails.
+    pub fn log_filter(mut self, filter: &str) -> Self {
+        self.log_filter = filter.to_string();
         self
     }
 
@@ -510,7 +520,8 @@ impl ChildNode {
         command
             .args(["serve", "--data"])
             .arg(self.data.root())
-            .env("COMITY_LOG", "warn")
+            .env("COMITY_LOG", &self.log_filter)
+            .env("NO_COLOR", "1")
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(log);

@@ -36,7 +36,7 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 impl Latency {
-    fn of(sorted_ms: &[f64], before_return: usize) -> Self {
+    pub fn of(sorted_ms: &[f64], before_return: usize) -> Self {
         Self {
             count: sorted_ms.len(),
             p50_ms: percentile(sorted_ms, 50.0),
@@ -51,7 +51,13 @@ impl Latency {
 #[derive(Debug, Clone, Serialize)]
 pub struct Propagation {
     pub followers: usize,
+    /// Which of the run's rounds at this N (`--compare-nats` runs two).
+    pub round: usize,
+    /// From the publish call's return to the last follower holding the entry.
     pub one_at_a_time: Latency,
+    /// The same entries from the start of the publish call (the start a
+    /// NATS publish is measured from; it adds the origin's own durable write).
+    pub one_at_a_time_from_call: Latency,
     pub bursts_of_50: Latency,
     /// Entry deliveries (entries × followers) per second during bursts.
     pub burst_deliveries_per_s: f64,
@@ -231,8 +237,10 @@ pub async fn propagation(
 
     let mut early: HashMap<u64, HashMap<usize, Instant>> = HashMap::new();
     let mut single = Vec::with_capacity(entries);
+    let mut single_from_call = Vec::with_capacity(entries);
     let mut before_single = 0;
     for i in 0..entries {
+        let called = Instant::now();
         let seq = pub_api
             .publish_consultation(fixtures::consultation_request(i))
             .await?
@@ -252,6 +260,7 @@ pub async fn propagation(
             before_single += 1;
         }
         single.push(last.saturating_duration_since(returned).as_secs_f64() * 1e3);
+        single_from_call.push(last.saturating_duration_since(called).as_secs_f64() * 1e3);
         early.remove(&seq);
     }
     let mut burst = Vec::with_capacity(entries);
@@ -292,6 +301,7 @@ pub async fn propagation(
         deliveries += seqs.len() * followers;
     }
     single.sort_by(f64::total_cmp);
+    single_from_call.sort_by(f64::total_cmp);
     burst.sort_by(f64::total_cmp);
     let publisher_rss = nodes[0].pid().and_then(cluster::rss_bytes).unwrap_or(0);
     let follower_rss: Vec<u64> = nodes
@@ -310,7 +320,9 @@ pub async fn propagation(
     };
     Ok(Propagation {
         followers,
+        round: 1,
         one_at_a_time: Latency::of(&single, before_single),
+        one_at_a_time_from_call: Latency::of(&single_from_call, 0),
         bursts_of_50: Latency::of(&burst, before_burst),
         burst_deliveries_per_s: deliveries as f64 / delivery_time.as_secs_f64().max(1e-9),
         setup_s,
@@ -322,6 +334,17 @@ pub async fn propagation(
         single_sorted_ms: single,
         burst_sorted_ms: burst,
     })
+}
+
+/// Bytes on the wire (protobuf) of a typical entry the scenarios publish.
+pub fn entry_wire_bytes(origin: &OrgId) -> usize {
+    use prost::Message;
+    let now = time::OffsetDateTime::now_utc();
+    let (kind, payload) = comity_core::document::encode(fixtures::consultation(0, now));
+    comity_core::UnsignedEntry::new(origin.clone(), kind, payload, now)
+        .sign(&comity_core::IdentityKey::generate(), None)
+        .wire()
+        .encoded_len()
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -363,22 +386,7 @@ pub async fn ingest_and_catch_up(
     cluster::add_peer(&mut f_api, publisher).await?;
     cluster::wait_for(&mut f_api, &publisher.org, target, Duration::from_secs(900)).await?;
     let took = start.elapsed().as_secs_f64();
-    let entry_bytes = {
-        use prost::Message;
-        let (kind, payload) = comity_core::document::encode(fixtures::consultation(
-            0,
-            time::OffsetDateTime::now_utc(),
-        ));
-        comity_core::UnsignedEntry::new(
-            publisher.org.clone(),
-            kind,
-            payload,
-            time::OffsetDateTime::now_utc(),
-        )
-        .sign(&comity_core::IdentityKey::generate(), None)
-        .wire()
-        .encoded_len()
-    };
+    let entry_bytes = entry_wire_bytes(&publisher.org);
     let ingest = Transfer {
         entries: count as u64,
         seconds: took,

@@ -102,15 +102,10 @@ fn data_survives_flush_and_reopen() {
 #[test]
 fn a_newer_schema_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    // Without the background flusher, dropping the store releases its lock at once.
     drop(SledStore::open(dir.path(), no_background_flush()).unwrap());
-    {
-        let db = sled::Config::new()
-            .path(dir.path())
-            .flush_every_ms(None)
-            .open()
-            .unwrap();
-        let meta = db.open_tree("meta").unwrap();
+    // sled's I/O threads, shared by every store of the process, may hold
+    // the dropped store's lock a moment longer: `tamper` waits for it.
+    tamper(dir.path(), |_, meta| {
         assert_eq!(
             meta.get(SCHEMA_KEY).unwrap().as_deref(),
             Some(&SCHEMA_VERSION.to_be_bytes()[..]),
@@ -118,8 +113,7 @@ fn a_newer_schema_is_refused() {
         );
         meta.insert(SCHEMA_KEY, &(SCHEMA_VERSION + 1).to_be_bytes())
             .unwrap();
-        db.flush().unwrap();
-    }
+    });
     match SledStore::open(dir.path(), no_background_flush()) {
         Err(StoreError::SchemaTooNew { found }) => assert_eq!(found, SCHEMA_VERSION + 1),
         Err(other) => panic!("expected SchemaTooNew, got {other}"),
