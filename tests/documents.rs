@@ -699,3 +699,64 @@ async fn an_operators_re_pin_wins_over_the_key_the_log_rotated_to() {
     .await;
     assert_eq!(itu.head_seq(&icann.org), rotation.seq());
 }
+
+/// A webhook receiver on loopback: each request's head, as text.
+async fn webhook_receiver() -> (String, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut seen = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => seen.extend_from_slice(&buf[..n]),
+                }
+            }
+            let _ = tx.send(String::from_utf8_lossy(&seen).to_lowercase());
+            let _ = stream
+                .write_all(b"HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n")
+                .await;
+        }
+    });
+    (url, rx)
+}
+
+/// `comity serve`, `comity demo` and this harness run one daemon: the node,
+/// its dashboard and its notifier. A partner's consultation reaches the
+/// webhook of a node started like any other here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_runs_the_notifier_beside_the_node() {
+    let root = temp_root();
+    let (url, mut hooks) = webhook_receiver().await;
+    let itu = TestNode::start_new(root.path(), "itu").await;
+    let mut ietf = TestNode::create_with(root.path(), "ietf", |c| {
+        c.notifications
+            .webhooks
+            .push(comity_node::config::WebhookConfig {
+                url,
+                secret: "a secret for tests".into(),
+            });
+    })
+    .await;
+    ietf.start().await;
+    mesh(&[&itu, &ietf]);
+    itu.node()
+        .publish(support::consultation("Internationalized domain names"))
+        .await
+        .unwrap();
+    let head = tokio::time::timeout(support::DEADLINE, async {
+        loop {
+            let head = hooks.recv().await.expect("the receiver runs");
+            if head.contains("x-comity-event: consultation") {
+                return head;
+            }
+        }
+    })
+    .await
+    .expect("the consultation reached the webhook");
+    assert!(head.starts_with("post /hook "), "{head}");
+}

@@ -9,8 +9,7 @@ mod cluster;
 mod nats;
 mod plot;
 // Shared with the test suite, which starts nodes as processes the same way.
-#[path = "../../../tests/support/ports.rs"]
-mod ports;
+use comity_testkit::ports;
 mod probe;
 mod scenarios;
 mod wire;

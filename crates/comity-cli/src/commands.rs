@@ -1,24 +1,15 @@
 //! The commands a person runs against one node.
 
-use crate::{DataArg, Failure, JsonArg, client, output};
+use crate::{DataArg, Failure, JsonArg, client, client::status_failure, output};
 use clap::{Args, Subcommand, ValueEnum};
 use comity_core::{OrgId, PublicKey};
-use comity_node::{
-    Config, DataDir, Node, RunningNode, config::StakeholderGroup, protocol::Endpoint,
-};
+use comity_daemon::{Daemon, Listeners};
+use comity_node::{Config, DataDir, Node, config::StakeholderGroup, protocol::Endpoint};
 use comity_proto::v1 as proto;
 use std::net::SocketAddr;
 
 /// Exit code for a configuration that cannot be used (EX_USAGE).
 const EXIT_CONFIG: u8 = 64;
-
-/// A gRPC status from the node, shown as is: its message is written for people.
-pub fn status_failure(status: tonic::Status) -> Failure {
-    Failure {
-        message: status.message().to_string(),
-        code: 1,
-    }
-}
 
 #[derive(Args)]
 pub struct InitArgs {
@@ -196,74 +187,27 @@ pub async fn serve(data: &DataArg) -> Result<(), Failure> {
         ..Default::default()
     };
     let node = Node::with_options(config.clone(), key, store, options)?;
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-    // The dashboard's address is bound before the node starts, so that a
-    // taken port is one clear line and nothing is left half-started.
-    let http = match config.http.enabled {
-        true => Some(
-            tokio::net::TcpListener::bind(config.http.listen)
-                .await
-                .map_err(|e| {
-                    format!(
-                        "cannot listen on {} for the dashboard: {e} (set [http] listen in comity.toml, or enabled = false)",
-                        config.http.listen
-                    )
-                })?,
-        ),
-        false => None,
+    // Every address is bound before the node starts, so that a taken port
+    // is one clear line and nothing is left half-started.
+    let listeners = Listeners::bind(&config, Some(data.socket_path())).await?;
+    let daemon = Daemon::start(node, listeners).await?;
+    // The dashboard, feeds, API and metrics, and the notifier (webhooks,
+    // e-mail) run beside the node until shutdown.
+    let dashboard = match (daemon.http_addr(), &config.http.base_url) {
+        (None, _) => String::new(),
+        (Some(_), Some(url)) => format!("; dashboard {url}"),
+        (Some(addr), None) => format!("; dashboard http://{addr}"),
     };
-    let running = RunningNode::start(node, listener, Some(data.socket_path())).await?;
-    // The dashboard, feeds, API and metrics run beside the node until shutdown.
-    let (stop_web, web_stopped) = tokio::sync::oneshot::channel::<()>();
-    let mut dashboard = String::new();
-    let web = match http {
-        Some(listener) => {
-            let url = match &config.http.base_url {
-                Some(url) => url.clone(),
-                None => listener.local_addr().map_or_else(
-                    |_| format!("http://{}", config.http.listen),
-                    |a| format!("http://{a}"),
-                ),
-            };
-            dashboard = format!("; dashboard {url}");
-            Some(tokio::spawn(comity_web::serve(
-                running.node().clone(),
-                listener,
-                async move {
-                    let _ = web_stopped.await;
-                },
-            )))
-        }
-        None => None,
-    };
-    // Notifications (webhooks, e-mail) run beside the node until shutdown.
-    let (stop_notifier, notifier_stopped) = tokio::sync::oneshot::channel::<()>();
-    let notifier = comity_notify::Notifier::spawn(running.node().clone(), async move {
-        let _ = notifier_stopped.await;
-    })?;
     println!(
         "comity {} serving {} on {} (endpoint {}, {} peers); local API {}{dashboard}",
         env!("CARGO_PKG_VERSION"),
         config.org,
-        running.federation_addr(),
+        daemon.federation_addr(),
         config.endpoint(),
-        running.node().follows().len(),
+        daemon.node().follows().len(),
         data.socket_path().display()
     );
-    shutdown_signal().await;
-    let _ = stop_web.send(());
-    if let Some(web) = web {
-        match tokio::time::timeout(std::time::Duration::from_secs(10), web).await {
-            Ok(Ok(Err(e))) => tracing::warn!(error = %e, "dashboard stopped with an error"),
-            Err(_) => tracing::warn!("dashboard did not stop within 10s"),
-            _ => {}
-        }
-    }
-    let _ = stop_notifier.send(());
-    let _ = notifier.await;
-    running.shutdown().await?;
+    daemon.run(shutdown_signal()).await?;
     Ok(())
 }
 

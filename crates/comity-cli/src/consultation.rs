@@ -2,7 +2,7 @@
 
 use crate::{
     DataArg, Failure, JsonArg, client,
-    commands::status_failure,
+    client::status_failure,
     docfile::{self, ContactFile, Loaded, display_ref, parse_ref, pick, pick_list},
     output,
 };

@@ -2,7 +2,7 @@
 //! one, otherwise straight into the store, so accounts can be made before the
 //! first `serve`.
 
-use crate::{DataArg, Failure, JsonArg, client, commands::status_failure, output};
+use crate::{DataArg, Failure, JsonArg, client, client::status_failure, output};
 use clap::{Subcommand, ValueEnum};
 use comity_node::{DataDir, accounts, words};
 use comity_proto::v1 as proto;
