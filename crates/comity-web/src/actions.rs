@@ -10,7 +10,8 @@
 use crate::{
     AppState,
     auth::{self, login_cookie_name, session_cookie},
-    ctx::{Ctx, OrPage, PageError, Posted},
+    ctx::{OrPage, PageError, Posted},
+    model::Ctx,
     templates,
 };
 use axum::{

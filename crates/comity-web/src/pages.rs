@@ -5,8 +5,10 @@
 
 use crate::{
     AppState, actions,
-    ctx::{Ctx, OrPage, PageError, gate, remember_language, security_headers},
-    edge, templates,
+    ctx::{OrPage, PageError, gate, remember_language, security_headers},
+    edge,
+    model::{ConsultationFilter, Ctx, DraftRow, FederationRow, Tab},
+    templates,
 };
 use axum::{
     Router,
@@ -84,19 +86,6 @@ fn org_arg(ctx: &Ctx, text: &str) -> Result<OrgId, PageError> {
     OrgId::new(text).map_err(|e| ctx.error(StatusCode::NOT_FOUND, e.to_string()))
 }
 
-/// One row of the federation table.
-pub struct FederationRow {
-    pub org: String,
-    pub profile: Option<proto::OrgProfile>,
-    pub own: bool,
-    pub reciprocal: bool,
-    pub connected: bool,
-    /// Per origin the peer holds ahead of us: (origin, ours, theirs).
-    pub behind: Vec<(String, u64, u64)>,
-    pub last_error: Option<String>,
-    pub last_contact: Option<time::OffsetDateTime>,
-}
-
 async fn federation(ctx: Ctx) -> Result<Markup, PageError> {
     let node = &ctx.node;
     let reader = ctx.reader();
@@ -145,21 +134,6 @@ async fn federation(ctx: Ctx) -> Result<Markup, PageError> {
         });
     }
     Ok(templates::federation(&ctx, &rows))
-}
-
-/// The filters of the consultations page, as the GET form sends them.
-#[derive(Debug, Default, Deserialize)]
-pub struct ConsultationFilter {
-    #[serde(default)]
-    pub org: String,
-    #[serde(default)]
-    pub topic: String,
-    /// The language of the documents (`lang` is the interface's).
-    #[serde(default)]
-    pub language: String,
-    /// Empty: open now (including a reply period); "all": any.
-    #[serde(default)]
-    pub status: String,
 }
 
 async fn consultations(
@@ -232,50 +206,6 @@ async fn consultation(
 pub struct LiaisonsQuery {
     #[serde(default, rename = "box")]
     pub which: String,
-}
-
-/// A tab of the liaisons page.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Tab {
-    Inbox,
-    Outbox,
-    Awaiting,
-    Overdue,
-    Drafts,
-}
-
-impl Tab {
-    pub const ALL: [Tab; 5] = [
-        Tab::Inbox,
-        Tab::Outbox,
-        Tab::Awaiting,
-        Tab::Overdue,
-        Tab::Drafts,
-    ];
-    pub fn name(self) -> &'static str {
-        match self {
-            Tab::Inbox => "inbox",
-            Tab::Outbox => "outbox",
-            Tab::Awaiting => "awaiting",
-            Tab::Overdue => "overdue",
-            Tab::Drafts => "drafts",
-        }
-    }
-    fn parse(text: &str) -> Tab {
-        Tab::ALL
-            .into_iter()
-            .find(|t| t.name() == text)
-            .unwrap_or(Tab::Inbox)
-    }
-}
-
-/// A local draft, decoded for the drafts tab.
-pub struct DraftRow {
-    pub id: String,
-    pub statement: proto::LiaisonStatement,
-    pub restricted: bool,
-    pub approved_by: Option<String>,
-    pub posted_seq: Option<u64>,
 }
 
 async fn liaisons(ctx: Ctx, Query(q): Query<LiaisonsQuery>) -> Result<Markup, PageError> {

@@ -44,9 +44,8 @@
 //! - error pages: `#error-message`.
 
 use crate::{
-    ctx::{Ctx, User},
     i18n::{Lang, pick},
-    pages::{ConsultationFilter, DraftRow, FederationRow, Tab},
+    model::{ConsultationFilter, Ctx, DraftRow, FederationRow, Tab, User},
 };
 use axum::http::StatusCode;
 use comity_core::{Hash, OrgId, dates, proto};
