@@ -65,3 +65,229 @@ pub async fn fake_peer_tls_for(
     let incoming = comity_tls::incoming(listener, config, Duration::from_secs(2));
     (endpoint, incoming)
 }
+
+/// A subscription's events, as a fake peer streams them.
+pub type Events =
+    tokio_stream::wrappers::ReceiverStream<Result<comity_proto::v1::SubscribeEvent, tonic::Status>>;
+/// A blob's chunks, as a fake peer streams them.
+pub type Chunks =
+    tokio_stream::wrappers::ReceiverStream<Result<comity_proto::v1::BlobChunk, tonic::Status>>;
+
+type OnSubscribe = Arc<
+    dyn Fn(
+            comity_proto::v1::SubscribeRequest,
+        ) -> futures::future::BoxFuture<'static, Result<Events, tonic::Status>>
+        + Send
+        + Sync,
+>;
+type OnGetBlob =
+    Arc<dyn Fn(comity_proto::v1::GetBlobRequest) -> Result<Chunks, tonic::Status> + Send + Sync>;
+
+/// One configurable fake peer for the tests of how a node treats its peers
+/// (hostile, refusing, relaying, serving attachments): it advertises the
+/// heads and follows it is given in `Hello` and `Heads`, says it follows the
+/// caller back, and answers `Subscribe` and `GetBlob` with the closures it
+/// is given. By default it streams nothing and serves no attachments.
+#[derive(Clone)]
+pub struct FakePeer {
+    pub org: OrgId,
+    heads: Vec<comity_proto::v1::Head>,
+    follows: Vec<String>,
+    on_subscribe: OnSubscribe,
+    on_get_blob: OnGetBlob,
+    max_encoding: Option<usize>,
+}
+
+impl FakePeer {
+    pub fn new(org: OrgId) -> Self {
+        Self {
+            org,
+            heads: Vec::new(),
+            follows: Vec::new(),
+            on_subscribe: Arc::new(|_| {
+                Box::pin(async { Err(tonic::Status::not_found("this peer streams nothing")) })
+            }),
+            on_get_blob: Arc::new(|_| Err(tonic::Status::not_found("no attachments"))),
+            max_encoding: None,
+        }
+    }
+
+    /// The heads it advertises, in `Hello` and `Heads`.
+    pub fn heads(mut self, heads: Vec<comity_proto::v1::Head>) -> Self {
+        self.heads = heads;
+        self
+    }
+
+    /// Claims to hold `origin` up to `seq` (with a made-up hash).
+    pub fn claims(self, origin: &OrgId, seq: u64) -> Self {
+        self.heads(vec![comity_proto::v1::Head {
+            origin: origin.to_string(),
+            seq,
+            hash: vec![0; 32],
+        }])
+    }
+
+    /// The origins it says it follows, in `Hello`.
+    pub fn follows(mut self, origins: &[&OrgId]) -> Self {
+        self.follows = origins.iter().map(ToString::to_string).collect();
+        self
+    }
+
+    /// How it answers a subscription.
+    pub fn on_subscribe<F, Fut>(mut self, answer: F) -> Self
+    where
+        F: Fn(comity_proto::v1::SubscribeRequest) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<Events, tonic::Status>> + Send + 'static,
+    {
+        self.on_subscribe = Arc::new(move |request| Box::pin(answer(request)));
+        self
+    }
+
+    /// How it answers a request for a blob.
+    pub fn on_get_blob(
+        mut self,
+        answer: impl Fn(comity_proto::v1::GetBlobRequest) -> Result<Chunks, tonic::Status>
+        + Send
+        + Sync
+        + 'static,
+    ) -> Self {
+        self.on_get_blob = Arc::new(answer);
+        self
+    }
+
+    /// The largest message it sends (tonic's default is 4 MiB).
+    pub fn max_encoding_message_size(mut self, bytes: usize) -> Self {
+        self.max_encoding = Some(bytes);
+        self
+    }
+
+    /// Serves as its org with `key` to `victims` until the token is cancelled.
+    pub async fn start(
+        self,
+        key: &IdentityKey,
+        victims: &[&TestNode],
+    ) -> (String, tokio_util::sync::CancellationToken) {
+        let (endpoint, incoming) = fake_peer_tls_for(key, &self.org, victims).await;
+        let stop = tokio_util::sync::CancellationToken::new();
+        self.serve(incoming, stop.clone());
+        (endpoint, stop)
+    }
+
+    /// Serves on connections already accepted (see [`fake_peer_tls`]) until
+    /// `stop` is cancelled.
+    pub fn serve<IO>(
+        self,
+        incoming: impl futures::Stream<Item = Result<IO, std::io::Error>> + Send + 'static,
+        stop: tokio_util::sync::CancellationToken,
+    ) where
+        IO: tokio::io::AsyncRead
+            + tokio::io::AsyncWrite
+            + tonic::transport::server::Connected
+            + Unpin
+            + Send
+            + 'static,
+    {
+        let max = self.max_encoding;
+        let mut service = comity_proto::v1::federation_server::FederationServer::new(self);
+        if let Some(max) = max {
+            service = service.max_encoding_message_size(max);
+        }
+        tokio::spawn(async move {
+            tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming_shutdown(incoming, stop.cancelled_owned())
+                .await
+        });
+    }
+}
+
+#[tonic::async_trait]
+impl comity_proto::v1::federation_server::Federation for FakePeer {
+    async fn hello(
+        &self,
+        _: tonic::Request<comity_proto::v1::HelloRequest>,
+    ) -> Result<tonic::Response<comity_proto::v1::HelloResponse>, tonic::Status> {
+        Ok(tonic::Response::new(comity_proto::v1::HelloResponse {
+            protocol_version: comity_proto::PROTOCOL_VERSION,
+            org: self.org.to_string(),
+            follows: self.follows.clone(),
+            follows_you: true,
+            heads: self.heads.clone(),
+            ..Default::default()
+        }))
+    }
+
+    async fn heads(
+        &self,
+        _: tonic::Request<comity_proto::v1::HeadsRequest>,
+    ) -> Result<tonic::Response<comity_proto::v1::HeadsResponse>, tonic::Status> {
+        Ok(tonic::Response::new(comity_proto::v1::HeadsResponse {
+            heads: self.heads.clone(),
+        }))
+    }
+
+    type SubscribeStream = Events;
+
+    async fn subscribe(
+        &self,
+        request: tonic::Request<comity_proto::v1::SubscribeRequest>,
+    ) -> Result<tonic::Response<Events>, tonic::Status> {
+        (self.on_subscribe)(request.into_inner())
+            .await
+            .map(tonic::Response::new)
+    }
+
+    type GetBlobStream = Chunks;
+
+    async fn get_blob(
+        &self,
+        request: tonic::Request<comity_proto::v1::GetBlobRequest>,
+    ) -> Result<tonic::Response<Chunks>, tonic::Status> {
+        (self.on_get_blob)(request.into_inner()).map(tonic::Response::new)
+    }
+}
+
+/// Events sent by a task: `first`, then a heartbeat saying `head_seq` every
+/// `every`, for as long as the subscriber listens.
+pub fn then_heartbeats(
+    first: Vec<comity_proto::v1::SubscribeEvent>,
+    head_seq: u64,
+    every: Duration,
+) -> Events {
+    use comity_proto::v1::{Heartbeat, SubscribeEvent, subscribe_event::Event};
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    tokio::spawn(async move {
+        for event in first {
+            if tx.send(Ok(event)).await.is_err() {
+                return;
+            }
+        }
+        let beat = || SubscribeEvent {
+            event: Some(Event::Heartbeat(Heartbeat { head_seq, at: None })),
+        };
+        while tx.send(Ok(beat())).await.is_ok() {
+            tokio::time::sleep(every).await;
+        }
+    });
+    tokio_stream::wrappers::ReceiverStream::new(rx)
+}
+
+/// An entry as a subscription event.
+pub fn entry_event(entry: comity_core::proto::Entry) -> comity_proto::v1::SubscribeEvent {
+    comity_proto::v1::SubscribeEvent {
+        event: Some(comity_proto::v1::subscribe_event::Event::Entry(entry)),
+    }
+}
+
+/// Events sent by a task: `first`, then nothing, the stream kept open as a
+/// live tail would be, for as long as the subscriber listens.
+pub fn then_silence(first: Vec<comity_proto::v1::SubscribeEvent>) -> Events {
+    let (tx, rx) = tokio::sync::mpsc::channel(first.len() + 1);
+    for event in first {
+        let _ = tx.try_send(Ok(event));
+    }
+    tokio::spawn(async move {
+        tx.closed().await;
+    });
+    tokio_stream::wrappers::ReceiverStream::new(rx)
+}
