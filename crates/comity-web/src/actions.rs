@@ -11,6 +11,7 @@ use crate::{
     AppState,
     auth::{self, login_cookie_name, session_cookie},
     ctx::{OrPage, PageError, Posted},
+    edge,
     model::Ctx,
     templates,
 };
@@ -389,7 +390,9 @@ pub async fn draft_liaison(
         other_identifiers: list(&form.identifiers),
         ..Default::default()
     };
-    ctx.node.draft_liaison(request).or_page(&ctx)?;
+    edge::blocking(&ctx.node, move |node| node.draft_liaison(request))
+        .await
+        .or_page(&ctx)?;
     Ok(see_other("/liaisons?box=drafts".into()))
 }
 
@@ -403,7 +406,9 @@ pub async fn approve_liaison(
         .as_ref()
         .map(|u| u.name.clone())
         .unwrap_or_default();
-    ctx.node.approve_liaison(&id, &by).or_page(&ctx)?;
+    edge::blocking(&ctx.node, move |node| node.approve_liaison(&id, &by))
+        .await
+        .or_page(&ctx)?;
     Ok(see_other("/liaisons?box=drafts".into()))
 }
 
@@ -466,7 +471,9 @@ pub async fn reply_liaison(
         title: form.title.trim().to_string(),
         ..Default::default()
     };
-    ctx.node.reply_liaison(request).or_page(&ctx)?;
+    edge::blocking(&ctx.node, move |node| node.reply_liaison(request))
+        .await
+        .or_page(&ctx)?;
     Ok(see_other("/liaisons?box=drafts".into()))
 }
 
