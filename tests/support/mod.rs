@@ -121,11 +121,13 @@ impl TestNode {
         };
         let node =
             Node::with_options(self.config.clone(), self.key.clone(), store, options).unwrap();
-        let listener = match self.listener.take() {
-            Some(listener) => listener,
-            None => TcpListener::bind(self.config.listen).await.unwrap(),
+        // A dial-out-only node (`[network] listen = "off"`) opens no port.
+        let listener = match (self.config.dial_out_only(), self.listener.take()) {
+            (true, _) => None,
+            (false, Some(listener)) => Some(listener),
+            (false, None) => Some(TcpListener::bind(self.config.listen).await.unwrap()),
         };
-        let running = RunningNode::start(node, listener, Some(self.data.socket_path()))
+        let running = RunningNode::start_with(node, listener, Some(self.data.socket_path()))
             .await
             .unwrap();
         if self.dashboard {
@@ -164,6 +166,15 @@ impl TestNode {
 
     pub fn node(&self) -> &Arc<Node> {
         self.running.as_ref().expect("node is running").node()
+    }
+
+    /// Where the running node's federation service listens; None for a
+    /// dial-out-only node.
+    pub fn federation_addr(&self) -> Option<std::net::SocketAddr> {
+        self.running
+            .as_ref()
+            .expect("node is running")
+            .federation_addr()
     }
 
     pub fn endpoint(&self) -> Endpoint {

@@ -42,6 +42,7 @@ pub mod ingest;
 pub mod json;
 pub mod local_api;
 pub mod node;
+pub mod offers;
 pub mod peering;
 pub mod peers;
 pub mod pins;

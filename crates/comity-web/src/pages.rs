@@ -88,6 +88,9 @@ pub struct FederationRow {
     pub own: bool,
     pub reciprocal: bool,
     pub connected: bool,
+    /// Who dialled (see `PeerView::dialled`); for this node's own row,
+    /// "reachable" or "dial-out-only".
+    pub dialled: &'static str,
     /// Per origin the peer holds ahead of us: (origin, ours, theirs).
     pub behind: Vec<(String, u64, u64)>,
     pub last_error: Option<String>,
@@ -108,6 +111,11 @@ async fn federation(ctx: Ctx) -> Result<Markup, PageError> {
         own: true,
         reciprocal: true,
         connected: true,
+        dialled: if node.config().dial_out_only() {
+            "dial-out-only"
+        } else {
+            "reachable"
+        },
         behind: Vec::new(),
         last_error: None,
         last_contact: None,
@@ -131,6 +139,7 @@ async fn federation(ctx: Ctx) -> Result<Markup, PageError> {
             own: false,
             reciprocal: view.reciprocal,
             connected: view.connected,
+            dialled: view.dialled(),
             behind,
             last_error: view.last_error.clone(),
             last_contact: view.last_contact.map(time::OffsetDateTime::from),

@@ -2,9 +2,14 @@
 //! channel open (reconnecting with capped exponential backoff and jitter,
 //! reset on success), checks that the key pinned for an organisation
 //! answers as that organisation, and polls the peer's `Heads` while some
-//! followed origin is out of direct reach.
+//! followed origin is out of direct reach. A node nobody can dial also
+//! offers its own log over the link ([`super::offer`]), to a peer that
+//! announces the capability.
 
-use super::backoff::{backoff, pause};
+use super::{
+    backoff::{backoff, pause},
+    offer,
+};
 use crate::{node::Node, protocol};
 use comity_core::{OrgId, PublicKey, proto};
 use proto::{HeadsRequest, HelloRequest};
@@ -31,6 +36,8 @@ pub enum ConnectError {
     Refused(tonic::Status),
     #[error("the key pinned for {org} answered as {answered:?}")]
     WrongOrg { org: OrgId, answered: String },
+    #[error(transparent)]
+    Version(#[from] protocol::VersionMismatch),
 }
 
 /// Connects to `org` at `endpoint`, expecting `key`, and says `Hello`.
@@ -66,6 +73,7 @@ async fn connect(
             answered: response.org,
         });
     }
+    protocol::check_version(response.protocol_version)?;
     Ok((channel, response))
 }
 
@@ -81,6 +89,7 @@ pub(super) async fn link(
     let mut delays = backoff(node.config().replication.backoff_max());
     let poll = node.config().replication.heads_poll();
     let deadline = node.config().replication.call_deadline();
+    let dial_out = node.config().dial_out_only();
     while !cancel.is_cancelled() {
         // Read the pin on every attempt: the peer may have rotated its key.
         let key = node.pins().key_of(&org).unwrap_or(key);
@@ -89,7 +98,22 @@ pub(super) async fn link(
                 tracing::info!(%endpoint, "connected");
                 node.peer_table()
                     .set_connected(&org, channel.clone(), &hello);
-                delays = backoff(node.config().replication.backoff_max());
+                let offers = protocol::has_capability(&hello.capabilities, protocol::OFFER);
+                if dial_out && !offers {
+                    tracing::warn!(
+                        "the peer does not take offers (an older build): our log reaches it \
+                         only through relays"
+                    );
+                }
+                // A dial-out node's link counts as up only once its offer
+                // has held a while: a peer that refuses it at once must not
+                // be asked again at the shortest delay for ever.
+                let connected_at = tokio::time::Instant::now();
+                if !(dial_out && offers) {
+                    delays = backoff(node.config().replication.backoff_max());
+                }
+                let mut offering = (dial_out && offers)
+                    .then(|| Box::pin(offer::offer(&node, &org, channel.clone(), &cancel)));
                 let mut client =
                     protocol::federation_client(channel, node.config().limits.max_message_bytes);
                 // Polls only while some followed origin is out of direct
@@ -101,6 +125,25 @@ pub(super) async fn link(
                     tokio::select! {
                         _ = cancel.cancelled() => return,
                         _ = reconnect.notified() => break,
+                        ended = async {
+                            match offering.as_mut() {
+                                Some(offer) => offer.await,
+                                None => std::future::pending().await,
+                            }
+                        }, if offering.is_some() => {
+                            offering = None;
+                            if connected_at.elapsed() >= deadline {
+                                delays = backoff(node.config().replication.backoff_max());
+                            }
+                            match ended {
+                                Ok(()) => return,
+                                Err(error) => {
+                                    tracing::info!(%error, "offer ended");
+                                    node.peer_table().mark_failed(&org, error.to_string());
+                                    break;
+                                }
+                            }
+                        }
                         _ = tokio::time::sleep(every) => {}
                     }
                     let out_of_reach = node.peer_table().out_of_reach();
