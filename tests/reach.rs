@@ -345,3 +345,63 @@ async fn an_unknown_protocol_version_is_refused_naming_both_versions() {
         refused.message()
     );
 }
+
+/// Issue 12: `ietf` is the addressee of a restricted entry of `itu`, and
+/// first gets `itu`'s log through `icann`, a relay outside the audience:
+/// a redacted stub. Once the origin comes within reach, `ietf` asks again
+/// and holds the whole entry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stub_from_a_relay_outside_the_audience_is_filled_in_from_the_origin() {
+    let root = temp_root();
+    let itu = TestNode::start_new(root.path(), "itu").await;
+    let icann = TestNode::start_new(root.path(), "icann").await;
+    let ietf = TestNode::start_new(root.path(), "ietf").await;
+    icann.follow(&itu);
+    itu.follow(&icann);
+    ietf.follow(&icann);
+    icann.follow(&ietf);
+    // Out of ietf's direct reach, for now.
+    ietf.follow_key_only(&itu);
+    itu.follow_key_only(&ietf);
+
+    let restricted = itu
+        .node()
+        .publish_to(
+            support::consultation("For ietf only"),
+            comity_core::entry::Audience::Restricted(vec![ietf.org.clone()]),
+        )
+        .await
+        .unwrap();
+    let later = itu.publish(2).await;
+    ietf.wait_for_seq(&itu.org, later[1].seq()).await;
+    let held = |node: &TestNode| {
+        node.node()
+            .store()
+            .entry(&itu.org, restricted.seq())
+            .unwrap()
+            .unwrap()
+    };
+    assert!(held(&icann).is_redacted(), "icann is outside the audience");
+    assert!(
+        held(&ietf).is_redacted(),
+        "ietf got it through icann, as a stub"
+    );
+
+    // The origin comes within reach.
+    ietf.follow(&itu);
+    let ietf_node = ietf.node().clone();
+    let (origin, seq) = (itu.org.clone(), restricted.seq());
+    eventually("ietf holds the whole entry", move || {
+        ietf_node
+            .store()
+            .entry(&origin, seq)
+            .unwrap()
+            .is_some_and(|e| !e.is_redacted())
+    })
+    .await;
+    let whole = held(&ietf);
+    assert_eq!(whole.id(), restricted.id());
+    assert_eq!(whole.payload(), restricted.payload());
+    // Nothing else changed: the log is still exactly itu's.
+    assert_exactly(&ietf, &itu, later[1].seq());
+}

@@ -452,6 +452,18 @@ mod tests {
         assert_eq!(config.http.header_read_timeout_secs, 20);
         assert_eq!(config.http.max_connections, 1024);
         assert_eq!(config.limits, LimitsConfig::default());
+        assert!(!config.dial_out_only());
+    }
+
+    #[test]
+    fn network_listen_is_on_or_off() {
+        let base = "org = \"itu\"\nname = \"x\"\nlisten = \"127.0.0.1:1\"\n";
+        assert!(!Config::parse(base, "t").unwrap().dial_out_only());
+        let off = format!("{base}[network]\nlisten = \"off\"\n");
+        assert!(Config::parse(&off, "t").unwrap().dial_out_only());
+        let bad = format!("{base}[network]\nlisten = \"sometimes\"\n");
+        let err = Config::parse(&bad, "t").unwrap_err().to_string();
+        assert!(err.contains("on") && err.contains("off"), "{err}");
     }
 
     #[test]

@@ -51,6 +51,7 @@ pub mod protocol;
 pub mod publish;
 pub mod replication;
 pub mod server;
+pub mod stubs;
 pub mod transfers;
 pub mod views;
 pub mod workflow;
