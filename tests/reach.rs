@@ -405,3 +405,51 @@ async fn a_stub_from_a_relay_outside_the_audience_is_filled_in_from_the_origin()
     // Nothing else changed: the log is still exactly itu's.
     assert_exactly(&ietf, &itu, later[1].seq());
 }
+
+/// Issue 12: `itu` is stopped while `icann` rotates its key twice, and
+/// started only after. It pins the old key; icann's certificate shows the
+/// newest. It connects provisionally, verifies the rotations from the key
+/// it pins, connects to icann directly (there is no other node to relay),
+/// gets the log and re-pins, durably.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partner_offline_during_a_rotation_reaches_the_rotated_node_directly() {
+    let root = temp_root();
+    let icann = TestNode::start_new(root.path(), "icann").await;
+    let mut itu = TestNode::start_new(root.path(), "itu").await;
+    itu.follow(&icann);
+    icann.follow(&itu);
+    let before = icann.publish(1).await;
+    itu.wait_for_seq(&icann.org, before[0].seq()).await;
+    let old_key = icann.public_key();
+    assert_eq!(itu.node().pins().key_of(&icann.org), Some(old_key));
+
+    itu.stop().await;
+    icann.node().rotate_key().await.unwrap();
+    icann.node().rotate_key().await.unwrap();
+    let after = icann.publish(2).await;
+    let new_key = icann.node().public_key();
+    assert_ne!(new_key, old_key);
+
+    // Started with the old key pinned (from its store).
+    itu.start().await;
+    itu.wait_for_seq(&icann.org, after[1].seq()).await;
+    // Ingest re-pins just after it stores the rotation.
+    let itu_node = itu.node().clone();
+    let icann_org = icann.org.clone();
+    eventually("itu pins icann's new key", move || {
+        itu_node.pins().key_of(&icann_org) == Some(new_key)
+    })
+    .await;
+    let stored = itu
+        .node()
+        .store()
+        .peers()
+        .unwrap()
+        .into_iter()
+        .find(|p| p.org == icann.org)
+        .unwrap();
+    assert_eq!(stored.key, new_key, "the new pin is in the store");
+    assert!(view_of(&itu, &icann.org).connected, "connected directly");
+    // The log verifies from the first key, through both rotations.
+    assert_chain(&itu.log_of(&icann.org), &old_key, after[1].seq());
+}

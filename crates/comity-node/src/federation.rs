@@ -257,6 +257,11 @@ impl Federation for FederationService {
             follows_you: self.node.peer_table().contains(&caller),
             heads: heads(&self.node, &[])?,
             profile,
+            rotations: if hello.want_rotations {
+                crate::rotations::own_rotations(&self.node).await?
+            } else {
+                Vec::new()
+            },
         }))
     }
 

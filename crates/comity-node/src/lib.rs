@@ -50,6 +50,7 @@ pub mod profile;
 pub mod protocol;
 pub mod publish;
 pub mod replication;
+pub mod rotations;
 pub mod server;
 pub mod stubs;
 pub mod transfers;

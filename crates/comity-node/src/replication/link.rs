@@ -10,7 +10,7 @@ use super::{
     backoff::{backoff, pause},
     offer,
 };
-use crate::{node::Node, protocol};
+use crate::{node::Node, protocol, rotations};
 use comity_core::{OrgId, PublicKey, proto};
 use proto::{HeadsRequest, HelloRequest};
 use std::{sync::Arc, time::Duration};
@@ -38,22 +38,57 @@ pub enum ConnectError {
     WrongOrg { org: OrgId, answered: String },
     #[error(transparent)]
     Version(#[from] protocol::VersionMismatch),
+    /// The certificate shows another key, and the rotations do not prove it.
+    #[error(transparent)]
+    Rotation(#[from] crate::rotations::RotationError),
 }
 
 /// Connects to `org` at `endpoint`, expecting `key`, and says `Hello`.
+/// When the certificate shows another key (the partner rotated while this
+/// node could not see it), connects provisionally, has the partner's
+/// rotations verified from `key` (`crate::rotations`), and connects again,
+/// strictly, to the key they prove.
 async fn connect(
     node: &Node,
     org: &OrgId,
     endpoint: &str,
     key: PublicKey,
 ) -> Result<(Channel, proto::HelloResponse), ConnectError> {
-    let config = comity_tls::client_config(&node.tls_identity(), key)?;
     let timeout = Duration::from_secs(node.config().limits.connect_timeout_secs.max(1));
+    let config = comity_tls::client_config(&node.tls_identity(), key)?;
+    let error = match comity_tls::connect(endpoint, config, timeout).await {
+        Ok(channel) => return hello(node, org, channel, false, timeout).await,
+        Err(error) => error,
+    };
+    let Some(presented) = error.presented_other_key() else {
+        return Err(error.into());
+    };
+    // Provisional: nothing on this connection is trusted but the rotations,
+    // and those only once they verify from the pinned key.
+    let config = comity_tls::client_config_provisional(&node.tls_identity())?;
     let channel = comity_tls::connect(endpoint, config, timeout).await?;
+    let (_, answer) = hello(node, org, channel, true, timeout).await?;
+    let proven = rotations::proven_key(org, key, presented, &answer.rotations)?;
+    tracing::info!(pinned = %key, %proven, "the peer rotated its key; its rotations verify from the pinned key");
+    let config = comity_tls::client_config(&node.tls_identity(), proven)?;
+    let channel = comity_tls::connect(endpoint, config, timeout).await?;
+    hello(node, org, channel, false, timeout).await
+}
+
+/// Says `Hello` on `channel` and checks the answer: the organisation pinned,
+/// our protocol version.
+async fn hello(
+    node: &Node,
+    org: &OrgId,
+    channel: Channel,
+    want_rotations: bool,
+    timeout: Duration,
+) -> Result<(Channel, proto::HelloResponse), ConnectError> {
     let hello = HelloRequest {
         protocol_version: protocol::PROTOCOL_VERSION,
         capabilities: protocol::capabilities(),
         follows: node.follows().iter().map(ToString::to_string).collect(),
+        want_rotations,
     };
     let mut client =
         protocol::federation_client(channel.clone(), node.config().limits.max_message_bytes);
