@@ -24,7 +24,7 @@ pub enum RotationError {
     #[error("{peer} sent a rotation of {origin}'s log")]
     WrongOrigin { peer: OrgId, origin: OrgId },
     #[error("no rotation {peer} sent is signed by the key pinned for it ({pinned})")]
-    NotFromPinned { peer: OrgId, pinned: PublicKey },
+    NotFromPinned { peer: OrgId, pinned: Box<PublicKey> },
     #[error("{peer}'s rotation at seq {seq} does not verify: {reason}")]
     Invalid {
         peer: OrgId,
@@ -36,8 +36,8 @@ pub enum RotationError {
     )]
     OtherKey {
         peer: OrgId,
-        proven: PublicKey,
-        presented: PublicKey,
+        proven: Box<PublicKey>,
+        presented: Box<PublicKey>,
     },
 }
 
@@ -94,7 +94,7 @@ pub fn proven_key(
         .position(|e| verify::verify_signature(e, &pinned).is_ok())
         .ok_or_else(|| RotationError::NotFromPinned {
             peer: peer.clone(),
-            pinned,
+            pinned: Box::new(pinned),
         })?;
     let mut key = pinned;
     for entry in &entries[start..] {
@@ -116,8 +116,8 @@ pub fn proven_key(
     if key != presented {
         return Err(RotationError::OtherKey {
             peer: peer.clone(),
-            proven: key,
-            presented,
+            proven: Box::new(key),
+            presented: Box::new(presented),
         });
     }
     Ok(key)
