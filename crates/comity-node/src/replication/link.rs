@@ -84,10 +84,15 @@ async fn hello(
     want_rotations: bool,
     timeout: Duration,
 ) -> Result<(Channel, proto::HelloResponse), ConnectError> {
+    // A provisional server is not known yet: tell it nothing it could use.
+    let follows = match want_rotations {
+        true => Vec::new(),
+        false => node.follows().iter().map(ToString::to_string).collect(),
+    };
     let hello = HelloRequest {
         protocol_version: protocol::PROTOCOL_VERSION,
         capabilities: protocol::capabilities(),
-        follows: node.follows().iter().map(ToString::to_string).collect(),
+        follows,
         want_rotations,
     };
     let mut client =
@@ -159,7 +164,12 @@ pub(super) async fn link(
                 loop {
                     tokio::select! {
                         _ = cancel.cancelled() => return,
-                        _ = reconnect.notified() => break,
+                        _ = reconnect.notified() => {
+                            if connected_at.elapsed() >= deadline {
+                                delays = backoff(node.config().replication.backoff_max());
+                            }
+                            break;
+                        }
                         ended = async {
                             match offering.as_mut() {
                                 Some(offer) => offer.await,
