@@ -92,10 +92,19 @@ async fn a_node_with_no_listening_socket_takes_full_part() {
     kenya.wait_for_seq(&itu.org, 4).await;
     kenya.wait_for_seq(&ietf.org, 3).await;
 
-    // Status shows who dialled: itu was dialled by kenya-igf, which offers.
-    let at_itu = view_of(&itu, &kenya.org);
-    assert_eq!(at_itu.dialled(), "them");
-    assert!(at_itu.offers_to_us && at_itu.reciprocal);
+    // Status shows who dialled: itu was dialled by kenya-igf, which offers
+    // (once its link is up: it may have started before itu pinned it, and
+    // itu may have got the entries above through ietf meanwhile).
+    let (itu_node, kenya_org) = (itu.node().clone(), kenya.org.clone());
+    eventually("itu takes kenya-igf's offer", move || {
+        itu_node
+            .peer_table()
+            .views()
+            .iter()
+            .any(|v| v.record.org == kenya_org && v.offers_to_us && v.dialled() == "them")
+    })
+    .await;
+    assert!(view_of(&itu, &kenya.org).reciprocal);
     let kenya_org = kenya.org.clone();
     let (itu_org, kenya_node) = (itu.org.clone(), kenya.node().clone());
     eventually("kenya-igf offers its log to itu", move || {
