@@ -866,6 +866,53 @@ mod tests {
         assert_eq!(best(&table), Some(evil.clone()));
     }
 
+    /// Issue 12: a newer offer from the same organisation ends the older
+    /// one; the older one's end does not forget the newer; while an offer
+    /// lasts the origin is its own source (no pull, not out of reach).
+    #[tokio::test]
+    async fn a_newer_offer_replaces_the_older_and_the_origin_stands_in_for_any_source() {
+        let table = table_with(&["kenya-igf", "ietf"]);
+        let (kenya, ietf) = (org("kenya-igf"), org("ietf"));
+        let channel = tonic::transport::Endpoint::from_static("http://127.0.0.1:1").connect_lazy();
+        let hello = proto::HelloResponse {
+            heads: vec![head("kenya-igf", 9)],
+            ..Default::default()
+        };
+        table.set_connected(&ietf, channel, &hello);
+        assert_eq!(
+            table.best_source(&kenya).map(|s| s.org),
+            Some(ietf.clone()),
+            "a relay, before any offer"
+        );
+
+        let (first, first_ended) = table.offer_opened(&kenya).unwrap();
+        assert!(table.best_source(&kenya).is_none(), "the origin pushes");
+        assert!(
+            table.should_switch(&kenya, &ietf, 0),
+            "a pull from a relay ends"
+        );
+        assert!(!table.out_of_reach().contains(&kenya));
+        let (second, second_ended) = table.offer_opened(&kenya).unwrap();
+        assert!(first_ended.is_cancelled(), "the older offer is ended");
+        assert!(!second_ended.is_cancelled());
+        table.offer_closed(&kenya, first);
+        let view = |t: &PeerTable| {
+            t.views()
+                .into_iter()
+                .find(|v| v.record.org == kenya)
+                .unwrap()
+        };
+        assert!(view(&table).offers_to_us, "the newer one lives on");
+        assert_eq!(view(&table).dialled(), "them");
+        table.offer_closed(&kenya, second);
+        assert!(!view(&table).offers_to_us);
+        assert_eq!(table.best_source(&kenya).map(|s| s.org), Some(ietf));
+        assert!(
+            table.offer_opened(&org("stranger")).is_none(),
+            "only a pinned peer"
+        );
+    }
+
     /// Issue 10, item 13: a peer's answers may name any origin; only those
     /// this node follows are kept, so the table cannot be grown at will.
     #[tokio::test]
