@@ -462,3 +462,41 @@ async fn a_partner_offline_during_a_rotation_reaches_the_rotated_node_directly()
     // The log verifies from the first key, through both rotations.
     assert_chain(&itu.log_of(&icann.org), &old_key, after[1].seq());
 }
+
+/// Issue 12: nobody can dial a dial-out node for the attachments its
+/// entries name; its partner asks for them over the offer and gets them,
+/// checked against the documents and their hash.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_attachments_of_a_dial_out_node_reach_its_partners() {
+    let root = temp_root();
+    let mut kenya = TestNode::create_with(root.path(), "kenya-igf", |c| {
+        c.network.listen = Listen::Off;
+    })
+    .await;
+    kenya.start().await;
+    let itu = TestNode::start_new(root.path(), "itu").await;
+    kenya.follow(&itu);
+    itu.follow_key_only(&kenya);
+
+    // Two chunks and a bit (chunks are 64 KiB).
+    let content: Vec<u8> = (0..150_000u32).map(|i| (i % 251) as u8).collect();
+    let hash = comity_core::Hash::of(&content);
+    kenya.node().store().put_blob(&content).unwrap();
+    let mut body = support::consultation("With an annex");
+    if let proto::document::Body::Consultation(c) = &mut body {
+        c.attachments = vec![proto::AttachmentRef {
+            hash: hash.0.to_vec(),
+            size: content.len() as u64,
+            media_type: "application/pdf".into(),
+            name: "annex.pdf".into(),
+        }];
+    }
+    let entry = kenya.node().publish(body).await.unwrap();
+    itu.wait_for_seq(&kenya.org, entry.seq()).await;
+    let itu_node = itu.node().clone();
+    eventually("itu holds the attachment", move || {
+        itu_node.store().blob_size(&hash).unwrap().is_some()
+    })
+    .await;
+    assert_eq!(itu.node().store().blob(&hash).unwrap().unwrap(), content);
+}

@@ -345,7 +345,6 @@ impl Federation for FederationService {
                 org: caller.clone(),
                 replaced,
                 stop: self.stop.clone(),
-                tasks: self.tasks.clone(),
             },
             request.into_inner(),
             tx,

@@ -13,14 +13,22 @@
 //! from the same organisation replaces the older one
 //! ([`crate::peers::PeerTable::offer_opened`]); while an offer lasts, the
 //! origin's follow task stands by.
+//!
+//! Nobody can dial the offering node for the attachments its entries name
+//! (`GetBlob`), so this node asks for them over the offer (`want_blob`),
+//! one at a time, and checks each chunk as a fetch does
+//! (`blobs::bad_chunk`; the store checks the hash when the blob is done).
 
 use crate::{blobs, error::NodeError, node::Node};
-use comity_core::{OrgId, proto};
+use comity_core::{Hash, OrgId, proto};
 use futures::FutureExt;
 use proto::{OfferDown, OfferUp, offer_up::Event};
-use std::sync::Arc;
+use std::{
+    collections::{BTreeSet, VecDeque},
+    sync::Arc,
+};
 use tokio::{sync::mpsc, time::Instant};
-use tokio_util::{sync::CancellationToken, task::TaskTracker};
+use tokio_util::sync::CancellationToken;
 use tonic::{Status, Streaming};
 
 /// Acknowledgements buffered before the accepting side waits for the caller.
@@ -35,8 +43,6 @@ pub(crate) struct Session {
     pub replaced: CancellationToken,
     /// Ends it when the node stops.
     pub stop: CancellationToken,
-    /// Where attachment fetches run.
-    pub tasks: TaskTracker,
 }
 
 /// The durable head held of `org`'s log, with the entry after it when this
@@ -55,6 +61,176 @@ fn ack(node: &Node, org: &OrgId) -> OfferDown {
     OfferDown {
         durable_head,
         refused,
+        want_blob: None,
+    }
+}
+
+/// Attachments waiting to be asked for on one offer, at most this many.
+const MAX_WANTED: usize = 1024;
+
+/// One attachment being fetched over the offer.
+struct Transfer {
+    hash: Hash,
+    /// The sizes the documents naming it give.
+    sizes: BTreeSet<u64>,
+    held: u64,
+    total: Option<u64>,
+}
+
+/// The attachments the offered entries name that this node lacks, fetched
+/// one at a time over the offer. Dropping it lets go of the transfer's
+/// claim, however the offer ends.
+struct Wanted {
+    node: Arc<Node>,
+    queue: VecDeque<Hash>,
+    current: Option<Transfer>,
+}
+
+impl Drop for Wanted {
+    fn drop(&mut self) {
+        if let Some(transfer) = self.current.take() {
+            self.node.transfers().release(&transfer.hash);
+        }
+    }
+}
+
+impl Wanted {
+    fn new(node: Arc<Node>) -> Self {
+        Self {
+            node,
+            queue: VecDeque::new(),
+            current: None,
+        }
+    }
+
+    fn add(&mut self, attachments: Vec<proto::AttachmentRef>) {
+        for hash in attachments.iter().filter_map(|a| Hash::from_slice(&a.hash)) {
+            if self.queue.len() < MAX_WANTED && !self.queue.contains(&hash) {
+                self.queue.push_back(hash);
+            }
+        }
+    }
+
+    /// Starts the next transfer, when none runs: what to ask for.
+    fn next(&mut self, node: &Node) -> Result<Option<proto::GetBlobRequest>, NodeError> {
+        if self.current.is_some() {
+            return Ok(None);
+        }
+        while let Some(hash) = self.queue.pop_front() {
+            if node.store().blob_size(&hash)?.is_some() {
+                continue;
+            }
+            let readers = blobs::readers(node, &hash)?;
+            // Another transfer of it runs (from a peer that has it): leave it.
+            if !readers.is_named() || !node.transfers().claim(hash) {
+                continue;
+            }
+            let mut offset = node.store().partial_blob_len(&hash)?;
+            if readers.sizes.iter().all(|size| offset > *size) {
+                node.store().discard_partial_blob(&hash)?;
+                offset = 0;
+            }
+            self.current = Some(Transfer {
+                hash,
+                sizes: readers.sizes,
+                held: offset,
+                total: None,
+            });
+            return Ok(Some(proto::GetBlobRequest {
+                hash: hash.0.to_vec(),
+                offset,
+            }));
+        }
+        Ok(None)
+    }
+
+    /// Ends the current transfer.
+    fn end(&mut self, node: &Node) {
+        if let Some(transfer) = self.current.take() {
+            node.transfers().release(&transfer.hash);
+        }
+    }
+
+    /// Takes a chunk of the current transfer. An error ends the transfer
+    /// (a bad chunk also discards the partial download), not the offer.
+    fn chunk(
+        &mut self,
+        node: &Node,
+        org: &OrgId,
+        chunk: proto::BlobChunk,
+    ) -> Result<(), NodeError> {
+        let peer_error = |message: String| NodeError::Peer {
+            peer: org.clone(),
+            message,
+        };
+        let Some(transfer) = self.current.as_mut() else {
+            return Err(peer_error(
+                "sent an attachment that was not asked for".into(),
+            ));
+        };
+        let hash = transfer.hash;
+        if chunk.data.is_empty() && chunk.total_size == 0 {
+            self.end(node);
+            return Err(peer_error(format!("does not serve attachment {hash}")));
+        }
+        let limit = node.config().limits.max_attachment_bytes;
+        let bad = blobs::bad_chunk(
+            &hash,
+            &transfer.sizes,
+            limit,
+            transfer.total,
+            transfer.held,
+            &chunk,
+        );
+        if let Some(why) = bad {
+            let discarded = node.store().discard_partial_blob(&hash);
+            self.end(node);
+            discarded?;
+            return Err(peer_error(format!(
+                "{why}; the partial download was discarded"
+            )));
+        }
+        transfer.total = Some(chunk.total_size);
+        let appended = node
+            .store()
+            .append_partial_blob(&hash, chunk.offset, &chunk.data);
+        let held = match appended {
+            Ok(held) => held,
+            Err(e) => {
+                self.end(node);
+                return Err(e.into());
+            }
+        };
+        transfer.held = held;
+        if held == chunk.total_size {
+            let finished = node
+                .store()
+                .finish_blob(&hash)
+                .and_then(|()| node.store().flush());
+            self.end(node);
+            finished?;
+            tracing::debug!(%hash, "attachment fetched over the offer");
+        } else if chunk.data.is_empty() {
+            self.end(node);
+        }
+        Ok(())
+    }
+}
+
+/// The next attachment to ask `org` for, as an answer, if one is wanted and
+/// none is being fetched.
+fn next_wanted(node: &Node, org: &OrgId, wanted: &mut Wanted) -> Option<OfferDown> {
+    match wanted.next(node) {
+        Ok(Some(want)) => {
+            let mut answer = ack(node, org);
+            answer.want_blob = Some(want);
+            Some(answer)
+        }
+        Ok(None) => None,
+        Err(error) => {
+            tracing::warn!(peer = %org, %error, "cannot ask for an attachment");
+            None
+        }
     }
 }
 
@@ -71,7 +247,6 @@ pub(crate) async fn take(
         org,
         replaced,
         stop,
-        tasks,
     } = session;
     if down.send(Ok(ack(&node, &org))).await.is_err() {
         return;
@@ -79,6 +254,7 @@ pub(crate) async fn take(
     let silence = node.config().replication.call_deadline();
     let batch_size = node.config().replication.batch_size.max(1);
     let mut last_heard = Instant::now();
+    let mut wanted = Wanted::new(node.clone());
     loop {
         let first = tokio::select! {
             _ = stop.cancelled() => return,
@@ -120,6 +296,16 @@ pub(crate) async fn take(
                     node.peer_table()
                         .record_remote_head(&org, &org, beat.head_seq);
                 }
+                Some(Event::Blob(chunk)) => {
+                    if let Err(error) = wanted.chunk(&node, &org, chunk) {
+                        tracing::info!(peer = %org, %error, "attachment not fetched over the offer");
+                    }
+                    if let Some(want) = next_wanted(&node, &org, &mut wanted)
+                        && down.send(Ok(want)).await.is_err()
+                    {
+                        return;
+                    }
+                }
                 None => {
                     let _ = down
                         .send(Err(Status::invalid_argument("empty offer message")))
@@ -139,8 +325,10 @@ pub(crate) async fn take(
         }
         match node.ingest(&org, &org, batch).await {
             Ok(ingested) => {
-                blobs::want(&node, &org, ingested.attachments, &tasks);
-                if down.send(Ok(ack(&node, &org))).await.is_err() {
+                wanted.add(ingested.attachments);
+                let mut answer = ack(&node, &org);
+                answer.want_blob = next_wanted(&node, &org, &mut wanted).and_then(|w| w.want_blob);
+                if down.send(Ok(answer)).await.is_err() {
                     return;
                 }
             }

@@ -11,8 +11,12 @@
 //! heartbeats, every `replication.heartbeat_secs`, and the HTTP/2 PINGs
 //! (every 60 s, `comity_tls::KEEPALIVE_INTERVAL`) keep the NAT mapping of
 //! the connection open.
+//!
+//! Nobody can dial this node for the attachments its entries name, so the
+//! partner asks for them over the offer (`want_blob`); they are served as
+//! `GetBlob` would serve them, to a partner that may read them.
 
-use crate::{federation::serve_log, node::Node, peers, protocol};
+use crate::{blobs, federation::serve_log, node::Node, peers, protocol};
 use comity_core::{OrgId, proto};
 use proto::{OfferUp, SubscribeEvent, offer_up, subscribe_event::Event};
 use std::sync::Arc;
@@ -23,6 +27,47 @@ use tonic::{Status, transport::Channel};
 
 /// Events of the own log buffered before `serve_log` waits for the stream.
 const OFFER_BUFFER: usize = 128;
+
+/// Chunks of an attachment buffered before its sender waits for the stream.
+const BLOB_BUFFER: usize = 4;
+
+/// Serves the attachment `want` names to `org` over the offer, as `GetBlob`
+/// would: only to a partner that may read a document naming it. An empty
+/// chunk of total size 0 says it is not served.
+async fn serve_blob(
+    node: Arc<Node>,
+    org: OrgId,
+    want: proto::GetBlobRequest,
+    tx: mpsc::Sender<OfferUp>,
+) {
+    let send = |chunk: proto::BlobChunk| OfferUp {
+        event: Some(offer_up::Event::Blob(chunk)),
+    };
+    let refused = proto::BlobChunk::default();
+    let hash = comity_core::Hash::from_slice(&want.hash);
+    let allowed = hash
+        .is_some_and(|hash| blobs::readers(&node, &hash).is_ok_and(|readers| readers.allows(&org)));
+    let (Some(hash), true) = (hash, allowed) else {
+        let _ = tx.send(send(refused)).await;
+        return;
+    };
+    let mut offset = want.offset;
+    loop {
+        let chunk = match blobs::chunk_at(&node, &hash, offset) {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) | Err(_) => {
+                let _ = tx.send(send(refused)).await;
+                return;
+            }
+        };
+        let next = chunk.offset + chunk.data.len() as u64;
+        let done = chunk.data.is_empty() || next >= chunk.total_size;
+        if tx.send(send(chunk)).await.is_err() || done {
+            return;
+        }
+        offset = next;
+    }
+}
 
 /// Why an offer ended.
 #[derive(Debug, thiserror::Error)]
@@ -53,7 +98,10 @@ pub(super) async fn offer(
 ) -> Result<(), OfferError> {
     let own = node.org().clone();
     let (tx, rx) = mpsc::channel(OFFER_BUFFER);
-    let up = ReceiverStream::new(rx).map_while(to_offer);
+    let (blob_tx, blob_rx) = mpsc::channel(BLOB_BUFFER);
+    let up = ReceiverStream::new(rx)
+        .map_while(to_offer)
+        .merge(ReceiverStream::new(blob_rx));
     let mut client = protocol::federation_client(channel, node.config().limits.max_message_bytes);
     let deadline = node.config().replication.call_deadline();
     let unanswered = || OfferError::Unanswered(deadline.as_secs());
@@ -90,6 +138,9 @@ pub(super) async fn offer(
             message = down.message() => match message {
                 Ok(Some(ack)) => {
                     node.peer_table().record_remote_head(org, &own, ack.durable_head);
+                    if let Some(want) = ack.want_blob {
+                        tokio::spawn(serve_blob(node.clone(), org.clone(), want, blob_tx.clone()));
+                    }
                     let refusal = peers::reported_refusal(org, ack.durable_head, ack.refused);
                     let shown = refusal.clone();
                     if node.peer_table().note_refuses_ours(org, refusal)
