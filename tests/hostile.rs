@@ -465,7 +465,10 @@ async fn federation_client(
     let mut client = comity_proto::v1::federation_client::FederationClient::new(channel);
     // The connection is only known to be accepted once a call is answered.
     client
-        .hello(HelloRequest::default())
+        .hello(HelloRequest {
+            protocol_version: comity_proto::PROTOCOL_VERSION,
+            ..Default::default()
+        })
         .await
         .map_err(|s| s.to_string())?;
     Ok(client)

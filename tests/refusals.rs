@@ -237,7 +237,10 @@ async fn hello_as(
         .await
         .map_err(|e| e.to_string())?;
     FederationClient::new(channel)
-        .hello(HelloRequest::default())
+        .hello(HelloRequest {
+            protocol_version: comity_proto::PROTOCOL_VERSION,
+            ..Default::default()
+        })
         .await
         .map(Response::into_inner)
         .map_err(|s| s.to_string())

@@ -245,6 +245,20 @@ impl comity_proto::v1::federation_server::Federation for FakePeer {
     ) -> Result<tonic::Response<Chunks>, tonic::Status> {
         (self.on_get_blob)(request.into_inner()).map(tonic::Response::new)
     }
+
+    type OfferStream = tokio_stream::wrappers::ReceiverStream<
+        Result<comity_core::proto::OfferDown, tonic::Status>,
+    >;
+
+    /// Takes no offers (it does not announce the capability).
+    async fn offer(
+        &self,
+        _: tonic::Request<tonic::Streaming<comity_core::proto::OfferUp>>,
+    ) -> Result<tonic::Response<Self::OfferStream>, tonic::Status> {
+        Err(tonic::Status::unimplemented(
+            "this test peer takes no offers",
+        ))
+    }
 }
 
 /// Events sent by a task: `first`, then a heartbeat saying `head_seq` every

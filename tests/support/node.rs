@@ -111,9 +111,11 @@ impl TestNode {
         };
         let node =
             Node::with_options(self.config.clone(), self.key.clone(), store, options).unwrap();
-        let listener = match self.listener.take() {
-            Some(listener) => listener,
-            None => TcpListener::bind(self.config.listen).await.unwrap(),
+        // A dial-out-only node (`[network] listen = "off"`) opens no port.
+        let listener = match (self.config.dial_out_only(), self.listener.take()) {
+            (true, _) => None,
+            (false, Some(listener)) => Some(listener),
+            (false, None) => Some(TcpListener::bind(self.config.listen).await.unwrap()),
         };
         // As `comity serve` runs it: node, notifier and (when asked) the
         // dashboard, under one token.
@@ -148,6 +150,15 @@ impl TestNode {
 
     pub fn node(&self) -> &Arc<Node> {
         self.running.as_ref().expect("node is running").node()
+    }
+
+    /// Where the running node's federation service listens; None for a
+    /// dial-out-only node.
+    pub fn federation_addr(&self) -> Option<std::net::SocketAddr> {
+        self.running
+            .as_ref()
+            .expect("node is running")
+            .federation_addr()
     }
 
     pub fn endpoint(&self) -> Endpoint {

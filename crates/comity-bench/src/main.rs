@@ -238,7 +238,7 @@ async fn run(args: Args) -> Result<()> {
                         String::new()
                     }
                 );
-                let comity = match scenarios::propagation(&bin, &scratch, n, entries).await {
+                let comity = match scenarios::propagation(&bin, &scratch, n, entries, false).await {
                     Ok(mut p) => {
                         p.round = round;
                         report.propagation.push(p.clone());
@@ -279,6 +279,20 @@ async fn run(args: Args) -> Result<()> {
             }
         }
     }
+    if wanted(&args, "propagation") {
+        // Beside the figure at N = 15: the same from an origin nobody can
+        // dial, which offers its log over the connections it opens.
+        let entries = args.entries.unwrap_or(if quick { 200 } else { 1000 });
+        eprintln!(
+            "== propagation from a dial-out-only origin to 15 followers, {entries} entries one at a time and {entries} in bursts of 50"
+        );
+        match scenarios::propagation(&bin, &scratch, 15, entries, true).await {
+            Ok(p) => report.propagation.push(p),
+            Err(e) => report
+                .errors
+                .push(format!("propagation from a dial-out origin N=15: {e:#}")),
+        }
+    }
     if wanted(&args, "ingest") {
         let count = if quick { 20_000 } else { 100_000 };
         eprintln!("== ingest and catch-up, {count} entries each");
@@ -315,6 +329,11 @@ async fn run(args: Args) -> Result<()> {
                 format!(" (round {})", p.round)
             } else {
                 String::new()
+            };
+            let round = if p.dial_out_origin {
+                format!("{round}, dial-out origin")
+            } else {
+                round
             };
             curves.push(plot::Curve {
                 label: format!("{} followers, one at a time{round}", p.followers),
@@ -377,6 +396,7 @@ fn ratios(report: &mut Report) {
     report.ratios.propagation_burst_over_stream = report
         .propagation
         .iter()
+        .filter(|p| !p.dial_out_origin)
         .map(|p| {
             (
                 p.followers,
@@ -470,6 +490,11 @@ fn print_table(r: &Report) {
             format!("N={} round {}", p.followers, p.round)
         } else {
             format!("N={}", p.followers)
+        };
+        let n = if p.dial_out_origin {
+            format!("{n} (dial-out origin)")
+        } else {
+            n
         };
         let target = match p.followers {
             15 => "p99 < 5 ms (NATS ~4.5 ms)",

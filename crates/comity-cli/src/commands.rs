@@ -6,7 +6,6 @@ use comity_core::{OrgId, PublicKey};
 use comity_daemon::{Daemon, Listeners};
 use comity_node::{Config, DataDir, Node, config::StakeholderGroup, protocol::Endpoint};
 use comity_proto::v1 as proto;
-use std::net::SocketAddr;
 
 /// Exit code for a configuration that cannot be used (EX_USAGE).
 const EXIT_CONFIG: u8 = 64;
@@ -21,9 +20,10 @@ pub struct InitArgs {
     /// Organisation name, e.g. "Internet Engineering Task Force".
     #[arg(long)]
     name: String,
-    /// Federation listener address.
-    #[arg(long, default_value = crate::DEFAULT_LISTEN, value_parser = crate::parse_listen)]
-    listen: SocketAddr,
+    /// Federation listener address, or "off" for a node nobody can dial
+    /// (behind NAT): it only dials out, and offers its log to its partners.
+    #[arg(long, default_value = crate::DEFAULT_LISTEN)]
+    listen: String,
     /// How partners reach this node; default https://<listen>.
     #[arg(long)]
     endpoint: Option<Endpoint>,
@@ -130,7 +130,22 @@ pub enum KeyCommand {
 
 pub async fn init(args: InitArgs) -> Result<(), Failure> {
     let data = DataDir::new(&args.data.data);
-    let mut config = Config::new(args.org, args.name, args.listen);
+    let (listen, network) = match args.listen.as_str() {
+        "off" => (
+            crate::parse_listen(crate::DEFAULT_LISTEN)?,
+            comity_node::config::Listen::Off,
+        ),
+        addr => (crate::parse_listen(addr)?, comity_node::config::Listen::On),
+    };
+    if network == comity_node::config::Listen::Off && args.endpoint.is_some() {
+        return Err(
+            "--endpoint and --listen off contradict each other: a node that does not \
+                    listen has no endpoint; leave one out"
+                .into(),
+        );
+    }
+    let mut config = Config::new(args.org, args.name, listen);
+    config.network.listen = network;
     config.endpoint = args.endpoint;
     if args.http == "off" {
         config.http.enabled = false;
@@ -149,7 +164,7 @@ pub async fn init(args: InitArgs) -> Result<(), Failure> {
         "initialised {} in {}\n{}",
         config.org,
         data.root().display(),
-        output::id_line(&config.org, &node.public_key(), config.endpoint().as_str())
+        output::id_line(&config.org, &node.public_key(), &reach(&config))
     );
     Ok(())
 }
@@ -162,15 +177,22 @@ pub fn id(data: &DataArg, json: JsonArg) -> Result<(), Failure> {
         output::print_json(&serde_json::json!({
             "org": config.org.to_string(),
             "key": key.to_string(),
-            "endpoint": config.endpoint(),
+            "endpoint": (!config.dial_out_only()).then(|| config.endpoint()),
+            "dial_out_only": config.dial_out_only(),
         }));
     } else {
-        println!(
-            "{}",
-            output::id_line(&config.org, &key, config.endpoint().as_str())
-        );
+        println!("{}", output::id_line(&config.org, &key, &reach(&config)));
     }
     Ok(())
+}
+
+/// Where partners dial this node, or that nobody can: the id line's last word.
+fn reach(config: &Config) -> String {
+    if config.dial_out_only() {
+        "dial-out-only".to_string()
+    } else {
+        config.endpoint().to_string()
+    }
 }
 
 pub async fn serve(data: &DataArg) -> Result<(), Failure> {
@@ -202,8 +224,10 @@ pub async fn serve(data: &DataArg) -> Result<(), Failure> {
         "comity {} serving {} on {} (endpoint {}, {} peers); local API {}{dashboard}",
         env!("CARGO_PKG_VERSION"),
         config.org,
-        daemon.federation_addr(),
-        config.endpoint(),
+        daemon
+            .federation_addr()
+            .map_or("no port: dial-out only".to_string(), |a| a.to_string()),
+        reach(&config),
         daemon.node().follows().len(),
         data.socket_path().display()
     );

@@ -87,10 +87,15 @@ pub fn peers(peers: &[proto::PeerStatus], json: bool) {
             .iter()
             .map(|l| l.remote_seq.saturating_sub(l.local_seq))
             .sum();
+        let dialled = match (p.dialled.as_str(), p.we_offer) {
+            ("us", true) | ("both", true) => format!("dialled by {}, offered", p.dialled),
+            (who, _) => format!("dialled by {who}"),
+        };
         println!(
-            "{:<12} {:<12} {:<12} behind {:<6} {}{}",
+            "{:<12} {:<12} {:<24} {:<12} behind {:<6} {}{}",
             p.org,
             state,
+            dialled,
             if p.reciprocal {
                 "reciprocal"
             } else {
@@ -114,6 +119,7 @@ pub fn status(s: &proto::StatusResponse, json: bool) {
             "key": s.key,
             "endpoint": s.endpoint,
             "listen": s.listen,
+            "dial_out_only": s.dial_out_only,
             "version": s.version,
             "http": s.http,
             "heads": s.heads.iter().map(|h| json!({
@@ -130,10 +136,17 @@ pub fn status(s: &proto::StatusResponse, json: bool) {
         }));
         return;
     }
-    println!(
-        "{} {} {} (listening on {})",
-        s.org, s.key, s.endpoint, s.listen
-    );
+    if s.dial_out_only {
+        println!(
+            "{} {} dial-out only (no listening socket; nobody can dial this node, it offers its log to the partners it dials)",
+            s.org, s.key
+        );
+    } else {
+        println!(
+            "{} {} {} (listening on {}; reachable)",
+            s.org, s.key, s.endpoint, s.listen
+        );
+    }
     if s.http.is_empty() {
         println!("dashboard: off");
     } else {

@@ -48,8 +48,9 @@ pub enum DaemonError {
 
 /// Everything the daemon listens on, bound before anything starts.
 pub struct Listeners {
-    /// The federation port (mutual TLS).
-    pub federation: TcpListener,
+    /// The federation port (mutual TLS); none for a node that only dials
+    /// out (`[network] listen = "off"`).
+    pub federation: Option<TcpListener>,
     /// The dashboard's port; none when the dashboard is off.
     pub http: Option<TcpListener>,
     /// The local API's Unix socket; none for a node without one.
@@ -57,16 +58,18 @@ pub struct Listeners {
 }
 
 impl Listeners {
-    /// Binds the addresses of `config`: `listen`, and `[http] listen` when
-    /// the dashboard is enabled.
+    /// Binds the addresses of `config`: `listen` unless the node only dials
+    /// out, and `[http] listen` when the dashboard is enabled.
     pub async fn bind(config: &Config, socket: Option<PathBuf>) -> Result<Self, DaemonError> {
-        let federation =
-            TcpListener::bind(config.listen)
-                .await
-                .map_err(|source| DaemonError::Federation {
+        let federation = match config.dial_out_only() {
+            true => None,
+            false => Some(TcpListener::bind(config.listen).await.map_err(|source| {
+                DaemonError::Federation {
                     addr: config.listen,
                     source,
-                })?;
+                }
+            })?),
+        };
         let http = match config.http.enabled {
             true => Some(
                 TcpListener::bind(config.http.listen)
@@ -101,7 +104,7 @@ impl Daemon {
         // The notifier is made first: a bad [notify] section is refused
         // before anything listens.
         let notifier = comity_notify::Notifier::new(node.clone())?;
-        let running = RunningNode::start(node, listeners.federation, listeners.socket).await?;
+        let running = RunningNode::start_with(node, listeners.federation, listeners.socket).await?;
         let stop = running.shutdown_token();
         let http_addr = match &listeners.http {
             Some(listener) => {
@@ -147,7 +150,8 @@ impl Daemon {
         self.running.node()
     }
 
-    pub fn federation_addr(&self) -> SocketAddr {
+    /// Where the federation server listens; none for a dial-out-only node.
+    pub fn federation_addr(&self) -> Option<SocketAddr> {
         self.running.federation_addr()
     }
 

@@ -22,6 +22,8 @@ pub struct Config {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<Endpoint>,
     #[serde(default)]
+    pub network: NetworkConfig,
+    #[serde(default)]
     pub profile: ProfileConfig,
     #[serde(default)]
     pub replication: ReplicationConfig,
@@ -35,6 +37,27 @@ pub struct Config {
     pub http: HttpConfig,
     #[serde(default)]
     pub notifications: NotificationsConfig,
+}
+
+/// How this node meets the network: whether it accepts connections at all.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetworkConfig {
+    /// `"on"` (the default): accept partners' connections on `listen`.
+    /// `"off"`: open no listening socket at all, only dial out; the node
+    /// offers its own log to each partner it dials (`Offer`), so a node
+    /// behind NAT or a firewall that drops every inbound connection still
+    /// takes full part.
+    pub listen: Listen,
+}
+
+/// Whether the federation listener is opened (see [`NetworkConfig`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Listen {
+    #[default]
+    On,
+    Off,
 }
 
 /// The web dashboard, feeds, JSON API and metrics.
@@ -428,6 +451,7 @@ impl Config {
             name: name.into(),
             listen,
             endpoint: None,
+            network: NetworkConfig::default(),
             profile: ProfileConfig::default(),
             replication: ReplicationConfig::default(),
             limits: LimitsConfig::default(),
@@ -436,6 +460,12 @@ impl Config {
             http: HttpConfig::default(),
             notifications: NotificationsConfig::default(),
         }
+    }
+
+    /// True when this node opens no listening socket and only dials out
+    /// (`[network] listen = "off"`): nobody can dial it.
+    pub fn dial_out_only(&self) -> bool {
+        self.network.listen == Listen::Off
     }
 
     /// The endpoint partners should dial.
@@ -507,6 +537,18 @@ mod tests {
         assert_eq!(config.http.header_read_timeout_secs, 20);
         assert_eq!(config.http.max_connections, 1024);
         assert_eq!(config.limits, LimitsConfig::default());
+        assert!(!config.dial_out_only());
+    }
+
+    #[test]
+    fn network_listen_is_on_or_off() {
+        let base = "org = \"itu\"\nname = \"x\"\nlisten = \"127.0.0.1:1\"\n";
+        assert!(!Config::parse(base, "t").unwrap().dial_out_only());
+        let off = format!("{base}[network]\nlisten = \"off\"\n");
+        assert!(Config::parse(&off, "t").unwrap().dial_out_only());
+        let bad = format!("{base}[network]\nlisten = \"sometimes\"\n");
+        let err = Config::parse(&bad, "t").unwrap_err().to_string();
+        assert!(err.contains("on") && err.contains("off"), "{err}");
     }
 
     #[test]

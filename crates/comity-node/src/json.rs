@@ -149,6 +149,8 @@ pub fn peer_json(p: &proto::PeerStatus) -> Value {
         "last_error": opt_str(&p.last_error),
         "last_contact": time_json(p.last_contact.as_ref()),
         "failures": p.failures,
+        "dialled": p.dialled,
+        "we_offer": p.we_offer,
         "serving": p.serving,
         "lag": p.lag.iter().map(|l| json!({
             "origin": l.origin,

@@ -116,6 +116,7 @@ impl node_server::Node for LocalApi {
             http: node.http_url().unwrap_or_default(),
             refused,
             refused_by_peers,
+            dial_out_only: node.config().dial_out_only(),
         }))
     }
 

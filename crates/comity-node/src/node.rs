@@ -17,6 +17,7 @@ use crate::{
     identity::Identity,
     peers::PeerTable,
     pins::{Pins, finish_re_pin},
+    stubs::Stubs,
     transfers::InFlight,
 };
 use comity_core::{Head, IdentityKey, OrgId, PublicKey};
@@ -66,6 +67,8 @@ pub struct Node {
     transfers: InFlight,
     password_checks: PasswordChecks,
     counters: Counters,
+    /// Stubs this node may read whole, to ask for again (`crate::stubs`).
+    stubs: Stubs,
 }
 
 impl std::fmt::Debug for Node {
@@ -124,6 +127,7 @@ impl Node {
             transfers: InFlight::default(),
             password_checks: PasswordChecks::default(),
             counters: Counters::default(),
+            stubs: Stubs::default(),
         }))
     }
 
@@ -226,6 +230,10 @@ impl Node {
     pub(crate) fn accepted(&self) -> &Accepted {
         &self.accepted
     }
+    pub(crate) fn stubs(&self) -> &Stubs {
+        &self.stubs
+    }
+
     pub(crate) fn transfers(&self) -> &InFlight {
         &self.transfers
     }

@@ -62,6 +62,9 @@ pub struct FederationRow {
     pub own: bool,
     pub reciprocal: bool,
     pub connected: bool,
+    /// Who dialled (see `PeerView::dialled`); for this node's own row,
+    /// "reachable" or "dial-out-only".
+    pub dialled: &'static str,
     /// Per origin the peer holds ahead of us: (origin, ours, theirs).
     pub behind: Vec<(String, u64, u64)>,
     pub last_error: Option<String>,

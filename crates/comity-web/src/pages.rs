@@ -109,6 +109,11 @@ async fn federation(ctx: Ctx) -> Result<Markup, PageError> {
         own: true,
         reciprocal: true,
         connected: true,
+        dialled: if node.config().dial_out_only() {
+            "dial-out-only"
+        } else {
+            "reachable"
+        },
         behind: Vec::new(),
         last_error: None,
         last_contact: None,
@@ -128,6 +133,7 @@ async fn federation(ctx: Ctx) -> Result<Markup, PageError> {
             own: false,
             reciprocal: view.reciprocal,
             connected: view.connected,
+            dialled: view.dialled(),
             behind,
             last_error: view.last_error.clone(),
             last_contact: view.last_contact.map(time::OffsetDateTime::from),

@@ -308,6 +308,7 @@ pub fn federation(ctx: &Ctx, rows: &[FederationRow]) -> Markup {
                     th { (ctx.t("col-region")) }
                     th { (ctx.t("col-reciprocal")) }
                     th { (ctx.t("col-connected")) }
+                    th { (ctx.t("col-dialled")) }
                     th { (ctx.t("col-lag")) }
                     th { (ctx.t("col-last-error")) }
                 } }
@@ -329,6 +330,10 @@ pub fn federation(ctx: &Ctx, rows: &[FederationRow]) -> Markup {
                             }
                             td { @if row.own { "—" } @else { (yes_no(ctx, row.reciprocal)) } }
                             td { @if row.own { "—" } @else { (yes_no(ctx, row.connected)) } }
+                            td.dialled data-dialled=(row.dialled) {
+                                @if row.own { (ctx.t(&format!("reach-{}", row.dialled))) }
+                                @else { (ctx.t(&format!("dialled-{}", row.dialled))) }
+                            }
                             td {
                                 @if row.own { "—" }
                                 @else if row.behind.is_empty() { (ctx.t("lag-none")) }

@@ -1043,3 +1043,34 @@ async fn the_json_api_needs_a_session_even_with_public_pages() {
     let feed = send(&app, get("/feeds/consultations.atom", "")).await;
     assert_eq!(feed.status(), StatusCode::OK);
 }
+
+/// Issue 12: the federation page says whether this node can be dialled,
+/// and, per peer, who dialled the link.
+#[tokio::test]
+async fn the_federation_page_shows_reach_and_who_dialled() {
+    for (listen, shown, text_en) in [
+        (comity_node::config::Listen::On, "reachable", "reachable"),
+        (
+            comity_node::config::Listen::Off,
+            "dial-out-only",
+            "dial-out only",
+        ),
+    ] {
+        let node = node_with("kenya-igf", |c| {
+            c.http.public_pages = true;
+            c.network.listen = listen;
+        })
+        .await;
+        node.add_peer(org("itu"), IdentityKey::generate().public(), None)
+            .unwrap();
+        let app = comity_web::router(node.clone());
+        let html = text(send(&app, get("/federation", "")).await).await;
+        assert!(
+            html.contains(&format!("data-dialled=\"{shown}\"")),
+            "{shown}: {html}"
+        );
+        assert!(html.contains(text_en), "{text_en}");
+        // The peer, never connected either way.
+        assert!(html.contains("data-dialled=\"none\""), "{html}");
+    }
+}

@@ -12,8 +12,10 @@
 mod backoff;
 mod follow;
 mod link;
+mod offer;
 
 pub use link::ConnectError;
+pub use offer::OfferError;
 
 use crate::{node::Node, peers::PeerTasks};
 use comity_core::OrgId;
