@@ -139,7 +139,7 @@ async fn start_nodes(
         let dashboard = node.http_url().unwrap_or_default();
         // As `comity serve` runs it: node, dashboard and notifier.
         let listeners = Listeners {
-            federation,
+            federation: Some(federation),
             http: Some(http),
             socket: Some(data.socket_path()),
         };

@@ -126,7 +126,7 @@ pub(super) async fn follow(
         let (node, origin) = (node.clone(), origin.clone());
         crate::blocking::blocking(move || {
             node.stubs().scan(&**node.store(), &origin, node.org());
-            Ok(())
+            Ok::<(), crate::NodeError>(())
         })
     };
     if let Err(error) = scan.await {
