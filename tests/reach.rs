@@ -10,18 +10,10 @@ mod support;
 
 use comity_core::{IdentityKey, OrgId, proto};
 use comity_node::config::Listen;
-use comity_proto::v1::{
-    HeadsRequest, HeadsResponse, HelloRequest, HelloResponse, OfferDown, OfferUp,
-    federation_server::{Federation, FederationServer},
-};
-use std::sync::{
-    Arc, Mutex,
-    atomic::{AtomicU32, Ordering},
-};
-use support::{TestNode, assert_chain, eventually, org, temp_root};
-use tokio_stream::wrappers::ReceiverStream;
-use tokio_util::sync::CancellationToken;
-use tonic::{Request, Response, Status, Streaming};
+use comity_proto::v1::HelloRequest;
+use std::sync::atomic::Ordering;
+use support::{FakePeer, TestNode, assert_chain, eventually, org, temp_root};
+use tonic::Status;
 
 /// What `node` holds of `origin`: each seq once, 1..=n, chained and signed.
 fn assert_exactly(node: &TestNode, origin: &TestNode, n: u64) {
@@ -148,92 +140,6 @@ async fn a_node_with_no_listening_socket_takes_full_part() {
     assert_exactly(&kenya, &ietf, 3);
 }
 
-/// A fake peer for the capability and version tests. It answers `Hello`
-/// with `version`, announcing "offer" only from its `offer_from_hello`-th
-/// `Hello` on, and records, for each `Offer` it receives, how many `Hello`s
-/// it had answered then.
-struct FakePeer {
-    org: OrgId,
-    version: u32,
-    offer_from_hello: u32,
-    hellos: Arc<AtomicU32>,
-    offers: Arc<Mutex<Vec<u32>>>,
-}
-
-#[tonic::async_trait]
-impl Federation for FakePeer {
-    async fn hello(&self, _: Request<HelloRequest>) -> Result<Response<HelloResponse>, Status> {
-        let n = self.hellos.fetch_add(1, Ordering::SeqCst) + 1;
-        let mut capabilities = vec!["subscribe".to_string(), "heartbeat".to_string()];
-        if n >= self.offer_from_hello {
-            capabilities.push("offer".into());
-        }
-        Ok(Response::new(HelloResponse {
-            protocol_version: self.version,
-            capabilities,
-            org: self.org.to_string(),
-            ..Default::default()
-        }))
-    }
-
-    async fn heads(&self, _: Request<HeadsRequest>) -> Result<Response<HeadsResponse>, Status> {
-        Ok(Response::new(HeadsResponse::default()))
-    }
-
-    type SubscribeStream = ReceiverStream<Result<proto::SubscribeEvent, Status>>;
-
-    /// Serves nothing: the node's pull fails and its link dials again.
-    async fn subscribe(
-        &self,
-        _: Request<proto::SubscribeRequest>,
-    ) -> Result<Response<Self::SubscribeStream>, Status> {
-        Err(Status::unavailable("this test peer serves no logs"))
-    }
-
-    type GetBlobStream = ReceiverStream<Result<proto::BlobChunk, Status>>;
-
-    async fn get_blob(
-        &self,
-        _: Request<proto::GetBlobRequest>,
-    ) -> Result<Response<Self::GetBlobStream>, Status> {
-        Err(Status::not_found("this test peer serves no attachments"))
-    }
-
-    type OfferStream = ReceiverStream<Result<OfferDown, Status>>;
-
-    async fn offer(
-        &self,
-        _: Request<Streaming<OfferUp>>,
-    ) -> Result<Response<Self::OfferStream>, Status> {
-        let hellos = self.hellos.load(Ordering::SeqCst);
-        self.offers.lock().unwrap().push(hellos);
-        let (tx, rx) = tokio::sync::mpsc::channel(1);
-        tx.send(Ok(OfferDown::default())).await.unwrap();
-        // Held open (tx moved into a task that waits for the caller to go).
-        tokio::spawn(async move { tx.closed().await });
-        Ok(Response::new(ReceiverStream::new(rx)))
-    }
-}
-
-/// Serves `fake` as a peer that accepts only `victim`; returns its endpoint.
-async fn serve_fake(
-    fake: FakePeer,
-    key: &IdentityKey,
-    victim: &TestNode,
-    stop: &CancellationToken,
-) -> String {
-    let org = fake.org.clone();
-    let (endpoint, incoming) = support::fake_peer_tls(key, &org, victim).await;
-    let stop = stop.clone();
-    tokio::spawn(async move {
-        tonic::transport::Server::builder()
-            .add_service(FederationServer::new(fake))
-            .serve_with_incoming_shutdown(incoming, stop.cancelled_owned())
-            .await
-    });
-    endpoint
-}
-
 /// A dial-out node never asks a peer for `Offer` unless that peer's `Hello`
 /// lists the capability. The fake lists it only from its second `Hello` on
 /// (the node reconnects because the fake serves no `Subscribe`): the offer
@@ -247,19 +153,12 @@ async fn a_peer_is_never_asked_for_a_capability_it_lacks() {
     .await;
     kenya.start().await;
     let key = IdentityKey::generate();
-    let (hellos, offers) = (
-        Arc::new(AtomicU32::new(0)),
-        Arc::new(Mutex::new(Vec::new())),
-    );
-    let stop = CancellationToken::new();
-    let fake = FakePeer {
-        org: org("old-build"),
-        version: comity_proto::PROTOCOL_VERSION,
-        offer_from_hello: 2,
-        hellos: hellos.clone(),
-        offers: offers.clone(),
-    };
-    let endpoint = serve_fake(fake, &key, &kenya, &stop).await;
+    // It serves no logs, so the node's pull fails and its link dials again.
+    let fake = FakePeer::new(org("old-build"))
+        .takes_offers_from_hello(2)
+        .on_subscribe(|_| async { Err(Status::unavailable("this test peer serves no logs")) });
+    let (hellos, offers) = (fake.hellos(), fake.offers());
+    let (endpoint, stop) = fake.start(&key, &[&kenya]).await;
     kenya
         .node()
         .add_peer(
@@ -294,15 +193,11 @@ async fn an_unknown_protocol_version_is_refused_naming_both_versions() {
 
     // Dialling a peer that speaks another version.
     let key = IdentityKey::generate();
-    let stop = CancellationToken::new();
-    let fake = FakePeer {
-        org: org("future"),
-        version: theirs,
-        offer_from_hello: 1,
-        hellos: Arc::default(),
-        offers: Arc::default(),
-    };
-    let endpoint = serve_fake(fake, &key, &itu, &stop).await;
+    let (endpoint, stop) = FakePeer::new(org("future"))
+        .version(theirs)
+        .takes_offers_from_hello(1)
+        .start(&key, &[&itu])
+        .await;
     itu.node()
         .add_peer(org("future"), key.public(), Some(endpoint.parse().unwrap()))
         .unwrap();

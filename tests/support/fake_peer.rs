@@ -84,10 +84,11 @@ type OnGetBlob =
     Arc<dyn Fn(comity_proto::v1::GetBlobRequest) -> Result<Chunks, tonic::Status> + Send + Sync>;
 
 /// One configurable fake peer for the tests of how a node treats its peers
-/// (hostile, refusing, relaying, serving attachments): it advertises the
-/// heads and follows it is given in `Hello` and `Heads`, says it follows the
-/// caller back, and answers `Subscribe` and `GetBlob` with the closures it
-/// is given. By default it streams nothing and serves no attachments.
+/// (hostile, refusing, relaying, serving attachments, of another version):
+/// it advertises the heads and follows it is given in `Hello` and `Heads`,
+/// says it follows the caller back, and answers `Subscribe` and `GetBlob`
+/// with the closures it is given. By default it speaks this build's protocol
+/// version, streams nothing, serves no attachments and takes no offers.
 #[derive(Clone)]
 pub struct FakePeer {
     pub org: OrgId,
@@ -96,6 +97,10 @@ pub struct FakePeer {
     on_subscribe: OnSubscribe,
     on_get_blob: OnGetBlob,
     max_encoding: Option<usize>,
+    version: u32,
+    offer_from_hello: Option<u32>,
+    hellos: Arc<std::sync::atomic::AtomicU32>,
+    offers: Arc<std::sync::Mutex<Vec<u32>>>,
 }
 
 impl FakePeer {
@@ -109,7 +114,39 @@ impl FakePeer {
             }),
             on_get_blob: Arc::new(|_| Err(tonic::Status::not_found("no attachments"))),
             max_encoding: None,
+            version: comity_proto::PROTOCOL_VERSION,
+            offer_from_hello: None,
+            hellos: Arc::default(),
+            offers: Arc::default(),
         }
+    }
+
+    /// The protocol version it answers `Hello` with.
+    pub fn version(mut self, version: u32) -> Self {
+        self.version = version;
+        self
+    }
+
+    /// Announces the "offer" capability from its `n`-th `Hello` on, and then
+    /// takes offers (holding each open, acknowledging nothing).
+    pub fn takes_offers_from_hello(mut self, n: u32) -> Self {
+        self.offer_from_hello = Some(n);
+        self
+    }
+
+    /// How many `Hello`s it has answered.
+    pub fn hellos(&self) -> Arc<std::sync::atomic::AtomicU32> {
+        self.hellos.clone()
+    }
+
+    /// For each `Offer` it received, how many `Hello`s it had answered then.
+    pub fn offers(&self) -> Arc<std::sync::Mutex<Vec<u32>>> {
+        self.offers.clone()
+    }
+
+    /// Whether its `n`-th `Hello` announces offers.
+    fn announces_offers(&self, n: u32) -> bool {
+        self.offer_from_hello.is_some_and(|from| n >= from)
     }
 
     /// The heads it advertises, in `Hello` and `Heads`.
@@ -207,8 +244,17 @@ impl comity_proto::v1::federation_server::Federation for FakePeer {
         &self,
         _: tonic::Request<comity_proto::v1::HelloRequest>,
     ) -> Result<tonic::Response<comity_proto::v1::HelloResponse>, tonic::Status> {
+        let n = self
+            .hellos
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            + 1;
+        let mut capabilities = vec!["subscribe".to_string(), "heartbeat".to_string()];
+        if self.announces_offers(n) {
+            capabilities.push("offer".into());
+        }
         Ok(tonic::Response::new(comity_proto::v1::HelloResponse {
-            protocol_version: comity_proto::PROTOCOL_VERSION,
+            protocol_version: self.version,
+            capabilities,
             org: self.org.to_string(),
             follows: self.follows.clone(),
             follows_you: true,
@@ -250,13 +296,24 @@ impl comity_proto::v1::federation_server::Federation for FakePeer {
         Result<comity_core::proto::OfferDown, tonic::Status>,
     >;
 
-    /// Takes no offers (it does not announce the capability).
+    /// Takes offers only once it has announced the capability; records when.
     async fn offer(
         &self,
         _: tonic::Request<tonic::Streaming<comity_core::proto::OfferUp>>,
     ) -> Result<tonic::Response<Self::OfferStream>, tonic::Status> {
-        Err(tonic::Status::unimplemented(
-            "this test peer takes no offers",
+        let hellos = self.hellos.load(std::sync::atomic::Ordering::SeqCst);
+        self.offers.lock().unwrap().push(hellos);
+        if !self.announces_offers(hellos) {
+            return Err(tonic::Status::unimplemented(
+                "this test peer takes no offers",
+            ));
+        }
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        let _ = tx.try_send(Ok(comity_core::proto::OfferDown::default()));
+        // Held open until the caller goes.
+        tokio::spawn(async move { tx.closed().await });
+        Ok(tonic::Response::new(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
         ))
     }
 }
