@@ -9,7 +9,7 @@
 mod support;
 
 use comity_core::{
-    SignedEntry,
+    IdentityKey, SignedEntry,
     checkpoint::SignedCheckpoint,
     merkle::{self, leaf_hash},
 };
@@ -17,7 +17,7 @@ use comity_node::checkpoints::is_checkpoint_evidence;
 use comity_store::LogStore;
 use rand::Rng;
 use std::{net::SocketAddr, path::Path, time::Duration};
-use support::{ChildNode, TestNode, eventually, fault_size, free_port, temp_root};
+use support::{ChildNode, FakePeer, TestNode, eventually, fault_size, free_port, org, temp_root};
 
 fn root_of(entries: &[SignedEntry]) -> merkle::MerkleHash {
     let leaves: Vec<_> = entries
@@ -270,4 +270,44 @@ async fn sigkill_during_cosigning_never_vouches_for_entries_not_durable() {
         seen_cosignatures > 0,
         "the follower never cosigned: the test checked nothing"
     );
+}
+
+/// `Checkpoints` and `Consistency` are asked only of a peer whose `Hello`
+/// lists the capability "checkpoints" (an older build has neither RPC). The
+/// fake lists it only from its second `Hello` on (the node reconnects
+/// because the fake serves no `Subscribe`): the gossip comes, and only
+/// after that second `Hello`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkpoints_are_asked_only_of_a_peer_that_announces_them() {
+    let root = temp_root();
+    let itu = TestNode::start_new(root.path(), "itu").await;
+    let key = IdentityKey::generate();
+    // It serves no logs, so the node's pull fails and its link dials again.
+    let fake = FakePeer::new(org("old-build"))
+        .gossips_checkpoints_from_hello(2)
+        .on_subscribe(|_| async {
+            Err(tonic::Status::unavailable("this test peer serves no logs"))
+        });
+    let (hellos, calls) = (fake.hellos(), fake.checkpoint_calls());
+    let (endpoint, stop) = fake.start(&key, &[&itu]).await;
+    itu.node()
+        .add_peer(
+            org("old-build"),
+            key.public(),
+            Some(endpoint.parse().unwrap()),
+        )
+        .unwrap();
+    let seen = calls.clone();
+    eventually(
+        "checkpoint gossip once the capability is announced",
+        move || !seen.lock().unwrap().is_empty(),
+    )
+    .await;
+    let calls = calls.lock().unwrap().clone();
+    assert!(
+        calls.iter().all(|&hello| hello >= 2),
+        "asked for checkpoints while the peer did not announce them (calls made after Hello number {calls:?})"
+    );
+    assert!(hellos.load(std::sync::atomic::Ordering::SeqCst) >= 2);
+    stop.cancel();
 }

@@ -8,101 +8,18 @@
 mod support;
 
 use comity_core::{
-    Hash, Head, IdentityKey, OrgId, SignedEntry, UnsignedEntry, document, entry::EntryKind, proto,
+    Hash, Head, IdentityKey, SignedEntry, UnsignedEntry, document, entry::EntryKind, proto,
 };
 use comity_proto::v1::{
-    HeadsRequest, HeadsResponse, HelloRequest, HelloResponse, SubscribeEvent, SubscribeRequest,
-    federation_client::FederationClient,
-    federation_server::{Federation, FederationServer},
-    subscribe_event::Event,
+    HelloRequest, HelloResponse, SubscribeRequest, federation_client::FederationClient,
 };
 use std::{sync::Arc, time::Duration};
-use support::{TestNode, eventually, org, temp_root};
+use support::{FakePeer, TestNode, entry_event, eventually, org, temp_root, then_silence};
 use tokio_util::sync::CancellationToken;
-use tonic::{Request, Response, Status};
+use tonic::Response;
 
 /// What the hostile peer serves to a subscription starting after `after_seq`.
 type Script = Arc<dyn Fn(u64) -> Vec<proto::Entry> + Send + Sync>;
-
-struct HostilePeer {
-    org: OrgId,
-    advertised_head: u64,
-    script: Script,
-}
-
-#[tonic::async_trait]
-impl Federation for HostilePeer {
-    async fn checkpoints(
-        &self,
-        _: Request<comity_proto::v1::CheckpointsRequest>,
-    ) -> Result<Response<comity_proto::v1::CheckpointsResponse>, Status> {
-        Err(Status::unimplemented("no checkpoints here"))
-    }
-
-    async fn consistency(
-        &self,
-        _: Request<comity_proto::v1::ConsistencyRequest>,
-    ) -> Result<Response<comity_proto::v1::ConsistencyResponse>, Status> {
-        Err(Status::unimplemented("no consistency proofs here"))
-    }
-
-    async fn hello(&self, _: Request<HelloRequest>) -> Result<Response<HelloResponse>, Status> {
-        Ok(Response::new(HelloResponse {
-            protocol_version: comity_proto::PROTOCOL_VERSION,
-            org: self.org.to_string(),
-            follows_you: true,
-            heads: vec![comity_proto::v1::Head {
-                origin: self.org.to_string(),
-                seq: self.advertised_head,
-                hash: vec![0; 32],
-            }],
-            ..Default::default()
-        }))
-    }
-
-    async fn heads(&self, _: Request<HeadsRequest>) -> Result<Response<HeadsResponse>, Status> {
-        Ok(Response::new(HeadsResponse {
-            heads: vec![comity_proto::v1::Head {
-                origin: self.org.to_string(),
-                seq: self.advertised_head,
-                hash: vec![0; 32],
-            }],
-            ..Default::default()
-        }))
-    }
-
-    type GetBlobStream =
-        tokio_stream::wrappers::ReceiverStream<Result<comity_proto::v1::BlobChunk, Status>>;
-
-    async fn get_blob(
-        &self,
-        _: Request<comity_proto::v1::GetBlobRequest>,
-    ) -> Result<Response<Self::GetBlobStream>, Status> {
-        Err(Status::not_found("this peer serves no attachments"))
-    }
-
-    type SubscribeStream = tokio_stream::wrappers::ReceiverStream<Result<SubscribeEvent, Status>>;
-
-    async fn subscribe(
-        &self,
-        request: Request<SubscribeRequest>,
-    ) -> Result<Response<Self::SubscribeStream>, Status> {
-        let entries = (self.script)(request.into_inner().after_seq);
-        let (tx, rx) = tokio::sync::mpsc::channel(entries.len() + 1);
-        for entry in entries {
-            let _ = tx.try_send(Ok(SubscribeEvent {
-                event: Some(Event::Entry(entry)),
-            }));
-        }
-        // Keep the stream open, as a live tail would be.
-        tokio::spawn(async move {
-            tx.closed().await;
-        });
-        Ok(Response::new(tokio_stream::wrappers::ReceiverStream::new(
-            rx,
-        )))
-    }
-}
 
 /// Starts a hostile peer `evil` that serves `script`, trusting only `victim`.
 async fn start_hostile(
@@ -112,22 +29,15 @@ async fn start_hostile(
     script: Script,
 ) -> (String, CancellationToken) {
     let evil = org("evil");
-    let (endpoint, incoming) = support::fake_peer_tls(key, &evil, victim).await;
-    let stop = CancellationToken::new();
-    let service = FederationServer::new(HostilePeer {
-        org: evil,
-        advertised_head,
-        script,
-    })
-    .max_encoding_message_size(16 * 1024 * 1024);
-    let shutdown = stop.clone();
-    tokio::spawn(async move {
-        tonic::transport::Server::builder()
-            .add_service(service)
-            .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
-            .await
-    });
-    (endpoint, stop)
+    FakePeer::new(evil.clone())
+        .claims(&evil, advertised_head)
+        .on_subscribe(move |request| {
+            let entries = script(request.after_seq);
+            async move { Ok(then_silence(entries.into_iter().map(entry_event).collect())) }
+        })
+        .max_encoding_message_size(16 * 1024 * 1024)
+        .start(key, &[victim])
+        .await
 }
 
 fn evil_chain(key: &IdentityKey, n: usize) -> Vec<SignedEntry> {
@@ -327,7 +237,10 @@ async fn hello_as(
         .await
         .map_err(|e| e.to_string())?;
     FederationClient::new(channel)
-        .hello(HelloRequest::default())
+        .hello(HelloRequest {
+            protocol_version: comity_proto::PROTOCOL_VERSION,
+            ..Default::default()
+        })
         .await
         .map(Response::into_inner)
         .map_err(|s| s.to_string())

@@ -248,6 +248,20 @@ impl Federation for StreamOnly {
         Err(Status::unimplemented("no consistency proofs here"))
     }
 
+    type OfferStream = tokio_stream::wrappers::ReceiverStream<
+        Result<comity_core::proto::OfferDown, tonic::Status>,
+    >;
+
+    /// Takes no offers (it does not announce the capability).
+    async fn offer(
+        &self,
+        _: tonic::Request<tonic::Streaming<comity_core::proto::OfferUp>>,
+    ) -> Result<tonic::Response<Self::OfferStream>, tonic::Status> {
+        Err(tonic::Status::unimplemented(
+            "this test peer takes no offers",
+        ))
+    }
+
     async fn hello(&self, _: Request<HelloRequest>) -> Result<Response<HelloResponse>, Status> {
         Err(Status::unimplemented("ceiling"))
     }

@@ -9,8 +9,7 @@ mod cluster;
 mod nats;
 mod plot;
 // Shared with the test suite, which starts nodes as processes the same way.
-#[path = "../../../tests/support/ports.rs"]
-mod ports;
+use comity_testkit::ports;
 mod probe;
 mod scenarios;
 mod wire;
@@ -241,7 +240,7 @@ async fn run(args: Args) -> Result<()> {
                         String::new()
                     }
                 );
-                let comity = match scenarios::propagation(&bin, &scratch, n, entries).await {
+                let comity = match scenarios::propagation(&bin, &scratch, n, entries, false).await {
                     Ok(mut p) => {
                         p.round = round;
                         report.propagation.push(p.clone());
@@ -280,6 +279,20 @@ async fn run(args: Args) -> Result<()> {
                     Err(e) => report.errors.push(format!("NATS N={n}: {e:#}")),
                 }
             }
+        }
+    }
+    if wanted(&args, "propagation") {
+        // Beside the figure at N = 15: the same from an origin nobody can
+        // dial, which offers its log over the connections it opens.
+        let entries = args.entries.unwrap_or(if quick { 200 } else { 1000 });
+        eprintln!(
+            "== propagation from a dial-out-only origin to 15 followers, {entries} entries one at a time and {entries} in bursts of 50"
+        );
+        match scenarios::propagation(&bin, &scratch, 15, entries, true).await {
+            Ok(p) => report.propagation.push(p),
+            Err(e) => report
+                .errors
+                .push(format!("propagation from a dial-out origin N=15: {e:#}")),
         }
     }
     if wanted(&args, "ingest") {
@@ -328,6 +341,11 @@ async fn run(args: Args) -> Result<()> {
                 format!(" (round {})", p.round)
             } else {
                 String::new()
+            };
+            let round = if p.dial_out_origin {
+                format!("{round}, dial-out origin")
+            } else {
+                round
             };
             curves.push(plot::Curve {
                 label: format!("{} followers, one at a time{round}", p.followers),
@@ -390,6 +408,7 @@ fn ratios(report: &mut Report) {
     report.ratios.propagation_burst_over_stream = report
         .propagation
         .iter()
+        .filter(|p| !p.dial_out_origin)
         .map(|p| {
             (
                 p.followers,
@@ -483,6 +502,11 @@ fn print_table(r: &Report) {
             format!("N={} round {}", p.followers, p.round)
         } else {
             format!("N={}", p.followers)
+        };
+        let n = if p.dial_out_origin {
+            format!("{n} (dial-out origin)")
+        } else {
+            n
         };
         let target = match p.followers {
             15 => "p99 < 5 ms (NATS ~4.5 ms)",

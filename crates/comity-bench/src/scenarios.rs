@@ -51,6 +51,9 @@ impl Latency {
 #[derive(Debug, Clone, Serialize)]
 pub struct Propagation {
     pub followers: usize,
+    /// The publisher listens on no port (`--listen off`): it dials every
+    /// follower and offers its log; the followers pin it by key only.
+    pub dial_out_origin: bool,
     /// Which of the run's rounds at this N (`--compare-nats` runs two).
     pub round: usize,
     /// From the publish call's return to the last follower holding the entry.
@@ -124,6 +127,18 @@ fn init_many(bin: &Bin, root: &Path, names: Vec<String>) -> Result<Vec<NodeProc>
     parallel(names, 4, |name| NodeProc::init(bin, root, &name))
 }
 
+/// As [`init_many`], the first node dial-out only when `dial_out_first`.
+fn init_mesh(
+    bin: &Bin,
+    root: &Path,
+    names: Vec<String>,
+    dial_out_first: bool,
+) -> Result<Vec<NodeProc>> {
+    parallel(names.into_iter().enumerate().collect(), 4, |(i, name)| {
+        NodeProc::init_listening(bin, root, &name, !(dial_out_first && i == 0))
+    })
+}
+
 async fn serve_all(nodes: &mut [NodeProc]) -> Result<Vec<Api>> {
     let mut apis = Vec::with_capacity(nodes.len());
     for node in nodes.iter_mut() {
@@ -175,17 +190,22 @@ async fn collect(
     Ok(done)
 }
 
+/// Propagation from one publisher to `followers` in a full mesh; with
+/// `dial_out_origin`, the publisher listens on no port (`--listen off`):
+/// it dials each follower and offers its log, and the followers know it by
+/// key only.
 pub async fn propagation(
     bin: &Bin,
     scratch: &Path,
     followers: usize,
     entries: usize,
+    dial_out_origin: bool,
 ) -> Result<Propagation> {
     let setup = Instant::now();
     let root = tempfile::tempdir_in(scratch)?;
     let mut names = vec!["pub".to_string()];
     names.extend((1..=followers).map(|i| format!("f{i:03}")));
-    let mut nodes = init_many(bin, root.path(), names)?;
+    let mut nodes = init_mesh(bin, root.path(), names, dial_out_origin)?;
     let mut apis = serve_all(&mut nodes).await?;
     let probe = Probe::new()?;
     // Full mesh through each node's local API (what `comity peer add` does on a
@@ -320,6 +340,7 @@ pub async fn propagation(
     };
     Ok(Propagation {
         followers,
+        dial_out_origin,
         round: 1,
         one_at_a_time: Latency::of(&single, before_single),
         one_at_a_time_from_call: Latency::of(&single_from_call, 0),

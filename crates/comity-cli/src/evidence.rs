@@ -11,7 +11,7 @@
 //! same way (header and signature, no payload); fork evidence of
 //! checkpoints is the two signed notes, one after the other.
 
-use crate::{DataArg, Failure, client, commands::status_failure};
+use crate::{DataArg, Failure, client, client::status_failure};
 use clap::{Args, Subcommand};
 use comity_core::{
     Ingest, OrgId, PublicKey, SignedEntry,
@@ -156,8 +156,9 @@ pub async fn equivocation(command: EquivocationCommand) -> Result<(), Failure> {
         .into_iter()
         .next()
         .ok_or_else(|| format!("no evidence against {origin}"))?;
+    let kind = first.kind();
     let mut out = Vec::new();
-    if first.kind == "checkpoints" {
+    if kind == proto::EvidenceKind::Checkpoints {
         out.extend_from_slice(&first.held);
         out.extend_from_slice(&first.conflicting);
     } else {
@@ -177,7 +178,7 @@ pub async fn equivocation(command: EquivocationCommand) -> Result<(), Failure> {
     std::fs::write(&output, out).map_err(|e| format!("cannot write {}: {e}", output.display()))?;
     println!(
         "wrote the {} evidence that {origin} forked at {} (reported by {}) to {}",
-        first.kind,
+        comity_node::words::evidence_kind(kind),
         first.seq,
         first.reported_by,
         output.display()

@@ -241,31 +241,7 @@ async fn fetch_from(
         .map_err(|s| peer_error(s.message().to_string()))?
     {
         let claimed = chunk.total_size;
-        let end = chunk.offset.saturating_add(chunk.data.len() as u64);
-        let poisoned = if !sizes.contains(&claimed) {
-            Some(format!(
-                "says attachment {hash} is {claimed} bytes, where the documents naming it say {sizes:?}"
-            ))
-        } else if claimed > limit {
-            Some(format!(
-                "attachment {hash} is {claimed} bytes; this node accepts at most {limit}"
-            ))
-        } else if total.is_some_and(|t| t != claimed) {
-            Some(format!(
-                "changed the size of attachment {hash} mid-transfer"
-            ))
-        } else if chunk.offset != held {
-            Some(format!(
-                "sent bytes of attachment {hash} from offset {}, where {held} were expected",
-                chunk.offset
-            ))
-        } else if end > claimed {
-            Some(format!(
-                "sent {end} bytes of attachment {hash}, which it says is {claimed} bytes"
-            ))
-        } else {
-            None
-        };
+        let poisoned = bad_chunk(hash, sizes, limit, total, held, &chunk);
         if let Some(why) = poisoned {
             store.discard_partial_blob(hash)?;
             return Err(peer_error(format!(
@@ -287,6 +263,46 @@ async fn fetch_from(
         _ => Err(peer_error(format!(
             "transfer of {hash} stopped at {held} bytes"
         ))),
+    }
+}
+
+/// Why `chunk` cannot be the next bytes of blob `hash` (of one of `sizes`,
+/// at most `limit`), `held` bytes of it held and `total` claimed before:
+/// more than it claims, a size no document gives, a claim that changes,
+/// a chunk out of place. None when it can.
+pub(crate) fn bad_chunk(
+    hash: &Hash,
+    sizes: &BTreeSet<u64>,
+    limit: u64,
+    total: Option<u64>,
+    held: u64,
+    chunk: &proto::BlobChunk,
+) -> Option<String> {
+    let claimed = chunk.total_size;
+    let end = chunk.offset.saturating_add(chunk.data.len() as u64);
+    if !sizes.contains(&claimed) {
+        Some(format!(
+            "says attachment {hash} is {claimed} bytes, where the documents naming it say {sizes:?}"
+        ))
+    } else if claimed > limit {
+        Some(format!(
+            "attachment {hash} is {claimed} bytes; this node accepts at most {limit}"
+        ))
+    } else if total.is_some_and(|t| t != claimed) {
+        Some(format!(
+            "changed the size of attachment {hash} mid-transfer"
+        ))
+    } else if chunk.offset != held {
+        Some(format!(
+            "sent bytes of attachment {hash} from offset {}, where {held} were expected",
+            chunk.offset
+        ))
+    } else if end > claimed {
+        Some(format!(
+            "sent {end} bytes of attachment {hash}, which it says is {claimed} bytes"
+        ))
+    } else {
+        None
     }
 }
 

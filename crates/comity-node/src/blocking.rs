@@ -3,11 +3,12 @@
 
 use crate::error::NodeError;
 
-/// Runs `f` on tokio's blocking pool and waits for it.
-pub async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, NodeError> + Send + 'static,
-) -> Result<T, NodeError> {
+/// Runs `f` on tokio's blocking pool and waits for it; a task that panicked
+/// is an internal error. `E` is the caller's error (the HTTP side's own).
+pub async fn blocking<T: Send + 'static, E: From<NodeError> + Send + 'static>(
+    f: impl FnOnce() -> Result<T, E> + Send + 'static,
+) -> Result<T, E> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| NodeError::Internal(format!("blocking task failed: {e}")))?
+        .map_err(|e| E::from(NodeError::Internal(format!("blocking task failed: {e}"))))?
 }

@@ -33,10 +33,7 @@ use comity_core::{
     note::{self, Note, SIG_TYPE_COSIGNATURE},
 };
 use comity_store::{Equivocation, Store};
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
-};
+use std::sync::Arc;
 use tokio::sync::watch;
 
 /// The local-records space checkpoints are kept in (key: the origin).
@@ -50,34 +47,6 @@ pub const COSIGNED: &str = "cosigned";
 /// Past sizes whose root this node recomputes from its entries to check a
 /// checkpoint, at most this many leaves (older checkpoints are ignored).
 pub const MAX_RECOMPUTED_LEAVES: u64 = 1 << 20;
-
-/// The node's checkpoint state in memory: a lock over the read-modify-write
-/// of the records, and a version that moves whenever a kept checkpoint
-/// changes (what gossip waits on).
-#[derive(Debug)]
-pub(crate) struct CheckpointState {
-    lock: Mutex<()>,
-    version: watch::Sender<u64>,
-    /// The largest size of the own log seen in a checkpoint signed with the
-    /// own key that is beyond the own durable head (a restored node learns
-    /// here that its log went further).
-    own_seen: Mutex<u64>,
-    /// Per origin, the last past (size, root) found to match the entries
-    /// held: a lagging partner repeats its checkpoint in every heartbeat,
-    /// and recomputing a past root reads the entries.
-    matched: Mutex<HashMap<OrgId, (u64, MerkleHash)>>,
-}
-
-impl Default for CheckpointState {
-    fn default() -> Self {
-        Self {
-            lock: Mutex::new(()),
-            version: watch::Sender::new(0),
-            own_seen: Mutex::new(0),
-            matched: Mutex::default(),
-        }
-    }
-}
 
 /// What absorbing one note did.
 #[derive(Debug, Clone, PartialEq, Eq)]

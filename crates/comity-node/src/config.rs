@@ -22,6 +22,8 @@ pub struct Config {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<Endpoint>,
     #[serde(default)]
+    pub network: NetworkConfig,
+    #[serde(default)]
     pub profile: ProfileConfig,
     #[serde(default)]
     pub replication: ReplicationConfig,
@@ -35,6 +37,27 @@ pub struct Config {
     pub http: HttpConfig,
     #[serde(default)]
     pub notifications: NotificationsConfig,
+}
+
+/// How this node meets the network: whether it accepts connections at all.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetworkConfig {
+    /// `"on"` (the default): accept partners' connections on `listen`.
+    /// `"off"`: open no listening socket at all, only dial out; the node
+    /// offers its own log to each partner it dials (`Offer`), so a node
+    /// behind NAT or a firewall that drops every inbound connection still
+    /// takes full part.
+    pub listen: Listen,
+}
+
+/// Whether the federation listener is opened (see [`NetworkConfig`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Listen {
+    #[default]
+    On,
+    Off,
 }
 
 /// The web dashboard, feeds, JSON API and metrics.
@@ -159,13 +182,98 @@ pub struct WorkflowConfig {
     pub liaison_approval: bool,
 }
 
+/// The stakeholder group an organisation belongs to (WSIS): a typo is
+/// refused when the configuration is read, never signed into the profile
+/// as "unspecified".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum StakeholderGroup {
+    Government,
+    Intergovernmental,
+    PrivateSector,
+    CivilSociety,
+    TechnicalAcademic,
+}
+
+/// A stakeholder group that is none of the five.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "stakeholder group {0:?}: use government, intergovernmental, private-sector, civil-society or technical-academic"
+)]
+pub struct StakeholderGroupError(pub String);
+
+impl StakeholderGroup {
+    pub const ALL: [Self; 5] = [
+        Self::Government,
+        Self::Intergovernmental,
+        Self::PrivateSector,
+        Self::CivilSociety,
+        Self::TechnicalAcademic,
+    ];
+
+    /// The group as the signed profile carries it.
+    pub fn to_proto(self) -> comity_core::proto::StakeholderGroup {
+        use comity_core::proto::StakeholderGroup as G;
+        match self {
+            Self::Government => G::Government,
+            Self::Intergovernmental => G::Intergovernmental,
+            Self::PrivateSector => G::PrivateSector,
+            Self::CivilSociety => G::CivilSociety,
+            Self::TechnicalAcademic => G::TechnicalAcademic,
+        }
+    }
+
+    /// "government", …, "technical-academic".
+    pub fn as_str(self) -> &'static str {
+        crate::words::stakeholder_group(self.to_proto())
+    }
+}
+
+impl std::str::FromStr for StakeholderGroup {
+    type Err = StakeholderGroupError;
+
+    /// Any case, `_` or `-`; "technical" and "academic" for technical-academic.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Ok(
+            match text.trim().to_ascii_lowercase().replace('_', "-").as_str() {
+                "government" => Self::Government,
+                "intergovernmental" => Self::Intergovernmental,
+                "private-sector" => Self::PrivateSector,
+                "civil-society" => Self::CivilSociety,
+                "technical-academic" | "technical" | "academic" => Self::TechnicalAcademic,
+                _ => return Err(StakeholderGroupError(text.to_string())),
+            },
+        )
+    }
+}
+
+impl TryFrom<String> for StakeholderGroup {
+    type Error = StakeholderGroupError;
+
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        text.parse()
+    }
+}
+
+impl From<StakeholderGroup> for String {
+    fn from(group: StakeholderGroup) -> Self {
+        group.as_str().to_string()
+    }
+}
+
+impl std::fmt::Display for StakeholderGroup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What the node says about its organisation in its signed profile.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProfileConfig {
     /// government, intergovernmental, private-sector, civil-society or technical-academic.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stakeholder_group: Option<String>,
+    pub stakeholder_group: Option<StakeholderGroup>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
     /// ISO 3166-1 alpha-2.
@@ -362,6 +470,7 @@ impl Config {
             name: name.into(),
             listen,
             endpoint: None,
+            network: NetworkConfig::default(),
             profile: ProfileConfig::default(),
             replication: ReplicationConfig::default(),
             limits: LimitsConfig::default(),
@@ -370,6 +479,12 @@ impl Config {
             http: HttpConfig::default(),
             notifications: NotificationsConfig::default(),
         }
+    }
+
+    /// True when this node opens no listening socket and only dials out
+    /// (`[network] listen = "off"`): nobody can dial it.
+    pub fn dial_out_only(&self) -> bool {
+        self.network.listen == Listen::Off
     }
 
     /// The endpoint partners should dial.
@@ -441,6 +556,18 @@ mod tests {
         assert_eq!(config.http.header_read_timeout_secs, 20);
         assert_eq!(config.http.max_connections, 1024);
         assert_eq!(config.limits, LimitsConfig::default());
+        assert!(!config.dial_out_only());
+    }
+
+    #[test]
+    fn network_listen_is_on_or_off() {
+        let base = "org = \"itu\"\nname = \"x\"\nlisten = \"127.0.0.1:1\"\n";
+        assert!(!Config::parse(base, "t").unwrap().dial_out_only());
+        let off = format!("{base}[network]\nlisten = \"off\"\n");
+        assert!(Config::parse(&off, "t").unwrap().dial_out_only());
+        let bad = format!("{base}[network]\nlisten = \"sometimes\"\n");
+        let err = Config::parse(&bad, "t").unwrap_err().to_string();
+        assert!(err.contains("on") && err.contains("off"), "{err}");
     }
 
     #[test]
@@ -468,6 +595,26 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("lisen"), "{err}");
+    }
+
+    #[test]
+    fn a_stakeholder_group_typo_is_refused_at_load() {
+        let base = "org = \"itu\"\nname = \"x\"\nlisten = \"127.0.0.1:1\"\n[profile]\n";
+        let err =
+            Config::parse(&format!("{base}stakeholder_group = \"goverment\"\n"), "t").unwrap_err();
+        assert!(
+            err.to_string().contains("goverment") && err.to_string().contains("government"),
+            "{err}"
+        );
+        for (written, group) in [
+            ("Government", StakeholderGroup::Government),
+            ("private_sector", StakeholderGroup::PrivateSector),
+            ("technical", StakeholderGroup::TechnicalAcademic),
+        ] {
+            let config =
+                Config::parse(&format!("{base}stakeholder_group = \"{written}\"\n"), "t").unwrap();
+            assert_eq!(config.profile.stakeholder_group, Some(group));
+        }
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The node's error type, and its one mapping to gRPC status codes.
 
+use crate::words::WordError;
 use comity_core::{OrgId, VerifyError, document::DocumentError};
 use comity_store::StoreError;
 use tonic::{Code, Status};
@@ -24,6 +25,9 @@ pub enum NodeError {
     OwnOrigin,
     #[error("{0}")]
     InvalidArgument(String),
+    /// A word (a purpose, a status) that names nothing, typed into a form.
+    #[error(transparent)]
+    Word(#[from] WordError),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -46,9 +50,10 @@ pub enum NodeError {
 impl From<NodeError> for Status {
     fn from(err: NodeError) -> Self {
         let code = match &err {
-            NodeError::Verify(_) | NodeError::Document(_) | NodeError::InvalidArgument(_) => {
-                Code::InvalidArgument
-            }
+            NodeError::Verify(_)
+            | NodeError::Document(_)
+            | NodeError::InvalidArgument(_)
+            | NodeError::Word(_) => Code::InvalidArgument,
             NodeError::WrongOrigin { .. } | NodeError::OwnOrigin => Code::InvalidArgument,
             NodeError::Store(StoreError::NotNext { .. }) => Code::FailedPrecondition,
             NodeError::Store(StoreError::Frozen { .. })

@@ -13,7 +13,7 @@
 //! streams per connection and handshakes are bounded by the server
 //! (`crate::server`, `comity_tls::ServerLimits`).
 
-use crate::{blobs, error::NodeError, node::Node, peers, protocol};
+use crate::{blobs, error::NodeError, node::Node, offers, peers, protocol};
 use comity_core::{OrgId, proto};
 use proto::{
     HeadsRequest, HeadsResponse, HelloRequest, HelloResponse, SubscribeEvent, SubscribeRequest,
@@ -220,6 +220,12 @@ impl Federation for FederationService {
         let caller = self.caller(&request)?;
         let hello = request.into_inner();
         let org = self.node.org();
+        if let Err(mismatch) = protocol::check_version(hello.protocol_version) {
+            tracing::info!(%caller, %mismatch, "hello refused");
+            return Err(Status::failed_precondition(format!(
+                "{org} refuses {caller}'s Hello: {mismatch}"
+            )));
+        }
         // What the caller says it follows is its claim, not evidence: it is
         // logged, never used for reciprocity (`PeerView::reciprocal`).
         let says_it_follows_us = hello.follows.iter().any(|o| o == org.as_str());
@@ -252,6 +258,11 @@ impl Federation for FederationService {
             follows_you: self.node.peer_table().contains(&caller),
             heads: heads(&self.node, &[])?,
             profile,
+            rotations: if hello.want_rotations {
+                crate::rotations::own_rotations(&self.node).await?
+            } else {
+                Vec::new()
+            },
         }))
     }
 
@@ -356,6 +367,47 @@ impl Federation for FederationService {
         Ok(Response::new(ReceiverStream::new(rx)))
     }
 
+    type OfferStream = ReceiverStream<Result<proto::OfferDown, Status>>;
+
+    async fn offer(
+        &self,
+        request: Request<tonic::Streaming<proto::OfferUp>>,
+    ) -> Result<Response<Self::OfferStream>, Status> {
+        let caller = self.caller(&request)?;
+        let (session, replaced) =
+            self.node
+                .peer_table()
+                .offer_opened(&caller)
+                .ok_or_else(|| {
+                    Status::permission_denied(format!(
+                        "{caller} is no longer a peer of {}",
+                        self.node.org()
+                    ))
+                })?;
+        tracing::info!(peer = %caller, "offer opened: the peer dialled in and offers its log");
+        let (tx, rx) = mpsc::channel(offers::ACK_BUFFER);
+        let take = offers::take(
+            offers::Session {
+                node: self.node.clone(),
+                org: caller.clone(),
+                replaced,
+                stop: self.stop.clone(),
+            },
+            request.into_inner(),
+            tx,
+        );
+        let node = self.node.clone();
+        let span = tracing::info_span!("offer", peer = %caller);
+        self.tasks.spawn(tracing::Instrument::instrument(
+            async move {
+                take.await;
+                node.peer_table().offer_closed(&caller, session);
+            },
+            span,
+        ));
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+
     type SubscribeStream = SubscriptionStream;
 
     async fn subscribe(
@@ -453,8 +505,9 @@ fn heartbeat(node: &Node, origin: &OrgId) -> Result<SubscribeEvent, NodeError> {
 }
 
 /// Streams `origin`'s log after `cursor` to `reader`: the backlog, then live
-/// entries as they are appended, with heartbeats while idle.
-async fn serve_log(
+/// entries as they are appended, with heartbeats while idle. Also what an
+/// offering node pushes of its own log (`crate::replication`).
+pub(crate) async fn serve_log(
     node: Arc<Node>,
     reader: OrgId,
     origin: OrgId,

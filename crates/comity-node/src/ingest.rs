@@ -115,6 +115,10 @@ pub struct Ingested {
     pub rotated: Option<(u64, PublicKey)>,
     /// The seq and id of the entry refused, when the failure names one.
     pub refused: Option<(u64, Hash)>,
+    /// Redacted stubs among the new entries: (seq, who may read them whole).
+    pub stubs: Vec<(u64, Vec<OrgId>)>,
+    /// Seqs of the stubs filled in now.
+    pub filled_seqs: Vec<u64>,
 }
 
 /// Stage 1: decodes `batch`, verifies its signatures with `key` (following
@@ -257,10 +261,20 @@ pub fn verify_and_store(
                     ingested.rotated = Some((entry.seq(), rotated));
                 }
                 ingested.attachments.extend(payload.attachments);
+                if entry.is_redacted()
+                    && let Audience::Restricted(orgs) = entry.audience()
+                {
+                    let mut readers = orgs.clone();
+                    readers.push(origin.clone());
+                    ingested.stubs.push((entry.seq(), readers));
+                }
                 accepted.push(entry);
             }
             Ok(Ingest::Duplicate) => match fill_stub(store, &entry, payload.verdict) {
-                Ok(true) => ingested.filled += 1,
+                Ok(true) => {
+                    ingested.filled += 1;
+                    ingested.filled_seqs.push(entry.seq());
+                }
                 Ok(false) => {}
                 Err(e) => {
                     failure = Some(e);
@@ -436,7 +450,7 @@ impl Node {
             {
                 durability.flushed(&origin_org, head.seq);
             }
-            Ok(outcome)
+            Ok::<_, NodeError>(outcome)
         })
         .await?;
         if ingested.new > 0 {
@@ -446,6 +460,14 @@ impl Node {
         }
         let held = self.store().head(&origin)?.map_or(0, |h| h.seq);
         self.peer_table().passed(&origin, held);
+        for (seq, readers) in &ingested.stubs {
+            if readers.contains(self.org()) {
+                self.stubs().note(&origin, *seq, readers.clone());
+            }
+        }
+        for seq in &ingested.filled_seqs {
+            self.stubs().filled(&origin, *seq);
+        }
         if let (Some(err), Some((seq, id))) = (&failure, ingested.refused)
             && seq == held + 1
         {

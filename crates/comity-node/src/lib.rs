@@ -16,12 +16,15 @@
 //! - [`replication`]: link and follow tasks pulling followed logs from peers;
 //! - [`ingest`]: the two stages of ingest, check signatures then place and store;
 //! - [`blobs`]: attachments served and fetched by hash;
+//! - [`checkpoints`]: signed checkpoints, cosignatures and split-view
+//!   evidence; [`recovery`]: restore that cannot fork (their state in `trust`);
 //! - [`publish`]: appending to the own log; [`profile`]: the signed profile;
 //! - [`peering`]: pinning and unpinning peers;
 //! - [`workflow`]: what people do with documents, by document kind;
 //! - [`views`]: derived state for a reader, by subject;
 //! - [`federation`]: the `Federation` service partners call (mutual TLS);
 //! - [`local_api`]: the `Node` service the CLI calls (Unix socket);
+//! - [`words`]: people's words for the API's enums, for the edges;
 //! - [`json`]: the JSON shape of the views, for the CLI and the JSON API;
 //! - [`blocking`]: blocking store work off the async workers;
 //! - [`server`]: starting and stopping all of it.
@@ -43,6 +46,7 @@ pub mod ingest;
 pub mod json;
 pub mod local_api;
 pub mod node;
+pub mod offers;
 pub mod peering;
 pub mod peers;
 pub mod pins;
@@ -51,9 +55,13 @@ pub mod protocol;
 pub mod publish;
 pub mod recovery;
 pub mod replication;
+pub mod rotations;
 pub mod server;
+pub mod stubs;
 pub mod transfers;
+mod trust;
 pub mod views;
+pub mod words;
 pub mod workflow;
 
 pub use config::Config;

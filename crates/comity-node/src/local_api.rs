@@ -48,7 +48,7 @@ pub fn summarise(entry: &SignedEntry) -> EntrySummary {
     EntrySummary {
         origin: entry.origin().to_string(),
         seq: entry.seq(),
-        kind: entry.kind().as_str().to_string(),
+        kind: entry.kind().to_proto() as i32,
         id: entry.id().to_hex(),
         created_at: entry.created_at().cloned(),
         payload_size: entry.payload_size(),
@@ -124,11 +124,10 @@ impl node_server::Node for LocalApi {
             .map(|e| proto::EquivocationEvidence {
                 seq: e.seq,
                 kind: if crate::checkpoints::is_checkpoint_evidence(&e) {
-                    "checkpoints"
+                    proto::EvidenceKind::Checkpoints
                 } else {
-                    "entries"
-                }
-                .to_string(),
+                    proto::EvidenceKind::Entries
+                } as i32,
                 held: e.held_header,
                 held_signature: e.held_signature,
                 conflicting: e.conflicting_header,
@@ -205,7 +204,8 @@ impl node_server::Node for LocalApi {
             http: node.http_url().unwrap_or_default(),
             refused,
             refused_by_peers,
-            recovery: node.recovery_line(),
+            recovery: Some(node.recovery_status()),
+            dial_out_only: node.config().dial_out_only(),
         }))
     }
 
@@ -454,7 +454,7 @@ impl node_server::Node for LocalApi {
         request: Request<proto::AddUserRequest>,
     ) -> Result<Response<proto::UserView>, Status> {
         let request = request.into_inner();
-        let role: Role = request.role.parse()?;
+        let role = Role::from_proto(request.role)?;
         let now = self.node.now().unix_timestamp();
         let account = accounts::add_user(
             &**self.node.store(),
@@ -502,7 +502,7 @@ impl node_server::Node for LocalApi {
 pub(crate) fn user_view(account: &accounts::Account) -> proto::UserView {
     proto::UserView {
         name: account.name.clone(),
-        role: account.role.to_string(),
+        role: account.role.to_proto() as i32,
         created_at: Some(prost_types::Timestamp {
             seconds: account.created_at,
             nanos: 0,

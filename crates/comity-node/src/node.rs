@@ -17,6 +17,7 @@ use crate::{
     identity::Identity,
     peers::PeerTable,
     pins::{Pins, finish_re_pin},
+    stubs::Stubs,
     transfers::InFlight,
 };
 use comity_core::{Head, IdentityKey, OrgId, PublicKey};
@@ -66,10 +67,12 @@ pub struct Node {
     transfers: InFlight,
     password_checks: PasswordChecks,
     counters: Counters,
-    /// Checkpoints kept and cosigned (`crate::checkpoints`).
-    checkpoints: crate::checkpoints::CheckpointState,
+    /// Checkpoints kept and cosigned (`crate::checkpoints`, state in `crate::trust`).
+    checkpoints: crate::trust::CheckpointState,
     /// Whether the own log may be appended to yet (`crate::recovery`).
-    recovery: crate::recovery::RecoveryState,
+    recovery: crate::trust::RecoveryState,
+    /// Stubs this node may read whole, to ask for again (`crate::stubs`).
+    stubs: Stubs,
 }
 
 impl std::fmt::Debug for Node {
@@ -130,6 +133,7 @@ impl Node {
             counters: Counters::default(),
             checkpoints: Default::default(),
             recovery: Default::default(),
+            stubs: Stubs::default(),
         }))
     }
 
@@ -232,13 +236,17 @@ impl Node {
     pub(crate) fn accepted(&self) -> &Accepted {
         &self.accepted
     }
+    pub(crate) fn stubs(&self) -> &Stubs {
+        &self.stubs
+    }
+
     pub(crate) fn transfers(&self) -> &InFlight {
         &self.transfers
     }
-    pub(crate) fn recovery_state(&self) -> &crate::recovery::RecoveryState {
+    pub(crate) fn recovery_state(&self) -> &crate::trust::RecoveryState {
         &self.recovery
     }
-    pub(crate) fn checkpoint_state(&self) -> &crate::checkpoints::CheckpointState {
+    pub(crate) fn checkpoint_state(&self) -> &crate::trust::CheckpointState {
         &self.checkpoints
     }
     pub(crate) fn key_files(&self) -> Option<&KeyFiles> {

@@ -86,9 +86,25 @@ pub struct PeerView {
     /// The entry of this node's own log that this peer refuses, as it
     /// reported when it last subscribed to it.
     pub refuses_ours: Option<Refusal>,
+    /// The peer dialled this node and offers its own log over that
+    /// connection (`Offer`): it is the live source of its log here.
+    pub offers_to_us: bool,
+    /// This node dialled the peer and offers its own log to it (`Offer`).
+    pub we_offer: bool,
 }
 
 impl PeerView {
+    /// Who opened the connection(s) to this peer: "us" (our link is up),
+    /// "them" (it dialled in and offers its log), "both", or "none".
+    pub fn dialled(&self) -> &'static str {
+        match (self.connected, self.offers_to_us) {
+            (true, true) => "both",
+            (true, false) => "us",
+            (false, true) => "them",
+            (false, false) => "none",
+        }
+    }
+
     /// Per origin this peer holds: (origin, our head, its head).
     pub fn lag(&self, ours: &HashMap<OrgId, u64>) -> Vec<(OrgId, u64, u64)> {
         self.remote_heads
@@ -117,6 +133,9 @@ struct PeerRuntime {
     /// when it advertised more than this node held and did not serve it
     /// (a broken promise), lifted when it serves something new.
     doubted: BTreeMap<OrgId, u64>,
+    /// The live offer of this peer's own log, if it dialled in and offers
+    /// it: its session number and what ends it.
+    offer: Option<(u64, CancellationToken)>,
 }
 
 impl PeerRuntime {
@@ -135,12 +154,15 @@ impl PeerRuntime {
                 serving: BTreeSet::new(),
                 refused: None,
                 refuses_ours: None,
+                offers_to_us: false,
+                we_offer: false,
             },
             channel: None,
             cancel: CancellationToken::new(),
             reconnect: Arc::new(Notify::new()),
             penalised_until: None,
             doubted: BTreeMap::new(),
+            offer: None,
         }
     }
 
@@ -153,6 +175,14 @@ impl PeerRuntime {
                 .get(origin)
                 .map_or(advertised, |&cap| advertised.min(cap)),
         )
+    }
+
+    /// Ends this pin's tasks and its live offer, if any.
+    fn end_tasks(&self) {
+        self.cancel.cancel();
+        if let Some((_, offer)) = &self.offer {
+            offer.cancel();
+        }
     }
 
     pub(crate) fn usable(&self) -> Option<&Channel> {
@@ -292,7 +322,7 @@ impl PeerTable {
         self.with(|peers| {
             let runtime = PeerRuntime::new(record.clone(), generation);
             if let Some(old) = peers.insert(record.org.clone(), runtime) {
-                old.cancel.cancel();
+                old.end_tasks();
             }
         });
         self.links.send_modify(|n| *n += 1);
@@ -308,7 +338,7 @@ impl PeerTable {
             peers.remove(org)
         });
         if let Some(old) = old {
-            old.cancel.cancel();
+            old.end_tasks();
         }
         self.advertised
             .lock()
@@ -421,7 +451,7 @@ impl PeerTable {
     }
 
     pub(crate) fn record_remote_head(&self, org: &OrgId, origin: &OrgId, seq: u64) {
-        if !self.contains(origin) {
+        if origin != &self.own && !self.contains(origin) {
             return;
         }
         let mut more = false;
@@ -562,7 +592,7 @@ impl PeerTable {
         self.with(|peers| {
             peers
                 .iter()
-                .filter(|(_, p)| p.usable().is_none())
+                .filter(|(_, p)| p.usable().is_none() && p.offer.is_none())
                 .map(|(org, _)| org.clone())
                 .collect()
         })
@@ -571,8 +601,13 @@ impl PeerTable {
     /// The best source for `origin`: the origin itself when connected,
     /// otherwise the connected peer that advertises the highest head for it,
     /// otherwise one that follows it (and will relay it live once it has it).
+    /// None while the origin offers its log itself (it dialled in): it
+    /// pushes every entry as it publishes, so no pull is needed.
     pub(crate) fn best_source(&self, origin: &OrgId) -> Option<Source> {
         self.with(|peers| {
+            if peers.get(origin).is_some_and(|p| p.offer.is_some()) {
+                return None;
+            }
             if let Some(channel) = peers.get(origin).and_then(PeerRuntime::usable) {
                 return Some(Source {
                     org: origin.clone(),
@@ -600,8 +635,12 @@ impl PeerTable {
     /// Whether a source other than `current` should serve `origin` instead:
     /// the origin itself came within reach, or another peer holds more of the
     /// log than both we and the current source do.
+    /// A live offer from the origin ends any pull (see [`Self::best_source`]).
     pub(crate) fn should_switch(&self, origin: &OrgId, current: &OrgId, our_head: u64) -> bool {
         self.with(|peers| {
+            if peers.get(origin).is_some_and(|p| p.offer.is_some()) {
+                return true;
+            }
             if current != origin && peers.get(origin).and_then(PeerRuntime::usable).is_some() {
                 return true;
             }
@@ -616,6 +655,45 @@ impl PeerTable {
                         .is_some_and(|h| h > our_head.max(current_head))
             })
         })
+    }
+}
+
+impl PeerTable {
+    /// `org` dialled in and offers its own log: this session replaces (and
+    /// ends) any older one of the same organisation, and the origin's
+    /// follow task stands by while it lasts. None when `org` is not pinned.
+    pub(crate) fn offer_opened(&self, org: &OrgId) -> Option<(u64, CancellationToken)> {
+        let session = self
+            .generations
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let cancel = CancellationToken::new();
+        let mut opened = false;
+        self.relink(org, |p| {
+            if let Some((_, older)) = p.offer.replace((session, cancel.clone())) {
+                older.cancel();
+            }
+            p.view.offers_to_us = true;
+            // It serves us, over mutual TLS, as the organisation pinned.
+            p.view.reciprocal = true;
+            p.view.last_contact = Some(SystemTime::now());
+            opened = true;
+        });
+        opened.then_some((session, cancel))
+    }
+
+    /// The offer `session` of `org` ended, unless a newer one replaced it.
+    pub(crate) fn offer_closed(&self, org: &OrgId, session: u64) {
+        self.relink(org, |p| {
+            if p.offer.as_ref().is_some_and(|(s, _)| *s == session) {
+                p.offer = None;
+                p.view.offers_to_us = false;
+            }
+        });
+    }
+
+    /// Whether this node offers its own log to `org` over a link it dialled.
+    pub(crate) fn set_we_offer(&self, org: &OrgId, offering: bool) {
+        self.with_peer(org, |p| p.view.we_offer = offering);
     }
 }
 
@@ -786,6 +864,53 @@ mod tests {
 
         table.kept_promise(&evil, &itu);
         assert_eq!(best(&table), Some(evil.clone()));
+    }
+
+    /// Issue 12: a newer offer from the same organisation ends the older
+    /// one; the older one's end does not forget the newer; while an offer
+    /// lasts the origin is its own source (no pull, not out of reach).
+    #[tokio::test]
+    async fn a_newer_offer_replaces_the_older_and_the_origin_stands_in_for_any_source() {
+        let table = table_with(&["kenya-igf", "ietf"]);
+        let (kenya, ietf) = (org("kenya-igf"), org("ietf"));
+        let channel = tonic::transport::Endpoint::from_static("http://127.0.0.1:1").connect_lazy();
+        let hello = proto::HelloResponse {
+            heads: vec![head("kenya-igf", 9)],
+            ..Default::default()
+        };
+        table.set_connected(&ietf, channel, &hello);
+        assert_eq!(
+            table.best_source(&kenya).map(|s| s.org),
+            Some(ietf.clone()),
+            "a relay, before any offer"
+        );
+
+        let (first, first_ended) = table.offer_opened(&kenya).unwrap();
+        assert!(table.best_source(&kenya).is_none(), "the origin pushes");
+        assert!(
+            table.should_switch(&kenya, &ietf, 0),
+            "a pull from a relay ends"
+        );
+        assert!(!table.out_of_reach().contains(&kenya));
+        let (second, second_ended) = table.offer_opened(&kenya).unwrap();
+        assert!(first_ended.is_cancelled(), "the older offer is ended");
+        assert!(!second_ended.is_cancelled());
+        table.offer_closed(&kenya, first);
+        let view = |t: &PeerTable| {
+            t.views()
+                .into_iter()
+                .find(|v| v.record.org == kenya)
+                .unwrap()
+        };
+        assert!(view(&table).offers_to_us, "the newer one lives on");
+        assert_eq!(view(&table).dialled(), "them");
+        table.offer_closed(&kenya, second);
+        assert!(!view(&table).offers_to_us);
+        assert_eq!(table.best_source(&kenya).map(|s| s.org), Some(ietf));
+        assert!(
+            table.offer_opened(&org("stranger")).is_none(),
+            "only a pinned peer"
+        );
     }
 
     /// Issue 10, item 13: a peer's answers may name any origin; only those

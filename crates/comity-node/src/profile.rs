@@ -24,7 +24,10 @@ impl Node {
                     names: Vec::new(),
                 })
                 .collect(),
-            stakeholder_group: stakeholder_group(p.stakeholder_group.as_deref()) as i32,
+            stakeholder_group: p
+                .stakeholder_group
+                .map_or(proto::StakeholderGroup::Unspecified, |g| g.to_proto())
+                as i32,
             region: p.region.clone().unwrap_or_default(),
             country: p
                 .country
@@ -53,20 +56,5 @@ impl Node {
         self.publish(proto::document::Body::Profile(profile))
             .await
             .map(Some)
-    }
-}
-
-fn stakeholder_group(name: Option<&str>) -> proto::StakeholderGroup {
-    use proto::StakeholderGroup as G;
-    match name
-        .map(|n| n.to_ascii_lowercase().replace('_', "-"))
-        .as_deref()
-    {
-        Some("government") => G::Government,
-        Some("intergovernmental") => G::Intergovernmental,
-        Some("private-sector") => G::PrivateSector,
-        Some("civil-society") => G::CivilSociety,
-        Some("technical-academic" | "technical" | "academic") => G::TechnicalAcademic,
-        _ => G::Unspecified,
     }
 }

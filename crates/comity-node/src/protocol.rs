@@ -10,8 +10,44 @@ use tonic::transport::Channel;
 
 pub use comity_proto::PROTOCOL_VERSION;
 
+/// The capability of taking a dial-out node's log over `Offer`.
+pub const OFFER: &str = "offer";
+
+/// The capability of gossiping signed checkpoints and proving consistency
+/// between them (`Checkpoints`, `Consistency`; `crate::checkpoints`).
+pub const CHECKPOINTS: &str = "checkpoints";
+
 /// Capabilities this build announces in `Hello`.
-pub const CAPABILITIES: &[&str] = &["subscribe", "heartbeat", "redaction"];
+pub const CAPABILITIES: &[&str] = &["subscribe", "heartbeat", "redaction", OFFER, CHECKPOINTS];
+
+/// Whether a peer's `Hello` lists `capability`: a node never asks a peer
+/// for what it does not announce.
+pub fn has_capability(announced: &[String], capability: &str) -> bool {
+    announced.iter().any(|c| c == capability)
+}
+
+/// A peer speaks another protocol version than this build.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "protocol version mismatch: this node speaks comity protocol version {ours}, the peer \
+     speaks version {theirs}; upgrade the older of the two"
+)]
+pub struct VersionMismatch {
+    pub ours: u32,
+    pub theirs: u32,
+}
+
+/// Checks a peer's protocol version against this build's.
+pub fn check_version(theirs: u32) -> Result<(), VersionMismatch> {
+    if theirs == PROTOCOL_VERSION {
+        Ok(())
+    } else {
+        Err(VersionMismatch {
+            ours: PROTOCOL_VERSION,
+            theirs,
+        })
+    }
+}
 
 /// The capabilities, as `Hello` carries them.
 pub fn capabilities() -> Vec<String> {
@@ -87,6 +123,17 @@ pub fn federation_client(channel: Channel, max_message_bytes: usize) -> Federati
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn versions_other_than_ours_are_refused_naming_both() {
+        assert!(check_version(PROTOCOL_VERSION).is_ok());
+        let err = check_version(PROTOCOL_VERSION + 1).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("version {PROTOCOL_VERSION}"))
+                && err.contains(&format!("version {}", PROTOCOL_VERSION + 1)),
+            "{err}"
+        );
+    }
 
     #[test]
     fn endpoints_are_https_host_port() {

@@ -75,7 +75,7 @@ impl Node {
             drop(own_log);
             store.flush()?;
             durability.flushed(stored.origin(), stored.seq());
-            Ok(())
+            Ok::<_, NodeError>(())
         })
         .await?;
         self.counters()

@@ -18,40 +18,12 @@ use crate::{error::NodeError, node::Node, protocol, replication::link};
 use comity_core::{Ingest, OrgId, PublicKey, SignedEntry, proto, verify};
 use proto::{SubscribeRequest, subscribe_event::Event};
 use std::{
-    sync::{Arc, Mutex},
+    sync::Arc,
     time::{Duration, Instant},
 };
 use tokio_util::sync::CancellationToken;
 
-/// Where recovery stands.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Recovery {
-    /// Appends are allowed: recovery confirmed by a partner, skipped, or
-    /// not needed.
-    Done,
-    /// Asking partners; appends are refused until `until`.
-    Recovering { since: Instant, until: Instant },
-    /// Nobody who follows this node answered in time: it publishes, warned.
-    Unconfirmed { waited_secs: u64 },
-}
-
-#[derive(Debug)]
-pub(crate) struct RecoveryState(Mutex<Recovery>);
-
-impl Default for RecoveryState {
-    fn default() -> Self {
-        Self(Mutex::new(Recovery::Done))
-    }
-}
-
-impl RecoveryState {
-    fn get(&self) -> Recovery {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-    fn set(&self, value: Recovery) {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = value;
-    }
-}
+pub use crate::trust::Recovery;
 
 impl Node {
     /// Where recovery stands.
@@ -59,19 +31,28 @@ impl Node {
         self.recovery_state().get()
     }
 
+    /// Where recovery stands, as the local API gives it.
+    pub fn recovery_status(&self) -> proto::RecoveryStatus {
+        use proto::RecoveryPhase as P;
+        let (phase, elapsed_secs, wait_secs) = match self.recovery() {
+            Recovery::Done => (P::Done, 0, 0),
+            Recovery::Recovering { since, until } => (
+                P::Recovering,
+                since.elapsed().as_secs(),
+                until.saturating_duration_since(since).as_secs(),
+            ),
+            Recovery::Unconfirmed { waited_secs } => (P::Unconfirmed, waited_secs, 0),
+        };
+        proto::RecoveryStatus {
+            phase: phase as i32,
+            elapsed_secs,
+            wait_secs,
+        }
+    }
+
     /// One line for `comity status` (empty when there is nothing to say).
     pub fn recovery_line(&self) -> String {
-        match self.recovery() {
-            Recovery::Done => String::new(),
-            Recovery::Recovering { since, until } => format!(
-                "recovering: asking partners for this node's own log ({}s of at most {}s); publishing waits",
-                since.elapsed().as_secs(),
-                until.saturating_duration_since(since).as_secs()
-            ),
-            Recovery::Unconfirmed { waited_secs } => format!(
-                "WARNING: no partner that follows this node answered within {waited_secs}s of start; it publishes without knowing whether partners hold more of its log (restored from a backup? then it may have forked it)"
-            ),
-        }
+        crate::words::recovery(&self.recovery_status())
     }
 
     /// Refuses an append while recovering.
@@ -203,12 +184,13 @@ async fn ask(
     let deadline = node.config().replication.call_deadline();
     let mut client = protocol::federation_client(channel, node.config().limits.max_message_bytes);
     // Their checkpoint of the own log: a size beyond what they serve shows
-    // up in the log and in status.
-    if let Ok(Ok(answer)) = tokio::time::timeout(
-        deadline,
-        client.checkpoints(proto::CheckpointsRequest { notes: Vec::new() }),
-    )
-    .await
+    // up in the log and in status. Asked only of a peer that announces it.
+    if protocol::has_capability(&hello.capabilities, protocol::CHECKPOINTS)
+        && let Ok(Ok(answer)) = tokio::time::timeout(
+            deadline,
+            client.checkpoints(proto::CheckpointsRequest { notes: Vec::new() }),
+        )
+        .await
     {
         let _ = node.absorb_notes(org, answer.into_inner().notes).await;
     }
@@ -281,7 +263,7 @@ async fn fetch_own(
             store.append(&stored)?;
             store.flush()?;
             durability.flushed(stored.origin(), stored.seq());
-            Ok(())
+            Ok::<_, NodeError>(())
         })
         .await
         .map_err(|e| e.to_string())?;

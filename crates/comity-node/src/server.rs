@@ -31,7 +31,8 @@ type ServerTask = JoinHandle<Result<(), tonic::transport::Error>>;
 /// tasks to the runtime; call `shutdown` for a clean stop.
 pub struct RunningNode {
     node: Arc<Node>,
-    federation_addr: SocketAddr,
+    /// None for a node that only dials out (`[network] listen = "off"`).
+    federation_addr: Option<SocketAddr>,
     socket: Option<PathBuf>,
     servers: Vec<ServerTask>,
     /// The streams the servers answer with.
@@ -91,8 +92,21 @@ impl RunningNode {
         federation: TcpListener,
         socket: Option<PathBuf>,
     ) -> Result<Self, NodeError> {
+        Self::start_with(node, Some(federation), socket).await
+    }
+
+    /// As [`Self::start`]; with no `federation` listener the node opens no
+    /// listening socket at all and only dials out (`[network] listen =
+    /// "off"`), offering its own log to the partners it dials.
+    pub async fn start_with(
+        node: Arc<Node>,
+        federation: Option<TcpListener>,
+        socket: Option<PathBuf>,
+    ) -> Result<Self, NodeError> {
         let federation_addr = federation
-            .local_addr()
+            .as_ref()
+            .map(TcpListener::local_addr)
+            .transpose()
             .map_err(|e| NodeError::Internal(format!("listener: {e}")))?;
         // A node that must first recover its own log publishes its profile
         // only after that (`crate::recovery`).
@@ -103,7 +117,63 @@ impl RunningNode {
         let shutdown = CancellationToken::new();
         let streams = TaskTracker::new();
         let mut servers = Vec::new();
+        if let Some(federation) = federation {
+            servers.push(Self::serve_federation(&node, federation, &streams, &shutdown).await?);
+        }
 
+        if let Some(path) = &socket {
+            let listener = bind_socket(path)?;
+            let (health, health_service) = tonic_health::server::health_reporter();
+            health.set_serving::<NodeServer<LocalApi>>().await;
+            let stop = shutdown.clone();
+            let router = Server::builder()
+                .layer(count_requests(node.clone()))
+                .add_service(health_service)
+                .add_service(reflection()?)
+                .add_service(
+                    NodeServer::new(LocalApi::new(node.clone(), streams.clone()))
+                        .max_decoding_message_size(LOCAL_API_MAX_MESSAGE),
+                );
+            let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
+            servers.push(tokio::spawn(async move {
+                router
+                    .serve_with_incoming_shutdown(incoming, stop.cancelled_owned())
+                    .await
+            }));
+        }
+
+        let replicator = Replicator::start(node.clone(), shutdown.child_token());
+        if recovering {
+            replicator.spawn(crate::recovery::recover(
+                node.clone(),
+                shutdown.child_token(),
+            ));
+        }
+        tracing::info!(
+            org = %node.org(),
+            listen = %federation_addr.map_or("off (dial-out only)".to_string(), |a| a.to_string()),
+            endpoint = %node.config().endpoint(),
+            peers = node.follows().len(),
+            "node started"
+        );
+        Ok(Self {
+            node,
+            federation_addr,
+            socket,
+            servers,
+            streams,
+            replicator,
+            shutdown,
+        })
+    }
+
+    /// Serves the federation service (mutual TLS) on `federation`.
+    async fn serve_federation(
+        node: &Arc<Node>,
+        federation: TcpListener,
+        streams: &TaskTracker,
+        shutdown: &CancellationToken,
+    ) -> Result<ServerTask, NodeError> {
         let tls = comity_tls::server_config(node.shared_tls_identity(), node.pins())
             .map_err(|e| NodeError::Internal(format!("TLS: {e}")))?;
         let limits = &node.config().limits;
@@ -137,63 +207,19 @@ impl RunningNode {
             .add_service(health_service)
             .add_service(reflection()?)
             .add_service(federation_service);
-        servers.push(tokio::spawn(async move {
+        Ok(tokio::spawn(async move {
             router
                 .serve_with_incoming_shutdown(incoming, stop.cancelled_owned())
                 .await
-        }));
-
-        if let Some(path) = &socket {
-            let listener = bind_socket(path)?;
-            let (health, health_service) = tonic_health::server::health_reporter();
-            health.set_serving::<NodeServer<LocalApi>>().await;
-            let stop = shutdown.clone();
-            let router = Server::builder()
-                .layer(count_requests(node.clone()))
-                .add_service(health_service)
-                .add_service(reflection()?)
-                .add_service(
-                    NodeServer::new(LocalApi::new(node.clone(), streams.clone()))
-                        .max_decoding_message_size(LOCAL_API_MAX_MESSAGE),
-                );
-            let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
-            servers.push(tokio::spawn(async move {
-                router
-                    .serve_with_incoming_shutdown(incoming, stop.cancelled_owned())
-                    .await
-            }));
-        }
-
-        let replicator = Replicator::start(node.clone(), shutdown.child_token());
-        if recovering {
-            replicator.spawn(crate::recovery::recover(
-                node.clone(),
-                shutdown.child_token(),
-            ));
-        }
-        tracing::info!(
-            org = %node.org(),
-            listen = %federation_addr,
-            endpoint = %node.config().endpoint(),
-            peers = node.follows().len(),
-            "node started"
-        );
-        Ok(Self {
-            node,
-            federation_addr,
-            socket,
-            servers,
-            streams,
-            replicator,
-            shutdown,
-        })
+        }))
     }
 
     pub fn node(&self) -> &Arc<Node> {
         &self.node
     }
 
-    pub fn federation_addr(&self) -> SocketAddr {
+    /// Where the federation service listens; None for a dial-out-only node.
+    pub fn federation_addr(&self) -> Option<SocketAddr> {
         self.federation_addr
     }
 

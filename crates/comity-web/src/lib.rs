@@ -20,6 +20,10 @@
 //!   draft, approve, post, reply, acknowledge), every one checked for a CSRF
 //!   token and for the account's role;
 //! - `auth`: sessions, CSRF tokens and the login rate limit;
+//! - `model`: who reads a page (`Ctx`) and the rows the pages hand the
+//!   templates; it imports neither, so pages -> model <- templates;
+//! - `edge`: the one NodeError -> HTTP status mapping, and the one way
+//!   handlers run store work off the async workers;
 //! - `templates`: the pages' HTML, checked at compile time by maud, with the
 //!   stable element ids browser tests drive;
 //! - `i18n`: the interface in the six UN languages, from Fluent catalogues in
@@ -43,7 +47,9 @@ pub mod metrics;
 mod actions;
 mod auth;
 mod ctx;
+mod edge;
 mod i18n;
+mod model;
 mod pages;
 mod templates;
 

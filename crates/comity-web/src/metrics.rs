@@ -56,10 +56,7 @@ pub fn router(node: Arc<Node>) -> Router {
 }
 
 async fn metrics(State(node): State<Arc<Node>>) -> Response {
-    let rendered = tokio::task::spawn_blocking(move || render(&node))
-        .await
-        .map_err(|e| NodeError::Internal(format!("metrics task failed: {e}")))
-        .and_then(|r| r);
+    let rendered = crate::edge::blocking(&node, render).await;
     match rendered {
         Ok(text) => ([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response(),
         Err(e) => {

@@ -35,7 +35,7 @@ async fn node_with(id: &str, configure: impl FnOnce(&mut Config)) -> Arc<Node> {
         "127.0.0.1:0".parse().unwrap(),
     );
     configure(&mut config);
-    config.profile.stakeholder_group = Some("technical-academic".into());
+    config.profile.stakeholder_group = Some("technical-academic".parse().unwrap());
     config.profile.region = Some("Europe".into());
     config.profile.groups = vec![format!("{id}/liaisons")];
     let node = Node::new(config, IdentityKey::generate(), Arc::new(MemStore::new())).unwrap();
@@ -542,8 +542,11 @@ async fn liaison_between(ietf: &Arc<Node>) -> (Arc<Node>, String) {
     ietf.add_peer(org("itu"), itu.public_key(), None).unwrap();
     let draft = itu
         .draft_liaison(proto::DraftLiaisonRequest {
-            to: vec!["ietf".into()],
-            purpose: "action".into(),
+            to: vec![proto::Recipient {
+                to: "ietf".into(),
+                purpose: 0,
+            }],
+            purpose: proto::LiaisonPurpose::Action as i32,
             deadline: "2099-06-30".into(),
             title: "Request for review of Y.3000".into(),
             body: "Please review the attached draft.".into(),
@@ -1076,4 +1079,35 @@ async fn the_federation_page_shows_checkpoints_and_their_cosigners() {
     assert!(page.contains(&format!("size {size}")), "{page}");
     assert!(page.contains("data-cosigner=\"ietf\""), "{page}");
     assert!(page.contains("2027-01-15T08:00:00Z"), "{page}");
+}
+
+/// Issue 12: the federation page says whether this node can be dialled,
+/// and, per peer, who dialled the link.
+#[tokio::test]
+async fn the_federation_page_shows_reach_and_who_dialled() {
+    for (listen, shown, text_en) in [
+        (comity_node::config::Listen::On, "reachable", "reachable"),
+        (
+            comity_node::config::Listen::Off,
+            "dial-out-only",
+            "dial-out only",
+        ),
+    ] {
+        let node = node_with("kenya-igf", |c| {
+            c.http.public_pages = true;
+            c.network.listen = listen;
+        })
+        .await;
+        node.add_peer(org("itu"), IdentityKey::generate().public(), None)
+            .unwrap();
+        let app = comity_web::router(node.clone());
+        let html = text(send(&app, get("/federation", "")).await).await;
+        assert!(
+            html.contains(&format!("data-dialled=\"{shown}\"")),
+            "{shown}: {html}"
+        );
+        assert!(html.contains(text_en), "{text_en}");
+        // The peer, never connected either way.
+        assert!(html.contains("data-dialled=\"none\""), "{html}");
+    }
 }

@@ -222,8 +222,11 @@ async fn world() -> World {
     // A public statement, with a restricted reply and a restricted receipt.
     let draft = itu
         .draft_liaison(proto::DraftLiaisonRequest {
-            to: vec!["ietf".into()],
-            purpose: "action".into(),
+            to: vec![proto::Recipient {
+                to: "ietf".into(),
+                purpose: 0,
+            }],
+            purpose: proto::LiaisonPurpose::Action as i32,
             deadline: "2027-02-28".into(),
             title: "Public statement on routing security".into(),
             body: "Please review.".into(),
@@ -235,8 +238,11 @@ async fn world() -> World {
     // A restricted statement, answered in public.
     let draft = itu
         .draft_liaison(proto::DraftLiaisonRequest {
-            to: vec!["ietf".into()],
-            purpose: "comment".into(),
+            to: vec![proto::Recipient {
+                to: "ietf".into(),
+                purpose: 0,
+            }],
+            purpose: proto::LiaisonPurpose::Comment as i32,
             deadline: "2027-02-20".into(),
             title: "SECRET-PARENT coordination".into(),
             body: "For the IETF only.".into(),

@@ -311,8 +311,11 @@ async fn run(case: Case) {
     let written = format!("{} {}", case.deadline.date, case.deadline.zone);
     let mut own = Vec::new();
     match node.draft_liaison(proto::DraftLiaisonRequest {
-        to: vec!["icann".into()],
-        purpose: "action".into(),
+        to: vec![proto::Recipient {
+            to: "icann".into(),
+            purpose: 0,
+        }],
+        purpose: proto::LiaisonPurpose::Action as i32,
         deadline: written.trim().to_string(),
         title: "Our request".into(),
         body: "Please".into(),

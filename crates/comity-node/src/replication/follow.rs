@@ -121,6 +121,17 @@ pub(super) async fn follow(
     let mut changes = node.peer_table().source_changes(&origin);
     let mut delays = backoff(node.config().replication.backoff_max());
     let poll = node.config().replication.heads_poll();
+    // Stubs held from before this start that this node may read whole.
+    let scan = {
+        let (node, origin) = (node.clone(), origin.clone());
+        crate::blocking::blocking(move || {
+            node.stubs().scan(&**node.store(), &origin, node.org());
+            Ok::<(), crate::NodeError>(())
+        })
+    };
+    if let Err(error) = scan.await {
+        tracing::warn!(%error, "cannot look for stubs to fill in");
+    }
     while !cancel.is_cancelled() {
         if node.store().is_frozen(&origin).unwrap_or(false) {
             tracing::warn!("origin is frozen after equivocation; not following it");
@@ -235,7 +246,19 @@ async fn pull(
     cancel: &CancellationToken,
     tasks: &TaskTracker,
 ) -> Result<PullEnd, PullError> {
-    let after_seq = our_head(node, origin)?;
+    let head = our_head(node, origin)?;
+    // A stub this node may read, held from a relay outside its audience:
+    // a source that may read it whole serves again from there, and ingest
+    // fills it in. What is served again up to the head is no repetition.
+    let after_seq = node
+        .stubs()
+        .first_for(origin, &source.org)
+        .filter(|&seq| seq <= head)
+        .map_or(head, |seq| seq - 1);
+    let allowance = usize::try_from(head - after_seq).unwrap_or(usize::MAX);
+    if after_seq < head {
+        tracing::info!(source = %source.org, from = after_seq + 1, "asking again for entries held as stubs");
+    }
     let request = SubscribeRequest {
         origin: origin.to_string(),
         after_seq,
@@ -270,7 +293,7 @@ async fn pull(
     // The progress timer: while the source advertises more than this node
     // holds, the head must move within `silence`, or the source loses its
     // standing (heartbeats alone keep a stream alive, not a promise).
-    let mut held = after_seq;
+    let mut held = head;
     let mut progress_by = Instant::now() + silence;
     // Pipelined: the batch before this one is stored (and flushed) by its
     // own task while this one is received and checked.
@@ -395,6 +418,7 @@ async fn pull(
                 source.org.clone(),
                 checked,
                 duplicates,
+                allowance,
                 tasks.clone(),
             )));
             if refused {
@@ -432,12 +456,13 @@ async fn finish(
 }
 
 /// Stage 2 of ingest for one batch; returns the running count of duplicates
-/// served on this subscription.
+/// served on this subscription (`allowance` of them were asked for again).
 async fn store(
     node: Arc<Node>,
     source: OrgId,
     checked: Checked,
     mut duplicates: usize,
+    allowance: usize,
     tasks: TaskTracker,
 ) -> Result<usize, PullError> {
     let offered = checked.entries.len();
@@ -445,7 +470,7 @@ async fn store(
         Ok(ingested) => {
             duplicates += offered.saturating_sub(ingested.new + ingested.filled);
             blobs::want(&node, &source, ingested.attachments, &tasks);
-            if duplicates > MAX_DUPLICATES {
+            if duplicates > MAX_DUPLICATES.saturating_add(allowance) {
                 return Err(PullError::Repeats(duplicates));
             }
             Ok(duplicates)

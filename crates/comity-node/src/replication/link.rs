@@ -2,10 +2,15 @@
 //! channel open (reconnecting with capped exponential backoff and jitter,
 //! reset on success), checks that the key pinned for an organisation
 //! answers as that organisation, and polls the peer's `Heads` while some
-//! followed origin is out of direct reach.
+//! followed origin is out of direct reach. A node nobody can dial also
+//! offers its own log over the link ([`super::offer`]), to a peer that
+//! announces the capability.
 
-use super::backoff::{backoff, pause};
-use crate::{node::Node, protocol};
+use super::{
+    backoff::{backoff, pause},
+    offer,
+};
+use crate::{node::Node, protocol, rotations};
 use comity_core::{OrgId, PublicKey, proto};
 use proto::{HeadsRequest, HelloRequest};
 use std::{sync::Arc, time::Duration};
@@ -31,22 +36,64 @@ pub enum ConnectError {
     Refused(tonic::Status),
     #[error("the key pinned for {org} answered as {answered:?}")]
     WrongOrg { org: OrgId, answered: String },
+    #[error(transparent)]
+    Version(#[from] protocol::VersionMismatch),
+    /// The certificate shows another key, and the rotations do not prove it.
+    #[error(transparent)]
+    Rotation(#[from] crate::rotations::RotationError),
 }
 
 /// Connects to `org` at `endpoint`, expecting `key`, and says `Hello`.
+/// When the certificate shows another key (the partner rotated while this
+/// node could not see it), connects provisionally, has the partner's
+/// rotations verified from `key` (`crate::rotations`), and connects again,
+/// strictly, to the key they prove.
 pub(crate) async fn connect(
     node: &Node,
     org: &OrgId,
     endpoint: &str,
     key: PublicKey,
 ) -> Result<(Channel, proto::HelloResponse), ConnectError> {
-    let config = comity_tls::client_config(&node.tls_identity(), key)?;
     let timeout = Duration::from_secs(node.config().limits.connect_timeout_secs.max(1));
+    let config = comity_tls::client_config(&node.tls_identity(), key)?;
+    let error = match comity_tls::connect(endpoint, config, timeout).await {
+        Ok(channel) => return hello(node, org, channel, false, timeout).await,
+        Err(error) => error,
+    };
+    let Some(presented) = error.presented_other_key() else {
+        return Err(error.into());
+    };
+    // Provisional: nothing on this connection is trusted but the rotations,
+    // and those only once they verify from the pinned key.
+    let config = comity_tls::client_config_provisional(&node.tls_identity())?;
     let channel = comity_tls::connect(endpoint, config, timeout).await?;
+    let (_, answer) = hello(node, org, channel, true, timeout).await?;
+    let proven = rotations::proven_key(org, key, presented, &answer.rotations)?;
+    tracing::info!(pinned = %key, %proven, "the peer rotated its key; its rotations verify from the pinned key");
+    let config = comity_tls::client_config(&node.tls_identity(), proven)?;
+    let channel = comity_tls::connect(endpoint, config, timeout).await?;
+    hello(node, org, channel, false, timeout).await
+}
+
+/// Says `Hello` on `channel` and checks the answer: the organisation pinned,
+/// our protocol version.
+async fn hello(
+    node: &Node,
+    org: &OrgId,
+    channel: Channel,
+    want_rotations: bool,
+    timeout: Duration,
+) -> Result<(Channel, proto::HelloResponse), ConnectError> {
+    // A provisional server is not known yet: tell it nothing it could use.
+    let follows = match want_rotations {
+        true => Vec::new(),
+        false => node.follows().iter().map(ToString::to_string).collect(),
+    };
     let hello = HelloRequest {
         protocol_version: protocol::PROTOCOL_VERSION,
         capabilities: protocol::capabilities(),
-        follows: node.follows().iter().map(ToString::to_string).collect(),
+        follows,
+        want_rotations,
     };
     let mut client =
         protocol::federation_client(channel.clone(), node.config().limits.max_message_bytes);
@@ -66,6 +113,7 @@ pub(crate) async fn connect(
             answered: response.org,
         });
     }
+    protocol::check_version(response.protocol_version)?;
     Ok((channel, response))
 }
 
@@ -81,6 +129,7 @@ pub(super) async fn link(
     let mut delays = backoff(node.config().replication.backoff_max());
     let poll = node.config().replication.heads_poll();
     let deadline = node.config().replication.call_deadline();
+    let dial_out = node.config().dial_out_only();
     while !cancel.is_cancelled() {
         // Read the pin on every attempt: the peer may have rotated its key.
         let key = node.pins().key_of(&org).unwrap_or(key);
@@ -89,16 +138,34 @@ pub(super) async fn link(
                 tracing::info!(%endpoint, "connected");
                 node.peer_table()
                     .set_connected(&org, channel.clone(), &hello);
-                delays = backoff(node.config().replication.backoff_max());
-                // Checkpoint gossip rides on this connection, and ends with it.
+                let offers = protocol::has_capability(&hello.capabilities, protocol::OFFER);
+                if dial_out && !offers {
+                    tracing::warn!(
+                        "the peer does not take offers (an older build): our log reaches it \
+                         only through relays"
+                    );
+                }
+                // A dial-out node's link counts as up only once its offer
+                // has held a while: a peer that refuses it at once must not
+                // be asked again at the shortest delay for ever.
+                let connected_at = tokio::time::Instant::now();
+                if !(dial_out && offers) {
+                    delays = backoff(node.config().replication.backoff_max());
+                }
+                let mut offering = (dial_out && offers)
+                    .then(|| Box::pin(offer::offer(&node, &org, channel.clone(), &cancel)));
+                // Checkpoint gossip rides on this connection, and ends with
+                // it; only with a peer that announces the capability.
                 let connection = cancel.child_token();
                 let _gossip = connection.clone().drop_guard();
-                tokio::spawn(tracing::Instrument::in_current_span(super::gossip::gossip(
-                    node.clone(),
-                    org.clone(),
-                    channel.clone(),
-                    connection,
-                )));
+                if protocol::has_capability(&hello.capabilities, protocol::CHECKPOINTS) {
+                    tokio::spawn(tracing::Instrument::in_current_span(super::gossip::gossip(
+                        node.clone(),
+                        org.clone(),
+                        channel.clone(),
+                        connection,
+                    )));
+                }
                 let mut client =
                     protocol::federation_client(channel, node.config().limits.max_message_bytes);
                 // Polls only while some followed origin is out of direct
@@ -109,7 +176,31 @@ pub(super) async fn link(
                 loop {
                     tokio::select! {
                         _ = cancel.cancelled() => return,
-                        _ = reconnect.notified() => break,
+                        _ = reconnect.notified() => {
+                            if connected_at.elapsed() >= deadline {
+                                delays = backoff(node.config().replication.backoff_max());
+                            }
+                            break;
+                        }
+                        ended = async {
+                            match offering.as_mut() {
+                                Some(offer) => offer.await,
+                                None => std::future::pending().await,
+                            }
+                        }, if offering.is_some() => {
+                            offering = None;
+                            if connected_at.elapsed() >= deadline {
+                                delays = backoff(node.config().replication.backoff_max());
+                            }
+                            match ended {
+                                Ok(()) => return,
+                                Err(error) => {
+                                    tracing::info!(%error, "offer ended");
+                                    node.peer_table().mark_failed(&org, error.to_string());
+                                    break;
+                                }
+                            }
+                        }
                         _ = tokio::time::sleep(every) => {}
                     }
                     let out_of_reach = node.peer_table().out_of_reach();

@@ -13,8 +13,10 @@ mod backoff;
 mod follow;
 mod gossip;
 pub(crate) mod link;
+mod offer;
 
 pub use link::ConnectError;
+pub use offer::OfferError;
 
 use crate::{node::Node, peers::PeerTasks};
 use comity_core::OrgId;

@@ -2,12 +2,12 @@
 //! node's clock), its revisions and responses, who took part, by
 //! stakeholder group and region, and which responses came late.
 
-use super::{Reader, key, stakeholder_group_name};
-use crate::{error::NodeError, node::Node};
+use super::{Reader, key};
+use crate::{error::NodeError, node::Node, words};
 use comity_core::{
     OrgId, SignedEntry, dates, document,
     entry::EntryKind,
-    proto::{self, document::Body},
+    proto::{self, ConsultationPhase, document::Body},
 };
 use std::collections::BTreeMap;
 
@@ -29,24 +29,25 @@ impl Node {
     }
 
     /// Where a consultation stands now.
-    pub fn consultation_status(&self, c: &proto::Consultation) -> &'static str {
+    pub fn consultation_phase(&self, c: &proto::Consultation) -> ConsultationPhase {
+        use ConsultationPhase as P;
         use proto::ConsultationStatus as S;
         let now = dates::to_timestamp(self.now());
         let now = (now.seconds, now.nanos);
         match S::try_from(c.status).unwrap_or(S::Unspecified) {
-            S::Draft => "draft",
-            S::Withdrawn => "withdrawn",
-            S::ReportPublished => "report_published",
-            S::Closed => "closed",
+            S::Draft => P::Draft,
+            S::Withdrawn => P::Withdrawn,
+            S::ReportPublished => P::ReportPublished,
+            S::Closed => P::Closed,
             S::Open | S::Unspecified => {
                 if c.opens_at.is_some() && now < key(c.opens_at.as_ref()) {
-                    "upcoming"
+                    P::Upcoming
                 } else if now <= key(c.closes_at.as_ref()) {
-                    "open"
+                    P::Open
                 } else if c.reply_closes_at.is_some() && now <= key(c.reply_closes_at.as_ref()) {
-                    "reply_period"
+                    P::ReplyPeriod
                 } else {
-                    "closed"
+                    P::Closed
                 }
             }
         }
@@ -69,7 +70,7 @@ impl Node {
             title: c.title.clone(),
             opens_at: c.opens_at,
             closes_at: c.closes_at,
-            status: self.consultation_status(c).to_string(),
+            phase: self.consultation_phase(c) as i32,
             topics: c.topics.clone(),
             responses,
             seq: entry.seq(),
@@ -105,10 +106,15 @@ impl Node {
                 continue;
             };
             let summary = self.consultation_summary(&entry, &c, reader)?;
-            let keep = (!filter.open || matches!(summary.status.as_str(), "open" | "reply_period"))
+            let phase = summary.phase();
+            let keep = (!filter.open
+                || matches!(
+                    phase,
+                    ConsultationPhase::Open | ConsultationPhase::ReplyPeriod
+                ))
                 && (filter.topic.is_empty() || c.topics.iter().any(|t| t == &filter.topic))
                 && (filter.lang.is_empty() || c.title.iter().any(|t| t.lang == filter.lang))
-                && (filter.status.is_empty() || summary.status == filter.status);
+                && (filter.phase() == ConsultationPhase::Unspecified || phase == filter.phase());
             if keep {
                 list.push(summary);
             }
@@ -152,7 +158,7 @@ impl Node {
                     id: e.id().to_hex(),
                     created_at: e.created_at().cloned(),
                     closes_at: c.closes_at,
-                    status: self.consultation_status(&c).to_string(),
+                    phase: self.consultation_phase(&c) as i32,
                 });
             }
         }
@@ -161,13 +167,15 @@ impl Node {
         let mut by_region: BTreeMap<String, u32> = BTreeMap::new();
         for (e, r) in self.responses_for(origin, uuid, reader)? {
             let profile = self.profile_for(e.origin(), reader)?.unwrap_or_default();
-            let group = stakeholder_group_name(profile.stakeholder_group).to_string();
+            let group = profile.stakeholder_group();
             let region = if profile.region.is_empty() {
                 "unspecified".to_string()
             } else {
                 profile.region.clone()
             };
-            *by_group.entry(group.clone()).or_default() += 1;
+            *by_group
+                .entry(words::stakeholder_group(group).to_string())
+                .or_default() += 1;
             *by_region.entry(region.clone()).or_default() += 1;
             let late = e
                 .created_at()
@@ -182,7 +190,7 @@ impl Node {
                 replies_to: r.replies_to,
                 late,
                 created_at: e.created_at().cloned(),
-                stakeholder_group: group,
+                stakeholder_group: group as i32,
                 region,
                 attachments: r.attachments,
             });

@@ -2,24 +2,24 @@
 //! receipts and action state, the inbox and outbox, what awaits our action
 //! and what is overdue.
 
-use super::{Reader, receipt_name};
-use crate::{error::NodeError, node::Node};
+use super::Reader;
+use crate::{error::NodeError, node::Node, words};
 use comity_core::{
     OrgId, SignedEntry,
     entry::EntryKind,
     liaison,
-    proto::{self, document::Body, list_liaisons_request::Box as LiaisonBox},
+    proto::{self, ActionState, document::Body, list_liaisons_request::Box as LiaisonBox},
 };
 use std::collections::BTreeMap;
 
 /// How far along a recipient is; the order ranks states for "the worst of".
-fn action_rank(state: &str) -> u8 {
+fn action_rank(state: ActionState) -> u8 {
     match state {
-        "awaiting" => 0,
-        "received" => 1,
-        "accepted_for_action" => 2,
-        "reply_coming" => 3,
-        _ => 4,
+        ActionState::Awaiting | ActionState::Unspecified => 0,
+        ActionState::Received => 1,
+        ActionState::AcceptedForAction => 2,
+        ActionState::ReplyComing => 3,
+        ActionState::ActionTaken => 4,
     }
 }
 
@@ -28,10 +28,6 @@ fn asks_for_work(purpose: proto::LiaisonPurpose) -> bool {
         purpose,
         proto::LiaisonPurpose::Action | proto::LiaisonPurpose::Comment
     )
-}
-
-fn purpose_label(purpose: proto::LiaisonPurpose) -> String {
-    liaison::purpose_name(purpose).replace(' ', "_")
 }
 
 impl Node {
@@ -61,7 +57,7 @@ impl Node {
                         origin: pos.origin.to_string(),
                         seq: pos.seq,
                         id: e.id().to_hex(),
-                        status: receipt_name(r.status).to_string(),
+                        status: r.status,
                         note: r.note,
                         created_at: e.created_at().cloned(),
                     });
@@ -80,17 +76,19 @@ impl Node {
                 let state = theirs
                     .iter()
                     .max_by_key(|r| r.seq)
-                    .map_or("awaiting".to_string(), |r| r.status.clone());
+                    .map_or(ActionState::Awaiting, |r| {
+                        words::action_state_of(r.status())
+                    });
                 let purpose = liaison::effective_purpose(statement, a);
                 let overdue = asks_for_work(purpose)
-                    && state != "action_taken"
+                    && state != ActionState::ActionTaken
                     && deadline.is_some_and(|d| d.is_overdue(now));
                 proto::RecipientState {
                     org: a.org.clone(),
                     group: a.group.clone(),
-                    purpose: purpose_label(purpose),
+                    purpose: purpose as i32,
                     cc,
-                    action_state: state,
+                    action_state: state as i32,
                     overdue,
                     receipts: theirs,
                 }
@@ -127,32 +125,32 @@ impl Node {
         let (action_state, overdue) = if !ours.is_empty() {
             let worst = ours
                 .iter()
-                .map(|r| r.action_state.as_str())
-                .min_by_key(|s| action_rank(s))
-                .unwrap_or("awaiting");
-            (worst.to_string(), ours.iter().any(|r| r.overdue))
+                .map(|r| r.action_state())
+                .min_by_key(|s| action_rank(*s))
+                .unwrap_or(ActionState::Awaiting);
+            (worst, ours.iter().any(|r| r.overdue))
         } else {
             let asked: Vec<_> = recipients.iter().filter(|r| !r.cc).collect();
             let worst = asked
                 .iter()
-                .map(|r| r.action_state.as_str())
-                .min_by_key(|s| action_rank(s))
-                .unwrap_or("awaiting");
-            (worst.to_string(), recipients.iter().any(|r| r.overdue))
+                .map(|r| r.action_state())
+                .min_by_key(|s| action_rank(*s))
+                .unwrap_or(ActionState::Awaiting);
+            (worst, recipients.iter().any(|r| r.overdue))
         };
         Ok(proto::LiaisonSummary {
             origin: entry.origin().to_string(),
             uuid: s.uuid.clone(),
             seq: entry.seq(),
             title: s.title.clone(),
-            purpose: purpose_label(liaison::purpose(s)),
+            purpose: liaison::purpose(s) as i32,
             to: s.to.iter().map(liaison::display_addressee).collect(),
             cc: s.cc.iter().map(liaison::display_addressee).collect(),
             deadline: liaison::deadline(s)
                 .map(|d| d.to_string())
                 .unwrap_or_default(),
             overdue,
-            action_state,
+            action_state: action_state as i32,
             restricted,
             redacted: false,
             created_at: entry.created_at().cloned(),
@@ -214,7 +212,7 @@ impl Node {
                             a.org == self.org().as_str()
                                 && liaison::effective_purpose(s, a) == proto::LiaisonPurpose::Action
                         })
-                    }) && summary.action_state != "action_taken"
+                    }) && summary.action_state() != ActionState::ActionTaken
                 }
                 LiaisonBox::Overdue => summary.overdue,
                 _ => true,

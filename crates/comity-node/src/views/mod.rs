@@ -26,30 +26,6 @@ use comity_core::{
     proto::{self, document::Body},
 };
 
-pub fn stakeholder_group_name(group: i32) -> &'static str {
-    use proto::StakeholderGroup as G;
-    match G::try_from(group).unwrap_or(G::Unspecified) {
-        G::Government => "government",
-        G::Intergovernmental => "intergovernmental",
-        G::PrivateSector => "private-sector",
-        G::CivilSociety => "civil-society",
-        G::TechnicalAcademic => "technical-academic",
-        G::Unspecified => "unspecified",
-    }
-}
-
-/// A receipt status as views, feeds and notifications name it.
-pub fn receipt_name(status: i32) -> &'static str {
-    use proto::ReceiptStatus as R;
-    match R::try_from(status).unwrap_or(R::Unspecified) {
-        R::Received => "received",
-        R::AcceptedForAction => "accepted_for_action",
-        R::ReplyComing => "reply_coming",
-        R::ActionTaken => "action_taken",
-        R::Unspecified => "awaiting",
-    }
-}
-
 pub(crate) fn key(t: Option<&prost_types::Timestamp>) -> (i64, i32) {
     t.map_or((i64::MAX, 0), |t| (t.seconds, t.nanos))
 }

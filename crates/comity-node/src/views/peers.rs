@@ -33,6 +33,8 @@ impl Node {
                     .collect(),
                 serving: view.serving.iter().map(ToString::to_string).collect(),
                 failures: view.failures,
+                dialled: view.dialled().to_string(),
+                we_offer: view.we_offer,
             })
             .collect())
     }

@@ -1,7 +1,7 @@
 //! Consultations: publish, revise (extend, shorten, close, withdraw,
 //! publish the report) and respond.
 
-use super::{Upload, date_arg, lang_or_default, merge_texts, parse_ref, status_arg, text};
+use super::{Upload, date_arg, known, lang_or_default, merge_texts, parse_ref, text};
 use crate::{error::NodeError, node::Node};
 use comity_core::{
     SignedEntry, dates, document,
@@ -62,8 +62,9 @@ impl Node {
         }
         c.title = merge_texts(c.title, request.titles);
         c.summary = merge_texts(c.summary, request.summaries);
-        if !request.status.is_empty() {
-            c.status = status_arg(&request.status)? as i32;
+        let status: proto::ConsultationStatus = known(request.status, "status")?;
+        if status != proto::ConsultationStatus::Unspecified {
+            c.status = status as i32;
         }
         if !request.report.trim().is_empty() || !request.report_attachments.is_empty() {
             let lang = lang_or_default(&request.lang);
@@ -79,7 +80,7 @@ impl Node {
                 attachments,
                 published_at: Some(dates::to_timestamp(self.now())),
             });
-            if request.status.is_empty() {
+            if status == proto::ConsultationStatus::Unspecified {
                 c.status = proto::ConsultationStatus::ReportPublished as i32;
             }
         }

@@ -1,7 +1,7 @@
 //! Liaison statements: local drafts (approved where the node requires
 //! it), posting, replies pre-filled from the original, and signed receipts.
 
-use super::{Upload, deadline_arg, lang_or_default, parse_ref, purpose_arg, receipt_arg, text};
+use super::{Upload, deadline_arg, known, lang_or_default, parse_ref, text};
 use crate::{error::NodeError, node::Node};
 use comity_core::{
     OrgId, SignedEntry, document,
@@ -14,12 +14,10 @@ use prost::Message;
 
 impl Node {
     /// Resolves a recipient as written: "org", "org/group", or a group id that a
-    /// partner lists in its profile ("itu-t/sg15"); "=purpose" may follow.
-    fn addressee(&self, written: &str) -> Result<proto::Addressee, NodeError> {
-        let (target, purpose) = match written.split_once('=') {
-            Some((t, p)) => (t.trim(), purpose_arg(p)?),
-            None => (written.trim(), proto::LiaisonPurpose::Unspecified),
-        };
+    /// partner lists in its profile ("itu-t/sg15"), with its own purpose or none.
+    fn addressee(&self, recipient: &proto::Recipient) -> Result<proto::Addressee, NodeError> {
+        let target = recipient.to.trim();
+        let purpose: proto::LiaisonPurpose = known(recipient.purpose, "purpose")?;
         let unknown = || {
             NodeError::InvalidArgument(format!(
                 "unknown recipient {target:?}: write an organisation this node follows, org/group, or a group listed in a partner's profile"
@@ -113,7 +111,7 @@ impl Node {
                 .iter()
                 .map(|t| self.addressee(t))
                 .collect::<Result<_, _>>()?,
-            purpose: purpose_arg(&request.purpose)? as i32,
+            purpose: known::<proto::LiaisonPurpose>(request.purpose, "purpose")? as i32,
             deadline: deadline_arg(&request.deadline)?,
             body: text(&lang, &request.body).into_iter().next(),
             attachments: self
@@ -263,7 +261,7 @@ impl Node {
                 origin: origin.to_string(),
                 uuid,
             }),
-            status: receipt_arg(&request.status)? as i32,
+            status: known::<proto::ReceiptStatus>(request.status, "receipt status")? as i32,
             note: request.note,
         };
         // A receipt for a restricted statement is seen only by its sender.

@@ -93,69 +93,12 @@ pub(crate) fn date_arg(
         .map_err(|e| NodeError::InvalidArgument(format!("{what}: {e}")))
 }
 
-pub(crate) fn status_arg(text: &str) -> Result<proto::ConsultationStatus, NodeError> {
-    use proto::ConsultationStatus as S;
-    Ok(
-        match text.trim().to_ascii_lowercase().replace('-', "_").as_str() {
-            "open" => S::Open,
-            "closed" => S::Closed,
-            "withdrawn" => S::Withdrawn,
-            "report_published" | "report" => S::ReportPublished,
-            "draft" => S::Draft,
-            other => {
-                return Err(NodeError::InvalidArgument(format!(
-                    "status {other:?}: use open, closed, withdrawn or report_published"
-                )));
-            }
-        },
-    )
-}
-
-/// A purpose as people write it.
-pub fn purpose_arg(text: &str) -> Result<proto::LiaisonPurpose, NodeError> {
-    use proto::LiaisonPurpose as P;
-    Ok(
-        match text
-            .trim()
-            .to_ascii_lowercase()
-            .replace([' ', '-'], "_")
-            .as_str()
-        {
-            "action" | "for_action" => P::Action,
-            "comment" | "for_comment" => P::Comment,
-            "information" | "info" | "for_information" => P::Information,
-            "in_response" | "response" => P::InResponse,
-            "" => P::Unspecified,
-            other => {
-                return Err(NodeError::InvalidArgument(format!(
-                    "purpose {other:?}: use action, comment, information or in_response"
-                )));
-            }
-        },
-    )
-}
-
-/// A receipt status as people write it.
-pub fn receipt_arg(text: &str) -> Result<proto::ReceiptStatus, NodeError> {
-    use proto::ReceiptStatus as R;
-    Ok(
-        match text
-            .trim()
-            .to_ascii_lowercase()
-            .replace([' ', '-'], "_")
-            .as_str()
-        {
-            "received" => R::Received,
-            "accepted_for_action" | "accepted" => R::AcceptedForAction,
-            "action_taken" => R::ActionTaken,
-            "reply_coming" => R::ReplyComing,
-            other => {
-                return Err(NodeError::InvalidArgument(format!(
-                    "receipt {other:?}: use received, accepted_for_action, action_taken or reply_coming"
-                )));
-            }
-        },
-    )
+/// A value of a proto enum as a client sent it: a number the enum does not
+/// name is refused, rather than read as "unspecified".
+pub(crate) fn known<E: TryFrom<i32>>(value: i32, what: &str) -> Result<E, NodeError> {
+    E::try_from(value).map_err(|_| {
+        NodeError::InvalidArgument(format!("{what} {value} is not one this node knows"))
+    })
 }
 
 /// A deadline as written: "2027-02-28" or "2027-02-28 +02:00".
