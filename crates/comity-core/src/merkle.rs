@@ -269,6 +269,69 @@ pub fn verify_consistency(
     }
 }
 
+/// The root of the first `old` leaves of the tree of `new` leaves whose root
+/// is `new_root`, as an RFC 6962 consistency proof shows it: `Ok` only when
+/// the proof reproduces `new_root`, so whoever made it knew that tree's
+/// hashes, and the root returned is that tree's (short of a SHA-256
+/// collision). When `old` is a power of two the RFC proof omits the hash of
+/// those first leaves; `old_subtree` supplies it (the prover's root at
+/// `old`), and is ignored otherwise. A result that is not the root of a
+/// checkpoint of size `old` proves the two checkpoints inconsistent; an
+/// `Err` proves only that the proof is wrong.
+pub fn proven_old_root(
+    old: u64,
+    new: u64,
+    new_root: &MerkleHash,
+    proof: &[MerkleHash],
+    old_subtree: &MerkleHash,
+) -> Result<MerkleHash, MerkleError> {
+    let inconsistent = MerkleError::Inconsistent { old, new };
+    if old == 0 || old >= new {
+        return Err(MerkleError::BadSizes { old, new });
+    }
+    if proof.is_empty() {
+        return Err(inconsistent);
+    }
+    let mut path: Vec<MerkleHash> = Vec::with_capacity(proof.len() + 1);
+    if old.is_power_of_two() {
+        path.push(*old_subtree);
+    }
+    path.extend_from_slice(proof);
+    let mut fn_ = old - 1;
+    let mut sn = new - 1;
+    while fn_ & 1 == 1 {
+        fn_ >>= 1;
+        sn >>= 1;
+    }
+    let mut iter = path.iter();
+    let first = iter.next().ok_or_else(|| inconsistent.clone())?;
+    let (mut fr, mut sr) = (*first, *first);
+    for c in iter {
+        if sn == 0 {
+            return Err(inconsistent);
+        }
+        if fn_ & 1 == 1 || fn_ == sn {
+            fr = node_hash(c, &fr);
+            sr = node_hash(c, &sr);
+            if fn_ & 1 == 0 {
+                while fn_ & 1 == 0 && fn_ != 0 {
+                    fn_ >>= 1;
+                    sn >>= 1;
+                }
+            }
+        } else {
+            sr = node_hash(&sr, c);
+        }
+        fn_ >>= 1;
+        sn >>= 1;
+    }
+    if sn == 0 && &sr == new_root {
+        Ok(fr)
+    } else {
+        Err(inconsistent)
+    }
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -276,6 +339,36 @@ fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_proof_shows_the_old_root_of_the_tree_it_reproduces() {
+        let leaves: Vec<MerkleHash> = (0u8..13).map(|i| leaf_hash(&[i])).collect();
+        let mut forked = leaves.clone();
+        forked[2] = leaf_hash(b"fork");
+        for old in 1..13u64 {
+            let k = old as usize;
+            // Consistent: the old root of the same tree.
+            let proof = consistency_proof(old, &leaves).unwrap();
+            let root = root_of(&leaves);
+            let subtree = root_of(&leaves[..k]);
+            assert_eq!(
+                proven_old_root(old, 13, &root, &proof, &subtree).unwrap(),
+                root_of(&leaves[..k])
+            );
+            // A fork: the proof reproduces the forked tree's root, and the
+            // old root it shows is not the honest one (when the fork is
+            // within the first `old` leaves).
+            let proof = consistency_proof(old, &forked).unwrap();
+            let forked_root = root_of(&forked);
+            let shown =
+                proven_old_root(old, 13, &forked_root, &proof, &root_of(&forked[..k])).unwrap();
+            assert_eq!(shown == root_of(&leaves[..k]), k <= 2, "old = {old}");
+            // A proof for another tree, or garbage, shows nothing.
+            assert!(proven_old_root(old, 13, &root, &proof, &root_of(&forked[..k])).is_err());
+            let garbage = vec![leaf_hash(b"x"); proof.len()];
+            assert!(proven_old_root(old, 13, &root, &garbage, &subtree).is_err());
+        }
+    }
 
     /// The leaves of the RFC 6962 reference test data (certificate-transparency).
     fn reference_leaves() -> Vec<Vec<u8>> {
