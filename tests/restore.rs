@@ -223,3 +223,72 @@ async fn with_no_recover_the_fork_is_caught_and_frozen_as_before() {
         assert_ne!(entries[0].id(), entries[1].id());
     }
 }
+
+/// A node restored from a backup taken before a key rotation, with the key
+/// its organisation holds now (identity keys are kept apart from data
+/// backups; the rotated secret is nowhere in an older backup), recovers its
+/// whole log across the rotation from its partners, ends with the rotated
+/// key in effect, and publishes next at head + 1 signed with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_restored_from_a_backup_taken_before_a_key_rotation_recovers_across_it() {
+    let root = temp_root();
+    let mut itu = TestNode::start_new(root.path(), "itu").await;
+    let ietf = TestNode::start_new(root.path(), "ietf").await;
+    let icann = TestNode::start_new(root.path(), "icann").await;
+    for (x, y) in [
+        (&itu, &ietf),
+        (&itu, &icann),
+        (&ietf, &itu),
+        (&ietf, &icann),
+        (&icann, &itu),
+        (&icann, &ietf),
+    ] {
+        x.follow(y);
+    }
+    itu.publish(5).await;
+    itu.stop().await;
+    let backup = root.path().join("backup");
+    copy_dir(itu.data.root(), &backup);
+    itu.start().await;
+    let at_backup = itu.head_seq(&itu.org);
+    let old_key = itu.node().public_key();
+    let rotation = itu.node().rotate_key().await.unwrap();
+    assert_eq!(rotation.seq(), at_backup + 1);
+    itu.publish(3).await;
+    let current = itu.node().public_key();
+    assert_ne!(current, old_key);
+    let at_loss = itu.head_seq(&itu.org);
+    ietf.wait_for_seq(&itu.org, at_loss).await;
+    icann.wait_for_seq(&itu.org, at_loss).await;
+    itu.stop().await;
+    // The disk is lost: the data comes back from the backup, the key files
+    // from where the organisation keeps its keys.
+    let keys: Vec<_> = ["identity.key", "identity.key.previous"]
+        .iter()
+        .map(|name| (name, std::fs::read(itu.data.root().join(name)).unwrap()))
+        .collect();
+    std::fs::remove_dir_all(itu.data.root()).unwrap();
+    copy_dir(&backup, itu.data.root());
+    for (name, bytes) in keys {
+        std::fs::write(itu.data.root().join(name), bytes).unwrap();
+    }
+    itu.start().await;
+    assert_eq!(itu.node().recovery(), Recovery::Done);
+    assert_eq!(
+        itu.head_seq(&itu.org),
+        at_loss,
+        "the whole own log, across the rotation, came back"
+    );
+    assert_eq!(
+        itu.node().public_key(),
+        current,
+        "the rotated key is in effect"
+    );
+    let next = itu.publish(1).await.remove(0);
+    assert_eq!(next.seq(), at_loss + 1);
+    comity_core::verify::verify_signature(&next, &current).unwrap();
+    ietf.wait_for_seq(&itu.org, next.seq()).await;
+    icann.wait_for_seq(&itu.org, next.seq()).await;
+    assert_eq!(ietf.log_of(&itu.org), itu.log_of(&itu.org));
+    no_equivocation_anywhere(&[&itu, &ietf, &icann]);
+}

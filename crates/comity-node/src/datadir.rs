@@ -194,6 +194,15 @@ pub struct KeyFiles {
 }
 
 impl KeyFiles {
+    /// The key the latest rotation replaced (`identity.key.previous`), if
+    /// this node rotated: what signed its entries up to that rotation.
+    pub fn load_previous(&self) -> Result<Option<IdentityKey>, DataDirError> {
+        if !self.previous.exists() {
+            return Ok(None);
+        }
+        read_key(&self.previous).map(Some)
+    }
+
     pub fn stage(&self, next: &IdentityKey) -> Result<(), DataDirError> {
         write_key(&self.next, next)
     }

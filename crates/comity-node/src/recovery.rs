@@ -222,13 +222,28 @@ async fn fetch_own(
         .map_err(|_| "no answer to subscribe".to_string())?
         .map_err(|s| s.message().to_string())?
         .into_inner();
-    // The key that signs the entries after the held head: the first key,
-    // moved by every rotation held.
-    let mut key = match store.current_key(&own).map_err(|e| e.to_string())? {
-        Some((_, key)) => key,
-        // Never rotated (as far as held here): the current key.
-        None => node.public_key(),
-    };
+    // The key that signs the entries after the held head: that of the
+    // latest rotation held. Without one, the held log is as this node's
+    // first key signed it, and that is either its key now or, restored
+    // from a backup taken before a rotation, the key that rotation
+    // replaced (`identity.key.previous`): the first entry fetched tells
+    // which. Rotations fetched are followed from there.
+    let held_key = store
+        .current_key(&own)
+        .map_err(|e| e.to_string())?
+        .map(|(_, key)| key);
+    let mut candidates = vec![held_key.unwrap_or_else(|| node.public_key())];
+    if held_key.is_none()
+        && let Some(previous) = node
+            .key_files()
+            .map(|files| files.load_previous())
+            .transpose()
+            .map_err(|e| e.to_string())?
+            .flatten()
+    {
+        candidates.push(previous.public());
+    }
+    let mut key: Option<PublicKey> = None;
     while head.map_or(0, |h| h.seq) < target {
         let event = tokio::time::timeout(deadline, stream.message())
             .await
@@ -248,13 +263,24 @@ async fn fetch_own(
             None => return Err("an empty event".into()),
         };
         let entry = SignedEntry::decode(wire).map_err(|e| e.to_string())?;
-        match verify::verify_for_ingest(&entry, Some(&key), head, |_| None) {
-            Ok(Ingest::Append) => {}
-            Ok(other) => return Err(format!("seq {} is not next: {other:?}", entry.seq())),
-            Err(e) => return Err(format!("seq {}: {e}", entry.seq())),
+        let tried: Vec<PublicKey> = match key {
+            Some(key) => vec![key],
+            None => candidates.clone(),
+        };
+        let mut verdict = Err(String::from("no key to check it with"));
+        for candidate in tried {
+            verdict = match verify::verify_for_ingest(&entry, Some(&candidate), head, |_| None) {
+                Ok(Ingest::Append) => Ok(candidate),
+                Ok(other) => Err(format!("seq {} is not next: {other:?}", entry.seq())),
+                Err(e) => Err(format!("seq {}: {e}", entry.seq())),
+            };
+            if verdict.is_ok() {
+                break;
+            }
         }
+        key = Some(verdict?);
         if let Some(rotated) = verify::rotated_key(&entry) {
-            key = rotated;
+            key = Some(rotated);
         }
         let stored = entry.clone();
         let store = store.clone();
@@ -269,6 +295,14 @@ async fn fetch_own(
         .map_err(|e| e.to_string())?;
         head = Some(entry.head());
         tracing::info!(%peer, seq = entry.seq(), "recovered an own entry from a partner");
+    }
+    if let Some(key) = key
+        && key != node.public_key()
+    {
+        tracing::error!(
+            log_key = %key,
+            "RECOVERY: the own log rotated to a key this node does not hold: entries it signs now will be refused. Restore the current identity.key"
+        );
     }
     Ok(())
 }
