@@ -9,8 +9,9 @@
 mod support;
 
 use comity_core::{
-    IdentityKey, SignedEntry,
+    IdentityKey, SignedEntry, UnsignedEntry,
     checkpoint::SignedCheckpoint,
+    document,
     merkle::{self, leaf_hash},
 };
 use comity_node::checkpoints::is_checkpoint_evidence;
@@ -93,6 +94,11 @@ async fn the_origin_signs_its_log_and_partners_cosign_it_back() {
     // A consistency proof from 6 to 9 leaves, as the Consistency RPC serves it.
     itu.publish(3).await;
     ietf.wait_for_seq(&itu.org, 9).await;
+    // Proofs are served within the durable head (a flush after the append).
+    eventually("ietf holds itu's 9 durably", || {
+        ietf.node().durable_head(&itu.org) >= 9
+    })
+    .await;
     let proof = ietf.node().consistency_proof(&itu.org, 6, 9).await.unwrap();
     let all = itu.log_of(&itu.org);
     merkle::verify_consistency(6, 9, &root_of(&all[..6]), &root_of(&all), &proof).unwrap();
@@ -310,4 +316,188 @@ async fn checkpoints_are_asked_only_of_a_peer_that_announces_them() {
     );
     assert!(hellos.load(std::sync::atomic::Ordering::SeqCst) >= 2);
     stop.cancel();
+}
+
+/// What a partner shows of an origin beyond the entries a node holds.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Shown {
+    /// A larger checkpoint whose tree extends the held one.
+    Extension,
+    /// A larger checkpoint of a forked tree (another entry at seq 4).
+    Fork,
+    /// The forked checkpoint, and a proof that reproduces nothing.
+    Garbage,
+}
+
+/// `ietf` holds itu's log and checkpoint at size 6; a partner that gossips
+/// checkpoints shows it itu's checkpoint at size 9, signed with itu's key,
+/// and answers `Consistency` from the tree that goes with it (or garbage).
+/// Returns ietf, itu and the consistency requests the partner received.
+async fn shown_a_larger_checkpoint(
+    root: &Path,
+    shown: Shown,
+) -> (
+    TestNode,
+    TestNode,
+    std::sync::Arc<std::sync::Mutex<Vec<comity_core::proto::ConsistencyRequest>>>,
+    tokio_util::sync::CancellationToken,
+) {
+    let itu = TestNode::start_new(root, "itu").await;
+    let ietf = TestNode::start_new(root, "ietf").await;
+    ietf.follow(&itu);
+    itu.follow(&ietf);
+    itu.publish(5).await;
+    ietf.wait_for_seq(&itu.org, 6).await;
+    eventually("ietf keeps itu's checkpoint at 6", || {
+        kept(&ietf, &itu).is_some_and(|c| c.checkpoint.size == 6)
+    })
+    .await;
+    let held = kept(&ietf, &itu).unwrap();
+    let real = ietf.node().store().leaf_hashes(&itu.org, 6).unwrap();
+    let mut leaves = real.clone();
+    if shown != Shown::Extension {
+        leaves[3] = leaf_hash(b"another entry at seq 4");
+    }
+    leaves.extend((0..3u8).map(|i| leaf_hash(&[b'x', i])));
+    let larger = comity_core::checkpoint::Checkpoint::new(&itu.org, 9, merkle::root_of(&leaves))
+        .sign(&itu.key)
+        .unwrap();
+    assert_eq!(held.checkpoint.root, merkle::root_of(&real));
+    let fake = FakePeer::new(org("icann"))
+        .gossips_checkpoints_from_hello(1)
+        .shows_notes(vec![larger.to_text().into_bytes()])
+        .on_consistency(move |request| {
+            let (old, new) = (request.old_size as usize, request.new_size as usize);
+            assert_eq!((old, new), (6, 9), "the sizes of the two checkpoints");
+            let hashes = match shown {
+                Shown::Garbage => vec![leaf_hash(b"garbage"); 3],
+                _ => merkle::consistency_proof(old as u64, &leaves[..new]).unwrap(),
+            };
+            Ok(comity_core::proto::ConsistencyResponse {
+                hashes: hashes.iter().map(|h| h.to_vec()).collect(),
+                old_root: merkle::root_of(&leaves[..old]).to_vec(),
+            })
+        });
+    let calls = fake.consistency_calls();
+    let key = IdentityKey::generate();
+    let (endpoint, stop) = fake.start(&key, &[&ietf]).await;
+    ietf.node()
+        .add_peer(org("icann"), key.public(), Some(endpoint.parse().unwrap()))
+        .unwrap();
+    (ietf, itu, calls, stop)
+}
+
+/// A node that holds an origin's checkpoint at 6 and is shown one at 9
+/// whose tree does not extend it (the origin forked at seq 4) asks the
+/// partner that gossips checkpoints for a consistency proof, finds that the
+/// proof reproduces the larger root but another root at 6, and freezes the
+/// origin with the two notes as evidence.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_larger_checkpoint_of_a_forked_tree_is_caught_by_a_consistency_proof() {
+    let root = temp_root();
+    let (ietf, itu, calls, stop) = shown_a_larger_checkpoint(root.path(), Shown::Fork).await;
+    eventually("ietf freezes itu from the consistency proof", || {
+        ietf.node().store().is_frozen(&itu.org).unwrap()
+    })
+    .await;
+    let evidence = ietf.node().store().equivocations().unwrap();
+    assert_eq!(evidence.len(), 1);
+    assert!(is_checkpoint_evidence(&evidence[0]));
+    let (a, b) = (&evidence[0].held_header, &evidence[0].conflicting_header);
+    let a = SignedCheckpoint::verify(a, &itu.org, &itu.public_key()).unwrap();
+    let b = SignedCheckpoint::verify(b, &itu.org, &itu.public_key()).unwrap();
+    assert_eq!((a.checkpoint.size, b.checkpoint.size), (6, 9));
+    assert_eq!(evidence[0].reported_by, org("icann"));
+    assert!(!calls.lock().unwrap().is_empty());
+    stop.cancel();
+}
+
+/// The same with a larger checkpoint whose tree does extend the held one:
+/// the proof is asked for, it verifies, and nothing is raised.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_larger_checkpoint_that_extends_the_held_one_is_proven_consistent() {
+    let root = temp_root();
+    let (ietf, itu, calls, stop) = shown_a_larger_checkpoint(root.path(), Shown::Extension).await;
+    let asked = calls.clone();
+    eventually("ietf asks for a proof and accepts it", || {
+        !asked.lock().unwrap().is_empty() && !ietf.node().awaits_proof(&itu.org)
+    })
+    .await;
+    assert!(!ietf.node().store().is_frozen(&itu.org).unwrap());
+    assert!(ietf.node().store().equivocations().unwrap().is_empty());
+    stop.cancel();
+}
+
+/// A partner whose proof reproduces nothing is not believed about the
+/// origin: no freeze, and the pair is asked again later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_consistency_proof_is_not_evidence_against_the_origin() {
+    let root = temp_root();
+    let (ietf, itu, calls, stop) = shown_a_larger_checkpoint(root.path(), Shown::Garbage).await;
+    let asked = calls.clone();
+    eventually("ietf asks twice (the first answer judged)", || {
+        asked.lock().unwrap().len() >= 2
+    })
+    .await;
+    assert!(!ietf.node().store().is_frozen(&itu.org).unwrap());
+    assert!(ietf.node().store().equivocations().unwrap().is_empty());
+    assert!(ietf.node().awaits_proof(&itu.org));
+    stop.cancel();
+}
+
+/// Under a steady stream of publishes the origin still signs checkpoints,
+/// each of a size that was durable, and they advance while the publishing
+/// goes on. The stream is made steady on purpose: after each publish the
+/// test appends one more entry without flushing it, so the tree is beyond
+/// the durable head at every moment but the instant of a flush (a rule
+/// that signs only when the two agree signs next to never).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkpoints_advance_under_a_steady_stream_of_publishes() {
+    let root = temp_root();
+    let itu = TestNode::start_new(root.path(), "itu").await;
+    let node = itu.node().clone();
+    let store = node.store().clone();
+    let mut sizes: Vec<u64> = Vec::new();
+    let mut publishes = 0;
+    while sizes.len() < 4 {
+        assert!(
+            publishes < 400,
+            "only the checkpoints {sizes:?} after {publishes} publishes in a steady stream"
+        );
+        node.publish(support::consultation(&format!("published {publishes}")))
+            .await
+            .unwrap();
+        // Appended, not flushed: the next publish's flush covers it.
+        let (kind, payload) =
+            document::encode(support::consultation(&format!("pending {publishes}")));
+        let pending = UnsignedEntry::new(
+            itu.org.clone(),
+            kind,
+            payload,
+            time::OffsetDateTime::now_utc(),
+        )
+        .sign(&itu.key, store.head(&itu.org).unwrap());
+        store.append(&pending).unwrap();
+        publishes += 1;
+        if let Some(c) = kept(&itu, &itu)
+            && sizes.last() != Some(&c.checkpoint.size)
+        {
+            assert!(
+                c.checkpoint.size <= node.durable_head(&itu.org),
+                "a checkpoint beyond the durable head"
+            );
+            sizes.push(c.checkpoint.size);
+        }
+        // The stream's pace (the sign rounds run every 20 ms at most).
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(sizes.windows(2).all(|w| w[0] < w[1]), "sizes {sizes:?}");
+    // The latest is itu's log at that size.
+    let latest = kept(&itu, &itu).unwrap();
+    let log = itu.log_of(&itu.org);
+    assert_eq!(
+        latest.checkpoint.root,
+        root_of(&log[..latest.checkpoint.size as usize])
+    );
+    SignedCheckpoint::verify(latest.to_text().as_bytes(), &itu.org, &itu.public_key()).unwrap();
 }

@@ -80,6 +80,13 @@ type OnSubscribe = Arc<
         + Send
         + Sync,
 >;
+type OnConsistency = Arc<
+    dyn Fn(
+            comity_proto::v1::ConsistencyRequest,
+        ) -> Result<comity_proto::v1::ConsistencyResponse, tonic::Status>
+        + Send
+        + Sync,
+>;
 type OnGetBlob =
     Arc<dyn Fn(comity_proto::v1::GetBlobRequest) -> Result<Chunks, tonic::Status> + Send + Sync>;
 
@@ -104,6 +111,9 @@ pub struct FakePeer {
     offers: Arc<std::sync::Mutex<Vec<u32>>>,
     checkpoints_from_hello: Option<u32>,
     checkpoint_calls: Arc<std::sync::Mutex<Vec<u32>>>,
+    notes: Vec<Vec<u8>>,
+    on_consistency: Option<OnConsistency>,
+    consistency_calls: Arc<std::sync::Mutex<Vec<comity_proto::v1::ConsistencyRequest>>>,
 }
 
 impl FakePeer {
@@ -123,7 +133,38 @@ impl FakePeer {
             offers: Arc::default(),
             checkpoints_from_hello: None,
             checkpoint_calls: Arc::default(),
+            notes: Vec::new(),
+            on_consistency: None,
+            consistency_calls: Arc::default(),
         }
+    }
+
+    /// The signed notes its `Checkpoints` answers carry (once it announces
+    /// the capability).
+    pub fn shows_notes(mut self, notes: Vec<Vec<u8>>) -> Self {
+        self.notes = notes;
+        self
+    }
+
+    /// How it answers `Consistency` (once it announces the capability).
+    pub fn on_consistency(
+        mut self,
+        answer: impl Fn(
+            comity_proto::v1::ConsistencyRequest,
+        ) -> Result<comity_proto::v1::ConsistencyResponse, tonic::Status>
+        + Send
+        + Sync
+        + 'static,
+    ) -> Self {
+        self.on_consistency = Some(Arc::new(answer));
+        self
+    }
+
+    /// Every `Consistency` request it received.
+    pub fn consistency_calls(
+        &self,
+    ) -> Arc<std::sync::Mutex<Vec<comity_proto::v1::ConsistencyRequest>>> {
+        self.consistency_calls.clone()
     }
 
     /// The protocol version it answers `Hello` with.
@@ -326,8 +367,8 @@ impl comity_proto::v1::federation_server::Federation for FakePeer {
         (self.on_get_blob)(request.into_inner()).map(tonic::Response::new)
     }
 
-    /// Answers with no checkpoints of its own once it has announced the
-    /// capability; records every call.
+    /// Answers with the notes it was given (none by default) once it has
+    /// announced the capability; records every call.
     async fn checkpoints(
         &self,
         _: tonic::Request<comity_proto::v1::CheckpointsRequest>,
@@ -336,17 +377,24 @@ impl comity_proto::v1::federation_server::Federation for FakePeer {
             return Err(tonic::Status::unimplemented("no checkpoints here"));
         }
         Ok(tonic::Response::new(
-            comity_proto::v1::CheckpointsResponse::default(),
+            comity_proto::v1::CheckpointsResponse {
+                notes: self.notes.clone(),
+            },
         ))
     }
 
-    /// Proves nothing; records every call.
+    /// Answers as it was told once it has announced the capability (by
+    /// default it proves nothing); records every call.
     async fn consistency(
         &self,
-        _: tonic::Request<comity_proto::v1::ConsistencyRequest>,
+        request: tonic::Request<comity_proto::v1::ConsistencyRequest>,
     ) -> Result<tonic::Response<comity_proto::v1::ConsistencyResponse>, tonic::Status> {
-        self.checkpoint_call();
-        Err(tonic::Status::unimplemented("no consistency proofs here"))
+        let request = request.into_inner();
+        self.consistency_calls.lock().unwrap().push(request.clone());
+        match (&self.on_consistency, self.checkpoint_call()) {
+            (Some(answer), true) => answer(request).map(tonic::Response::new),
+            _ => Err(tonic::Status::unimplemented("no consistency proofs here")),
+        }
     }
 
     type OfferStream = tokio_stream::wrappers::ReceiverStream<

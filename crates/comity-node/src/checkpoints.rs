@@ -25,16 +25,18 @@
 //! each link sends what changed, at most once per heads-poll period, and
 //! takes the peer's answer.
 
-use crate::{blocking::blocking, clock::now_unix, error::NodeError, node::Node};
+use crate::{blocking::blocking, clock::now_unix, error::NodeError, node::Node, trust::Unproven};
 use comity_core::{
-    OrgId,
+    Hash, OrgId, PublicKey,
     checkpoint::{Checkpoint, Cosignature, SignedCheckpoint, origin_line},
     merkle::{self, MerkleHash},
-    note::{self, Note, SIG_TYPE_COSIGNATURE},
+    note::{self, Note, NoteSignature, SIG_TYPE_COSIGNATURE, SIG_TYPE_ED25519},
+    proto,
 };
 use comity_store::{Equivocation, Store};
-use std::sync::Arc;
+use std::{sync::Arc, time::Instant};
 use tokio::sync::watch;
+use tonic::transport::Channel;
 
 /// The local-records space checkpoints are kept in (key: the origin).
 pub const SPACE: &str = "checkpoints";
@@ -47,6 +49,21 @@ pub const COSIGNED: &str = "cosigned";
 /// Past sizes whose root this node recomputes from its entries to check a
 /// checkpoint, at most this many leaves (older checkpoints are ignored).
 pub const MAX_RECOMPUTED_LEAVES: u64 = 1 << 20;
+
+/// Signature checks remembered (then forgotten all at once): far more than
+/// the notes of a federation, few enough to stay a few megabytes.
+const MAX_REMEMBERED: usize = 1 << 16;
+
+/// A partner is asked for a consistency proof of a pair of checkpoints at
+/// most this many times (one partner per heads-poll period), then the pair
+/// is dropped with a warning: nobody holding the larger tree answered.
+const MAX_PROOF_ATTEMPTS: u32 = 8;
+
+/// Consistency proofs asked of one partner per gossip round, at most.
+const MAX_PROOFS_PER_ROUND: usize = 4;
+
+/// Hashes in a consistency proof, at most (two per level of a tree of 2^64).
+const MAX_PROOF_HASHES: usize = 130;
 
 /// What absorbing one note did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,7 +128,7 @@ impl Node {
             let Some(key) = self.key_of(&org) else {
                 continue;
             };
-            if let Some(at) = checkpoint.cosigned_by(&org, &key) {
+            if let Some(at) = self.cosigned_once(checkpoint, &org, &key) {
                 out.push((org, at));
             }
         }
@@ -134,23 +151,57 @@ impl Node {
             };
             (tree, self.identity())
         };
-        if tree.size() == 0 || tree.size() > self.durable_head(&org) {
-            // Appended but not flushed yet: the flush signals again. (Under
-            // a steady stream of publishes this waits for a pause.)
+        let durable = self.durable_head(&org);
+        // The tree as it is now when it is durable; else the latest one
+        // read beyond the durable head that a flush has covered since (a
+        // steady stream of publishes gets checkpoints one round behind),
+        // and the tree now is kept for a later round. Never beyond what is
+        // durable.
+        let (size, root, key) = {
+            let mut snapshot = self
+                .checkpoint_state()
+                .own_snapshot
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            let now = (tree.size(), tree.root(), key);
+            if now.0 <= durable {
+                *snapshot = None;
+                now
+            } else {
+                match snapshot.take() {
+                    // Durable since it was read: signed now, and the tree
+                    // read now waits for a later round.
+                    Some(ready) if ready.0 <= durable => {
+                        *snapshot = Some(now);
+                        ready
+                    }
+                    // Not durable yet: it waits (it is the older of the two).
+                    Some(waiting) => {
+                        *snapshot = Some(waiting);
+                        return Ok(None);
+                    }
+                    None => {
+                        *snapshot = Some(now);
+                        return Ok(None);
+                    }
+                }
+            }
+        };
+        if size == 0 {
             return Ok(None);
         }
         let _guard = self.checkpoint_lock();
         if let Some(held) = self.checkpoint_of(&org)?
-            && held.checkpoint.size >= tree.size()
+            && held.checkpoint.size >= size
         {
             return Ok(None);
         }
-        let signed = Checkpoint::new(&org, tree.size(), tree.root())
+        let signed = Checkpoint::new(&org, size, root)
             .sign(&key)
             .map_err(|e| NodeError::Internal(format!("signing a checkpoint: {e}")))?;
         write_checkpoint(&**self.store(), &org, &signed)?;
         self.bump_checkpoints();
-        tracing::debug!(size = tree.size(), "signed a checkpoint of the own log");
+        tracing::debug!(size, "signed a checkpoint of the own log");
         Ok(Some(signed))
     }
 
@@ -199,7 +250,7 @@ impl Node {
                 continue;
             };
             if let Some(kept) = self.cosigned_by_as_kept(origin, &cosigner)?
-                && let Some(at) = kept.cosigned_by(&cosigner, &key)
+                && let Some(at) = self.cosigned_once(&kept, &cosigner, &key)
             {
                 out.push((cosigner, kept.checkpoint.size, at));
             }
@@ -222,14 +273,40 @@ impl Node {
             let Some(key) = self.key_of(&cosigner) else {
                 continue;
             };
-            let Some(at) = received.cosigned_by(&cosigner, &key) else {
+            // Nothing newer than the one kept: no check, no store read.
+            let name = origin_line(&cosigner);
+            let Some(claimed) = received
+                .note
+                .signature_by(&name, note::key_id(&name, SIG_TYPE_COSIGNATURE, &key))
+                .and_then(|line| {
+                    Cosignature {
+                        signature: line.clone(),
+                    }
+                    .timestamp()
+                    .ok()
+                })
+            else {
+                continue;
+            };
+            let pair = (origin.clone(), cosigner.clone());
+            if self
+                .cosigned_latest()
+                .get(&pair)
+                .is_some_and(|&kept| kept >= (received.checkpoint.size, claimed))
+            {
+                continue;
+            }
+            let Some(at) = self.cosigned_once(received, &cosigner, &key) else {
                 continue;
             };
             if let Some(kept) = self.cosigned_by_as_kept(origin, &cosigner)?
-                && (kept.checkpoint.size, kept.cosigned_by(&cosigner, &key))
-                    >= (received.checkpoint.size, Some(at))
+                && let Some(kept_at) = self.cosigned_once(&kept, &cosigner, &key)
             {
-                continue;
+                let kept = (kept.checkpoint.size, kept_at);
+                self.cosigned_latest().insert(pair.clone(), kept);
+                if kept >= (received.checkpoint.size, at) {
+                    continue;
+                }
             }
             let id = note::key_id(&origin_line(&cosigner), SIG_TYPE_COSIGNATURE, &key);
             let (Some(line), Some(signed)) = (
@@ -251,9 +328,20 @@ impl Node {
                 &cosigned_key(origin, &cosigner),
                 note.to_string().as_bytes(),
             )?;
+            self.cosigned_latest()
+                .insert(pair, (received.checkpoint.size, at));
             changed = true;
         }
         Ok(changed)
+    }
+
+    fn cosigned_latest(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<(OrgId, OrgId), (u64, u64)>> {
+        self.checkpoint_state()
+            .cosigned_latest
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// Checks and keeps the notes a partner (`from`) showed: see the module
@@ -340,6 +428,28 @@ impl Node {
         .await
     }
 
+    /// [`Node::consistency_proof`] with the root at `old` (which the RFC
+    /// proof omits when `old` is a power of two), as the RPC answers.
+    pub async fn consistency_answer(
+        &self,
+        origin: &OrgId,
+        old: u64,
+        new: u64,
+    ) -> Result<proto::ConsistencyResponse, NodeError> {
+        let hashes = self.consistency_proof(origin, old, new).await?;
+        let store = self.store().clone();
+        let origin = origin.clone();
+        let old_root = blocking(move || {
+            let leaves = store.leaf_hashes(&origin, old)?;
+            Ok::<_, NodeError>(merkle::root_of(&leaves))
+        })
+        .await?;
+        Ok(proto::ConsistencyResponse {
+            hashes: hashes.into_iter().map(|h| h.to_vec()).collect(),
+            old_root: old_root.to_vec(),
+        })
+    }
+
     fn absorb(&self, from: &OrgId, bytes: &[u8]) -> Result<Absorbed, NodeError> {
         let ignored = |why: String| Ok(Absorbed::Ignored(why));
         let Ok(note) = Note::parse(bytes) else {
@@ -378,7 +488,13 @@ impl Node {
         let Some(key) = self.key_of(&origin) else {
             return ignored(format!("no key pinned for {origin}"));
         };
-        let Ok(received) = SignedCheckpoint::verify(bytes, &origin, &key) else {
+        // Bytes already absorbed whole (checked against the entries held
+        // here): absorbing them again changes nothing.
+        let seen = Hash::of(&[b"absorbed\0".as_slice(), bytes].concat());
+        if self.remembered(seen, || false) {
+            return Ok(Absorbed::Known);
+        }
+        let Some(received) = self.verified_once(bytes, &origin, &key) else {
             // A lagging partner may show one signed with a key rotated away:
             // not evidence of anything, just not checkable here.
             return ignored(format!(
@@ -427,6 +543,20 @@ impl Node {
                 size: received.checkpoint.size,
             });
         }
+        // Not checkable against the entries held, and of another size than
+        // the one kept: a partner's consistency proof will tell.
+        if check == Check::NotHeld
+            && let Some(held) = &held
+            && held.checkpoint.size != received.checkpoint.size
+        {
+            self.await_proof(&origin, held, &received);
+        }
+        // Once checked against the entries, these bytes need no second look.
+        let done = || {
+            if check == Check::Matches {
+                self.remembered(seen, || true);
+            }
+        };
         // Consistent with what is held here (or not checkable yet, for a
         // size beyond it): the cosignatures on it count.
         if check == Check::Matches && self.keep_cosignatures(&origin, &received)? {
@@ -434,6 +564,7 @@ impl Node {
         }
         let mut kept = match held {
             Some(held) if held.checkpoint.size > received.checkpoint.size => {
+                done();
                 return Ok(Absorbed::Known);
             }
             Some(held) if held.checkpoint == received.checkpoint => held,
@@ -458,11 +589,250 @@ impl Node {
         }
         let before = self.checkpoint_of(&origin)?;
         if before.as_ref().map(|b| b.to_text()) == Some(kept.to_text()) && !changed {
+            done();
             return Ok(Absorbed::Known);
         }
         write_checkpoint(&**self.store(), &origin, &kept)?;
         self.bump_checkpoints();
+        done();
         Ok(Absorbed::Kept)
+    }
+
+    /// Puts two origin-signed checkpoints of `origin` that differ in size,
+    /// and cannot both be checked against the entries held here, up for a
+    /// consistency proof (one pair per origin, the latest; none for a pair
+    /// already proven). A partner is asked a heads-poll period later, when
+    /// the entries have not settled it by then (`prove_consistency`).
+    fn await_proof(&self, origin: &OrgId, held: &SignedCheckpoint, received: &SignedCheckpoint) {
+        let (old, new) = if held.checkpoint.size < received.checkpoint.size {
+            (held, received)
+        } else {
+            (received, held)
+        };
+        let state = self.checkpoint_state();
+        if state
+            .proven
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&pair_digest(old, new).0)
+        {
+            return;
+        }
+        let mut unproven = state.unproven.lock().unwrap_or_else(|e| e.into_inner());
+        if unproven.get(origin).is_some_and(|u| {
+            u.old.checkpoint == old.checkpoint && u.new.checkpoint == new.checkpoint
+        }) {
+            return;
+        }
+        unproven.insert(
+            origin.clone(),
+            Unproven {
+                old: old.clone(),
+                new: new.clone(),
+                asked: Some(Instant::now()),
+                attempts: 0,
+            },
+        );
+        drop(unproven);
+        // Wakes the gossip tasks, which ask.
+        self.bump_checkpoints();
+    }
+
+    /// Whether a pair of checkpoints of any origin waits for a proof.
+    pub(crate) fn awaits_any_proof(&self) -> bool {
+        !self
+            .checkpoint_state()
+            .unproven
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty()
+    }
+
+    /// Whether a pair of checkpoints of `origin` waits for a consistency
+    /// proof.
+    pub fn awaits_proof(&self, origin: &OrgId) -> bool {
+        self.checkpoint_state()
+            .unproven
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(origin)
+    }
+
+    /// Asks `peer` (which announced `checkpoints`) for the consistency
+    /// proofs due: per origin at most one partner per heads-poll period, at
+    /// most [`MAX_PROOFS_PER_ROUND`] per call, each pair at most
+    /// [`MAX_PROOF_ATTEMPTS`] times. A proof that reproduces the larger
+    /// checkpoint's root and shows another root for the smaller one is
+    /// equivocation evidence (the two notes; the origin is frozen); one
+    /// that does not reproduce it proves nothing about the origin (the
+    /// partner may not hold that tree, or lie), and another partner is
+    /// asked later.
+    pub(crate) async fn prove_consistency(
+        self: &Arc<Self>,
+        peer: &OrgId,
+        client: &mut proto::federation_client::FederationClient<Channel>,
+    ) {
+        let period = self.config().replication.heads_poll();
+        let deadline = self.config().replication.call_deadline();
+        let due: Vec<(OrgId, Unproven)> = {
+            let mut unproven = self
+                .checkpoint_state()
+                .unproven
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            unproven.retain(|origin, u| {
+                let keep = u.attempts < MAX_PROOF_ATTEMPTS;
+                if !keep {
+                    tracing::warn!(
+                        %origin,
+                        old = u.old.checkpoint.size,
+                        new = u.new.checkpoint.size,
+                        "no partner proved two checkpoints consistent; they stay unchecked until the entries arrive"
+                    );
+                }
+                keep
+            });
+            unproven
+                .iter_mut()
+                .filter(|(_, u)| u.asked.is_none_or(|at| at.elapsed() >= period))
+                .take(MAX_PROOFS_PER_ROUND)
+                .map(|(origin, u)| {
+                    u.asked = Some(Instant::now());
+                    u.attempts += 1;
+                    (origin.clone(), u.clone())
+                })
+                .collect()
+        };
+        for (origin, pair) in due {
+            let node = self.clone();
+            let (o, p) = (origin.clone(), pair.clone());
+            // The entries may have come meanwhile: then they settle it.
+            match blocking(move || node.settle_locally(&o, &p)).await {
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(error) => {
+                    tracing::warn!(%error, "checking checkpoints against the entries failed");
+                    continue;
+                }
+            }
+            let request = proto::ConsistencyRequest {
+                origin: origin.to_string(),
+                old_size: pair.old.checkpoint.size,
+                new_size: pair.new.checkpoint.size,
+            };
+            let answer = match tokio::time::timeout(deadline, client.consistency(request)).await {
+                Ok(Ok(answer)) => answer.into_inner(),
+                Ok(Err(status)) => {
+                    tracing::debug!(%peer, %origin, error = %status.message(), "no consistency proof");
+                    continue;
+                }
+                Err(_) => {
+                    tracing::debug!(%peer, %origin, "no consistency proof in time");
+                    continue;
+                }
+            };
+            let node = self.clone();
+            let peer = peer.clone();
+            if let Err(error) =
+                blocking(move || node.judge_proof(&peer, &origin, &pair, &answer)).await
+            {
+                tracing::warn!(%error, "checking a consistency proof failed");
+            }
+        }
+    }
+
+    /// Settles `pair` from the entries held, when they now reach the larger
+    /// size: returns whether it did (a root that differs freezes).
+    fn settle_locally(&self, origin: &OrgId, pair: &Unproven) -> Result<bool, NodeError> {
+        if self.store().is_frozen(origin)? {
+            self.forget_pair(origin, pair);
+            return Ok(true);
+        }
+        if pair.new.checkpoint.size > self.durable_head(origin) {
+            return Ok(false);
+        }
+        let _guard = self.checkpoint_lock();
+        for (one, other) in [(&pair.old, &pair.new), (&pair.new, &pair.old)] {
+            if let Check::Differs(_) = self.check_against_entries(origin, &one.checkpoint)? {
+                let (a, b) = (other.to_text(), one.to_text());
+                self.freeze(
+                    origin,
+                    one.checkpoint.size,
+                    a.as_bytes(),
+                    b.as_bytes(),
+                    self.org(),
+                )?;
+                break;
+            }
+        }
+        self.forget_pair(origin, pair);
+        Ok(true)
+    }
+
+    /// Judges `peer`'s answer to a consistency request for `pair`.
+    fn judge_proof(
+        &self,
+        peer: &OrgId,
+        origin: &OrgId,
+        pair: &Unproven,
+        answer: &proto::ConsistencyResponse,
+    ) -> Result<(), NodeError> {
+        let hashes: Option<Vec<MerkleHash>> = (answer.hashes.len() <= MAX_PROOF_HASHES)
+            .then(|| {
+                answer
+                    .hashes
+                    .iter()
+                    .map(|h| MerkleHash::try_from(h.as_slice()).ok())
+                    .collect()
+            })
+            .flatten();
+        let old_subtree = MerkleHash::try_from(answer.old_root.as_slice()).unwrap_or_default();
+        let (old, new) = (&pair.old.checkpoint, &pair.new.checkpoint);
+        let shown = hashes.ok_or(()).and_then(|proof| {
+            merkle::proven_old_root(old.size, new.size, &new.root, &proof, &old_subtree)
+                .map_err(|_| ())
+        });
+        let Ok(shown) = shown else {
+            tracing::info!(%peer, %origin, old = old.size, new = new.size, "a partner's consistency proof does not reproduce the checkpoint's root: not evidence, another partner is asked");
+            return Ok(());
+        };
+        if shown == old.root {
+            tracing::debug!(%peer, %origin, old = old.size, new = new.size, "two checkpoints proven consistent");
+            let mut proven = self
+                .checkpoint_state()
+                .proven
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if proven.len() >= MAX_REMEMBERED {
+                proven.clear();
+            }
+            proven.insert(pair_digest(&pair.old, &pair.new).0);
+            drop(proven);
+            self.forget_pair(origin, pair);
+            return Ok(());
+        }
+        // The tree the origin signed at the larger size does not extend the
+        // one it signed at the smaller: no single log has both.
+        let _guard = self.checkpoint_lock();
+        if !self.store().is_frozen(origin)? {
+            let (a, b) = (pair.old.to_text(), pair.new.to_text());
+            self.freeze(origin, old.size, a.as_bytes(), b.as_bytes(), peer)?;
+        }
+        self.forget_pair(origin, pair);
+        Ok(())
+    }
+
+    fn forget_pair(&self, origin: &OrgId, pair: &Unproven) {
+        let mut unproven = self
+            .checkpoint_state()
+            .unproven
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if unproven.get(origin).is_some_and(|u| {
+            u.old.checkpoint == pair.old.checkpoint && u.new.checkpoint == pair.new.checkpoint
+        }) {
+            unproven.remove(origin);
+        }
     }
 
     /// A checkpoint of this node's own log, signed with its own key, shown
@@ -528,11 +898,19 @@ impl Node {
             let Some(key) = self.key_of(&cosigner) else {
                 continue;
             };
-            let Some(theirs) = received.cosigned_by(&cosigner, &key) else {
+            // The same cosignature held already: nothing to check.
+            let name = origin_line(&cosigner);
+            let id = note::key_id(&name, SIG_TYPE_COSIGNATURE, &key);
+            match received.note.signature_by(&name, id) {
+                None => continue,
+                Some(line) if kept.note.signature_by(&name, id) == Some(line) => continue,
+                Some(_) => {}
+            }
+            let Some(theirs) = self.cosigned_once(received, &cosigner, &key) else {
                 continue;
             };
-            if kept
-                .cosigned_by(&cosigner, &key)
+            if self
+                .cosigned_once(kept, &cosigner, &key)
                 .is_some_and(|t| t >= theirs)
             {
                 continue;
@@ -547,9 +925,98 @@ impl Node {
     }
 
     fn cosigned_by_us(&self, checkpoint: &SignedCheckpoint) -> bool {
-        checkpoint
-            .cosigned_by(self.org(), &self.public_key())
+        self.cosigned_once(checkpoint, self.org(), &self.public_key())
             .is_some()
+    }
+
+    /// Whether `check`, the check of `line` on `text` with `key`, passed:
+    /// run once per (key, line, text), remembered after it passed. Gossip
+    /// and heartbeats show the same notes again and again; each signature
+    /// costs one Ed25519 check here, not one per showing.
+    fn checked_once(
+        &self,
+        key: &PublicKey,
+        line: &NoteSignature,
+        text: &str,
+        check: impl FnOnce() -> bool,
+    ) -> bool {
+        let mut bytes = Vec::with_capacity(64 + line.signature.len() + text.len());
+        bytes.extend_from_slice(b"checked\0");
+        bytes.extend_from_slice(key.as_bytes());
+        bytes.extend_from_slice(line.line().as_bytes());
+        bytes.extend_from_slice(text.as_bytes());
+        self.remembered(Hash::of(&bytes), check)
+    }
+
+    /// Whether `digest` is remembered, else runs `check` and remembers it
+    /// when it passed.
+    fn remembered(&self, digest: Hash, check: impl FnOnce() -> bool) -> bool {
+        let state = self.checkpoint_state();
+        if state
+            .verified
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&digest.0)
+        {
+            return true;
+        }
+        if !check() {
+            return false;
+        }
+        let mut verified = state.verified.lock().unwrap_or_else(|e| e.into_inner());
+        if verified.len() >= MAX_REMEMBERED {
+            verified.clear();
+        }
+        verified.insert(digest.0);
+        true
+    }
+
+    /// [`SignedCheckpoint::cosigned_by`], each cosignature checked once.
+    fn cosigned_once(
+        &self,
+        checkpoint: &SignedCheckpoint,
+        cosigner: &OrgId,
+        key: &PublicKey,
+    ) -> Option<u64> {
+        let name = origin_line(cosigner);
+        let line = checkpoint
+            .note
+            .signature_by(&name, note::key_id(&name, SIG_TYPE_COSIGNATURE, key))?;
+        let passed = self.checked_once(key, line, &checkpoint.note.text, || {
+            checkpoint.cosigned_by(cosigner, key).is_some()
+        });
+        passed
+            .then(|| {
+                Cosignature {
+                    signature: line.clone(),
+                }
+                .timestamp()
+                .ok()
+            })
+            .flatten()
+    }
+
+    /// [`SignedCheckpoint::verify`], each origin signature checked once.
+    fn verified_once(
+        &self,
+        bytes: &[u8],
+        origin: &OrgId,
+        key: &PublicKey,
+    ) -> Option<SignedCheckpoint> {
+        let note = Note::parse(bytes).ok()?;
+        let checkpoint = Checkpoint::parse_text(&note.text).ok()?;
+        let name = origin_line(origin);
+        if checkpoint.origin != name {
+            return None;
+        }
+        let line = note.signature_by(&name, note::key_id(&name, SIG_TYPE_ED25519, key))?;
+        self.checked_once(key, line, &note.text, || {
+            SignedCheckpoint::verify(bytes, origin, key).is_ok()
+        })
+        .then(|| SignedCheckpoint {
+            checkpoint: checkpoint.clone(),
+            note: note.clone(),
+        })
     }
 
     /// Cosigns `checkpoint` as this node, now. The caller has checked that
@@ -582,6 +1049,10 @@ impl Node {
                 &cosigned_key(&origin, self.org()),
                 note.to_string().as_bytes(),
             )?;
+            self.cosigned_latest().insert(
+                (origin, self.org().clone()),
+                (checkpoint.checkpoint.size, now),
+            );
         }
         tracing::debug!(
             origin = %checkpoint.checkpoint.origin,
@@ -692,6 +1163,11 @@ enum Check {
 /// two signed entry headers.
 pub fn is_checkpoint_evidence(evidence: &Equivocation) -> bool {
     evidence.held_signature.is_empty() && evidence.conflicting_signature.is_empty()
+}
+
+/// Identifies a pair of checkpoints (their note texts).
+fn pair_digest(old: &SignedCheckpoint, new: &SignedCheckpoint) -> Hash {
+    Hash::of(format!("{}\0{}", old.note.text, new.note.text).as_bytes())
 }
 
 fn cosigned_key(origin: &OrgId, cosigner: &OrgId) -> Vec<u8> {

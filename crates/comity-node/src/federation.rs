@@ -13,7 +13,7 @@
 //! streams per connection and handshakes are bounded by the server
 //! (`crate::server`, `comity_tls::ServerLimits`).
 
-use crate::{blobs, error::NodeError, node::Node, offers, peers, protocol};
+use crate::{blobs, blocking::blocking, error::NodeError, node::Node, offers, peers, protocol};
 use comity_core::{OrgId, proto};
 use proto::{
     HeadsRequest, HeadsResponse, HelloRequest, HelloResponse, SubscribeEvent, SubscribeRequest,
@@ -271,16 +271,23 @@ impl Federation for FederationService {
         request: Request<HeadsRequest>,
     ) -> Result<Response<HeadsResponse>, Status> {
         self.caller(&request)?;
-        let heads = heads(&self.node, &request.into_inner().origins)?;
-        let mut checkpoints = Vec::new();
-        for head in &heads {
-            if let Ok(origin) = OrgId::new(head.origin.clone())
-                && let Some(checkpoint) = self.node.checkpoint_of(&origin)?
-            {
-                checkpoints.push(checkpoint.to_text().into_bytes());
+        let node = self.node.clone();
+        let origins = request.into_inner().origins;
+        // Store reads (heads, kept checkpoints): off the async workers.
+        let answer = blocking(move || {
+            let heads = heads(&node, &origins)?;
+            let mut checkpoints = Vec::new();
+            for head in &heads {
+                if let Ok(origin) = OrgId::new(head.origin.clone())
+                    && let Some(checkpoint) = node.checkpoint_of(&origin)?
+                {
+                    checkpoints.push(checkpoint.to_text().into_bytes());
+                }
             }
-        }
-        Ok(Response::new(HeadsResponse { heads, checkpoints }))
+            Ok::<_, NodeError>(HeadsResponse { heads, checkpoints })
+        })
+        .await?;
+        Ok(Response::new(answer))
     }
 
     async fn checkpoints(
@@ -312,13 +319,11 @@ impl Federation for FederationService {
         let request = request.into_inner();
         let origin = OrgId::new(request.origin.clone())
             .map_err(|e| Status::invalid_argument(format!("origin {:?}: {e}", request.origin)))?;
-        let proof = self
+        let answer = self
             .node
-            .consistency_proof(&origin, request.old_size, request.new_size)
+            .consistency_answer(&origin, request.old_size, request.new_size)
             .await?;
-        Ok(Response::new(proto::ConsistencyResponse {
-            hashes: proof.into_iter().map(|h| h.to_vec()).collect(),
-        }))
+        Ok(Response::new(answer))
     }
 
     type GetBlobStream = ReceiverStream<Result<proto::BlobChunk, Status>>;
@@ -490,14 +495,17 @@ impl Federation for FederationService {
     }
 }
 
-fn heartbeat(node: &Node, origin: &OrgId) -> Result<SubscribeEvent, NodeError> {
+/// A heartbeat: the durable head, and the checkpoint kept (a store read,
+/// run on the blocking pool).
+async fn heartbeat(node: &Arc<Node>, origin: &OrgId) -> Result<SubscribeEvent, NodeError> {
     let head_seq = node.durable_head(origin);
+    let (node, origin) = (node.clone(), origin.clone());
+    let checkpoint = blocking(move || node.checkpoint_of(&origin)).await?;
     Ok(SubscribeEvent {
         event: Some(Event::Heartbeat(proto::Heartbeat {
             head_seq,
             at: Some(std::time::SystemTime::now().into()),
-            checkpoint: node
-                .checkpoint_of(origin)?
+            checkpoint: checkpoint
                 .map(|c| c.to_text().into_bytes())
                 .unwrap_or_default(),
         })),
@@ -579,7 +587,7 @@ pub(crate) async fn serve_log(
             _ = tx.closed() => return,
             changed = durable.changed() => if changed.is_err() { return },
             _ = beat.tick() => {
-                let event = match heartbeat(&node, &origin) {
+                let event = match heartbeat(&node, &origin).await {
                     Ok(event) => Ok(event),
                     Err(e) => Err(e.into()),
                 };

@@ -4,8 +4,12 @@
 //! `Node`), so that `node` holds it without importing a module that
 //! imports `node` back (`.ci/module-cycles`).
 
-use comity_core::{OrgId, merkle::MerkleHash};
-use std::{collections::HashMap, sync::Mutex, time::Instant};
+use comity_core::{IdentityKey, OrgId, checkpoint::SignedCheckpoint, merkle::MerkleHash};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Mutex,
+    time::Instant,
+};
 use tokio::sync::watch;
 
 /// The node's checkpoint state in memory: a lock over the read-modify-write
@@ -23,6 +27,38 @@ pub(crate) struct CheckpointState {
     /// held: a lagging partner repeats its checkpoint in every heartbeat,
     /// and recomputing a past root reads the entries.
     pub(crate) matched: Mutex<HashMap<OrgId, (u64, MerkleHash)>>,
+    /// Digests of the (key, signature line, note text) already verified:
+    /// heartbeats and gossip show the same notes again and again, and each
+    /// signature is checked once (cleared when it grows past a bound).
+    pub(crate) verified: Mutex<HashSet<[u8; 32]>>,
+    /// Per origin, two origin-signed checkpoints of different sizes that
+    /// this node cannot compare with its entries: they wait for a
+    /// consistency proof from a partner (`crate::checkpoints`).
+    pub(crate) unproven: Mutex<HashMap<OrgId, Unproven>>,
+    /// Digests of checkpoint pairs already proven consistent (bounded as
+    /// `verified`): a lagging partner shows the older one again.
+    pub(crate) proven: Mutex<HashSet<[u8; 32]>>,
+    /// The own tree (size, root) and the key in effect at that size, read
+    /// together under the own-log lock while it was beyond the durable
+    /// head: signed once a flush covers it, so that a steady stream of
+    /// publishes still gets checkpoints (of what was durable), one round
+    /// behind.
+    pub(crate) own_snapshot: Mutex<Option<(u64, MerkleHash, IdentityKey)>>,
+    /// Per (origin, cosigner), the (size, timestamp) of the latest
+    /// cosignature kept (as the `cosigned` records hold it): a note that
+    /// brings nothing newer by a cosigner costs no store read or check.
+    pub(crate) cosigned_latest: Mutex<HashMap<(OrgId, OrgId), (u64, u64)>>,
+}
+
+/// Two checkpoints of one origin waiting for a consistency proof.
+#[derive(Debug, Clone)]
+pub(crate) struct Unproven {
+    /// The smaller one, and the larger one.
+    pub(crate) old: SignedCheckpoint,
+    pub(crate) new: SignedCheckpoint,
+    /// When a partner was last asked, and how many have been.
+    pub(crate) asked: Option<Instant>,
+    pub(crate) attempts: u32,
 }
 
 impl Default for CheckpointState {
@@ -32,6 +68,11 @@ impl Default for CheckpointState {
             version: watch::Sender::new(0),
             own_seen: Mutex::new(0),
             matched: Mutex::default(),
+            verified: Mutex::default(),
+            unproven: Mutex::default(),
+            proven: Mutex::default(),
+            own_snapshot: Mutex::default(),
+            cosigned_latest: Mutex::default(),
         }
     }
 }

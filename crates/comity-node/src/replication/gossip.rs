@@ -41,6 +41,9 @@ pub(super) async fn gossip(node: Arc<Node>, org: OrgId, channel: Channel, stop: 
                 if let Err(error) = node.absorb_notes(&org, answer.into_inner().notes).await {
                     tracing::warn!(%error, "checking a partner's checkpoints failed");
                 }
+                // Pairs of checkpoints this node cannot compare itself: this
+                // partner (it gossips checkpoints) may prove them.
+                node.prove_consistency(&org, &mut client).await;
             }
             Ok(Err(status)) if status.code() == tonic::Code::Unimplemented => {
                 tracing::debug!("the peer does not gossip checkpoints");
@@ -49,15 +52,21 @@ pub(super) async fn gossip(node: Arc<Node>, org: OrgId, channel: Channel, stop: 
             Ok(Err(status)) => tracing::debug!(error = %status.message(), "checkpoint gossip"),
             Err(_) => tracing::debug!("checkpoint gossip: no answer in time"),
         }
-        // At most one call per period, then wait for news (or the refresh).
+        // At most one call per period, then wait for news (or the refresh;
+        // the next period while a pair of checkpoints waits for a proof).
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = tokio::time::sleep(poll) => {}
         }
+        let refresh = if node.awaits_any_proof() {
+            poll
+        } else {
+            poll.saturating_mul(REFRESH_POLLS)
+        };
         tokio::select! {
             _ = stop.cancelled() => return,
             changed = version.changed() => if changed.is_err() { return },
-            _ = tokio::time::sleep(poll.saturating_mul(REFRESH_POLLS)) => {}
+            _ = tokio::time::sleep(refresh) => {}
         }
     }
 }
