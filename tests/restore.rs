@@ -292,3 +292,66 @@ async fn a_node_restored_from_a_backup_taken_before_a_key_rotation_recovers_acro
     assert_eq!(ietf.log_of(&itu.org), itu.log_of(&itu.org));
     no_equivocation_anywhere(&[&itu, &ietf, &icann]);
 }
+
+/// Recovery with a partner that does not announce the "checkpoints"
+/// capability (an older build): the node never asks it for checkpoints (nor
+/// consistency proofs), still recovers its own log from the partner's heads
+/// and entries, and does not hang.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recovery_from_a_partner_without_checkpoints_uses_its_heads_and_entries() {
+    use support::{FakePeer, entry_event, org, then_heartbeats};
+    let root = temp_root();
+    let mut itu = TestNode::start_new(root.path(), "itu").await;
+    // What the partner holds of itu's log: nothing until itu loses its disk.
+    let held: std::sync::Arc<std::sync::Mutex<Vec<comity_core::SignedEntry>>> =
+        std::sync::Arc::default();
+    let log = held.clone();
+    let itu_org = itu.org.clone();
+    let fake = FakePeer::new(org("ietf"))
+        .claims(&itu.org, 11)
+        .on_subscribe(move |request| {
+            let log = log.lock().unwrap().clone();
+            let answer = if request.origin == itu_org.as_str() {
+                let entries = log
+                    .iter()
+                    .filter(|e| e.seq() > request.after_seq)
+                    .map(|e| entry_event(e.wire().clone()))
+                    .collect();
+                let head = log.last().map_or(0, comity_core::SignedEntry::seq);
+                Ok(then_heartbeats(entries, head, std::time::Duration::from_millis(300)))
+            } else {
+                Err(tonic::Status::not_found("only itu's log"))
+            };
+            async move { answer }
+        });
+    let calls = fake.checkpoint_calls();
+    let key = comity_core::IdentityKey::generate();
+    let (endpoint, stop) = fake.start(&key, &[&itu]).await;
+    itu.node()
+        .add_peer(org("ietf"), key.public(), Some(endpoint.parse().unwrap()))
+        .unwrap();
+    itu.publish(5).await;
+    itu.stop().await;
+    let backup = root.path().join("backup");
+    copy_dir(itu.data.root(), &backup);
+    itu.start().await;
+    itu.publish(5).await;
+    assert_eq!(itu.head_seq(&itu.org), 11);
+    *held.lock().unwrap() = itu.log_of(&itu.org);
+    itu.stop().await;
+    std::fs::remove_dir_all(itu.data.root()).unwrap();
+    copy_dir(&backup, itu.data.root());
+    tokio::time::timeout(support::DEADLINE, itu.start())
+        .await
+        .expect("recovery hung");
+    assert_eq!(itu.node().recovery(), Recovery::Done);
+    assert_eq!(itu.head_seq(&itu.org), 11, "recovered from the partner's entries");
+    assert_eq!(itu.log_of(&itu.org), *held.lock().unwrap());
+    let next = itu.publish(1).await.remove(0);
+    assert_eq!(next.seq(), 12);
+    assert!(
+        calls.lock().unwrap().is_empty(),
+        "asked a peer without the capability for checkpoints"
+    );
+    stop.cancel();
+}
