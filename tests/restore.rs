@@ -318,7 +318,11 @@ async fn recovery_from_a_partner_without_checkpoints_uses_its_heads_and_entries(
                     .map(|e| entry_event(e.wire().clone()))
                     .collect();
                 let head = log.last().map_or(0, comity_core::SignedEntry::seq);
-                Ok(then_heartbeats(entries, head, std::time::Duration::from_millis(300)))
+                Ok(then_heartbeats(
+                    entries,
+                    head,
+                    std::time::Duration::from_millis(300),
+                ))
             } else {
                 Err(tonic::Status::not_found("only itu's log"))
             };
@@ -345,7 +349,11 @@ async fn recovery_from_a_partner_without_checkpoints_uses_its_heads_and_entries(
         .await
         .expect("recovery hung");
     assert_eq!(itu.node().recovery(), Recovery::Done);
-    assert_eq!(itu.head_seq(&itu.org), 11, "recovered from the partner's entries");
+    assert_eq!(
+        itu.head_seq(&itu.org),
+        11,
+        "recovered from the partner's entries"
+    );
     assert_eq!(itu.log_of(&itu.org), *held.lock().unwrap());
     let next = itu.publish(1).await.remove(0);
     assert_eq!(next.seq(), 12);

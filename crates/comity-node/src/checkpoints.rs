@@ -13,7 +13,17 @@
 //!   roots, or one whose root is not the root this node computes from the
 //!   entries it holds, are equivocation: the evidence (the two notes, or the
 //!   held note and the conflicting one) is stored and the origin frozen, by
-//!   the store's one freeze path, with an `EQUIVOCATION` log line.
+//!   the store's one freeze path, with an `EQUIVOCATION` log line. Two
+//!   checkpoints of different sizes that the entries held cannot settle
+//!   wait for a consistency proof from a partner that gossips checkpoints
+//!   (`prove_consistency`): one that reproduces the larger root but shows
+//!   another root at the smaller size is evidence the same way.
+//! - **Own checkpoints under a stream.** A round that finds the tree beyond
+//!   the durable head keeps it (size, root, key) and signs it in a later
+//!   round, once a flush has covered it.
+//! - **Cost.** Each signature is checked once (remembered while it stays
+//!   among the last 65,536), a note absorbed whole is not absorbed again,
+//!   and a cosignature no newer than the one kept costs no check.
 //! - **Kept.** Per origin (the own and each pinned one), the latest
 //!   origin-signed checkpoint with the cosignatures held on it, and per
 //!   (origin, cosigner) the latest checkpoint that cosigner cosigned; only

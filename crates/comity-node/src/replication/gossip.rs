@@ -2,7 +2,8 @@
 //! sends the peer this node's kept checkpoints (each origin's latest, with
 //! the cosignatures held) whenever they change, at most once per heads-poll
 //! period, and at least every [`REFRESH_POLLS`] periods; the peer answers
-//! with its own. Per node, one task that signs the own log's checkpoint and
+//! with its own, then is asked the consistency proofs due
+//! (`Node::prove_consistency`). Per node, one task that signs the own log's checkpoint and
 //! cosigns pending ones after every flush.
 //!
 //! Heads are polled only for out-of-reach origins, so checkpoints need a
