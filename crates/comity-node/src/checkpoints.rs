@@ -568,9 +568,10 @@ impl Node {
             }
         };
         // Consistent with what is held here (or not checkable yet, for a
-        // size beyond it): the cosignatures on it count.
-        if check == Check::Matches && self.keep_cosignatures(&origin, &received)? {
-            self.bump_checkpoints();
+        // size beyond it): the cosignatures on it count. (Kept per
+        // cosigner for the dashboard; not gossiped, so no gossip round.)
+        if check == Check::Matches {
+            self.keep_cosignatures(&origin, &received)?;
         }
         let mut kept = match held {
             Some(held) if held.checkpoint.size > received.checkpoint.size => {
@@ -872,9 +873,9 @@ impl Node {
             return Ok(Absorbed::Known);
         }
         let ours = self.check_against_entries(self.org(), &received.checkpoint)? == Check::Matches;
-        let kept_cosignatures = ours && self.keep_cosignatures(self.org(), &received)?;
-        if kept_cosignatures {
-            self.bump_checkpoints();
+        if ours {
+            // For the dashboard; not gossiped, so no gossip round.
+            self.keep_cosignatures(self.org(), &received)?;
         }
         let Some(mut held) = held else {
             return Ok(Absorbed::Known);
