@@ -305,9 +305,13 @@ impl Federation for FederationService {
                 notes.len()
             )));
         }
+        // Not sent back: the notes the caller just sent, byte for byte.
+        let theirs: std::collections::HashSet<Vec<u8>> = notes.iter().cloned().collect();
         self.node.absorb_notes(&caller, notes).await?;
+        let node = self.node.clone();
+        let ours = blocking(move || node.notes_to_share()).await?;
         Ok(Response::new(proto::CheckpointsResponse {
-            notes: self.node.notes_to_share()?,
+            notes: ours.into_iter().filter(|n| !theirs.contains(n)).collect(),
         }))
     }
 

@@ -12,8 +12,12 @@
 //! each hold one side of it.
 
 use crate::{node::Node, protocol};
-use comity_core::{OrgId, proto};
-use std::{sync::Arc, time::Duration};
+use comity_core::{Hash, OrgId, proto};
+use std::{
+    collections::HashSet,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 
@@ -27,32 +31,57 @@ pub(super) async fn gossip(node: Arc<Node>, org: OrgId, channel: Channel, stop: 
     let deadline = node.config().replication.call_deadline();
     let mut client = protocol::federation_client(channel, node.config().limits.max_message_bytes);
     let mut version = node.checkpoint_version();
+    // The notes this peer holds, as far as this connection knows: sent to
+    // it, or received from it. Only the others are sent, so a round costs
+    // one note per origin that changed; all of them again every
+    // REFRESH_POLLS periods (and first, on a new connection).
+    let mut shared: HashSet<Hash> = HashSet::new();
+    let mut last_full: Option<Instant> = None;
     loop {
         version.borrow_and_update();
-        let notes = match node.notes_to_share() {
+        let all = match node.notes_to_share() {
             Ok(notes) => notes,
             Err(error) => {
                 tracing::warn!(%error, "cannot read the checkpoints kept here");
                 Vec::new()
             }
         };
-        let request = proto::CheckpointsRequest { notes };
-        match tokio::time::timeout(deadline, client.checkpoints(request)).await {
-            Ok(Ok(answer)) => {
-                if let Err(error) = node.absorb_notes(&org, answer.into_inner().notes).await {
-                    tracing::warn!(%error, "checking a partner's checkpoints failed");
-                }
-                // Pairs of checkpoints this node cannot compare itself: this
-                // partner (it gossips checkpoints) may prove them.
-                node.prove_consistency(&org, &mut client).await;
-            }
-            Ok(Err(status)) if status.code() == tonic::Code::Unimplemented => {
-                tracing::debug!("the peer does not gossip checkpoints");
-                return;
-            }
-            Ok(Err(status)) => tracing::debug!(error = %status.message(), "checkpoint gossip"),
-            Err(_) => tracing::debug!("checkpoint gossip: no answer in time"),
+        let full = last_full.is_none_or(|at| at.elapsed() >= poll.saturating_mul(REFRESH_POLLS));
+        if full {
+            shared.clear();
         }
+        let notes: Vec<Vec<u8>> = all
+            .into_iter()
+            .filter(|note| !shared.contains(&Hash::of(note)))
+            .collect();
+        if full || !notes.is_empty() {
+            let sent: Vec<Hash> = notes.iter().map(|n| Hash::of(n)).collect();
+            let request = proto::CheckpointsRequest { notes };
+            match tokio::time::timeout(deadline, client.checkpoints(request)).await {
+                Ok(Ok(answer)) => {
+                    if full {
+                        last_full = Some(Instant::now());
+                    }
+                    let answer = answer.into_inner().notes;
+                    shared.extend(sent);
+                    shared.extend(answer.iter().map(|n| Hash::of(n)));
+                    if let Err(error) = node.absorb_notes(&org, answer).await {
+                        tracing::warn!(%error, "checking a partner's checkpoints failed");
+                    }
+                }
+                Ok(Err(status)) if status.code() == tonic::Code::Unimplemented => {
+                    tracing::debug!("the peer does not gossip checkpoints");
+                    return;
+                }
+                Ok(Err(status)) => {
+                    tracing::debug!(error = %status.message(), "checkpoint gossip")
+                }
+                Err(_) => tracing::debug!("checkpoint gossip: no answer in time"),
+            }
+        }
+        // Pairs of checkpoints this node cannot compare itself: this
+        // partner (it gossips checkpoints) may prove them.
+        node.prove_consistency(&org, &mut client).await;
         // At most one call per period, then wait for news (or the refresh;
         // the next period while a pair of checkpoints waits for a proof).
         tokio::select! {
