@@ -393,3 +393,74 @@ fn a_node_initialised_with_listen_off_is_dial_out_only() {
     assert_eq!(status["dial_out_only"], true);
     assert!(served.terminate().success());
 }
+
+/// Issue 15: API tokens from the CLI. The secret is printed once and never
+/// listed; a second token of one name, an unknown name to revoke, a name
+/// that is no name and a directory that holds no node are one line each;
+/// and a non-loopback `[local_api] tcp` stops `serve` in one line.
+#[test]
+fn api_tokens_are_made_listed_and_revoked_from_the_cli() {
+    let root = temp_root();
+    let dir = root.path().join("itu");
+    assert_one_line_error(
+        &comity(&["token", "create", "--name", "ci"], &dir),
+        "comity init",
+    );
+    assert!(
+        comity(
+            &["init", "--org", "itu", "--name", "ITU", "--http", "off"],
+            &dir
+        )
+        .status
+        .success()
+    );
+    let made = ok_json(
+        &["token", "create", "--name", "ci", "--read-only", "--json"],
+        &dir,
+    );
+    let secret = made["token"].as_str().unwrap().to_string();
+    assert!(secret.starts_with("comity_"), "{made}");
+    assert_eq!(made["read_only"], true);
+    // Text output: the secret alone on stdout, for `TOKEN=$(...)`.
+    let out = comity(&["token", "create", "--name", "admin"], &dir);
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    assert!(stdout.starts_with("comity_"), "{stdout}");
+
+    let listed = ok_json(&["token", "list", "--json"], &dir);
+    let names: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["admin", "ci"]);
+    assert!(!listed.to_string().contains(&secret), "never the secret");
+    let kept = std::fs::read_to_string(dir.join("api-tokens/ci.json")).unwrap();
+    assert!(!kept.contains(&secret), "stored hashed: {kept}");
+
+    assert_one_line_error(
+        &comity(&["token", "create", "--name", "ci"], &dir),
+        "exists already",
+    );
+    assert_one_line_error(
+        &comity(&["token", "create", "--name", "../escape"], &dir),
+        "token name",
+    );
+    let out = comity(&["token", "revoke", "ci"], &dir);
+    assert!(out.status.success());
+    assert_one_line_error(&comity(&["token", "revoke", "ci"], &dir), "no token named");
+    let listed = ok_json(&["token", "list", "--json"], &dir);
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+
+    let config = std::fs::read_to_string(dir.join("comity.toml")).unwrap();
+    std::fs::write(
+        dir.join("comity.toml"),
+        format!("{config}\n[local_api]\ntcp = \"0.0.0.0:7409\"\n"),
+    )
+    .unwrap();
+    let out = comity(&["serve"], &dir);
+    assert_one_line_error(&out, "not a loopback address");
+    assert_eq!(out.status.code(), Some(64));
+}

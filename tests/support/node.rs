@@ -127,6 +127,9 @@ impl TestNode {
         let options = NodeOptions {
             clock: self.clock.clone(),
             key_files: Some(self.data.key_files()),
+            api_tokens: Some(comity_node::tokens::ApiTokens::in_data_dir(
+                self.data.root(),
+            )),
         };
         let node =
             Node::with_options(self.config.clone(), self.key.clone(), store, options).unwrap();
@@ -143,10 +146,16 @@ impl TestNode {
             (true, Some(listener)) => Some(listener),
             (true, None) => Some(TcpListener::bind(self.config.http.listen).await.unwrap()),
         };
+        // `[local_api] tcp`, when a test sets it (port 0: a fresh one each start).
+        let local_api_tcp = match self.config.local_api.tcp {
+            Some(addr) => Some(TcpListener::bind(addr).await.unwrap()),
+            None => None,
+        };
         let listeners = Listeners {
             federation: listener,
             http,
             socket: Some(self.data.socket_path()),
+            local_api_tcp,
         };
         let running = Daemon::start(node, listeners).await.unwrap();
         self.running = Some(running);
@@ -165,6 +174,11 @@ impl TestNode {
     pub fn http_url(&self) -> String {
         assert!(self.dashboard, "{} serves no dashboard", self.org);
         self.node().http_url().expect("the dashboard is enabled")
+    }
+
+    /// Where the local API listens on loopback TCP (`[local_api] tcp`).
+    pub fn local_api_tcp_addr(&self) -> Option<std::net::SocketAddr> {
+        self.running.as_ref()?.local_api_tcp_addr()
     }
 
     pub fn node(&self) -> &Arc<Node> {

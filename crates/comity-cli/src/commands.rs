@@ -209,6 +209,7 @@ pub async fn serve(data: &DataArg, no_recover: bool) -> Result<(), Failure> {
     let key = data.load_key_recovering(&config.org, &*store)?;
     let options = comity_node::node::NodeOptions {
         key_files: Some(data.key_files()),
+        api_tokens: Some(comity_node::tokens::ApiTokens::in_data_dir(data.root())),
         ..Default::default()
     };
     let node = Node::with_options(config.clone(), key, store, options)?;
@@ -223,8 +224,12 @@ pub async fn serve(data: &DataArg, no_recover: bool) -> Result<(), Failure> {
         (Some(_), Some(url)) => format!("; dashboard {url}"),
         (Some(addr), None) => format!("; dashboard http://{addr}"),
     };
+    let tcp = daemon
+        .local_api_tcp_addr()
+        .map(|a| format!(" and {a} (API tokens)"))
+        .unwrap_or_default();
     println!(
-        "comity {} serving {} on {} (endpoint {}, {} peers); local API {}{dashboard}",
+        "comity {} serving {} on {} (endpoint {}, {} peers); local API {}{tcp}{dashboard}",
         env!("CARGO_PKG_VERSION"),
         config.org,
         daemon

@@ -1,6 +1,7 @@
 //! `comity`: one binary for the daemon (`serve`, `demo`) and for the people
 //! who run it (`init`, `id`, `peer`, `publish`, `log`, `status`,
-//! `consultation`, `respond`, `liaison`, `ack`, `attachment`, `key`).
+//! `consultation`, `respond`, `liaison`, `ack`, `attachment`, `key`, `user`,
+//! `token`).
 //! Commands that need a running node talk to it over the local API socket.
 
 mod attachment;
@@ -13,6 +14,7 @@ mod evidence;
 mod liaison;
 mod logging;
 mod output;
+mod token;
 mod user;
 
 use clap::{Args, Parser, Subcommand};
@@ -125,6 +127,9 @@ enum Command {
     /// Manage dashboard accounts.
     #[command(subcommand)]
     User(user::UserCommand),
+    /// API tokens for the local API over loopback TCP, the JSON API and /metrics.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
 }
 
 /// What `main` reports: a one-line message and an exit code.
@@ -234,6 +239,7 @@ async fn run(command: Command) -> Result<(), Failure> {
         Command::Key(command) => commands::key(command).await,
         Command::Demo(args) => demo::run(args).await,
         Command::User(command) => user::run(command).await,
+        Command::Token(command) => token::run(command),
     }
 }
 

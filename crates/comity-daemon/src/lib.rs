@@ -38,6 +38,13 @@ pub enum DaemonError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error(
+        "cannot listen on {addr} for the local API: {source} (set [local_api] tcp in comity.toml, or remove it)"
+    )]
+    LocalApi {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Node(#[from] NodeError),
     #[error(transparent)]
@@ -55,11 +62,14 @@ pub struct Listeners {
     pub http: Option<TcpListener>,
     /// The local API's Unix socket; none for a node without one.
     pub socket: Option<PathBuf>,
+    /// The local API's loopback TCP port (`[local_api] tcp`), behind API tokens.
+    pub local_api_tcp: Option<TcpListener>,
 }
 
 impl Listeners {
     /// Binds the addresses of `config`: `listen` unless the node only dials
-    /// out, and `[http] listen` when the dashboard is enabled.
+    /// out, `[http] listen` when the dashboard is enabled, and `[local_api]
+    /// tcp` when set.
     pub async fn bind(config: &Config, socket: Option<PathBuf>) -> Result<Self, DaemonError> {
         let federation = match config.dial_out_only() {
             true => None,
@@ -81,10 +91,19 @@ impl Listeners {
             ),
             false => None,
         };
+        let local_api_tcp = match config.local_api.tcp {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| DaemonError::LocalApi { addr, source })?,
+            ),
+            None => None,
+        };
         Ok(Self {
             federation,
             http,
             socket,
+            local_api_tcp,
         })
     }
 }
@@ -104,7 +123,13 @@ impl Daemon {
         // The notifier is made first: a bad [notify] section is refused
         // before anything listens.
         let notifier = comity_notify::Notifier::new(node.clone())?;
-        let running = RunningNode::start_with(node, listeners.federation, listeners.socket).await?;
+        let running = RunningNode::start_all(
+            node,
+            listeners.federation,
+            listeners.socket,
+            listeners.local_api_tcp,
+        )
+        .await?;
         let stop = running.shutdown_token();
         let http_addr = match &listeners.http {
             Some(listener) => {
@@ -153,6 +178,11 @@ impl Daemon {
     /// Where the federation server listens; none for a dial-out-only node.
     pub fn federation_addr(&self) -> Option<SocketAddr> {
         self.running.federation_addr()
+    }
+
+    /// Where the local API listens on loopback TCP, when it does.
+    pub fn local_api_tcp_addr(&self) -> Option<SocketAddr> {
+        self.running.local_api_tcp_addr()
     }
 
     /// Where the dashboard listens, when it runs.

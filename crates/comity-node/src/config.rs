@@ -37,6 +37,39 @@ pub struct Config {
     pub http: HttpConfig,
     #[serde(default)]
     pub notifications: NotificationsConfig,
+    #[serde(default, skip_serializing_if = "LocalApiConfig::is_off")]
+    pub local_api: LocalApiConfig,
+}
+
+/// The local API beyond its Unix socket.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LocalApiConfig {
+    /// A loopback TCP address (e.g. `"127.0.0.1:7409"`) where the local API
+    /// is also served, to clients that send an API token (`comity token
+    /// create`) as `authorization: Bearer <token>`. Off when absent.
+    /// Plain HTTP/2 without TLS, so loopback addresses only: anything else
+    /// is refused when the configuration is read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tcp: Option<SocketAddr>,
+}
+
+impl LocalApiConfig {
+    /// Nothing beyond the socket: `comity init` writes no `[local_api]`.
+    pub fn is_off(&self) -> bool {
+        self.tcp.is_none()
+    }
+
+    fn check(&self) -> Result<(), String> {
+        match self.tcp {
+            Some(addr) if !addr.ip().is_loopback() => Err(format!(
+                "[local_api] tcp = \"{addr}\" is not a loopback address: the local API over TCP \
+                 has no TLS, so it listens on 127.0.0.1 or ::1 only (for example \"127.0.0.1:7409\"); \
+                 reach it from elsewhere through an SSH tunnel"
+            )),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// How this node meets the network: whether it accepts connections at all.
@@ -81,6 +114,9 @@ pub struct HttpConfig {
     pub header_read_timeout_secs: u64,
     /// Connections served at once; more are closed as soon as accepted.
     pub max_connections: usize,
+    /// `/metrics` answers only requests with a valid API token
+    /// (`authorization: Bearer <token>`; a read-only one does).
+    pub metrics_require_token: bool,
 }
 
 impl HttpConfig {
@@ -112,6 +148,7 @@ impl Default for HttpConfig {
             secure_cookies: false,
             header_read_timeout_secs: 20,
             max_connections: 1024,
+            metrics_require_token: false,
         }
     }
 }
@@ -478,6 +515,7 @@ impl Config {
             workflow: WorkflowConfig::default(),
             http: HttpConfig::default(),
             notifications: NotificationsConfig::default(),
+            local_api: LocalApiConfig::default(),
         }
     }
 
@@ -510,6 +548,7 @@ impl Config {
             .check_periods()
             .and_then(|()| config.http.check())
             .and_then(|()| config.limits.check())
+            .and_then(|()| config.local_api.check())
             .map_err(|message| ConfigError::Parse {
                 path: path.to_owned(),
                 message,
@@ -555,6 +594,11 @@ mod tests {
         assert_eq!(config.replication.backoff_max_secs, 120);
         assert_eq!(config.http.header_read_timeout_secs, 20);
         assert_eq!(config.http.max_connections, 1024);
+        assert!(!config.http.metrics_require_token);
+        assert_eq!(
+            config.local_api.tcp,
+            Some(SocketAddr::from(([127, 0, 0, 1], 7409)))
+        );
         assert_eq!(config.limits, LimitsConfig::default());
         assert!(!config.dial_out_only());
     }
@@ -646,6 +690,26 @@ mod tests {
         ] {
             let err = Config::parse(&format!("{base}{field} = 0\n"), "t").unwrap_err();
             assert!(err.to_string().contains(field), "{err}");
+        }
+    }
+
+    #[test]
+    fn the_local_api_listens_on_loopback_tcp_only() {
+        let base = "org = \"itu\"\nname = \"x\"\nlisten = \"127.0.0.1:1\"\n";
+        assert_eq!(Config::parse(base, "t").unwrap().local_api.tcp, None);
+        for addr in ["127.0.0.1:7409", "[::1]:7409", "127.0.0.2:0"] {
+            let config =
+                Config::parse(&format!("{base}[local_api]\ntcp = \"{addr}\"\n"), "t").unwrap();
+            assert_eq!(config.local_api.tcp, Some(addr.parse().unwrap()));
+        }
+        for addr in ["0.0.0.0:7409", "[::]:7409", "192.0.2.1:7409"] {
+            let err = Config::parse(&format!("{base}[local_api]\ntcp = \"{addr}\"\n"), "t")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("[local_api] tcp") && err.contains(addr) && err.contains("loopback"),
+                "{err}"
+            );
         }
     }
 

@@ -31,6 +31,7 @@
 
 pub mod accepted;
 pub mod accounts;
+pub mod api_auth;
 pub mod blobs;
 pub mod blocking;
 pub mod checkpoints;
@@ -58,6 +59,7 @@ pub mod replication;
 pub mod rotations;
 pub mod server;
 pub mod stubs;
+pub mod tokens;
 pub mod transfers;
 mod trust;
 pub mod views;

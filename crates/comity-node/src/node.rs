@@ -34,6 +34,9 @@ pub struct NodeOptions {
     pub clock: Arc<dyn Clock>,
     /// Where the identity key lives, so that a rotation survives a restart.
     pub key_files: Option<KeyFiles>,
+    /// The API tokens that open the loopback TCP listener and the JSON API
+    /// (`crate::tokens`); none: no token is accepted anywhere.
+    pub api_tokens: Option<crate::tokens::ApiTokens>,
 }
 
 impl Default for NodeOptions {
@@ -41,6 +44,7 @@ impl Default for NodeOptions {
         Self {
             clock: Arc::new(SystemClock),
             key_files: None,
+            api_tokens: None,
         }
     }
 }
@@ -50,6 +54,7 @@ pub struct Node {
     identity: Arc<Identity>,
     clock: Arc<dyn Clock>,
     key_files: Option<KeyFiles>,
+    api_tokens: Option<crate::tokens::ApiTokens>,
     store: Arc<dyn Store>,
     pins: Arc<Pins>,
     peers: PeerTable,
@@ -120,6 +125,7 @@ impl Node {
             identity,
             clock: options.clock,
             key_files: options.key_files,
+            api_tokens: options.api_tokens,
             store,
             pins,
             peers,
@@ -142,6 +148,10 @@ impl Node {
     }
     pub fn config(&self) -> &Config {
         &self.config
+    }
+    /// The API tokens this node accepts, if it was given a token directory.
+    pub fn api_tokens(&self) -> Option<&crate::tokens::ApiTokens> {
+        self.api_tokens.as_ref()
     }
     pub fn public_key(&self) -> PublicKey {
         self.identity().public()

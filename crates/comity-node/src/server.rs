@@ -1,6 +1,7 @@
 //! Starting and stopping a node: the federation server (mutual TLS), the
-//! local API (Unix socket), both with gRPC health and reflection, and the
-//! peer tasks. One cancellation token stops them all, in order.
+//! local API (Unix socket, and optionally loopback TCP behind API tokens),
+//! all with gRPC health and reflection (v1 and v1alpha), and the peer tasks.
+//! One cancellation token stops them all, in order.
 
 use crate::{
     error::NodeError, federation::FederationService, local_api::LocalApi, node::Node,
@@ -34,6 +35,8 @@ pub struct RunningNode {
     /// None for a node that only dials out (`[network] listen = "off"`).
     federation_addr: Option<SocketAddr>,
     socket: Option<PathBuf>,
+    /// The local API's loopback TCP listener (`[local_api] tcp`), if any.
+    local_api_tcp: Option<SocketAddr>,
     servers: Vec<ServerTask>,
     /// The streams the servers answer with.
     streams: TaskTracker,
@@ -54,17 +57,63 @@ fn count_requests(
     })
 }
 
+/// Reflection v1, which grpcurl and current tools speak.
 fn reflection() -> Result<
     tonic_reflection::server::v1::ServerReflectionServer<
         impl tonic_reflection::server::v1::ServerReflection,
     >,
     NodeError,
 > {
+    reflection_builder()
+        .build_v1()
+        .map_err(|e| NodeError::Internal(format!("reflection: {e}")))
+}
+
+/// Reflection v1alpha, the only one Python's `grpcio-reflection` client and
+/// many older tools speak.
+fn reflection_v1alpha() -> Result<
+    tonic_reflection::server::v1alpha::ServerReflectionServer<
+        impl tonic_reflection::server::v1alpha::ServerReflection,
+    >,
+    NodeError,
+> {
+    reflection_builder()
+        .build_v1alpha()
+        .map_err(|e| NodeError::Internal(format!("reflection: {e}")))
+}
+
+fn reflection_builder() -> tonic_reflection::server::Builder<'static> {
     tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(comity_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .map_err(|e| NodeError::Internal(format!("reflection: {e}")))
+}
+
+/// The services of the local API, on the socket and on loopback TCP alike.
+async fn local_services(
+    node: &Arc<Node>,
+    streams: &TaskTracker,
+) -> Result<
+    (
+        tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health>,
+        tonic_reflection::server::v1::ServerReflectionServer<
+            impl tonic_reflection::server::v1::ServerReflection,
+        >,
+        tonic_reflection::server::v1alpha::ServerReflectionServer<
+            impl tonic_reflection::server::v1alpha::ServerReflection,
+        >,
+        NodeServer<LocalApi>,
+    ),
+    NodeError,
+> {
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<NodeServer<LocalApi>>().await;
+    Ok((
+        health_service,
+        reflection()?,
+        reflection_v1alpha()?,
+        NodeServer::new(LocalApi::new(node.clone(), streams.clone()))
+            .max_decoding_message_size(LOCAL_API_MAX_MESSAGE),
+    ))
 }
 
 /// Binds the local API socket, replacing a stale one, readable by the owner only.
@@ -103,6 +152,18 @@ impl RunningNode {
         federation: Option<TcpListener>,
         socket: Option<PathBuf>,
     ) -> Result<Self, NodeError> {
+        Self::start_all(node, federation, socket, None).await
+    }
+
+    /// As [`Self::start_with`], and serves the local API on `local_tcp` too
+    /// (already bound to a loopback address, `[local_api] tcp`), to clients
+    /// with an API token ([`crate::api_auth`]).
+    pub async fn start_all(
+        node: Arc<Node>,
+        federation: Option<TcpListener>,
+        socket: Option<PathBuf>,
+        local_tcp: Option<TcpListener>,
+    ) -> Result<Self, NodeError> {
         let federation_addr = federation
             .as_ref()
             .map(TcpListener::local_addr)
@@ -123,24 +184,48 @@ impl RunningNode {
 
         if let Some(path) = &socket {
             let listener = bind_socket(path)?;
-            let (health, health_service) = tonic_health::server::health_reporter();
-            health.set_serving::<NodeServer<LocalApi>>().await;
+            let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
+            let (health, reflection, reflection_v1alpha, api) =
+                local_services(&node, &streams).await?;
             let stop = shutdown.clone();
             let router = Server::builder()
                 .layer(count_requests(node.clone()))
-                .add_service(health_service)
-                .add_service(reflection()?)
-                .add_service(
-                    NodeServer::new(LocalApi::new(node.clone(), streams.clone()))
-                        .max_decoding_message_size(LOCAL_API_MAX_MESSAGE),
-                );
-            let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
+                .add_service(health)
+                .add_service(reflection)
+                .add_service(reflection_v1alpha)
+                .add_service(api);
             servers.push(tokio::spawn(async move {
                 router
                     .serve_with_incoming_shutdown(incoming, stop.cancelled_owned())
                     .await
             }));
         }
+        let local_api_tcp = match local_tcp {
+            Some(listener) => {
+                let addr = listener
+                    .local_addr()
+                    .map_err(|e| NodeError::Internal(format!("local API listener: {e}")))?;
+                let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+                let (health, reflection, reflection_v1alpha, api) =
+                    local_services(&node, &streams).await?;
+                let stop = shutdown.clone();
+                let router = Server::builder()
+                    .layer(count_requests(node.clone()))
+                    .layer(crate::api_auth::TokenLayer::new(node.api_tokens().cloned()))
+                    .add_service(health)
+                    .add_service(reflection)
+                    .add_service(reflection_v1alpha)
+                    .add_service(api);
+                servers.push(tokio::spawn(async move {
+                    router
+                        .serve_with_incoming_shutdown(incoming, stop.cancelled_owned())
+                        .await
+                }));
+                tracing::info!(%addr, "local API serving on loopback TCP (API tokens)");
+                Some(addr)
+            }
+            None => None,
+        };
 
         let replicator = Replicator::start(node.clone(), shutdown.child_token());
         if recovering {
@@ -160,6 +245,7 @@ impl RunningNode {
             node,
             federation_addr,
             socket,
+            local_api_tcp,
             servers,
             streams,
             replicator,
@@ -206,6 +292,7 @@ impl RunningNode {
             .max_concurrent_streams(Some(limits.max_streams_per_connection))
             .add_service(health_service)
             .add_service(reflection()?)
+            .add_service(reflection_v1alpha()?)
             .add_service(federation_service);
         Ok(tokio::spawn(async move {
             router
@@ -221,6 +308,11 @@ impl RunningNode {
     /// Where the federation service listens; None for a dial-out-only node.
     pub fn federation_addr(&self) -> Option<SocketAddr> {
         self.federation_addr
+    }
+
+    /// Where the local API listens on loopback TCP, when it does.
+    pub fn local_api_tcp_addr(&self) -> Option<SocketAddr> {
+        self.local_api_tcp
     }
 
     /// Cancelled when the node shuts down: other servers (the dashboard) stop with it.

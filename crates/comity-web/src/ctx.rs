@@ -11,12 +11,16 @@ use crate::{
 use axum::{
     body::Bytes,
     extract::{FromRequest, FromRequestParts, Request, State},
-    http::{StatusCode, header, request::Parts},
+    http::{Method, StatusCode, header, request::Parts},
     middleware::Next,
     response::{IntoResponse, Redirect, Response},
 };
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
-use comity_node::{NodeError, accounts::Role};
+use comity_node::{
+    NodeError,
+    accounts::Role,
+    tokens::{Grant, TokenError},
+};
 use serde::de::DeserializeOwned;
 
 /// What only the dashboard's errors add to [`Ctx`].
@@ -118,22 +122,86 @@ pub async fn gate(State(state): State<AppState>, request: Request, next: Next) -
     next.run(request).await
 }
 
-/// The JSON API: only for people logged in to this node's dashboard, even
-/// with `public_pages` (it shows restricted statements this node may read).
+/// The JSON API: for people logged in to this node's dashboard, even with
+/// `public_pages` (it shows restricted statements this node may read), or
+/// for scripts with an API token (`Authorization: Bearer <token>`, made by
+/// `comity token create`). A request that carries a token is judged by the
+/// token alone: missing, wrong or revoked is 401; a read-only token may
+/// only `GET` (or `HEAD`), anything else is 403, before any handler runs.
 pub async fn api_gate(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if request.headers().contains_key(header::AUTHORIZATION) {
+        let grant = match token_grant(&state.node, request.headers()) {
+            Ok(grant) => grant,
+            Err(e) => return json_error(StatusCode::UNAUTHORIZED, &e.to_string()),
+        };
+        let is_read = matches!(*request.method(), Method::GET | Method::HEAD);
+        if let Err(e) = grant.allow(
+            is_read,
+            &format!("{} {}", request.method(), request.uri().path()),
+        ) {
+            return json_error(StatusCode::FORBIDDEN, &e.to_string());
+        }
+        return next.run(request).await;
+    }
     let jar = CookieJar::from_headers(request.headers());
     if session_user(&state, &jar).is_none() {
-        let body = serde_json::json!({
-            "error": "log in to this node's dashboard first: the API uses its session cookie"
-        });
-        return (
-            axum::http::StatusCode::UNAUTHORIZED,
-            [(axum::http::header::CONTENT_TYPE, "application/json")],
-            body.to_string(),
-        )
-            .into_response();
+        return json_error(
+            StatusCode::UNAUTHORIZED,
+            "log in to this node's dashboard first (the API uses its session cookie), \
+             or send an API token as `Authorization: Bearer <token>` (`comity token create`)",
+        );
     }
     next.run(request).await
+}
+
+/// `/metrics` with `[http] metrics_require_token`: only with a valid API
+/// token (read-only will do). Without the switch, open as before.
+pub async fn metrics_gate(
+    State(node): State<std::sync::Arc<comity_node::Node>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if node.config().http.metrics_require_token
+        && let Err(e) = token_grant(&node, request.headers())
+    {
+        let mut response = (StatusCode::UNAUTHORIZED, format!("{e}\n")).into_response();
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            axum::http::HeaderValue::from_static("Bearer"),
+        );
+        return response;
+    }
+    next.run(request).await
+}
+
+/// The API token in the `Authorization` header, checked against the node's.
+fn token_grant(
+    node: &comity_node::Node,
+    headers: &axum::http::HeaderMap,
+) -> Result<Grant, TokenError> {
+    let value = match headers.get(header::AUTHORIZATION) {
+        Some(value) => Some(value.to_str().map_err(|_| TokenError::Invalid)?),
+        None => None,
+    };
+    let tokens = node.api_tokens().ok_or(TokenError::Invalid)?;
+    tokens.check_header(value)
+}
+
+fn json_error(status: StatusCode, message: &str) -> Response {
+    let body = serde_json::json!({ "error": message });
+    let mut response = (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            axum::http::HeaderValue::from_static("Bearer"),
+        );
+    }
+    response
 }
 
 pub fn login_redirect(path: &str) -> Response {

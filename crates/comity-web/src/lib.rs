@@ -93,7 +93,13 @@ pub fn router(node: Arc<Node>) -> Router {
         .merge(pages::router(state))
         .merge(feeds::router(node.clone()))
         .merge(api)
-        .merge(metrics::router(node.clone()))
+        .merge(api::openapi_router(node.clone()))
+        .merge(
+            metrics::router(node.clone()).route_layer(middleware::from_fn_with_state(
+                node.clone(),
+                ctx::metrics_gate,
+            )),
+        )
         .layer(middleware::from_fn_with_state(node, count_requests))
 }
 

@@ -526,3 +526,60 @@ async fn unknown_routes_answer_json_404() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
 }
+
+#[tokio::test]
+async fn the_openapi_description_lists_every_route_and_its_parameters_without_a_login() {
+    let clock = Arc::new(ManualClock::starting_now());
+    let itu = node("itu", &clock, "intergovernmental");
+    let response = comity_web::router(itu.clone())
+        .oneshot(
+            Request::get("/api/v1/openapi.json")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let spec: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(spec["openapi"], "3.1.0");
+    let paths = spec["paths"].as_object().unwrap();
+    for route in [
+        "/api/v1/status",
+        "/api/v1/peers",
+        "/api/v1/log",
+        "/api/v1/consultations",
+        "/api/v1/consultations/{origin}/{uuid}",
+        "/api/v1/liaisons",
+        "/api/v1/liaisons/{origin}/{uuid}",
+    ] {
+        assert!(
+            paths.contains_key(route),
+            "{route} missing: {:?}",
+            paths.keys()
+        );
+    }
+    let names = |route: &str| -> Vec<String> {
+        paths[route]["get"]["parameters"]
+            .as_array()
+            .map(|ps| {
+                ps.iter()
+                    .map(|p| p["name"].as_str().unwrap().to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(names("/api/v1/log"), ["origin", "after_seq", "limit"]);
+    assert_eq!(names("/api/v1/liaisons"), ["box"]);
+    assert_eq!(names("/api/v1/status"), Vec::<String>::new());
+    // The parameters it describes are the ones the route takes.
+    let (status, _) = call(&itu, "/api/v1/liaisons?box=inbox").await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = call(&itu, "/api/v1/log?origin=itu&after_seq=0&limit=1").await;
+    assert_eq!(status, StatusCode::OK);
+    // Both ways in are described.
+    let schemes = spec["components"]["securitySchemes"].as_object().unwrap();
+    assert_eq!(schemes["token"]["scheme"], "bearer");
+    assert_eq!(schemes["session"]["name"], "comity_session_itu");
+    assert!(spec["components"]["schemas"]["StatusBody"]["properties"]["heads"].is_object());
+}

@@ -142,6 +142,7 @@ async fn start_nodes(
             federation: Some(federation),
             http: Some(http),
             socket: Some(data.socket_path()),
+            local_api_tcp: None,
         };
         let daemon = Daemon::start(node, listeners).await?;
         nodes.push(DemoNode {
