@@ -593,5 +593,8 @@ async fn an_empty_attachment_of_a_dial_out_node_reaches_its_partner() {
         itu_node.store().blob_size(&hash).unwrap() == Some(0)
     })
     .await;
-    assert_eq!(itu.node().store().blob(&hash).unwrap().unwrap(), Vec::<u8>::new());
+    assert_eq!(
+        itu.node().store().blob(&hash).unwrap().unwrap(),
+        Vec::<u8>::new()
+    );
 }
