@@ -395,3 +395,101 @@ async fn the_attachments_of_a_dial_out_node_reach_its_partners() {
     .await;
     assert_eq!(itu.node().store().blob(&hash).unwrap().unwrap(), content);
 }
+
+/// Issue 12: `ietf` is the addressee of a restricted entry of `kenya-igf`,
+/// which only dials out, and first gets its log through `icann`, a relay
+/// outside the audience: a redacted stub. Once kenya-igf dials ietf and
+/// offers its log, ietf asks for the stub again over the offer and holds
+/// the whole entry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stub_is_filled_in_over_the_offer_of_an_origin_that_only_dials_in() {
+    let root = temp_root();
+    let mut kenya = TestNode::create_with(root.path(), "kenya-igf", |c| {
+        c.network.listen = Listen::Off;
+    })
+    .await;
+    kenya.start().await;
+    let icann = TestNode::start_new(root.path(), "icann").await;
+    let ietf = TestNode::start_new(root.path(), "ietf").await;
+    kenya.follow(&icann);
+    icann.follow_key_only(&kenya);
+    ietf.follow(&icann);
+    icann.follow(&ietf);
+    ietf.follow_key_only(&kenya);
+
+    let restricted = kenya
+        .node()
+        .publish_to(
+            support::consultation("For ietf only"),
+            comity_core::entry::Audience::Restricted(vec![ietf.org.clone()]),
+        )
+        .await
+        .unwrap();
+    let later = kenya.publish(2).await;
+    ietf.wait_for_seq(&kenya.org, later[1].seq()).await;
+    let held = |node: &TestNode| {
+        node.node()
+            .store()
+            .entry(&kenya.org, restricted.seq())
+            .unwrap()
+            .unwrap()
+    };
+    assert!(held(&icann).is_redacted(), "icann is outside the audience");
+    assert!(held(&ietf).is_redacted(), "ietf got it through icann");
+
+    // The origin dials ietf now: only over its offer can it be reached.
+    kenya.follow(&ietf);
+    let ietf_node = ietf.node().clone();
+    let (origin, seq) = (kenya.org.clone(), restricted.seq());
+    eventually("ietf holds the whole entry", move || {
+        ietf_node
+            .store()
+            .entry(&origin, seq)
+            .unwrap()
+            .is_some_and(|e| !e.is_redacted())
+    })
+    .await;
+    let whole = held(&ietf);
+    assert_eq!(whole.id(), restricted.id());
+    assert_eq!(whole.payload(), restricted.payload());
+    assert!(view_of(&ietf, &kenya.org).offers_to_us);
+    assert_exactly(&ietf, &kenya, later[1].seq());
+}
+
+/// Issue 12: an attachment of 0 bytes named by an entry of a dial-out node
+/// reaches its partner over the offer, as any other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_attachment_of_a_dial_out_node_reaches_its_partner() {
+    let root = temp_root();
+    let mut kenya = TestNode::create_with(root.path(), "kenya-igf", |c| {
+        c.network.listen = Listen::Off;
+    })
+    .await;
+    kenya.start().await;
+    let itu = TestNode::start_new(root.path(), "itu").await;
+    kenya.follow(&itu);
+    itu.follow_key_only(&kenya);
+
+    let hash = comity_core::Hash::of(&[]);
+    kenya.node().store().put_blob(&[]).unwrap();
+    let mut body = support::consultation("With an empty annex");
+    if let proto::document::Body::Consultation(c) = &mut body {
+        c.attachments = vec![proto::AttachmentRef {
+            hash: hash.0.to_vec(),
+            size: 0,
+            media_type: "text/plain".into(),
+            name: "empty.txt".into(),
+        }];
+    }
+    let entry = kenya.node().publish(body).await.unwrap();
+    itu.wait_for_seq(&kenya.org, entry.seq()).await;
+    let itu_node = itu.node().clone();
+    eventually("itu holds the empty attachment", move || {
+        itu_node.store().blob_size(&hash).unwrap() == Some(0)
+    })
+    .await;
+    assert_eq!(
+        itu.node().store().blob(&hash).unwrap().unwrap(),
+        Vec::<u8>::new()
+    );
+}

@@ -6,6 +6,7 @@
 
 mod ceilings;
 mod cluster;
+mod idle_link;
 mod nats;
 mod plot;
 // Shared with the test suite, which starts nodes as processes the same way.
@@ -44,7 +45,9 @@ struct Args {
     /// Where the nodes' temporary data directories go (default: the system temp dir).
     #[arg(long)]
     scratch: Option<PathBuf>,
-    /// Run only these scenarios (comma separated): ceilings, wire, propagation, ingest, witness, footprint.
+    /// Run only these scenarios (comma separated): ceilings, wire, propagation, ingest, witness, footprint;
+    /// and idle-link (the keep-alive traffic of one idle dial-out link, 3 min quick, 10 min full),
+    /// which runs only when named here.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Run NATS JetStream fan-out (a local `nats-server -js`) beside the
@@ -96,6 +99,8 @@ struct Report {
     ingest_and_catch_up: Option<scenarios::IngestAndCatchUp>,
     witness_cost: Option<scenarios::WitnessCost>,
     footprint: Option<scenarios::Footprint>,
+    /// `--only idle-link`: one idle dial-out link's bytes on the wire.
+    idle_link: Option<idle_link::IdleLink>,
     /// `--compare-nats`: the hub beside the propagation scenario.
     nats: Option<nats::NatsReport>,
     ratios: Ratios,
@@ -157,6 +162,7 @@ async fn run(args: Args) -> Result<()> {
         ingest_and_catch_up: None,
         witness_cost: None,
         footprint: None,
+        idle_link: None,
         nats: None,
         ratios: Ratios::default(),
         cdf_svg: None,
@@ -323,6 +329,17 @@ async fn run(args: Args) -> Result<()> {
         match scenarios::footprint(&bin, &scratch, origins, per, window).await {
             Ok(f) => report.footprint = Some(f),
             Err(e) => report.errors.push(format!("footprint: {e:#}")),
+        }
+    }
+    if args.only.iter().any(|o| o == "idle-link") {
+        let window = Duration::from_secs(if quick { 180 } else { 600 });
+        eprintln!(
+            "== one idle dial-out link through a counting proxy, {} s",
+            window.as_secs()
+        );
+        match idle_link::measure(&bin, &scratch, window).await {
+            Ok(i) => report.idle_link = Some(i),
+            Err(e) => report.errors.push(format!("idle link: {e:#}")),
         }
     }
 
@@ -597,6 +614,16 @@ fn print_table(r: &Report) {
             ),
             format!("{:.2}", w.with_over_without),
             "close to 1",
+        );
+    }
+    if let Some(l) = &r.idle_link {
+        row(
+            "idle dial-out link, up / down, TCP payload bytes/min",
+            format!("{:.0} / {:.0}", l.up_bytes_per_min, l.down_bytes_per_min),
+            &format!(
+                "heartbeats {} s, PINGs {} s; {} connection(s) in {:.0} s",
+                l.heartbeat_secs, l.ping_secs, l.connections, l.window_s
+            ),
         );
     }
     if let Some(f) = &r.footprint {

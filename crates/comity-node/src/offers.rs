@@ -6,7 +6,8 @@
 //! this node serves it on to others as a relay, as any log it holds.
 //!
 //! This node answers first with the durable head it holds of the caller's
-//! log; the caller streams what follows. Each batch goes through normal
+//! log (and the first entry it holds of it only as a redacted stub it may
+//! read whole, [`crate::stubs`]); the caller streams what follows. Each batch goes through normal
 //! ingest (checked, stored, flushed) and is acknowledged with the new
 //! durable head, so the caller knows what arrived and a reconnection
 //! resumes after it with no gap and nothing applied twice. A newer offer
@@ -62,7 +63,35 @@ fn ack(node: &Node, org: &OrgId) -> OfferDown {
         durable_head,
         refused,
         want_blob: None,
+        first_stub: 0,
     }
+}
+
+/// The first answer: the durable head, and the first entry of `org`'s log
+/// held here only as a stub this node may read, which `org` (its origin)
+/// may serve whole: the offer starts there and ingest fills it in. The log
+/// is looked through for stubs first if the follow task has not yet.
+async fn first_ack(node: &Arc<Node>, org: &OrgId) -> OfferDown {
+    if !node.stubs().scanned(org) {
+        let (node, origin) = (node.clone(), org.clone());
+        let scan = crate::blocking::blocking(move || {
+            node.stubs().scan(&**node.store(), &origin, node.org());
+            Ok::<(), NodeError>(())
+        });
+        if let Err(error) = scan.await {
+            tracing::warn!(%error, "cannot look for stubs to fill in");
+        }
+    }
+    let mut answer = ack(node, org);
+    if let Some(seq) = node
+        .stubs()
+        .first_for(org, org)
+        .filter(|&seq| seq <= answer.durable_head)
+    {
+        tracing::info!(peer = %org, from = seq, "asking the offer again for entries held as stubs");
+        answer.first_stub = seq;
+    }
+    answer
 }
 
 /// Attachments waiting to be asked for on one offer, at most this many.
@@ -169,7 +198,10 @@ impl Wanted {
             ));
         };
         let hash = transfer.hash;
-        if chunk.data.is_empty() && chunk.total_size == 0 {
+        // The empty chunk says "not served", unless the documents give the
+        // attachment 0 bytes: then it is the whole attachment (its hash is
+        // checked when it is stored).
+        if chunk.data.is_empty() && chunk.total_size == 0 && !transfer.sizes.contains(&0) {
             self.end(node);
             return Err(peer_error(format!("does not serve attachment {hash}")));
         }
@@ -248,7 +280,7 @@ pub(crate) async fn take(
         replaced,
         stop,
     } = session;
-    if down.send(Ok(ack(&node, &org))).await.is_err() {
+    if down.send(Ok(first_ack(&node, &org).await)).await.is_err() {
         return;
     }
     let silence = node.config().replication.call_deadline();

@@ -6,13 +6,16 @@
 //! to a source that may read it (`replication::follow`), and ingest fills
 //! the stub in (`Store::fill_payload`).
 //!
+//! An origin that dials in and offers its log (`crate::offers`) is asked,
+//! in the offer's first answer, to serve again from the first such stub.
+//!
 //! Kept in memory: filled from the log once per follow task's start, and
 //! from each ingest after that.
 
 use comity_core::{OrgId, SignedEntry, entry::Audience};
 use comity_store::Store;
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::{BTreeMap, HashMap, HashSet},
     sync::Mutex,
 };
 
@@ -24,6 +27,8 @@ const SCAN_BATCH: usize = 1024;
 #[derive(Debug, Default)]
 pub struct Stubs {
     held: Mutex<HashMap<OrgId, BTreeMap<u64, Vec<OrgId>>>>,
+    /// The origins whose log held here has been looked through.
+    scanned: Mutex<HashSet<OrgId>>,
 }
 
 /// Who may read `entry` whole, when it is a stub that `own` may read.
@@ -73,6 +78,14 @@ impl Stubs {
         })
     }
 
+    /// Whether `origin`'s log held here has been looked through for stubs.
+    pub(crate) fn scanned(&self, origin: &OrgId) -> bool {
+        self.scanned
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(origin)
+    }
+
     /// Reads `origin`'s log held in `store` for stubs `own` may read.
     pub(crate) fn scan(&self, store: &dyn Store, origin: &OrgId, own: &OrgId) {
         let mut after = 0;
@@ -81,6 +94,10 @@ impl Stubs {
                 return;
             };
             let Some(last) = batch.last().map(SignedEntry::seq) else {
+                self.scanned
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(origin.clone());
                 return;
             };
             for entry in &batch {

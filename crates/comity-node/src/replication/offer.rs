@@ -5,7 +5,9 @@
 //! `Hello` lists the capability "offer".
 //!
 //! The partner answers first with what it holds of this node's log,
-//! durably; this node then streams the rest as `Subscribe` would serve it
+//! durably (and the first entry it holds only as a redacted stub, if any:
+//! served again from there, it fills the stub in); this node then streams
+//! the rest as `Subscribe` would serve it
 //! (the same `serve_log`: backlog, live entries, heartbeats while idle) and
 //! reads each acknowledgement (the partner's new durable head). The
 //! heartbeats, every `replication.heartbeat_secs`, and the HTTP/2 PINGs
@@ -120,14 +122,19 @@ pub(super) async fn offer(
             .ok_or(OfferError::Closed)?,
     };
     let head = first.durable_head;
-    tracing::info!(peer = %org, head, "offering our log");
+    // Stubs the partner may read whole are served again from the first.
+    let after = match first.first_stub {
+        0 => head,
+        stub => head.min(stub - 1),
+    };
+    tracing::info!(peer = %org, head, from = after + 1, "offering our log");
     node.peer_table().record_remote_head(org, &own, head);
     node.peer_table().set_we_offer(org, true);
     let serve = serve_log(
         node.clone(),
         org.clone(),
         own.clone(),
-        head,
+        after,
         tx,
         cancel.clone(),
     );
