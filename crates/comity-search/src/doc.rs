@@ -152,10 +152,12 @@ impl IndexDoc {
                 bad.lang
             )));
         }
-        if let Audience::Restricted(orgs) = &self.audience {
-            if orgs.iter().any(|o| o.is_empty() || o == PUBLIC_READER) {
-                return Err(invalid("an audience names an empty or reserved org id".into()));
-            }
+        if let Audience::Restricted(orgs) = &self.audience
+            && orgs.iter().any(|o| o.is_empty() || o == PUBLIC_READER)
+        {
+            return Err(invalid(
+                "an audience names an empty or reserved org id".into(),
+            ));
         }
         if self.all_texts().all(|t| t.text.trim().is_empty()) {
             // A redacted stub has no payload, so no text: it must never

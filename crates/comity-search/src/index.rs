@@ -31,9 +31,9 @@ use tantivy::schema::{
 };
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, TantivyError, Term};
 
+use crate::SearchError;
 use crate::doc::{Audience, IndexDoc, PUBLIC_READER};
 use crate::tokenizer::{self, LangGroup};
-use crate::SearchError;
 
 /// The index format version. Bump it whenever the schema, an analyser or
 /// the meaning of a field changes: an index of another version is rebuilt.
@@ -114,7 +114,9 @@ impl std::fmt::Display for RebuildReason {
             RebuildReason::OtherVersion(None) => {
                 write!(f, "the search index records no format version")
             }
-            RebuildReason::Incomplete => write!(f, "the last rebuild of the search index did not finish"),
+            RebuildReason::Incomplete => {
+                write!(f, "the last rebuild of the search index did not finish")
+            }
             RebuildReason::Corrupt(e) => write!(f, "the search index could not be opened: {e}"),
         }
     }
@@ -307,7 +309,9 @@ impl SearchIndex {
                 return Ok((index, OpenState::Ready { checkpoint }));
             }
             Ok(Existing::Unusable(reason)) => reason,
-            Err(e @ (SearchError::Locked(_) | SearchError::NotAnIndex(_) | SearchError::Io { .. })) => {
+            Err(
+                e @ (SearchError::Locked(_) | SearchError::NotAnIndex(_) | SearchError::Io { .. }),
+            ) => {
                 return Err(e);
             }
             Err(e) => RebuildReason::Corrupt(e.to_string()),
@@ -323,7 +327,8 @@ impl SearchIndex {
     pub fn in_ram(config: SearchConfig) -> Result<SearchIndex, SearchError> {
         let (schema, fields) = build_schema();
         let index = Index::create_in_ram(schema);
-        let this = Self::assemble(index, fields, None, config, Checkpoint::new(), true)?;
+        let writer = new_writer(&index, &config, None)?;
+        let this = Self::assemble(index, writer, fields, None, config, Checkpoint::new(), true)?;
         Ok(this)
     }
 
@@ -339,41 +344,41 @@ impl SearchIndex {
             return Err(SearchError::NotAnIndex(dir.to_path_buf()));
         }
         let index = Index::open_in_dir(dir)?;
+        // Take the writer's lock before anything else: an index that
+        // another process is writing is never judged, let alone wiped.
+        let writer = new_writer(&index, config, Some(dir))?;
         let metas = index.load_metas()?;
-        let payload: Payload = match metas.payload.as_deref().map(serde_json::from_str) {
-            Some(Ok(p)) => p,
-            Some(Err(e)) => {
-                return Ok(Existing::Unusable(RebuildReason::Corrupt(format!(
-                    "commit payload: {e}"
-                ))));
-            }
-            None => return Ok(Existing::Unusable(RebuildReason::OtherVersion(None))),
-        };
-        if payload.version != INDEX_VERSION {
-            return Ok(Existing::Unusable(RebuildReason::OtherVersion(Some(
-                payload.version,
-            ))));
-        }
-        if !payload.complete {
-            return Ok(Existing::Unusable(RebuildReason::Incomplete));
-        }
         let (schema, fields) = build_schema();
-        if index.schema() != schema {
+        let reason = match metas
+            .payload
+            .as_deref()
+            .map(serde_json::from_str::<Payload>)
+        {
+            Some(Ok(p)) if p.version != INDEX_VERSION => {
+                RebuildReason::OtherVersion(Some(p.version))
+            }
+            Some(Ok(p)) if !p.complete => RebuildReason::Incomplete,
             // Same version number, another schema: written by other code.
-            return Ok(Existing::Unusable(RebuildReason::OtherVersion(None)));
-        }
-        let checkpoint = payload.checkpoint.clone();
-        let this = Self::assemble(
-            index,
-            fields,
-            Some(dir.to_path_buf()),
-            config.clone(),
-            payload.checkpoint,
-            true,
-        )?;
-        // Building the reader (in `assemble`) opened every segment, so a
-        // damaged segment file was found here rather than by a search.
-        Ok(Existing::Usable(this, checkpoint))
+            Some(Ok(_)) if index.schema() != schema => RebuildReason::OtherVersion(None),
+            Some(Ok(p)) => {
+                let checkpoint = p.checkpoint.clone();
+                // Building the reader opens every segment, so a damaged
+                // segment file is found here rather than by a search.
+                let this = Self::assemble(
+                    index,
+                    writer,
+                    fields,
+                    Some(dir.to_path_buf()),
+                    config.clone(),
+                    p.checkpoint,
+                    true,
+                )?;
+                return Ok(Existing::Usable(this, checkpoint));
+            }
+            Some(Err(e)) => RebuildReason::Corrupt(format!("commit payload: {e}")),
+            None => RebuildReason::OtherVersion(None),
+        };
+        Ok(Existing::Unusable(reason))
     }
 
     fn create(dir: &Path, config: &SearchConfig) -> Result<SearchIndex, SearchError> {
@@ -381,8 +386,10 @@ impl SearchIndex {
         std::fs::write(dir.join(MARKER_FILE), MARKER_TEXT).map_err(io_err(dir))?;
         let (schema, fields) = build_schema();
         let index = Index::create_in_dir(dir, schema)?;
+        let writer = new_writer(&index, config, Some(dir))?;
         let this = Self::assemble(
             index,
+            writer,
             fields,
             Some(dir.to_path_buf()),
             config.clone(),
@@ -401,27 +408,13 @@ impl SearchIndex {
 
     fn assemble(
         index: Index,
+        writer: IndexWriter,
         fields: Fields,
         dir: Option<PathBuf>,
         config: SearchConfig,
         checkpoint: Checkpoint,
         complete: bool,
     ) -> Result<SearchIndex, SearchError> {
-        tokenizer::register(index.tokenizers());
-        let writer_options = IndexWriterOptions::builder()
-            .memory_budget_per_thread(config.writer_arena_bytes.max(15_000_000))
-            .num_worker_threads(1)
-            .num_merge_threads(config.merge_threads.max(1))
-            .build();
-        let writer: IndexWriter =
-            index
-                .writer_with_options(writer_options)
-                .map_err(|e| match (&e, &dir) {
-                    (TantivyError::LockFailure(LockError::LockBusy, _), Some(d)) => {
-                        SearchError::Locked(d.clone())
-                    }
-                    _ => SearchError::Tantivy(e),
-                })?;
         let mut policy = LogMergePolicy::default();
         // Revisions replace documents: merge away segments with many
         // deleted documents sooner than tantivy's default (half).
@@ -772,14 +765,10 @@ impl SearchIndex {
         let thread = std::thread::Builder::new()
             .name("search-commit".into())
             .spawn(move || {
-                loop {
-                    match stopped.recv_timeout(interval) {
-                        Err(mpsc::RecvTimeoutError::Timeout) => {
-                            if let Err(e) = index.commit() {
-                                tracing::warn!(error = %e, "search index: commit failed");
-                            }
-                        }
-                        _ => break,
+                // Disconnection (the handle stopped or dropped) ends it.
+                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(interval) {
+                    if let Err(e) = index.commit() {
+                        tracing::warn!(error = %e, "search index: commit failed");
                     }
                 }
                 index.commit()
@@ -798,6 +787,29 @@ impl SearchIndex {
             }
         }
     }
+}
+
+/// The one writer (it takes the directory's lock), with its arena, and the
+/// index's analysers registered.
+fn new_writer(
+    index: &Index,
+    config: &SearchConfig,
+    dir: Option<&Path>,
+) -> Result<IndexWriter, SearchError> {
+    tokenizer::register(index.tokenizers());
+    let options = IndexWriterOptions::builder()
+        .memory_budget_per_thread(config.writer_arena_bytes.max(15_000_000))
+        .num_worker_threads(1)
+        .num_merge_threads(config.merge_threads.max(1))
+        .build();
+    index
+        .writer_with_options(options)
+        .map_err(|e| match (&e, dir) {
+            (TantivyError::LockFailure(LockError::LockBusy, _), Some(d)) => {
+                SearchError::Locked(d.to_path_buf())
+            }
+            _ => SearchError::Tantivy(e),
+        })
 }
 
 fn configure_parser(p: &mut QueryParser, f: &Fields, groups: &[LangGroup]) {

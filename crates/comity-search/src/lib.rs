@@ -39,4 +39,4 @@ pub use query::{
     Highlight, Hit, MAX_LIMIT, MAX_OFFSET, MAX_QUERY_CHARS, Reader, SearchQuery, SearchResults,
     Snippet,
 };
-pub use tokenizer::{LangGroup, MultiScriptTokenizer, MultiScriptTokenStream};
+pub use tokenizer::{LangGroup, MultiScriptTokenStream, MultiScriptTokenizer};

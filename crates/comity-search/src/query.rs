@@ -15,10 +15,10 @@ use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::snippet::{SnippetGenerator, collapse_overlapped_ranges};
 use tantivy::{Searcher, TantivyDocument, Term};
 
+use crate::SearchError;
 use crate::doc::{DocKind, IndexDoc, Localized, PUBLIC_READER};
 use crate::index::{Fields, SearchIndex, stored_doc};
 use crate::tokenizer::LangGroup;
-use crate::SearchError;
 
 /// At most this many hits per page.
 pub const MAX_LIMIT: usize = 100;
@@ -159,10 +159,10 @@ impl SearchIndex {
                 "offset must be at most {MAX_OFFSET}; narrow the search instead"
             )));
         }
-        if let Reader::Org(o) = reader {
-            if o.is_empty() || o == PUBLIC_READER {
-                return Err(SearchError::InvalidQuery(format!("{o:?} is not an org id")));
-            }
+        if let Reader::Org(o) = reader
+            && (o.is_empty() || o == PUBLIC_READER)
+        {
+            return Err(SearchError::InvalidQuery(format!("{o:?} is not an org id")));
         }
         let lang = match &q.lang {
             Some(l) if !crate::doc::valid_lang(l) => {
@@ -185,7 +185,8 @@ impl SearchIndex {
         // Lenient: a stray quote or colon in a search box is not an error.
         let (user_query, _errors) = parser.parse_query_lenient(text);
 
-        let mut filters: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, access_filter(f, reader))];
+        let mut filters: Vec<(Occur, Box<dyn Query>)> =
+            vec![(Occur::Must, access_filter(f, reader))];
         if let Some(o) = &q.origin {
             filters.push((Occur::Must, term(f.origin, o)));
         }
@@ -199,7 +200,10 @@ impl SearchIndex {
             (Occur::Must, user_query.box_clone()),
             (
                 Occur::Must,
-                Box::new(ConstScoreQuery::new(Box::new(BooleanQuery::new(filters)), 0.0)),
+                Box::new(ConstScoreQuery::new(
+                    Box::new(BooleanQuery::new(filters)),
+                    0.0,
+                )),
             ),
         ]);
 
@@ -367,7 +371,11 @@ impl Snippets<'_> {
             .chain(doc.bodies.iter())
             .filter(|t| !t.text.trim().is_empty())
             .collect();
-        let titles: Vec<&Localized> = doc.titles.iter().filter(|t| !t.text.trim().is_empty()).collect();
+        let titles: Vec<&Localized> = doc
+            .titles
+            .iter()
+            .filter(|t| !t.text.trim().is_empty())
+            .collect();
         let mut best: Option<Snippet> = None;
         for (texts, is_title) in [(&bodies, false), (&titles, true)] {
             for g in groups_in_order(texts, prefs) {
