@@ -15,7 +15,9 @@ use comity_search::LangGroup;
 use criterion::{Criterion, criterion_group, criterion_main};
 use tantivy::collector::{Count, TopDocs};
 use tantivy::query::QueryParser;
-use tantivy::schema::{IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value};
+use tantivy::schema::{
+    IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value,
+};
 use tantivy::tokenizer::{LowerCaser, TextAnalyzer};
 use tantivy::{Index, IndexWriter, TantivyDocument};
 
@@ -54,7 +56,9 @@ fn measure(name: &str, analyzer: TextAnalyzer, corpus: &Corpus, c: &mut Criterio
     index.tokenizers().register("zh", analyzer);
 
     let (rss0, _) = common::rss_mib();
-    let mut writer: IndexWriter = index.writer_with_num_threads(1, 24_000_000).expect("writer");
+    let mut writer: IndexWriter = index
+        .writer_with_num_threads(1, 24_000_000)
+        .expect("writer");
     let started = Instant::now();
     for (i, (t, body_text)) in corpus.titles.iter().zip(&corpus.bodies).enumerate() {
         let mut d = TantivyDocument::new();
@@ -67,7 +71,12 @@ fn measure(name: &str, analyzer: TextAnalyzer, corpus: &Corpus, c: &mut Criterio
     let took = started.elapsed();
     writer.wait_merging_threads().expect("merges");
     let (rss1, _) = common::rss_mib();
-    let bytes: usize = corpus.titles.iter().chain(&corpus.bodies).map(String::len).sum();
+    let bytes: usize = corpus
+        .titles
+        .iter()
+        .chain(&corpus.bodies)
+        .map(String::len)
+        .sum();
     let reader = index.reader().expect("reader");
     let searcher = reader.searcher();
     let parser = QueryParser::for_index(&index, vec![title]);
@@ -145,14 +154,21 @@ fn measure(name: &str, analyzer: TextAnalyzer, corpus: &Corpus, c: &mut Criterio
 
 fn bench(c: &mut Criterion) {
     let corpus = corpus();
-    measure("bigram (comity-search)", LangGroup::Cjk.analyzer(), &corpus, c);
+    measure(
+        "bigram (comity-search)",
+        LangGroup::Cjk.analyzer(),
+        &corpus,
+        c,
+    );
     let (before, _) = common::rss_mib();
     let mut jieba = TextAnalyzer::builder(tantivy_jieba::JiebaTokenizer::new())
         .filter(LowerCaser)
         .build();
     // The dictionary loads on first use.
-    let mut stream = jieba.token_stream("网络安全");
-    while stream.advance() {}
+    {
+        let mut stream = jieba.token_stream("网络安全");
+        while stream.advance() {}
+    }
     let (after, _) = common::rss_mib();
     println!("\njieba dictionary: {:.0} MiB of RSS", after - before);
     measure("jieba (tantivy-jieba, search mode)", jieba, &corpus, c);

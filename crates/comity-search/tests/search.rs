@@ -10,7 +10,10 @@ use comity_search::{
 };
 use time::OffsetDateTime;
 
-#[allow(clippy::too_many_arguments, reason = "a test fixture that reads like a table row")]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "a test fixture that reads like a table row"
+)]
 fn doc(
     origin: &str,
     kind: DocKind,

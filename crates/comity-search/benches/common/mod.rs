@@ -171,6 +171,21 @@ pub fn percentiles(mut v: Vec<Duration>) -> (Duration, Duration) {
     (at(0.50), at(0.99))
 }
 
+/// Resident memory from /proc (Linux), in MiB: (anonymous, i.e. heap;
+/// file-backed, i.e. mapped index files; peak of the total).
+pub fn memory_mib() -> (f64, f64, f64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map_or(0.0, |kb| kb / 1024.0)
+    };
+    (field("RssAnon:"), field("RssFile:"), field("VmHWM:"))
+}
+
 /// Resident memory now and at peak, from /proc (Linux), in MiB.
 pub fn rss_mib() -> (f64, f64) {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
