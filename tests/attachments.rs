@@ -10,13 +10,7 @@ mod support;
 use comity_core::{
     Hash, Head, IdentityKey, OrgId, SignedEntry, UnsignedEntry, document, entry::Audience, proto,
 };
-use comity_proto::v1::{
-    BlobChunk, GetBlobRequest, HeadsRequest, HeadsResponse, Heartbeat, HelloRequest, HelloResponse,
-    SubscribeEvent, SubscribeRequest,
-    federation_client::FederationClient,
-    federation_server::{Federation, FederationServer},
-    subscribe_event::Event,
-};
+use comity_proto::v1::{BlobChunk, GetBlobRequest, federation_client::FederationClient};
 use prost::Message;
 use std::{
     collections::HashMap,
@@ -29,7 +23,7 @@ use std::{
 use support::{TestNode, eventually, org, temp_root};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
-use tonic::{Code, Request, Response, Status};
+use tonic::{Code, Status};
 
 /// How a fake peer answers `GetBlob`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,9 +37,10 @@ enum Serving {
 }
 
 /// A peer with a log of its own (signed by its key) and some blobs, which
-/// records every blob it is asked for.
+/// records every blob it is asked for: the state behind a
+/// [`support::FakePeer`].
 #[derive(Clone)]
-struct FakePeer {
+struct BlobPeer {
     org: OrgId,
     log: Arc<Vec<SignedEntry>>,
     blobs: Arc<HashMap<Hash, Vec<u8>>>,
@@ -55,7 +50,7 @@ struct FakePeer {
     most_open: Arc<AtomicUsize>,
 }
 
-impl FakePeer {
+impl BlobPeer {
     fn new(org: OrgId, log: Vec<SignedEntry>, blobs: &[&[u8]], serving: Serving) -> Self {
         Self {
             org,
@@ -88,79 +83,38 @@ impl FakePeer {
         *self.serving.lock().unwrap() = serving;
     }
 
-    /// Serves as `org` with `key` to `victims` until the token is cancelled.
+    /// Serves as `org` with `key` to `victims` until the token is cancelled:
+    /// a [`support::FakePeer`] with its own log, heartbeats after it, and
+    /// its blobs as `serving` says.
     async fn start(&self, key: &IdentityKey, victims: &[&TestNode]) -> (String, CancellationToken) {
-        let (endpoint, incoming) = support::fake_peer_tls_for(key, &self.org, victims).await;
-        let stop = CancellationToken::new();
-        let service = FederationServer::new(self.clone());
-        let shutdown = stop.clone();
-        tokio::spawn(async move {
-            tonic::transport::Server::builder()
-                .add_service(service)
-                .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
-                .await
-        });
-        (endpoint, stop)
-    }
-}
-
-#[tonic::async_trait]
-impl Federation for FakePeer {
-    async fn hello(&self, _: Request<HelloRequest>) -> Result<Response<HelloResponse>, Status> {
-        Ok(Response::new(HelloResponse {
-            protocol_version: comity_proto::PROTOCOL_VERSION,
-            org: self.org.to_string(),
-            follows_you: true,
-            heads: self.heads(),
-            ..Default::default()
-        }))
-    }
-
-    async fn heads(&self, _: Request<HeadsRequest>) -> Result<Response<HeadsResponse>, Status> {
-        Ok(Response::new(HeadsResponse {
-            heads: self.heads(),
-        }))
-    }
-
-    type SubscribeStream = ReceiverStream<Result<SubscribeEvent, Status>>;
-
-    async fn subscribe(
-        &self,
-        request: Request<SubscribeRequest>,
-    ) -> Result<Response<Self::SubscribeStream>, Status> {
-        let request = request.into_inner();
-        if request.origin != self.org.as_str() {
-            return Err(Status::not_found("only my own log"));
-        }
-        let (tx, rx) = tokio::sync::mpsc::channel(16);
-        let log = self.log.clone();
-        tokio::spawn(async move {
-            for entry in log.iter().filter(|e| e.seq() > request.after_seq) {
-                let event = SubscribeEvent {
-                    event: Some(Event::Entry(entry.wire().clone())),
+        let (org, log) = (self.org.clone(), self.log.clone());
+        let this = self.clone();
+        support::FakePeer::new(self.org.clone())
+            .heads(self.heads())
+            .on_subscribe(move |request| {
+                let answer = if request.origin == org.as_str() {
+                    let entries = log
+                        .iter()
+                        .filter(|e| e.seq() > request.after_seq)
+                        .map(|e| support::entry_event(e.wire().clone()))
+                        .collect();
+                    let head_seq = log.last().map_or(0, SignedEntry::seq);
+                    Ok(support::then_heartbeats(
+                        entries,
+                        head_seq,
+                        Duration::from_millis(300),
+                    ))
+                } else {
+                    Err(Status::not_found("only my own log"))
                 };
-                if tx.send(Ok(event)).await.is_err() {
-                    return;
-                }
-            }
-            let head_seq = log.last().map_or(0, SignedEntry::seq);
-            let beat = || SubscribeEvent {
-                event: Some(Event::Heartbeat(Heartbeat { head_seq, at: None })),
-            };
-            while tx.send(Ok(beat())).await.is_ok() {
-                tokio::time::sleep(Duration::from_millis(300)).await;
-            }
-        });
-        Ok(Response::new(ReceiverStream::new(rx)))
+                async move { answer }
+            })
+            .on_get_blob(move |request| this.get_blob(request))
+            .start(key, victims)
+            .await
     }
 
-    type GetBlobStream = ReceiverStream<Result<BlobChunk, Status>>;
-
-    async fn get_blob(
-        &self,
-        request: Request<GetBlobRequest>,
-    ) -> Result<Response<Self::GetBlobStream>, Status> {
-        let request = request.into_inner();
+    fn get_blob(&self, request: GetBlobRequest) -> Result<support::Chunks, Status> {
         let hash = Hash::from_slice(&request.hash).unwrap();
         self.asked.lock().unwrap().push(hash);
         let blob = self
@@ -197,7 +151,7 @@ impl Federation for FakePeer {
                 open.fetch_sub(1, Ordering::SeqCst);
             }
         });
-        Ok(Response::new(ReceiverStream::new(rx)))
+        Ok(ReceiverStream::new(rx))
     }
 }
 
@@ -211,7 +165,7 @@ async fn get_blob_as(
 ) -> Result<Vec<u8>, Status> {
     let identity = comity_tls::TlsIdentity::new(key, org).unwrap();
     let config = comity_tls::client_config(&identity, server.public_key()).unwrap();
-    let channel = comity_tls::connect(&server.endpoint(), config, Duration::from_secs(5))
+    let channel = comity_tls::connect(server.endpoint().as_str(), config, Duration::from_secs(5))
         .await
         .unwrap();
     let mut stream = FederationClient::new(channel)
@@ -248,7 +202,15 @@ fn consultation_log(
         c.attachments = attachments;
     }
     let (kind, payload) = document::encode(body);
-    vec![UnsignedEntry::new(origin.clone(), kind, payload).sign(key, None::<Head>)]
+    vec![
+        UnsignedEntry::new(
+            origin.clone(),
+            kind,
+            payload,
+            time::OffsetDateTime::now_utc(),
+        )
+        .sign(key, None::<Head>),
+    ]
 }
 
 async fn wait_connected(node: &TestNode, peers: &[&OrgId]) {
@@ -270,7 +232,7 @@ async fn a_restricted_attachment_reaches_only_its_audience() {
     let itu = TestNode::start_new(root.path(), "itu").await;
     // ICANN, pinned by both, outside the audience, tells what it is asked.
     let icann_key = IdentityKey::generate();
-    let icann = FakePeer::new(org("icann"), Vec::new(), &[], Serving::Honest);
+    let icann = BlobPeer::new(org("icann"), Vec::new(), &[], Serving::Honest);
     let (icann_endpoint, stop) = icann.start(&icann_key, &[&ietf, &itu]).await;
     ietf.follow(&itu);
     itu.follow(&ietf);
@@ -279,7 +241,7 @@ async fn a_restricted_attachment_reaches_only_its_audience() {
             .add_peer(
                 icann.org.clone(),
                 icann_key.public(),
-                Some(icann_endpoint.clone()),
+                Some(icann_endpoint.parse().unwrap()),
             )
             .unwrap();
     }
@@ -293,8 +255,11 @@ async fn a_restricted_attachment_reaches_only_its_audience() {
     let draft = ietf
         .node()
         .draft_liaison(proto::DraftLiaisonRequest {
-            to: vec!["itu".into()],
-            purpose: "information".into(),
+            to: vec![proto::Recipient {
+                to: "itu".into(),
+                purpose: 0,
+            }],
+            purpose: proto::LiaisonPurpose::Information as i32,
             title: "Confidential coordination".into(),
             body: "See the annex.".into(),
             restricted: true,
@@ -384,10 +349,14 @@ async fn a_blob_longer_than_it_claims_is_dropped_and_fetched_again() {
     let annex: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
     let hash = Hash::of(&annex);
     let log = consultation_log(&ripe_key, &ripe, vec![attachment("annex.pdf", &annex)]);
-    let peer = FakePeer::new(ripe.clone(), log, &[&annex], Serving::OneByteTooMany);
+    let peer = BlobPeer::new(ripe.clone(), log, &[&annex], Serving::OneByteTooMany);
     let (endpoint, stop) = peer.start(&ripe_key, &[&itu]).await;
     itu.node()
-        .add_peer(ripe.clone(), ripe_key.public(), Some(endpoint))
+        .add_peer(
+            ripe.clone(),
+            ripe_key.public(),
+            Some(endpoint.parse().unwrap()),
+        )
         .unwrap();
     itu.wait_for_seq(&ripe, 1).await;
     // The fetch started on ingest has begun; the one asked for now comes
@@ -429,10 +398,14 @@ async fn blob_fetches_run_a_few_at_a_time() {
         .collect();
     let log = consultation_log(&ripe_key, &ripe, refs);
     let blobs: Vec<&[u8]> = annexes.iter().map(Vec::as_slice).collect();
-    let peer = FakePeer::new(ripe.clone(), log, &blobs, Serving::Slowly);
+    let peer = BlobPeer::new(ripe.clone(), log, &blobs, Serving::Slowly);
     let (endpoint, stop) = peer.start(&ripe_key, &[&itu]).await;
     itu.node()
-        .add_peer(ripe.clone(), ripe_key.public(), Some(endpoint))
+        .add_peer(
+            ripe.clone(),
+            ripe_key.public(),
+            Some(endpoint.parse().unwrap()),
+        )
         .unwrap();
     let store = itu.node().store().clone();
     let hashes: Vec<Hash> = annexes.iter().map(|a| Hash::of(a)).collect();
@@ -460,10 +433,14 @@ async fn a_log_naming_too_many_attachments_is_refused() {
         .map(|i| attachment(&format!("annex-{i}.pdf"), format!("annex {i}").as_bytes()))
         .collect();
     let log = consultation_log(&ripe_key, &ripe, refs);
-    let peer = FakePeer::new(ripe.clone(), log, &[], Serving::Honest);
+    let peer = BlobPeer::new(ripe.clone(), log, &[], Serving::Honest);
     let (endpoint, stop) = peer.start(&ripe_key, &[&itu]).await;
     itu.node()
-        .add_peer(ripe.clone(), ripe_key.public(), Some(endpoint))
+        .add_peer(
+            ripe.clone(),
+            ripe_key.public(),
+            Some(endpoint.parse().unwrap()),
+        )
         .unwrap();
     let node = itu.node().clone();
     eventually("the log is refused for its attachments", || {

@@ -492,8 +492,11 @@ async fn a_liaison_is_acknowledged_in_the_browser_and_the_sender_sees_the_receip
     let draft = ietf
         .node()
         .draft_liaison(proto::DraftLiaisonRequest {
-            to: vec!["itu".into()],
-            purpose: "action".into(),
+            to: vec![proto::Recipient {
+                to: "itu".into(),
+                purpose: 0,
+            }],
+            purpose: proto::LiaisonPurpose::Action as i32,
             deadline: "2099-06-30".into(),
             title: title.into(),
             body: "Please review the attached guidance and tell us what you did.".into(),
@@ -581,9 +584,10 @@ async fn a_liaison_is_acknowledged_in_the_browser_and_the_sender_sees_the_receip
         node.show_liaison(&ietf.org, &uuid).is_ok_and(|view| {
             view.recipients.iter().any(|r| {
                 r.org == "itu"
-                    && r.action_state == "action_taken"
+                    && r.action_state() == proto::ActionState::ActionTaken
                     && r.receipts.iter().any(|rc| {
-                        rc.status == "action_taken" && rc.note == "Guidance adopted by SG2."
+                        rc.status() == proto::ReceiptStatus::ActionTaken
+                            && rc.note == "Guidance adopted by SG2."
                     })
             })
         })

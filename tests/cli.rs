@@ -325,3 +325,71 @@ fn bad_input_is_one_line_and_a_non_zero_exit() {
     assert_one_line_error(&out, "invalid configuration");
     assert_eq!(out.status.code(), Some(64));
 }
+
+/// Issue 12: `comity init --listen off` makes a node nobody can dial. Its id
+/// line says so instead of giving an endpoint, it serves with no listening
+/// socket, and `status` shows it as dial-out only; an endpoint with it is
+/// refused in one line.
+#[test]
+fn a_node_initialised_with_listen_off_is_dial_out_only() {
+    let root = temp_root();
+    let dir = root.path().join("kenya-igf");
+    assert_one_line_error(
+        &comity(
+            &[
+                "init",
+                "--org",
+                "kenya-igf",
+                "--name",
+                "Kenya IGF",
+                "--listen",
+                "off",
+                "--endpoint",
+                "https://kenya.example:7400",
+            ],
+            &dir,
+        ),
+        "contradict",
+    );
+    let out = comity(
+        &[
+            "init",
+            "--org",
+            "kenya-igf",
+            "--name",
+            "Kenya IGF",
+            "--listen",
+            "off",
+            "--http",
+            "off",
+        ],
+        &dir,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let id = comity(&["id"], &dir);
+    let line = String::from_utf8_lossy(&id.stdout);
+    assert!(line.trim_end().ends_with("dial-out-only"), "{line}");
+    let id = ok_json(&["id", "--json"], &dir);
+    assert_eq!(id["dial_out_only"], true);
+    assert!(id["endpoint"].is_null(), "{id}");
+    let config = std::fs::read_to_string(dir.join("comity.toml")).unwrap();
+    assert!(
+        config.contains("[network]") && config.contains("listen = \"off\""),
+        "{config}"
+    );
+
+    let served = Served::start(&dir);
+    wait_until("the node answers on its socket", || {
+        comity(&["status"], &dir).status.success()
+    });
+    let status = String::from_utf8_lossy(&comity(&["status"], &dir).stdout).to_string();
+    assert!(status.contains("dial-out only"), "{status}");
+    assert!(!status.contains("listening on"), "{status}");
+    let status = ok_json(&["status", "--json"], &dir);
+    assert_eq!(status["dial_out_only"], true);
+    assert!(served.terminate().success());
+}

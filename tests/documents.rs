@@ -38,7 +38,7 @@ async fn tuned(
 ) -> TestNode {
     let groups: Vec<String> = groups.iter().map(|g| g.to_string()).collect();
     let mut node = TestNode::create_with(root, id, |c| {
-        c.profile.stakeholder_group = Some(group.into());
+        c.profile.stakeholder_group = Some(group.parse().unwrap());
         c.profile.region = Some(region.into());
         c.profile.groups = groups;
     })
@@ -121,11 +121,9 @@ async fn a_consultation_collects_responses_from_the_federation() {
         })
         .await;
         let view = viewer.node().show_consultation(&itu.org, &uuid).unwrap();
-        assert!(
-            view.responses
-                .iter()
-                .all(|r| r.stakeholder_group == "technical-academic" && !r.late)
-        );
+        assert!(view.responses.iter().all(|r| r.stakeholder_group()
+            == proto::StakeholderGroup::TechnicalAcademic
+            && !r.late));
         assert_eq!(
             view.by_stakeholder_group,
             vec![proto::ParticipationRow {
@@ -227,8 +225,11 @@ async fn a_liaison_for_action_is_approved_posted_acknowledged_and_answered() {
         .node()
         .draft_liaison(proto::DraftLiaisonRequest {
             from: vec!["ccamp".into()],
-            to: vec!["itu-t/sg15".into()],
-            purpose: "action".into(),
+            to: vec![proto::Recipient {
+                to: "itu-t/sg15".into(),
+                purpose: 0,
+            }],
+            purpose: proto::LiaisonPurpose::Action as i32,
             deadline: "2099-02-28".into(),
             title: "LS on protocol-specific data modelling work".into(),
             body: "Please review the attached YANG models.".into(),
@@ -281,7 +282,7 @@ async fn a_liaison_for_action_is_approved_posted_acknowledged_and_answered() {
         .node()
         .acknowledge(proto::AcknowledgeRequest {
             liaison: doc_ref(&ietf.org, &uuid),
-            status: "received".into(),
+            status: proto::ReceiptStatus::Received as i32,
             note: "Forwarded to Q14/15".into(),
         })
         .await
@@ -290,8 +291,8 @@ async fn a_liaison_for_action_is_approved_posted_acknowledged_and_answered() {
     let view = ietf.node().show_liaison(&ietf.org, &uuid).unwrap();
     let sg15 = &view.recipients[0];
     assert_eq!(
-        (sg15.org.as_str(), sg15.action_state.as_str()),
-        ("itu", "received")
+        (sg15.org.as_str(), sg15.action_state()),
+        ("itu", proto::ActionState::Received)
     );
     assert_eq!(sg15.receipts.len(), 1);
     let receipt_entry = ietf
@@ -321,7 +322,7 @@ async fn a_liaison_for_action_is_approved_posted_acknowledged_and_answered() {
         .node()
         .acknowledge(proto::AcknowledgeRequest {
             liaison: doc_ref(&ietf.org, &uuid),
-            status: "action_taken".into(),
+            status: proto::ReceiptStatus::ActionTaken as i32,
             ..Default::default()
         })
         .await
@@ -370,7 +371,10 @@ async fn a_liaison_for_action_is_approved_posted_acknowledged_and_answered() {
         .show_liaison(&itu.org, &reply_statement.uuid)
         .unwrap();
     assert_eq!(reply_view.in_reply_to.unwrap().uuid, uuid);
-    assert_eq!(reply_view.summary.unwrap().purpose, "in_response");
+    assert_eq!(
+        reply_view.summary.unwrap().purpose(),
+        proto::LiaisonPurpose::InResponse
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -389,8 +393,11 @@ async fn a_restricted_statement_reaches_only_its_addressee() {
     let draft = ietf
         .node()
         .draft_liaison(proto::DraftLiaisonRequest {
-            to: vec!["itu".into()],
-            purpose: "information".into(),
+            to: vec![proto::Recipient {
+                to: "itu".into(),
+                purpose: 0,
+            }],
+            purpose: proto::LiaisonPurpose::Information as i32,
             title: "Confidential coordination".into(),
             body: "For ITU only.".into(),
             restricted: true,
@@ -667,7 +674,7 @@ async fn an_operators_re_pin_wins_over_the_key_the_log_rotated_to() {
     ietf.wait_for_seq(&icann.org, stolen[1].seq()).await;
     let refused_or_taken = |itu: &TestNode| {
         itu.node()
-            .counters
+            .counters()
             .rejected
             .load(std::sync::atomic::Ordering::Relaxed)
             > 0
@@ -691,4 +698,65 @@ async fn an_operators_re_pin_wins_over_the_key_the_log_rotated_to() {
     })
     .await;
     assert_eq!(itu.head_seq(&icann.org), rotation.seq());
+}
+
+/// A webhook receiver on loopback: each request's head, as text.
+async fn webhook_receiver() -> (String, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut seen = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => seen.extend_from_slice(&buf[..n]),
+                }
+            }
+            let _ = tx.send(String::from_utf8_lossy(&seen).to_lowercase());
+            let _ = stream
+                .write_all(b"HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n")
+                .await;
+        }
+    });
+    (url, rx)
+}
+
+/// `comity serve`, `comity demo` and this harness run one daemon: the node,
+/// its dashboard and its notifier. A partner's consultation reaches the
+/// webhook of a node started like any other here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_runs_the_notifier_beside_the_node() {
+    let root = temp_root();
+    let (url, mut hooks) = webhook_receiver().await;
+    let itu = TestNode::start_new(root.path(), "itu").await;
+    let mut ietf = TestNode::create_with(root.path(), "ietf", |c| {
+        c.notifications
+            .webhooks
+            .push(comity_node::config::WebhookConfig {
+                url,
+                secret: "a secret for tests".into(),
+            });
+    })
+    .await;
+    ietf.start().await;
+    mesh(&[&itu, &ietf]);
+    itu.node()
+        .publish(support::consultation("Internationalized domain names"))
+        .await
+        .unwrap();
+    let head = tokio::time::timeout(support::DEADLINE, async {
+        loop {
+            let head = hooks.recv().await.expect("the receiver runs");
+            if head.contains("x-comity-event: consultation") {
+                return head;
+            }
+        }
+    })
+    .await
+    .expect("the consultation reached the webhook");
+    assert!(head.starts_with("post /hook "), "{head}");
 }

@@ -11,7 +11,7 @@ mod support;
 
 use comity_core::{OrgId, PublicKey};
 use comity_proto::v1::PublishConsultationRequest;
-use comity_store::Store;
+use comity_store::prelude::*;
 use rand::Rng;
 use std::{
     collections::BTreeMap,

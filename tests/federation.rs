@@ -5,18 +5,9 @@
 
 mod support;
 
-use comity_core::{IdentityKey, OrgId};
-use comity_proto::v1::{
-    GetBlobRequest, Head, HeadsRequest, HeadsResponse, Heartbeat, HelloRequest, HelloResponse,
-    SubscribeEvent, SubscribeRequest,
-    federation_server::{Federation, FederationServer},
-    subscribe_event::Event,
-};
+use comity_core::IdentityKey;
 use std::time::Duration;
-use support::{TestNode, assert_chain, eventually, org, temp_root};
-use tokio_stream::wrappers::ReceiverStream;
-use tokio_util::sync::CancellationToken;
-use tonic::{Request, Response, Status};
+use support::{FakePeer, TestNode, assert_chain, eventually, org, temp_root, then_heartbeats};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_entry_published_at_one_node_reaches_the_others() {
@@ -71,7 +62,7 @@ async fn a_node_that_was_down_catches_up_without_duplicates() {
     // The counter moves after the store write that `wait_for_seq` sees.
     let ingested = || {
         c.node()
-            .counters
+            .counters()
             .ingested
             .load(std::sync::atomic::Ordering::Relaxed)
     };
@@ -181,84 +172,19 @@ async fn both_servers_offer_health_and_reflection_to_standard_tools() {
     // The federation server answers a pinned peer (B is pinned by A).
     let identity = comity_tls::TlsIdentity::new(&b.key, &b.org).unwrap();
     let config = comity_tls::client_config(&identity, a.public_key()).unwrap();
-    let federation = comity_tls::connect(&a.endpoint(), config, std::time::Duration::from_secs(5))
-        .await
-        .unwrap();
+    let federation = comity_tls::connect(
+        a.endpoint().as_str(),
+        config,
+        std::time::Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
     assert!(serving(federation.clone(), "comity.v1.Federation").await);
     let services = reflected_services(federation).await;
     assert!(
         services.iter().any(|s| s == "comity.v1.Federation"),
         "{services:?}"
     );
-}
-
-/// A relay that says it holds `origin` up to `claimed_head`, answers a
-/// subscription only after `delay`, and then sends heartbeats and nothing
-/// else: a source worth leaving as soon as the origin itself is in reach.
-struct SlowRelay {
-    org: OrgId,
-    origin: OrgId,
-    claimed_head: u64,
-    delay: Duration,
-}
-
-impl SlowRelay {
-    fn heads(&self) -> Vec<Head> {
-        vec![Head {
-            origin: self.origin.to_string(),
-            seq: self.claimed_head,
-            hash: vec![0; 32],
-        }]
-    }
-}
-
-#[tonic::async_trait]
-impl Federation for SlowRelay {
-    async fn hello(&self, _: Request<HelloRequest>) -> Result<Response<HelloResponse>, Status> {
-        Ok(Response::new(HelloResponse {
-            protocol_version: comity_proto::PROTOCOL_VERSION,
-            org: self.org.to_string(),
-            follows: vec![self.origin.to_string()],
-            follows_you: true,
-            heads: self.heads(),
-            ..Default::default()
-        }))
-    }
-
-    async fn heads(&self, _: Request<HeadsRequest>) -> Result<Response<HeadsResponse>, Status> {
-        Ok(Response::new(HeadsResponse {
-            heads: self.heads(),
-        }))
-    }
-
-    type GetBlobStream = ReceiverStream<Result<comity_proto::v1::BlobChunk, Status>>;
-
-    async fn get_blob(
-        &self,
-        _: Request<GetBlobRequest>,
-    ) -> Result<Response<Self::GetBlobStream>, Status> {
-        Err(Status::not_found("this relay serves no attachments"))
-    }
-
-    type SubscribeStream = ReceiverStream<Result<SubscribeEvent, Status>>;
-
-    async fn subscribe(
-        &self,
-        _: Request<SubscribeRequest>,
-    ) -> Result<Response<Self::SubscribeStream>, Status> {
-        tokio::time::sleep(self.delay).await;
-        let (tx, rx) = tokio::sync::mpsc::channel(4);
-        let head_seq = self.claimed_head;
-        tokio::spawn(async move {
-            let beat = || SubscribeEvent {
-                event: Some(Event::Heartbeat(Heartbeat { head_seq, at: None })),
-            };
-            while tx.send(Ok(beat())).await.is_ok() {
-                tokio::time::sleep(Duration::from_millis(300)).await;
-            }
-        });
-        Ok(Response::new(ReceiverStream::new(rx)))
-    }
 }
 
 /// The follower settles on a relay while the origin is out of reach; the
@@ -277,24 +203,25 @@ async fn a_follower_leaves_a_relay_for_the_origin_that_comes_within_reach() {
     follower.start().await;
     let relay_key = IdentityKey::generate();
     let relay_org = org("icann");
-    let (endpoint, incoming) = support::fake_peer_tls(&relay_key, &relay_org, &follower).await;
-    let stop = CancellationToken::new();
-    let relay = FederationServer::new(SlowRelay {
-        org: relay_org.clone(),
-        origin: origin.org.clone(),
-        claimed_head: 5,
-        delay: Duration::from_secs(5),
-    });
-    let shutdown = stop.clone();
-    tokio::spawn(async move {
-        tonic::transport::Server::builder()
-            .add_service(relay)
-            .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
-            .await
-    });
+    // A relay that says it holds the origin up to 5, answers a subscription
+    // only after 5 s, and then sends heartbeats and nothing else: a source
+    // worth leaving as soon as the origin itself is in reach.
+    let (endpoint, stop) = FakePeer::new(relay_org.clone())
+        .claims(&origin.org, 5)
+        .follows(&[&origin.org])
+        .on_subscribe(|_| async {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            Ok(then_heartbeats(Vec::new(), 5, Duration::from_millis(300)))
+        })
+        .start(&relay_key, &[&follower])
+        .await;
     follower
         .node()
-        .add_peer(relay_org.clone(), relay_key.public(), Some(endpoint))
+        .add_peer(
+            relay_org.clone(),
+            relay_key.public(),
+            Some(endpoint.parse().unwrap()),
+        )
         .unwrap();
     follower.follow(&origin);
 
@@ -313,78 +240,6 @@ enum Eclipse {
     Heartbeats,
     /// Never answers the subscription at all.
     Silence,
-}
-
-/// A relay that claims to hold `origin` up to `u64::MAX` (in `Hello`, in
-/// `Heads` and in its heartbeats) and never sends one entry of it.
-struct EclipsingRelay {
-    org: OrgId,
-    origin: OrgId,
-    mode: Eclipse,
-}
-
-impl EclipsingRelay {
-    fn heads(&self) -> Vec<Head> {
-        vec![Head {
-            origin: self.origin.to_string(),
-            seq: u64::MAX,
-            hash: vec![0; 32],
-        }]
-    }
-}
-
-#[tonic::async_trait]
-impl Federation for EclipsingRelay {
-    async fn hello(&self, _: Request<HelloRequest>) -> Result<Response<HelloResponse>, Status> {
-        Ok(Response::new(HelloResponse {
-            protocol_version: comity_proto::PROTOCOL_VERSION,
-            org: self.org.to_string(),
-            follows: vec![self.origin.to_string()],
-            follows_you: true,
-            heads: self.heads(),
-            ..Default::default()
-        }))
-    }
-
-    async fn heads(&self, _: Request<HeadsRequest>) -> Result<Response<HeadsResponse>, Status> {
-        Ok(Response::new(HeadsResponse {
-            heads: self.heads(),
-        }))
-    }
-
-    type GetBlobStream = ReceiverStream<Result<comity_proto::v1::BlobChunk, Status>>;
-
-    async fn get_blob(
-        &self,
-        _: Request<GetBlobRequest>,
-    ) -> Result<Response<Self::GetBlobStream>, Status> {
-        Err(Status::not_found("this relay serves no attachments"))
-    }
-
-    type SubscribeStream = ReceiverStream<Result<SubscribeEvent, Status>>;
-
-    async fn subscribe(
-        &self,
-        request: Request<SubscribeRequest>,
-    ) -> Result<Response<Self::SubscribeStream>, Status> {
-        if let Eclipse::Silence = self.mode {
-            std::future::pending::<()>().await;
-        }
-        let _ = request;
-        let (tx, rx) = tokio::sync::mpsc::channel(4);
-        tokio::spawn(async move {
-            let beat = || SubscribeEvent {
-                event: Some(Event::Heartbeat(Heartbeat {
-                    head_seq: u64::MAX,
-                    at: None,
-                })),
-            };
-            while tx.send(Ok(beat())).await.is_ok() {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        });
-        Ok(Response::new(ReceiverStream::new(rx)))
-    }
 }
 
 /// Issue 10, item 4: a follower of a key-only origin, eclipsed by a relay
@@ -411,23 +266,30 @@ async fn a_follower_leaves_an_eclipsing_relay(mode: Eclipse) {
 
     let relay_key = IdentityKey::generate();
     let relay_org = org("evil");
-    let (endpoint, incoming) = support::fake_peer_tls(&relay_key, &relay_org, &follower).await;
-    let stop = CancellationToken::new();
-    let relay = FederationServer::new(EclipsingRelay {
-        org: relay_org.clone(),
-        origin: origin.org.clone(),
-        mode,
-    });
-    let shutdown = stop.clone();
-    tokio::spawn(async move {
-        tonic::transport::Server::builder()
-            .add_service(relay)
-            .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
-            .await
-    });
+    // A relay that claims to hold the origin up to `u64::MAX` (in `Hello`, in
+    // `Heads` and in its heartbeats) and never sends one entry of it.
+    let (endpoint, stop) = FakePeer::new(relay_org.clone())
+        .claims(&origin.org, u64::MAX)
+        .follows(&[&origin.org])
+        .on_subscribe(move |_| async move {
+            if let Eclipse::Silence = mode {
+                std::future::pending::<()>().await;
+            }
+            Ok(then_heartbeats(
+                Vec::new(),
+                u64::MAX,
+                Duration::from_millis(200),
+            ))
+        })
+        .start(&relay_key, &[&follower])
+        .await;
     follower
         .node()
-        .add_peer(relay_org.clone(), relay_key.public(), Some(endpoint))
+        .add_peer(
+            relay_org.clone(),
+            relay_key.public(),
+            Some(endpoint.parse().unwrap()),
+        )
         .unwrap();
     let node = follower.node().clone();
     eventually("the follower is connected to the eclipsing relay", || {

@@ -18,25 +18,22 @@ use comity_core::{
     proto,
     verify::{verify_chain, verify_for_ingest},
 };
-use comity_proto::v1::{
-    HeadsRequest, HeadsResponse, HelloRequest, HelloResponse, SubscribeEvent, SubscribeRequest,
-    federation_server::{Federation, FederationServer},
-    subscribe_event::Event,
-};
+use comity_proto::v1::{HelloRequest, SubscribeRequest};
 use proptest::prelude::*;
 use prost::Message;
 use std::time::Duration;
-use support::{TestNode, eventually, org, temp_root};
+use support::{Events, FakePeer, TestNode, entry_event, eventually, org, temp_root};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
-use tonic::{Request, Response, Status};
 
 fn evil_chain(key: &IdentityKey, origin: &str, n: usize) -> Vec<SignedEntry> {
     let mut head = None;
     (0..n)
         .map(|i| {
             let (kind, payload) = document::encode(support::consultation(&format!("c{i}")).clone());
-            let entry = UnsignedEntry::new(org(origin), kind, payload).sign(key, head);
+            let entry =
+                UnsignedEntry::new(org(origin), kind, payload, time::OffsetDateTime::now_utc())
+                    .sign(key, head);
             head = Some(entry.head());
             entry
         })
@@ -125,7 +122,7 @@ proptest! {
     #[test]
     fn arbitrary_payloads_never_panic(payload in proptest::collection::vec(any::<u8>(), 0..600)) {
         let key = IdentityKey::generate();
-        let signed = UnsignedEntry::new(org("itu"), EntryKind::Consultation, payload.clone()).sign(&key, None);
+        let signed = UnsignedEntry::new(org("itu"), EntryKind::Consultation, payload.clone(), time::OffsetDateTime::now_utc()).sign(&key, None);
         let _ = verify_for_ingest(&signed, Some(&key.public()), None, |_| None);
         let mut swapped = signed.wire().clone();
         swapped.payload.push(0);
@@ -196,84 +193,31 @@ enum Attack {
     EndlessDuplicates,
 }
 
-struct HostilePeer {
-    attack: Attack,
-    key: IdentityKey,
-}
-
-fn evil_head(seq: u64) -> Vec<comity_proto::v1::Head> {
-    vec![comity_proto::v1::Head {
-        origin: "evil".into(),
-        seq,
-        hash: vec![0; 32],
-    }]
-}
-
-#[tonic::async_trait]
-impl Federation for HostilePeer {
-    async fn hello(&self, _: Request<HelloRequest>) -> Result<Response<HelloResponse>, Status> {
-        Ok(Response::new(HelloResponse {
-            protocol_version: comity_proto::PROTOCOL_VERSION,
-            org: "evil".into(),
-            follows_you: true,
-            heads: evil_head(1_000_000),
-            ..Default::default()
-        }))
-    }
-
-    async fn heads(&self, _: Request<HeadsRequest>) -> Result<Response<HeadsResponse>, Status> {
-        Ok(Response::new(HeadsResponse {
-            heads: evil_head(1_000_000),
-        }))
-    }
-
-    type GetBlobStream =
-        tokio_stream::wrappers::ReceiverStream<Result<comity_proto::v1::BlobChunk, Status>>;
-
-    async fn get_blob(
-        &self,
-        _: Request<comity_proto::v1::GetBlobRequest>,
-    ) -> Result<Response<Self::GetBlobStream>, Status> {
-        Err(Status::not_found("no attachments"))
-    }
-
-    type SubscribeStream = tokio_stream::wrappers::ReceiverStream<Result<SubscribeEvent, Status>>;
-
-    async fn subscribe(
-        &self,
-        _: Request<SubscribeRequest>,
-    ) -> Result<Response<Self::SubscribeStream>, Status> {
-        let (tx, rx) = tokio::sync::mpsc::channel(16);
-        let attack = self.attack;
-        let first = evil_chain(&self.key, "evil", 1).remove(0).into_wire();
-        tokio::spawn(async move {
-            let entry = |entry| {
-                Ok(SubscribeEvent {
-                    event: Some(Event::Entry(entry)),
-                })
+/// What the attacker streams to a subscription, for an attack through the
+/// protocol: garbage, a huge entry, or its first entry again and again.
+fn attack_stream(attack: Attack, key: &IdentityKey) -> Events {
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    let first = evil_chain(key, "evil", 1).remove(0).into_wire();
+    tokio::spawn(async move {
+        loop {
+            let wire = match attack {
+                Attack::InvalidProtobuf => proto::Entry {
+                    header: rand::random::<[u8; 32]>().to_vec(),
+                    signature: rand::random::<[u8; 32]>().to_vec(),
+                    payload: rand::random::<[u8; 32]>().to_vec(),
+                },
+                Attack::Huge => proto::Entry {
+                    payload: vec![0x5a; 8 * 1024 * 1024],
+                    ..first.clone()
+                },
+                _ => first.clone(),
             };
-            loop {
-                let wire = match attack {
-                    Attack::InvalidProtobuf => proto::Entry {
-                        header: rand::random::<[u8; 32]>().to_vec(),
-                        signature: rand::random::<[u8; 32]>().to_vec(),
-                        payload: rand::random::<[u8; 32]>().to_vec(),
-                    },
-                    Attack::Huge => proto::Entry {
-                        payload: vec![0x5a; 8 * 1024 * 1024],
-                        ..first.clone()
-                    },
-                    _ => first.clone(),
-                };
-                if tx.send(entry(wire)).await.is_err() {
-                    return;
-                }
+            if tx.send(Ok(entry_event(wire))).await.is_err() {
+                return;
             }
-        });
-        Ok(Response::new(tokio_stream::wrappers::ReceiverStream::new(
-            rx,
-        )))
-    }
+        }
+    });
+    tokio_stream::wrappers::ReceiverStream::new(rx)
 }
 
 /// Starts the attacker, trusting only `victim`; returns its endpoint.
@@ -328,17 +272,15 @@ async fn start_attacker(
             });
         }
         _ => {
-            let service = FederationServer::new(HostilePeer {
-                attack,
-                key: key.clone(),
-            })
-            .max_encoding_message_size(64 * 1024 * 1024);
-            tokio::spawn(async move {
-                tonic::transport::Server::builder()
-                    .add_service(service)
-                    .serve_with_incoming_shutdown(incoming, stop.cancelled_owned())
-                    .await
-            });
+            let key = key.clone();
+            FakePeer::new(org("evil"))
+                .claims(&org("evil"), 1_000_000)
+                .on_subscribe(move |_| {
+                    let events = attack_stream(attack, &key);
+                    async move { Ok(events) }
+                })
+                .max_encoding_message_size(64 * 1024 * 1024)
+                .serve(incoming, stop);
         }
     }
     endpoint
@@ -362,7 +304,11 @@ async fn under_attack(attack: Attack, expected: &[&str]) -> String {
     let endpoint = start_attacker(attack, &evil_key, &victim, &stop).await;
     victim
         .node()
-        .add_peer(org("evil"), evil_key.public(), Some(endpoint))
+        .add_peer(
+            org("evil"),
+            evil_key.public(),
+            Some(endpoint.parse().unwrap()),
+        )
         .unwrap();
 
     // During the attack, entries flow both ways between victim and honest.
@@ -513,13 +459,16 @@ async fn federation_client(
 {
     let identity = comity_tls::TlsIdentity::new(key, org).unwrap();
     let config = comity_tls::client_config(&identity, server.key).unwrap();
-    let channel = comity_tls::connect(&server.endpoint(), config, Duration::from_secs(5))
+    let channel = comity_tls::connect(server.endpoint().as_str(), config, Duration::from_secs(5))
         .await
         .map_err(|e| e.to_string())?;
     let mut client = comity_proto::v1::federation_client::FederationClient::new(channel);
     // The connection is only known to be accepted once a call is answered.
     client
-        .hello(HelloRequest::default())
+        .hello(HelloRequest {
+            protocol_version: comity_proto::PROTOCOL_VERSION,
+            ..Default::default()
+        })
         .await
         .map_err(|s| s.to_string())?;
     Ok(client)
@@ -533,7 +482,7 @@ async fn federation_client(
 /// an entry published during the attack.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pinned_peer_opening_2000_unread_subscriptions_cannot_exhaust_memory() {
-    use comity_store::Store as _;
+    use comity_store::prelude::*;
     const ENTRIES: u64 = 1000;
     const STREAMS: usize = 2000;
     const CONNECTIONS: usize = 4;
@@ -560,7 +509,13 @@ async fn a_pinned_peer_opening_2000_unread_subscriptions_cannot_exhaust_memory()
                 }];
             }
             let (kind, payload) = document::encode(body);
-            let entry = UnsignedEntry::new(itu.org.clone(), kind, payload).sign(&key, head);
+            let entry = UnsignedEntry::new(
+                itu.org.clone(),
+                kind,
+                payload,
+                time::OffsetDateTime::now_utc(),
+            )
+            .sign(&key, head);
             head = Some(entry.head());
             batch.push(entry);
         }

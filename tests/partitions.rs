@@ -211,7 +211,7 @@ async fn after_random_partitions_heal_every_node_holds_every_log_exactly() {
         .map(|i| {
             let first_link = address[(i + 1) % N][i].clone();
             ChildNode::init(root.path(), &format!("org{i}"), listen, |c| {
-                c.endpoint = Some(format!("https://{first_link}:{PORT}"));
+                c.endpoint = Some(format!("https://{first_link}:{PORT}").parse().unwrap());
             })
             .in_netns(spaces.name(i))
         })
@@ -222,7 +222,7 @@ async fn after_random_partitions_heal_every_node_holds_every_log_exactly() {
             if i != j {
                 let endpoint = format!("https://{}:{PORT}", address[i][j]);
                 let (org, key) = (nodes[j].org.clone(), nodes[j].key);
-                nodes[i].pin(&org, key, Some(endpoint));
+                nodes[i].pin(&org, key, Some(endpoint.parse().unwrap()));
             }
         }
     }
@@ -326,7 +326,7 @@ async fn after_random_partitions_heal_every_node_holds_every_log_exactly() {
             heads.into_iter().map(|(o, s)| (o.to_string(), s)).collect();
         assert_eq!(heads, expected, "{} after healing", node.org);
         assert!(
-            comity_store::Store::equivocations(&store)
+            comity_store::LogStore::equivocations(&store)
                 .unwrap()
                 .is_empty(),
             "{} saw an equivocation",
@@ -441,21 +441,25 @@ async fn a_node_catches_up_over_a_poor_link() {
         c.limits.connect_timeout_secs = 30;
         c.limits.handshake_timeout_secs = 30;
     };
+    // What the links and subscriptions did, should the catch-up stall.
+    let logged = "warn,comity_node::peers=debug";
     let mut publisher = ChildNode::init(root.path(), "poor-pub", listen, |c| {
         patient(c);
-        c.endpoint = Some(format!("https://{addr_a}:{PORT}"));
+        c.endpoint = Some(format!("https://{addr_a}:{PORT}").parse().unwrap());
     })
-    .in_netns(spaces.name(0));
+    .in_netns(spaces.name(0))
+    .log_filter(logged);
     let mut follower = ChildNode::init(root.path(), "poor-fol", listen, |c| {
         patient(c);
-        c.endpoint = Some(format!("https://{addr_b}:{PORT}"));
+        c.endpoint = Some(format!("https://{addr_b}:{PORT}").parse().unwrap());
     })
-    .in_netns(spaces.name(1));
+    .in_netns(spaces.name(1))
+    .log_filter(logged);
     publisher.pin(&follower.org, follower.key, None);
     follower.pin(
         &publisher.org,
         publisher.key,
-        Some(format!("https://{addr_a}:{PORT}")),
+        Some(format!("https://{addr_a}:{PORT}").parse().unwrap()),
     );
     publisher.start().await;
     let t = Instant::now();
@@ -480,7 +484,32 @@ async fn a_node_catches_up_over_a_poor_link() {
     let start = Instant::now();
     follower.start().await;
     let within = Duration::from_secs(if fault_long() { 3600 } else { 300 });
-    follower.wait_for_seq(&publisher.org, last, within).await;
+    loop {
+        let held = follower
+            .heads()
+            .await
+            .and_then(|h| h.get(publisher.org.as_str()).copied())
+            .unwrap_or(0);
+        if held >= last {
+            break;
+        }
+        if start.elapsed() > within {
+            let packets = emulator.as_ref().map(|link| {
+                let [to_follower, to_publisher] = &link.counters;
+                format!(
+                    "packets to the follower {to_follower:?}, to the publisher {to_publisher:?}"
+                )
+            });
+            panic!(
+                "the follower holds {held} of {last} after {within:?} over {applied}; {}\n\
+                 publisher's log:\n{}\nfollower's log:\n{}",
+                packets.unwrap_or_default(),
+                publisher.log_tail(),
+                follower.log_tail()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let took = start.elapsed();
     let (rx1, tx1) = counters(&spaces);
     let (rx, tx) = (rx1 - rx0, tx1 - tx0);
@@ -518,4 +547,244 @@ async fn a_node_catches_up_over_a_poor_link() {
     ]);
     let heads = verify_store("follower", &store, &keys);
     assert_eq!(heads[&publisher.org], last);
+}
+
+// ------------------------------------------------------------ reach (issue 12)
+
+/// How long a dial-out node's publishes may take to reach its partners, and
+/// theirs to reach it, on a clean link: the bound the NAT test states.
+/// Measured well under a second; generous for small shared machines.
+const REACH_BOUND: Duration = Duration::from_secs(30);
+
+/// A link as clean as a LAN, for the firewall alone.
+const CLEAN: Impairment = Impairment {
+    bits_per_second: 1_000_000_000,
+    delay: Duration::ZERO,
+    loss: 0.0,
+    max_queueing: Duration::from_secs(1),
+};
+
+/// Joins namespaces `a` and `b` by two TUN devices and [`EmulatedLink`]
+/// under `impairment`, with a firewall in front of `a` that drops every
+/// connection attempt towards it (as a NAT does); addressed 10.201.<net>.1
+/// (`a`) and .2 (`b`). Returns both addresses and the link to keep alive.
+fn firewalled_link(
+    spaces: &Namespaces,
+    a: usize,
+    b: usize,
+    net: u8,
+    impairment: Impairment,
+) -> (String, String, EmulatedLink) {
+    let pid = std::process::id();
+    let names = [format!("fw{net}{pid}a"), format!("fw{net}{pid}b")];
+    let link = EmulatedLink::start_firewalled(&names, impairment, true).unwrap();
+    let (addr_a, addr_b) = (format!("10.201.{net}.1"), format!("10.201.{net}.2"));
+    for (i, name, ifname, addr, peer) in [
+        (a, &names[0], format!("to{b}"), &addr_a, &addr_b),
+        (b, &names[1], format!("to{a}"), &addr_b, &addr_a),
+    ] {
+        let ns = spaces.name(i);
+        ip(&["link", "set", name, "netns", ns]).unwrap();
+        ip(&["-n", ns, "link", "set", name, "name", &ifname]).unwrap();
+        ip(&[
+            "-n",
+            ns,
+            "addr",
+            "add",
+            addr,
+            "peer",
+            &format!("{peer}/32"),
+            "dev",
+            &ifname,
+        ])
+        .unwrap();
+        ip(&["-n", ns, "link", "set", &ifname, "up"]).unwrap();
+    }
+    (addr_a, addr_b, link)
+}
+
+fn endpoint_at(addr: &str) -> comity_node::protocol::Endpoint {
+    format!("https://{addr}:{PORT}").parse().unwrap()
+}
+
+/// Publishes `n` entries through `node`'s local API; returns the last seq.
+async fn publish_n(node: &ChildNode, n: usize, what: &str) -> u64 {
+    let mut last = 0;
+    for i in 0..n {
+        last = publish_via(node, format!("{what} {i}")).await.unwrap();
+    }
+    last
+}
+
+/// Stops every node and checks each store: every log held once, 1..=head,
+/// chained and signed; returns each node's heads.
+fn stop_and_verify(nodes: &mut [&mut ChildNode]) -> Vec<BTreeMap<OrgId, u64>> {
+    let keys: BTreeMap<OrgId, PublicKey> = nodes.iter().map(|n| (n.org.clone(), n.key)).collect();
+    nodes
+        .iter_mut()
+        .map(|node| {
+            node.terminate();
+            let store = node.open_store();
+            verify_store(node.org.as_str(), &store, &keys)
+        })
+        .collect()
+}
+
+/// Issue 12: `kenya-igf` runs in a namespace whose firewall drops every
+/// inbound connection (its partners' attempts to dial it are counted as
+/// they are dropped), with `[network] listen = "off"`; `itu` and `ietf`
+/// run outside it. Its publishes reach both within [`REACH_BOUND`], and
+/// theirs reach it; a SIGKILL and restart of either side resumes with no
+/// gap and no duplicate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_behind_a_firewall_that_drops_every_inbound_connection_takes_full_part() {
+    skip_without_namespaces!("nat");
+    let root = temp_root();
+    let spaces = Namespaces::create("nat", 3).unwrap();
+    let (kenya_to_itu, itu_addr, to_itu) = firewalled_link(&spaces, 0, 1, 11, CLEAN);
+    let (_, ietf_addr, _to_ietf) = firewalled_link(&spaces, 0, 2, 12, CLEAN);
+    let (itu_to_ietf, ietf_to_itu) = spaces.link(1, 2, 13).unwrap();
+    let listen = SocketAddr::from(([0, 0, 0, 0], PORT));
+    let logged = "warn,comity_node::replication=info";
+    let mut kenya = ChildNode::init(root.path(), "kenya-igf", listen, |c| {
+        c.network.listen = comity_node::config::Listen::Off;
+    })
+    .in_netns(spaces.name(0))
+    .log_filter(logged);
+    let mut itu = ChildNode::init(root.path(), "itu", listen, |c| {
+        c.endpoint = Some(endpoint_at(&itu_addr));
+    })
+    .in_netns(spaces.name(1))
+    .log_filter(logged);
+    let mut ietf = ChildNode::init(root.path(), "ietf", listen, |c| {
+        c.endpoint = Some(endpoint_at(&ietf_addr));
+    })
+    .in_netns(spaces.name(2))
+    .log_filter(logged);
+    kenya.pin(&itu.org, itu.key, Some(endpoint_at(&itu_addr)));
+    kenya.pin(&ietf.org, ietf.key, Some(endpoint_at(&ietf_addr)));
+    // itu tries to dial kenya-igf (the firewall drops it); ietf knows it by
+    // key only.
+    itu.pin(&kenya.org, kenya.key, Some(endpoint_at(&kenya_to_itu)));
+    ietf.pin(&kenya.org, kenya.key, None);
+    itu.pin(&ietf.org, ietf.key, Some(endpoint_at(&ietf_to_itu)));
+    ietf.pin(&itu.org, itu.key, Some(endpoint_at(&itu_to_ietf)));
+    for node in [&mut kenya, &mut itu, &mut ietf] {
+        node.start().await;
+    }
+
+    let start = Instant::now();
+    let mut kenya_head = publish_n(&kenya, 10, "From behind the firewall").await;
+    itu.wait_for_seq(&kenya.org, kenya_head, REACH_BOUND).await;
+    ietf.wait_for_seq(&kenya.org, kenya_head, REACH_BOUND).await;
+    eprintln!(
+        "nat: kenya-igf's publishes reached itu and ietf in {:?} (bound {REACH_BOUND:?})",
+        start.elapsed()
+    );
+    let start = Instant::now();
+    let mut itu_head = publish_n(&itu, 5, "From outside").await;
+    let ietf_head = publish_n(&ietf, 5, "From outside").await;
+    kenya.wait_for_seq(&itu.org, itu_head, REACH_BOUND).await;
+    kenya.wait_for_seq(&ietf.org, ietf_head, REACH_BOUND).await;
+    eprintln!("nat: theirs reached kenya-igf in {:?}", start.elapsed());
+    let refused = to_itu.counters[1].refused.load(Ordering::Relaxed);
+    assert!(
+        refused > 0,
+        "the firewall dropped none of itu's attempts to dial kenya-igf"
+    );
+
+    // The node behind the firewall dies and comes back.
+    kenya.kill();
+    itu_head = publish_n(&itu, 3, "While kenya-igf was down").await;
+    kenya.start().await;
+    kenya_head = publish_n(&kenya, 3, "After a restart").await;
+    kenya.wait_for_seq(&itu.org, itu_head, REACH_BOUND).await;
+    itu.wait_for_seq(&kenya.org, kenya_head, REACH_BOUND).await;
+    ietf.wait_for_seq(&kenya.org, kenya_head, REACH_BOUND).await;
+
+    // A partner dies and comes back.
+    itu.kill();
+    kenya_head = publish_n(&kenya, 3, "While itu was down").await;
+    ietf.wait_for_seq(&kenya.org, kenya_head, REACH_BOUND).await;
+    itu.start().await;
+    itu.wait_for_seq(&kenya.org, kenya_head, REACH_BOUND).await;
+
+    let heads = stop_and_verify(&mut [&mut kenya, &mut itu, &mut ietf]);
+    for (node, held) in ["kenya-igf", "itu", "ietf"].iter().zip(&heads) {
+        assert_eq!(
+            held[&OrgId::new("kenya-igf").unwrap()],
+            kenya_head,
+            "{node}"
+        );
+        assert_eq!(held[&OrgId::new("itu").unwrap()], itu_head, "{node}");
+        assert_eq!(held[&OrgId::new("ietf").unwrap()], ietf_head, "{node}");
+    }
+}
+
+/// Issue 12, over the emulated poor link ([`POOR`]: 256 kbit/s, 300 ms,
+/// 10 % loss each way) with the firewall in front of the dial-out node:
+/// each side publishes 1,000 entries while the other is down, then both
+/// run and catch up, each way, over the one connection the dial-out node
+/// opens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dial_out_node_catches_up_both_ways_over_a_poor_firewalled_link() {
+    skip_without_namespaces!("nat-poor");
+    let backlog = 1_000;
+    let root = temp_root();
+    let spaces = Namespaces::create("natp", 2).unwrap();
+    let (_, itu_addr, link) = firewalled_link(&spaces, 0, 1, 14, POOR);
+    let listen = SocketAddr::from(([0, 0, 0, 0], PORT));
+    let patient = |c: &mut comity_node::Config| {
+        c.replication.heartbeat_secs = 5;
+        c.limits.connect_timeout_secs = 30;
+        c.limits.handshake_timeout_secs = 30;
+    };
+    let logged = "warn,comity_node::replication=info";
+    let mut kenya = ChildNode::init(root.path(), "kenya-igf", listen, |c| {
+        patient(c);
+        c.network.listen = comity_node::config::Listen::Off;
+    })
+    .in_netns(spaces.name(0))
+    .log_filter(logged);
+    let mut itu = ChildNode::init(root.path(), "itu", listen, |c| {
+        patient(c);
+        c.endpoint = Some(endpoint_at(&itu_addr));
+    })
+    .in_netns(spaces.name(1))
+    .log_filter(logged);
+    kenya.pin(&itu.org, itu.key, Some(endpoint_at(&itu_addr)));
+    itu.pin(&kenya.org, kenya.key, None);
+
+    kenya.start().await;
+    let kenya_head = publish_n(&kenya, backlog, "Backlog behind the firewall").await;
+    kenya.terminate();
+    itu.start().await;
+    let itu_head = publish_n(&itu, backlog, "Backlog outside").await;
+
+    let start = Instant::now();
+    kenya.start().await;
+    let within = Duration::from_secs(300);
+    itu.wait_for_seq(&kenya.org, kenya_head, within).await;
+    kenya.wait_for_seq(&itu.org, itu_head, within).await;
+    let [out, back] = &link.counters;
+    let count = |c: &AtomicU64| c.load(Ordering::Relaxed);
+    eprintln!(
+        "nat over a poor link ({}): {backlog} entries each way caught up in {:.1?}; packets \
+         out of the firewalled side {} passed, {} lost; into it {} passed, {} lost",
+        poor_as_netem().join(" "),
+        start.elapsed(),
+        count(&out.passed),
+        count(&out.lost),
+        count(&back.passed),
+        count(&back.lost),
+    );
+    assert!(
+        count(&out.lost) > 0 && count(&back.lost) > 0,
+        "the emulated link lost nothing: the nodes did not talk over it"
+    );
+    let heads = stop_and_verify(&mut [&mut kenya, &mut itu]);
+    for held in &heads {
+        assert_eq!(held[&OrgId::new("kenya-igf").unwrap()], kenya_head);
+        assert_eq!(held[&OrgId::new("itu").unwrap()], itu_head);
+    }
 }

@@ -8,86 +8,18 @@
 mod support;
 
 use comity_core::{
-    Hash, Head, IdentityKey, OrgId, SignedEntry, UnsignedEntry, document, entry::EntryKind, proto,
+    Hash, Head, IdentityKey, SignedEntry, UnsignedEntry, document, entry::EntryKind, proto,
 };
 use comity_proto::v1::{
-    HeadsRequest, HeadsResponse, HelloRequest, HelloResponse, SubscribeEvent, SubscribeRequest,
-    federation_client::FederationClient,
-    federation_server::{Federation, FederationServer},
-    subscribe_event::Event,
+    HelloRequest, HelloResponse, SubscribeRequest, federation_client::FederationClient,
 };
 use std::{sync::Arc, time::Duration};
-use support::{TestNode, eventually, org, temp_root};
+use support::{FakePeer, TestNode, entry_event, eventually, org, temp_root, then_silence};
 use tokio_util::sync::CancellationToken;
-use tonic::{Request, Response, Status};
+use tonic::Response;
 
 /// What the hostile peer serves to a subscription starting after `after_seq`.
 type Script = Arc<dyn Fn(u64) -> Vec<proto::Entry> + Send + Sync>;
-
-struct HostilePeer {
-    org: OrgId,
-    advertised_head: u64,
-    script: Script,
-}
-
-#[tonic::async_trait]
-impl Federation for HostilePeer {
-    async fn hello(&self, _: Request<HelloRequest>) -> Result<Response<HelloResponse>, Status> {
-        Ok(Response::new(HelloResponse {
-            protocol_version: comity_proto::PROTOCOL_VERSION,
-            org: self.org.to_string(),
-            follows_you: true,
-            heads: vec![comity_proto::v1::Head {
-                origin: self.org.to_string(),
-                seq: self.advertised_head,
-                hash: vec![0; 32],
-            }],
-            ..Default::default()
-        }))
-    }
-
-    async fn heads(&self, _: Request<HeadsRequest>) -> Result<Response<HeadsResponse>, Status> {
-        Ok(Response::new(HeadsResponse {
-            heads: vec![comity_proto::v1::Head {
-                origin: self.org.to_string(),
-                seq: self.advertised_head,
-                hash: vec![0; 32],
-            }],
-        }))
-    }
-
-    type GetBlobStream =
-        tokio_stream::wrappers::ReceiverStream<Result<comity_proto::v1::BlobChunk, Status>>;
-
-    async fn get_blob(
-        &self,
-        _: Request<comity_proto::v1::GetBlobRequest>,
-    ) -> Result<Response<Self::GetBlobStream>, Status> {
-        Err(Status::not_found("this peer serves no attachments"))
-    }
-
-    type SubscribeStream = tokio_stream::wrappers::ReceiverStream<Result<SubscribeEvent, Status>>;
-
-    async fn subscribe(
-        &self,
-        request: Request<SubscribeRequest>,
-    ) -> Result<Response<Self::SubscribeStream>, Status> {
-        let entries = (self.script)(request.into_inner().after_seq);
-        let (tx, rx) = tokio::sync::mpsc::channel(entries.len() + 1);
-        for entry in entries {
-            let _ = tx.try_send(Ok(SubscribeEvent {
-                event: Some(Event::Entry(entry)),
-            }));
-        }
-        // Keep the stream open, as a live tail would be.
-        tokio::spawn(async move {
-            tx.closed().await;
-        });
-        Ok(Response::new(tokio_stream::wrappers::ReceiverStream::new(
-            rx,
-        )))
-    }
-}
 
 /// Starts a hostile peer `evil` that serves `script`, trusting only `victim`.
 async fn start_hostile(
@@ -97,22 +29,15 @@ async fn start_hostile(
     script: Script,
 ) -> (String, CancellationToken) {
     let evil = org("evil");
-    let (endpoint, incoming) = support::fake_peer_tls(key, &evil, victim).await;
-    let stop = CancellationToken::new();
-    let service = FederationServer::new(HostilePeer {
-        org: evil,
-        advertised_head,
-        script,
-    })
-    .max_encoding_message_size(16 * 1024 * 1024);
-    let shutdown = stop.clone();
-    tokio::spawn(async move {
-        tonic::transport::Server::builder()
-            .add_service(service)
-            .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
-            .await
-    });
-    (endpoint, stop)
+    FakePeer::new(evil.clone())
+        .claims(&evil, advertised_head)
+        .on_subscribe(move |request| {
+            let entries = script(request.after_seq);
+            async move { Ok(then_silence(entries.into_iter().map(entry_event).collect())) }
+        })
+        .max_encoding_message_size(16 * 1024 * 1024)
+        .start(key, &[victim])
+        .await
 }
 
 fn evil_chain(key: &IdentityKey, n: usize) -> Vec<SignedEntry> {
@@ -120,7 +45,9 @@ fn evil_chain(key: &IdentityKey, n: usize) -> Vec<SignedEntry> {
     (0..n)
         .map(|i| {
             let (kind, payload) = document::encode(support::consultation(&format!("c{i}")).clone());
-            let entry = UnsignedEntry::new(org("evil"), kind, payload).sign(key, head);
+            let entry =
+                UnsignedEntry::new(org("evil"), kind, payload, time::OffsetDateTime::now_utc())
+                    .sign(key, head);
             head = Some(entry.head());
             entry
         })
@@ -147,7 +74,11 @@ async fn victim_of(
     let (endpoint, stop) = start_hostile(evil_key, &victim, advertised_head, script).await;
     victim
         .node()
-        .add_peer(org("evil"), evil_key.public(), Some(endpoint))
+        .add_peer(
+            org("evil"),
+            evil_key.public(),
+            Some(endpoint.parse().unwrap()),
+        )
         .unwrap();
     let node = victim.node().clone();
     eventually(&format!("victim reports {expected:?}"), || {
@@ -211,7 +142,8 @@ async fn a_wrong_prev_hash_is_refused() {
         seq: 1,
         hash: Hash::of(b"not the first entry"),
     };
-    let second = UnsignedEntry::new(org("evil"), kind, payload).sign(&evil_key, Some(bad_prev));
+    let second = UnsignedEntry::new(org("evil"), kind, payload, time::OffsetDateTime::now_utc())
+        .sign(&evil_key, Some(bad_prev));
     let served = wires(&[first, second]);
     let (victim, stop) = victim_of(
         root.path(),
@@ -229,8 +161,13 @@ async fn a_wrong_prev_hash_is_refused() {
 async fn an_oversized_message_is_refused() {
     let root = temp_root();
     let evil_key = IdentityKey::generate();
-    let big = UnsignedEntry::new(org("evil"), EntryKind::Consultation, vec![7; 200 * 1024])
-        .sign(&evil_key, None);
+    let big = UnsignedEntry::new(
+        org("evil"),
+        EntryKind::Consultation,
+        vec![7; 200 * 1024],
+        time::OffsetDateTime::now_utc(),
+    )
+    .sign(&evil_key, None);
     let served = wires(&[big]);
     let (victim, stop) = victim_of(
         root.path(),
@@ -296,11 +233,14 @@ async fn hello_as(
 ) -> Result<HelloResponse, String> {
     let config =
         comity_tls::client_config(identity, server.public_key()).map_err(|e| e.to_string())?;
-    let channel = comity_tls::connect(&server.endpoint(), config, Duration::from_secs(2))
+    let channel = comity_tls::connect(server.endpoint().as_str(), config, Duration::from_secs(2))
         .await
         .map_err(|e| e.to_string())?;
     FederationClient::new(channel)
-        .hello(HelloRequest::default())
+        .hello(HelloRequest {
+            protocol_version: comity_proto::PROTOCOL_VERSION,
+            ..Default::default()
+        })
         .await
         .map(Response::into_inner)
         .map_err(|s| s.to_string())
@@ -396,7 +336,7 @@ async fn reciprocity_is_judged_from_what_the_node_saw_not_from_what_a_peer_claim
         .unwrap();
     let identity = comity_tls::TlsIdentity::new(&liar_key, &liar).unwrap();
     let config = comity_tls::client_config(&identity, a.public_key()).unwrap();
-    let channel = comity_tls::connect(&a.endpoint(), config, Duration::from_secs(5))
+    let channel = comity_tls::connect(a.endpoint().as_str(), config, Duration::from_secs(5))
         .await
         .unwrap();
     let mut client = FederationClient::new(channel);
@@ -472,10 +412,21 @@ async fn an_entry_a_partner_refuses_shows_in_status_on_both_sides_until_it_is_ac
         let store = open_stopped_store(&icann).await;
         let head = store.head(&icann.org).unwrap();
         let (kind, payload) = document::encode(support::consultation("signed by a stray key"));
-        let broken = UnsignedEntry::new(icann.org.clone(), kind, payload).sign(&stray, head);
+        let broken = UnsignedEntry::new(
+            icann.org.clone(),
+            kind,
+            payload,
+            time::OffsetDateTime::now_utc(),
+        )
+        .sign(&stray, head);
         let (kind, payload) = document::encode(support::consultation("signed as it should be"));
-        let after = UnsignedEntry::new(icann.org.clone(), kind, payload)
-            .sign(&icann.key, Some(broken.head()));
+        let after = UnsignedEntry::new(
+            icann.org.clone(),
+            kind,
+            payload,
+            time::OffsetDateTime::now_utc(),
+        )
+        .sign(&icann.key, Some(broken.head()));
         store.append(&broken).unwrap();
         store.append(&after).unwrap();
         store.flush().unwrap();

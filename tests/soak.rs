@@ -54,7 +54,7 @@
 mod support;
 
 use comity_core::{OrgId, PublicKey};
-use comity_store::Store;
+use comity_store::prelude::*;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use std::{
     collections::BTreeMap,

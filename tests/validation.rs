@@ -6,6 +6,7 @@
 
 mod support;
 
+use comity_node::words;
 use comity_proto::v1 as proto;
 use std::process::Command;
 use support::{TestNode, temp_root};
@@ -166,9 +167,9 @@ async fn call_api(
     let result = match rule.cli[0] {
         "liaison" => api
             .draft_liaison(proto::DraftLiaisonRequest {
-                to: vec![arg("--to")],
+                to: vec![words::parse_recipient(&arg("--to")).unwrap()],
                 title: arg("--title"),
-                purpose: arg("--purpose"),
+                purpose: words::parse_purpose(&arg("--purpose")).unwrap() as i32,
                 deadline: arg("--deadline"),
                 body: arg("--body"),
                 in_reply_to: rule
@@ -200,7 +201,7 @@ async fn call_api(
         "ack" => api
             .acknowledge(proto::AcknowledgeRequest {
                 liaison: unknown,
-                status: "received".into(),
+                status: proto::ReceiptStatus::Received as i32,
                 ..Default::default()
             })
             .await

@@ -9,7 +9,6 @@ use comity_core::{
     key_rotation, proto,
 };
 use std::sync::OnceLock;
-use std::time::{Duration, SystemTime};
 
 pub fn key() -> &'static IdentityKey {
     static KEY: OnceLock<IdentityKey> = OnceLock::new();
@@ -78,8 +77,8 @@ pub fn rotation() -> proto::document::Body {
     proto::document::Body::KeyRotation(key_rotation::new(&origin(), &key().public(), new_key()))
 }
 
-pub fn at(secs: u64) -> SystemTime {
-    SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
+pub fn at(secs: i64) -> time::OffsetDateTime {
+    time::OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(secs)
 }
 
 pub fn sign(body: proto::document::Body, audience: Audience, head: Option<Head>) -> SignedEntry {

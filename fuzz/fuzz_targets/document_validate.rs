@@ -89,7 +89,7 @@ fn document_bytes(bytes: &[u8]) {
             if let Some(d) = &l.deadline {
                 deadline_text(&format!("{}|{}", d.date, d.zone));
             }
-            let reply = liaison::reply_template(&origin, l, &common::other_org());
+            let reply = liaison::reply_template(&origin, l, &common::other_org(), now());
             let _ = document::summary(&Body::Liaison(reply));
         }
         Body::KeyRotation(k) => {

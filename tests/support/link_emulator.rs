@@ -7,6 +7,11 @@
 //! real queueing and real round trips, so retransmission and congestion
 //! control run as they would on such a link.
 //!
+//! It can also stand in for a firewall (or a NAT) in front of one end
+//! ([`EmulatedLink::start_firewalled`]): packets that open a TCP connection
+//! towards that end (SYN without ACK) are dropped, and everything else, the
+//! connections that end opens itself included, passes.
+//!
 //! The devices are created in the caller's namespace; the caller moves each
 //! into its own (the open file descriptors keep working across the move) and
 //! addresses them as a point-to-point pair.
@@ -52,6 +57,22 @@ pub struct DirectionCounters {
     pub passed: AtomicU64,
     pub lost: AtomicU64,
     pub queue_full: AtomicU64,
+    /// Connection attempts (TCP SYN without ACK) the firewall dropped.
+    pub refused: AtomicU64,
+}
+
+/// Whether `packet` (IPv4) opens a TCP connection: SYN set, ACK clear.
+fn opens_tcp_connection(packet: &[u8]) -> bool {
+    let Some(&first) = packet.first() else {
+        return false;
+    };
+    if first >> 4 != 4 || packet.get(9) != Some(&6) {
+        return false;
+    }
+    let header = usize::from(first & 0x0f) * 4;
+    packet
+        .get(header + 13)
+        .is_some_and(|flags| flags & 0x12 == 0x02)
 }
 
 /// A running emulated link; dropping it stops the tasks and removes both
@@ -66,6 +87,17 @@ impl EmulatedLink {
     /// Creates two TUN devices named `names` and starts passing packets
     /// between them under `impairment`, in both directions.
     pub fn start(names: &[String; 2], impairment: Impairment) -> Result<Self, String> {
+        Self::start_firewalled(names, impairment, false)
+    }
+
+    /// As [`start`](Self::start); with `firewall_a`, every connection
+    /// attempt towards the first device's end is dropped (see the module
+    /// documentation), as a firewall or NAT in front of it would.
+    pub fn start_firewalled(
+        names: &[String; 2],
+        impairment: Impairment,
+        firewall_a: bool,
+    ) -> Result<Self, String> {
         let open = |name: &str| {
             let mut config = tun::Configuration::default();
             config.tun_name(name);
@@ -79,12 +111,14 @@ impl EmulatedLink {
             Arc::new(DirectionCounters::default()),
         ];
         let mut tasks = Vec::new();
-        for (from, to, counters) in [
-            (a.clone(), b.clone(), counters[0].clone()),
-            (b, a, counters[1].clone()),
+        for (from, to, counters, firewall) in [
+            (a.clone(), b.clone(), counters[0].clone(), false),
+            (b, a, counters[1].clone(), firewall_a),
         ] {
             let (queued, delivering) = mpsc::unbounded_channel();
-            tasks.push(tokio::spawn(clock_out(from, queued, impairment, counters)));
+            tasks.push(tokio::spawn(clock_out(
+                from, queued, impairment, counters, firewall,
+            )));
             tasks.push(tokio::spawn(deliver(to, delivering)));
         }
         Ok(Self { counters, tasks })
@@ -99,19 +133,33 @@ impl Drop for EmulatedLink {
     }
 }
 
-/// Reads packets from `from`, loses some, and queues the rest for delivery
-/// at the time the rate limit and the delay allow.
+/// Reads packets from `from`, drops connection attempts if `firewall`,
+/// loses some, and queues the rest for delivery at the time the rate limit
+/// and the delay allow.
 async fn clock_out(
     from: Arc<AsyncDevice>,
     queued: mpsc::UnboundedSender<(Instant, Vec<u8>)>,
     impairment: Impairment,
     counters: Arc<DirectionCounters>,
+    firewall: bool,
 ) {
     let mut rng = StdRng::from_entropy();
     let mut buf = vec![0u8; 65_536];
     // When the last packet accepted will have left at the link's rate.
     let mut link_free_at = Instant::now();
-    while let Ok(n) = from.recv(&mut buf).await {
+    loop {
+        let n = match from.recv(&mut buf).await {
+            Ok(n) => n,
+            Err(e) => {
+                // The link is cut for good: say so, for the test's output.
+                eprintln!("poor link: a direction stopped reading its device: {e}");
+                return;
+            }
+        };
+        if firewall && opens_tcp_connection(&buf[..n]) {
+            counters.refused.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
         if rng.gen_bool(impairment.loss) {
             counters.lost.fetch_add(1, Ordering::Relaxed);
             continue;

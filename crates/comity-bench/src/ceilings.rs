@@ -91,8 +91,10 @@ pub fn entry_verify(count: usize) -> Result<f64> {
     let mut head = None;
     let mut wires = Vec::with_capacity(count.min(1000));
     for i in 0..count.min(1000) {
-        let (kind, payload) = document::encode(consultation_body(i));
-        let entry = UnsignedEntry::new(org.clone(), kind, payload).sign(&key, head);
+        let (kind, payload) =
+            document::encode(consultation_body(i, time::OffsetDateTime::now_utc()));
+        let entry = UnsignedEntry::new(org.clone(), kind, payload, time::OffsetDateTime::now_utc())
+            .sign(&key, head);
         head = Some(entry.head());
         wires.push(entry.into_wire());
     }
@@ -112,8 +114,11 @@ fn signed_entries(count: usize) -> Result<(IdentityKey, OrgId, Vec<SignedEntry>)
     let mut head = None;
     let entries = (0..count)
         .map(|i| {
-            let (kind, payload) = document::encode(consultation_body(i));
-            let entry = UnsignedEntry::new(org.clone(), kind, payload).sign(&key, head);
+            let (kind, payload) =
+                document::encode(consultation_body(i, time::OffsetDateTime::now_utc()));
+            let entry =
+                UnsignedEntry::new(org.clone(), kind, payload, time::OffsetDateTime::now_utc())
+                    .sign(&key, head);
             head = Some(entry.head());
             entry
         })
@@ -140,7 +145,7 @@ pub fn entry_check_batched(count: usize) -> Result<f64> {
 
 /// Ingest's store stage: Comity's own store, a batch and a flush at a time.
 pub fn store_batches(dir: &Path, count: usize) -> Result<f64> {
-    use comity_store::Store;
+    use comity_store::LogStore;
     let (_, _, entries) = signed_entries(count)?;
     let path = tempfile::tempdir_in(dir)?;
     let store = comity_store::SledStore::open(path.path(), comity_store::SledOptions::default())?;
@@ -229,6 +234,34 @@ struct StreamOnly {
 
 #[tonic::async_trait]
 impl Federation for StreamOnly {
+    async fn checkpoints(
+        &self,
+        _: Request<comity_proto::v1::CheckpointsRequest>,
+    ) -> Result<Response<comity_proto::v1::CheckpointsResponse>, Status> {
+        Err(Status::unimplemented("no checkpoints here"))
+    }
+
+    async fn consistency(
+        &self,
+        _: Request<comity_proto::v1::ConsistencyRequest>,
+    ) -> Result<Response<comity_proto::v1::ConsistencyResponse>, Status> {
+        Err(Status::unimplemented("no consistency proofs here"))
+    }
+
+    type OfferStream = tokio_stream::wrappers::ReceiverStream<
+        Result<comity_core::proto::OfferDown, tonic::Status>,
+    >;
+
+    /// Takes no offers (it does not announce the capability).
+    async fn offer(
+        &self,
+        _: tonic::Request<tonic::Streaming<comity_core::proto::OfferUp>>,
+    ) -> Result<tonic::Response<Self::OfferStream>, tonic::Status> {
+        Err(tonic::Status::unimplemented(
+            "this test peer takes no offers",
+        ))
+    }
+
     async fn hello(&self, _: Request<HelloRequest>) -> Result<Response<HelloResponse>, Status> {
         Err(Status::unimplemented("ceiling"))
     }
@@ -277,8 +310,8 @@ pub async fn tls_stream(count: usize) -> Result<f64> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let incoming = comity_tls::incoming(listener, config, Duration::from_secs(10));
-    let (kind, payload) = document::encode(consultation_body(0));
-    let entry = UnsignedEntry::new(server_org, kind, payload)
+    let (kind, payload) = document::encode(consultation_body(0, time::OffsetDateTime::now_utc()));
+    let entry = UnsignedEntry::new(server_org, kind, payload, time::OffsetDateTime::now_utc())
         .sign(&server_key, None)
         .into_wire();
     let service =

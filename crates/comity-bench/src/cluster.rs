@@ -80,9 +80,19 @@ pub struct NodeProc {
 impl NodeProc {
     /// `comity init --http off` in `root/org`.
     pub fn init(bin: &Bin, root: &Path, org: &str) -> Result<Self> {
+        Self::init_listening(bin, root, org, true)
+    }
+
+    /// As [`Self::init`]; unless `listening`, with `--listen off`: a node
+    /// nobody can dial, which offers its log to the partners it dials (its
+    /// `endpoint` is empty).
+    pub fn init_listening(bin: &Bin, root: &Path, org: &str, listening: bool) -> Result<Self> {
         let dir = root.join(org);
-        let port = free_port()?;
-        let listen = format!("127.0.0.1:{port}");
+        let listen = if listening {
+            format!("127.0.0.1:{}", free_port()?)
+        } else {
+            "off".to_string()
+        };
         let data = dir.display().to_string();
         bin.run(&[
             "init",
@@ -110,7 +120,11 @@ impl NodeProc {
             org: OrgId::new(org)?,
             dir,
             key: field("key")?.parse()?,
-            endpoint: field("endpoint")?,
+            endpoint: if listening {
+                field("endpoint")?
+            } else {
+                String::new()
+            },
             bin: bin.clone(),
             child: None,
         })
@@ -240,8 +254,15 @@ impl NodeProc {
         let mut head = store.head(&self.org)?;
         let mut batch: Vec<SignedEntry> = Vec::with_capacity(1000);
         for i in 0..count {
-            let (kind, payload) = document::encode(fixtures::consultation(i));
-            let entry = UnsignedEntry::new(self.org.clone(), kind, payload).sign(&key, head);
+            let (kind, payload) =
+                document::encode(fixtures::consultation(i, time::OffsetDateTime::now_utc()));
+            let entry = UnsignedEntry::new(
+                self.org.clone(),
+                kind,
+                payload,
+                time::OffsetDateTime::now_utc(),
+            )
+            .sign(&key, head);
             head = Some(entry.head());
             batch.push(entry);
             if batch.len() == 1000 {

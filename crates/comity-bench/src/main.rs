@@ -6,10 +6,10 @@
 
 mod ceilings;
 mod cluster;
+mod nats;
 mod plot;
 // Shared with the test suite, which starts nodes as processes the same way.
-#[path = "../../../tests/support/ports.rs"]
-mod ports;
+use comity_testkit::ports;
 mod probe;
 mod scenarios;
 mod wire;
@@ -44,9 +44,18 @@ struct Args {
     /// Where the nodes' temporary data directories go (default: the system temp dir).
     #[arg(long)]
     scratch: Option<PathBuf>,
-    /// Run only these scenarios (comma separated): ceilings, wire, propagation, ingest, footprint.
+    /// Run only these scenarios (comma separated): ceilings, wire, propagation, ingest, witness, footprint.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
+    /// Run NATS JetStream fan-out (a local `nats-server -js`) beside the
+    /// propagation scenario, at its follower counts and entry size, in two
+    /// alternating rounds (Comity, NATS, Comity, NATS), and print the ratios.
+    /// Skipped, with a note, when nats-server is not installed.
+    #[arg(long)]
+    compare_nats: bool,
+    /// The nats-server binary for --compare-nats (default: the first on PATH).
+    #[arg(long, requires = "compare_nats")]
+    nats_server: Option<PathBuf>,
 }
 
 #[derive(Serialize)]
@@ -85,7 +94,10 @@ struct Report {
     wire: Option<wire::WireSize>,
     propagation: Vec<scenarios::Propagation>,
     ingest_and_catch_up: Option<scenarios::IngestAndCatchUp>,
+    witness_cost: Option<scenarios::WitnessCost>,
     footprint: Option<scenarios::Footprint>,
+    /// `--compare-nats`: the hub beside the propagation scenario.
+    nats: Option<nats::NatsReport>,
     ratios: Ratios,
     cdf_svg: Option<String>,
     errors: Vec<String>,
@@ -143,7 +155,9 @@ async fn run(args: Args) -> Result<()> {
         wire: None,
         propagation: Vec::new(),
         ingest_and_catch_up: None,
+        witness_cost: None,
         footprint: None,
+        nats: None,
         ratios: Ratios::default(),
         cdf_svg: None,
         errors: Vec::new(),
@@ -169,6 +183,37 @@ async fn run(args: Args) -> Result<()> {
             Err(e) => report.errors.push(format!("wire: {e:#}")),
         }
     }
+    // The NATS anchor, when asked for and installed.
+    let nats_server = if args.compare_nats {
+        let mut found = nats::NatsReport::default();
+        let server =
+            if wanted(&args, "propagation") {
+                nats::locate(
+                    args.nats_server.as_deref(),
+                    std::env::var_os("PATH").as_deref(),
+                )
+            } else {
+                Err("--compare-nats runs beside the propagation scenario, which --only leaves out; \
+                 skipping the NATS comparison"
+                .to_string())
+            };
+        let server = match server {
+            Ok(server) => {
+                found.version = Some(nats::version(&server));
+                found.server = Some(server.display().to_string());
+                Some(server)
+            }
+            Err(line) => {
+                println!("{line}");
+                found.skipped = Some(line);
+                None
+            }
+        };
+        report.nats = Some(found);
+        server
+    } else {
+        None
+    };
     if wanted(&args, "propagation") {
         let (mut sizes, entries): (Vec<usize>, usize) = if quick {
             (vec![15], 200)
@@ -181,14 +226,73 @@ async fn run(args: Args) -> Result<()> {
             sizes = args.followers.clone();
         }
         let entries = args.entries.unwrap_or(entries);
+        // With the anchor: Comity, NATS, Comity, NATS at each N.
+        let rounds = if nats_server.is_some() { 2 } else { 1 };
+        let message_bytes = scenarios::entry_wire_bytes(&comity_core::OrgId::new("pub")?);
         for n in sizes {
-            eprintln!(
-                "== propagation to {n} followers, {entries} entries one at a time and {entries} in bursts of 50"
-            );
-            match scenarios::propagation(&bin, &scratch, n, entries).await {
-                Ok(p) => report.propagation.push(p),
-                Err(e) => report.errors.push(format!("propagation N={n}: {e:#}")),
+            for round in 1..=rounds {
+                let load_comity = nats::load_average();
+                eprintln!(
+                    "== propagation to {n} followers, {entries} entries one at a time and {entries} in bursts of 50{}",
+                    if rounds > 1 {
+                        format!(" (round {round} of {rounds})")
+                    } else {
+                        String::new()
+                    }
+                );
+                let comity = match scenarios::propagation(&bin, &scratch, n, entries, false).await {
+                    Ok(mut p) => {
+                        p.round = round;
+                        report.propagation.push(p.clone());
+                        Some(p)
+                    }
+                    Err(e) => {
+                        report.errors.push(format!("propagation N={n}: {e:#}"));
+                        None
+                    }
+                };
+                let Some(server) = &nats_server else {
+                    continue;
+                };
+                let load_nats = nats::load_average();
+                eprintln!(
+                    "== NATS JetStream fan-out to {n} durable consumers, {entries} messages of {message_bytes} B (round {round} of {rounds})"
+                );
+                match nats::fan_out(server, &scratch, n, entries, message_bytes).await {
+                    Ok(mut run) => {
+                        run.round = round;
+                        if let (Some(found), Some(p)) = (report.nats.as_mut(), &comity) {
+                            let mut c = nats::Comparison::new(
+                                &p.one_at_a_time_from_call,
+                                &p.one_at_a_time,
+                                p.fsync_fanout.as_ref(),
+                                &run,
+                            );
+                            c.load_comity = load_comity;
+                            c.load_nats = load_nats;
+                            found.comparison.push(c);
+                        }
+                        if let Some(found) = report.nats.as_mut() {
+                            found.runs.push(run);
+                        }
+                    }
+                    Err(e) => report.errors.push(format!("NATS N={n}: {e:#}")),
+                }
             }
+        }
+    }
+    if wanted(&args, "propagation") {
+        // Beside the figure at N = 15: the same from an origin nobody can
+        // dial, which offers its log over the connections it opens.
+        let entries = args.entries.unwrap_or(if quick { 200 } else { 1000 });
+        eprintln!(
+            "== propagation from a dial-out-only origin to 15 followers, {entries} entries one at a time and {entries} in bursts of 50"
+        );
+        match scenarios::propagation(&bin, &scratch, 15, entries, true).await {
+            Ok(p) => report.propagation.push(p),
+            Err(e) => report
+                .errors
+                .push(format!("propagation from a dial-out origin N=15: {e:#}")),
         }
     }
     if wanted(&args, "ingest") {
@@ -197,6 +301,16 @@ async fn run(args: Args) -> Result<()> {
         match scenarios::ingest_and_catch_up(&bin, &scratch, count).await {
             Ok(i) => report.ingest_and_catch_up = Some(i),
             Err(e) => report.errors.push(format!("ingest/catch-up: {e:#}")),
+        }
+    }
+    if wanted(&args, "witness") {
+        let (count, rounds) = if quick { (10_000, 2) } else { (50_000, 3) };
+        eprintln!(
+            "== tree and cosigning on ingest: {count} entries, {rounds} rounds without and with"
+        );
+        match scenarios::witness_cost(&bin, &scratch, count, rounds).await {
+            Ok(w) => report.witness_cost = Some(w),
+            Err(e) => report.errors.push(format!("witness cost: {e:#}")),
         }
     }
     if wanted(&args, "footprint") {
@@ -216,13 +330,29 @@ async fn run(args: Args) -> Result<()> {
     if !report.propagation.is_empty() {
         let svg = report.report_svg_path(&args.report);
         let mut curves = Vec::new();
+        let rounds = report
+            .propagation
+            .iter()
+            .map(|p| p.round)
+            .max()
+            .unwrap_or(1);
         for p in &report.propagation {
+            let round = if rounds > 1 {
+                format!(" (round {})", p.round)
+            } else {
+                String::new()
+            };
+            let round = if p.dial_out_origin {
+                format!("{round}, dial-out origin")
+            } else {
+                round
+            };
             curves.push(plot::Curve {
-                label: format!("{} followers, one at a time", p.followers),
+                label: format!("{} followers, one at a time{round}", p.followers),
                 sorted_ms: p.single_sorted_ms.clone(),
             });
             curves.push(plot::Curve {
-                label: format!("{} followers, bursts of 50", p.followers),
+                label: format!("{} followers, bursts of 50{round}", p.followers),
                 sorted_ms: p.burst_sorted_ms.clone(),
             });
         }
@@ -278,6 +408,7 @@ fn ratios(report: &mut Report) {
     report.ratios.propagation_burst_over_stream = report
         .propagation
         .iter()
+        .filter(|p| !p.dial_out_origin)
         .map(|p| {
             (
                 p.followers,
@@ -365,7 +496,18 @@ fn print_table(r: &Report) {
             "",
         );
     }
+    let rounds = r.propagation.iter().map(|p| p.round).max().unwrap_or(1);
     for p in &r.propagation {
+        let n = if rounds > 1 {
+            format!("N={} round {}", p.followers, p.round)
+        } else {
+            format!("N={}", p.followers)
+        };
+        let n = if p.dial_out_origin {
+            format!("{n} (dial-out origin)")
+        } else {
+            n
+        };
         let target = match p.followers {
             15 => "p99 < 5 ms (NATS ~4.5 ms)",
             50 => "p99 < 12 ms (NATS ~11 ms)",
@@ -373,13 +515,13 @@ fn print_table(r: &Report) {
         };
         let l = &p.one_at_a_time;
         row(
-            &format!("propagation N={} one at a time p50/p99/max ms", p.followers),
+            &format!("propagation {n} one at a time p50/p99/max ms"),
             format!("{:.2}/{:.2}/{:.2}", l.p50_ms, l.p99_ms, l.max_ms),
             target,
         );
         let l = &p.bursts_of_50;
         row(
-            &format!("propagation N={} bursts of 50 p50/p99/max ms", p.followers),
+            &format!("propagation {n} bursts of 50 p50/p99/max ms"),
             format!("{:.2}/{:.2}/{:.2}", l.p50_ms, l.p99_ms, l.max_ms),
             target,
         );
@@ -394,22 +536,18 @@ fn print_table(r: &Report) {
             );
         }
         row(
-            &format!("propagation N={} burst deliveries /s", p.followers),
+            &format!("propagation {n} burst deliveries /s"),
             format!("{:.0}", p.burst_deliveries_per_s),
             "",
         );
         row(
-            &format!(
-                "propagation N={} RSS publisher / follower mean MB",
-                p.followers
-            ),
+            &format!("propagation {n} RSS publisher / follower mean MB"),
             format!("{:.1} / {:.1}", p.publisher_rss_mb, p.follower_rss_mb_mean),
             "< 25 MB",
         );
         row(
             &format!(
-                "propagation N={} idle mesh CPU, all {} nodes, % of a core",
-                p.followers,
+                "propagation {n} idle mesh CPU, all {} nodes, % of a core",
                 p.followers + 1
             ),
             format!("{:.1}", p.mesh_idle_cpu_percent),
@@ -439,6 +577,26 @@ fn print_table(r: &Report) {
             "follower RSS after ingest MB",
             format!("{:.1}", i.follower_rss_mb_after_ingest),
             "",
+        );
+    }
+    if let Some(w) = &r.witness_cost {
+        row(
+            &format!("ingest without tree+cosign: {} entries /s", w.entries),
+            format!("{:.0}", w.without_entries_per_s),
+            "",
+        );
+        row(
+            &format!("ingest with tree+cosign: {} entries /s", w.entries),
+            format!("{:.0}", w.with_entries_per_s),
+            ">= 12,500",
+        );
+        row(
+            &format!(
+                "ingest with / without tree+cosign (median of {}, cosigned: {})",
+                w.rounds, w.cosigned
+            ),
+            format!("{:.2}", w.with_over_without),
+            "close to 1",
         );
     }
     if let Some(f) = &r.footprint {
@@ -520,7 +678,62 @@ fn print_table(r: &Report) {
             "",
         );
     }
+    if let Some(n) = &r.nats {
+        print_nats(n);
+    }
     for e in &r.errors {
         println!("ERROR {e}");
     }
+}
+
+/// Comity beside the hub, per N and round: latency to the last of N, ms.
+fn print_nats(n: &nats::NatsReport) {
+    // A skip was said in one line when the run started.
+    let Some(first) = n.comparison.first() else {
+        return;
+    };
+    println!(
+        "\nComity vs NATS JetStream ({}), one publish at a time, {} B messages, same run; latency to the last of N, ms",
+        n.version.as_deref().unwrap_or("nats-server"),
+        first.message_bytes
+    );
+    let opt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2}"));
+    println!(
+        "{:>4} {:>5}  {:>13}  {:>13}  {:>13}  {:>13}  {:>11}  {:>13}  {:>7}  {:>14}",
+        "N",
+        "round",
+        "Comity p50/99",
+        "(from return)",
+        "NATS p50/99",
+        "(paced)",
+        "ratio 50/99",
+        "floor p50/99",
+        "C/floor",
+        "load C / NATS"
+    );
+    let load = |l: Option<[f64; 3]>| l.map_or("-".to_string(), |l| format!("{:.1}", l[0]));
+    for c in &n.comparison {
+        println!(
+            "{:>4} {:>5}  {:>13}  {:>13}  {:>13}  {:>13}  {:>11}  {:>13}  {:>7}  {:>14}",
+            c.followers,
+            c.round,
+            format!("{:.2}/{:.2}", c.comity_p50_ms, c.comity_p99_ms),
+            format!(
+                "{:.2}/{:.2}",
+                c.comity_from_return_p50_ms, c.comity_from_return_p99_ms
+            ),
+            format!("{:.2}/{:.2}", c.nats_p50_ms, c.nats_p99_ms),
+            format!("{:.2}/{:.2}", c.nats_paced_p50_ms, c.nats_paced_p99_ms),
+            format!("{}/{}", opt(c.ratio_p50), opt(c.ratio_p99)),
+            format!("{}/{}", opt(c.floor_p50_ms), opt(c.floor_p99_ms)),
+            opt(c.comity_over_floor_p50),
+            format!("{} / {}", load(c.load_comity), load(c.load_nats)),
+        );
+    }
+    println!(
+        "Comity: from the publish call to the last follower holding the entry durably (\"from return\": from the call's return). \
+         NATS: from publish() to the last consumer's ack; the publisher awaits its PubAck only (\"paced\": also the last consumer). \
+         ratio: Comity / NATS (below 1: faster than the hub). floor: N writers append 2 KiB + fdatasync at once; \
+         C/floor: Comity from return / floor, p50. JetStream does not fsync each message. load: 1-minute load average."
+    );
 }

@@ -36,7 +36,7 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 impl Latency {
-    fn of(sorted_ms: &[f64], before_return: usize) -> Self {
+    pub fn of(sorted_ms: &[f64], before_return: usize) -> Self {
         Self {
             count: sorted_ms.len(),
             p50_ms: percentile(sorted_ms, 50.0),
@@ -51,7 +51,16 @@ impl Latency {
 #[derive(Debug, Clone, Serialize)]
 pub struct Propagation {
     pub followers: usize,
+    /// The publisher listens on no port (`--listen off`): it dials every
+    /// follower and offers its log; the followers pin it by key only.
+    pub dial_out_origin: bool,
+    /// Which of the run's rounds at this N (`--compare-nats` runs two).
+    pub round: usize,
+    /// From the publish call's return to the last follower holding the entry.
     pub one_at_a_time: Latency,
+    /// The same entries from the start of the publish call (the start a
+    /// NATS publish is measured from; it adds the origin's own durable write).
+    pub one_at_a_time_from_call: Latency,
     pub bursts_of_50: Latency,
     /// Entry deliveries (entries × followers) per second during bursts.
     pub burst_deliveries_per_s: f64,
@@ -118,6 +127,18 @@ fn init_many(bin: &Bin, root: &Path, names: Vec<String>) -> Result<Vec<NodeProc>
     parallel(names, 4, |name| NodeProc::init(bin, root, &name))
 }
 
+/// As [`init_many`], the first node dial-out only when `dial_out_first`.
+fn init_mesh(
+    bin: &Bin,
+    root: &Path,
+    names: Vec<String>,
+    dial_out_first: bool,
+) -> Result<Vec<NodeProc>> {
+    parallel(names.into_iter().enumerate().collect(), 4, |(i, name)| {
+        NodeProc::init_listening(bin, root, &name, !(dial_out_first && i == 0))
+    })
+}
+
 async fn serve_all(nodes: &mut [NodeProc]) -> Result<Vec<Api>> {
     let mut apis = Vec::with_capacity(nodes.len());
     for node in nodes.iter_mut() {
@@ -169,17 +190,22 @@ async fn collect(
     Ok(done)
 }
 
+/// Propagation from one publisher to `followers` in a full mesh; with
+/// `dial_out_origin`, the publisher listens on no port (`--listen off`):
+/// it dials each follower and offers its log, and the followers know it by
+/// key only.
 pub async fn propagation(
     bin: &Bin,
     scratch: &Path,
     followers: usize,
     entries: usize,
+    dial_out_origin: bool,
 ) -> Result<Propagation> {
     let setup = Instant::now();
     let root = tempfile::tempdir_in(scratch)?;
     let mut names = vec!["pub".to_string()];
     names.extend((1..=followers).map(|i| format!("f{i:03}")));
-    let mut nodes = init_many(bin, root.path(), names)?;
+    let mut nodes = init_mesh(bin, root.path(), names, dial_out_origin)?;
     let mut apis = serve_all(&mut nodes).await?;
     let probe = Probe::new()?;
     // Full mesh through each node's local API (what `comity peer add` does on a
@@ -231,8 +257,10 @@ pub async fn propagation(
 
     let mut early: HashMap<u64, HashMap<usize, Instant>> = HashMap::new();
     let mut single = Vec::with_capacity(entries);
+    let mut single_from_call = Vec::with_capacity(entries);
     let mut before_single = 0;
     for i in 0..entries {
+        let called = Instant::now();
         let seq = pub_api
             .publish_consultation(fixtures::consultation_request(i))
             .await?
@@ -252,6 +280,7 @@ pub async fn propagation(
             before_single += 1;
         }
         single.push(last.saturating_duration_since(returned).as_secs_f64() * 1e3);
+        single_from_call.push(last.saturating_duration_since(called).as_secs_f64() * 1e3);
         early.remove(&seq);
     }
     let mut burst = Vec::with_capacity(entries);
@@ -292,6 +321,7 @@ pub async fn propagation(
         deliveries += seqs.len() * followers;
     }
     single.sort_by(f64::total_cmp);
+    single_from_call.sort_by(f64::total_cmp);
     burst.sort_by(f64::total_cmp);
     let publisher_rss = nodes[0].pid().and_then(cluster::rss_bytes).unwrap_or(0);
     let follower_rss: Vec<u64> = nodes
@@ -310,7 +340,10 @@ pub async fn propagation(
     };
     Ok(Propagation {
         followers,
+        dial_out_origin,
+        round: 1,
         one_at_a_time: Latency::of(&single, before_single),
+        one_at_a_time_from_call: Latency::of(&single_from_call, 0),
         bursts_of_50: Latency::of(&burst, before_burst),
         burst_deliveries_per_s: deliveries as f64 / delivery_time.as_secs_f64().max(1e-9),
         setup_s,
@@ -322,6 +355,17 @@ pub async fn propagation(
         single_sorted_ms: single,
         burst_sorted_ms: burst,
     })
+}
+
+/// Bytes on the wire (protobuf) of a typical entry the scenarios publish.
+pub fn entry_wire_bytes(origin: &OrgId) -> usize {
+    use prost::Message;
+    let now = time::OffsetDateTime::now_utc();
+    let (kind, payload) = comity_core::document::encode(fixtures::consultation(0, now));
+    comity_core::UnsignedEntry::new(origin.clone(), kind, payload, now)
+        .sign(&comity_core::IdentityKey::generate(), None)
+        .wire()
+        .encoded_len()
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -363,14 +407,7 @@ pub async fn ingest_and_catch_up(
     cluster::add_peer(&mut f_api, publisher).await?;
     cluster::wait_for(&mut f_api, &publisher.org, target, Duration::from_secs(900)).await?;
     let took = start.elapsed().as_secs_f64();
-    let entry_bytes = {
-        use prost::Message;
-        let (kind, payload) = comity_core::document::encode(fixtures::consultation(0));
-        comity_core::UnsignedEntry::new(publisher.org.clone(), kind, payload)
-            .sign(&comity_core::IdentityKey::generate(), None)
-            .wire()
-            .encoded_len()
-    };
+    let entry_bytes = entry_wire_bytes(&publisher.org);
     let ingest = Transfer {
         entries: count as u64,
         seconds: took,
@@ -404,6 +441,91 @@ pub async fn ingest_and_catch_up(
         catch_up,
         disk_bytes_per_entry: disk as f64 / (2 * count) as f64,
         follower_rss_mb_after_ingest: mb(rss),
+    })
+}
+
+/// What the Merkle tree and cosigning cost on ingest (issue 13): the same
+/// backlog ingested, in one run, by a follower with them off
+/// (`[storage] witness = false`) and by one with them on, alternately.
+#[derive(Debug, Clone, Serialize)]
+pub struct WitnessCost {
+    pub entries: u64,
+    pub rounds: usize,
+    /// Median over the rounds.
+    pub without_entries_per_s: f64,
+    pub with_entries_per_s: f64,
+    /// With / without: below 1 is the cost.
+    pub with_over_without: f64,
+    /// Whether the follower with them on had cosigned the origin's head
+    /// checkpoint when the run ended (it must: the cost measured is real).
+    pub cosigned: bool,
+}
+
+pub async fn witness_cost(
+    bin: &Bin,
+    scratch: &Path,
+    count: usize,
+    rounds: usize,
+) -> Result<WitnessCost> {
+    let root = tempfile::tempdir_in(scratch)?;
+    let mut origin = NodeProc::init(bin, root.path(), "wc-origin")?;
+    let target = origin.prefill(count)?;
+    let mut without = Vec::new();
+    let mut with = Vec::new();
+    let mut cosigned = false;
+    for round in 0..rounds {
+        for witness in [false, true] {
+            let name = format!("wc-{}-{round}", if witness { "on" } else { "off" });
+            let mut follower = NodeProc::init(bin, root.path(), &name)?;
+            let mut config = comity_node::Config::load(&follower.dir)?;
+            config.storage.witness = witness;
+            config.save(&follower.dir)?;
+            origin.peer_add_cli(&follower)?;
+            let mut o_api = origin.serve().await?;
+            let mut f_api = follower.serve().await?;
+            let start = Instant::now();
+            cluster::add_peer(&mut f_api, &origin).await?;
+            cluster::wait_for(&mut f_api, &origin.org, target, Duration::from_secs(900)).await?;
+            let rate = count as f64 / start.elapsed().as_secs_f64();
+            if witness {
+                with.push(rate);
+                // The cosignature comes back to the origin by gossip.
+                let deadline = Instant::now() + Duration::from_secs(30);
+                while !cosigned && Instant::now() < deadline {
+                    let answer = o_api
+                        .get_checkpoint(comity_proto::v1::GetCheckpointRequest {
+                            origin: origin.org.to_string(),
+                        })
+                        .await;
+                    cosigned = answer.is_ok_and(|a| {
+                        a.into_inner()
+                            .cosigners
+                            .iter()
+                            .any(|c| c.org == follower.org.as_str() && c.size == target)
+                    });
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            } else {
+                without.push(rate);
+            }
+            drop(f_api);
+            drop(o_api);
+            follower.stop()?;
+            origin.stop()?;
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (w, wo) = (median(&mut with), median(&mut without));
+    Ok(WitnessCost {
+        entries: count as u64,
+        rounds,
+        without_entries_per_s: wo,
+        with_entries_per_s: w,
+        with_over_without: w / wo,
+        cosigned,
     })
 }
 

@@ -40,7 +40,7 @@ cooperation on these topics.";
 
 fn statement() -> proto::LiaisonStatement {
     proto::LiaisonStatement {
-        uuid: document::new_uuid(),
+        uuid: document::new_uuid(time::OffsetDateTime::now_utc()),
         revision: 1,
         title: "LS on YANG data models for optical transport networks".into(),
         from_groups: vec!["itu-t/sg15".into()],
@@ -148,10 +148,17 @@ pub fn measure() -> Result<WireSize> {
     let statement = statement();
     let (kind, payload) = document::encode(proto::document::Body::Liaison(statement.clone()));
     // Seq 42 with a prev hash, as a statement in the middle of a log would be.
-    let earlier = UnsignedEntry::new(org.clone(), kind, payload.clone()).sign(&key, None);
+    let earlier = UnsignedEntry::new(
+        org.clone(),
+        kind,
+        payload.clone(),
+        time::OffsetDateTime::now_utc(),
+    )
+    .sign(&key, None);
     let mut head = earlier.head();
     head.seq = 41;
-    let entry = UnsignedEntry::new(org.clone(), kind, payload).sign(&key, Some(head));
+    let entry = UnsignedEntry::new(org.clone(), kind, payload, time::OffsetDateTime::now_utc())
+        .sign(&key, Some(head));
     let wire = entry.wire().encode_to_vec();
     let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
     let header = entry.header();

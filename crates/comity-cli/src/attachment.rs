@@ -5,7 +5,7 @@
 //! BLAKE3 hash is checked before `FILE.part` becomes `FILE`, so `FILE` only
 //! ever holds the exact content the hash names.
 
-use crate::{DataArg, Failure, JsonArg, client, commands::status_failure, output};
+use crate::{DataArg, Failure, JsonArg, client, client::status_failure, output};
 use clap::Subcommand;
 use comity_core::Hash;
 use comity_node::DataDir;

@@ -1,5 +1,6 @@
 //! The CLI's client of the local API: gRPC over the Unix socket in the data directory.
 
+use crate::Failure;
 use comity_node::DataDir;
 use comity_proto::v1::node_client::NodeClient;
 use tonic::transport::Channel;
@@ -25,4 +26,12 @@ pub async fn connect(data: &DataDir) -> Result<NodeClient<Channel>, ClientError>
         .await
         .map(|api| api.max_decoding_message_size(MAX_MESSAGE_BYTES))
         .map_err(|_| not_running())
+}
+
+/// A gRPC status from the node, shown as is: its message is written for people.
+pub fn status_failure(status: tonic::Status) -> Failure {
+    Failure {
+        message: status.message().to_string(),
+        code: 1,
+    }
 }

@@ -1,22 +1,14 @@
 //! The commands a person runs against one node.
 
-use crate::{DataArg, Failure, JsonArg, client, output};
-use clap::{Args, Subcommand};
+use crate::{DataArg, Failure, JsonArg, client, client::status_failure, output};
+use clap::{Args, Subcommand, ValueEnum};
 use comity_core::{OrgId, PublicKey};
-use comity_node::{Config, DataDir, Node, RunningNode};
+use comity_daemon::{Daemon, Listeners};
+use comity_node::{Config, DataDir, Node, config::StakeholderGroup, protocol::Endpoint};
 use comity_proto::v1 as proto;
-use std::net::SocketAddr;
 
 /// Exit code for a configuration that cannot be used (EX_USAGE).
 const EXIT_CONFIG: u8 = 64;
-
-/// A gRPC status from the node, shown as is: its message is written for people.
-pub fn status_failure(status: tonic::Status) -> Failure {
-    Failure {
-        message: status.message().to_string(),
-        code: 1,
-    }
-}
 
 #[derive(Args)]
 pub struct InitArgs {
@@ -28,22 +20,48 @@ pub struct InitArgs {
     /// Organisation name, e.g. "Internet Engineering Task Force".
     #[arg(long)]
     name: String,
-    /// Federation listener address.
-    #[arg(long, default_value = crate::DEFAULT_LISTEN, value_parser = crate::parse_listen)]
-    listen: SocketAddr,
+    /// Federation listener address, or "off" for a node nobody can dial
+    /// (behind NAT): it only dials out, and offers its log to its partners.
+    #[arg(long, default_value = crate::DEFAULT_LISTEN)]
+    listen: String,
     /// How partners reach this node; default https://<listen>.
     #[arg(long)]
-    endpoint: Option<String>,
+    endpoint: Option<Endpoint>,
     /// Dashboard address, or "off"; several nodes on one machine need one each.
     #[arg(long, default_value = "127.0.0.1:7080")]
     http: String,
-    /// government, intergovernmental, private-sector, civil-society or technical-academic.
-    #[arg(long)]
-    stakeholder_group: Option<String>,
+    /// The organisation's stakeholder group.
+    #[arg(long, ignore_case = true)]
+    stakeholder_group: Option<StakeholderGroupArg>,
     #[arg(long)]
     region: Option<String>,
     #[arg(long)]
     country: Option<String>,
+}
+
+/// A stakeholder group as written on the command line.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, ValueEnum)]
+pub enum StakeholderGroupArg {
+    Government,
+    Intergovernmental,
+    #[value(alias = "private_sector")]
+    PrivateSector,
+    #[value(alias = "civil_society")]
+    CivilSociety,
+    #[value(alias = "technical_academic", alias = "technical", alias = "academic")]
+    TechnicalAcademic,
+}
+
+impl From<StakeholderGroupArg> for StakeholderGroup {
+    fn from(group: StakeholderGroupArg) -> Self {
+        match group {
+            StakeholderGroupArg::Government => Self::Government,
+            StakeholderGroupArg::Intergovernmental => Self::Intergovernmental,
+            StakeholderGroupArg::PrivateSector => Self::PrivateSector,
+            StakeholderGroupArg::CivilSociety => Self::CivilSociety,
+            StakeholderGroupArg::TechnicalAcademic => Self::TechnicalAcademic,
+        }
+    }
 }
 
 // Parsed once per process; boxing the key would only add noise.
@@ -59,7 +77,7 @@ pub enum PeerCommand {
         key: PublicKey,
         /// https://host:port; leave out to follow by key only, through relays.
         #[arg(long)]
-        endpoint: Option<String>,
+        endpoint: Option<Endpoint>,
         #[command(flatten)]
         data: DataArg,
     },
@@ -112,17 +130,29 @@ pub enum KeyCommand {
 
 pub async fn init(args: InitArgs) -> Result<(), Failure> {
     let data = DataDir::new(&args.data.data);
-    let mut config = Config::new(args.org, args.name, args.listen);
-    if let Some(endpoint) = args.endpoint {
-        comity_node::peers::validate_endpoint(&endpoint)?;
-        config.endpoint = Some(endpoint);
+    let (listen, network) = match args.listen.as_str() {
+        "off" => (
+            crate::parse_listen(crate::DEFAULT_LISTEN)?,
+            comity_node::config::Listen::Off,
+        ),
+        addr => (crate::parse_listen(addr)?, comity_node::config::Listen::On),
+    };
+    if network == comity_node::config::Listen::Off && args.endpoint.is_some() {
+        return Err(
+            "--endpoint and --listen off contradict each other: a node that does not \
+                    listen has no endpoint; leave one out"
+                .into(),
+        );
     }
+    let mut config = Config::new(args.org, args.name, listen);
+    config.network.listen = network;
+    config.endpoint = args.endpoint;
     if args.http == "off" {
         config.http.enabled = false;
     } else {
         config.http.listen = crate::parse_listen(&args.http)?;
     }
-    config.profile.stakeholder_group = args.stakeholder_group;
+    config.profile.stakeholder_group = args.stakeholder_group.map(Into::into);
     config.profile.region = args.region;
     config.profile.country = args.country;
     let key = data.init(&config)?;
@@ -134,7 +164,7 @@ pub async fn init(args: InitArgs) -> Result<(), Failure> {
         "initialised {} in {}\n{}",
         config.org,
         data.root().display(),
-        output::id_line(&config.org, &node.public_key(), &config.endpoint())
+        output::id_line(&config.org, &node.public_key(), &reach(&config))
     );
     Ok(())
 }
@@ -147,21 +177,34 @@ pub fn id(data: &DataArg, json: JsonArg) -> Result<(), Failure> {
         output::print_json(&serde_json::json!({
             "org": config.org.to_string(),
             "key": key.to_string(),
-            "endpoint": config.endpoint(),
+            "endpoint": (!config.dial_out_only()).then(|| config.endpoint()),
+            "dial_out_only": config.dial_out_only(),
         }));
     } else {
-        println!("{}", output::id_line(&config.org, &key, &config.endpoint()));
+        println!("{}", output::id_line(&config.org, &key, &reach(&config)));
     }
     Ok(())
 }
 
-pub async fn serve(data: &DataArg) -> Result<(), Failure> {
+/// Where partners dial this node, or that nobody can: the id line's last word.
+fn reach(config: &Config) -> String {
+    if config.dial_out_only() {
+        "dial-out-only".to_string()
+    } else {
+        config.endpoint().to_string()
+    }
+}
+
+pub async fn serve(data: &DataArg, no_recover: bool) -> Result<(), Failure> {
     crate::logging::init("info");
     let data = DataDir::new(&data.data);
-    let config = data.load_config().map_err(|e| Failure {
+    let mut config = data.load_config().map_err(|e| Failure {
         message: e.to_string(),
         code: EXIT_CONFIG,
     })?;
+    if no_recover {
+        config.replication.recover = false;
+    }
     let store = data.open_store(&config)?;
     let key = data.load_key_recovering(&config.org, &*store)?;
     let options = comity_node::node::NodeOptions {
@@ -169,74 +212,29 @@ pub async fn serve(data: &DataArg) -> Result<(), Failure> {
         ..Default::default()
     };
     let node = Node::with_options(config.clone(), key, store, options)?;
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-    // The dashboard's address is bound before the node starts, so that a
-    // taken port is one clear line and nothing is left half-started.
-    let http = match config.http.enabled {
-        true => Some(
-            tokio::net::TcpListener::bind(config.http.listen)
-                .await
-                .map_err(|e| {
-                    format!(
-                        "cannot listen on {} for the dashboard: {e} (set [http] listen in comity.toml, or enabled = false)",
-                        config.http.listen
-                    )
-                })?,
-        ),
-        false => None,
+    // Every address is bound before the node starts, so that a taken port
+    // is one clear line and nothing is left half-started.
+    let listeners = Listeners::bind(&config, Some(data.socket_path())).await?;
+    let daemon = Daemon::start(node, listeners).await?;
+    // The dashboard, feeds, API and metrics, and the notifier (webhooks,
+    // e-mail) run beside the node until shutdown.
+    let dashboard = match (daemon.http_addr(), &config.http.base_url) {
+        (None, _) => String::new(),
+        (Some(_), Some(url)) => format!("; dashboard {url}"),
+        (Some(addr), None) => format!("; dashboard http://{addr}"),
     };
-    let running = RunningNode::start(node, listener, Some(data.socket_path())).await?;
-    // The dashboard, feeds, API and metrics run beside the node until shutdown.
-    let (stop_web, web_stopped) = tokio::sync::oneshot::channel::<()>();
-    let mut dashboard = String::new();
-    let web = match http {
-        Some(listener) => {
-            let url = match &config.http.base_url {
-                Some(url) => url.clone(),
-                None => listener.local_addr().map_or_else(
-                    |_| format!("http://{}", config.http.listen),
-                    |a| format!("http://{a}"),
-                ),
-            };
-            dashboard = format!("; dashboard {url}");
-            Some(tokio::spawn(comity_web::serve(
-                running.node().clone(),
-                listener,
-                async move {
-                    let _ = web_stopped.await;
-                },
-            )))
-        }
-        None => None,
-    };
-    // Notifications (webhooks, e-mail) run beside the node until shutdown.
-    let (stop_notifier, notifier_stopped) = tokio::sync::oneshot::channel::<()>();
-    let notifier = comity_notify::Notifier::spawn(running.node().clone(), async move {
-        let _ = notifier_stopped.await;
-    })?;
     println!(
         "comity {} serving {} on {} (endpoint {}, {} peers); local API {}{dashboard}",
         env!("CARGO_PKG_VERSION"),
         config.org,
-        running.federation_addr(),
-        config.endpoint(),
-        running.node().follows().len(),
+        daemon
+            .federation_addr()
+            .map_or("no port: dial-out only".to_string(), |a| a.to_string()),
+        reach(&config),
+        daemon.node().follows().len(),
         data.socket_path().display()
     );
-    shutdown_signal().await;
-    let _ = stop_web.send(());
-    if let Some(web) = web {
-        match tokio::time::timeout(std::time::Duration::from_secs(10), web).await {
-            Ok(Ok(Err(e))) => tracing::warn!(error = %e, "dashboard stopped with an error"),
-            Err(_) => tracing::warn!("dashboard did not stop within 10s"),
-            _ => {}
-        }
-    }
-    let _ = stop_notifier.send(());
-    let _ = notifier.await;
-    running.shutdown().await?;
+    daemon.run(shutdown_signal()).await?;
     Ok(())
 }
 
@@ -311,14 +309,17 @@ async fn peer_add(
     data: &DataDir,
     org: OrgId,
     key: PublicKey,
-    endpoint: Option<String>,
+    endpoint: Option<Endpoint>,
 ) -> Result<(), Failure> {
     match client::connect(data).await {
         Ok(mut api) => {
             api.add_peer(proto::AddPeerRequest {
                 org: org.to_string(),
                 key: key.to_string(),
-                endpoint: endpoint.clone().unwrap_or_default(),
+                endpoint: endpoint
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
             })
             .await
             .map_err(status_failure)?;

@@ -2,19 +2,23 @@
 
 use crate::{
     DataArg, Failure, JsonArg, client,
-    commands::status_failure,
-    docfile::{self, ContactFile, Loaded, display_ref, parse_ref, pick, pick_list},
+    client::status_failure,
+    docfile::{self, Contact, Layer, Loaded, display_ref, parse_ref},
     output,
 };
 use clap::{ArgGroup, Args, Subcommand, ValueEnum};
 use comity_node::{
     DataDir,
     json::{self, Dialect},
+    words,
 };
 use comity_proto::v1 as proto;
 use serde::Deserialize;
 use serde_json::Value;
-use std::{collections::BTreeMap, path::PathBuf};
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+};
 
 // Parsed once per process; boxing would only add noise.
 #[allow(clippy::large_enum_variant)]
@@ -39,27 +43,29 @@ pub enum ConsultationCommand {
     },
 }
 
-/// Titles in the six UN languages, beside the one in --lang.
-#[derive(Args, Clone, Default)]
-pub struct TitleArgs {
-    /// Title in English.
-    #[arg(long, value_name = "TEXT")]
-    pub title_en: Option<String>,
-    /// Title in French.
-    #[arg(long, value_name = "TEXT")]
-    pub title_fr: Option<String>,
-    /// Title in Spanish.
-    #[arg(long, value_name = "TEXT")]
-    pub title_es: Option<String>,
-    /// Title in Arabic.
-    #[arg(long, value_name = "TEXT")]
-    pub title_ar: Option<String>,
-    /// Title in Russian.
-    #[arg(long, value_name = "TEXT")]
-    pub title_ru: Option<String>,
-    /// Title in Chinese.
-    #[arg(long, value_name = "TEXT")]
-    pub title_zh: Option<String>,
+docfile::document! {
+    /// Titles in the six UN languages, beside the one in --lang.
+    #[derive(Args, Clone, Debug, Default)]
+    pub struct TitleArgs {
+        /// Title in English.
+        #[arg(long, value_name = "TEXT")]
+        pub title_en: Option<String>,
+        /// Title in French.
+        #[arg(long, value_name = "TEXT")]
+        pub title_fr: Option<String>,
+        /// Title in Spanish.
+        #[arg(long, value_name = "TEXT")]
+        pub title_es: Option<String>,
+        /// Title in Arabic.
+        #[arg(long, value_name = "TEXT")]
+        pub title_ar: Option<String>,
+        /// Title in Russian.
+        #[arg(long, value_name = "TEXT")]
+        pub title_ru: Option<String>,
+        /// Title in Chinese.
+        #[arg(long, value_name = "TEXT")]
+        pub title_zh: Option<String>,
+    }
 }
 
 impl TitleArgs {
@@ -75,27 +81,29 @@ impl TitleArgs {
     }
 }
 
-/// Summaries in the six UN languages, beside the one in --lang.
-#[derive(Args, Clone, Default)]
-pub struct SummaryArgs {
-    /// Summary in English.
-    #[arg(long, value_name = "TEXT")]
-    pub summary_en: Option<String>,
-    /// Summary in French.
-    #[arg(long, value_name = "TEXT")]
-    pub summary_fr: Option<String>,
-    /// Summary in Spanish.
-    #[arg(long, value_name = "TEXT")]
-    pub summary_es: Option<String>,
-    /// Summary in Arabic.
-    #[arg(long, value_name = "TEXT")]
-    pub summary_ar: Option<String>,
-    /// Summary in Russian.
-    #[arg(long, value_name = "TEXT")]
-    pub summary_ru: Option<String>,
-    /// Summary in Chinese.
-    #[arg(long, value_name = "TEXT")]
-    pub summary_zh: Option<String>,
+docfile::document! {
+    /// Summaries in the six UN languages, beside the one in --lang.
+    #[derive(Args, Clone, Debug, Default)]
+    pub struct SummaryArgs {
+        /// Summary in English.
+        #[arg(long, value_name = "TEXT")]
+        pub summary_en: Option<String>,
+        /// Summary in French.
+        #[arg(long, value_name = "TEXT")]
+        pub summary_fr: Option<String>,
+        /// Summary in Spanish.
+        #[arg(long, value_name = "TEXT")]
+        pub summary_es: Option<String>,
+        /// Summary in Arabic.
+        #[arg(long, value_name = "TEXT")]
+        pub summary_ar: Option<String>,
+        /// Summary in Russian.
+        #[arg(long, value_name = "TEXT")]
+        pub summary_ru: Option<String>,
+        /// Summary in Chinese.
+        #[arg(long, value_name = "TEXT")]
+        pub summary_zh: Option<String>,
+    }
 }
 
 impl SummaryArgs {
@@ -113,43 +121,8 @@ impl SummaryArgs {
 
 #[derive(Args, Clone)]
 pub struct PublishArgs {
-    /// Title, in --lang.
-    #[arg(long, required_unless_present = "from_file")]
-    pub title: Option<String>,
-    /// A short summary, in --lang.
-    #[arg(long)]
-    pub summary: Option<String>,
-    /// Opening date: YYYY-MM-DD (Anywhere-on-Earth) or RFC 3339; default: on publication.
-    #[arg(long, value_name = "DATE")]
-    pub opens: Option<String>,
-    /// Closing date, same forms.
-    #[arg(long, value_name = "DATE", required_unless_present = "from_file")]
-    pub closes: Option<String>,
-    /// End of a reply period after the comment period, same forms.
-    #[arg(long, value_name = "DATE")]
-    pub reply_closes: Option<String>,
-    /// Language tag of title, summary, body and questions; default "en".
-    #[arg(long)]
-    pub lang: Option<String>,
     #[command(flatten)]
-    pub titles: TitleArgs,
-    #[command(flatten)]
-    pub summaries: SummaryArgs,
-    /// The full text, from a file, in --lang.
-    #[arg(long, value_name = "FILE")]
-    pub body_file: Option<PathBuf>,
-    /// The consultation's own page, http(s).
-    #[arg(long, value_name = "URL")]
-    pub link: Option<String>,
-    /// A keyword, e.g. internet-governance; repeat for more.
-    #[arg(long = "topic", value_name = "TOPIC")]
-    pub topics: Vec<String>,
-    /// A guiding question; repeat for more, numbered in order.
-    #[arg(long = "question", value_name = "QUESTION")]
-    pub questions: Vec<String>,
-    /// A document under consultation; repeat for more (64 MiB each at most).
-    #[arg(long = "attach", value_name = "FILE")]
-    pub attach: Vec<PathBuf>,
+    pub doc: ConsultationDoc,
     /// Read the consultation from a TOML file (see examples/consultation.toml);
     /// flags given here replace the file's values, lists included.
     #[arg(long, value_name = "FILE")]
@@ -160,56 +133,88 @@ pub struct PublishArgs {
     pub json: JsonArg,
 }
 
-/// A consultation prepared in a TOML file for `consultation publish
-/// --from-file`. Every field mirrors a flag; paths are relative to the file.
-///
-/// ```toml
-/// title = "Developmental Aspects of the Internet"
-/// lang = "en"
-/// closes = "2027-03-31"
-/// [titles]
-/// fr = "Aspects du développement de l'Internet"
-/// ```
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ConsultationFile {
-    /// The title in `lang` (`--title`).
-    pub title: Option<String>,
-    /// A short summary in `lang` (`--summary`).
-    pub summary: Option<String>,
-    /// Language of title, summary, body and questions (`--lang`); default "en".
-    pub lang: Option<String>,
-    /// YYYY-MM-DD (Anywhere-on-Earth) or RFC 3339 (`--opens`).
-    pub opens: Option<String>,
-    /// Same forms (`--closes`).
-    pub closes: Option<String>,
-    /// Same forms (`--reply-closes`).
-    pub reply_closes: Option<String>,
-    /// Titles in further languages by tag (`--title-fr` …).
-    #[serde(default)]
-    pub titles: BTreeMap<String, String>,
-    /// Summaries in further languages by tag (`--summary-fr` …).
-    #[serde(default)]
-    pub summaries: BTreeMap<String, String>,
-    /// The full text inline; or `body_file`, not both.
-    pub body: Option<String>,
-    /// The full text from a file (`--body-file`).
-    pub body_file: Option<PathBuf>,
-    /// The consultation's own page (`--link`).
-    pub link: Option<String>,
-    /// Keywords (`--topic`).
-    #[serde(default)]
-    pub topics: Vec<String>,
-    /// Guiding questions, numbered in order (`--question`).
-    #[serde(default)]
-    pub questions: Vec<String>,
-    /// Files under consultation (`--attach`).
-    #[serde(default)]
-    pub attachments: Vec<PathBuf>,
-    /// Whom to ask about the consultation (file only).
-    pub contact: Option<ContactFile>,
-    /// Who may respond (file only); absent: anyone.
-    pub eligibility: Option<EligibilityFile>,
+docfile::document! {
+    /// A consultation, as `consultation publish` flags or as a TOML file for
+    /// `--from-file`: each field is a flag and the file's key of the same
+    /// name, except those marked file only (`#[arg(skip)]`) or flags only
+    /// (`#[serde(skip)]`). Paths in the file are relative to it.
+    ///
+    /// ```toml
+    /// title = "Developmental Aspects of the Internet"
+    /// lang = "en"
+    /// closes = "2027-03-31"
+    /// [titles]
+    /// fr = "Aspects du développement de l'Internet"
+    /// ```
+    #[derive(Args, Clone, Debug, Default, Deserialize)]
+    #[serde(default, deny_unknown_fields)]
+    pub struct ConsultationDoc {
+        /// Title, in --lang.
+        #[arg(long, required_unless_present = "from_file")]
+        pub title: Option<String>,
+        /// A short summary, in --lang.
+        #[arg(long)]
+        pub summary: Option<String>,
+        /// Opening date: YYYY-MM-DD (Anywhere-on-Earth) or RFC 3339; default: on publication.
+        #[arg(long, value_name = "DATE")]
+        pub opens: Option<String>,
+        /// Closing date, same forms.
+        #[arg(long, value_name = "DATE", required_unless_present = "from_file")]
+        pub closes: Option<String>,
+        /// End of a reply period after the comment period, same forms.
+        #[arg(long, value_name = "DATE")]
+        pub reply_closes: Option<String>,
+        /// Language tag of title, summary, body and questions; default "en".
+        #[arg(long)]
+        pub lang: Option<String>,
+        /// Flags only: `--title-fr` …; the file has `[titles]`.
+        #[command(flatten)]
+        #[serde(skip)]
+        pub title_flags: TitleArgs,
+        /// Flags only: `--summary-fr` …; the file has `[summaries]`.
+        #[command(flatten)]
+        #[serde(skip)]
+        pub summary_flags: SummaryArgs,
+        /// File only: titles in further languages, by any language tag.
+        #[arg(skip)]
+        pub titles: BTreeMap<String, String>,
+        /// File only: summaries in further languages, by any language tag.
+        #[arg(skip)]
+        pub summaries: BTreeMap<String, String>,
+        /// File only: the full text inline; or `body_file`, not both.
+        #[arg(skip)]
+        pub body: Option<String>,
+        /// The full text, from a file, in --lang.
+        #[arg(long, value_name = "FILE")]
+        pub body_file: Option<PathBuf>,
+        /// The consultation's own page, http(s).
+        #[arg(long, value_name = "URL")]
+        pub link: Option<String>,
+        /// A keyword, e.g. internet-governance; repeat for more.
+        #[arg(long = "topic", value_name = "TOPIC")]
+        pub topics: Vec<String>,
+        /// A guiding question; repeat for more, numbered in order.
+        #[arg(long = "question", value_name = "QUESTION")]
+        pub questions: Vec<String>,
+        /// A document under consultation; repeat for more (64 MiB each at most).
+        #[arg(long = "attach", value_name = "FILE")]
+        pub attachments: Vec<PathBuf>,
+        /// File only: whom to ask about the consultation.
+        #[arg(skip)]
+        pub contact: Option<Contact>,
+        /// File only: who may respond; absent: anyone.
+        #[arg(skip)]
+        pub eligibility: Option<EligibilityFile>,
+    }
+}
+
+impl ConsultationDoc {
+    /// The file's paths, read from the file's folder.
+    fn paths_from(mut self, base: &Path) -> Self {
+        self.body_file = self.body_file.map(|p| base.join(p));
+        self.attachments = self.attachments.iter().map(|p| base.join(p)).collect();
+        self
+    }
 }
 
 /// `[eligibility]` in a consultation file.
@@ -249,47 +254,43 @@ impl From<EligibilityFile> for proto::Eligibility {
 /// The request `consultation publish` sends, and the files to attach to it.
 pub fn publish_request(
     args: &PublishArgs,
-    file: Option<&Loaded<ConsultationFile>>,
+    file: Option<&Loaded<ConsultationDoc>>,
 ) -> Result<(proto::PublishConsultationRequest, Vec<PathBuf>), String> {
-    let empty = ConsultationFile::default();
-    let doc = file.map_or(&empty, |f| &f.doc);
-    let resolve = |p: &PathBuf| file.map_or_else(|| p.clone(), |f| f.resolve(p));
+    let flags = args.doc.clone();
+    let file = file.map_or_else(Default::default, |f| f.doc.clone().paths_from(&f.base));
+    // A body is one choice made of two fields, so it is taken as a whole
+    // before the flags are laid over the file field by field.
     let body = docfile::body_text(
-        None,
-        args.body_file.as_deref(),
-        doc.body.as_ref(),
-        doc.body_file.as_ref().map(resolve),
+        flags.body.clone(),
+        flags.body_file.as_deref(),
+        file.body.as_ref(),
+        file.body_file.clone(),
         "body",
     )?;
-    let attachments = if args.attach.is_empty() {
-        doc.attachments.iter().map(resolve).collect()
-    } else {
-        args.attach.clone()
-    };
+    let doc = flags.over(file);
     let request = proto::PublishConsultationRequest {
-        title: pick(args.title.clone(), doc.title.as_ref()).unwrap_or_default(),
-        summary: pick(args.summary.clone(), doc.summary.as_ref()).unwrap_or_default(),
-        lang: pick(args.lang.clone(), doc.lang.as_ref()).unwrap_or_default(),
-        opens: pick(args.opens.clone(), doc.opens.as_ref()).unwrap_or_default(),
-        closes: pick(args.closes.clone(), doc.closes.as_ref()).unwrap_or_default(),
-        topics: pick_list(args.topics.clone(), &doc.topics),
-        titles: docfile::texts(&doc.titles, &args.titles.by_lang()),
-        summaries: docfile::texts(&doc.summaries, &args.summaries.by_lang()),
+        title: doc.title.unwrap_or_default(),
+        summary: doc.summary.unwrap_or_default(),
+        lang: doc.lang.unwrap_or_default(),
+        opens: doc.opens.unwrap_or_default(),
+        closes: doc.closes.unwrap_or_default(),
+        topics: doc.topics,
+        titles: docfile::texts(&doc.titles, &doc.title_flags.by_lang()),
+        summaries: docfile::texts(&doc.summaries, &doc.summary_flags.by_lang()),
         body,
-        link: pick(args.link.clone(), doc.link.as_ref()).unwrap_or_default(),
-        questions: pick_list(args.questions.clone(), &doc.questions),
-        reply_closes: pick(args.reply_closes.clone(), doc.reply_closes.as_ref())
-            .unwrap_or_default(),
+        link: doc.link.unwrap_or_default(),
+        questions: doc.questions,
+        reply_closes: doc.reply_closes.unwrap_or_default(),
         attachments: Vec::new(),
-        contact: doc.contact.clone().map(Into::into),
-        eligibility: doc.eligibility.clone().map(Into::into),
+        contact: doc.contact.map(Into::into),
+        eligibility: doc.eligibility.map(Into::into),
     };
-    Ok((request, attachments))
+    Ok((request, doc.attachments))
 }
 
 /// `consultation publish`, and `publish consultation` before it.
 pub async fn publish(args: PublishArgs) -> Result<(), Failure> {
-    let file = docfile::load_opt::<ConsultationFile>(args.from_file.as_deref())?;
+    let file = docfile::load_opt::<ConsultationDoc>(args.from_file.as_deref())?;
     let (mut request, attachments) = publish_request(&args, file.as_ref())?;
     request.attachments = docfile::read_attachments(&attachments)?;
     let mut api = client::connect(&DataDir::new(&args.data.data)).await?;
@@ -311,13 +312,40 @@ pub enum StatusArg {
     ReportPublished,
 }
 
-impl StatusArg {
-    fn as_str(self) -> &'static str {
-        match self {
-            StatusArg::Open => "open",
-            StatusArg::Closed => "closed",
-            StatusArg::Withdrawn => "withdrawn",
-            StatusArg::ReportPublished => "report_published",
+impl From<StatusArg> for proto::ConsultationStatus {
+    fn from(status: StatusArg) -> Self {
+        match status {
+            StatusArg::Open => Self::Open,
+            StatusArg::Closed => Self::Closed,
+            StatusArg::Withdrawn => Self::Withdrawn,
+            StatusArg::ReportPublished => Self::ReportPublished,
+        }
+    }
+}
+
+/// Where a consultation stands now, as written on the command line.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum PhaseArg {
+    Draft,
+    Upcoming,
+    Open,
+    ReplyPeriod,
+    Closed,
+    Withdrawn,
+    ReportPublished,
+}
+
+impl From<PhaseArg> for proto::ConsultationPhase {
+    fn from(phase: PhaseArg) -> Self {
+        match phase {
+            PhaseArg::Draft => Self::Draft,
+            PhaseArg::Upcoming => Self::Upcoming,
+            PhaseArg::Open => Self::Open,
+            PhaseArg::ReplyPeriod => Self::ReplyPeriod,
+            PhaseArg::Closed => Self::Closed,
+            PhaseArg::Withdrawn => Self::Withdrawn,
+            PhaseArg::ReportPublished => Self::ReportPublished,
         }
     }
 }
@@ -374,14 +402,14 @@ pub fn revise_request(args: &ReviseArgs) -> Result<proto::ReviseConsultationRequ
         .transpose()?
         .unwrap_or_default();
     let status = match (args.status, args.report.is_some()) {
-        (Some(s), _) => s.as_str(),
-        (None, true) => StatusArg::ReportPublished.as_str(),
-        (None, false) => "",
+        (Some(s), _) => s.into(),
+        (None, true) => proto::ConsultationStatus::ReportPublished,
+        (None, false) => proto::ConsultationStatus::Unspecified,
     };
     Ok(proto::ReviseConsultationRequest {
         uuid,
         closes: args.closes.clone().unwrap_or_default(),
-        status: status.to_string(),
+        status: status as i32,
         reply_closes: args.reply_closes.clone().unwrap_or_default(),
         report,
         lang: args.lang.clone().unwrap_or_default(),
@@ -435,10 +463,8 @@ pub struct ListArgs {
     #[arg(long)]
     pub lang: Option<String>,
     /// Only those with this status now.
-    #[arg(long, value_parser = [
-        "draft", "upcoming", "open", "reply_period", "closed", "withdrawn", "report_published",
-    ])]
-    pub status: Option<String>,
+    #[arg(long)]
+    pub status: Option<PhaseArg>,
     #[command(flatten)]
     pub data: DataArg,
     #[command(flatten)]
@@ -457,7 +483,10 @@ pub async fn run(command: ConsultationCommand) -> Result<(), Failure> {
                     origin: args.origin.unwrap_or_default(),
                     topic: args.topic.unwrap_or_default(),
                     lang: args.lang.unwrap_or_default(),
-                    status: args.status.unwrap_or_default(),
+                    phase: args
+                        .status
+                        .map_or(proto::ConsultationPhase::Unspecified, Into::into)
+                        as i32,
                 })
                 .await
                 .map_err(status_failure)?
@@ -484,29 +513,9 @@ pub async fn run(command: ConsultationCommand) -> Result<(), Failure> {
 }
 
 #[derive(Args, Clone)]
-#[command(group(ArgGroup::new("text_source").args(["text_file", "text"])))]
 pub struct RespondArgs {
-    /// The consultation: ORIGIN/UUID.
-    #[arg(value_parser = parse_ref, required_unless_present = "from_file")]
-    pub consultation: Option<proto::DocumentRef>,
-    /// The response, from a text file.
-    #[arg(long, value_name = "FILE")]
-    pub text_file: Option<PathBuf>,
-    /// The response, inline.
-    #[arg(long)]
-    pub text: Option<String>,
-    /// Language tag of the text; default "en".
-    #[arg(long)]
-    pub lang: Option<String>,
-    /// A group of this organisation responding, e.g. "iab"; default: the organisation.
-    #[arg(long, value_name = "GROUP")]
-    pub on_behalf_of: Option<String>,
-    /// Another response this one answers, in a reply period: ORIGIN/UUID.
-    #[arg(long, value_name = "ORIGIN/UUID", value_parser = parse_ref)]
-    pub reply_to: Option<proto::DocumentRef>,
-    /// A file submitted with the response; repeat for more (64 MiB each at most).
-    #[arg(long = "attach", value_name = "FILE")]
-    pub attach: Vec<PathBuf>,
+    #[command(flatten)]
+    pub doc: ResponseDoc,
     /// Read the response from a TOML file (see examples/response.toml); flags
     /// given here replace the file's values, lists included.
     #[arg(long, value_name = "FILE")]
@@ -517,73 +526,75 @@ pub struct RespondArgs {
     pub json: JsonArg,
 }
 
-/// A response prepared in a TOML file for `respond --from-file`. Every field
-/// mirrors a flag; paths are relative to the file.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ResponseFile {
-    /// The consultation answered, ORIGIN/UUID (the positional argument).
-    pub consultation: Option<String>,
-    /// The response inline (`--text`); or `text_file`, not both.
-    pub text: Option<String>,
-    /// The response from a file (`--text-file`).
-    pub text_file: Option<PathBuf>,
-    /// Language tag of the text (`--lang`).
-    pub lang: Option<String>,
-    /// A group of this organisation (`--on-behalf-of`).
-    pub on_behalf_of: Option<String>,
-    /// Another response, ORIGIN/UUID (`--reply-to`).
-    pub reply_to: Option<String>,
-    /// Files submitted with the response (`--attach`).
-    #[serde(default)]
-    pub attachments: Vec<PathBuf>,
+docfile::document! {
+    /// A response, as `respond` flags or as a TOML file for `--from-file`:
+    /// each field is a flag (or the positional argument) and the file's key of
+    /// the same name. Paths in the file are relative to it.
+    #[derive(Args, Clone, Debug, Default, Deserialize)]
+    #[command(group(ArgGroup::new("text_source").args(["text_file", "text"])))]
+    #[serde(default, deny_unknown_fields)]
+    pub struct ResponseDoc {
+        /// The consultation: ORIGIN/UUID.
+        #[arg(value_parser = docfile::ref_arg, required_unless_present = "from_file")]
+        pub consultation: Option<String>,
+        /// The response, from a text file.
+        #[arg(long, value_name = "FILE")]
+        pub text_file: Option<PathBuf>,
+        /// The response, inline.
+        #[arg(long)]
+        pub text: Option<String>,
+        /// Language tag of the text; default "en".
+        #[arg(long)]
+        pub lang: Option<String>,
+        /// A group of this organisation responding, e.g. "iab"; default: the organisation.
+        #[arg(long, value_name = "GROUP")]
+        pub on_behalf_of: Option<String>,
+        /// Another response this one answers, in a reply period: ORIGIN/UUID.
+        #[arg(long, value_name = "ORIGIN/UUID", value_parser = docfile::ref_arg)]
+        pub reply_to: Option<String>,
+        /// A file submitted with the response; repeat for more (64 MiB each at most).
+        #[arg(long = "attach", value_name = "FILE")]
+        pub attachments: Vec<PathBuf>,
+    }
+}
+
+impl ResponseDoc {
+    /// The file's paths, read from the file's folder.
+    fn paths_from(mut self, base: &Path) -> Self {
+        self.text_file = self.text_file.map(|p| base.join(p));
+        self.attachments = self.attachments.iter().map(|p| base.join(p)).collect();
+        self
+    }
 }
 
 pub fn respond_request(
     args: &RespondArgs,
-    file: Option<&Loaded<ResponseFile>>,
+    file: Option<&Loaded<ResponseDoc>>,
 ) -> Result<(proto::RespondRequest, Vec<PathBuf>), String> {
-    let empty = ResponseFile::default();
-    let doc = file.map_or(&empty, |f| &f.doc);
-    let resolve = |p: &PathBuf| file.map_or_else(|| p.clone(), |f| f.resolve(p));
-    let file_ref = |field: &str, text: Option<&String>| {
-        text.map(|t| parse_ref(t).map_err(|e| format!("{field} in the file: {e}")))
-            .transpose()
-    };
-    let consultation = match &args.consultation {
-        Some(r) => Some(r.clone()),
-        None => file_ref("consultation", doc.consultation.as_ref())?,
-    };
-    let reply_to = match &args.reply_to {
-        Some(r) => Some(r.clone()),
-        None => file_ref("reply_to", doc.reply_to.as_ref())?,
-    };
+    let flags = args.doc.clone();
+    let file = file.map_or_else(Default::default, |f| f.doc.clone().paths_from(&f.base));
+    // The text is one choice made of two fields: see `publish_request`.
     let text = docfile::body_text(
-        args.text.clone(),
-        args.text_file.as_deref(),
-        doc.text.as_ref(),
-        doc.text_file.as_ref().map(resolve),
+        flags.text.clone(),
+        flags.text_file.as_deref(),
+        file.text.as_ref(),
+        file.text_file.clone(),
         "text",
     )?;
-    let attachments = if args.attach.is_empty() {
-        doc.attachments.iter().map(resolve).collect()
-    } else {
-        args.attach.clone()
-    };
+    let doc = flags.over(file);
     let request = proto::RespondRequest {
-        consultation,
+        consultation: docfile::written_ref("consultation", doc.consultation.as_ref())?,
         text,
-        lang: pick(args.lang.clone(), doc.lang.as_ref()).unwrap_or_default(),
-        on_behalf_of: pick(args.on_behalf_of.clone(), doc.on_behalf_of.as_ref())
-            .unwrap_or_default(),
-        reply_to,
+        lang: doc.lang.unwrap_or_default(),
+        on_behalf_of: doc.on_behalf_of.unwrap_or_default(),
+        reply_to: docfile::written_ref("reply_to", doc.reply_to.as_ref())?,
         attachments: Vec::new(),
     };
-    Ok((request, attachments))
+    Ok((request, doc.attachments))
 }
 
 pub async fn respond(args: RespondArgs) -> Result<(), Failure> {
-    let file = docfile::load_opt::<ResponseFile>(args.from_file.as_deref())?;
+    let file = docfile::load_opt::<ResponseDoc>(args.from_file.as_deref())?;
     let (mut request, attachments) = respond_request(&args, file.as_ref())?;
     if request.consultation.is_none() {
         return Err(
@@ -622,7 +633,7 @@ fn print_list(list: &[proto::ConsultationSummary], json: bool) {
             s.origin,
             s.uuid,
             s.revision,
-            s.status,
+            words::phase(s.phase()),
             output::day(s.closes_at.as_ref()),
             s.responses,
             comity_core::document::first_text(&s.title)
@@ -655,7 +666,10 @@ fn print_view(v: &proto::ConsultationView, json: bool) {
     let current = v.current.clone().unwrap_or_default();
     println!(
         "{}/{}  revision {}  {}",
-        summary.origin, summary.uuid, summary.revision, summary.status
+        summary.origin,
+        summary.uuid,
+        summary.revision,
+        words::phase(summary.phase())
     );
     for t in &current.title {
         println!("  [{}] {}", t.lang, t.value);
@@ -697,15 +711,14 @@ fn print_view(v: &proto::ConsultationView, json: bool) {
             r.seq,
             output::time(r.created_at.as_ref()),
             output::day(r.closes_at.as_ref()),
-            r.status
+            words::phase(r.phase())
         );
     }
     println!("responses ({}):", v.responses.len());
     for r in &v.responses {
         let mut tags = Vec::new();
-        if !r.stakeholder_group.is_empty() {
-            tags.push(r.stakeholder_group.clone());
-        }
+        // The node names every responder's group, "unspecified" included.
+        tags.push(words::stakeholder_group(r.stakeholder_group()).to_string());
         if !r.region.is_empty() {
             tags.push(r.region.clone());
         }
@@ -797,7 +810,7 @@ mod tests {
 
     #[test]
     fn consultation_example_maps_into_the_request() {
-        let file = loaded::<ConsultationFile>(CONSULTATION, "consultation.toml");
+        let file = loaded::<ConsultationDoc>(CONSULTATION, "consultation.toml");
         let args = Publish::try_parse_from(["t", "--from-file", "consultation.toml"])
             .unwrap()
             .args;
@@ -825,7 +838,7 @@ mod tests {
 
     #[test]
     fn flags_replace_the_file() {
-        let file = loaded::<ConsultationFile>(CONSULTATION, "consultation.toml");
+        let file = loaded::<ConsultationDoc>(CONSULTATION, "consultation.toml");
         let args = Publish::try_parse_from([
             "t",
             "--from-file",
@@ -880,14 +893,14 @@ mod tests {
     #[test]
     fn unknown_fields_in_a_file_are_refused() {
         let e =
-            docfile::parse_toml::<ConsultationFile>("title = \"x\"\ncloses_at = \"2027-01-01\"\n")
+            docfile::parse_toml::<ConsultationDoc>("title = \"x\"\ncloses_at = \"2027-01-01\"\n")
                 .unwrap_err();
         assert!(e.contains("line 2") && e.contains("closes_at"), "{e}");
     }
 
     #[test]
     fn response_example_maps_into_the_request() {
-        let file = loaded::<ResponseFile>(RESPONSE, "response.toml");
+        let file = loaded::<ResponseDoc>(RESPONSE, "response.toml");
         let args = Respond::try_parse_from(["t", "--from-file", "response.toml"])
             .unwrap()
             .args;
@@ -904,7 +917,7 @@ mod tests {
 
     #[test]
     fn respond_flags_override_the_file() {
-        let file = loaded::<ResponseFile>(RESPONSE, "response.toml");
+        let file = loaded::<ResponseDoc>(RESPONSE, "response.toml");
         let args = Respond::try_parse_from([
             "t",
             "ripe-ncc/0196a3c2-5e1f-7d3a-9b2c-4f6e8a1d2c3c",
@@ -931,7 +944,7 @@ mod tests {
         assert!(e.to_string().contains("is not a document reference"), "{e}");
         let e = Respond::try_parse_from(["t", "itu/x", "--text", "y", "--text-file", "z"]);
         assert!(e.is_err());
-        let file = loaded::<ResponseFile>(
+        let file = loaded::<ResponseDoc>(
             "consultation = \"ITU/0196a3c2-5e1f-7d3a-9b2c-4f6e8a1d2c3b\"\ntext = \"x\"\n",
             "response.toml",
         );
@@ -950,7 +963,7 @@ mod tests {
                 origin: "itu".into(),
                 uuid: "u".into(),
                 revision: 2,
-                status: "open".into(),
+                phase: proto::ConsultationPhase::Open as i32,
                 closes_at: t(1_800_000_000),
                 ..Default::default()
             }),
@@ -965,7 +978,7 @@ mod tests {
             responses: vec![proto::ResponseView {
                 origin: "ietf".into(),
                 late: true,
-                stakeholder_group: "technical_academic".into(),
+                stakeholder_group: proto::StakeholderGroup::TechnicalAcademic as i32,
                 attachments: vec![proto::AttachmentRef {
                     hash: vec![1; 32],
                     ..Default::default()
@@ -984,7 +997,7 @@ mod tests {
         assert_eq!(v["current"]["status"], "open");
         assert_eq!(v["current"]["eligibility"]["scope"], "member_states");
         assert_eq!(v["responses"][0]["late"], true);
-        assert_eq!(v["responses"][0]["stakeholder_group"], "technical_academic");
+        assert_eq!(v["responses"][0]["stakeholder_group"], "technical-academic");
         assert!(v["responses"][0]["replies_to"].is_null());
         assert_eq!(v["responses"][0]["attachments"][0]["hash"], "01".repeat(32));
         assert_eq!(v["by_region"][0]["key"], "global");
@@ -1002,7 +1015,10 @@ mod tests {
         .args;
         let r = revise_request(&args).unwrap();
         assert_eq!(r.uuid, "0196a3c2-5e1f-7d3a-9b2c-4f6e8a1d2c3b");
-        assert_eq!((r.closes.as_str(), r.status.as_str()), ("2027-04-15", ""));
+        assert_eq!(
+            (r.closes.as_str(), r.status()),
+            ("2027-04-15", proto::ConsultationStatus::Unspecified)
+        );
 
         let args = Revise::try_parse_from([
             "t",
@@ -1015,7 +1031,7 @@ mod tests {
         .unwrap()
         .args;
         let r = revise_request(&args).unwrap();
-        assert_eq!(r.status, "report_published");
+        assert_eq!(r.status(), proto::ConsultationStatus::ReportPublished);
         assert_eq!(r.titles[0].lang, "fr");
 
         let args = Revise::try_parse_from(["t", "nope"]).unwrap().args;

@@ -6,6 +6,30 @@
 //! a file it cannot read, an attachment over the size limit); every rule about
 //! the documents themselves is the node's, so its named errors reach the user
 //! unchanged.
+//!
+//! **Each document option is declared once.** A document (`ConsultationDoc`,
+//! `ResponseDoc`, `LiaisonDoc`) is one struct, declared in [`document!`],
+//! that derives both clap `Args` (its flags) and serde `Deserialize` (its
+//! TOML file, `#[serde(default)]`); the macro adds its [`Layer`]: the flags
+//! laid over the file field by field, a flag given winning. The command's
+//! own flags (`--from-file`, `--data`, `--json`) sit beside it, not in it.
+//! Where flag and file truly differ, the struct says so, field by field:
+//!
+//! - **File only** (`#[arg(skip)]`): an inline consultation body, a contact
+//!   and eligibility, which are tables no flag spells well; titles and
+//!   summaries as maps by any language tag (`[titles]`).
+//! - **Flags only** (`#[serde(skip)]`): `--title-fr` … and `--summary-fr` …,
+//!   one flag per UN language; they replace the file's map language by
+//!   language ([`texts`]).
+//! - **References and recipients** are one field of text: clap checks a
+//!   flag's as it parses ([`ref_arg`]), so a bad one is a usage error, and the
+//!   file's is read after the merge, its error naming the field ("reply_to in
+//!   the file: …", [`written_ref`]).
+//! - **A body** is one choice made of two fields (inline or from a file), so
+//!   it is chosen as a whole before the merge ([`body_text`]): a body flag
+//!   replaces the file's, and the file may not give both.
+//! - **Paths in the file** are relative to the file; each document joins its
+//!   own path fields to the file's folder before the merge (`paths_from`).
 
 use comity_core::OrgId;
 use comity_proto::v1 as proto;
@@ -116,12 +140,6 @@ pub struct Loaded<T> {
     pub base: PathBuf,
 }
 
-impl<T> Loaded<T> {
-    pub fn resolve(&self, path: &Path) -> PathBuf {
-        self.base.join(path)
-    }
-}
-
 /// Reads `--from-file FILE`.
 pub fn load<T: DeserializeOwned>(path: &Path) -> Result<Loaded<T>, String> {
     let text = read_text(path)?;
@@ -152,14 +170,87 @@ pub fn parse_toml<T: DeserializeOwned>(text: &str) -> Result<T, String> {
     })
 }
 
-/// A flag's value, else the file's.
-pub fn pick<T: Clone>(flag: Option<T>, file: Option<&T>) -> Option<T> {
-    flag.or_else(|| file.cloned())
+/// How a value given on the command line lies over the file's, for the
+/// fields of a [`document!`]: a flag given replaces the file's value, a
+/// repeated flag replaces the file's whole list, a switch turns on what the
+/// file may also turn on. A field only one side can give (`#[arg(skip)]` or
+/// `#[serde(skip)]`) is empty on the other side, so the given side's value
+/// is kept.
+pub trait Layer {
+    /// `self` from the flags over `file`.
+    fn over(self, file: Self) -> Self;
 }
 
-/// A repeated flag replaces the file's list when given at all.
-pub fn pick_list<T: Clone>(flag: Vec<T>, file: &[T]) -> Vec<T> {
-    if flag.is_empty() { file.to_vec() } else { flag }
+impl<T> Layer for Option<T> {
+    fn over(self, file: Self) -> Self {
+        self.or(file)
+    }
+}
+
+impl<T> Layer for Vec<T> {
+    fn over(self, file: Self) -> Self {
+        if self.is_empty() { file } else { self }
+    }
+}
+
+impl<K, V> Layer for BTreeMap<K, V> {
+    fn over(self, file: Self) -> Self {
+        if self.is_empty() { file } else { self }
+    }
+}
+
+impl Layer for bool {
+    fn over(self, file: Self) -> Self {
+        self || file
+    }
+}
+
+/// Declares a document's options once: the struct is both the clap `Args`
+/// and the TOML file's serde struct (the caller derives both), and the macro
+/// adds its [`Layer`], flags over the file field by field.
+macro_rules! document {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident {
+            $(
+                $(#[$field_meta:meta])*
+                pub $field:ident: $ty:ty,
+            )*
+        }
+    ) => {
+        $(#[$meta])*
+        pub struct $name {
+            $(
+                $(#[$field_meta])*
+                pub $field: $ty,
+            )*
+        }
+
+        impl $crate::docfile::Layer for $name {
+            fn over(self, file: Self) -> Self {
+                Self {
+                    $($field: $crate::docfile::Layer::over(self.$field, file.$field),)*
+                }
+            }
+        }
+    };
+}
+pub(crate) use document;
+
+/// A reference flag's value, checked as clap parses it and kept as written,
+/// so that flag and file share one field; [`written_ref`] reads it.
+pub fn ref_arg(text: &str) -> Result<String, String> {
+    parse_ref(text).map(|_| text.to_string())
+}
+
+/// A reference as written in the flags or the file. A flag's was checked by
+/// [`ref_arg`] already, so an error here is the file's, named by its field.
+pub fn written_ref(
+    field: &str,
+    text: Option<&String>,
+) -> Result<Option<proto::DocumentRef>, String> {
+    text.map(|t| parse_ref(t).map_err(|e| format!("{field} in the file: {e}")))
+        .transpose()
 }
 
 /// Texts keyed by language tag, in the order written on the command line
@@ -213,10 +304,11 @@ pub fn body_text(
     }
 }
 
-/// A contact in a TOML file: `{ role = "from", name = "…", email = "…" }`.
+/// A contact: `--contact ROLE:NAME:EMAIL` on the command line (see
+/// [`parse_contact`]), `{ role = "from", name = "…", email = "…" }` in a file.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ContactFile {
+pub struct Contact {
     /// In a liaison statement: "from", "response-to", "technical" or "cc".
     #[serde(default)]
     pub role: String,
@@ -225,8 +317,8 @@ pub struct ContactFile {
     pub email: String,
 }
 
-impl From<ContactFile> for proto::Contact {
-    fn from(c: ContactFile) -> Self {
+impl From<Contact> for proto::Contact {
+    fn from(c: Contact) -> Self {
         proto::Contact {
             name: c.name,
             email: c.email,
@@ -238,7 +330,7 @@ impl From<ContactFile> for proto::Contact {
 /// `--contact ROLE:NAME:EMAIL`, e.g. `from:CCAMP chairs:ccamp-chairs@ietf.org`.
 /// The name may itself hold ':'; the role is before the first, the email
 /// after the last.
-pub fn parse_contact(text: &str) -> Result<proto::Contact, String> {
+pub fn parse_contact(text: &str) -> Result<Contact, String> {
     let shape =
         || format!("{text:?} is not ROLE:NAME:EMAIL, e.g. from:CCAMP chairs:ccamp-chairs@ietf.org");
     let (role, rest) = text.split_once(':').ok_or_else(shape)?;
@@ -246,7 +338,7 @@ pub fn parse_contact(text: &str) -> Result<proto::Contact, String> {
     if role.trim().is_empty() || name.trim().is_empty() {
         return Err(shape());
     }
-    Ok(proto::Contact {
+    Ok(Contact {
         name: name.trim().to_string(),
         email: email.trim().to_string(),
         role: role.trim().to_string(),
@@ -365,6 +457,57 @@ mod tests {
                 ("ru", "Заголовок")
             ]
         );
+    }
+
+    document! {
+        /// A document of two shared fields and one only the file has.
+        #[derive(clap::Args, Clone, Debug, Default, Deserialize)]
+        #[serde(default, deny_unknown_fields)]
+        pub struct Note {
+            #[arg(long)]
+            pub title: Option<String>,
+            #[arg(long = "tag")]
+            pub tags: Vec<String>,
+            #[arg(skip)]
+            pub signature: Option<String>,
+        }
+    }
+
+    #[derive(clap::Parser)]
+    struct NoteCommand {
+        #[command(flatten)]
+        note: Note,
+    }
+
+    const NOTE_FILE: &str =
+        "title = \"From the file\"\ntags = [\"a\", \"b\"]\nsignature = \"S.\"\n";
+
+    #[test]
+    fn a_flag_given_replaces_the_files_value() {
+        use clap::Parser;
+        let file: Note = parse_toml(NOTE_FILE).unwrap();
+        let flags = NoteCommand::try_parse_from(["t", "--title", "From the flag", "--tag", "c"])
+            .unwrap()
+            .note;
+        let note = flags.over(file.clone());
+        assert_eq!(note.title.as_deref(), Some("From the flag"));
+        assert_eq!(note.tags, ["c"]);
+        // No flag given: the file's values stand.
+        let none = NoteCommand::try_parse_from(["t"]).unwrap().note;
+        let note = none.over(file);
+        assert_eq!(note.title.as_deref(), Some("From the file"));
+        assert_eq!(note.tags, ["a", "b"]);
+    }
+
+    #[test]
+    fn a_file_only_field_is_read_from_the_file_and_is_no_flag() {
+        use clap::Parser;
+        let file: Note = parse_toml(NOTE_FILE).unwrap();
+        let flags = NoteCommand::try_parse_from(["t", "--title", "T"])
+            .unwrap()
+            .note;
+        assert_eq!(flags.over(file).signature.as_deref(), Some("S."));
+        assert!(NoteCommand::try_parse_from(["t", "--signature", "X"]).is_err());
     }
 
     #[test]

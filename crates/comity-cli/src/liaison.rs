@@ -5,8 +5,8 @@
 
 use crate::{
     DataArg, Failure, JsonArg, client,
-    commands::status_failure,
-    docfile::{self, ContactFile, Loaded, display_ref, parse_contact, parse_ref, pick, pick_list},
+    client::status_failure,
+    docfile::{self, Contact, Layer, Loaded, display_ref, parse_contact, parse_ref},
     output,
 };
 use clap::{ArgGroup, Args, Subcommand, ValueEnum};
@@ -14,11 +14,12 @@ use comity_core::liaison::display_addressee;
 use comity_node::{
     DataDir,
     json::{self, Dialect, opt_str, purpose_name, statement_json},
+    words,
 };
 use comity_proto::v1 as proto;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 // Parsed once per process; boxing would only add noise.
 #[allow(clippy::large_enum_variant)]
@@ -82,64 +83,42 @@ pub enum Purpose {
     InResponse,
 }
 
-impl Purpose {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Purpose::Action => "action",
-            Purpose::Comment => "comment",
-            Purpose::Information => "information",
-            Purpose::InResponse => "in_response",
+impl From<Purpose> for proto::LiaisonPurpose {
+    fn from(purpose: Purpose) -> Self {
+        match purpose {
+            Purpose::Action => Self::Action,
+            Purpose::Comment => Self::Comment,
+            Purpose::Information => Self::Information,
+            Purpose::InResponse => Self::InResponse,
         }
     }
 }
 
+/// A recipient as written: "org", "org/group" or a partner's group id, with
+/// its own purpose after '=' ("itu-t/sg17=information").
+fn parse_recipient(text: &str) -> Result<proto::Recipient, String> {
+    words::parse_recipient(text).map_err(|e| e.to_string())
+}
+
+/// A recipient flag's value, checked as clap parses it and kept as written,
+/// so that flag and file share one field; [`written_recipients`] reads it.
+fn recipient_arg(text: &str) -> Result<String, String> {
+    parse_recipient(text).map(|_| text.to_string())
+}
+
+/// Recipients as written in the flags or the file. The flags' were checked
+/// by [`recipient_arg`] already, so an error here is the file's.
+fn written_recipients(field: &str, written: &[String]) -> Result<Vec<proto::Recipient>, String> {
+    written
+        .iter()
+        .map(|r| parse_recipient(r).map_err(|e| format!("{field} in the file: {e}")))
+        .collect()
+}
+
 #[derive(Args, Clone)]
-#[command(group(ArgGroup::new("body_source").args(["body_file", "body"])))]
 pub struct DraftArgs {
-    /// Sending groups of this organisation, e.g. ietf/ccamp; default: the organisation.
-    #[arg(long, value_name = "GROUP", num_args = 1..)]
-    pub from: Vec<String>,
-    /// Recipients: "org", "org/group" or a partner's group id such as
-    /// itu-t/sg15; "itu-t/sg17=information" gives one recipient its own purpose.
-    #[arg(long, value_name = "RECIPIENT", num_args = 1.., required_unless_present = "from_file")]
-    pub to: Vec<String>,
-    /// Copied recipients, same forms.
-    #[arg(long, value_name = "RECIPIENT", num_args = 1..)]
-    pub cc: Vec<String>,
-    /// Why it is sent.
-    #[arg(long, required_unless_present = "from_file")]
-    pub purpose: Option<Purpose>,
-    /// YYYY-MM-DD (Anywhere-on-Earth), optionally with a zone: "2027-02-28 +02:00".
-    /// Required for action and comment.
-    #[arg(long, value_name = "DATE")]
-    pub deadline: Option<String>,
-    /// Subject, e.g. "Review of TTML2".
-    #[arg(long, required_unless_present = "from_file")]
-    pub title: Option<String>,
-    /// The statement's text, from a file.
-    #[arg(long, value_name = "FILE")]
-    pub body_file: Option<PathBuf>,
-    /// The statement's text, inline.
-    #[arg(long, value_name = "TEXT")]
-    pub body: Option<String>,
-    /// Language tag of title and body; default "en".
-    #[arg(long)]
-    pub lang: Option<String>,
-    /// The statement as a file, or an annex; repeat for more (64 MiB each at most).
-    #[arg(long = "attach", value_name = "FILE")]
-    pub attach: Vec<PathBuf>,
-    /// Only the organisations addressed get the text; other peers get a stub.
-    #[arg(long)]
-    pub restricted: bool,
-    /// The statement this one answers: ORIGIN/UUID.
-    #[arg(long, value_name = "ORIGIN/UUID", value_parser = parse_ref)]
-    pub in_reply_to: Option<proto::DocumentRef>,
-    /// The bodies' own document number, e.g. SG16-LS123; repeat for more.
-    #[arg(long = "other-id", value_name = "ID")]
-    pub other_ids: Vec<String>,
-    /// ROLE:NAME:EMAIL, role from, response-to, technical or cc; repeat for more.
-    #[arg(long = "contact", value_name = "ROLE:NAME:EMAIL", value_parser = parse_contact)]
-    pub contacts: Vec<proto::Contact>,
+    #[command(flatten)]
+    pub doc: LiaisonDoc,
     /// Read the statement from a TOML file (see examples/liaison.toml); flags
     /// given here replace the file's values, lists included.
     #[arg(long, value_name = "FILE")]
@@ -150,108 +129,114 @@ pub struct DraftArgs {
     pub json: JsonArg,
 }
 
-/// A liaison statement prepared in a TOML file for `liaison draft
-/// --from-file`. Every field mirrors a flag; paths are relative to the file.
-///
-/// ```toml
-/// from = ["itu-t/sg16"]
-/// to = ["w3c/timed-text"]
-/// purpose = "comment"
-/// deadline = "2017-09-30"
-/// title = "Review of TTML2"
-/// body = "…"
-/// ```
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LiaisonFile {
-    /// Sending groups (`--from`).
-    #[serde(default)]
-    pub from: Vec<String>,
-    /// Recipients, passed as written (`--to`).
-    #[serde(default)]
-    pub to: Vec<String>,
-    /// Copied recipients (`--cc`).
-    #[serde(default)]
-    pub cc: Vec<String>,
-    /// action, comment, information or in_response (`--purpose`).
-    pub purpose: Option<Purpose>,
-    /// YYYY-MM-DD with an optional zone (`--deadline`).
-    pub deadline: Option<String>,
-    /// Subject (`--title`).
-    pub title: Option<String>,
-    /// The text inline (`--body`); or `body_file`, not both.
-    pub body: Option<String>,
-    /// The text from a file (`--body-file`).
-    pub body_file: Option<PathBuf>,
-    /// Language tag (`--lang`).
-    pub lang: Option<String>,
-    /// Files: the statement itself, annexes (`--attach`).
-    #[serde(default)]
-    pub attachments: Vec<PathBuf>,
-    /// Payload for the addressees only (`--restricted`).
-    #[serde(default)]
-    pub restricted: bool,
-    /// ORIGIN/UUID of the statement answered (`--in-reply-to`).
-    pub in_reply_to: Option<String>,
-    /// The bodies' own document numbers (`--other-id`).
-    #[serde(default)]
-    pub other_ids: Vec<String>,
-    /// `[[contacts]]` with role, name and email (`--contact`).
-    #[serde(default)]
-    pub contacts: Vec<ContactFile>,
+docfile::document! {
+    /// A liaison statement, as `liaison draft` flags or as a TOML file for
+    /// `--from-file`: each field is a flag and the file's key of the same
+    /// name. Paths in the file are relative to it.
+    ///
+    /// ```toml
+    /// from = ["itu-t/sg16"]
+    /// to = ["w3c/timed-text"]
+    /// purpose = "comment"
+    /// deadline = "2017-09-30"
+    /// title = "Review of TTML2"
+    /// body = "…"
+    /// ```
+    #[derive(Args, Clone, Debug, Default, Deserialize)]
+    #[command(group(ArgGroup::new("body_source").args(["body_file", "body"])))]
+    #[serde(default, deny_unknown_fields)]
+    pub struct LiaisonDoc {
+        /// Sending groups of this organisation, e.g. ietf/ccamp; default: the organisation.
+        #[arg(long, value_name = "GROUP", num_args = 1..)]
+        pub from: Vec<String>,
+        /// Recipients: "org", "org/group" or a partner's group id such as
+        /// itu-t/sg15; "itu-t/sg17=information" gives one recipient its own purpose.
+        #[arg(long, value_name = "RECIPIENT", num_args = 1.., required_unless_present = "from_file", value_parser = recipient_arg)]
+        pub to: Vec<String>,
+        /// Copied recipients, same forms.
+        #[arg(long, value_name = "RECIPIENT", num_args = 1.., value_parser = recipient_arg)]
+        pub cc: Vec<String>,
+        /// Why it is sent.
+        #[arg(long, required_unless_present = "from_file")]
+        pub purpose: Option<Purpose>,
+        /// YYYY-MM-DD (Anywhere-on-Earth), optionally with a zone: "2027-02-28 +02:00".
+        /// Required for action and comment.
+        #[arg(long, value_name = "DATE")]
+        pub deadline: Option<String>,
+        /// Subject, e.g. "Review of TTML2".
+        #[arg(long, required_unless_present = "from_file")]
+        pub title: Option<String>,
+        /// The statement's text, from a file.
+        #[arg(long, value_name = "FILE")]
+        pub body_file: Option<PathBuf>,
+        /// The statement's text, inline.
+        #[arg(long, value_name = "TEXT")]
+        pub body: Option<String>,
+        /// Language tag of title and body; default "en".
+        #[arg(long)]
+        pub lang: Option<String>,
+        /// The statement as a file, or an annex; repeat for more (64 MiB each at most).
+        #[arg(long = "attach", value_name = "FILE")]
+        pub attachments: Vec<PathBuf>,
+        /// Only the organisations addressed get the text; other peers get a stub.
+        #[arg(long)]
+        pub restricted: bool,
+        /// The statement this one answers: ORIGIN/UUID.
+        #[arg(long, value_name = "ORIGIN/UUID", value_parser = docfile::ref_arg)]
+        pub in_reply_to: Option<String>,
+        /// The bodies' own document number, e.g. SG16-LS123; repeat for more.
+        #[arg(long = "other-id", value_name = "ID")]
+        pub other_ids: Vec<String>,
+        /// ROLE:NAME:EMAIL, role from, response-to, technical or cc; repeat for more.
+        #[arg(long = "contact", value_name = "ROLE:NAME:EMAIL", value_parser = parse_contact)]
+        pub contacts: Vec<Contact>,
+    }
+}
+
+impl LiaisonDoc {
+    /// The file's paths, read from the file's folder.
+    fn paths_from(mut self, base: &Path) -> Self {
+        self.body_file = self.body_file.map(|p| base.join(p));
+        self.attachments = self.attachments.iter().map(|p| base.join(p)).collect();
+        self
+    }
 }
 
 /// The request `liaison draft` sends, and the files to attach to it.
 pub fn draft_request(
     args: &DraftArgs,
-    file: Option<&Loaded<LiaisonFile>>,
+    file: Option<&Loaded<LiaisonDoc>>,
 ) -> Result<(proto::DraftLiaisonRequest, Vec<PathBuf>), String> {
-    let empty = LiaisonFile::default();
-    let doc = file.map_or(&empty, |f| &f.doc);
-    let resolve = |p: &PathBuf| file.map_or_else(|| p.clone(), |f| f.resolve(p));
+    let flags = args.doc.clone();
+    let file = file.map_or_else(Default::default, |f| f.doc.clone().paths_from(&f.base));
+    // A body is one choice made of two fields, so it is taken as a whole
+    // before the flags are laid over the file field by field.
     let body = docfile::body_text(
-        args.body.clone(),
-        args.body_file.as_deref(),
-        doc.body.as_ref(),
-        doc.body_file.as_ref().map(resolve),
+        flags.body.clone(),
+        flags.body_file.as_deref(),
+        file.body.as_ref(),
+        file.body_file.clone(),
         "body",
     )?;
-    let in_reply_to = match &args.in_reply_to {
-        Some(r) => Some(r.clone()),
-        None => doc
-            .in_reply_to
-            .as_deref()
-            .map(|t| parse_ref(t).map_err(|e| format!("in_reply_to in the file: {e}")))
-            .transpose()?,
-    };
-    let contacts = if args.contacts.is_empty() {
-        doc.contacts.iter().cloned().map(Into::into).collect()
-    } else {
-        args.contacts.clone()
-    };
-    let attachments = if args.attach.is_empty() {
-        doc.attachments.iter().map(resolve).collect()
-    } else {
-        args.attach.clone()
-    };
+    let doc = flags.over(file);
     let request = proto::DraftLiaisonRequest {
-        from: pick_list(args.from.clone(), &doc.from),
-        to: pick_list(args.to.clone(), &doc.to),
-        cc: pick_list(args.cc.clone(), &doc.cc),
-        purpose: pick(args.purpose, doc.purpose.as_ref())
-            .map(|p| p.as_str().to_string())
-            .unwrap_or_default(),
-        deadline: pick(args.deadline.clone(), doc.deadline.as_ref()).unwrap_or_default(),
-        title: pick(args.title.clone(), doc.title.as_ref()).unwrap_or_default(),
+        from: doc.from,
+        to: written_recipients("to", &doc.to)?,
+        cc: written_recipients("cc", &doc.cc)?,
+        purpose: doc
+            .purpose
+            .map_or(proto::LiaisonPurpose::Unspecified, Into::into) as i32,
+        deadline: doc.deadline.unwrap_or_default(),
+        title: doc.title.unwrap_or_default(),
         body,
-        lang: pick(args.lang.clone(), doc.lang.as_ref()).unwrap_or_default(),
+        lang: doc.lang.unwrap_or_default(),
         attachments: Vec::new(),
-        restricted: args.restricted || doc.restricted,
-        in_reply_to,
-        contacts,
-        other_identifiers: pick_list(args.other_ids.clone(), &doc.other_ids),
+        restricted: doc.restricted,
+        in_reply_to: docfile::written_ref("in_reply_to", doc.in_reply_to.as_ref())?,
+        contacts: doc.contacts.into_iter().map(Into::into).collect(),
+        other_identifiers: doc.other_ids,
     };
-    Ok((request, attachments))
+    Ok((request, doc.attachments))
 }
 
 #[derive(Args, Clone)]
@@ -386,20 +371,21 @@ pub struct AckArgs {
 
 impl AckArgs {
     pub fn request(&self) -> proto::AcknowledgeRequest {
+        use proto::ReceiptStatus as R;
         let status = if self.received {
-            "received"
+            R::Received
         } else if self.accepted_for_action {
-            "accepted_for_action"
+            R::AcceptedForAction
         } else if self.action_taken {
-            "action_taken"
+            R::ActionTaken
         } else if self.reply_coming {
-            "reply_coming"
+            R::ReplyComing
         } else {
-            ""
+            R::Unspecified
         };
         proto::AcknowledgeRequest {
             liaison: Some(self.liaison.clone()),
-            status: status.to_string(),
+            status: status as i32,
             note: self.note.clone().unwrap_or_default(),
         }
     }
@@ -408,7 +394,7 @@ impl AckArgs {
 pub async fn run(command: LiaisonCommand) -> Result<(), Failure> {
     match command {
         LiaisonCommand::Draft(args) => {
-            let file = docfile::load_opt::<LiaisonFile>(args.from_file.as_deref())?;
+            let file = docfile::load_opt::<LiaisonDoc>(args.from_file.as_deref())?;
             let (mut request, attachments) = draft_request(&args, file.as_ref())?;
             request.attachments = docfile::read_attachments(&attachments)?;
             let mut api = client::connect(&DataDir::new(&args.data.data)).await?;
@@ -522,7 +508,7 @@ pub async fn ack(args: AckArgs) -> Result<(), Failure> {
         println!(
             "acknowledged {} as {}: receipt at seq {} (entry {})",
             display_ref(&args.liaison),
-            args.request().status.replace('_', " "),
+            words::receipt(args.request().status()).replace('_', " "),
             published.seq,
             published.id
         );
@@ -622,12 +608,11 @@ fn summary_line(s: &proto::LiaisonSummary) -> String {
         "{}/{}  {:<11} deadline {:<10} {:<19} {}{flags}",
         s.origin,
         s.uuid,
-        s.purpose.replace('_', " "),
+        words::purpose(s.purpose()).replace('_', " "),
         deadline,
-        if s.action_state.is_empty() {
-            "-"
-        } else {
-            &s.action_state
+        match words::action_state(s.action_state()) {
+            "" => "-",
+            state => state,
         },
         s.title,
     )
@@ -726,8 +711,8 @@ fn print_view(v: &proto::LiaisonView, json: bool) {
             "  {:<24} {}{:<12} {}{}",
             who,
             if r.cc { "cc " } else { "" },
-            r.purpose.replace('_', " "),
-            r.action_state.replace('_', " "),
+            words::purpose(r.purpose()).replace('_', " "),
+            words::action_state(r.action_state()).replace('_', " "),
             if r.overdue { "  OVERDUE" } else { "" }
         );
         for receipt in &r.receipts {
@@ -739,7 +724,7 @@ fn print_view(v: &proto::LiaisonView, json: bool) {
             println!(
                 "      {}  {} (seq {}){note}",
                 output::time(receipt.created_at.as_ref()),
-                receipt.status.replace('_', " "),
+                words::receipt(receipt.status()).replace('_', " "),
                 receipt.seq
             );
         }
@@ -758,7 +743,7 @@ fn print_view(v: &proto::LiaisonView, json: bool) {
                 r.revision,
                 r.seq,
                 output::time(r.created_at.as_ref()),
-                r.status
+                words::phase(r.phase())
             );
         }
     }
@@ -796,7 +781,18 @@ mod tests {
 
     const LIAISON: &str = include_str!("../examples/liaison.toml");
 
-    fn loaded() -> Loaded<LiaisonFile> {
+    /// Recipients as they were written.
+    fn written(recipients: &[proto::Recipient]) -> Vec<String> {
+        recipients
+            .iter()
+            .map(|r| match words::purpose(r.purpose()) {
+                "" => r.to.clone(),
+                purpose => format!("{}={purpose}", r.to),
+            })
+            .collect()
+    }
+
+    fn loaded() -> Loaded<LiaisonDoc> {
         Loaded {
             doc: docfile::parse_toml(LIAISON).unwrap(),
             base: Path::new(env!("CARGO_MANIFEST_DIR")).join("examples"),
@@ -811,9 +807,9 @@ mod tests {
             .args;
         let (r, attachments) = draft_request(&args, Some(&file)).unwrap();
         assert_eq!(r.from, ["itu-t/sg16"]);
-        assert_eq!(r.to, ["w3c/timed-text"]);
-        assert_eq!(r.cc, ["w3c/html-media=information"]);
-        assert_eq!(r.purpose, "comment");
+        assert_eq!(written(&r.to), ["w3c/timed-text"]);
+        assert_eq!(written(&r.cc), ["w3c/html-media=information"]);
+        assert_eq!(r.purpose(), proto::LiaisonPurpose::Comment);
         assert_eq!(r.deadline, "2017-09-30");
         assert_eq!(r.title, "Review of TTML2");
         assert_eq!(r.lang, "en");
@@ -851,9 +847,9 @@ mod tests {
         .unwrap()
         .args;
         let (r, _) = draft_request(&args, Some(&file)).unwrap();
-        assert_eq!(r.purpose, "in_response");
+        assert_eq!(r.purpose(), proto::LiaisonPurpose::InResponse);
         assert_eq!(r.in_reply_to.unwrap().origin, "w3c");
-        assert_eq!(r.to, ["w3c", "itu/itu-t/sg15"]);
+        assert_eq!(written(&r.to), ["w3c", "itu/itu-t/sg15"]);
         assert!(r.restricted);
         assert_eq!(r.contacts.len(), 1);
         assert_eq!(r.contacts[0].name, "Q14/16 Rapporteur");
@@ -887,10 +883,10 @@ mod tests {
         .args;
         let (r, _) = draft_request(&args, None).unwrap();
         assert_eq!(r.from, ["ietf/ccamp", "ietf/teas"]);
-        assert_eq!(r.to, ["itu-t/sg15", "itu-t/sg17=information"]);
-        assert_eq!(r.cc, ["ICANN"]);
+        assert_eq!(written(&r.to), ["itu-t/sg15", "itu-t/sg17=information"]);
+        assert_eq!(written(&r.cc), ["ICANN"]);
         assert_eq!(r.deadline, "2027-02-28 +02:00");
-        assert_eq!(r.purpose, "action");
+        assert_eq!(r.purpose(), proto::LiaisonPurpose::Action);
     }
 
     #[test]
@@ -935,7 +931,7 @@ mod tests {
             .unwrap()
             .args;
         let req = args.request();
-        assert_eq!(req.status, "action_taken");
+        assert_eq!(req.status(), proto::ReceiptStatus::ActionTaken);
         assert_eq!(req.note, "Done in G.8275");
         assert_eq!(
             req.liaison.unwrap().uuid,
@@ -944,7 +940,10 @@ mod tests {
         let args = Ack::try_parse_from(["t", r, "--accepted-for-action"])
             .unwrap()
             .args;
-        assert_eq!(args.request().status, "accepted_for_action");
+        assert_eq!(
+            args.request().status(),
+            proto::ReceiptStatus::AcceptedForAction
+        );
         assert!(Ack::try_parse_from(["t", r]).is_err());
         assert!(Ack::try_parse_from(["t", r, "--received", "--reply-coming"]).is_err());
         assert!(Ack::try_parse_from(["t", "itu:uuid", "--received"]).is_err());

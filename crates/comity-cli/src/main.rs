@@ -9,6 +9,7 @@ mod commands;
 mod consultation;
 mod demo;
 mod docfile;
+mod evidence;
 mod liaison;
 mod logging;
 mod output;
@@ -64,10 +65,25 @@ enum Command {
     Serve {
         #[command(flatten)]
         data: DataArg,
+        /// Start publishing at once, without first asking partners for this
+        /// node's own log (a node restored from an old backup may then fork it).
+        #[arg(long)]
+        no_recover: bool,
     },
     /// Manage pinned peers.
     #[command(subcommand)]
     Peer(commands::PeerCommand),
+    /// Write an origin's log as held here (length-delimited comity.v1.Entry).
+    Export(evidence::ExportArgs),
+    /// Print the latest signed checkpoint of an origin's log, with every
+    /// cosignature held, as a C2SP signed note.
+    Checkpoint(evidence::CheckpointArgs),
+    /// Check an exported log offline: signatures, chain, tree root against a
+    /// checkpoint, cosignatures. Needs no node; names the first failure.
+    Verify(evidence::VerifyArgs),
+    /// Evidence that an origin forked its log.
+    #[command(subcommand)]
+    Equivocation(evidence::EquivocationCommand),
     /// Publish a document to this node's log.
     #[command(subcommand)]
     Publish(commands::PublishCommand),
@@ -201,8 +217,12 @@ async fn run(command: Command) -> Result<(), Failure> {
     match command {
         Command::Init(args) => commands::init(args).await,
         Command::Id { data, json } => commands::id(&data, json),
-        Command::Serve { data } => commands::serve(&data).await,
+        Command::Serve { data, no_recover } => commands::serve(&data, no_recover).await,
         Command::Peer(command) => commands::peer(command).await,
+        Command::Export(args) => evidence::export(args).await,
+        Command::Checkpoint(args) => evidence::checkpoint(args).await,
+        Command::Verify(args) => evidence::verify(args),
+        Command::Equivocation(command) => evidence::equivocation(command).await,
         Command::Publish(command) => commands::publish(command).await,
         Command::Log { data, origin, json } => commands::log(&data, origin, json).await,
         Command::Status { data, json } => commands::status(&data, json).await,

@@ -1,7 +1,10 @@
 //! How the CLI prints: short text for people, `--json` for scripts.
 
 use comity_core::{OrgId, PublicKey, dates};
-use comity_node::json::{self, Dialect};
+use comity_node::{
+    json::{self, Dialect},
+    words,
+};
 use comity_proto::v1 as proto;
 use serde_json::{Value, json};
 
@@ -57,7 +60,7 @@ pub fn entries(entries: &[proto::EntrySummary], json: bool) {
             "{:<12} {:>6}  {:<13} {}  {}  {}",
             e.origin,
             e.seq,
-            e.kind,
+            words::entry_kind(e.kind()),
             &e.id[..16.min(e.id.len())],
             time(e.created_at.as_ref()),
             e.summary
@@ -84,10 +87,15 @@ pub fn peers(peers: &[proto::PeerStatus], json: bool) {
             .iter()
             .map(|l| l.remote_seq.saturating_sub(l.local_seq))
             .sum();
+        let dialled = match (p.dialled.as_str(), p.we_offer) {
+            ("us", true) | ("both", true) => format!("dialled by {}, offered", p.dialled),
+            (who, _) => format!("dialled by {who}"),
+        };
         println!(
-            "{:<12} {:<12} {:<12} behind {:<6} {}{}",
+            "{:<12} {:<12} {:<24} {:<12} behind {:<6} {}{}",
             p.org,
             state,
+            dialled,
             if p.reciprocal {
                 "reciprocal"
             } else {
@@ -111,6 +119,7 @@ pub fn status(s: &proto::StatusResponse, json: bool) {
             "key": s.key,
             "endpoint": s.endpoint,
             "listen": s.listen,
+            "dial_out_only": s.dial_out_only,
             "version": s.version,
             "http": s.http,
             "heads": s.heads.iter().map(|h| json!({
@@ -124,13 +133,25 @@ pub fn status(s: &proto::StatusResponse, json: bool) {
             })).collect::<Vec<_>>(),
             "refused": s.refused.iter().map(refusal_json).collect::<Vec<_>>(),
             "refused_by_peers": s.refused_by_peers.iter().map(refusal_json).collect::<Vec<_>>(),
+            "recovery": s.recovery.as_ref().map(words::recovery).unwrap_or_default(),
         }));
         return;
     }
-    println!(
-        "{} {} {} (listening on {})",
-        s.org, s.key, s.endpoint, s.listen
-    );
+    if s.dial_out_only {
+        println!(
+            "{} {} dial-out only (no listening socket; nobody can dial this node, it offers its log to the partners it dials)",
+            s.org, s.key
+        );
+    } else {
+        println!(
+            "{} {} {} (listening on {}; reachable)",
+            s.org, s.key, s.endpoint, s.listen
+        );
+    }
+    let recovery = s.recovery.as_ref().map(words::recovery).unwrap_or_default();
+    if !recovery.is_empty() {
+        println!("{recovery}");
+    }
     if s.http.is_empty() {
         println!("dashboard: off");
     } else {

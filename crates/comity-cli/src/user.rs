@@ -2,9 +2,9 @@
 //! one, otherwise straight into the store, so accounts can be made before the
 //! first `serve`.
 
-use crate::{DataArg, Failure, JsonArg, client, commands::status_failure, output};
-use clap::Subcommand;
-use comity_node::{DataDir, accounts};
+use crate::{DataArg, Failure, JsonArg, client, client::status_failure, output};
+use clap::{Subcommand, ValueEnum};
+use comity_node::{DataDir, accounts, words};
 use comity_proto::v1 as proto;
 use std::io::BufRead;
 
@@ -13,9 +13,9 @@ pub enum UserCommand {
     /// Create an account (or replace its role and password).
     Add {
         name: String,
-        /// viewer, editor, approver or admin.
-        #[arg(long)]
-        role: String,
+        /// What the account may do.
+        #[arg(long, ignore_case = true)]
+        role: RoleArg,
         /// Read the password from the first line of standard input.
         #[arg(long)]
         password_stdin: bool,
@@ -39,6 +39,26 @@ pub enum UserCommand {
     },
 }
 
+/// A dashboard role as written on the command line.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, ValueEnum)]
+pub enum RoleArg {
+    Viewer,
+    Editor,
+    Approver,
+    Admin,
+}
+
+impl From<RoleArg> for accounts::Role {
+    fn from(role: RoleArg) -> Self {
+        match role {
+            RoleArg::Viewer => Self::Viewer,
+            RoleArg::Editor => Self::Editor,
+            RoleArg::Approver => Self::Approver,
+            RoleArg::Admin => Self::Admin,
+        }
+    }
+}
+
 fn password(from_stdin: bool) -> Result<String, Failure> {
     if let Ok(password) = std::env::var("COMITY_PASSWORD") {
         return Ok(password);
@@ -53,9 +73,11 @@ fn password(from_stdin: bool) -> Result<String, Failure> {
 
 fn print_user(user: &proto::UserView, json: bool) {
     if json {
-        output::print_json(&serde_json::json!({"name": user.name, "role": user.role}));
+        output::print_json(
+            &serde_json::json!({"name": user.name, "role": words::role(user.role())}),
+        );
     } else {
-        println!("{} ({})", user.name, user.role);
+        println!("{} ({})", user.name, words::role(user.role()));
     }
 }
 
@@ -69,12 +91,13 @@ pub async fn run(command: UserCommand) -> Result<(), Failure> {
             json,
         } => {
             let password = password(password_stdin)?;
+            let role = accounts::Role::from(role);
             let data = DataDir::new(&data.data);
             let user = match client::connect(&data).await {
                 Ok(mut api) => api
                     .add_user(proto::AddUserRequest {
                         name,
-                        role,
+                        role: role.to_proto() as i32,
                         password,
                     })
                     .await
@@ -83,12 +106,11 @@ pub async fn run(command: UserCommand) -> Result<(), Failure> {
                 Err(client::ClientError::NotRunning(_)) => {
                     let config = data.load_config()?;
                     let store = data.open_store(&config)?;
-                    let role: accounts::Role = role.parse()?;
                     let now = time::OffsetDateTime::now_utc().unix_timestamp();
                     let account = accounts::add_user(&*store, &name, role, &password, now)?;
                     proto::UserView {
                         name: account.name,
-                        role: account.role.to_string(),
+                        role: account.role.to_proto() as i32,
                         created_at: None,
                     }
                 }
@@ -108,7 +130,7 @@ pub async fn run(command: UserCommand) -> Result<(), Failure> {
                 output::print_json(&serde_json::Value::Array(
                     users
                         .iter()
-                        .map(|u| serde_json::json!({"name": u.name, "role": u.role}))
+                        .map(|u| serde_json::json!({"name": u.name, "role": words::role(u.role())}))
                         .collect(),
                 ));
             } else {

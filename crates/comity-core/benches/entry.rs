@@ -14,8 +14,15 @@ fn entry(c: &mut Criterion) {
     let org = OrgId::new("itu").expect("org id");
     let key = IdentityKey::generate();
     let public = key.public();
-    let (kind, payload) = document::encode(fixtures::consultation(0));
-    let signed = UnsignedEntry::new(org.clone(), kind, payload.clone()).sign(&key, None);
+    let (kind, payload) =
+        document::encode(fixtures::consultation(0, time::OffsetDateTime::now_utc()));
+    let signed = UnsignedEntry::new(
+        org.clone(),
+        kind,
+        payload.clone(),
+        time::OffsetDateTime::now_utc(),
+    )
+    .sign(&key, None);
     let wire_bytes = signed.wire().encode_to_vec();
 
     let mut group = c.benchmark_group("entry_2KiB");
@@ -26,7 +33,7 @@ fn entry(c: &mut Criterion) {
         .throughput(Throughput::Elements(1));
     group.bench_function("encode_document", |b| {
         b.iter_batched(
-            || fixtures::consultation(0),
+            || fixtures::consultation(0, time::OffsetDateTime::now_utc()),
             |body| black_box(document::encode(body)),
             BatchSize::SmallInput,
         )
@@ -36,7 +43,14 @@ fn entry(c: &mut Criterion) {
     });
     group.bench_function("sign", |b| {
         b.iter_batched(
-            || UnsignedEntry::new(org.clone(), kind, payload.clone()),
+            || {
+                UnsignedEntry::new(
+                    org.clone(),
+                    kind,
+                    payload.clone(),
+                    time::OffsetDateTime::now_utc(),
+                )
+            },
             |unsigned| black_box(unsigned.sign(&key, None)),
             BatchSize::SmallInput,
         )
@@ -58,8 +72,11 @@ fn entry(c: &mut Criterion) {
     let mut head = None;
     let chain: Vec<SignedEntry> = (0..CHAIN)
         .map(|_| {
-            let (kind, payload) = document::encode(fixtures::consultation(0));
-            let entry = UnsignedEntry::new(org.clone(), kind, payload).sign(&key, head);
+            let (kind, payload) =
+                document::encode(fixtures::consultation(0, time::OffsetDateTime::now_utc()));
+            let entry =
+                UnsignedEntry::new(org.clone(), kind, payload, time::OffsetDateTime::now_utc())
+                    .sign(&key, head);
             head = Some(entry.head());
             entry
         })

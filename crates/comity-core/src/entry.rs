@@ -3,7 +3,7 @@
 
 use crate::{Hash, IdentityKey, OrgId, proto};
 use prost::Message;
-use std::time::SystemTime;
+use time::OffsetDateTime;
 
 /// Domain separation for entry signatures: a signature over an entry header can
 /// never be replayed as a signature over anything else.
@@ -307,17 +307,25 @@ pub struct UnsignedEntry {
     pub kind: EntryKind,
     pub audience: Audience,
     pub payload: Vec<u8>,
-    pub created_at: SystemTime,
+    /// The origin's clock when it made the entry: informative, never used
+    /// for order.
+    pub created_at: OffsetDateTime,
 }
 
 impl UnsignedEntry {
-    pub fn new(origin: OrgId, kind: EntryKind, payload: Vec<u8>) -> Self {
+    /// An entry made at `created_at`, by the caller's clock (core reads none).
+    pub fn new(
+        origin: OrgId,
+        kind: EntryKind,
+        payload: Vec<u8>,
+        created_at: OffsetDateTime,
+    ) -> Self {
         Self {
             origin,
             kind,
             audience: Audience::Public,
             payload,
-            created_at: SystemTime::now(),
+            created_at,
         }
     }
 
@@ -329,7 +337,7 @@ impl UnsignedEntry {
             origin: self.origin.to_string(),
             seq: head.map_or(1, |h| h.seq + 1),
             prev: head.map(|h| h.hash.0.to_vec()).unwrap_or_default(),
-            created_at: Some(prost_types::Timestamp::from(self.created_at)),
+            created_at: Some(crate::dates::to_timestamp(self.created_at)),
             kind: self.kind.to_proto() as i32,
             payload_hash: payload_hash.0.to_vec(),
             payload_size: self.payload.len() as u64,

@@ -4,16 +4,17 @@
 //!
 //! Behind the `fixtures` feature: not part of a node.
 
-use crate::{document, proto};
+use crate::{proto, rules};
+use time::OffsetDateTime;
 
 /// Summary length that brings the signed entry to about 2 KiB.
 const SUMMARY_BYTES: usize = 1900;
 
-/// The `i`-th benchmark consultation: a fresh uuid, an English title that
-/// names `i`, a 1,900-byte summary, open until 2030-03-17.
-pub fn consultation(i: usize) -> proto::document::Body {
+/// The `i`-th benchmark consultation: a fresh uuid made at `now`, an English
+/// title that names `i`, a 1,900-byte summary, open until 2030-03-17.
+pub fn consultation(i: usize, now: OffsetDateTime) -> proto::document::Body {
     proto::document::Body::Consultation(proto::Consultation {
-        uuid: document::new_uuid(),
+        uuid: rules::new_uuid(now),
         revision: 1,
         title: vec![proto::Text {
             lang: "en".into(),

@@ -8,7 +8,7 @@
 //! public key can never become the organisation's key. Kept in its own module
 //! because it is cryptography, not document shape.
 
-use crate::{IdentityKey, OrgId, PublicKey, document::DocumentError, proto};
+use crate::{IdentityKey, OrgId, PublicKey, proto, rules::DocumentError};
 
 /// Domain separation for the proof: it can never be replayed as an entry
 /// signature or anything else.

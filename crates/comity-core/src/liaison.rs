@@ -2,17 +2,19 @@
 //! them (who is asked to do what, by when; a reply pre-filled from the
 //! original).
 //!
-//! Kept apart from [`crate::document`] because a statement has more rules than
+//! Kept apart from [`crate::document`] (the shared rules are in
+//! [`crate::rules`]) because a statement has more rules than
 //! any other document (per-recipient purposes, deadlines, threads), and the
 //! reply template is workflow, not validation.
 
 use crate::{
     OrgId,
     dates::{DateError, Deadline},
-    document::{self, DocumentError},
     proto::{self, LiaisonPurpose},
+    rules::{self, DocumentError},
 };
 use std::collections::HashSet;
+use time::OffsetDateTime;
 
 /// The roles a liaison contact can have (RFC 4053, Datatracker).
 pub const CONTACT_ROLES: &[&str] = &["from", "response-to", "technical", "cc"];
@@ -78,7 +80,7 @@ pub fn is_addressed_to(statement: &proto::LiaisonStatement, org: &OrgId) -> bool
 
 /// The rules for a liaison statement.
 pub fn validate(l: &proto::LiaisonStatement) -> Result<(), DocumentError> {
-    document::check_uuid(&l.uuid)?;
+    rules::check_uuid(&l.uuid)?;
     if l.revision == 0 {
         return Err(DocumentError::ZeroRevision);
     }
@@ -87,7 +89,7 @@ pub fn validate(l: &proto::LiaisonStatement) -> Result<(), DocumentError> {
     }
     let mut groups = HashSet::new();
     for g in &l.from_groups {
-        document::check_group(g)?;
+        rules::check_group(g)?;
         if !groups.insert(g.as_str()) {
             return Err(DocumentError::InvalidGroup(format!("{g} (listed twice)")));
         }
@@ -103,7 +105,7 @@ pub fn validate(l: &proto::LiaisonStatement) -> Result<(), DocumentError> {
                 a.org
             )));
         }
-        if !a.group.is_empty() && !document::is_group_id(&a.group) {
+        if !a.group.is_empty() && !rules::is_group_id(&a.group) {
             return Err(DocumentError::InvalidRecipient(format!(
                 "{}: group {:?} is not a group id (e.g. \"itu-t/sg15\")",
                 a.org, a.group
@@ -142,7 +144,7 @@ pub fn validate(l: &proto::LiaisonStatement) -> Result<(), DocumentError> {
         }
     }
     match &l.in_reply_to {
-        Some(r) => document::check_ref(r)?,
+        Some(r) => rules::check_ref(r)?,
         None if purpose == LiaisonPurpose::InResponse => {
             return Err(DocumentError::InReplyToRequired);
         }
@@ -153,11 +155,11 @@ pub fn validate(l: &proto::LiaisonStatement) -> Result<(), DocumentError> {
         return Err(DocumentError::BodyOrAttachmentRequired);
     }
     if let Some(body) = body {
-        document::check_language_tag(&body.lang)?;
+        rules::check_language_tag(&body.lang)?;
     }
-    document::check_attachments(&l.attachments)?;
+    rules::check_attachments(&l.attachments)?;
     for c in &l.contacts {
-        document::check_contact(c, Some(CONTACT_ROLES))?;
+        rules::check_contact(c, Some(CONTACT_ROLES))?;
     }
     if let Some(id) = l.other_identifiers.iter().find(|i| i.trim().is_empty()) {
         return Err(DocumentError::BlankIdentifier(id.clone()));
@@ -182,7 +184,7 @@ pub fn display_addressee(a: &proto::Addressee) -> String {
 /// A reply pre-filled from `original` (published by `origin`), to be sent by
 /// `our_org`: from and to swapped, purpose "in response", `in_reply_to` set,
 /// title "Re: …", state draft. Body, deadline and contacts are left for the
-/// writer; a fresh uuid is given.
+/// writer; a fresh uuid, made at `now`, is given.
 ///
 /// Our sending groups are the groups `original` addressed at `our_org` (to,
 /// then cc); the new recipients are the original's sending groups at `origin`.
@@ -190,6 +192,7 @@ pub fn reply_template(
     origin: &OrgId,
     original: &proto::LiaisonStatement,
     our_org: &OrgId,
+    now: OffsetDateTime,
 ) -> proto::LiaisonStatement {
     let mut from_groups: Vec<String> = Vec::new();
     for a in original.to.iter().chain(&original.cc) {
@@ -219,7 +222,7 @@ pub fn reply_template(
         format!("Re: {}", original.title)
     };
     proto::LiaisonStatement {
-        uuid: document::new_uuid(),
+        uuid: rules::new_uuid(now),
         revision: 1,
         title,
         from_groups,

@@ -7,10 +7,14 @@
 //! - [`SignedEntry`]: one entry of an organisation's append-only log, signed over
 //!   the exact header bytes it travels with, and chained by BLAKE3 header hashes;
 //! - [`verify`]: ingest verification, one named error per failure;
+//! - [`rules`]: the rules every document shares, and their one error;
 //! - [`document`]: payload documents and their validation;
 //! - [`liaison`]: liaison statement rules, purposes, deadlines and reply templates;
 //! - [`key_rotation`]: moving an organisation to a new key, with proof of possession;
 //! - [`dates`]: calendar dates in Anywhere-on-Earth time.
+//!
+//! Core reads no clock: whatever needs the time (an entry's `created_at`, a
+//! fresh document id) takes it as an argument, from the node's clock.
 
 pub mod checkpoint;
 pub mod dates;
@@ -25,6 +29,7 @@ pub mod liaison;
 pub mod merkle;
 pub mod note;
 pub mod org;
+pub mod rules;
 pub mod verify;
 
 pub use entry::{EntryKind, Head, SignedEntry, UnsignedEntry};

@@ -136,7 +136,7 @@ fn icann_consultation() -> proto::Consultation {
 
 fn ietf_response() -> proto::ConsultationResponse {
     proto::ConsultationResponse {
-        uuid: document::new_uuid(),
+        uuid: document::new_uuid(time::OffsetDateTime::now_utc()),
         consultation: Some(proto::DocumentRef {
             origin: "icann".into(),
             uuid: ICANN_NETMUNDIAL.into(),
@@ -279,7 +279,8 @@ fn a_valid_example_of_each_document_passes() {
         } else {
             &new
         };
-        let entry = UnsignedEntry::new(org(origin), k, payload).sign(key, None);
+        let entry = UnsignedEntry::new(org(origin), k, payload, time::OffsetDateTime::now_utc())
+            .sign(key, None);
         assert_eq!(document::decode_for(&entry).unwrap(), body);
         assert!(!document::summary(&body).is_empty(), "{kind:?}");
     }
@@ -289,7 +290,13 @@ fn a_valid_example_of_each_document_passes() {
 fn a_body_under_the_wrong_kind_is_named() {
     let (_, payload) = document::encode(Body::Receipt(w3c_receipt()));
     let key = IdentityKey::generate();
-    let e = UnsignedEntry::new(org("w3c"), EntryKind::Liaison, payload).sign(&key, None);
+    let e = UnsignedEntry::new(
+        org("w3c"),
+        EntryKind::Liaison,
+        payload,
+        time::OffsetDateTime::now_utc(),
+    )
+    .sign(&key, None);
     assert_eq!(
         document::decode_for(&e).unwrap_err(),
         DocumentError::KindMismatch {
@@ -1032,7 +1039,7 @@ fn rotation_entry(
     head: Option<comity_core::Head>,
 ) -> comity_core::SignedEntry {
     let (kind, payload) = document::encode(Body::KeyRotation(rotation));
-    let mut e = UnsignedEntry::new(org(origin), kind, payload);
+    let mut e = UnsignedEntry::new(org(origin), kind, payload, time::OffsetDateTime::now_utc());
     e.audience = audience;
     e.sign(old, head)
 }
@@ -1048,7 +1055,13 @@ fn ingest_checks_the_rotation_proof_and_chains_follow_the_new_key() {
             names: vec![text("en", "ICANN")],
             ..Default::default()
         }));
-        UnsignedEntry::new(icann.clone(), kind, payload).sign(key, head)
+        UnsignedEntry::new(
+            icann.clone(),
+            kind,
+            payload,
+            time::OffsetDateTime::now_utc(),
+        )
+        .sign(key, head)
     };
     let first = profile(&old, None);
     let rotation = rotation_entry(
@@ -1185,7 +1198,7 @@ fn late_comments_and_replies() {
     let mut reply = ietf_response();
     reply.replies_to = Some(proto::DocumentRef {
         origin: "isoc".into(),
-        uuid: document::new_uuid(),
+        uuid: document::new_uuid(time::OffsetDateTime::now_utc()),
     });
     // 29 April is not over Anywhere-on-Earth until 30 April 11:59:59 UTC.
     assert!(!document::late(
@@ -1243,7 +1256,12 @@ fn an_extension_makes_a_response_on_time() {
 #[test]
 fn a_reply_swaps_from_and_to() {
     let original = ttml2_liaison();
-    let reply = liaison::reply_template(&org("itu"), &original, &org("w3c"));
+    let reply = liaison::reply_template(
+        &org("itu"),
+        &original,
+        &org("w3c"),
+        time::OffsetDateTime::now_utc(),
+    );
     assert_eq!(reply.title, "Re: Review of TTML2");
     assert_eq!(reply.from_groups, vec!["timed-text".to_string()]);
     assert_eq!(
@@ -1276,7 +1294,12 @@ fn a_reply_swaps_from_and_to() {
     filled.body = Some(text("en", "The Timed Text WG thanks SG16 for its review."));
     check(Body::Liaison(filled.clone()), "w3c").unwrap();
     // A reply to the reply does not stack "Re: ".
-    let again = liaison::reply_template(&org("w3c"), &filled, &org("itu"));
+    let again = liaison::reply_template(
+        &org("w3c"),
+        &filled,
+        &org("itu"),
+        time::OffsetDateTime::now_utc(),
+    );
     assert_eq!(again.title, "Re: Review of TTML2");
     assert_eq!(again.from_groups, vec!["itu-t/sg16".to_string()]);
     assert_eq!(again.to[0].group, "timed-text");
@@ -1285,7 +1308,12 @@ fn a_reply_swaps_from_and_to() {
 #[test]
 fn a_reply_from_an_organisation_addressed_as_a_whole() {
     // IETF was cc'd as a whole; it replies as the organisation.
-    let reply = liaison::reply_template(&org("itu"), &ttml2_liaison(), &org("ietf"));
+    let reply = liaison::reply_template(
+        &org("itu"),
+        &ttml2_liaison(),
+        &org("ietf"),
+        time::OffsetDateTime::now_utc(),
+    );
     assert!(reply.from_groups.is_empty());
     assert_eq!(reply.to[0].org, "itu");
 }

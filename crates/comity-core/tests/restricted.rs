@@ -30,7 +30,7 @@ proptest! {
         let audience: Vec<OrgId> = (1..orgs).filter(|i| audience_mask & (1 << i) != 0).map(org).collect();
         prop_assume!(!audience.is_empty());
         let statement = proto::LiaisonStatement {
-            uuid: document::new_uuid(),
+            uuid: document::new_uuid(time::OffsetDateTime::now_utc()),
             revision: 1,
             title: "Confidential coordination".into(),
             to: audience.iter().map(|o| proto::Addressee { org: o.to_string(), ..Default::default() }).collect(),
@@ -41,7 +41,7 @@ proptest! {
         };
         let (kind, payload) = document::encode(proto::document::Body::Liaison(statement));
         prop_assert_eq!(kind, EntryKind::Liaison);
-        let mut draft = UnsignedEntry::new(origin.clone(), kind, payload);
+        let mut draft = UnsignedEntry::new(origin.clone(), kind, payload, time::OffsetDateTime::now_utc());
         draft.audience = Audience::Restricted(audience.clone());
         let original = draft.sign(&key, None);
 

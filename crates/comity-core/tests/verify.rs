@@ -42,6 +42,7 @@ fn chain(key: &IdentityKey, origin: &str, n: usize) -> Vec<SignedEntry> {
                 org(origin),
                 EntryKind::Consultation,
                 consultation(&format!("c{i}")),
+                time::OffsetDateTime::now_utc(),
             )
             .sign(key, head);
             head = Some(e.head());
@@ -145,7 +146,8 @@ fn an_invalid_payload_is_named() {
         }],
         ..Default::default()
     }));
-    let e = UnsignedEntry::new(org("itu"), kind, payload).sign(&key, None);
+    let e = UnsignedEntry::new(org("itu"), kind, payload, time::OffsetDateTime::now_utc())
+        .sign(&key, None);
     let err = verify_for_ingest(&e, Some(&key.public()), None, |_| None).unwrap_err();
     assert!(
         matches!(
@@ -158,7 +160,13 @@ fn an_invalid_payload_is_named() {
         "{err}"
     );
     // A payload of the wrong kind.
-    let e = UnsignedEntry::new(org("itu"), EntryKind::Profile, consultation("x")).sign(&key, None);
+    let e = UnsignedEntry::new(
+        org("itu"),
+        EntryKind::Profile,
+        consultation("x"),
+        time::OffsetDateTime::now_utc(),
+    )
+    .sign(&key, None);
     let err = verify_for_ingest(&e, Some(&key.public()), None, |_| None).unwrap_err();
     assert!(
         matches!(
@@ -224,6 +232,7 @@ fn a_restricted_stub_still_chains() {
         org("ietf"),
         EntryKind::Consultation,
         consultation("private"),
+        time::OffsetDateTime::now_utc(),
     );
     draft.audience = Audience::Restricted(vec![org("itu")]);
     let full = draft.sign(&key, None);
@@ -242,8 +251,13 @@ fn batched_signatures_name_the_first_forged_entry() {
     assert_eq!(verify_signatures(&entries, &key.public()).0, 100);
     let forger = IdentityKey::generate();
     for i in [61, 80] {
-        let forged = UnsignedEntry::new(org("itu"), EntryKind::Consultation, consultation("x"))
-            .sign(&forger, Some(entries[i - 1].head()));
+        let forged = UnsignedEntry::new(
+            org("itu"),
+            EntryKind::Consultation,
+            consultation("x"),
+            time::OffsetDateTime::now_utc(),
+        )
+        .sign(&forger, Some(entries[i - 1].head()));
         entries[i] = forged;
     }
     let (good, _, err) = verify_signatures(&entries, &key.public());
@@ -265,14 +279,20 @@ fn batched_signatures_follow_a_key_rotation() {
         &new,
     )))
     .1;
-    let rotated = UnsignedEntry::new(org("itu"), EntryKind::KeyRotation, rotation)
-        .sign(&old, Some(entries[9].head()));
+    let rotated = UnsignedEntry::new(
+        org("itu"),
+        EntryKind::KeyRotation,
+        rotation,
+        time::OffsetDateTime::now_utc(),
+    )
+    .sign(&old, Some(entries[9].head()));
     entries.push(rotated);
     for i in 0..5 {
         let e = UnsignedEntry::new(
             org("itu"),
             EntryKind::Consultation,
             consultation(&format!("n{i}")),
+            time::OffsetDateTime::now_utc(),
         )
         .sign(&new, Some(entries.last().unwrap().head()));
         entries.push(e);
@@ -281,8 +301,13 @@ fn batched_signatures_follow_a_key_rotation() {
     assert_eq!((good, err), (16, None));
     assert_eq!(key, new.public());
     // Signed by the old key after the rotation: refused.
-    let stale = UnsignedEntry::new(org("itu"), EntryKind::Consultation, consultation("late"))
-        .sign(&old, Some(entries[15].head()));
+    let stale = UnsignedEntry::new(
+        org("itu"),
+        EntryKind::Consultation,
+        consultation("late"),
+        time::OffsetDateTime::now_utc(),
+    )
+    .sign(&old, Some(entries[15].head()));
     entries.push(stale);
     let (good, _, err) = verify_signatures(&entries, &old.public());
     assert_eq!(good, 16);

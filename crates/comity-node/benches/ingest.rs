@@ -35,8 +35,15 @@ async fn main() {
     let mut head = publisher.store().head(publisher.org()).expect("head");
     let mut batch: Vec<SignedEntry> = Vec::with_capacity(1000);
     for i in 0..count {
-        let (kind, payload) = document::encode(fixtures::consultation(i));
-        let entry = UnsignedEntry::new(publisher.org().clone(), kind, payload).sign(&key, head);
+        let (kind, payload) =
+            document::encode(fixtures::consultation(i, time::OffsetDateTime::now_utc()));
+        let entry = UnsignedEntry::new(
+            publisher.org().clone(),
+            kind,
+            payload,
+            time::OffsetDateTime::now_utc(),
+        )
+        .sign(&key, head);
         head = Some(entry.head());
         batch.push(entry);
         if batch.len() == 1000 {

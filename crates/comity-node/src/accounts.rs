@@ -36,6 +36,31 @@ impl Role {
     pub fn allows(self, needed: Role) -> bool {
         self >= needed
     }
+
+    /// The role as the local API carries it.
+    pub fn to_proto(self) -> comity_core::proto::Role {
+        use comity_core::proto::Role as P;
+        match self {
+            Self::Viewer => P::Viewer,
+            Self::Editor => P::Editor,
+            Self::Approver => P::Approver,
+            Self::Admin => P::Admin,
+        }
+    }
+
+    /// A role the local API was sent; unspecified and unknown are refused.
+    pub fn from_proto(role: i32) -> Result<Self, NodeError> {
+        use comity_core::proto::Role as P;
+        match P::try_from(role) {
+            Ok(P::Viewer) => Ok(Self::Viewer),
+            Ok(P::Editor) => Ok(Self::Editor),
+            Ok(P::Approver) => Ok(Self::Approver),
+            Ok(P::Admin) => Ok(Self::Admin),
+            Ok(P::Unspecified) | Err(_) => Err(NodeError::InvalidArgument(
+                "give the account a role: viewer, editor, approver or admin".into(),
+            )),
+        }
+    }
 }
 
 impl FromStr for Role {

@@ -17,94 +17,15 @@
 //! for a blob (`comity attachment get`, the dashboard) does not queue behind
 //! them, but has as many transfers again of its own.
 
-use crate::{error::NodeError, node::Node, peers};
+use crate::{error::NodeError, node::Node, peers::Source, protocol, transfers::Queued};
 use comity_core::{Hash, OrgId, document, entry::Audience, proto};
-use std::{
-    collections::{BTreeSet, HashSet},
-    sync::Arc,
-};
-use tokio::sync::{Notify, Semaphore};
+use std::{collections::BTreeSet, sync::Arc};
+use tokio_util::task::TaskTracker;
+
+pub use crate::transfers::{MAX_CONCURRENT_FETCHES, MAX_WANTED};
 
 /// Bytes per chunk on the wire.
 pub const CHUNK: usize = 64 * 1024;
-
-/// The most blobs fetched at once in the background (and, apart from them,
-/// for people waiting on one): on a small machine and a poor link, a few
-/// transfers at a time finish sooner than many sharing the link, and a log
-/// that names many attachments cannot open a stream and a store write for
-/// each at the same moment.
-pub const MAX_CONCURRENT_FETCHES: usize = 4;
-
-/// The most blobs waiting to be fetched in the background. Past it, more
-/// are not queued (a warning says so); each is still fetched when someone
-/// asks for it (`comity attachment get`, the dashboard).
-pub const MAX_WANTED: usize = 1024;
-
-/// The blobs wanted in the background, the transfers running (one per blob
-/// at a time, since they share its partial download), and the permits that
-/// bound how many run at once.
-#[derive(Debug)]
-pub struct InFlight {
-    wanted: std::sync::Mutex<HashSet<Hash>>,
-    transferring: std::sync::Mutex<HashSet<Hash>>,
-    released: Notify,
-    background: Semaphore,
-    asked: Semaphore,
-}
-
-impl Default for InFlight {
-    fn default() -> Self {
-        Self {
-            wanted: std::sync::Mutex::default(),
-            transferring: std::sync::Mutex::default(),
-            released: Notify::new(),
-            background: Semaphore::new(MAX_CONCURRENT_FETCHES),
-            asked: Semaphore::new(MAX_CONCURRENT_FETCHES),
-        }
-    }
-}
-
-/// What [`InFlight::want`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Queued {
-    Now,
-    Already,
-    Full,
-}
-
-fn locked(set: &std::sync::Mutex<HashSet<Hash>>) -> std::sync::MutexGuard<'_, HashSet<Hash>> {
-    set.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-impl InFlight {
-    /// Queues `hash` for the background, unless it is queued already or
-    /// [`MAX_WANTED`] are.
-    fn want(&self, hash: Hash) -> Queued {
-        let mut wanted = locked(&self.wanted);
-        if wanted.contains(&hash) {
-            Queued::Already
-        } else if wanted.len() >= MAX_WANTED {
-            Queued::Full
-        } else {
-            wanted.insert(hash);
-            Queued::Now
-        }
-    }
-
-    fn unwant(&self, hash: &Hash) {
-        locked(&self.wanted).remove(hash);
-    }
-
-    /// Claims the one transfer of `hash`; false while another runs.
-    fn claim(&self, hash: Hash) -> bool {
-        locked(&self.transferring).insert(hash)
-    }
-
-    fn release(&self, hash: &Hash) {
-        locked(&self.transferring).remove(hash);
-        self.released.notify_waiters();
-    }
-}
 
 /// Who may have a blob, from the entries held here whole that name it.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -162,8 +83,14 @@ pub fn readers(node: &Node, hash: &Hash) -> Result<BlobReaders, NodeError> {
     Ok(readers)
 }
 
-/// Starts fetching, in the background, every attachment not held yet.
-pub(crate) fn want(node: &Arc<Node>, source: &OrgId, attachments: Vec<proto::AttachmentRef>) {
+/// Starts fetching, in the background (tasks of `tasks`), every attachment
+/// not held yet.
+pub(crate) fn want(
+    node: &Arc<Node>,
+    source: &OrgId,
+    attachments: Vec<proto::AttachmentRef>,
+    tasks: &TaskTracker,
+) {
     for attachment in attachments {
         let Some(hash) = Hash::from_slice(&attachment.hash) else {
             continue;
@@ -171,7 +98,7 @@ pub(crate) fn want(node: &Arc<Node>, source: &OrgId, attachments: Vec<proto::Att
         if node.store().blob_size(&hash).ok().flatten().is_some() {
             continue;
         }
-        match node.blobs_in_flight().want(hash) {
+        match node.transfers().want(hash) {
             Queued::Now => {}
             Queued::Already => continue,
             Queued::Full => {
@@ -181,9 +108,9 @@ pub(crate) fn want(node: &Arc<Node>, source: &OrgId, attachments: Vec<proto::Att
         }
         let node_for_task = node.clone();
         let source = source.clone();
-        node.tasks.spawn(async move {
+        tasks.spawn(async move {
             let node = node_for_task;
-            let in_flight = node.blobs_in_flight();
+            let in_flight = node.transfers();
             let fetched = match in_flight.background.acquire().await {
                 Err(e) => Err(NodeError::Internal(format!("blob transfers: {e}"))),
                 Ok(_permit) => {
@@ -213,7 +140,7 @@ pub(crate) fn want(node: &Arc<Node>, source: &OrgId, attachments: Vec<proto::Att
 /// Fetches a blob for someone waiting on it, ahead of the background
 /// queue: after a transfer of it already running, never beside one.
 pub async fn fetch_now(node: &Node, hash: &Hash, readers: &BlobReaders) -> Result<(), NodeError> {
-    let in_flight = node.blobs_in_flight();
+    let in_flight = node.transfers();
     loop {
         let released = in_flight.released.notified();
         tokio::pin!(released);
@@ -255,7 +182,10 @@ async fn fetch(
         )));
     }
     let mut last_error = format!("no connected peer that may have attachment {hash} holds it");
-    for source in peers::sources_for_blob(node, preferred, |org| readers.allows(org)) {
+    let sources = node
+        .peer_table()
+        .sources_for_blob(preferred, |org| readers.allows(org));
+    for source in sources {
         match fetch_from(node, hash, &readers.sizes, &source).await {
             Ok(()) => return Ok(()),
             Err(e) => last_error = format!("{}: {e}", source.org),
@@ -272,7 +202,7 @@ async fn fetch_from(
     node: &Node,
     hash: &Hash,
     sizes: &BTreeSet<u64>,
-    source: &peers::Source,
+    source: &Source,
 ) -> Result<(), NodeError> {
     let limit = node.config().limits.max_attachment_bytes;
     let store = node.store();
@@ -288,9 +218,12 @@ async fn fetch_from(
     // The answer, and then each chunk, must come within the deadline: a
     // peer that stops sending must not hold the fetch (and the blob's
     // in-flight claim) for ever.
-    let deadline = peers::call_deadline(node);
+    let deadline = node.config().replication.call_deadline();
     let late = || peer_error(format!("sent nothing for {}s", deadline.as_secs()));
-    let mut client = peers::client(node, source.channel.clone());
+    let mut client = protocol::federation_client(
+        source.channel.clone(),
+        node.config().limits.max_message_bytes,
+    );
     let answer = client.get_blob(proto::GetBlobRequest {
         hash: hash.0.to_vec(),
         offset,
@@ -308,31 +241,7 @@ async fn fetch_from(
         .map_err(|s| peer_error(s.message().to_string()))?
     {
         let claimed = chunk.total_size;
-        let end = chunk.offset.saturating_add(chunk.data.len() as u64);
-        let poisoned = if !sizes.contains(&claimed) {
-            Some(format!(
-                "says attachment {hash} is {claimed} bytes, where the documents naming it say {sizes:?}"
-            ))
-        } else if claimed > limit {
-            Some(format!(
-                "attachment {hash} is {claimed} bytes; this node accepts at most {limit}"
-            ))
-        } else if total.is_some_and(|t| t != claimed) {
-            Some(format!(
-                "changed the size of attachment {hash} mid-transfer"
-            ))
-        } else if chunk.offset != held {
-            Some(format!(
-                "sent bytes of attachment {hash} from offset {}, where {held} were expected",
-                chunk.offset
-            ))
-        } else if end > claimed {
-            Some(format!(
-                "sent {end} bytes of attachment {hash}, which it says is {claimed} bytes"
-            ))
-        } else {
-            None
-        };
+        let poisoned = bad_chunk(hash, sizes, limit, total, held, &chunk);
         if let Some(why) = poisoned {
             store.discard_partial_blob(hash)?;
             return Err(peer_error(format!(
@@ -354,6 +263,46 @@ async fn fetch_from(
         _ => Err(peer_error(format!(
             "transfer of {hash} stopped at {held} bytes"
         ))),
+    }
+}
+
+/// Why `chunk` cannot be the next bytes of blob `hash` (of one of `sizes`,
+/// at most `limit`), `held` bytes of it held and `total` claimed before:
+/// more than it claims, a size no document gives, a claim that changes,
+/// a chunk out of place. None when it can.
+pub(crate) fn bad_chunk(
+    hash: &Hash,
+    sizes: &BTreeSet<u64>,
+    limit: u64,
+    total: Option<u64>,
+    held: u64,
+    chunk: &proto::BlobChunk,
+) -> Option<String> {
+    let claimed = chunk.total_size;
+    let end = chunk.offset.saturating_add(chunk.data.len() as u64);
+    if !sizes.contains(&claimed) {
+        Some(format!(
+            "says attachment {hash} is {claimed} bytes, where the documents naming it say {sizes:?}"
+        ))
+    } else if claimed > limit {
+        Some(format!(
+            "attachment {hash} is {claimed} bytes; this node accepts at most {limit}"
+        ))
+    } else if total.is_some_and(|t| t != claimed) {
+        Some(format!(
+            "changed the size of attachment {hash} mid-transfer"
+        ))
+    } else if chunk.offset != held {
+        Some(format!(
+            "sent bytes of attachment {hash} from offset {}, where {held} were expected",
+            chunk.offset
+        ))
+    } else if end > claimed {
+        Some(format!(
+            "sent {end} bytes of attachment {hash}, which it says is {claimed} bytes"
+        ))
+    } else {
+        None
     }
 }
 

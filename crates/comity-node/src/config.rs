@@ -2,6 +2,7 @@
 //! `<data>/comity.toml`. `deploy/comity.example.toml` documents every field and
 //! a test parses it, so the example can never drift from the code.
 
+use crate::protocol::Endpoint;
 use comity_core::OrgId;
 use serde::{Deserialize, Serialize};
 use std::{net::SocketAddr, path::Path, time::Duration};
@@ -19,7 +20,9 @@ pub struct Config {
     pub listen: SocketAddr,
     /// How partners reach this node; defaults to `https://<listen>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub endpoint: Option<String>,
+    pub endpoint: Option<Endpoint>,
+    #[serde(default)]
+    pub network: NetworkConfig,
     #[serde(default)]
     pub profile: ProfileConfig,
     #[serde(default)]
@@ -34,6 +37,27 @@ pub struct Config {
     pub http: HttpConfig,
     #[serde(default)]
     pub notifications: NotificationsConfig,
+}
+
+/// How this node meets the network: whether it accepts connections at all.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetworkConfig {
+    /// `"on"` (the default): accept partners' connections on `listen`.
+    /// `"off"`: open no listening socket at all, only dial out; the node
+    /// offers its own log to each partner it dials (`Offer`), so a node
+    /// behind NAT or a firewall that drops every inbound connection still
+    /// takes full part.
+    pub listen: Listen,
+}
+
+/// Whether the federation listener is opened (see [`NetworkConfig`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Listen {
+    #[default]
+    On,
+    Off,
 }
 
 /// The web dashboard, feeds, JSON API and metrics.
@@ -158,13 +182,98 @@ pub struct WorkflowConfig {
     pub liaison_approval: bool,
 }
 
+/// The stakeholder group an organisation belongs to (WSIS): a typo is
+/// refused when the configuration is read, never signed into the profile
+/// as "unspecified".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum StakeholderGroup {
+    Government,
+    Intergovernmental,
+    PrivateSector,
+    CivilSociety,
+    TechnicalAcademic,
+}
+
+/// A stakeholder group that is none of the five.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "stakeholder group {0:?}: use government, intergovernmental, private-sector, civil-society or technical-academic"
+)]
+pub struct StakeholderGroupError(pub String);
+
+impl StakeholderGroup {
+    pub const ALL: [Self; 5] = [
+        Self::Government,
+        Self::Intergovernmental,
+        Self::PrivateSector,
+        Self::CivilSociety,
+        Self::TechnicalAcademic,
+    ];
+
+    /// The group as the signed profile carries it.
+    pub fn to_proto(self) -> comity_core::proto::StakeholderGroup {
+        use comity_core::proto::StakeholderGroup as G;
+        match self {
+            Self::Government => G::Government,
+            Self::Intergovernmental => G::Intergovernmental,
+            Self::PrivateSector => G::PrivateSector,
+            Self::CivilSociety => G::CivilSociety,
+            Self::TechnicalAcademic => G::TechnicalAcademic,
+        }
+    }
+
+    /// "government", …, "technical-academic".
+    pub fn as_str(self) -> &'static str {
+        crate::words::stakeholder_group(self.to_proto())
+    }
+}
+
+impl std::str::FromStr for StakeholderGroup {
+    type Err = StakeholderGroupError;
+
+    /// Any case, `_` or `-`; "technical" and "academic" for technical-academic.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Ok(
+            match text.trim().to_ascii_lowercase().replace('_', "-").as_str() {
+                "government" => Self::Government,
+                "intergovernmental" => Self::Intergovernmental,
+                "private-sector" => Self::PrivateSector,
+                "civil-society" => Self::CivilSociety,
+                "technical-academic" | "technical" | "academic" => Self::TechnicalAcademic,
+                _ => return Err(StakeholderGroupError(text.to_string())),
+            },
+        )
+    }
+}
+
+impl TryFrom<String> for StakeholderGroup {
+    type Error = StakeholderGroupError;
+
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        text.parse()
+    }
+}
+
+impl From<StakeholderGroup> for String {
+    fn from(group: StakeholderGroup) -> Self {
+        group.as_str().to_string()
+    }
+}
+
+impl std::fmt::Display for StakeholderGroup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What the node says about its organisation in its signed profile.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProfileConfig {
     /// government, intergovernmental, private-sector, civil-society or technical-academic.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stakeholder_group: Option<String>,
+    pub stakeholder_group: Option<StakeholderGroup>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
     /// ISO 3166-1 alpha-2.
@@ -194,6 +303,14 @@ pub struct ReplicationConfig {
     pub require_reciprocity: bool,
     /// Entries verified and stored per group commit.
     pub batch_size: usize,
+    /// At start, before signing anything, ask the partners for this node's
+    /// own log and fetch what it lacks (`crate::recovery`): a node restored
+    /// from an old backup then cannot fork its log. `comity serve
+    /// --no-recover` turns it off for one run.
+    pub recover: bool,
+    /// How long recovery waits for a partner that follows this node to
+    /// answer before it publishes anyway, with a loud warning.
+    pub recovery_wait_secs: u64,
 }
 
 impl Default for ReplicationConfig {
@@ -204,6 +321,8 @@ impl Default for ReplicationConfig {
             backoff_max_secs: 120,
             require_reciprocity: false,
             batch_size: 512,
+            recover: true,
+            recovery_wait_secs: 60,
         }
     }
 }
@@ -235,8 +354,17 @@ impl ReplicationConfig {
     pub fn heads_poll(&self) -> Duration {
         Duration::from_secs(self.heads_poll_secs.max(1))
     }
+    pub fn recovery_wait(&self) -> Duration {
+        Duration::from_secs(self.recovery_wait_secs)
+    }
     pub fn backoff_max(&self) -> Duration {
         Duration::from_secs(self.backoff_max_secs.max(1))
+    }
+    /// How long a peer may take to answer a call or to bring what it
+    /// promised: three heartbeat periods, after which a silent stream is
+    /// dead too.
+    pub fn call_deadline(&self) -> Duration {
+        self.heartbeat().saturating_mul(3)
     }
 }
 
@@ -305,11 +433,17 @@ impl LimitsConfig {
 pub struct StorageConfig {
     /// sled page cache, in MiB. Small by default: nodes run on small VMs.
     pub cache_mb: u64,
+    /// Keep each log's Merkle tree and sign and cosign checkpoints (issue
+    /// 13). On by default; off only for a benchmark's baseline.
+    pub witness: bool,
 }
 
 impl Default for StorageConfig {
     fn default() -> Self {
-        Self { cache_mb: 16 }
+        Self {
+            cache_mb: 16,
+            witness: true,
+        }
     }
 }
 
@@ -336,6 +470,7 @@ impl Config {
             name: name.into(),
             listen,
             endpoint: None,
+            network: NetworkConfig::default(),
             profile: ProfileConfig::default(),
             replication: ReplicationConfig::default(),
             limits: LimitsConfig::default(),
@@ -346,11 +481,17 @@ impl Config {
         }
     }
 
+    /// True when this node opens no listening socket and only dials out
+    /// (`[network] listen = "off"`): nobody can dial it.
+    pub fn dial_out_only(&self) -> bool {
+        self.network.listen == Listen::Off
+    }
+
     /// The endpoint partners should dial.
-    pub fn endpoint(&self) -> String {
+    pub fn endpoint(&self) -> Endpoint {
         self.endpoint
             .clone()
-            .unwrap_or_else(|| format!("https://{}", self.listen))
+            .unwrap_or_else(|| Endpoint::for_listener(self.listen))
     }
 
     pub fn parse(text: &str, path: &str) -> Result<Self, ConfigError> {
@@ -407,11 +548,26 @@ mod tests {
         let text = include_str!("../../../deploy/comity.example.toml");
         let config = Config::parse(text, "comity.example.toml").unwrap();
         assert_eq!(config.org.as_str(), "ietf");
-        assert_eq!(config.endpoint(), "https://comity.example.org:7400");
+        assert_eq!(
+            config.endpoint().as_str(),
+            "https://comity.example.org:7400"
+        );
         assert_eq!(config.replication.backoff_max_secs, 120);
         assert_eq!(config.http.header_read_timeout_secs, 20);
         assert_eq!(config.http.max_connections, 1024);
         assert_eq!(config.limits, LimitsConfig::default());
+        assert!(!config.dial_out_only());
+    }
+
+    #[test]
+    fn network_listen_is_on_or_off() {
+        let base = "org = \"itu\"\nname = \"x\"\nlisten = \"127.0.0.1:1\"\n";
+        assert!(!Config::parse(base, "t").unwrap().dial_out_only());
+        let off = format!("{base}[network]\nlisten = \"off\"\n");
+        assert!(Config::parse(&off, "t").unwrap().dial_out_only());
+        let bad = format!("{base}[network]\nlisten = \"sometimes\"\n");
+        let err = Config::parse(&bad, "t").unwrap_err().to_string();
+        assert!(err.contains("on") && err.contains("off"), "{err}");
     }
 
     #[test]
@@ -421,7 +577,7 @@ mod tests {
             "t",
         )
         .unwrap();
-        assert_eq!(config.endpoint(), "https://127.0.0.1:7402");
+        assert_eq!(config.endpoint().as_str(), "https://127.0.0.1:7402");
         assert_eq!(config.limits, LimitsConfig::default());
     }
 
@@ -439,6 +595,26 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("lisen"), "{err}");
+    }
+
+    #[test]
+    fn a_stakeholder_group_typo_is_refused_at_load() {
+        let base = "org = \"itu\"\nname = \"x\"\nlisten = \"127.0.0.1:1\"\n[profile]\n";
+        let err =
+            Config::parse(&format!("{base}stakeholder_group = \"goverment\"\n"), "t").unwrap_err();
+        assert!(
+            err.to_string().contains("goverment") && err.to_string().contains("government"),
+            "{err}"
+        );
+        for (written, group) in [
+            ("Government", StakeholderGroup::Government),
+            ("private_sector", StakeholderGroup::PrivateSector),
+            ("technical", StakeholderGroup::TechnicalAcademic),
+        ] {
+            let config =
+                Config::parse(&format!("{base}stakeholder_group = \"{written}\"\n"), "t").unwrap();
+            assert_eq!(config.profile.stakeholder_group, Some(group));
+        }
     }
 
     #[test]

@@ -105,6 +105,7 @@ impl DataDir {
         let path = self.store_path();
         let options = comity_store::SledOptions {
             cache_capacity_bytes: config.storage.cache_mb * 1024 * 1024,
+            merkle: config.storage.witness,
             ..Default::default()
         };
         match comity_store::SledStore::open(&path, options) {

@@ -1,5 +1,6 @@
 //! The node's error type, and its one mapping to gRPC status codes.
 
+use crate::words::WordError;
 use comity_core::{OrgId, VerifyError, document::DocumentError};
 use comity_store::StoreError;
 use tonic::{Code, Status};
@@ -24,12 +25,20 @@ pub enum NodeError {
     OwnOrigin,
     #[error("{0}")]
     InvalidArgument(String),
+    /// A word (a purpose, a status) that names nothing, typed into a form.
+    #[error(transparent)]
+    Word(#[from] WordError),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
     PermissionDenied(String),
     #[error("{0}")]
     FailedPrecondition(String),
+    /// The node is recovering its own log at start (`crate::recovery`).
+    #[error(
+        "{org} is recovering its own log from its partners (for at most {left_secs}s more): it publishes once a partner that follows it has answered; `comity status` shows progress"
+    )]
+    Recovering { org: OrgId, left_secs: u64 },
     #[error("peer {peer}: {message}")]
     Peer { peer: OrgId, message: String },
     #[error(transparent)]
@@ -41,9 +50,10 @@ pub enum NodeError {
 impl From<NodeError> for Status {
     fn from(err: NodeError) -> Self {
         let code = match &err {
-            NodeError::Verify(_) | NodeError::Document(_) | NodeError::InvalidArgument(_) => {
-                Code::InvalidArgument
-            }
+            NodeError::Verify(_)
+            | NodeError::Document(_)
+            | NodeError::InvalidArgument(_)
+            | NodeError::Word(_) => Code::InvalidArgument,
             NodeError::WrongOrigin { .. } | NodeError::OwnOrigin => Code::InvalidArgument,
             NodeError::Store(StoreError::NotNext { .. }) => Code::FailedPrecondition,
             NodeError::Store(StoreError::Frozen { .. })
@@ -53,7 +63,7 @@ impl From<NodeError> for Status {
             NodeError::NotFound(_) => Code::NotFound,
             NodeError::PermissionDenied(_) => Code::PermissionDenied,
             NodeError::FailedPrecondition(_) => Code::FailedPrecondition,
-            NodeError::Peer { .. } => Code::Unavailable,
+            NodeError::Peer { .. } | NodeError::Recovering { .. } => Code::Unavailable,
         };
         Status::new(code, err.to_string())
     }

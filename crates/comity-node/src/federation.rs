@@ -1,5 +1,6 @@
-//! The federation service partners call: `Hello`, `Heads`, `Subscribe` and
-//! `GetBlob`. Every caller is known by the key in its TLS certificate; a
+//! The federation service partners call: `Hello`, `Heads`, `Subscribe`,
+//! `GetBlob`, and the checkpoint gossip `Checkpoints` and `Consistency`
+//! (`crate::checkpoints`). Every caller is known by the key in its TLS certificate; a
 //! subscription reads straight from the store, so a slow subscriber only
 //! slows itself. A blob goes only to a caller that may read a document
 //! naming it (`blobs::readers`).
@@ -12,7 +13,7 @@
 //! streams per connection and handshakes are bounded by the server
 //! (`crate::server`, `comity_tls::ServerLimits`).
 
-use crate::{error::NodeError, node::Node, peers::CAPABILITIES};
+use crate::{blobs, error::NodeError, node::Node, offers, peers, protocol};
 use comity_core::{OrgId, proto};
 use proto::{
     HeadsRequest, HeadsResponse, HelloRequest, HelloResponse, SubscribeEvent, SubscribeRequest,
@@ -26,6 +27,7 @@ use std::{
 };
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tonic::{Request, Response, Status};
 
 /// Entries read from the store per round trip of a subscription, at most
@@ -159,14 +161,21 @@ pub struct FederationService {
     node: Arc<Node>,
     subscriptions: Arc<Subscriptions>,
     blob_streams: BlobStreams,
+    /// Where the streams it answers with run, and what ends them.
+    tasks: TaskTracker,
+    stop: CancellationToken,
 }
 
 impl FederationService {
-    pub fn new(node: Arc<Node>) -> Self {
+    /// The service of `node`; its streams run as tasks of `tasks` until
+    /// `stop`.
+    pub fn new(node: Arc<Node>, tasks: TaskTracker, stop: CancellationToken) -> Self {
         Self {
             node,
             subscriptions: Arc::default(),
             blob_streams: BlobStreams::default(),
+            tasks,
+            stop,
         }
     }
 
@@ -211,10 +220,16 @@ impl Federation for FederationService {
         let caller = self.caller(&request)?;
         let hello = request.into_inner();
         let org = self.node.org();
+        if let Err(mismatch) = protocol::check_version(hello.protocol_version) {
+            tracing::info!(%caller, %mismatch, "hello refused");
+            return Err(Status::failed_precondition(format!(
+                "{org} refuses {caller}'s Hello: {mismatch}"
+            )));
+        }
         // What the caller says it follows is its claim, not evidence: it is
         // logged, never used for reciprocity (`PeerView::reciprocal`).
         let says_it_follows_us = hello.follows.iter().any(|o| o == org.as_str());
-        self.node.peers.note_hello(&caller);
+        self.node.peer_table().note_hello(&caller);
         tracing::debug!(%caller, says_it_follows_us, version = hello.protocol_version, "hello");
         let profile = match self
             .node
@@ -231,8 +246,8 @@ impl Federation for FederationService {
             None => None,
         };
         Ok(Response::new(HelloResponse {
-            protocol_version: comity_proto::PROTOCOL_VERSION,
-            capabilities: CAPABILITIES.iter().map(|c| c.to_string()).collect(),
+            protocol_version: protocol::PROTOCOL_VERSION,
+            capabilities: protocol::capabilities(),
             org: org.to_string(),
             follows: self
                 .node
@@ -240,9 +255,14 @@ impl Federation for FederationService {
                 .iter()
                 .map(ToString::to_string)
                 .collect(),
-            follows_you: self.node.peers.contains(&caller),
+            follows_you: self.node.peer_table().contains(&caller),
             heads: heads(&self.node, &[])?,
             profile,
+            rotations: if hello.want_rotations {
+                crate::rotations::own_rotations(&self.node).await?
+            } else {
+                Vec::new()
+            },
         }))
     }
 
@@ -252,7 +272,53 @@ impl Federation for FederationService {
     ) -> Result<Response<HeadsResponse>, Status> {
         self.caller(&request)?;
         let heads = heads(&self.node, &request.into_inner().origins)?;
-        Ok(Response::new(HeadsResponse { heads }))
+        let mut checkpoints = Vec::new();
+        for head in &heads {
+            if let Ok(origin) = OrgId::new(head.origin.clone())
+                && let Some(checkpoint) = self.node.checkpoint_of(&origin)?
+            {
+                checkpoints.push(checkpoint.to_text().into_bytes());
+            }
+        }
+        Ok(Response::new(HeadsResponse { heads, checkpoints }))
+    }
+
+    async fn checkpoints(
+        &self,
+        request: Request<proto::CheckpointsRequest>,
+    ) -> Result<Response<proto::CheckpointsResponse>, Status> {
+        let caller = self.caller(&request)?;
+        let notes = request.into_inner().notes;
+        // Two notes per origin kept here, at most (the latest checkpoint, and
+        // the sender's own latest cosignature): more is not a partner's gossip.
+        let most = 2 * (self.node.follows().len() + 1);
+        if notes.len() > most {
+            return Err(Status::invalid_argument(format!(
+                "{} notes sent; at most {most}, two per origin this node keeps, are read",
+                notes.len()
+            )));
+        }
+        self.node.absorb_notes(&caller, notes).await?;
+        Ok(Response::new(proto::CheckpointsResponse {
+            notes: self.node.notes_to_share()?,
+        }))
+    }
+
+    async fn consistency(
+        &self,
+        request: Request<proto::ConsistencyRequest>,
+    ) -> Result<Response<proto::ConsistencyResponse>, Status> {
+        self.caller(&request)?;
+        let request = request.into_inner();
+        let origin = OrgId::new(request.origin.clone())
+            .map_err(|e| Status::invalid_argument(format!("origin {:?}: {e}", request.origin)))?;
+        let proof = self
+            .node
+            .consistency_proof(&origin, request.old_size, request.new_size)
+            .await?;
+        Ok(Response::new(proto::ConsistencyResponse {
+            hashes: proof.into_iter().map(|h| h.to_vec()).collect(),
+        }))
     }
 
     type GetBlobStream = ReceiverStream<Result<proto::BlobChunk, Status>>;
@@ -268,19 +334,18 @@ impl Federation for FederationService {
             .ok_or_else(|| Status::invalid_argument("a blob hash is 32 bytes"))?;
         // The same answer whether the blob is restricted or named by nothing
         // held here, so that asking tells an outsider nothing.
-        if !crate::blobs::readers(&self.node, &hash)?.allows(&caller) {
+        if !blobs::readers(&self.node, &hash)?.allows(&caller) {
             return Err(Status::permission_denied(format!(
                 "{} serves attachment {hash} only to organisations that may read a document naming it",
                 self.node.org()
             )));
         }
-        let first =
-            crate::blobs::chunk_at(&self.node, &hash, request.offset)?.ok_or_else(|| {
-                Status::not_found(format!("{} holds no attachment {hash}", self.node.org()))
-            })?;
+        let first = blobs::chunk_at(&self.node, &hash, request.offset)?.ok_or_else(|| {
+            Status::not_found(format!("{} holds no attachment {hash}", self.node.org()))
+        })?;
         let (tx, rx) = mpsc::channel(4);
         let node = self.node.clone();
-        node.tasks.clone().spawn(async move {
+        self.tasks.spawn(async move {
             let _download = download;
             let mut chunk = first;
             loop {
@@ -289,7 +354,7 @@ impl Federation for FederationService {
                 if tx.send(Ok(chunk)).await.is_err() || done {
                     return;
                 }
-                chunk = match crate::blobs::chunk_at(&node, &hash, next) {
+                chunk = match blobs::chunk_at(&node, &hash, next) {
                     Ok(Some(chunk)) => chunk,
                     Ok(None) => return,
                     Err(e) => {
@@ -299,6 +364,47 @@ impl Federation for FederationService {
                 };
             }
         });
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+
+    type OfferStream = ReceiverStream<Result<proto::OfferDown, Status>>;
+
+    async fn offer(
+        &self,
+        request: Request<tonic::Streaming<proto::OfferUp>>,
+    ) -> Result<Response<Self::OfferStream>, Status> {
+        let caller = self.caller(&request)?;
+        let (session, replaced) =
+            self.node
+                .peer_table()
+                .offer_opened(&caller)
+                .ok_or_else(|| {
+                    Status::permission_denied(format!(
+                        "{caller} is no longer a peer of {}",
+                        self.node.org()
+                    ))
+                })?;
+        tracing::info!(peer = %caller, "offer opened: the peer dialled in and offers its log");
+        let (tx, rx) = mpsc::channel(offers::ACK_BUFFER);
+        let take = offers::take(
+            offers::Session {
+                node: self.node.clone(),
+                org: caller.clone(),
+                replaced,
+                stop: self.stop.clone(),
+            },
+            request.into_inner(),
+            tx,
+        );
+        let node = self.node.clone();
+        let span = tracing::info_span!("offer", peer = %caller);
+        self.tasks.spawn(tracing::Instrument::instrument(
+            async move {
+                take.await;
+                node.peer_table().offer_closed(&caller, session);
+            },
+            span,
+        ));
         Ok(Response::new(ReceiverStream::new(rx)))
     }
 
@@ -319,9 +425,9 @@ impl Federation for FederationService {
         if &origin == node.org() {
             // What the caller refuses of our log, or that it refuses
             // nothing any more: shown in our status.
-            let refusal = crate::peers::reported_refusal(&caller, after_seq, refused);
+            let refusal = peers::reported_refusal(&caller, after_seq, refused);
             let shown = refusal.clone();
-            if node.peers.note_refuses_ours(&caller, refusal)
+            if node.peer_table().note_refuses_ours(&caller, refusal)
                 && let Some(r) = shown
             {
                 tracing::warn!(
@@ -335,7 +441,7 @@ impl Federation for FederationService {
             .head(&origin)
             .map_err(NodeError::from)?
             .is_some();
-        if !held && &origin != node.org() && !node.peers.contains(&origin) {
+        if !held && &origin != node.org() && !node.peer_table().contains(&origin) {
             return Err(Status::not_found(format!(
                 "{} neither holds nor follows {origin}",
                 node.org()
@@ -343,7 +449,7 @@ impl Federation for FederationService {
         }
         if node.config().replication.require_reciprocity
             && !node
-                .peers
+                .peer_table()
                 .views()
                 .iter()
                 .any(|p| p.record.org == caller && p.reciprocal)
@@ -365,8 +471,15 @@ impl Federation for FederationService {
         )?;
         let span = tracing::info_span!("serve", peer = %caller, %origin);
         let subscriptions = self.subscriptions.clone();
-        let serve = serve_log(node.clone(), caller.clone(), origin.clone(), after_seq, tx);
-        node.tasks.spawn(tracing::Instrument::instrument(
+        let serve = serve_log(
+            node.clone(),
+            caller.clone(),
+            origin.clone(),
+            after_seq,
+            tx,
+            self.stop.clone(),
+        );
+        self.tasks.spawn(tracing::Instrument::instrument(
             async move {
                 serve.await;
                 subscriptions.close(&caller, &origin, id);
@@ -383,23 +496,29 @@ fn heartbeat(node: &Node, origin: &OrgId) -> Result<SubscribeEvent, NodeError> {
         event: Some(Event::Heartbeat(proto::Heartbeat {
             head_seq,
             at: Some(std::time::SystemTime::now().into()),
+            checkpoint: node
+                .checkpoint_of(origin)?
+                .map(|c| c.to_text().into_bytes())
+                .unwrap_or_default(),
         })),
     })
 }
 
 /// Streams `origin`'s log after `cursor` to `reader`: the backlog, then live
-/// entries as they are appended, with heartbeats while idle.
-async fn serve_log(
+/// entries as they are appended, with heartbeats while idle. Also what an
+/// offering node pushes of its own log (`crate::replication`).
+pub(crate) async fn serve_log(
     node: Arc<Node>,
     reader: OrgId,
     origin: OrgId,
     mut cursor: u64,
     tx: mpsc::Sender<Result<SubscribeEvent, Status>>,
+    stop: CancellationToken,
 ) {
     let mut durable = node.durable_changes(&origin);
     let mut beat = tokio::time::interval(node.config().replication.heartbeat());
     loop {
-        if !node.peers.contains(&reader) {
+        if !node.peer_table().contains(&reader) {
             let _ = tx
                 .send(Err(Status::permission_denied(format!(
                     "{reader} is no longer a peer of {}",
@@ -417,7 +536,7 @@ async fn serve_log(
         let room = match ready {
             0 => 0,
             _ => tokio::select! {
-                _ = node.shutdown.cancelled() => return,
+                _ = stop.cancelled() => return,
                 permit = tx.reserve() => match permit {
                     Ok(permit) => {
                         drop(permit);
@@ -456,7 +575,7 @@ async fn serve_log(
             continue;
         }
         tokio::select! {
-            _ = node.shutdown.cancelled() => return,
+            _ = stop.cancelled() => return,
             _ = tx.closed() => return,
             changed = durable.changed() => if changed.is_err() { return },
             _ = beat.tick() => {

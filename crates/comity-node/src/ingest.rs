@@ -17,16 +17,25 @@
 //! An entry the operator accepted by its id ([`Vouched`]) passes without
 //! its signature: the way out of a log that an entry signed with the wrong
 //! key blocks for ever (see `Node::accept_entry`).
+//!
+//! The node's own ingest ([`Node::ingest`], [`Node::check`],
+//! [`Node::store_checked`]) runs the stages off the async workers, under the
+//! origin's ingest lock, and notes refusals and key rotations in the peer
+//! table and the pins.
 
-use crate::error::NodeError;
+use crate::{blocking::blocking, clock::now_unix, error::NodeError, node::Node, peers::Refusal};
 use comity_core::{
-    Hash, Ingest, OrgId, PublicKey, SignedEntry, document, entry::Audience, proto, verify,
+    Hash, Ingest, OrgId, PublicKey, SignedEntry, VerifyError, document, entry::Audience, proto,
+    verify,
 };
 use comity_store::{Equivocation, Store};
+use std::time::SystemTime;
 
-/// Entries of one origin that the operator accepted by id, whatever their
-/// signature: (seq, id).
-pub type Vouched = Vec<(u64, Hash)>;
+pub use crate::accepted::Vouched;
+
+/// Batches of up to this many entries are checked on the async worker: at
+/// about 40 µs an entry, well under what a task may hold a worker for.
+const INLINE_CHECK: usize = 4;
 
 fn is_vouched(vouched: &[(u64, Hash)], entry: &SignedEntry) -> bool {
     vouched
@@ -106,6 +115,10 @@ pub struct Ingested {
     pub rotated: Option<(u64, PublicKey)>,
     /// The seq and id of the entry refused, when the failure names one.
     pub refused: Option<(u64, Hash)>,
+    /// Redacted stubs among the new entries: (seq, who may read them whole).
+    pub stubs: Vec<(u64, Vec<OrgId>)>,
+    /// Seqs of the stubs filled in now.
+    pub filled_seqs: Vec<u64>,
 }
 
 /// Stage 1: decodes `batch`, verifies its signatures with `key` (following
@@ -248,10 +261,20 @@ pub fn verify_and_store(
                     ingested.rotated = Some((entry.seq(), rotated));
                 }
                 ingested.attachments.extend(payload.attachments);
+                if entry.is_redacted()
+                    && let Audience::Restricted(orgs) = entry.audience()
+                {
+                    let mut readers = orgs.clone();
+                    readers.push(origin.clone());
+                    ingested.stubs.push((entry.seq(), readers));
+                }
                 accepted.push(entry);
             }
             Ok(Ingest::Duplicate) => match fill_stub(store, &entry, payload.verdict) {
-                Ok(true) => ingested.filled += 1,
+                Ok(true) => {
+                    ingested.filled += 1;
+                    ingested.filled_seqs.push(entry.seq());
+                }
                 Ok(false) => {}
                 Err(e) => {
                     failure = Some(e);
@@ -323,7 +346,7 @@ fn record_equivocation(
         conflicting_header: conflicting.header_bytes().to_vec(),
         conflicting_signature: conflicting.signature().to_vec(),
         reported_by: source.clone(),
-        detected_at: crate::node::now_unix(),
+        detected_at: now_unix(),
     };
     if let Err(e) = store.record_equivocation(&evidence) {
         return e.into();
@@ -333,4 +356,181 @@ fn record_equivocation(
         "EQUIVOCATION: origin signed two different entries at one seq; its log is frozen here"
     );
     NodeError::Equivocation { origin, seq }
+}
+
+impl Node {
+    /// Verifies and stores entries of `origin` served by `source`, in order, as
+    /// one group commit: [`Node::check`] then [`Node::store_checked`].
+    pub async fn ingest(
+        &self,
+        source: &OrgId,
+        origin: &OrgId,
+        batch: Vec<proto::Entry>,
+    ) -> Result<Ingested, NodeError> {
+        let checked = self.check(origin, self.key_of(origin), batch).await?;
+        self.store_checked(source, checked).await
+    }
+
+    /// Stage 1 of ingest (see [`crate::ingest`]): decodes `batch` and checks
+    /// its signatures with `key` (the origin's pinned key, or the
+    /// [`Checked::next_key`] of the batch before), off the async workers.
+    pub async fn check(
+        &self,
+        origin: &OrgId,
+        key: Option<PublicKey>,
+        batch: Vec<proto::Entry>,
+    ) -> Result<Checked, NodeError> {
+        if origin == self.org() {
+            return Err(NodeError::OwnOrigin);
+        }
+        let vouched = self.accepted().of(origin);
+        // A few entries (live traffic) are checked in place: a hop to the
+        // blocking pool would cost more than it saves.
+        if batch.len() <= INLINE_CHECK {
+            return Ok(check_vouched(origin, key, batch, vouched));
+        }
+        let origin = origin.clone();
+        blocking(move || Ok(check_vouched(&origin, key, batch, vouched))).await
+    }
+
+    /// Accepts entry `seq` of `origin` with id `id`, whatever its signature:
+    /// the operator's way out of a log that an entry signed with the wrong
+    /// key (as the key rotation race of issue 10 made) blocks here for ever.
+    /// The operator has confirmed with the origin, out of band, that it
+    /// published exactly that entry: the id pins its header, and through it
+    /// its payload and its place in the chain, which are still checked.
+    /// Kept in the store, so it holds across restarts.
+    pub fn accept_entry(&self, origin: &OrgId, seq: u64, id: &str) -> Result<(), NodeError> {
+        let id = Hash::from_hex(id.trim()).ok_or_else(|| {
+            NodeError::InvalidArgument(format!(
+                "{id:?} is not an entry id (64 hex digits, as `comity log` shows it)"
+            ))
+        })?;
+        if origin == self.org() || !self.peer_table().contains(origin) {
+            return Err(NodeError::NotFound(format!(
+                "{} does not follow {origin}; only a followed log's entries can be accepted",
+                self.org()
+            )));
+        }
+        let held = self.store().head(origin)?.map_or(0, |h| h.seq);
+        if seq <= held {
+            return Err(NodeError::FailedPrecondition(format!(
+                "{} already holds {origin} up to seq {held}; seq {seq} is not refused",
+                self.org()
+            )));
+        }
+        self.accepted().accept(&**self.store(), origin, seq, id)?;
+        tracing::warn!(%origin, seq, %id, "entry accepted by the operator, whatever its signature");
+        self.peer_table().accepted(origin, seq, &id);
+        Ok(())
+    }
+
+    /// Stage 2 of ingest: places the checked entries against the held log and
+    /// stores what is new, under the origin's ingest lock. Entries before the
+    /// first bad one are kept (they are authentic and chain); the bad one and
+    /// everything after it are not. What was new is durable when this
+    /// returns; the error, if any, names the first bad entry.
+    pub async fn store_checked(
+        &self,
+        source: &OrgId,
+        checked: Checked,
+    ) -> Result<Ingested, NodeError> {
+        let origin = checked.origin.clone();
+        let lock = self.ingest_lock(&origin);
+        let _guard = lock.lock().await;
+        let key = self.key_of(&origin);
+        let store = self.store().clone();
+        let durability = self.durability().clone();
+        let (source_org, origin_org) = (source.clone(), origin.clone());
+        let (ingested, failure) = blocking(move || {
+            let outcome = verify_and_store(&*store, &source_org, key, checked);
+            // Flushed by verify_and_store: what the store holds now is on disk.
+            if outcome.0.new + outcome.0.filled > 0
+                && let Ok(Some(head)) = store.head(&origin_org)
+            {
+                durability.flushed(&origin_org, head.seq);
+            }
+            Ok::<_, NodeError>(outcome)
+        })
+        .await?;
+        if ingested.new > 0 {
+            self.counters()
+                .ingested
+                .fetch_add(ingested.new as u64, std::sync::atomic::Ordering::Relaxed);
+        }
+        let held = self.store().head(&origin)?.map_or(0, |h| h.seq);
+        self.peer_table().passed(&origin, held);
+        for (seq, readers) in &ingested.stubs {
+            if readers.contains(self.org()) {
+                self.stubs().note(&origin, *seq, readers.clone());
+            }
+        }
+        for seq in &ingested.filled_seqs {
+            self.stubs().filled(&origin, *seq);
+        }
+        if let (Some(err), Some((seq, id))) = (&failure, ingested.refused)
+            && seq == held + 1
+        {
+            // The next entry is refused: the log is blocked here until the
+            // origin or the operator does something, so show it.
+            let reason = match (err, key) {
+                (NodeError::Verify(VerifyError::BadSignature { .. }), Some(key)) => {
+                    format!("{err} (checked with the pinned key {key})")
+                }
+                _ => err.to_string(),
+            };
+            self.peer_table().note_refusal(
+                &origin,
+                Refusal {
+                    seq,
+                    id,
+                    peer: source.clone(),
+                    reason,
+                    at: SystemTime::now(),
+                },
+            );
+        }
+        if let (Some((seq, rotated)), Some(signer)) = (ingested.rotated, key) {
+            self.follow_rotation(&origin, signer, seq, rotated)?;
+        }
+        match failure {
+            None => Ok(ingested),
+            Some(err) => {
+                self.counters()
+                    .rejected
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                Err(err)
+            }
+        }
+    }
+
+    /// A followed organisation rotated its key at `seq`, in an entry that
+    /// `signer` signed: pin the new one, for its entries and its TLS
+    /// certificate, without anyone re-peering by hand. Not if the operator
+    /// pinned another key meanwhile: that pin wins.
+    ///
+    /// The rotation is on disk before the pin is: a crash in between is
+    /// finished at the next start ([`crate::pins::finish_re_pin`]).
+    fn follow_rotation(
+        &self,
+        origin: &OrgId,
+        signer: PublicKey,
+        seq: u64,
+        key: PublicKey,
+    ) -> Result<(), NodeError> {
+        let Some(mut record) = self.store().peers()?.into_iter().find(|p| &p.org == origin) else {
+            return Ok(());
+        };
+        if record.key == key || record.key != signer {
+            return Ok(());
+        }
+        tracing::info!(%origin, old = %record.key, new = %key, seq, "peer rotated its key");
+        record.key = key;
+        record.key_since = seq;
+        self.store().put_peer(&record)?;
+        self.store().flush()?;
+        self.pins().set(origin, key);
+        self.peer_table().update_key(origin, key);
+        Ok(())
+    }
 }

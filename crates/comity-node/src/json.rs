@@ -9,7 +9,7 @@
 //! The two callers agree field for field except in the few places listed
 //! under [`Dialect`], kept as each has always written them.
 
-use crate::{Node, NodeError};
+use crate::{Node, NodeError, words};
 use comity_core::{dates, proto};
 use serde_json::{Value, json};
 
@@ -109,8 +109,8 @@ fn revision_json(r: &proto::RevisionView, dialect: Dialect, closes_at: bool) -> 
         "id": r.id,
         "created_at": time_json(r.created_at.as_ref()),
         "status": match dialect {
-            Dialect::Cli => Value::String(r.status.clone()),
-            Dialect::Api => opt_str(&r.status),
+            Dialect::Cli => Value::String(words::phase(r.phase()).to_string()),
+            Dialect::Api => opt_str(words::phase(r.phase())),
         },
     });
     if closes_at {
@@ -126,7 +126,7 @@ pub fn entry_json(e: &proto::EntrySummary, dialect: Dialect) -> Value {
     json!({
         "origin": e.origin,
         "seq": e.seq,
-        "kind": e.kind,
+        "kind": words::entry_kind(e.kind()),
         "id": e.id,
         "created_at": match (dialect, e.created_at.as_ref()) {
             (Dialect::Cli, None) => Value::String(String::new()),
@@ -149,6 +149,8 @@ pub fn peer_json(p: &proto::PeerStatus) -> Value {
         "last_error": opt_str(&p.last_error),
         "last_contact": time_json(p.last_contact.as_ref()),
         "failures": p.failures,
+        "dialled": p.dialled,
+        "we_offer": p.we_offer,
         "serving": p.serving,
         "lag": p.lag.iter().map(|l| json!({
             "origin": l.origin,
@@ -161,10 +163,7 @@ pub fn peer_json(p: &proto::PeerStatus) -> Value {
 
 /// The node's peers, as the local API reports them (`PeerStatus`), rendered.
 pub fn peers_json(node: &Node) -> Result<Vec<Value>, NodeError> {
-    Ok(crate::local_api::peer_statuses(node)?
-        .iter()
-        .map(peer_json)
-        .collect())
+    Ok(node.peer_statuses()?.iter().map(peer_json).collect())
 }
 
 // ------------------------------------------------------------ consultations
@@ -184,7 +183,7 @@ pub fn consultation_summary_json(s: &proto::ConsultationSummary) -> Value {
         "title": texts_json(&s.title),
         "opens_at": time_json(s.opens_at.as_ref()),
         "closes_at": time_json(s.closes_at.as_ref()),
-        "status": s.status,
+        "status": words::phase(s.phase()),
         "topics": s.topics,
         "responses": s.responses,
         "seq": s.seq,
@@ -236,7 +235,7 @@ pub fn response_json(r: &proto::ResponseView) -> Value {
         "replies_to": ref_json(r.replies_to.as_ref()),
         "late": r.late,
         "created_at": time_json(r.created_at.as_ref()),
-        "stakeholder_group": opt_str(&r.stakeholder_group),
+        "stakeholder_group": opt_str(words::stakeholder_group(r.stakeholder_group())),
         "region": opt_str(&r.region),
         "attachments": attachments_json(&r.attachments),
     })
@@ -309,15 +308,15 @@ pub fn liaison_summary_json(s: &proto::LiaisonSummary, dialect: Dialect) -> Valu
         "seq": s.seq,
         "title": s.title,
         "purpose": match dialect {
-            Dialect::Cli => Value::String(s.purpose.clone()),
-            Dialect::Api => opt_str(&s.purpose),
+            Dialect::Cli => Value::String(words::purpose(s.purpose()).to_string()),
+            Dialect::Api => opt_str(words::purpose(s.purpose())),
         },
         "from": s.from,
         "to": s.to,
         "cc": s.cc,
         "deadline": opt_str(&s.deadline),
         "overdue": s.overdue,
-        "action_state": opt_str(&s.action_state),
+        "action_state": opt_str(words::action_state(s.action_state())),
         "restricted": s.restricted,
         "redacted": s.redacted,
         "created_at": time_json(s.created_at.as_ref()),
@@ -329,7 +328,7 @@ fn receipt_json(r: &proto::ReceiptView) -> Value {
         "origin": r.origin,
         "seq": r.seq,
         "id": r.id,
-        "status": r.status,
+        "status": words::receipt(r.status()),
         "note": opt_str(&r.note),
         "created_at": time_json(r.created_at.as_ref()),
     })
@@ -339,9 +338,9 @@ fn recipient_json(r: &proto::RecipientState) -> Value {
     json!({
         "org": r.org,
         "group": opt_str(&r.group),
-        "purpose": r.purpose,
+        "purpose": words::purpose(r.purpose()),
         "cc": r.cc,
-        "action_state": r.action_state,
+        "action_state": words::action_state(r.action_state()),
         "overdue": r.overdue,
         "receipts": r.receipts.iter().map(receipt_json).collect::<Vec<_>>(),
     })

@@ -3,37 +3,65 @@
 //! The Comity daemon, as a library so that tests and `comity demo` can run
 //! several nodes in one process.
 //!
-//! ## Layout
+//! ## Layout, in data-path order
 //!
-//! - [`config`]: the documented configuration struct;
-//! - [`datadir`]: what lives in a node's data directory;
-//! - [`node`]: the node's state; publish and ingest;
-//! - [`ingest`]: the two stages of ingest: check signatures, then place and store;
-//! - [`federation`]: the `Federation` service partners call (mutual TLS);
-//! - [`peers`]: link and follow tasks, source choice, backoff;
-//! - [`workflow`]: publishing documents, the liaison lifecycle, key rotation;
-//! - [`views`]: derived state: consultations with responses, liaison threads,
-//!   receipts, action state and what is overdue;
+//! - [`protocol`]: what nodes agree on: version, capabilities, [`protocol::Endpoint`];
+//! - [`config`], [`datadir`], [`clock`], [`error`]: configuration, the data
+//!   directory and key files, injectable time, the node's errors;
+//! - the node's parts: [`pins`] (pinned keys), [`peers`] (the peer table),
+//!   [`durability`] (what is on disk), [`counters`], [`accepted`] (entries
+//!   accepted by id), [`identity`] (the keys in use), [`transfers`]
+//!   (attachment transfers in flight), [`accounts`] (dashboard accounts);
+//! - [`node`]: the [`Node`] that owns them;
+//! - [`replication`]: link and follow tasks pulling followed logs from peers;
+//! - [`ingest`]: the two stages of ingest, check signatures then place and store;
 //! - [`blobs`]: attachments served and fetched by hash;
-//! - [`clock`]: injectable time;
+//! - [`checkpoints`]: signed checkpoints, cosignatures and split-view
+//!   evidence; [`recovery`]: restore that cannot fork (their state in `trust`);
+//! - [`publish`]: appending to the own log; [`profile`]: the signed profile;
+//! - [`peering`]: pinning and unpinning peers;
+//! - [`workflow`]: what people do with documents, by document kind;
+//! - [`views`]: derived state for a reader, by subject;
+//! - [`federation`]: the `Federation` service partners call (mutual TLS);
 //! - [`local_api`]: the `Node` service the CLI calls (Unix socket);
-//! - [`server`]: starting and stopping all of it;
-//! - [`error`]: the node's errors and their gRPC status codes.
+//! - [`words`]: people's words for the API's enums, for the edges;
+//! - [`json`]: the JSON shape of the views, for the CLI and the JSON API;
+//! - [`blocking`]: blocking store work off the async workers;
+//! - [`server`]: starting and stopping all of it.
 
+pub mod accepted;
 pub mod accounts;
 pub mod blobs;
+pub mod blocking;
+pub mod checkpoints;
 pub mod clock;
 pub mod config;
+pub mod counters;
 pub mod datadir;
+pub mod durability;
 pub mod error;
 pub mod federation;
+pub mod identity;
 pub mod ingest;
 pub mod json;
 pub mod local_api;
 pub mod node;
+pub mod offers;
+pub mod peering;
 pub mod peers;
+pub mod pins;
+pub mod profile;
+pub mod protocol;
+pub mod publish;
+pub mod recovery;
+pub mod replication;
+pub mod rotations;
 pub mod server;
+pub mod stubs;
+pub mod transfers;
+mod trust;
 pub mod views;
+pub mod words;
 pub mod workflow;
 
 pub use config::Config;

@@ -5,26 +5,32 @@ use crate::{
     accounts::{self, Role},
     workflow::parse_ref,
 };
-use crate::{error::NodeError, node::Node, peers};
+use crate::{blobs, error::NodeError, node::Node, peers, protocol::Endpoint};
 use comity_core::{OrgId, PublicKey, SignedEntry, document, proto};
 use proto::{
     AddPeerRequest, EntrySummary, ListEntriesRequest, ListEntriesResponse, ListPeersRequest,
-    ListPeersResponse, OriginHead, OriginLag, PeerStatus, PublishConsultationRequest,
-    PublishResponse, RemovePeerRequest, RemovePeerResponse, StatusRequest, StatusResponse,
-    node_server,
+    ListPeersResponse, OriginHead, PeerStatus, PublishConsultationRequest, PublishResponse,
+    RemovePeerRequest, RemovePeerResponse, StatusRequest, StatusResponse, node_server,
 };
-use std::{collections::HashMap, sync::Arc};
+use std::sync::Arc;
+use tokio_util::task::TaskTracker;
 use tonic::{Request, Response, Status};
 
 pub struct LocalApi {
     node: Arc<Node>,
+    /// Where the streams it answers with run.
+    tasks: TaskTracker,
 }
 
 impl LocalApi {
-    pub fn new(node: Arc<Node>) -> Self {
-        Self { node }
+    /// The local API of `node`; its streams run as tasks of `tasks`.
+    pub fn new(node: Arc<Node>, tasks: TaskTracker) -> Self {
+        Self { node, tasks }
     }
 }
+
+/// Entries per `ExportEntries` page, at most.
+const EXPORT_PAGE: usize = 256;
 
 fn org_arg(text: &str) -> Result<OrgId, Status> {
     OrgId::new(text).map_err(|e| Status::invalid_argument(e.to_string()))
@@ -42,7 +48,7 @@ pub fn summarise(entry: &SignedEntry) -> EntrySummary {
     EntrySummary {
         origin: entry.origin().to_string(),
         seq: entry.seq(),
-        kind: entry.kind().as_str().to_string(),
+        kind: entry.kind().to_proto() as i32,
         id: entry.id().to_hex(),
         created_at: entry.created_at().cloned(),
         payload_size: entry.payload_size(),
@@ -51,36 +57,93 @@ pub fn summarise(entry: &SignedEntry) -> EntrySummary {
     }
 }
 
-pub(crate) fn peer_statuses(node: &Node) -> Result<Vec<PeerStatus>, NodeError> {
-    let ours: HashMap<OrgId, u64> = node.heads()?.into_iter().map(|(o, h)| (o, h.seq)).collect();
-    Ok(node
-        .peers
-        .views()
-        .into_iter()
-        .map(|view| PeerStatus {
-            org: view.record.org.to_string(),
-            key: view.record.key.to_string(),
-            endpoint: view.record.endpoint.clone().unwrap_or_default(),
-            connected: view.connected,
-            reciprocal: view.reciprocal,
-            last_error: view.last_error.clone().unwrap_or_default(),
-            last_contact: view.last_contact.map(Into::into),
-            lag: peers::lag(&view, &ours)
-                .into_iter()
-                .map(|(origin, local_seq, remote_seq)| OriginLag {
-                    origin: origin.to_string(),
-                    local_seq,
-                    remote_seq,
-                })
-                .collect(),
-            serving: view.serving.iter().map(ToString::to_string).collect(),
-            failures: view.failures,
-        })
-        .collect())
-}
-
 #[tonic::async_trait]
 impl node_server::Node for LocalApi {
+    async fn export_entries(
+        &self,
+        request: Request<proto::ExportEntriesRequest>,
+    ) -> Result<Response<proto::ExportEntriesResponse>, Status> {
+        let request = request.into_inner();
+        let origin = org_arg(&request.origin)?;
+        let limit = match request.limit {
+            0 => EXPORT_PAGE,
+            n => (n as usize).min(EXPORT_PAGE),
+        };
+        let entries = self
+            .node
+            .store()
+            .entries_after(&origin, request.after_seq, limit)
+            .map_err(NodeError::from)?;
+        Ok(Response::new(proto::ExportEntriesResponse {
+            entries: entries.into_iter().map(SignedEntry::into_wire).collect(),
+        }))
+    }
+
+    async fn get_checkpoint(
+        &self,
+        request: Request<proto::GetCheckpointRequest>,
+    ) -> Result<Response<proto::GetCheckpointResponse>, Status> {
+        let origin = org_arg(&request.into_inner().origin)?;
+        let checkpoint = self.node.checkpoint_of(&origin)?.ok_or_else(|| {
+            Status::not_found(format!(
+                "{} keeps no checkpoint of {origin}'s log (not followed, or nothing signed yet)",
+                self.node.org()
+            ))
+        })?;
+        let cosigners = self
+            .node
+            .cosignatures_of(&origin)?
+            .into_iter()
+            .map(|(org, size, at)| proto::CosignerView {
+                org: org.to_string(),
+                size,
+                at: Some(prost_types::Timestamp {
+                    seconds: i64::try_from(at).unwrap_or(i64::MAX),
+                    nanos: 0,
+                }),
+            })
+            .collect();
+        Ok(Response::new(proto::GetCheckpointResponse {
+            note: checkpoint.to_text(),
+            cosigners,
+        }))
+    }
+
+    async fn show_equivocation(
+        &self,
+        request: Request<proto::ShowEquivocationRequest>,
+    ) -> Result<Response<proto::ShowEquivocationResponse>, Status> {
+        let origin = org_arg(&request.into_inner().origin)?;
+        let evidence: Vec<_> = self
+            .node
+            .store()
+            .equivocations()
+            .map_err(NodeError::from)?
+            .into_iter()
+            .filter(|e| e.origin == origin)
+            .map(|e| proto::EquivocationEvidence {
+                seq: e.seq,
+                kind: if crate::checkpoints::is_checkpoint_evidence(&e) {
+                    proto::EvidenceKind::Checkpoints
+                } else {
+                    proto::EvidenceKind::Entries
+                } as i32,
+                held: e.held_header,
+                held_signature: e.held_signature,
+                conflicting: e.conflicting_header,
+                conflicting_signature: e.conflicting_signature,
+                reported_by: e.reported_by.to_string(),
+            })
+            .collect();
+        if evidence.is_empty() {
+            return Err(Status::not_found(format!(
+                "{} holds no equivocation evidence against {origin}",
+                self.node.org()
+            )));
+        }
+        Ok(Response::new(proto::ShowEquivocationResponse { evidence }))
+    }
+
     async fn status(&self, _: Request<StatusRequest>) -> Result<Response<StatusResponse>, Status> {
         let node = &self.node;
         let store = node.store();
@@ -120,7 +183,7 @@ impl node_server::Node for LocalApi {
             reason: r.reason.clone(),
             at: Some(r.at.into()),
         };
-        let views = node.peers.views();
+        let views = node.peer_table().views();
         let refused = views
             .iter()
             .filter_map(|v| v.refused.as_ref().map(|r| refusal(&v.record.org, r)))
@@ -132,15 +195,17 @@ impl node_server::Node for LocalApi {
         Ok(Response::new(StatusResponse {
             org: node.org().to_string(),
             key: node.public_key().to_string(),
-            endpoint: node.config().endpoint(),
+            endpoint: node.config().endpoint().into(),
             listen: node.config().listen.to_string(),
             heads,
-            peers: peer_statuses(node)?,
+            peers: node.peer_statuses()?,
             equivocations,
             version: env!("CARGO_PKG_VERSION").to_string(),
             http: node.http_url().unwrap_or_default(),
             refused,
             refused_by_peers,
+            recovery: Some(node.recovery_status()),
+            dial_out_only: node.config().dial_out_only(),
         }))
     }
 
@@ -189,10 +254,18 @@ impl node_server::Node for LocalApi {
             .key
             .parse()
             .map_err(|e: comity_core::KeyError| Status::invalid_argument(e.to_string()))?;
-        let endpoint = Some(request.endpoint).filter(|e| !e.is_empty());
+        let endpoint = match request.endpoint.as_str() {
+            "" => None,
+            written => Some(
+                written
+                    .parse::<Endpoint>()
+                    .map_err(|e| Status::invalid_argument(e.to_string()))?,
+            ),
+        };
         self.node.add_peer(org.clone(), key, endpoint)?;
         tracing::info!(peer = %org, "peer added");
-        peer_statuses(&self.node)?
+        self.node
+            .peer_statuses()?
             .into_iter()
             .find(|p| p.org == org.as_str())
             .map(Response::new)
@@ -217,7 +290,7 @@ impl node_server::Node for LocalApi {
         _: Request<ListPeersRequest>,
     ) -> Result<Response<ListPeersResponse>, Status> {
         Ok(Response::new(ListPeersResponse {
-            peers: peer_statuses(&self.node)?,
+            peers: self.node.peer_statuses()?,
         }))
     }
 
@@ -349,9 +422,9 @@ impl node_server::Node for LocalApi {
         let (tx, rx) = tokio::sync::mpsc::channel(4);
         let node = self.node.clone();
         let mut offset = request.offset;
-        node.tasks.clone().spawn(async move {
+        self.tasks.spawn(async move {
             loop {
-                let chunk = match crate::blobs::chunk_at(&node, &hash, offset) {
+                let chunk = match blobs::chunk_at(&node, &hash, offset) {
                     Ok(Some(chunk)) => chunk,
                     Ok(None) => return,
                     Err(e) => {
@@ -381,7 +454,7 @@ impl node_server::Node for LocalApi {
         request: Request<proto::AddUserRequest>,
     ) -> Result<Response<proto::UserView>, Status> {
         let request = request.into_inner();
-        let role: Role = request.role.parse()?;
+        let role = Role::from_proto(request.role)?;
         let now = self.node.now().unix_timestamp();
         let account = accounts::add_user(
             &**self.node.store(),
@@ -429,7 +502,7 @@ impl node_server::Node for LocalApi {
 pub(crate) fn user_view(account: &accounts::Account) -> proto::UserView {
     proto::UserView {
         name: account.name.clone(),
-        role: account.role.to_string(),
+        role: account.role.to_proto() as i32,
         created_at: Some(prost_types::Timestamp {
             seconds: account.created_at,
             nanos: 0,

@@ -1,29 +1,22 @@
-//! The peer manager: per pinned peer, one *link* task that keeps a mutual-TLS
-//! channel open (reconnecting with capped exponential backoff and jitter,
-//! reset on success) and polls the peer's heads; and per followed origin, one
-//! *follow* task that pulls that origin's log from the best source — the
-//! origin itself when reachable, otherwise whichever relay holds the most —
-//! and switches when that source fails or falls behind.
+//! The peer table: what this node knows of each pinned peer. Whether it is
+//! connected and serves this node in return, what it advertises of the
+//! origins this node follows, which source is best for an origin, and the
+//! refusals shown on both sides. Pure state: the tasks that fill it are in
+//! [`crate::replication`].
 //!
 //! Sources are pulled, never pushed to: no publisher keeps a queue per peer.
+//! A source that advertises more of a log than this node holds must deliver
+//! it, or it is passed over and believed no further (a relay could otherwise
+//! eclipse a log by advertising a head it never sends). What peers say they
+//! hold is kept only for the origins this node follows, and whether a peer
+//! serves this node in return is judged from what this node saw, not from
+//! its claims.
 //!
-//! A source must deliver what it advertises: every call has a deadline,
-//! and a source that advertises more of a log than this node holds must
-//! move the held head within three heartbeat periods, or it is passed over
-//! and believed no further (a relay could otherwise eclipse a log by
-//! advertising a head it never sends). What peers say they hold is kept
-//! only for the origins this node follows, and whether a peer serves this
-//! node in return is judged from what this node saw, not from its claims.
+//! Follow tasks re-judge their source when the table changes in a way that
+//! matters to them, and only then (see [`PeerTable`]).
 
-use crate::{error::NodeError, node::Node};
-use backon::{BackoffBuilder, ExponentialBuilder};
 use comity_core::{Hash, OrgId, PublicKey, proto};
 use comity_store::PeerRecord;
-use futures::FutureExt;
-use proto::{
-    HeadsRequest, HelloRequest, SubscribeRequest, federation_client::FederationClient,
-    subscribe_event::Event,
-};
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap},
     sync::{Arc, Mutex},
@@ -35,22 +28,9 @@ use tokio::{
 };
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
-use tracing::Instrument;
-
-/// Capabilities this build announces in `Hello`.
-pub const CAPABILITIES: &[&str] = &["subscribe", "heartbeat", "redaction"];
 
 /// How long a source that served a bad entry is passed over.
-const PENALTY: Duration = Duration::from_secs(60);
-/// A link's `Heads` polls that bring nothing new back off up to this many
-/// poll periods.
-const MAX_POLL_BACKOFF: u32 = 8;
-
-/// Entries one subscription may serve that this node already holds before the
-/// source is judged to be looping. An honest source serves each entry after
-/// the requested seq once; a few duplicates can come from a source switch.
-const MAX_DUPLICATES: usize = 1024;
-
+pub(crate) const PENALTY: Duration = Duration::from_secs(60);
 /// An entry refused, and why: kept while it blocks a log, so that the
 /// operators on both sides see it in `comity status`, not only in a log line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,11 +86,46 @@ pub struct PeerView {
     /// The entry of this node's own log that this peer refuses, as it
     /// reported when it last subscribed to it.
     pub refuses_ours: Option<Refusal>,
+    /// The peer dialled this node and offers its own log over that
+    /// connection (`Offer`): it is the live source of its log here.
+    pub offers_to_us: bool,
+    /// This node dialled the peer and offers its own log to it (`Offer`).
+    pub we_offer: bool,
+}
+
+impl PeerView {
+    /// Who opened the connection(s) to this peer: "us" (our link is up),
+    /// "them" (it dialled in and offers its log), "both", or "none".
+    pub fn dialled(&self) -> &'static str {
+        match (self.connected, self.offers_to_us) {
+            (true, true) => "both",
+            (true, false) => "us",
+            (false, true) => "them",
+            (false, false) => "none",
+        }
+    }
+
+    /// Per origin this peer holds: (origin, our head, its head).
+    pub fn lag(&self, ours: &HashMap<OrgId, u64>) -> Vec<(OrgId, u64, u64)> {
+        self.remote_heads
+            .iter()
+            .map(|(origin, remote)| {
+                (
+                    origin.clone(),
+                    ours.get(origin).copied().unwrap_or(0),
+                    *remote,
+                )
+            })
+            .collect()
+    }
 }
 
 struct PeerRuntime {
     view: PeerView,
     channel: Option<Channel>,
+    /// Which pin this is: a peer added again (a new key or endpoint) is a
+    /// new generation, whose tasks replace those of the one before.
+    generation: u64,
     cancel: CancellationToken,
     reconnect: Arc<Notify>,
     penalised_until: Option<Instant>,
@@ -118,11 +133,15 @@ struct PeerRuntime {
     /// when it advertised more than this node held and did not serve it
     /// (a broken promise), lifted when it serves something new.
     doubted: BTreeMap<OrgId, u64>,
+    /// The live offer of this peer's own log, if it dialled in and offers
+    /// it: its session number and what ends it.
+    offer: Option<(u64, CancellationToken)>,
 }
 
 impl PeerRuntime {
-    fn new(record: PeerRecord) -> Self {
+    pub(crate) fn new(record: PeerRecord, generation: u64) -> Self {
         Self {
+            generation,
             view: PeerView {
                 record,
                 connected: false,
@@ -135,18 +154,21 @@ impl PeerRuntime {
                 serving: BTreeSet::new(),
                 refused: None,
                 refuses_ours: None,
+                offers_to_us: false,
+                we_offer: false,
             },
             channel: None,
             cancel: CancellationToken::new(),
             reconnect: Arc::new(Notify::new()),
             penalised_until: None,
             doubted: BTreeMap::new(),
+            offer: None,
         }
     }
 
     /// What this peer holds of `origin`, as far as it is believed: what it
     /// advertised, but no more than it was found to serve.
-    fn believed_head(&self, origin: &OrgId) -> Option<u64> {
+    pub(crate) fn believed_head(&self, origin: &OrgId) -> Option<u64> {
         let advertised = *self.view.remote_heads.get(origin)?;
         Some(
             self.doubted
@@ -155,7 +177,15 @@ impl PeerRuntime {
         )
     }
 
-    fn usable(&self) -> Option<&Channel> {
+    /// Ends this pin's tasks and its live offer, if any.
+    fn end_tasks(&self) {
+        self.cancel.cancel();
+        if let Some((_, offer)) = &self.offer {
+            offer.cancel();
+        }
+    }
+
+    pub(crate) fn usable(&self) -> Option<&Channel> {
         let penalised = self.penalised_until.is_some_and(|t| t > Instant::now());
         self.channel.as_ref().filter(|_| !penalised)
     }
@@ -183,6 +213,21 @@ pub struct PeerTable {
     inner: Mutex<BTreeMap<OrgId, PeerRuntime>>,
     links: watch::Sender<u64>,
     advertised: Mutex<HashMap<OrgId, watch::Sender<u64>>>,
+    /// Moves when a peer is added, replaced or removed: what the replicator
+    /// waits on to start and stop the peers' tasks.
+    members: watch::Sender<u64>,
+    generations: std::sync::atomic::AtomicU64,
+}
+
+/// What the tasks of one pinned peer need: its record, the token that
+/// cancels them when the peer is replaced or removed, the signal that makes
+/// its link reconnect, and its generation (see [`PeerTable::members`]).
+#[derive(Debug, Clone)]
+pub(crate) struct PeerTasks {
+    pub record: PeerRecord,
+    pub cancel: CancellationToken,
+    pub reconnect: Arc<Notify>,
+    pub generation: u64,
 }
 
 /// What a follow task of one origin waits on to look at its source again.
@@ -195,14 +240,14 @@ impl SourceChanges {
     /// Marks everything so far as seen: call it just before judging the
     /// sources, so that [`Self::changed`] resolves for any change after the
     /// judgement, and only for those.
-    fn mark_seen(&mut self) {
+    pub(crate) fn mark_seen(&mut self) {
         self.links.mark_unchanged();
         self.advertised.mark_unchanged();
     }
 
     /// Resolves at the next change of links or of what is advertised for
     /// the origin (never, once the table is gone).
-    async fn changed(&mut self) {
+    pub(crate) async fn changed(&mut self) {
         let ended = tokio::select! {
             changed = self.links.changed() => changed.is_err(),
             changed = self.advertised.changed() => changed.is_err(),
@@ -221,7 +266,14 @@ impl PeerTable {
             inner: Mutex::default(),
             links: watch::Sender::new(0),
             advertised: Mutex::default(),
+            members: watch::Sender::new(0),
+            generations: std::sync::atomic::AtomicU64::new(1),
         }
+    }
+
+    /// Changes when a peer is added, replaced or removed.
+    pub(crate) fn members(&self) -> watch::Receiver<u64> {
+        self.members.subscribe()
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut BTreeMap<OrgId, PeerRuntime>) -> T) -> T {
@@ -264,12 +316,17 @@ impl PeerTable {
 
     /// Adds or replaces a peer; a replaced peer's tasks are cancelled.
     pub(crate) fn insert(&self, record: PeerRecord) {
+        let generation = self
+            .generations
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.with(|peers| {
-            if let Some(old) = peers.insert(record.org.clone(), PeerRuntime::new(record)) {
-                old.cancel.cancel();
+            let runtime = PeerRuntime::new(record.clone(), generation);
+            if let Some(old) = peers.insert(record.org.clone(), runtime) {
+                old.end_tasks();
             }
         });
         self.links.send_modify(|n| *n += 1);
+        self.members.send_modify(|n| *n += 1);
     }
 
     pub(crate) fn remove(&self, org: &OrgId) {
@@ -281,13 +338,14 @@ impl PeerTable {
             peers.remove(org)
         });
         if let Some(old) = old {
-            old.cancel.cancel();
+            old.end_tasks();
         }
         self.advertised
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(org);
         self.links.send_modify(|n| *n += 1);
+        self.members.send_modify(|n| *n += 1);
     }
 
     pub fn orgs(&self) -> Vec<OrgId> {
@@ -302,11 +360,18 @@ impl PeerTable {
         self.with(|peers| peers.values().map(|p| p.view.clone()).collect())
     }
 
-    fn tasks_for(&self, org: &OrgId) -> Option<(PeerRecord, CancellationToken, Arc<Notify>)> {
+    /// What the tasks of every pinned peer need, in org id order.
+    pub(crate) fn tasks(&self) -> Vec<PeerTasks> {
         self.with(|peers| {
             peers
-                .get(org)
-                .map(|p| (p.view.record.clone(), p.cancel.clone(), p.reconnect.clone()))
+                .values()
+                .map(|p| PeerTasks {
+                    record: p.view.record.clone(),
+                    cancel: p.cancel.clone(),
+                    reconnect: p.reconnect.clone(),
+                    generation: p.generation,
+                })
+                .collect()
         })
     }
 
@@ -323,7 +388,7 @@ impl PeerTable {
     }
 
     /// The peer refused our `Hello`: it does not serve us (any more).
-    fn note_refused_us(&self, org: &OrgId) {
+    pub(crate) fn note_refused_us(&self, org: &OrgId) {
         self.with_peer(org, |p| p.view.reciprocal = false);
     }
 
@@ -342,7 +407,12 @@ impl PeerTable {
     }
 
     /// `org` answered our `Hello`, over mutual TLS, as itself: it serves us.
-    fn set_connected(&self, org: &OrgId, channel: Channel, hello: &proto::HelloResponse) {
+    pub(crate) fn set_connected(
+        &self,
+        org: &OrgId,
+        channel: Channel,
+        hello: &proto::HelloResponse,
+    ) {
         self.with(|peers| {
             let heads = self.known_heads(peers, &hello.heads);
             if let Some(p) = peers.get_mut(org) {
@@ -365,7 +435,7 @@ impl PeerTable {
 
     /// Merges what `org` answered to a `Heads` poll; true if it advertises
     /// more of some origin than before.
-    fn record_heads(&self, org: &OrgId, heads: &[proto::Head]) -> bool {
+    pub(crate) fn record_heads(&self, org: &OrgId, heads: &[proto::Head]) -> bool {
         let mut more = Vec::new();
         self.with(|peers| {
             let heads = self.known_heads(peers, heads);
@@ -380,8 +450,8 @@ impl PeerTable {
         news
     }
 
-    fn record_remote_head(&self, org: &OrgId, origin: &OrgId, seq: u64) {
-        if !self.contains(origin) {
+    pub(crate) fn record_remote_head(&self, org: &OrgId, origin: &OrgId, seq: u64) {
+        if origin != &self.own && !self.contains(origin) {
             return;
         }
         let mut more = false;
@@ -396,7 +466,7 @@ impl PeerTable {
     }
 
     /// The link to `org` failed: drop the channel and let the link task reconnect.
-    fn mark_failed(&self, org: &OrgId, error: String) {
+    pub(crate) fn mark_failed(&self, org: &OrgId, error: String) {
         self.relink(org, |p| {
             p.channel = None;
             p.view.connected = false;
@@ -407,7 +477,7 @@ impl PeerTable {
     }
 
     /// `org` served something invalid: remember why and pass it over for a while.
-    fn penalise(&self, org: &OrgId, error: String) {
+    pub(crate) fn penalise(&self, org: &OrgId, error: String) {
         self.relink(org, |p| {
             p.view.last_error = Some(error);
             p.view.failures = p.view.failures.saturating_add(1);
@@ -430,7 +500,7 @@ impl PeerTable {
     /// believed to hold no more than `held`, whatever it advertises, until
     /// it serves something new. So a relay cannot eclipse a log by
     /// advertising a head it never sends.
-    fn broke_promise(&self, org: &OrgId, origin: &OrgId, held: u64, error: String) {
+    pub(crate) fn broke_promise(&self, org: &OrgId, origin: &OrgId, held: u64, error: String) {
         self.with_peer(org, |p| {
             p.doubted.insert(origin.clone(), held);
         });
@@ -438,14 +508,14 @@ impl PeerTable {
     }
 
     /// `org` served new entries of `origin`: what it advertises counts again.
-    fn kept_promise(&self, org: &OrgId, origin: &OrgId) {
+    pub(crate) fn kept_promise(&self, org: &OrgId, origin: &OrgId) {
         self.with_peer(org, |p| {
             p.doubted.remove(origin);
         });
     }
 
     /// What `org` is believed to hold of `origin` (see [`Self::broke_promise`]).
-    fn promised(&self, org: &OrgId, origin: &OrgId) -> u64 {
+    pub(crate) fn promised(&self, org: &OrgId, origin: &OrgId) -> u64 {
         self.with(|peers| {
             peers
                 .get(org)
@@ -506,7 +576,7 @@ impl PeerTable {
         news
     }
 
-    fn set_serving(&self, org: &OrgId, origin: &OrgId, serving: bool) {
+    pub(crate) fn set_serving(&self, org: &OrgId, origin: &OrgId, serving: bool) {
         self.with_peer(org, |p| {
             if serving {
                 p.view.serving.insert(origin.clone());
@@ -522,7 +592,7 @@ impl PeerTable {
         self.with(|peers| {
             peers
                 .iter()
-                .filter(|(_, p)| p.usable().is_none())
+                .filter(|(_, p)| p.usable().is_none() && p.offer.is_none())
                 .map(|(org, _)| org.clone())
                 .collect()
         })
@@ -531,8 +601,13 @@ impl PeerTable {
     /// The best source for `origin`: the origin itself when connected,
     /// otherwise the connected peer that advertises the highest head for it,
     /// otherwise one that follows it (and will relay it live once it has it).
-    fn best_source(&self, origin: &OrgId) -> Option<Source> {
+    /// None while the origin offers its log itself (it dialled in): it
+    /// pushes every entry as it publishes, so no pull is needed.
+    pub(crate) fn best_source(&self, origin: &OrgId) -> Option<Source> {
         self.with(|peers| {
+            if peers.get(origin).is_some_and(|p| p.offer.is_some()) {
+                return None;
+            }
             if let Some(channel) = peers.get(origin).and_then(PeerRuntime::usable) {
                 return Some(Source {
                     org: origin.clone(),
@@ -560,8 +635,12 @@ impl PeerTable {
     /// Whether a source other than `current` should serve `origin` instead:
     /// the origin itself came within reach, or another peer holds more of the
     /// log than both we and the current source do.
-    fn should_switch(&self, origin: &OrgId, current: &OrgId, our_head: u64) -> bool {
+    /// A live offer from the origin ends any pull (see [`Self::best_source`]).
+    pub(crate) fn should_switch(&self, origin: &OrgId, current: &OrgId, our_head: u64) -> bool {
         self.with(|peers| {
+            if peers.get(origin).is_some_and(|p| p.offer.is_some()) {
+                return true;
+            }
             if current != origin && peers.get(origin).and_then(PeerRuntime::usable).is_some() {
                 return true;
             }
@@ -576,6 +655,45 @@ impl PeerTable {
                         .is_some_and(|h| h > our_head.max(current_head))
             })
         })
+    }
+}
+
+impl PeerTable {
+    /// `org` dialled in and offers its own log: this session replaces (and
+    /// ends) any older one of the same organisation, and the origin's
+    /// follow task stands by while it lasts. None when `org` is not pinned.
+    pub(crate) fn offer_opened(&self, org: &OrgId) -> Option<(u64, CancellationToken)> {
+        let session = self
+            .generations
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let cancel = CancellationToken::new();
+        let mut opened = false;
+        self.relink(org, |p| {
+            if let Some((_, older)) = p.offer.replace((session, cancel.clone())) {
+                older.cancel();
+            }
+            p.view.offers_to_us = true;
+            // It serves us, over mutual TLS, as the organisation pinned.
+            p.view.reciprocal = true;
+            p.view.last_contact = Some(SystemTime::now());
+            opened = true;
+        });
+        opened.then_some((session, cancel))
+    }
+
+    /// The offer `session` of `org` ended, unless a newer one replaced it.
+    pub(crate) fn offer_closed(&self, org: &OrgId, session: u64) {
+        self.relink(org, |p| {
+            if p.offer.as_ref().is_some_and(|(s, _)| *s == session) {
+                p.offer = None;
+                p.view.offers_to_us = false;
+            }
+        });
+    }
+
+    /// Whether this node offers its own log to `org` over a link it dialled.
+    pub(crate) fn set_we_offer(&self, org: &OrgId, offering: bool) {
+        self.with_peer(org, |p| p.view.we_offer = offering);
     }
 }
 
@@ -594,320 +712,34 @@ fn heads_map(heads: &[proto::Head]) -> BTreeMap<OrgId, u64> {
         .collect()
 }
 
-/// Checks an endpoint given by an operator: `https://host:port`.
-pub fn validate_endpoint(endpoint: &str) -> Result<(), NodeError> {
-    let rest = endpoint.strip_prefix("https://").ok_or_else(|| {
-        NodeError::InvalidArgument(format!(
-            "endpoint {endpoint:?} must look like https://host:port"
-        ))
-    })?;
-    match rest.rsplit_once(':') {
-        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0) => {
-            Ok(())
-        }
-        _ => Err(NodeError::InvalidArgument(format!(
-            "endpoint {endpoint:?} must look like https://host:port"
-        ))),
-    }
-}
-
-fn backoff(node: &Node) -> impl Iterator<Item = Duration> + use<> {
-    ExponentialBuilder::default()
-        .with_min_delay(Duration::from_millis(200))
-        .with_max_delay(node.config().replication.backoff_max())
-        .with_jitter()
-        .without_max_times()
-        .build()
-}
-
-/// Sleeps `delay` unless cancelled first; returns false when cancelled.
-async fn pause(cancel: &CancellationToken, delay: Duration) -> bool {
-    tokio::select! {
-        _ = cancel.cancelled() => false,
-        _ = tokio::time::sleep(delay) => true,
-    }
-}
-
-/// Starts (or restarts) the tasks of one peer on a running node.
-pub(crate) fn restart_peer(node: &Arc<Node>, org: &OrgId) {
-    let started = node.started.load(std::sync::atomic::Ordering::Acquire);
-    if !started || node.tasks.is_closed() || node.shutdown.is_cancelled() {
-        return;
-    }
-    let Some((record, cancel, reconnect)) = node.peers.tasks_for(org) else {
-        return;
-    };
-    let stop = node.shutdown.clone();
-    let cancel_on_shutdown = cancel.clone();
-    node.tasks.spawn(async move {
-        stop.cancelled().await;
-        cancel_on_shutdown.cancel();
-    });
-    if let Some(endpoint) = record.endpoint.clone() {
-        let span = tracing::info_span!("link", peer = %org);
-        node.tasks.spawn(
-            link(
-                node.clone(),
-                org.clone(),
-                endpoint,
-                record.key,
-                cancel.clone(),
-                reconnect,
-            )
-            .instrument(span),
-        );
-    }
-    let span = tracing::info_span!("follow", origin = %org);
-    node.tasks
-        .spawn(follow(node.clone(), org.clone(), cancel).instrument(span));
-}
-
-/// Starts the tasks of every pinned peer.
-pub(crate) fn start_all(node: &Arc<Node>) {
-    for org in node.peers.orgs() {
-        restart_peer(node, &org);
-    }
-}
-
-pub(crate) fn client(node: &Node, channel: Channel) -> FederationClient<Channel> {
-    let limit = node.config().limits.max_message_bytes;
-    FederationClient::new(channel)
-        .max_decoding_message_size(limit)
-        .max_encoding_message_size(limit)
-}
-
-async fn connect(
-    node: &Node,
-    org: &OrgId,
-    endpoint: &str,
-    key: PublicKey,
-) -> Result<(Channel, proto::HelloResponse), String> {
-    let config = comity_tls::client_config(&node.tls_identity(), key).map_err(|e| e.to_string())?;
-    let timeout = Duration::from_secs(node.config().limits.connect_timeout_secs.max(1));
-    let channel = comity_tls::connect(endpoint, config, timeout)
-        .await
-        .map_err(|e| e.to_string())?;
-    let hello = HelloRequest {
-        protocol_version: comity_proto::PROTOCOL_VERSION,
-        capabilities: CAPABILITIES.iter().map(|c| c.to_string()).collect(),
-        follows: node.follows().iter().map(ToString::to_string).collect(),
-    };
-    let response = tokio::time::timeout(timeout, client(node, channel.clone()).hello(hello))
-        .await
-        .map_err(|_| "no answer to Hello".to_string())?
-        .map_err(|status| {
-            if status.code() == tonic::Code::PermissionDenied {
-                node.peers.note_refused_us(org);
-            }
-            format!("refused: {}", status.message())
-        })?
-        .into_inner();
-    if response.org != org.as_str() {
-        return Err(format!(
-            "the key pinned for {org} answered as {:?}",
-            response.org
-        ));
-    }
-    Ok((channel, response))
-}
-
-/// Keeps a channel to one peer and polls its heads.
-async fn link(
-    node: Arc<Node>,
-    org: OrgId,
-    endpoint: String,
-    key: PublicKey,
-    cancel: CancellationToken,
-    reconnect: Arc<Notify>,
-) {
-    let mut delays = backoff(&node);
-    let poll = node.config().replication.heads_poll();
-    while !cancel.is_cancelled() {
-        // Read the pin on every attempt: the peer may have rotated its key.
-        let key = node.pins().key_of(&org).unwrap_or(key);
-        match connect(&node, &org, &endpoint, key).await {
-            Ok((channel, hello)) => {
-                tracing::info!(%endpoint, "connected");
-                node.peers.set_connected(&org, channel.clone(), &hello);
-                delays = backoff(&node);
-                let mut client = client(&node, channel);
-                // Polls only while some followed origin is out of direct
-                // reach, asks only about those, and backs off while the
-                // answers bring nothing new: in a mesh of N nodes every one
-                // of the N links of every node polls.
-                let mut every = poll;
-                loop {
-                    tokio::select! {
-                        _ = cancel.cancelled() => return,
-                        _ = reconnect.notified() => break,
-                        _ = tokio::time::sleep(every) => {}
-                    }
-                    let out_of_reach = node.peers.out_of_reach();
-                    if out_of_reach.is_empty() {
-                        // Every origin is reachable itself: what others hold
-                        // of it does not matter (its heartbeats carry its head).
-                        every = poll;
-                        continue;
-                    }
-                    let request = HeadsRequest {
-                        origins: out_of_reach.iter().map(ToString::to_string).collect(),
-                    };
-                    // A peer that never answers is a dead link, not a wait.
-                    let answer = tokio::time::timeout(call_deadline(&node), client.heads(request))
-                        .await
-                        .unwrap_or_else(|_| {
-                            Err(tonic::Status::deadline_exceeded(format!(
-                                "no answer in {}s",
-                                call_deadline(&node).as_secs()
-                            )))
-                        });
-                    match answer {
-                        Ok(heads) => {
-                            let news = node.peers.record_heads(&org, &heads.into_inner().heads);
-                            every = if news {
-                                poll
-                            } else {
-                                every
-                                    .saturating_mul(2)
-                                    .min(poll.saturating_mul(MAX_POLL_BACKOFF))
-                            };
-                        }
-                        Err(status) => {
-                            node.peers
-                                .mark_failed(&org, format!("heads: {}", status.message()));
-                            break;
-                        }
-                    }
-                }
-            }
-            Err(error) => {
-                tracing::debug!(%endpoint, %error, "connect failed");
-                node.peers.mark_failed(&org, error);
-            }
-        }
-        let delay = delays.next().unwrap_or(Duration::from_secs(1));
-        if !pause(&cancel, delay).await {
-            return;
-        }
-    }
-}
-
-enum PullEnd {
-    Cancelled,
-    Switch,
-}
-
-enum PullError {
-    /// The source served something invalid: pass it over.
-    BadEntry(String),
-    /// The source advertised more than this node holds and served none of
-    /// it in time, or did not answer the subscription: it loses its standing.
-    NoProgress { held: u64, error: String },
-    /// The stream broke: the link is suspect.
-    Stream(String),
-    /// Our side cannot go on (frozen origin, store failure).
-    Local(String),
-}
-
-/// Follows one origin's log from the best available source.
-async fn follow(node: Arc<Node>, origin: OrgId, cancel: CancellationToken) {
-    let mut changes = node.peers.source_changes(&origin);
-    let mut delays = backoff(&node);
-    let poll = node.config().replication.heads_poll();
-    while !cancel.is_cancelled() {
-        if node.store().is_frozen(&origin).unwrap_or(false) {
-            tracing::warn!("origin is frozen after equivocation; not following it");
-            return;
-        }
-        // One receiver for the task's whole life, marked before each
-        // judgement: a link that comes up while a pull from a relay is being
-        // set up still wakes that pull (a receiver made inside it would have
-        // taken that change as already seen, and nothing else re-judges).
-        changes.mark_seen();
-        let Some(source) = node.peers.best_source(&origin) else {
-            tokio::select! {
-                _ = cancel.cancelled() => return,
-                _ = changes.changed() => {}
-                _ = tokio::time::sleep(poll) => {}
-            }
-            continue;
-        };
-        node.peers.set_serving(&source.org, &origin, true);
-        let outcome = pull(&node, &origin, &source, &mut changes, &cancel).await;
-        node.peers.set_serving(&source.org, &origin, false);
-        match outcome {
-            Ok(PullEnd::Cancelled) => return,
-            Ok(PullEnd::Switch) => {
-                tracing::info!(from = %source.org, "switching source");
-                delays = backoff(&node);
-            }
-            Err(PullError::BadEntry(error)) => {
-                tracing::warn!(source = %source.org, %error, "refused entries from source");
-                if source.org == origin {
-                    // Tell the origin at once, not only at the next
-                    // subscription after the penalty.
-                    report_refusal(&node, &origin, &source);
-                }
-                node.peers.penalise(&source.org, error);
-            }
-            Err(PullError::NoProgress { held, error }) => {
-                tracing::warn!(source = %source.org, %error, "source does not deliver");
-                node.peers.broke_promise(&source.org, &origin, held, error);
-            }
-            Err(PullError::Stream(error)) => {
-                tracing::debug!(source = %source.org, %error, "subscription ended");
-                node.peers.mark_failed(&source.org, error);
-                if !pause(&cancel, delays.next().unwrap_or(Duration::from_secs(1))).await {
-                    return;
-                }
-            }
-            Err(PullError::Local(error)) => {
-                tracing::error!(%error, "cannot ingest");
-                if !pause(&cancel, delays.next().unwrap_or(Duration::from_secs(1))).await {
-                    return;
-                }
-            }
-        }
-    }
-}
-
-/// What to tell a source subscribed to after `after_seq`: the entry after
-/// it, if this node refuses that one.
-fn refused_entry(node: &Node, origin: &OrgId, after_seq: u64) -> Option<proto::RefusedEntry> {
-    node.peers
-        .refusal_of(origin)
-        .filter(|r| r.seq == after_seq.saturating_add(1))
-        .map(|r| proto::RefusedEntry {
-            seq: r.seq,
-            id: r.id.0.to_vec(),
-            reason: r.reason,
+impl PeerTable {
+    /// Where to fetch a blob from: `preferred` first, then every other connected
+    /// peer that `may_have` it (see `blobs::readers`).
+    pub(crate) fn sources_for_blob(
+        &self,
+        preferred: Option<&OrgId>,
+        may_have: impl Fn(&OrgId) -> bool,
+    ) -> Vec<Source> {
+        self.with(|peers| {
+            let mut sources: Vec<Source> = peers
+                .iter()
+                .filter(|(org, _)| may_have(org))
+                .filter_map(|(org, p)| {
+                    p.usable().map(|c| Source {
+                        org: org.clone(),
+                        channel: c.clone(),
+                    })
+                })
+                .collect();
+            sources.sort_by_key(|s| Some(&s.org) != preferred);
+            sources
         })
-}
-
-/// Tells `origin`, which just served an entry this node refuses, which and
-/// why: a subscription carrying the refusal, dropped once answered.
-fn report_refusal(node: &Arc<Node>, origin: &OrgId, source: &Source) {
-    let Ok(after_seq) = our_head(node, origin) else {
-        return;
-    };
-    let Some(refused) = refused_entry(node, origin, after_seq) else {
-        return;
-    };
-    let request = SubscribeRequest {
-        origin: origin.to_string(),
-        after_seq,
-        refused: Some(refused),
-    };
-    let mut federation = client(node, source.channel.clone());
-    let deadline = call_deadline(node);
-    node.tasks.spawn(async move {
-        let _ = tokio::time::timeout(deadline, federation.subscribe(request)).await;
-    });
+    }
 }
 
 /// A refusal `peer` reported about the entry after `after_seq` of our own
 /// log, as kept (see [`Refusal`]).
-pub(crate) fn reported_refusal(
+pub fn reported_refusal(
     peer: &OrgId,
     after_seq: u64,
     refused: Option<proto::RefusedEntry>,
@@ -920,287 +752,6 @@ pub(crate) fn reported_refusal(
         reason: clean_reason(&refused.reason),
         at: SystemTime::now(),
     })
-}
-
-/// How long a peer may take to answer a call or to bring what it promised:
-/// three heartbeat periods, after which a silent stream is dead too.
-pub(crate) fn call_deadline(node: &Node) -> Duration {
-    node.config().replication.heartbeat().saturating_mul(3)
-}
-
-fn our_head(node: &Node, origin: &OrgId) -> Result<u64, PullError> {
-    node.store()
-        .head(origin)
-        .map(|h| h.map_or(0, |h| h.seq))
-        .map_err(|e| PullError::Local(e.to_string()))
-}
-
-/// One subscription to one source, until it ends, fails or should switch.
-async fn pull(
-    node: &Arc<Node>,
-    origin: &OrgId,
-    source: &Source,
-    changes: &mut SourceChanges,
-    cancel: &CancellationToken,
-) -> Result<PullEnd, PullError> {
-    let after_seq = our_head(node, origin)?;
-    let request = SubscribeRequest {
-        origin: origin.to_string(),
-        after_seq,
-        refused: refused_entry(node, origin, after_seq),
-    };
-    let silence = call_deadline(node);
-    let mut federation = client(node, source.channel.clone());
-    let subscribe = federation.subscribe(request);
-    let mut stream = tokio::select! {
-        _ = cancel.cancelled() => return Ok(PullEnd::Cancelled),
-        answer = tokio::time::timeout(silence, subscribe) => match answer {
-            Ok(answer) => answer
-                .map_err(|s| PullError::Stream(format!("subscribe: {}", s.message())))?
-                .into_inner(),
-            Err(_) => {
-                return Err(PullError::NoProgress {
-                    held: after_seq,
-                    error: format!(
-                        "did not answer a subscription to {origin} in {}s",
-                        silence.as_secs()
-                    ),
-                });
-            }
-        },
-    };
-    let batch_size = node.config().replication.batch_size.max(1);
-    // Re-judge the source whenever the peer table changes (the origin itself
-    // came within reach, a peer reported more, a penalty ran out); nothing
-    // else can make another source better, so there is no timer.
-    let mut last_heard = Instant::now();
-    // The progress timer: while the source advertises more than this node
-    // holds, the head must move within `silence`, or the source loses its
-    // standing (heartbeats alone keep a stream alive, not a promise).
-    let mut held = after_seq;
-    let mut progress_by = Instant::now() + silence;
-    // Pipelined: the batch before this one is stored (and flushed) by its
-    // own task while this one is received and checked.
-    let mut storing: Option<tokio::task::JoinHandle<Result<usize, PullError>>> = None;
-    let mut duplicates = 0;
-    let mut key = node.key_of(origin);
-    let end = loop {
-        let head = match our_head(node, origin) {
-            Ok(head) => head,
-            Err(e) => break Err(e),
-        };
-        if head > held {
-            held = head;
-            progress_by = Instant::now() + silence;
-            node.peers.kept_promise(&source.org, origin);
-        }
-        let promised = node.peers.promised(&source.org, origin);
-        if promised <= held {
-            // Nothing is owed: the clock starts when something is.
-            progress_by = Instant::now() + silence;
-        }
-        let event = tokio::select! {
-            _ = cancel.cancelled() => break Ok(PullEnd::Cancelled),
-            _ = tokio::time::sleep_until(progress_by), if promised > held => {
-                break Err(PullError::NoProgress {
-                    held,
-                    error: format!(
-                        "advertised {origin} up to seq {promised} but served nothing after \
-                         seq {held} for {}s",
-                        silence.as_secs()
-                    ),
-                });
-            }
-            _ = changes.changed() => {
-                match our_head(node, origin) {
-                    Ok(head) if node.peers.should_switch(origin, &source.org, head) => {
-                        break Ok(PullEnd::Switch)
-                    }
-                    Ok(_) => continue,
-                    Err(e) => break Err(e),
-                }
-            }
-            // The batch in flight is stored: settle it now, so the head
-            // (and the progress timer) moves without waiting for more.
-            stored = async {
-                match storing.as_mut() {
-                    Some(task) => task.await,
-                    None => std::future::pending().await,
-                }
-            }, if storing.is_some() => {
-                storing = None;
-                match stored.map_err(|e| PullError::Local(format!("ingest task failed: {e}"))) {
-                    Ok(Ok(count)) => {
-                        duplicates = count;
-                        continue;
-                    }
-                    Ok(Err(e)) | Err(e) => break Err(e),
-                }
-            }
-            _ = tokio::time::sleep_until(last_heard + silence) => {
-                break Err(PullError::Stream(format!("silent for {}s: no heartbeat", silence.as_secs())));
-            }
-            message = stream.message() => match message {
-                Err(status) => break Err(PullError::Stream(stream_error(&status))),
-                Ok(None) => break Err(PullError::Stream("stream closed by peer".into())),
-                Ok(Some(event)) => event,
-            },
-        };
-        last_heard = Instant::now();
-        let mut batch = Vec::new();
-        let mut next = event.event;
-        let mut stream_failed = None;
-        loop {
-            match next {
-                Some(Event::Entry(entry)) => batch.push(entry),
-                Some(Event::Heartbeat(beat)) => {
-                    node.peers
-                        .record_remote_head(&source.org, origin, beat.head_seq)
-                }
-                None => {
-                    stream_failed = Some(PullError::BadEntry("empty event on subscription".into()));
-                    break;
-                }
-            }
-            if batch.len() >= batch_size {
-                break;
-            }
-            // Take whatever else has already arrived, without waiting: one group commit.
-            match stream.message().now_or_never() {
-                Some(Ok(Some(more))) => next = more.event,
-                Some(Err(status)) => {
-                    stream_failed = Some(PullError::Stream(stream_error(&status)));
-                    break;
-                }
-                _ => break,
-            }
-        }
-        if !batch.is_empty() {
-            let checked = match node.check(origin, key, batch).await {
-                Ok(checked) => checked,
-                Err(e) => break Err(PullError::Local(e.to_string())),
-            };
-            key = checked.next_key();
-            let refused = checked.failure().is_some();
-            if let Some(previous) = storing.take() {
-                match finish(previous).await {
-                    Ok(count) => duplicates = count,
-                    Err(e) => break Err(e),
-                }
-            }
-            storing = Some(tokio::spawn(store(
-                node.clone(),
-                source.org.clone(),
-                checked,
-                duplicates,
-            )));
-            if refused {
-                // Store what came before the bad entry and name it now,
-                // without waiting for the source to send more.
-                if let Some(previous) = storing.take()
-                    && let Err(e) = finish(previous).await
-                {
-                    break Err(e);
-                }
-            }
-        } else if let Some(previous) = storing.take() {
-            // Nothing new (a heartbeat): settle the batch in flight now.
-            match finish(previous).await {
-                Ok(count) => duplicates = count,
-                Err(e) => break Err(e),
-            }
-        }
-        if let Some(e) = stream_failed {
-            break Err(e);
-        }
-    };
-    // Whatever ends the pull, the batch in flight is stored first, so the
-    // next pull starts after it.
-    if let Some(previous) = storing.take() {
-        finish(previous).await?;
-    }
-    end
-}
-
-async fn finish(
-    task: tokio::task::JoinHandle<Result<usize, PullError>>,
-) -> Result<usize, PullError> {
-    task.await
-        .map_err(|e| PullError::Local(format!("ingest task failed: {e}")))?
-}
-
-/// Stage 2 of ingest for one batch; returns the running count of duplicates
-/// served on this subscription.
-async fn store(
-    node: Arc<Node>,
-    source: OrgId,
-    checked: crate::ingest::Checked,
-    mut duplicates: usize,
-) -> Result<usize, PullError> {
-    let offered = checked.entries.len();
-    match node.store_checked(&source, checked).await {
-        Ok(ingested) => {
-            duplicates += offered.saturating_sub(ingested.new + ingested.filled);
-            crate::blobs::want(&node, &source, ingested.attachments);
-            if duplicates > MAX_DUPLICATES {
-                return Err(PullError::BadEntry(format!(
-                    "served {duplicates} duplicate entries this node already holds: \
-                     the stream repeats itself"
-                )));
-            }
-            Ok(duplicates)
-        }
-        Err(e @ (NodeError::Store(_) | NodeError::Internal(_))) => {
-            Err(PullError::Local(e.to_string()))
-        }
-        Err(e) => Err(PullError::BadEntry(e.to_string())),
-    }
-}
-
-fn stream_error(status: &tonic::Status) -> String {
-    match status.code() {
-        tonic::Code::OutOfRange | tonic::Code::ResourceExhausted => {
-            format!("oversized message refused: {}", status.message())
-        }
-        _ => format!("stream: {}", status.message()),
-    }
-}
-
-/// Where to fetch a blob from: `preferred` first, then every other connected
-/// peer that `may_have` it (see `blobs::readers`).
-pub(crate) fn sources_for_blob(
-    node: &Node,
-    preferred: Option<&OrgId>,
-    may_have: impl Fn(&OrgId) -> bool,
-) -> Vec<Source> {
-    node.peers.with(|peers| {
-        let mut sources: Vec<Source> = peers
-            .iter()
-            .filter(|(org, _)| may_have(org))
-            .filter_map(|(org, p)| {
-                p.usable().map(|c| Source {
-                    org: org.clone(),
-                    channel: c.clone(),
-                })
-            })
-            .collect();
-        sources.sort_by_key(|s| Some(&s.org) != preferred);
-        sources
-    })
-}
-
-/// The peer table as the local API shows it, with lag against our heads.
-pub fn lag(view: &PeerView, ours: &HashMap<OrgId, u64>) -> Vec<(OrgId, u64, u64)> {
-    view.remote_heads
-        .iter()
-        .map(|(origin, remote)| {
-            (
-                origin.clone(),
-                ours.get(origin).copied().unwrap_or(0),
-                *remote,
-            )
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -1313,6 +864,53 @@ mod tests {
 
         table.kept_promise(&evil, &itu);
         assert_eq!(best(&table), Some(evil.clone()));
+    }
+
+    /// Issue 12: a newer offer from the same organisation ends the older
+    /// one; the older one's end does not forget the newer; while an offer
+    /// lasts the origin is its own source (no pull, not out of reach).
+    #[tokio::test]
+    async fn a_newer_offer_replaces_the_older_and_the_origin_stands_in_for_any_source() {
+        let table = table_with(&["kenya-igf", "ietf"]);
+        let (kenya, ietf) = (org("kenya-igf"), org("ietf"));
+        let channel = tonic::transport::Endpoint::from_static("http://127.0.0.1:1").connect_lazy();
+        let hello = proto::HelloResponse {
+            heads: vec![head("kenya-igf", 9)],
+            ..Default::default()
+        };
+        table.set_connected(&ietf, channel, &hello);
+        assert_eq!(
+            table.best_source(&kenya).map(|s| s.org),
+            Some(ietf.clone()),
+            "a relay, before any offer"
+        );
+
+        let (first, first_ended) = table.offer_opened(&kenya).unwrap();
+        assert!(table.best_source(&kenya).is_none(), "the origin pushes");
+        assert!(
+            table.should_switch(&kenya, &ietf, 0),
+            "a pull from a relay ends"
+        );
+        assert!(!table.out_of_reach().contains(&kenya));
+        let (second, second_ended) = table.offer_opened(&kenya).unwrap();
+        assert!(first_ended.is_cancelled(), "the older offer is ended");
+        assert!(!second_ended.is_cancelled());
+        table.offer_closed(&kenya, first);
+        let view = |t: &PeerTable| {
+            t.views()
+                .into_iter()
+                .find(|v| v.record.org == kenya)
+                .unwrap()
+        };
+        assert!(view(&table).offers_to_us, "the newer one lives on");
+        assert_eq!(view(&table).dialled(), "them");
+        table.offer_closed(&kenya, second);
+        assert!(!view(&table).offers_to_us);
+        assert_eq!(table.best_source(&kenya).map(|s| s.org), Some(ietf));
+        assert!(
+            table.offer_opened(&org("stranger")).is_none(),
+            "only a pinned peer"
+        );
     }
 
     /// Issue 10, item 13: a peer's answers may name any origin; only those

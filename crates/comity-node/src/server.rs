@@ -3,7 +3,8 @@
 //! peer tasks. One cancellation token stops them all, in order.
 
 use crate::{
-    error::NodeError, federation::FederationService, local_api::LocalApi, node::Node, peers,
+    error::NodeError, federation::FederationService, local_api::LocalApi, node::Node,
+    replication::Replicator,
 };
 use comity_proto::v1::{federation_server::FederationServer, node_server::NodeServer};
 use std::{
@@ -14,6 +15,7 @@ use std::{
     time::Duration,
 };
 use tokio::{net::TcpListener, task::JoinHandle};
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tonic::transport::Server;
 
 /// How long shutdown waits for servers and peer tasks before giving up on them.
@@ -29,9 +31,14 @@ type ServerTask = JoinHandle<Result<(), tonic::transport::Error>>;
 /// tasks to the runtime; call `shutdown` for a clean stop.
 pub struct RunningNode {
     node: Arc<Node>,
-    federation_addr: SocketAddr,
+    /// None for a node that only dials out (`[network] listen = "off"`).
+    federation_addr: Option<SocketAddr>,
     socket: Option<PathBuf>,
     servers: Vec<ServerTask>,
+    /// The streams the servers answer with.
+    streams: TaskTracker,
+    replicator: Replicator,
+    shutdown: CancellationToken,
 }
 
 /// A layer that counts every gRPC request into the node's counters.
@@ -40,7 +47,7 @@ fn count_requests(
     node: Arc<Node>,
 ) -> tower::util::MapRequestLayer<impl FnMut(GrpcRequest) -> GrpcRequest + Clone> {
     tower::util::MapRequestLayer::new(move |request: GrpcRequest| {
-        node.counters
+        node.counters()
             .grpc_requests
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         request
@@ -85,12 +92,88 @@ impl RunningNode {
         federation: TcpListener,
         socket: Option<PathBuf>,
     ) -> Result<Self, NodeError> {
-        let federation_addr = federation
-            .local_addr()
-            .map_err(|e| NodeError::Internal(format!("listener: {e}")))?;
-        node.publish_profile_if_changed().await?;
-        let mut servers = Vec::new();
+        Self::start_with(node, Some(federation), socket).await
+    }
 
+    /// As [`Self::start`]; with no `federation` listener the node opens no
+    /// listening socket at all and only dials out (`[network] listen =
+    /// "off"`), offering its own log to the partners it dials.
+    pub async fn start_with(
+        node: Arc<Node>,
+        federation: Option<TcpListener>,
+        socket: Option<PathBuf>,
+    ) -> Result<Self, NodeError> {
+        let federation_addr = federation
+            .as_ref()
+            .map(TcpListener::local_addr)
+            .transpose()
+            .map_err(|e| NodeError::Internal(format!("listener: {e}")))?;
+        // A node that must first recover its own log publishes its profile
+        // only after that (`crate::recovery`).
+        let recovering = node.begin_recovery();
+        if !recovering {
+            node.publish_profile_if_changed().await?;
+        }
+        let shutdown = CancellationToken::new();
+        let streams = TaskTracker::new();
+        let mut servers = Vec::new();
+        if let Some(federation) = federation {
+            servers.push(Self::serve_federation(&node, federation, &streams, &shutdown).await?);
+        }
+
+        if let Some(path) = &socket {
+            let listener = bind_socket(path)?;
+            let (health, health_service) = tonic_health::server::health_reporter();
+            health.set_serving::<NodeServer<LocalApi>>().await;
+            let stop = shutdown.clone();
+            let router = Server::builder()
+                .layer(count_requests(node.clone()))
+                .add_service(health_service)
+                .add_service(reflection()?)
+                .add_service(
+                    NodeServer::new(LocalApi::new(node.clone(), streams.clone()))
+                        .max_decoding_message_size(LOCAL_API_MAX_MESSAGE),
+                );
+            let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
+            servers.push(tokio::spawn(async move {
+                router
+                    .serve_with_incoming_shutdown(incoming, stop.cancelled_owned())
+                    .await
+            }));
+        }
+
+        let replicator = Replicator::start(node.clone(), shutdown.child_token());
+        if recovering {
+            replicator.spawn(crate::recovery::recover(
+                node.clone(),
+                shutdown.child_token(),
+            ));
+        }
+        tracing::info!(
+            org = %node.org(),
+            listen = %federation_addr.map_or("off (dial-out only)".to_string(), |a| a.to_string()),
+            endpoint = %node.config().endpoint(),
+            peers = node.follows().len(),
+            "node started"
+        );
+        Ok(Self {
+            node,
+            federation_addr,
+            socket,
+            servers,
+            streams,
+            replicator,
+            shutdown,
+        })
+    }
+
+    /// Serves the federation service (mutual TLS) on `federation`.
+    async fn serve_federation(
+        node: &Arc<Node>,
+        federation: TcpListener,
+        streams: &TaskTracker,
+        shutdown: &CancellationToken,
+    ) -> Result<ServerTask, NodeError> {
         let tls = comity_tls::server_config(node.shared_tls_identity(), node.pins())
             .map_err(|e| NodeError::Internal(format!("TLS: {e}")))?;
         let limits = &node.config().limits;
@@ -108,10 +191,14 @@ impl RunningNode {
         health
             .set_serving::<FederationServer<FederationService>>()
             .await;
-        let federation_service = FederationServer::new(FederationService::new(node.clone()))
-            .max_decoding_message_size(limits.max_message_bytes)
-            .max_encoding_message_size(limits.max_message_bytes);
-        let stop = node.shutdown.clone();
+        let federation_service = FederationServer::new(FederationService::new(
+            node.clone(),
+            streams.clone(),
+            shutdown.clone(),
+        ))
+        .max_decoding_message_size(limits.max_message_bytes)
+        .max_encoding_message_size(limits.max_message_bytes);
+        let stop = shutdown.clone();
         let router = Server::builder()
             .layer(count_requests(node.clone()))
             .http2_keepalive_interval(Some(comity_tls::KEEPALIVE_INTERVAL))
@@ -120,71 +207,38 @@ impl RunningNode {
             .add_service(health_service)
             .add_service(reflection()?)
             .add_service(federation_service);
-        servers.push(tokio::spawn(async move {
+        Ok(tokio::spawn(async move {
             router
                 .serve_with_incoming_shutdown(incoming, stop.cancelled_owned())
                 .await
-        }));
-
-        if let Some(path) = &socket {
-            let listener = bind_socket(path)?;
-            let (health, health_service) = tonic_health::server::health_reporter();
-            health.set_serving::<NodeServer<LocalApi>>().await;
-            let stop = node.shutdown.clone();
-            let router = Server::builder()
-                .layer(count_requests(node.clone()))
-                .add_service(health_service)
-                .add_service(reflection()?)
-                .add_service(
-                    NodeServer::new(LocalApi::new(node.clone()))
-                        .max_decoding_message_size(LOCAL_API_MAX_MESSAGE),
-                );
-            let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
-            servers.push(tokio::spawn(async move {
-                router
-                    .serve_with_incoming_shutdown(incoming, stop.cancelled_owned())
-                    .await
-            }));
-        }
-
-        node.started
-            .store(true, std::sync::atomic::Ordering::Release);
-        peers::start_all(&node);
-        tracing::info!(
-            org = %node.org(),
-            listen = %federation_addr,
-            endpoint = %node.config().endpoint(),
-            peers = node.follows().len(),
-            "node started"
-        );
-        Ok(Self {
-            node,
-            federation_addr,
-            socket,
-            servers,
-        })
+        }))
     }
 
     pub fn node(&self) -> &Arc<Node> {
         &self.node
     }
 
-    pub fn federation_addr(&self) -> SocketAddr {
+    /// Where the federation service listens; None for a dial-out-only node.
+    pub fn federation_addr(&self) -> Option<SocketAddr> {
         self.federation_addr
+    }
+
+    /// Cancelled when the node shuts down: other servers (the dashboard) stop with it.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
     }
 
     /// Stops servers, then peer tasks, then flushes the store, within a grace period.
     pub async fn shutdown(self) -> Result<(), NodeError> {
-        self.node.shutdown.cancel();
-        self.node.tasks.close();
+        self.shutdown.cancel();
+        self.streams.close();
         let servers = futures::future::join_all(self.servers);
         if tokio::time::timeout(GRACE, servers).await.is_err() {
             tracing::warn!("servers did not stop within {GRACE:?}");
         }
-        if tokio::time::timeout(GRACE, self.node.tasks.wait())
-            .await
-            .is_err()
-        {
+        let streams = tokio::time::timeout(GRACE, self.streams.wait());
+        let (streams, replication) = tokio::join!(streams, self.replicator.stop(GRACE));
+        if streams.is_err() || !replication {
             tracing::warn!("peer tasks did not stop within {GRACE:?}");
         }
         if let Some(path) = &self.socket {

@@ -11,9 +11,9 @@ use comity_core::{
     document,
     entry::EntryKind,
     liaison,
-    proto::{self, document::Body},
+    proto::{self, ActionState, ConsultationPhase, LiaisonPurpose, document::Body},
 };
-use comity_node::Node;
+use comity_node::{Node, words};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use time::{Duration, OffsetDateTime, format_description::well_known::Rfc3339};
@@ -101,8 +101,8 @@ fn rfc3339(t: OffsetDateTime) -> String {
     dates::in_utc(t).format(&Rfc3339).unwrap_or_default()
 }
 
-fn asks_for_work(purpose: &str) -> bool {
-    matches!(purpose, "action" | "comment")
+fn asks_for_work(purpose: LiaisonPurpose) -> bool {
+    matches!(purpose, LiaisonPurpose::Action | LiaisonPurpose::Comment)
 }
 
 /// The reminder due when `days_left` days remain: the tightest configured
@@ -270,7 +270,7 @@ impl Scan<'_> {
             else {
                 continue;
             };
-            let status = self.node.consultation_status(&c);
+            let phase = self.node.consultation_phase(&c);
             let doc = Doc {
                 document: "consultation",
                 origin: d.origin.to_string(),
@@ -278,7 +278,7 @@ impl Scan<'_> {
                 title: pick_text(&c.title),
             };
             let closes = c.closes_at.as_ref().and_then(dates::from_timestamp);
-            if matches!(status, "upcoming" | "open") {
+            if matches!(phase, ConsultationPhase::Upcoming | ConsultationPhase::Open) {
                 let mut e = self.event(
                     format!("consultation:{}:{}", doc.origin, doc.uuid),
                     EventKind::Consultation,
@@ -287,14 +287,14 @@ impl Scan<'_> {
                 );
                 e.deadline = closes.map(rfc3339);
                 e.deadline_at = e.deadline.clone();
-                e.status = Some(status.to_string());
+                e.status = Some(words::phase(phase).to_string());
                 out.push(e);
             }
             let answered = store
                 .responses_to(&d.origin, &d.uuid)?
                 .iter()
                 .any(|r| &r.origin == self.own);
-            if status == "open"
+            if phase == ConsultationPhase::Open
                 && !answered
                 && let Some(closes) = closes
             {
@@ -350,10 +350,11 @@ impl Scan<'_> {
                 .collect();
             let purpose = ours
                 .iter()
-                .map(|r| r.purpose.clone())
-                .find(|p| asks_for_work(p))
-                .or_else(|| ours.first().map(|r| r.purpose.clone()))
-                .unwrap_or_else(|| liaison::purpose_name(liaison::purpose(&s)).into());
+                .map(|r| r.purpose())
+                .find(|p| asks_for_work(*p))
+                .or_else(|| ours.first().map(|r| r.purpose()))
+                .unwrap_or_else(|| liaison::purpose(&s));
+            let purpose = words::purpose(purpose).to_string();
             let deadline = liaison::deadline(&s);
             if &d.origin != self.own && self.fresh(entry.created_at()) {
                 let mut e = self.event(
@@ -372,9 +373,9 @@ impl Scan<'_> {
                 e.deadline_at = deadline.map(|d| rfc3339(d.ends_at()));
                 out.push(e);
             }
-            let pending = ours
-                .iter()
-                .any(|r| asks_for_work(&r.purpose) && r.action_state != "action_taken");
+            let pending = ours.iter().any(|r| {
+                asks_for_work(r.purpose()) && r.action_state() != ActionState::ActionTaken
+            });
             if let (true, Some(deadline)) = (pending, deadline) {
                 let overdue = ours.iter().any(|r| r.overdue);
                 let before = out.len();
@@ -412,7 +413,7 @@ impl Scan<'_> {
                 let Ok(Body::Receipt(r)) = document::decode_for(&entry) else {
                     continue;
                 };
-                let status = comity_node::views::receipt_name(r.status);
+                let status = words::receipt(r.status());
                 let mut e = self.event(
                     format!("receipt:{}:{}", pos.origin, pos.seq),
                     EventKind::Receipt,
@@ -436,8 +437,8 @@ impl Scan<'_> {
                 .iter()
                 .filter(|r| {
                     r.org != self.own.as_str()
-                        && asks_for_work(&r.purpose)
-                        && r.action_state != "action_taken"
+                        && asks_for_work(r.purpose())
+                        && r.action_state() != ActionState::ActionTaken
                 })
                 .map(|r| display(&r.org, &r.group))
                 .collect();
@@ -462,7 +463,7 @@ impl Scan<'_> {
                 if e.event == EventKind::Overdue {
                     e.recipients = late.clone();
                 }
-                e.purpose = Some(liaison::purpose_name(liaison::purpose(&s)).replace(' ', "_"));
+                e.purpose = Some(words::purpose(liaison::purpose(&s)).to_string());
             }
         }
         Ok(())

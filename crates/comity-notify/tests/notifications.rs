@@ -322,7 +322,7 @@ async fn reminders_and_overdue_follow_the_clock_until_action_is_taken() {
             origin: "itu".into(),
             uuid: statement.uuid.clone(),
         }),
-        status: "received".into(),
+        status: proto::ReceiptStatus::Received as i32,
         note: String::new(),
     })
     .await
@@ -375,7 +375,7 @@ async fn reminders_and_overdue_follow_the_clock_until_action_is_taken() {
             origin: "itu".into(),
             uuid: statement.uuid.clone(),
         }),
-        status: "action_taken".into(),
+        status: proto::ReceiptStatus::ActionTaken as i32,
         note: "Done at the April interim.".into(),
     })
     .await

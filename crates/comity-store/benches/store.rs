@@ -5,7 +5,7 @@
 //! `cargo bench -p comity-store --bench store`
 
 use comity_core::{IdentityKey, OrgId, SignedEntry, UnsignedEntry, document, fixtures};
-use comity_store::{SledOptions, SledStore, Store};
+use comity_store::{LogStore, SledOptions, SledStore};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use std::{
     hint::black_box,
@@ -19,9 +19,11 @@ fn entries(org: &OrgId, key: &IdentityKey, count: usize) -> Vec<SignedEntry> {
     let mut head = None;
     (0..count)
         .map(|i| {
-            let body = fixtures::consultation(i);
+            let body = fixtures::consultation(i, time::OffsetDateTime::now_utc());
             let (kind, payload) = document::encode(body);
-            let entry = UnsignedEntry::new(org.clone(), kind, payload).sign(key, head);
+            let entry =
+                UnsignedEntry::new(org.clone(), kind, payload, time::OffsetDateTime::now_utc())
+                    .sign(key, head);
             head = Some(entry.head());
             entry
         })

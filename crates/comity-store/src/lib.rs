@@ -5,13 +5,16 @@
 //! responses, liaison threads, receipts, recipients, current keys),
 //! equivocation evidence, the pinned peers, attachment blobs (and partial
 //! downloads of them), and local workflow state that never leaves the node
-//! (liaison drafts). One object-safe [`Store`] trait, so that a second backend
-//! (PostgreSQL, for replicated nodes) stays cheap; two backends today:
+//! (liaison drafts). One object-safe [`Store`] trait, made of four parts a
+//! backend implements ([`LogStore`], [`IndexStore`], [`BlobStore`],
+//! [`LocalStore`]), so that a second backend (PostgreSQL, for replicated
+//! nodes) stays cheap; two backends today:
 //!
 //! - [`SledStore`]: the embedded default, one directory;
 //! - [`MemStore`]: in memory, for tests and the demo.
 //!
-//! Both run the same test suite ([`testsuite`]).
+//! Both run the same test suite (`testsuite`, behind the feature of that
+//! name so that it is never compiled into a release build).
 //!
 //! Appending an entry writes the entry, its head and its index rows in one
 //! transaction, so a crash leaves the whole entry or none of it. The index
@@ -24,12 +27,20 @@ mod mem;
 mod records;
 mod rules;
 mod sled_store;
+#[cfg(any(test, feature = "testsuite"))]
 pub mod testsuite;
 
 pub use mem::MemStore;
+
+/// The store's traits, for code that calls them on a concrete backend
+/// (`SledStore`, `MemStore`): `use comity_store::prelude::*;`.
+pub mod prelude {
+    pub use crate::{BlobStore, IndexStore, LocalStore, LogStore, Store};
+}
 pub use records::{Equivocation, LiaisonDraft, PeerRecord};
 pub use sled_store::{SledOptions, SledStore};
 
+use comity_core::merkle::{CompactRange, MerkleHash, leaf_hash};
 use comity_core::{EntryKind, Hash, Head, OrgId, PublicKey, SignedEntry};
 
 /// The schema version this build writes. Opening a store with a newer one fails.
@@ -39,7 +50,7 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// indexes were written by any other version (or by a build that did not
 /// record one) has them rebuilt from the logs when it is opened: bump this
 /// whenever an index is added or its derivation changes.
-pub const INDEX_VERSION: u32 = 2;
+pub const INDEX_VERSION: u32 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -99,7 +110,10 @@ pub struct EntryPos {
     pub seq: u64,
 }
 
-pub trait Store: Send + Sync + 'static {
+/// The logs: entries appended in order, their heads, and the safety state
+/// of each origin (equivocation evidence, frozen origins). Appends are
+/// checked against the held head inside the backend's transaction.
+pub trait LogStore: Send + Sync + 'static {
     /// Appends one entry that the caller has verified as next in its log.
     ///
     /// Writes entry, head and index rows in one transaction, re-checking
@@ -135,10 +149,12 @@ pub trait Store: Send + Sync + 'static {
     fn flush(&self) -> Result<(), StoreError>;
 
     fn head(&self, origin: &OrgId) -> Result<Option<Head>, StoreError>;
+
     /// Every origin held, in id order.
     fn heads(&self) -> Result<Vec<(OrgId, Head)>, StoreError>;
 
     fn entry(&self, origin: &OrgId, seq: u64) -> Result<Option<SignedEntry>, StoreError>;
+
     /// Up to `limit` entries of `origin` with seq > `after_seq`, in seq order.
     fn entries_after(
         &self,
@@ -146,17 +162,54 @@ pub trait Store: Send + Sync + 'static {
         after_seq: u64,
         limit: usize,
     ) -> Result<Vec<SignedEntry>, StoreError>;
+
     fn entry_by_id(&self, id: &Hash) -> Result<Option<SignedEntry>, StoreError>;
 
-    // ------------------------------------------------------ derived indexes
-    //
-    // Written in the append's own transaction, from the decoded document of
-    // every entry this node can read; a redacted stub indexes nothing and
-    // leaves the last readable revision in place. References are indexed
-    // whether or not the document they point at is held: a response to a
-    // consultation not held yet is "pending", and found from its
-    // consultation's id all the same. Uuids are compared as written.
+    /// Records equivocation evidence and freezes the origin, in one
+    /// transaction. Idempotent: the first evidence for an (origin, seq) is
+    /// kept, later ones for that seq are dropped.
+    fn record_equivocation(&self, evidence: &Equivocation) -> Result<(), StoreError>;
 
+    /// All evidence held, in (origin, seq) order.
+    fn equivocations(&self) -> Result<Vec<Equivocation>, StoreError>;
+
+    fn is_frozen(&self, origin: &OrgId) -> Result<bool, StoreError>;
+
+    /// `origin`'s RFC 6962 tree as a compact range (`comity_core::merkle`):
+    /// leaf *i* is the header bytes of seq *i* + 1, so its size is the held
+    /// head seq. Written in the append's own transaction (so it always
+    /// matches the head), derived from the logs by
+    /// [`IndexStore::rebuild_indexes`]. `None` for an origin not held.
+    fn tree(&self, origin: &OrgId) -> Result<Option<CompactRange>, StoreError>;
+
+    /// The leaf hashes of `origin`'s first `size` entries (fewer when fewer
+    /// are held), read from the entries: what consistency proofs and roots
+    /// at past sizes are computed from. O(size): callers bound `size`.
+    fn leaf_hashes(&self, origin: &OrgId, size: u64) -> Result<Vec<MerkleHash>, StoreError> {
+        const CHUNK: usize = 4096;
+        let mut leaves = Vec::new();
+        while (leaves.len() as u64) < size {
+            let after = leaves.len() as u64;
+            let want = usize::try_from(size - after).unwrap_or(CHUNK).min(CHUNK);
+            let chunk = self.entries_after(origin, after, want)?;
+            if chunk.is_empty() {
+                break;
+            }
+            leaves.extend(chunk.iter().map(|e| leaf_hash(e.header_bytes())));
+        }
+        Ok(leaves)
+    }
+}
+
+/// The indexes derived from the logs.
+///
+/// Written in the append's own transaction, from the decoded document of
+/// every entry this node can read; a redacted stub indexes nothing and
+/// leaves the last readable revision in place. References are indexed
+/// whether or not the document they point at is held: a response to a
+/// consultation not held yet is "pending", and found from its
+/// consultation's id all the same. Uuids are compared as written.
+pub trait IndexStore: Send + Sync + 'static {
     /// The latest revision of every consultation held, in (origin, uuid) order.
     fn consultations(&self) -> Result<Vec<DocumentRef>, StoreError> {
         self.documents(EntryKind::Consultation)
@@ -224,15 +277,18 @@ pub trait Store: Send + Sync + 'static {
     /// in the order the entries arrived, so that the answers are exactly
     /// those of incremental indexing. Appends wait while it runs.
     fn rebuild_indexes(&self) -> Result<(), StoreError>;
+}
 
-    // ---------------------------------------------------------------- blobs
-    //
-    // Attachments, addressed by the BLAKE3 hash of their content.
-
+/// Attachments, addressed by the BLAKE3 hash of their content, and partial
+/// downloads of them.
+pub trait BlobStore: Send + Sync + 'static {
     /// Stores `bytes` (idempotent) and returns their hash.
     fn put_blob(&self, bytes: &[u8]) -> Result<Hash, StoreError>;
+
     fn blob(&self, hash: &Hash) -> Result<Option<Vec<u8>>, StoreError>;
+
     fn blob_size(&self, hash: &Hash) -> Result<Option<u64>, StoreError>;
+
     /// Up to `max_len` bytes of a held blob from `offset` (empty at or past
     /// its end); `None` when the blob is not held.
     fn read_blob(
@@ -252,27 +308,33 @@ pub trait Store: Send + Sync + 'static {
         offset: u64,
         chunk: &[u8],
     ) -> Result<u64, StoreError>;
+
     /// The bytes held of a partial download (0 when none).
     fn partial_blob_len(&self, hash: &Hash) -> Result<u64, StoreError>;
+
     /// Drops the partial download of `hash`, if any: its bytes cannot be
     /// trusted (a peer sent more than the blob's size, or contradicted
     /// itself), so the next download starts from the first byte.
     fn discard_partial_blob(&self, hash: &Hash) -> Result<(), StoreError>;
+
     /// Completes a partial download: its bytes must hash to `hash`, and then
     /// move to the blobs in one step. On [`StoreError::BlobHashMismatch`] the
     /// partial download is discarded. A blob already held completes at once
     /// (any partial download of it is discarded).
     fn finish_blob(&self, hash: &Hash) -> Result<(), StoreError>;
+}
 
-    // ------------------------------------------------- local workflow state
-    //
-    // Never replicated: drafts and approvals never leave the node.
-
+/// State that never leaves the node: liaison drafts and approvals, the
+/// records of the layers above, and the pinned peers.
+pub trait LocalStore: Send + Sync + 'static {
     /// Adds or replaces a draft (by id).
     fn put_draft(&self, draft: &LiaisonDraft) -> Result<(), StoreError>;
+
     fn draft(&self, id: &str) -> Result<Option<LiaisonDraft>, StoreError>;
+
     /// Every draft, in id order.
     fn drafts(&self) -> Result<Vec<LiaisonDraft>, StoreError>;
+
     /// Returns whether a draft was removed.
     fn remove_draft(&self, id: &str) -> Result<bool, StoreError>;
 
@@ -280,24 +342,27 @@ pub trait Store: Send + Sync + 'static {
     /// queue): opaque values under keys in named spaces, kept beside the logs
     /// and never replicated. Each layer versions its own values.
     fn put_record(&self, space: &str, key: &[u8], value: &[u8]) -> Result<(), StoreError>;
+
     fn record(&self, space: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+
     /// Every record of `space` whose key starts with `prefix`, in key order.
     fn records(&self, space: &str, prefix: &[u8]) -> Result<Vec<Record>, StoreError>;
+
     /// Returns whether a record was removed.
     fn remove_record(&self, space: &str, key: &[u8]) -> Result<bool, StoreError>;
 
-    /// Records equivocation evidence and freezes the origin, in one
-    /// transaction. Idempotent: the first evidence for an (origin, seq) is
-    /// kept, later ones for that seq are dropped.
-    fn record_equivocation(&self, evidence: &Equivocation) -> Result<(), StoreError>;
-    /// All evidence held, in (origin, seq) order.
-    fn equivocations(&self) -> Result<Vec<Equivocation>, StoreError>;
-    fn is_frozen(&self, origin: &OrgId) -> Result<bool, StoreError>;
-
     /// Adds or replaces a pinned peer.
     fn put_peer(&self, peer: &PeerRecord) -> Result<(), StoreError>;
+
     /// Returns whether a peer was removed.
     fn remove_peer(&self, org: &OrgId) -> Result<bool, StoreError>;
+
     /// Every pinned peer, in org id order.
     fn peers(&self) -> Result<Vec<PeerRecord>, StoreError>;
 }
+
+/// Everything a node keeps, as one object-safe trait: a backend implements
+/// the four parts, and `dyn Store` reaches all of them.
+pub trait Store: LogStore + IndexStore + BlobStore + LocalStore {}
+
+impl<T: LogStore + IndexStore + BlobStore + LocalStore> Store for T {}

@@ -8,8 +8,10 @@
 
 use crate::rules::{self, IndexRows, LogState, Target};
 use crate::{
-    Appended, DocumentRef, EntryPos, Equivocation, LiaisonDraft, PeerRecord, Store, StoreError,
+    Appended, BlobStore, DocumentRef, EntryPos, Equivocation, IndexStore, LiaisonDraft, LocalStore,
+    LogStore, PeerRecord, StoreError,
 };
+use comity_core::merkle::{CompactRange, leaf_hash};
 use comity_core::{EntryKind, Hash, Head, OrgId, PublicKey, SignedEntry};
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
@@ -29,6 +31,8 @@ struct State {
     /// Every entry, in the order it was appended: what indexes are rebuilt from.
     arrivals: Vec<(OrgId, u64)>,
     index: Indexes,
+    /// Each origin's Merkle tree (derived; see `LogStore::tree`).
+    trees: BTreeMap<OrgId, CompactRange>,
     equivocations: BTreeMap<(OrgId, u64), Equivocation>,
     frozen: BTreeSet<OrgId>,
     peers: BTreeMap<OrgId, PeerRecord>,
@@ -182,6 +186,10 @@ impl State {
         let origin = entry.origin().clone();
         let seq = entry.seq();
         self.index.add(entry);
+        self.trees
+            .entry(origin.clone())
+            .or_default()
+            .append(leaf_hash(entry.header_bytes()));
         self.arrivals.push((origin.clone(), seq));
         self.ids.insert(entry.id(), (origin.clone(), seq));
         self.heads.insert(origin.clone(), entry.head());
@@ -207,7 +215,7 @@ fn poisoned() -> StoreError {
     StoreError::Backend("in-memory store lock poisoned by a panic".into())
 }
 
-impl Store for MemStore {
+impl LogStore for MemStore {
     fn append(&self, entry: &SignedEntry) -> Result<Appended, StoreError> {
         Ok(match self.append_batch(std::slice::from_ref(entry))? {
             0 => Appended::AlreadyHeld,
@@ -276,6 +284,49 @@ impl Store for MemStore {
             .cloned())
     }
 
+    fn fill_payload(&self, entry: &SignedEntry) -> Result<bool, StoreError> {
+        if entry.is_redacted() {
+            return Ok(false);
+        }
+        let mut state = self.write()?;
+        let key = (entry.origin().clone(), entry.seq());
+        let fillable = state
+            .entries
+            .get(&key)
+            .is_some_and(|held| held.id() == entry.id() && held.is_redacted());
+        if !fillable {
+            return Ok(false);
+        }
+        state.index.add(entry);
+        state.entries.insert(key, entry.clone());
+        Ok(true)
+    }
+
+    fn tree(&self, origin: &OrgId) -> Result<Option<CompactRange>, StoreError> {
+        Ok(self.read()?.trees.get(origin).cloned())
+    }
+
+    fn record_equivocation(&self, evidence: &Equivocation) -> Result<(), StoreError> {
+        let mut state = self.write()?;
+        let key = (evidence.origin.clone(), evidence.seq);
+        state
+            .equivocations
+            .entry(key)
+            .or_insert_with(|| evidence.clone());
+        state.frozen.insert(evidence.origin.clone());
+        Ok(())
+    }
+
+    fn equivocations(&self) -> Result<Vec<Equivocation>, StoreError> {
+        Ok(self.read()?.equivocations.values().cloned().collect())
+    }
+
+    fn is_frozen(&self, origin: &OrgId) -> Result<bool, StoreError> {
+        Ok(self.read()?.frozen.contains(origin))
+    }
+}
+
+impl IndexStore for MemStore {
     fn documents(&self, kind: EntryKind) -> Result<Vec<DocumentRef>, StoreError> {
         let state = self.read()?;
         let tag = rules::kind_tag(kind);
@@ -386,13 +437,23 @@ impl Store for MemStore {
             index.add(entry);
         }
         state.index = index;
+        let mut trees: BTreeMap<OrgId, CompactRange> = BTreeMap::new();
+        for ((origin, _), entry) in &state.entries {
+            trees
+                .entry(origin.clone())
+                .or_default()
+                .append(leaf_hash(entry.header_bytes()));
+        }
+        state.trees = trees;
         tracing::info!(
             entries = state.arrivals.len(),
             "rebuilt the store indexes from the logs"
         );
         Ok(())
     }
+}
 
+impl BlobStore for MemStore {
     fn put_blob(&self, bytes: &[u8]) -> Result<Hash, StoreError> {
         let hash = Hash::of(bytes);
         self.write()?
@@ -465,25 +526,9 @@ impl Store for MemStore {
         state.blobs.insert(*hash, partial);
         Ok(())
     }
+}
 
-    fn fill_payload(&self, entry: &SignedEntry) -> Result<bool, StoreError> {
-        if entry.is_redacted() {
-            return Ok(false);
-        }
-        let mut state = self.write()?;
-        let key = (entry.origin().clone(), entry.seq());
-        let fillable = state
-            .entries
-            .get(&key)
-            .is_some_and(|held| held.id() == entry.id() && held.is_redacted());
-        if !fillable {
-            return Ok(false);
-        }
-        state.index.add(entry);
-        state.entries.insert(key, entry.clone());
-        Ok(true)
-    }
-
+impl LocalStore for MemStore {
     fn put_draft(&self, draft: &LiaisonDraft) -> Result<(), StoreError> {
         self.write()?.drafts.insert(draft.id.clone(), draft.clone());
         Ok(())
@@ -532,25 +577,6 @@ impl Store for MemStore {
             .records
             .remove(&(space.to_string(), key.to_vec()))
             .is_some())
-    }
-
-    fn record_equivocation(&self, evidence: &Equivocation) -> Result<(), StoreError> {
-        let mut state = self.write()?;
-        let key = (evidence.origin.clone(), evidence.seq);
-        state
-            .equivocations
-            .entry(key)
-            .or_insert_with(|| evidence.clone());
-        state.frozen.insert(evidence.origin.clone());
-        Ok(())
-    }
-
-    fn equivocations(&self) -> Result<Vec<Equivocation>, StoreError> {
-        Ok(self.read()?.equivocations.values().cloned().collect())
-    }
-
-    fn is_frozen(&self, origin: &OrgId) -> Result<bool, StoreError> {
-        Ok(self.read()?.frozen.contains(origin))
     }
 
     fn put_peer(&self, peer: &PeerRecord) -> Result<(), StoreError> {

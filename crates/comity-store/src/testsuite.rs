@@ -5,9 +5,11 @@
 //! future backend (PostgreSQL) starts with its specification written. Each
 //! check takes a fresh, empty store and panics on the first deviation.
 //!
-//! The module is public and compiled in normal builds so that backends in
-//! other crates can use it; it needs nothing beyond `comity-core` to build
-//! properly signed entries.
+//! The module is public behind the `testsuite` feature, so that backends in
+//! other crates can run it from their tests (`comity-store = { features =
+//! ["testsuite"] }` under their dev-dependencies) while release builds never
+//! compile it; it needs nothing beyond `comity-core` to build properly
+//! signed entries.
 
 use crate::{
     Appended, DocumentRef, EntryPos, Equivocation, LiaisonDraft, PeerRecord, Store, StoreError,
@@ -96,6 +98,15 @@ pub const CHECKS: &[(&str, Check)] = &[
     (
         "a_stub_is_filled_by_its_payload",
         a_stub_is_filled_by_its_payload,
+    ),
+    ("tree_moves_with_every_append", tree_moves_with_every_append),
+    (
+        "tree_is_untouched_by_a_failed_batch_or_a_filled_stub",
+        tree_is_untouched_by_a_failed_batch_or_a_filled_stub,
+    ),
+    (
+        "tree_is_rebuilt_from_the_logs",
+        tree_is_rebuilt_from_the_logs,
     ),
 ];
 
@@ -224,7 +235,12 @@ impl Author {
     }
 
     fn sign(&mut self, kind: EntryKind, payload: Vec<u8>, audience: Audience) -> SignedEntry {
-        let mut draft = UnsignedEntry::new(self.origin.clone(), kind, payload);
+        let mut draft = UnsignedEntry::new(
+            self.origin.clone(),
+            kind,
+            payload,
+            time::OffsetDateTime::now_utc(),
+        );
         draft.audience = audience;
         let entry = draft.sign(&self.key, self.head);
         // An invalid document would be appended but silently left unindexed.
@@ -1608,4 +1624,106 @@ pub fn a_stub_is_filled_by_its_payload(store: &dyn Store) {
     );
     // Once whole, it stays as it is.
     assert!(!store.fill_payload(&whole).expect("fill again"));
+}
+
+// -------------------------------------------------------------- merkle tree
+
+/// The RFC 6962 root of `entries`' headers, computed from scratch.
+fn root_of_headers(entries: &[SignedEntry]) -> comity_core::merkle::MerkleHash {
+    let leaves: Vec<_> = entries
+        .iter()
+        .map(|e| comity_core::merkle::leaf_hash(e.header_bytes()))
+        .collect();
+    comity_core::merkle::root_of(&leaves)
+}
+
+fn assert_tree(store: &dyn Store, origin: &str, entries: &[SignedEntry]) {
+    let tree = store
+        .tree(&org(origin))
+        .expect("tree")
+        .expect("a tree for a held origin");
+    assert_eq!(
+        tree.size(),
+        entries.len() as u64,
+        "{origin}: tree size is the head seq"
+    );
+    assert_eq!(tree.root(), root_of_headers(entries), "{origin}: tree root");
+    let leaves = store
+        .leaf_hashes(&org(origin), entries.len() as u64)
+        .expect("leaves");
+    assert_eq!(comity_core::merkle::root_of(&leaves), tree.root());
+}
+
+/// The tree of each origin has one leaf per entry (its header bytes), after
+/// single appends and batches that interleave origins; a re-append of a held
+/// entry adds no leaf. An origin not held has no tree.
+pub fn tree_moves_with_every_append(store: &dyn Store) {
+    assert_eq!(store.tree(&org("itu")).expect("tree"), None);
+    let itu = Author::new("itu").chain(7);
+    let ietf = Author::new("ietf").chain(3);
+    append_ok(store, &itu[0]);
+    assert_tree(store, "itu", &itu[..1]);
+    append_ok(store, &itu[1]);
+    assert_tree(store, "itu", &itu[..2]);
+    let batch = [
+        itu[2].clone(),
+        ietf[0].clone(),
+        itu[3].clone(),
+        ietf[1].clone(),
+        itu[4].clone(),
+    ];
+    assert_eq!(store.append_batch(&batch).expect("batch"), 5);
+    assert_tree(store, "itu", &itu[..5]);
+    assert_tree(store, "ietf", &ietf[..2]);
+    assert_eq!(append_ok(store, &itu[4]), Appended::AlreadyHeld);
+    assert_tree(store, "itu", &itu[..5]);
+    append_all(store, &itu[5..]);
+    append_ok(store, &ietf[2]);
+    assert_tree(store, "itu", &itu);
+    assert_tree(store, "ietf", &ietf);
+    // Fewer leaves held than asked: only those.
+    assert_eq!(
+        store.leaf_hashes(&org("ietf"), 10).expect("leaves").len(),
+        3
+    );
+}
+
+/// A batch that fails writes no leaf; filling a stub's payload keeps the
+/// leaf (the header, hence the leaf, is the same).
+pub fn tree_is_untouched_by_a_failed_batch_or_a_filled_stub(store: &dyn Store) {
+    let mut itu = Author::new("itu");
+    let uuid = fresh_uuid();
+    let log = vec![itu.profile(), itu.restricted(&uuid, 1, &["ietf"])];
+    append_ok(store, &log[0]);
+    append_ok(store, &stub_of(&log[1]));
+    assert_tree(store, "itu", &log);
+    assert!(store.fill_payload(&log[1]).expect("fill"));
+    assert_tree(store, "itu", &log);
+    let more = itu.chain(2);
+    let bad = [more[1].clone()];
+    assert!(store.append_batch(&bad).is_err());
+    assert_tree(store, "itu", &log);
+    append_all(store, &more);
+    let mut all = log.clone();
+    all.extend(more);
+    assert_tree(store, "itu", &all);
+}
+
+/// The tree is derived data: a rebuild gives the very same compact range.
+pub fn tree_is_rebuilt_from_the_logs(store: &dyn Store) {
+    let itu = Author::new("itu").chain(9);
+    let ietf = Author::new("ietf").chain(4);
+    append_all(store, &itu);
+    append_all(store, &ietf);
+    let before = (
+        store.tree(&org("itu")).expect("tree"),
+        store.tree(&org("ietf")).expect("tree"),
+    );
+    store.rebuild_indexes().expect("rebuild");
+    let after = (
+        store.tree(&org("itu")).expect("tree"),
+        store.tree(&org("ietf")).expect("tree"),
+    );
+    assert_eq!(before, after);
+    assert_tree(store, "itu", &itu);
 }

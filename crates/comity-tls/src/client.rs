@@ -51,6 +51,36 @@ pub fn client_config(
     Ok(Arc::new(config))
 }
 
+/// As [`client_config`], but accepting whatever key the server presents,
+/// provisionally: for a partner whose pinned key may have been rotated
+/// while this node could not see it. Nothing learnt on such a connection
+/// may be trusted until the server has proven, from the pinned key, that
+/// its key is the one it rotated to (the rotations its `Hello` carries);
+/// then connect again with [`client_config`] and that key.
+pub fn client_config_provisional(identity: &TlsIdentity) -> Result<Arc<ClientConfig>, TlsError> {
+    let provider = provider();
+    let verifier = PinnedServerVerifier::provisional(provider.signature_verification_algorithms);
+    let mut config = ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(TlsError::Config)?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_client_auth_cert(vec![identity.certificate().clone()], identity.private_key())
+        .map_err(TlsError::Config)?;
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    config.enable_sni = false;
+    config.resumption = rustls::client::Resumption::disabled();
+    Ok(Arc::new(config))
+}
+
+impl TlsError {
+    /// The key the server presented, when the connection failed because it
+    /// was not the key expected (a partner that rotated its key, perhaps).
+    pub fn presented_other_key(&self) -> Option<PublicKey> {
+        crate::verify::presented_other_key(self)
+    }
+}
+
 /// Where to dial, parsed from `https://host:port` or `host:port`.
 #[derive(Debug, Clone)]
 struct Target {

@@ -49,7 +49,9 @@ mod verify;
 
 use std::sync::Arc;
 
-pub use client::{KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT, client_config, connect};
+pub use client::{
+    KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT, client_config, client_config_provisional, connect,
+};
 pub use error::TlsError;
 pub use identity::{SharedIdentity, TlsIdentity, key_of_certificate};
 pub use server::{

@@ -212,16 +212,44 @@ impl ClientCertVerifier for PinnedClientVerifier {
 /// expected key. The server name is ignored.
 #[derive(Debug)]
 pub(crate) struct PinnedServerVerifier {
-    expected: PublicKey,
+    /// None: any key, provisionally (see `crate::client_config_provisional`).
+    expected: Option<PublicKey>,
     signatures: Signatures,
 }
 
 impl PinnedServerVerifier {
     pub(crate) fn new(expected: PublicKey, algorithms: WebPkiSupportedAlgorithms) -> Self {
         Self {
-            expected,
+            expected: Some(expected),
             signatures: Signatures { algorithms },
         }
+    }
+
+    /// Accepts any one self-signed Ed25519 certificate in its validity
+    /// window (the handshake signature is still verified): for a connection
+    /// on which nothing is trusted until the key is proven otherwise.
+    pub(crate) fn provisional(algorithms: WebPkiSupportedAlgorithms) -> Self {
+        Self {
+            expected: None,
+            signatures: Signatures { algorithms },
+        }
+    }
+}
+
+/// The key a server presented when it was not the one expected, if that is
+/// why `error` (a failed connection) happened.
+pub(crate) fn presented_other_key(error: &TlsError) -> Option<PublicKey> {
+    let TlsError::Handshake { source, .. } = error else {
+        return None;
+    };
+    let rustls::Error::Other(OtherError(inner)) =
+        source.get_ref()?.downcast_ref::<rustls::Error>()?
+    else {
+        return None;
+    };
+    match inner.downcast_ref::<TlsError>()? {
+        TlsError::UnexpectedServerKey { presented, .. } => Some(**presented),
+        _ => None,
     }
 }
 
@@ -234,15 +262,13 @@ impl ServerCertVerifier for PinnedServerVerifier {
         _ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        check_peer(end_entity, intermediates, now, |key| {
-            if *key == self.expected {
-                Ok(())
-            } else {
-                Err(TlsError::UnexpectedServerKey {
-                    expected: Box::new(self.expected),
-                    presented: Box::new(*key),
-                })
-            }
+        check_peer(end_entity, intermediates, now, |key| match self.expected {
+            None => Ok(()),
+            Some(expected) if *key == expected => Ok(()),
+            Some(expected) => Err(TlsError::UnexpectedServerKey {
+                expected: Box::new(expected),
+                presented: Box::new(*key),
+            }),
         })?;
         Ok(ServerCertVerified::assertion())
     }

@@ -437,6 +437,13 @@ async fn rotated_server_key_is_presented_to_new_connections_without_a_restart() 
     let message = err.to_string();
     assert!(message.contains(&k2.to_string()), "{message}");
     assert!(message.contains(&k1.to_string()), "{message}");
+    // ... as a key a caller can act on (issue 12: connect provisionally).
+    assert_eq!(err.presented_other_key(), Some(k2));
+    // A provisional client accepts the new key (and checks the handshake).
+    let provisional = comity_tls::client_config_provisional(&client).unwrap();
+    connect(&server.endpoint(), provisional, CONNECT_TIMEOUT)
+        .await
+        .unwrap();
 
     // A client expecting K2 is served by the same server.
     assert_eq!(

@@ -10,7 +10,9 @@
 use crate::{
     AppState,
     auth::{self, login_cookie_name, session_cookie},
-    ctx::{Ctx, OrPage, PageError, Posted},
+    ctx::{OrPage, PageError, Posted},
+    edge,
+    model::Ctx,
     templates,
 };
 use axum::{
@@ -21,7 +23,7 @@ use axum::{
 };
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use comity_core::{SignedEntry, document, proto};
-use comity_node::accounts::Role;
+use comity_node::{NodeError, accounts::Role, words};
 use serde::Deserialize;
 use std::net::SocketAddr;
 
@@ -290,10 +292,16 @@ pub async fn revise_consultation(
             value: form.title.trim().to_string(),
         }]
     };
+    let status = match form.status.trim() {
+        "" => proto::ConsultationStatus::Unspecified,
+        written => words::parse_consultation_status(written)
+            .map_err(NodeError::from)
+            .or_page(&ctx)?,
+    };
     let request = proto::ReviseConsultationRequest {
         uuid: uuid.clone(),
         closes: form.closes,
-        status: form.status,
+        status: status as i32,
         reply_closes: form.reply_closes,
         report: form.report,
         lang,
@@ -361,11 +369,19 @@ pub async fn draft_liaison(
     Posted { ctx, form }: Posted<LiaisonForm>,
 ) -> Result<Response, PageError> {
     ctx.require(Role::Editor)?;
+    let recipients = |text: &str| -> Result<Vec<proto::Recipient>, NodeError> {
+        list(text)
+            .iter()
+            .map(|r| words::parse_recipient(r).map_err(NodeError::from))
+            .collect()
+    };
     let request = proto::DraftLiaisonRequest {
         from: list(&form.from),
-        to: list(&form.to),
-        cc: list(&form.cc),
-        purpose: form.purpose,
+        to: recipients(&form.to).or_page(&ctx)?,
+        cc: recipients(&form.cc).or_page(&ctx)?,
+        purpose: words::parse_purpose(&form.purpose)
+            .map_err(NodeError::from)
+            .or_page(&ctx)? as i32,
         deadline: form.deadline,
         title: form.title.trim().to_string(),
         body: form.body,
@@ -374,7 +390,9 @@ pub async fn draft_liaison(
         other_identifiers: list(&form.identifiers),
         ..Default::default()
     };
-    ctx.node.draft_liaison(request).or_page(&ctx)?;
+    edge::blocking(&ctx.node, move |node| node.draft_liaison(request))
+        .await
+        .or_page(&ctx)?;
     Ok(see_other("/liaisons?box=drafts".into()))
 }
 
@@ -388,7 +406,9 @@ pub async fn approve_liaison(
         .as_ref()
         .map(|u| u.name.clone())
         .unwrap_or_default();
-    ctx.node.approve_liaison(&id, &by).or_page(&ctx)?;
+    edge::blocking(&ctx.node, move |node| node.approve_liaison(&id, &by))
+        .await
+        .or_page(&ctx)?;
     Ok(see_other("/liaisons?box=drafts".into()))
 }
 
@@ -422,7 +442,9 @@ pub async fn acknowledge(
             origin: origin.clone(),
             uuid: uuid.clone(),
         }),
-        status: form.status,
+        status: words::parse_receipt(&form.status)
+            .map_err(NodeError::from)
+            .or_page(&ctx)? as i32,
         note: form.note.trim().to_string(),
     };
     ctx.node.acknowledge(request).await.or_page(&ctx)?;
@@ -449,7 +471,9 @@ pub async fn reply_liaison(
         title: form.title.trim().to_string(),
         ..Default::default()
     };
-    ctx.node.reply_liaison(request).or_page(&ctx)?;
+    edge::blocking(&ctx.node, move |node| node.reply_liaison(request))
+        .await
+        .or_page(&ctx)?;
     Ok(see_other("/liaisons?box=drafts".into()))
 }
 

@@ -36,7 +36,7 @@ use axum::{
 };
 use comity_core::{
     OrgId, SignedEntry, document,
-    proto::{self, list_liaisons_request::Box as LiaisonBox},
+    proto::{self, ConsultationPhase, list_liaisons_request::Box as LiaisonBox},
 };
 use comity_node::{
     Node, NodeError,
@@ -44,6 +44,7 @@ use comity_node::{
         self, Dialect, consultation_summary_json, consultation_view_json, liaison_view_json,
         opt_string, peers_json, time_json,
     },
+    words,
 };
 use serde_json::{Value, json};
 use std::{collections::HashMap, sync::Arc};
@@ -83,30 +84,11 @@ impl ApiError {
             message: message.into(),
         }
     }
-    fn internal(message: impl Into<String>) -> Self {
-        Self {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            message: message.into(),
-        }
-    }
 }
 
 impl From<NodeError> for ApiError {
     fn from(e: NodeError) -> Self {
-        let status = match &e {
-            NodeError::InvalidArgument(_)
-            | NodeError::Document(_)
-            | NodeError::Verify(_)
-            | NodeError::WrongOrigin { .. }
-            | NodeError::OwnOrigin => StatusCode::BAD_REQUEST,
-            NodeError::NotFound(_) => StatusCode::NOT_FOUND,
-            NodeError::PermissionDenied(_) => StatusCode::FORBIDDEN,
-            NodeError::FailedPrecondition(_)
-            | NodeError::Frozen(_)
-            | NodeError::Equivocation { .. } => StatusCode::CONFLICT,
-            NodeError::Peer { .. } => StatusCode::BAD_GATEWAY,
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
-        };
+        let status = crate::edge::status_of(&e);
         if status.is_server_error() {
             tracing::warn!(error = %e, "API request failed");
         }
@@ -153,9 +135,7 @@ async fn blocking(
     node: Arc<Node>,
     f: impl FnOnce(&Node) -> Result<Value, ApiError> + Send + 'static,
 ) -> ApiResult {
-    let value = tokio::task::spawn_blocking(move || f(&node))
-        .await
-        .map_err(|e| ApiError::internal(format!("API task failed: {e}")))??;
+    let value = crate::edge::blocking(&node, f).await?;
     Ok(json_response(&value))
 }
 
@@ -334,16 +314,6 @@ async fn log(
     .await
 }
 
-const STATUSES: &[&str] = &[
-    "draft",
-    "upcoming",
-    "open",
-    "reply_period",
-    "closed",
-    "withdrawn",
-    "report_published",
-];
-
 async fn list_consultations(
     State(node): State<Arc<Node>>,
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
@@ -355,18 +325,26 @@ async fn list_consultations(
             .map_err(|e| ApiError::bad_request(format!("lang: {e}")))?;
     }
     let status = params.text("status");
-    if !status.is_empty() && !STATUSES.contains(&status.as_str()) {
-        return Err(ApiError::bad_request(format!(
-            "status {status:?} is not one of {}",
-            STATUSES.join(", ")
-        )));
-    }
+    let phase = if status.is_empty() {
+        ConsultationPhase::Unspecified
+    } else {
+        words::PHASES
+            .into_iter()
+            .find(|p| words::phase(*p) == status)
+            .ok_or_else(|| {
+                let names: Vec<&str> = words::PHASES.into_iter().map(words::phase).collect();
+                ApiError::bad_request(format!(
+                    "status {status:?} is not one of {}",
+                    names.join(", ")
+                ))
+            })?
+    };
     let filter = proto::ListConsultationsRequest {
         open: params.flag("open")?,
         origin: params.origin()?.map(|o| o.to_string()).unwrap_or_default(),
         topic: params.text("topic"),
         lang,
-        status,
+        phase: phase as i32,
     };
     blocking(node, move |node| {
         let list = node.list_consultations(&filter)?;

@@ -5,6 +5,7 @@ use crate::{
     AppState,
     auth::{self, LANG_COOKIE, session_cookie},
     i18n::Lang,
+    model::{Ctx, User},
     templates,
 };
 use axum::{
@@ -15,54 +16,11 @@ use axum::{
     response::{IntoResponse, Redirect, Response},
 };
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
-use comity_node::{Node, NodeError, accounts::Role, views::Reader};
+use comity_node::{NodeError, accounts::Role};
 use serde::de::DeserializeOwned;
-use std::sync::Arc;
 
-/// A logged-in account.
-#[derive(Debug, Clone)]
-pub struct User {
-    pub name: String,
-    pub role: Role,
-    pub csrf: String,
-    pub session: String,
-}
-
-/// The reader of a page.
-#[derive(Clone)]
-pub struct Ctx {
-    pub lang: Lang,
-    pub user: Option<User>,
-    /// The request's path, for the language menu and redirects.
-    pub path: String,
-    /// The query without `lang`, so the language menu keeps filters and tabs.
-    pub query: String,
-    pub node: Arc<Node>,
-}
-
+/// What only the dashboard's errors add to [`Ctx`].
 impl Ctx {
-    pub fn t(&self, key: &str) -> String {
-        self.lang.t(key)
-    }
-    pub fn ta(&self, key: &str, args: &[(&'static str, String)]) -> String {
-        self.lang.ta(key, args)
-    }
-    /// Whether the reader may do what `role` may.
-    pub fn can(&self, role: Role) -> bool {
-        self.user.as_ref().is_some_and(|u| u.role.allows(role))
-    }
-    /// What the reader may see: everything this node holds when logged in,
-    /// public entries only otherwise (`public_pages`).
-    pub fn reader(&self) -> Reader {
-        if self.user.is_some() {
-            Reader::Node
-        } else {
-            Reader::Public
-        }
-    }
-    pub fn csrf(&self) -> &str {
-        self.user.as_ref().map_or("", |u| u.csrf.as_str())
-    }
     /// 403 unless the account has `role`.
     pub fn require(&self, role: Role) -> Result<(), PageError> {
         if self.can(role) {
@@ -271,17 +229,8 @@ pub trait OrPage<T> {
 impl<T> OrPage<T> for Result<T, NodeError> {
     fn or_page(self, ctx: &Ctx) -> Result<T, PageError> {
         self.map_err(|e| {
-            let status = match &e {
-                NodeError::NotFound(_) => StatusCode::NOT_FOUND,
-                NodeError::PermissionDenied(_) => StatusCode::FORBIDDEN,
-                NodeError::FailedPrecondition(_) => StatusCode::CONFLICT,
-                NodeError::InvalidArgument(_) | NodeError::Document(_) | NodeError::Verify(_) => {
-                    StatusCode::BAD_REQUEST
-                }
-                NodeError::Peer { .. } => StatusCode::BAD_GATEWAY,
-                _ => StatusCode::INTERNAL_SERVER_ERROR,
-            };
-            if status == StatusCode::INTERNAL_SERVER_ERROR {
+            let status = crate::edge::status_of(&e);
+            if status.is_server_error() {
                 tracing::error!(error = %e, "dashboard request failed");
             }
             ctx.error(status, e.to_string())

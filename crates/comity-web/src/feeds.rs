@@ -38,7 +38,7 @@ use comity_core::{
     liaison,
     proto::{self, document::Body},
 };
-use comity_node::{Node, NodeError};
+use comity_node::{Node, NodeError, words};
 use std::{collections::HashMap, sync::Arc};
 use time::OffsetDateTime;
 
@@ -60,8 +60,11 @@ struct FeedError(StatusCode, String);
 
 impl From<NodeError> for FeedError {
     fn from(e: NodeError) -> Self {
-        tracing::warn!(error = %e, "feed failed");
-        Self(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+        let status = crate::edge::status_of(&e);
+        if status.is_server_error() {
+            tracing::warn!(error = %e, "feed failed");
+        }
+        Self(status, e.to_string())
     }
 }
 
@@ -312,7 +315,10 @@ fn consultation_entry(
     let author = names.of(&doc.origin);
     let mut details = vec![
         format!("Consultation of {author}."),
-        format!("Status: {}.", node.consultation_status(c).replace('_', " ")),
+        format!(
+            "Status: {}.",
+            words::phase(node.consultation_phase(c)).replace('_', " ")
+        ),
     ];
     if c.opens_at.is_some() {
         details.push(format!("Opens: {}.", day(c.opens_at.as_ref())));
@@ -447,14 +453,7 @@ async fn blocking<T: Send + 'static>(
     node: Arc<Node>,
     f: impl FnOnce(&Node) -> Result<T, FeedError> + Send + 'static,
 ) -> Result<T, FeedError> {
-    tokio::task::spawn_blocking(move || f(&node))
-        .await
-        .map_err(|e| {
-            FeedError(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("feed task failed: {e}"),
-            )
-        })?
+    crate::edge::blocking(&node, f).await
 }
 
 async fn consultations_feed(

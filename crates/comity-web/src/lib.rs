@@ -13,13 +13,17 @@
 //! ## Layout
 //!
 //! - [`router`] merges the dashboard with [`feeds`], [`api`] and [`metrics`],
-//!   and counts every HTTP request into `node.counters.http_requests`;
+//!   and counts every HTTP request into `node.counters().http_requests`;
 //! - `pages`: the dashboard's read-only pages (federation, consultations,
 //!   liaisons, attachments);
 //! - `actions`: the write actions behind a login (publish, revise, respond,
 //!   draft, approve, post, reply, acknowledge), every one checked for a CSRF
 //!   token and for the account's role;
 //! - `auth`: sessions, CSRF tokens and the login rate limit;
+//! - `model`: who reads a page (`Ctx`) and the rows the pages hand the
+//!   templates; it imports neither, so pages -> model <- templates;
+//! - `edge`: the one NodeError -> HTTP status mapping, and the one way
+//!   handlers run store work off the async workers;
 //! - `templates`: the pages' HTML, checked at compile time by maud, with the
 //!   stable element ids browser tests drive;
 //! - `i18n`: the interface in the six UN languages, from Fluent catalogues in
@@ -43,7 +47,9 @@ pub mod metrics;
 mod actions;
 mod auth;
 mod ctx;
+mod edge;
 mod i18n;
+mod model;
 mod pages;
 mod templates;
 
@@ -92,7 +98,9 @@ pub fn router(node: Arc<Node>) -> Router {
 }
 
 async fn count_requests(State(node): State<Arc<Node>>, request: Request, next: Next) -> Response {
-    node.counters.http_requests.fetch_add(1, Ordering::Relaxed);
+    node.counters()
+        .http_requests
+        .fetch_add(1, Ordering::Relaxed);
     next.run(request).await
 }
 
@@ -141,7 +149,7 @@ pub async fn serve(
             },
         };
         let Ok(permit) = permits.clone().try_acquire_owned() else {
-            node.counters
+            node.counters()
                 .http_connections_refused
                 .fetch_add(1, Ordering::Relaxed);
             if warned.is_none_or(|at| at.elapsed() >= std::time::Duration::from_secs(60)) {
@@ -206,7 +214,7 @@ struct OpenConnection {
 
 impl OpenConnection {
     fn new(node: Arc<Node>, permit: tokio::sync::OwnedSemaphorePermit) -> Self {
-        node.counters
+        node.counters()
             .http_connections
             .fetch_add(1, Ordering::Relaxed);
         Self {
@@ -219,7 +227,7 @@ impl OpenConnection {
 impl Drop for OpenConnection {
     fn drop(&mut self) {
         self.node
-            .counters
+            .counters()
             .http_connections
             .fetch_sub(1, Ordering::Relaxed);
     }

@@ -38,7 +38,7 @@ use axum::{
     routing::get,
 };
 use comity_core::OrgId;
-use comity_node::{Node, NodeError, peers};
+use comity_node::{Node, NodeError};
 use std::{
     collections::HashMap,
     fmt::Write as _,
@@ -56,10 +56,7 @@ pub fn router(node: Arc<Node>) -> Router {
 }
 
 async fn metrics(State(node): State<Arc<Node>>) -> Response {
-    let rendered = tokio::task::spawn_blocking(move || render(&node))
-        .await
-        .map_err(|e| NodeError::Internal(format!("metrics task failed: {e}")))
-        .and_then(|r| r);
+    let rendered = crate::edge::blocking(&node, render).await;
     match rendered {
         Ok(text) => ([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response(),
         Err(e) => {
@@ -168,7 +165,7 @@ pub fn render(node: &Node) -> Result<String, NodeError> {
         );
     }
 
-    let counters = &node.counters;
+    let counters = &node.counters();
     m.single(
         "comity_entries_published_total",
         "counter",
@@ -234,7 +231,7 @@ pub fn render(node: &Node) -> Result<String, NodeError> {
     let lags: Vec<_> = views
         .iter()
         .flat_map(|view| {
-            peers::lag(view, &ours)
+            view.lag(&ours)
                 .into_iter()
                 .map(move |(origin, local, remote)| {
                     (view.record.org.as_str(), origin, local, remote)

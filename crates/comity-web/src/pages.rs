@@ -5,7 +5,9 @@
 
 use crate::{
     AppState, actions,
-    ctx::{Ctx, OrPage, PageError, gate, remember_language, security_headers},
+    ctx::{OrPage, PageError, gate, remember_language, security_headers},
+    edge,
+    model::{ConsultationFilter, Cosigned, Ctx, DraftRow, FederationRow, Tab},
     templates,
 };
 use axum::{
@@ -16,8 +18,11 @@ use axum::{
     response::{IntoResponse, Redirect, Response},
     routing::{get, post},
 };
-use comity_core::{OrgId, proto, proto::list_liaisons_request::Box as LiaisonBox};
-use comity_node::{Node, NodeError, accounts::Role};
+use comity_core::{
+    OrgId, proto,
+    proto::{ConsultationPhase, list_liaisons_request::Box as LiaisonBox},
+};
+use comity_node::{Node, NodeError, accounts::Role, words};
 use maud::Markup;
 use serde::Deserialize;
 use std::collections::{BTreeSet, HashMap};
@@ -81,39 +86,61 @@ fn org_arg(ctx: &Ctx, text: &str) -> Result<OrgId, PageError> {
     OrgId::new(text).map_err(|e| ctx.error(StatusCode::NOT_FOUND, e.to_string()))
 }
 
-/// One row of the federation table.
-pub struct FederationRow {
-    pub org: String,
-    pub profile: Option<proto::OrgProfile>,
-    pub own: bool,
-    pub reciprocal: bool,
-    pub connected: bool,
-    /// Per origin the peer holds ahead of us: (origin, ours, theirs).
-    pub behind: Vec<(String, u64, u64)>,
-    pub last_error: Option<String>,
-    pub last_contact: Option<time::OffsetDateTime>,
+/// The checkpoint columns of one organisation's row.
+fn checkpoint_cells(node: &Node, org: &OrgId) -> Result<(Option<u64>, Vec<Cosigned>), NodeError> {
+    let size = node.checkpoint_of(org)?.map(|c| c.checkpoint.size);
+    let cosigners = node
+        .cosignatures_of(org)?
+        .into_iter()
+        .map(|(cosigner, size, at)| {
+            let at = time::OffsetDateTime::from_unix_timestamp(i64::try_from(at).unwrap_or(0))
+                .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+            (cosigner.to_string(), size, at)
+        })
+        .collect();
+    Ok((size, cosigners))
 }
 
 async fn federation(ctx: Ctx) -> Result<Markup, PageError> {
     let node = &ctx.node;
-    let ours: HashMap<OrgId, u64> = node
-        .heads()
-        .or_page(&ctx)?
-        .into_iter()
-        .map(|(o, h)| (o, h.seq))
-        .collect();
+    let reader = ctx.reader();
+    let mut views = node.peer_table().views();
+    views.sort_by(|a, b| a.record.org.cmp(&b.record.org));
+    let orgs: Vec<OrgId> = views.iter().map(|v| v.record.org.clone()).collect();
+    let (ours, mut profiles, (checkpoint, cosigners), mut cells) =
+        edge::blocking(node, move |node| {
+            let ours: HashMap<OrgId, u64> =
+                node.heads()?.into_iter().map(|(o, h)| (o, h.seq)).collect();
+            let profiles = orgs
+                .iter()
+                .map(|org| node.profile_for(org, reader))
+                .collect::<Result<Vec<_>, NodeError>>()?;
+            let own = checkpoint_cells(node, node.org())?;
+            let cells = orgs
+                .iter()
+                .map(|org| checkpoint_cells(node, org))
+                .collect::<Result<Vec<_>, NodeError>>()?;
+            Ok((ours, profiles.into_iter(), own, cells.into_iter()))
+        })
+        .await
+        .or_page(&ctx)?;
     let mut rows = vec![FederationRow {
         org: node.org().to_string(),
         profile: Some(node.profile()),
         own: true,
         reciprocal: true,
         connected: true,
+        dialled: if node.config().dial_out_only() {
+            "dial-out-only"
+        } else {
+            "reachable"
+        },
         behind: Vec::new(),
         last_error: None,
         last_contact: None,
+        checkpoint,
+        cosigners,
     }];
-    let mut views = node.peer_table().views();
-    views.sort_by(|a, b| a.record.org.cmp(&b.record.org));
     for view in views {
         let behind = view
             .remote_heads
@@ -123,35 +150,22 @@ async fn federation(ctx: Ctx) -> Result<Markup, PageError> {
                 (*remote > local).then(|| (origin.to_string(), local, *remote))
             })
             .collect();
+        let (checkpoint, cosigners) = cells.next().unwrap_or_default();
         rows.push(FederationRow {
             org: view.record.org.to_string(),
-            profile: node
-                .profile_for(&view.record.org, ctx.reader())
-                .or_page(&ctx)?,
+            profile: profiles.next().flatten(),
             own: false,
             reciprocal: view.reciprocal,
             connected: view.connected,
+            dialled: view.dialled(),
             behind,
             last_error: view.last_error.clone(),
             last_contact: view.last_contact.map(time::OffsetDateTime::from),
+            checkpoint,
+            cosigners,
         });
     }
     Ok(templates::federation(&ctx, &rows))
-}
-
-/// The filters of the consultations page, as the GET form sends them.
-#[derive(Debug, Default, Deserialize)]
-pub struct ConsultationFilter {
-    #[serde(default)]
-    pub org: String,
-    #[serde(default)]
-    pub topic: String,
-    /// The language of the documents (`lang` is the interface's).
-    #[serde(default)]
-    pub language: String,
-    /// Empty: open now (including a reply period); "all": any.
-    #[serde(default)]
-    pub status: String,
 }
 
 async fn consultations(
@@ -159,24 +173,36 @@ async fn consultations(
     Query(filter): Query<ConsultationFilter>,
 ) -> Result<Markup, PageError> {
     let node = &ctx.node;
-    let (open, status) = match filter.status.as_str() {
-        "" | "open" => (true, String::new()),
-        "all" => (false, String::new()),
-        other => (false, other.to_string()),
+    // A phase that names none matches nothing.
+    let (open, phase) = match filter.status.as_str() {
+        "" | "open" => (true, Some(ConsultationPhase::Unspecified)),
+        "all" => (false, Some(ConsultationPhase::Unspecified)),
+        other => (
+            false,
+            words::PHASES
+                .into_iter()
+                .find(|p| words::phase(*p) == other),
+        ),
     };
-    let request = proto::ListConsultationsRequest {
+    let request = phase.map(|phase| proto::ListConsultationsRequest {
         open,
         origin: filter.org.trim().to_string(),
         topic: filter.topic.trim().to_string(),
         lang: filter.language.trim().to_string(),
-        status,
-    };
-    let list = node
-        .list_consultations_for(&request, ctx.reader())
-        .or_page(&ctx)?;
-    let all = node
-        .list_consultations_for(&proto::ListConsultationsRequest::default(), ctx.reader())
-        .or_page(&ctx)?;
+        phase: phase as i32,
+    });
+    let reader = ctx.reader();
+    let (list, all) = edge::blocking(node, move |node| {
+        let list = match request {
+            Some(request) => node.list_consultations_for(&request, reader)?,
+            None => Vec::new(),
+        };
+        let all =
+            node.list_consultations_for(&proto::ListConsultationsRequest::default(), reader)?;
+        Ok::<_, NodeError>((list, all))
+    })
+    .await
+    .or_page(&ctx)?;
     let topics: BTreeSet<String> = all.iter().flat_map(|c| c.topics.clone()).collect();
     let mut orgs: BTreeSet<String> = node.follows().iter().map(ToString::to_string).collect();
     orgs.insert(node.org().to_string());
@@ -199,10 +225,12 @@ async fn consultation(
     Path((origin, uuid)): Path<(String, String)>,
 ) -> Result<Markup, PageError> {
     let origin = org_arg(&ctx, &origin)?;
-    let view = ctx
-        .node
-        .show_consultation_for(&origin, &uuid, ctx.reader())
-        .or_page(&ctx)?;
+    let (org, reader) = (origin.clone(), ctx.reader());
+    let view = edge::blocking(&ctx.node, move |node| {
+        node.show_consultation_for(&org, &uuid, reader)
+    })
+    .await
+    .or_page(&ctx)?;
     Ok(templates::consultation(&ctx, &origin, &view))
 }
 
@@ -210,50 +238,6 @@ async fn consultation(
 pub struct LiaisonsQuery {
     #[serde(default, rename = "box")]
     pub which: String,
-}
-
-/// A tab of the liaisons page.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Tab {
-    Inbox,
-    Outbox,
-    Awaiting,
-    Overdue,
-    Drafts,
-}
-
-impl Tab {
-    pub const ALL: [Tab; 5] = [
-        Tab::Inbox,
-        Tab::Outbox,
-        Tab::Awaiting,
-        Tab::Overdue,
-        Tab::Drafts,
-    ];
-    pub fn name(self) -> &'static str {
-        match self {
-            Tab::Inbox => "inbox",
-            Tab::Outbox => "outbox",
-            Tab::Awaiting => "awaiting",
-            Tab::Overdue => "overdue",
-            Tab::Drafts => "drafts",
-        }
-    }
-    fn parse(text: &str) -> Tab {
-        Tab::ALL
-            .into_iter()
-            .find(|t| t.name() == text)
-            .unwrap_or(Tab::Inbox)
-    }
-}
-
-/// A local draft, decoded for the drafts tab.
-pub struct DraftRow {
-    pub id: String,
-    pub statement: proto::LiaisonStatement,
-    pub restricted: bool,
-    pub approved_by: Option<String>,
-    pub posted_seq: Option<u64>,
 }
 
 async fn liaisons(ctx: Ctx, Query(q): Query<LiaisonsQuery>) -> Result<Markup, PageError> {
@@ -264,12 +248,11 @@ async fn liaisons(ctx: Ctx, Query(q): Query<LiaisonsQuery>) -> Result<Markup, Pa
             return Err(ctx.error(StatusCode::FORBIDDEN, ctx.t("error-login-needed")));
         }
         let mut drafts = Vec::new();
-        for d in ctx
-            .node
-            .store()
-            .drafts()
-            .map_err(NodeError::from)
-            .or_page(&ctx)?
+        for d in edge::blocking(&ctx.node, |node| {
+            node.store().drafts().map_err(NodeError::from)
+        })
+        .await
+        .or_page(&ctx)?
         {
             let Ok(statement) = proto::LiaisonStatement::decode(d.statement.as_slice()) else {
                 continue;
@@ -291,9 +274,9 @@ async fn liaisons(ctx: Ctx, Query(q): Query<LiaisonsQuery>) -> Result<Markup, Pa
         Tab::Overdue => LiaisonBox::Overdue,
         _ => LiaisonBox::Inbox,
     };
-    let list = ctx
-        .node
-        .list_liaisons_for(which, ctx.reader())
+    let reader = ctx.reader();
+    let list = edge::blocking(&ctx.node, move |node| node.list_liaisons_for(which, reader))
+        .await
         .or_page(&ctx)?;
     Ok(templates::liaisons(&ctx, tab, &list, &[]))
 }
@@ -308,10 +291,12 @@ async fn liaison(
     Path((origin, uuid)): Path<(String, String)>,
 ) -> Result<Markup, PageError> {
     let origin = org_arg(&ctx, &origin)?;
-    let view = ctx
-        .node
-        .show_liaison_for(&origin, &uuid, ctx.reader())
-        .or_page(&ctx)?;
+    let (org, id, reader) = (origin.clone(), uuid.clone(), ctx.reader());
+    let view = edge::blocking(&ctx.node, move |node| {
+        node.show_liaison_for(&org, &id, reader)
+    })
+    .await
+    .or_page(&ctx)?;
     Ok(templates::liaison(&ctx, &origin, &uuid, &view))
 }
 
@@ -368,13 +353,12 @@ async fn attachment(
         .attachment_for(&hash, ctx.reader())
         .await
         .or_page(&ctx)?;
-    let bytes = ctx
-        .node
-        .store()
-        .blob(&hash)
-        .map_err(NodeError::from)
-        .or_page(&ctx)?
-        .ok_or_else(|| ctx.error(StatusCode::NOT_FOUND, ctx.t("error-not-found")))?;
+    let bytes = edge::blocking(&ctx.node, move |node| {
+        node.store().blob(&hash).map_err(NodeError::from)
+    })
+    .await
+    .or_page(&ctx)?
+    .ok_or_else(|| ctx.error(StatusCode::NOT_FOUND, ctx.t("error-not-found")))?;
     let hex = hash.to_hex();
     let name = file_name(&q.name, &hex);
     let ascii: String = name

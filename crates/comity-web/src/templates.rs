@@ -44,13 +44,12 @@
 //! - error pages: `#error-message`.
 
 use crate::{
-    ctx::{Ctx, User},
     i18n::{Lang, pick},
-    pages::{ConsultationFilter, DraftRow, FederationRow, Tab},
+    model::{ConsultationFilter, Ctx, DraftRow, FederationRow, Tab, User},
 };
 use axum::http::StatusCode;
 use comity_core::{Hash, OrgId, dates, proto};
-use comity_node::{accounts::Role, views::stakeholder_group_name};
+use comity_node::{accounts::Role, words};
 use maud::{DOCTYPE, Markup, html};
 
 pub const STYLESHEET: &str = include_str!("style.css");
@@ -309,8 +308,10 @@ pub fn federation(ctx: &Ctx, rows: &[FederationRow]) -> Markup {
                     th { (ctx.t("col-region")) }
                     th { (ctx.t("col-reciprocal")) }
                     th { (ctx.t("col-connected")) }
+                    th { (ctx.t("col-dialled")) }
                     th { (ctx.t("col-lag")) }
                     th { (ctx.t("col-last-error")) }
+                    th { (ctx.t("col-checkpoint")) }
                 } }
                 tbody {
                     @for row in rows {
@@ -323,13 +324,17 @@ pub fn federation(ctx: &Ctx, rows: &[FederationRow]) -> Markup {
                                 }
                                 @if row.own { " " span.badge { (ctx.t("this-node")) } }
                             }
-                            td { (group_label(ctx, stakeholder_group_name(profile.stakeholder_group))) }
+                            td { (group_label(ctx, words::stakeholder_group(profile.stakeholder_group()))) }
                             td {
                                 (profile.region)
                                 @if !profile.country.is_empty() { " (" (profile.country) ")" }
                             }
                             td { @if row.own { "—" } @else { (yes_no(ctx, row.reciprocal)) } }
                             td { @if row.own { "—" } @else { (yes_no(ctx, row.connected)) } }
+                            td.dialled data-dialled=(row.dialled) {
+                                @if row.own { (ctx.t(&format!("reach-{}", row.dialled))) }
+                                @else { (ctx.t(&format!("dialled-{}", row.dialled))) }
+                            }
                             td {
                                 @if row.own { "—" }
                                 @else if row.behind.is_empty() { (ctx.t("lag-none")) }
@@ -344,6 +349,21 @@ pub fn federation(ctx: &Ctx, rows: &[FederationRow]) -> Markup {
                                 @if let Some(t) = row.last_contact {
                                     div.note { (ctx.t("last-contact")) " "
                                         (t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()) }
+                                }
+                            }
+                            td.checkpoint {
+                                @match row.checkpoint {
+                                    Some(size) => { (ctx.ta("checkpoint-size", &[("size", size.to_string())])) }
+                                    None => { (ctx.t("checkpoint-none")) }
+                                }
+                                @for (cosigner, size, at) in &row.cosigners {
+                                    div.note data-cosigner=(cosigner) {
+                                        (ctx.ta("checkpoint-cosigned", &[
+                                            ("org", cosigner.clone()),
+                                            ("time", at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()),
+                                        ]))
+                                        " (" (ctx.ta("checkpoint-size", &[("size", size.to_string())])) ")"
+                                    }
                                 }
                             }
                         }
@@ -422,7 +442,7 @@ pub fn consultations(
                             td { (c.origin) }
                             td { (c.topics.join(", ")) }
                             td { (time_el(c.closes_at.as_ref())) }
-                            td { (status_label(ctx, &c.status)) }
+                            td { (status_label(ctx, words::phase(c.phase()))) }
                             td { (c.responses) }
                         }
                     }
@@ -511,7 +531,7 @@ pub fn consultation(ctx: &Ctx, origin: &OrgId, view: &proto::ConsultationView) -
                 }
                 dl {
                     dt { (ctx.t("col-organisation")) } dd { (origin) }
-                    dt { (ctx.t("col-status")) } dd #consultation-status { (status_label(ctx, &summary.status)) }
+                    dt { (ctx.t("col-status")) } dd #consultation-status { (status_label(ctx, words::phase(summary.phase()))) }
                     dt { (ctx.t("field-opens")) } dd { (time_el(c.opens_at.as_ref())) }
                     dt { (ctx.t("field-closes")) } dd { (time_el(c.closes_at.as_ref())) }
                     @if c.reply_closes_at.is_some() {
@@ -550,7 +570,7 @@ pub fn consultation(ctx: &Ctx, origin: &OrgId, view: &proto::ConsultationView) -
                 div.scroll { table #revisions-table {
                     thead { tr { th { (ctx.t("col-revision")) } th { (ctx.t("col-published")) } th { (ctx.t("col-closes")) } th { (ctx.t("col-status")) } th { (ctx.t("col-entry")) } } }
                     tbody { @for r in &view.revisions {
-                        tr { td { (r.revision) } td { (time_el(r.created_at.as_ref())) } td { (time_el(r.closes_at.as_ref())) } td { (status_label(ctx, &r.status)) } td { code { (r.seq) } } }
+                        tr { td { (r.revision) } td { (time_el(r.created_at.as_ref())) } td { (time_el(r.closes_at.as_ref())) } td { (status_label(ctx, words::phase(r.phase()))) } td { code { (r.seq) } } }
                     } }
                 } }
                 h2 #responses { (ctx.t("responses")) " (" (view.responses.len()) ")" }
@@ -561,7 +581,7 @@ pub fn consultation(ctx: &Ctx, origin: &OrgId, view: &proto::ConsultationView) -
                         tbody { @for r in &view.responses {
                             tr.late[r.late] data-origin=(r.origin) data-uuid=(r.uuid) {
                                 td { (r.origin) @if !r.on_behalf_of.is_empty() { br; span.note { (r.on_behalf_of) } } }
-                                td { (group_label(ctx, &r.stakeholder_group)) }
+                                td { (group_label(ctx, words::stakeholder_group(r.stakeholder_group()))) }
                                 td { @if r.region == "unspecified" { (ctx.t("sg-unspecified")) } @else { (r.region) } }
                                 td { (time_el(r.created_at.as_ref())) @if r.late { " " span.badge.late { (ctx.t("late")) } } }
                                 td {
@@ -626,9 +646,9 @@ fn liaison_row(ctx: &Ctx, l: &proto::LiaisonSummary) -> Markup {
             }
             td { (l.origin) @if !l.from.is_empty() { br; span.note { (l.from.join(", ")) } } }
             td { (l.to.join(", ")) @if !l.cc.is_empty() { br; span.note { (ctx.t("cc")) ": " (l.cc.join(", ")) } } }
-            td { (purpose_label(ctx, &l.purpose)) }
+            td { (purpose_label(ctx, words::purpose(l.purpose()))) }
             td { (l.deadline) @if l.overdue { " " span.badge.overdue { (ctx.t("overdue")) } } }
-            td { (state_label(ctx, &l.action_state)) }
+            td { (state_label(ctx, words::action_state(l.action_state()))) }
             td { (time_el(l.created_at.as_ref())) }
         }
     }
@@ -751,9 +771,9 @@ pub fn liaison(ctx: &Ctx, origin: &OrgId, uuid: &str, view: &proto::LiaisonView)
                     dt { (ctx.t("col-from")) } dd { (origin) @if !s.from_groups.is_empty() { " (" (s.from_groups.join(", ")) ")" } }
                     dt { (ctx.t("col-to")) } dd { (summary.to.join(", ")) }
                     @if !summary.cc.is_empty() { dt { (ctx.t("cc")) } dd { (summary.cc.join(", ")) } }
-                    dt { (ctx.t("col-purpose")) } dd { (purpose_label(ctx, &summary.purpose)) }
+                    dt { (ctx.t("col-purpose")) } dd { (purpose_label(ctx, words::purpose(summary.purpose()))) }
                     dt { (ctx.t("col-deadline")) } dd { @if summary.deadline.is_empty() { "—" } @else { (summary.deadline) } @if summary.overdue { " " span.badge.overdue { (ctx.t("overdue")) } } }
-                    dt { (ctx.t("col-state")) } dd #liaison-state { (state_label(ctx, &summary.action_state)) }
+                    dt { (ctx.t("col-state")) } dd #liaison-state { (state_label(ctx, words::action_state(summary.action_state()))) }
                     dt { (ctx.t("col-published")) } dd { (time_el(summary.created_at.as_ref())) }
                     @if !s.other_identifiers.is_empty() { dt { (ctx.t("field-identifiers")) } dd { (s.other_identifiers.join(", ")) } }
                     @for c in &s.contacts {
@@ -781,10 +801,10 @@ pub fn liaison(ctx: &Ctx, origin: &OrgId, uuid: &str, view: &proto::LiaisonView)
                     tbody { @for r in &view.recipients {
                         tr.overdue[r.overdue] data-org=(r.org) {
                             td { (r.org) @if !r.group.is_empty() { "/" (r.group) } @if r.cc { " " span.badge { (ctx.t("cc")) } } }
-                            td { (purpose_label(ctx, &r.purpose)) }
-                            td.action-state { (state_label(ctx, &r.action_state)) @if r.overdue { " " span.badge.overdue { (ctx.t("overdue")) } } }
+                            td { (purpose_label(ctx, words::purpose(r.purpose()))) }
+                            td.action-state { (state_label(ctx, words::action_state(r.action_state()))) @if r.overdue { " " span.badge.overdue { (ctx.t("overdue")) } } }
                             td { @for rc in &r.receipts {
-                                div { (state_label(ctx, &rc.status)) " · " (time_el(rc.created_at.as_ref()))
+                                div { (state_label(ctx, words::receipt(rc.status()))) " · " (time_el(rc.created_at.as_ref()))
                                     @if !rc.note.is_empty() { br; span.note { (rc.note) } } }
                             } }
                         }

@@ -21,7 +21,7 @@ use tower::ServiceExt;
 fn node(org: &str, clock: &Arc<ManualClock>, group: &str) -> Arc<Node> {
     common::node(org, clock, |config| {
         config.http.base_url = Some(format!("https://{org}.example.org"));
-        config.profile.stakeholder_group = Some(group.into());
+        config.profile.stakeholder_group = Some(group.parse().unwrap());
         config.profile.region = Some("global".into());
     })
 }
@@ -119,9 +119,15 @@ async fn world() -> World {
     .unwrap();
     let public = ietf
         .draft_liaison(proto::DraftLiaisonRequest {
-            to: vec!["itu".into()],
-            cc: vec!["icann".into()],
-            purpose: "action".into(),
+            to: vec![proto::Recipient {
+                to: "itu".into(),
+                purpose: 0,
+            }],
+            cc: vec![proto::Recipient {
+                to: "icann".into(),
+                purpose: 0,
+            }],
+            purpose: proto::LiaisonPurpose::Action as i32,
             deadline: "2027-02-28".into(),
             title: "Review of the YANG models".into(),
             body: "Please review.".into(),
@@ -131,8 +137,11 @@ async fn world() -> World {
     let public_liaison = uuid_of(&ietf.post_liaison(&public.id).await.unwrap());
     let restricted = ietf
         .draft_liaison(proto::DraftLiaisonRequest {
-            to: vec!["itu".into()],
-            purpose: "comment".into(),
+            to: vec![proto::Recipient {
+                to: "itu".into(),
+                purpose: 0,
+            }],
+            purpose: proto::LiaisonPurpose::Comment as i32,
             deadline: "2027-02-20".into(),
             title: "Confidential coordination".into(),
             body: "For ITU only.".into(),
@@ -424,7 +433,7 @@ async fn a_liaison_is_shown_with_recipients_and_receipts() {
                 origin: "ietf".into(),
                 uuid: w.public_liaison.clone(),
             }),
-            status: "accepted_for_action".into(),
+            status: proto::ReceiptStatus::AcceptedForAction as i32,
             note: "Forwarded to SG15.".into(),
         })
         .await

@@ -35,7 +35,7 @@ async fn node_with(id: &str, configure: impl FnOnce(&mut Config)) -> Arc<Node> {
         "127.0.0.1:0".parse().unwrap(),
     );
     configure(&mut config);
-    config.profile.stakeholder_group = Some("technical-academic".into());
+    config.profile.stakeholder_group = Some("technical-academic".parse().unwrap());
     config.profile.region = Some("Europe".into());
     config.profile.groups = vec![format!("{id}/liaisons")];
     let node = Node::new(config, IdentityKey::generate(), Arc::new(MemStore::new())).unwrap();
@@ -542,8 +542,11 @@ async fn liaison_between(ietf: &Arc<Node>) -> (Arc<Node>, String) {
     ietf.add_peer(org("itu"), itu.public_key(), None).unwrap();
     let draft = itu
         .draft_liaison(proto::DraftLiaisonRequest {
-            to: vec!["ietf".into()],
-            purpose: "action".into(),
+            to: vec![proto::Recipient {
+                to: "ietf".into(),
+                purpose: 0,
+            }],
+            purpose: proto::LiaisonPurpose::Action as i32,
             deadline: "2099-06-30".into(),
             title: "Request for review of Y.3000".into(),
             body: "Please review the attached draft.".into(),
@@ -848,7 +851,7 @@ async fn a_real_server_serves_counts_and_stops() {
         let _ = stopped.await;
     }));
     let before = node
-        .counters
+        .counters()
         .http_requests
         .load(std::sync::atomic::Ordering::Relaxed);
     let response = raw_get(addr, "/login?lang=ru").await;
@@ -862,7 +865,7 @@ async fn a_real_server_serves_counts_and_stops() {
     let response = raw_get(addr, "/consultations").await;
     assert!(response.starts_with("HTTP/1.1 303"), "{response}");
     let after = node
-        .counters
+        .counters()
         .http_requests
         .load(std::sync::atomic::Ordering::Relaxed);
     assert_eq!(after - before, 2);
@@ -962,7 +965,7 @@ async fn idle_half_sent_requests_are_closed_and_the_dashboard_keeps_serving() {
     wait_until(
         std::time::Duration::from_secs(10),
         "the server counts no open connection",
-        || node.counters.http_connections.load(Ordering::Relaxed) == 0,
+        || node.counters().http_connections.load(Ordering::Relaxed) == 0,
     )
     .await;
     let response = try_raw_get(addr, "/login").await;
@@ -988,7 +991,7 @@ async fn connections_beyond_the_limit_are_refused_and_the_dashboard_recovers() {
     })
     .await;
     let (addr, stop, server) = serve_dashboard(&node).await;
-    let counters = &node.counters;
+    let counters = &node.counters();
     let mut held = Vec::new();
     for _ in 0..OPENED {
         held.push(tokio::net::TcpStream::connect(addr).await.unwrap());
@@ -1039,4 +1042,72 @@ async fn the_json_api_needs_a_session_even_with_public_pages() {
     // Feeds stay public: feed readers carry no session.
     let feed = send(&app, get("/feeds/consultations.atom", "")).await;
     assert_eq!(feed.status(), StatusCode::OK);
+}
+
+/// The federation page shows, per organisation, the latest checkpoint kept
+/// of its log and who cosigned it when (issue 13).
+#[tokio::test]
+async fn the_federation_page_shows_checkpoints_and_their_cosigners() {
+    let itu = node("itu", true).await;
+    let ietf = org("ietf");
+    let ietf_key = IdentityKey::generate();
+    itu.add_peer(ietf.clone(), ietf_key.public(), None).unwrap();
+    let app = comity_web::router(itu.clone());
+    let before = text(send(&app, get("/federation", "")).await).await;
+    assert!(!before.contains("data-cosigner"));
+    let signed = itu
+        .sign_own_checkpoint()
+        .await
+        .unwrap()
+        .expect("a checkpoint");
+    let size = signed.checkpoint.size;
+    // ietf's cosignature comes back, as gossip brings it.
+    let mut cosigned = signed.clone();
+    cosigned.add_cosignature(
+        &comity_core::checkpoint::Cosignature::sign(
+            &signed.note.text,
+            &ietf,
+            &ietf_key,
+            1_800_000_000,
+        )
+        .unwrap(),
+    );
+    itu.absorb_notes(&ietf, vec![cosigned.to_text().into_bytes()])
+        .await
+        .unwrap();
+    let page = text(send(&app, get("/federation", "")).await).await;
+    assert!(page.contains(&format!("size {size}")), "{page}");
+    assert!(page.contains("data-cosigner=\"ietf\""), "{page}");
+    assert!(page.contains("2027-01-15T08:00:00Z"), "{page}");
+}
+
+/// Issue 12: the federation page says whether this node can be dialled,
+/// and, per peer, who dialled the link.
+#[tokio::test]
+async fn the_federation_page_shows_reach_and_who_dialled() {
+    for (listen, shown, text_en) in [
+        (comity_node::config::Listen::On, "reachable", "reachable"),
+        (
+            comity_node::config::Listen::Off,
+            "dial-out-only",
+            "dial-out only",
+        ),
+    ] {
+        let node = node_with("kenya-igf", |c| {
+            c.http.public_pages = true;
+            c.network.listen = listen;
+        })
+        .await;
+        node.add_peer(org("itu"), IdentityKey::generate().public(), None)
+            .unwrap();
+        let app = comity_web::router(node.clone());
+        let html = text(send(&app, get("/federation", "")).await).await;
+        assert!(
+            html.contains(&format!("data-dialled=\"{shown}\"")),
+            "{shown}: {html}"
+        );
+        assert!(html.contains(text_en), "{text_en}");
+        // The peer, never connected either way.
+        assert!(html.contains("data-dialled=\"none\""), "{html}");
+    }
 }

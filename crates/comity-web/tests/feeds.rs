@@ -106,8 +106,11 @@ async fn world() -> World {
     clock.advance(Duration::hours(1));
     let public = ietf
         .draft_liaison(proto::DraftLiaisonRequest {
-            to: vec!["itu".into()],
-            purpose: "action".into(),
+            to: vec![proto::Recipient {
+                to: "itu".into(),
+                purpose: 0,
+            }],
+            purpose: proto::LiaisonPurpose::Action as i32,
             deadline: "2027-02-28".into(),
             title: "Review of the YANG models for optical transport".into(),
             body: "Please review the attached models.".into(),
@@ -117,8 +120,11 @@ async fn world() -> World {
     let public_liaison = ietf.post_liaison(&public.id).await.unwrap();
     let restricted = ietf
         .draft_liaison(proto::DraftLiaisonRequest {
-            to: vec!["itu".into()],
-            purpose: "comment".into(),
+            to: vec![proto::Recipient {
+                to: "itu".into(),
+                purpose: 0,
+            }],
+            purpose: proto::LiaisonPurpose::Comment as i32,
             deadline: "2027-02-20 +02:00".into(),
             title: "Confidential: coordination on numbering resources".into(),
             body: "For ITU's eyes only.".into(),
@@ -543,7 +549,7 @@ async fn the_calendar_filters_by_origin_and_cancels_withdrawn_consultations() {
     w.itu
         .revise_consultation(proto::ReviseConsultationRequest {
             uuid: w.itu_consultation.clone(),
-            status: "withdrawn".into(),
+            status: proto::ConsultationStatus::Withdrawn as i32,
             ..Default::default()
         })
         .await

@@ -264,12 +264,12 @@ async fn metrics_parse_and_move_with_publishing_and_ingest() {
 
     // The request counters are kept by the servers (the merged HTTP router
     // and the gRPC services); /metrics reports what they count.
-    itu.counters.http_requests.fetch_add(3, Ordering::Relaxed);
-    itu.counters.grpc_requests.fetch_add(5, Ordering::Relaxed);
-    itu.counters
+    itu.counters().http_requests.fetch_add(3, Ordering::Relaxed);
+    itu.counters().grpc_requests.fetch_add(5, Ordering::Relaxed);
+    itu.counters()
         .http_connections
         .fetch_add(7, Ordering::Relaxed);
-    itu.counters
+    itu.counters()
         .http_connections_refused
         .fetch_add(11, Ordering::Relaxed);
     let counted = scrape(&itu).await;
@@ -373,6 +373,29 @@ async fn connection_state_and_lag_per_peer_and_origin() {
         .await
         .unwrap();
 
+    // Both recover their own logs first (each pins the other), and only
+    // then publish their profiles.
+    for node in [&itu, &ietf] {
+        let start = std::time::Instant::now();
+        while matches!(
+            node.recovery(),
+            comity_node::recovery::Recovery::Recovering { .. }
+        ) {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(30),
+                "never recovered"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+    let start = std::time::Instant::now();
+    while ietf.store().head(ietf.org()).unwrap().is_none() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "no profile published"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     let ietf_head = ietf.store().head(ietf.org()).unwrap().unwrap().seq as f64;
     scrape_until(&itu, |s| {
         vec![

@@ -176,7 +176,7 @@ async fn world() -> World {
     ietf.store().put_blob(&secret_blob).unwrap();
     ietf.publish_to(
         Doc::Response(proto::ConsultationResponse {
-            uuid: document::new_uuid(),
+            uuid: document::new_uuid(time::OffsetDateTime::now_utc()),
             consultation: doc_ref("itu", &public_consultation),
             text: en("SECRET-RESPONSE for ITU only"),
             attachments: vec![attachment("annex.pdf", &secret_blob)],
@@ -201,14 +201,14 @@ async fn world() -> World {
             ..Default::default()
         })
     };
-    let restricted_consultation = document::new_uuid();
+    let restricted_consultation = document::new_uuid(time::OffsetDateTime::now_utc());
     itu.publish_to(
         consultation_body(&restricted_consultation, 1, "SECRET-CONSULTATION"),
         Audience::Restricted(vec![org("ietf")]),
     )
     .await
     .unwrap();
-    let revised = document::new_uuid();
+    let revised = document::new_uuid(time::OffsetDateTime::now_utc());
     itu.publish(consultation_body(&revised, 1, "Public first revision"))
         .await
         .unwrap();
@@ -222,8 +222,11 @@ async fn world() -> World {
     // A public statement, with a restricted reply and a restricted receipt.
     let draft = itu
         .draft_liaison(proto::DraftLiaisonRequest {
-            to: vec!["ietf".into()],
-            purpose: "action".into(),
+            to: vec![proto::Recipient {
+                to: "ietf".into(),
+                purpose: 0,
+            }],
+            purpose: proto::LiaisonPurpose::Action as i32,
             deadline: "2027-02-28".into(),
             title: "Public statement on routing security".into(),
             body: "Please review.".into(),
@@ -235,8 +238,11 @@ async fn world() -> World {
     // A restricted statement, answered in public.
     let draft = itu
         .draft_liaison(proto::DraftLiaisonRequest {
-            to: vec!["ietf".into()],
-            purpose: "comment".into(),
+            to: vec![proto::Recipient {
+                to: "ietf".into(),
+                purpose: 0,
+            }],
+            purpose: proto::LiaisonPurpose::Comment as i32,
             deadline: "2027-02-20".into(),
             title: "SECRET-PARENT coordination".into(),
             body: "For the IETF only.".into(),

@@ -237,7 +237,7 @@ async fn run(case: Case) {
     let consultation = itu.sign(
         &case.created[0],
         Doc::Consultation(proto::Consultation {
-            uuid: document::new_uuid(),
+            uuid: document::new_uuid(time::OffsetDateTime::now_utc()),
             revision: 1,
             title: en("Timestamps at the ends of time"),
             opens_at: Some(opens),
@@ -256,7 +256,7 @@ async fn run(case: Case) {
     apnic.sign(
         &case.created[2],
         Doc::Response(proto::ConsultationResponse {
-            uuid: document::new_uuid(),
+            uuid: document::new_uuid(time::OffsetDateTime::now_utc()),
             consultation: Some(proto::DocumentRef {
                 origin: "itu".into(),
                 uuid: consultation.clone(),
@@ -269,7 +269,7 @@ async fn run(case: Case) {
     let statement = icann.sign(
         &case.created[1],
         Doc::Liaison(proto::LiaisonStatement {
-            uuid: document::new_uuid(),
+            uuid: document::new_uuid(time::OffsetDateTime::now_utc()),
             revision: 1,
             title: "Please act before the deadline".into(),
             to: vec![proto::Addressee {
@@ -311,8 +311,11 @@ async fn run(case: Case) {
     let written = format!("{} {}", case.deadline.date, case.deadline.zone);
     let mut own = Vec::new();
     match node.draft_liaison(proto::DraftLiaisonRequest {
-        to: vec!["icann".into()],
-        purpose: "action".into(),
+        to: vec![proto::Recipient {
+            to: "icann".into(),
+            purpose: 0,
+        }],
+        purpose: proto::LiaisonPurpose::Action as i32,
         deadline: written.trim().to_string(),
         title: "Our request".into(),
         body: "Please".into(),
@@ -408,7 +411,7 @@ async fn run(case: Case) {
 
     // What the CLI shows: the local API's answers, rendered as `--json` does,
     // and every instant as the text output writes it.
-    let local = LocalApi::new(node.clone());
+    let local = LocalApi::new(node.clone(), tokio_util::task::TaskTracker::new());
     let entries = local
         .list_entries(tonic::Request::new(proto::ListEntriesRequest::default()))
         .await

@@ -10,7 +10,8 @@ mod samples;
 use crate::{Failure, commands::shutdown_signal};
 use clap::Args;
 use comity_core::OrgId;
-use comity_node::{Config, DataDir, Node, RunningNode, accounts};
+use comity_daemon::{Daemon, Listeners};
+use comity_node::{Config, DataDir, Node, accounts};
 use std::{
     path::{Path, PathBuf},
     sync::Arc,
@@ -42,14 +43,13 @@ pub struct DemoArgs {
 
 struct DemoNode {
     data: DataDir,
-    running: RunningNode,
+    daemon: Daemon,
     dashboard: String,
-    web: tokio::task::JoinHandle<()>,
 }
 
 impl DemoNode {
     fn node(&self) -> &Arc<Node> {
-        self.running.node()
+        self.daemon.node()
     }
 }
 
@@ -59,7 +59,11 @@ fn config_for(
     http: std::net::SocketAddr,
 ) -> Result<Config, Failure> {
     let mut config = Config::new(OrgId::new(org.id)?, org.name, listen);
-    config.profile.stakeholder_group = Some(org.group.into());
+    config.profile.stakeholder_group = Some(
+        org.group
+            .parse()
+            .map_err(|e: comity_node::config::StakeholderGroupError| e.to_string())?,
+    );
     config.profile.region = Some(org.region.into());
     config.profile.country = org.country.map(str::to_string);
     config.profile.languages = org.languages.iter().map(|l| l.to_string()).collect();
@@ -133,19 +137,17 @@ async fn start_nodes(
     let mut nodes = Vec::new();
     for (data, node, federation, http) in prepared {
         let dashboard = node.http_url().unwrap_or_default();
-        let running =
-            RunningNode::start(node.clone(), federation, Some(data.socket_path())).await?;
-        let stop = running.node().shutdown_token();
-        let web = tokio::spawn(async move {
-            if let Err(e) = comity_web::serve(node, http, stop.cancelled_owned()).await {
-                tracing::error!(error = %e, "dashboard stopped");
-            }
-        });
+        // As `comity serve` runs it: node, dashboard and notifier.
+        let listeners = Listeners {
+            federation: Some(federation),
+            http: Some(http),
+            socket: Some(data.socket_path()),
+        };
+        let daemon = Daemon::start(node, listeners).await?;
         nodes.push(DemoNode {
             data,
-            running,
+            daemon,
             dashboard,
-            web,
         });
     }
     Ok(nodes)
@@ -303,8 +305,7 @@ pub async fn run(args: DemoArgs) -> Result<(), Failure> {
         shutdown_signal().await;
     }
     for n in nodes {
-        n.running.shutdown().await?;
-        let _ = n.web.await;
+        n.daemon.shutdown().await?;
     }
     Ok(())
 }

@@ -3,7 +3,7 @@
 //! ../shared/SAMPLES.md), with dates moved near today so that the demo shows
 //! open consultations and running deadlines.
 
-use comity_core::proto;
+use comity_core::proto::{self, LiaisonPurpose};
 use comity_node::{Node, NodeError};
 use std::{collections::BTreeMap, sync::Arc};
 use time::{Duration, OffsetDateTime};
@@ -226,8 +226,8 @@ pub async fn publish(nodes: &Nodes) -> Result<usize, NodeError> {
         if at(nodes, "w3c").is_some() {
             liaison(itu, proto::DraftLiaisonRequest {
                 from: vec!["itu-t/sg16".into()],
-                to: vec!["w3c/timed-text".into()],
-                purpose: "comment".into(),
+                to: vec![to("w3c/timed-text")],
+                purpose: LiaisonPurpose::Comment as i32,
                 deadline: day(11),
                 title: "Review of TTML2".into(),
                 body: "ITU-T Study Group 16 invites the W3C Timed Text Working Group to comment on its review of TTML2.".into(),
@@ -239,8 +239,8 @@ pub async fn publish(nodes: &Nodes) -> Result<usize, NodeError> {
         if at(nodes, "ietf").is_some() {
             let uuid = liaison(itu, proto::DraftLiaisonRequest {
                 from: vec!["itu-t/sg11".into()],
-                to: vec!["ietf".into()],
-                purpose: "comment".into(),
+                to: vec![to("ietf")],
+                purpose: LiaisonPurpose::Comment as i32,
                 deadline: day(30),
                 title: "New work item QSTR.MVC, Method for Verifying Conformance to SRv6".into(),
                 body: "SG11 has started work on QSTR.MVC and would welcome feedback from the IETF.".into(),
@@ -250,8 +250,8 @@ pub async fn publish(nodes: &Nodes) -> Result<usize, NodeError> {
                 itu,
                 proto::DraftLiaisonRequest {
                     from: vec!["itu-t/sg15".into()],
-                    to: vec!["ietf/ccamp".into()],
-                    purpose: "information".into(),
+                    to: vec![to("ietf/ccamp")],
+                    purpose: LiaisonPurpose::Information as i32,
                     title: "LS on protocol-specific data modelling work".into(),
                     body: "For information: the progress of SG15 on protocol-specific data models."
                         .into(),
@@ -264,7 +264,7 @@ pub async fn publish(nodes: &Nodes) -> Result<usize, NodeError> {
             if wait_for_document(ietf, Liaison, "itu", &uuid).await {
                 ietf.acknowledge(proto::AcknowledgeRequest {
                     liaison: doc("itu", &uuid),
-                    status: "received".into(),
+                    status: proto::ReceiptStatus::Received as i32,
                     note: "Forwarded to the SPRING working group chairs.".into(),
                 })
                 .await?;
@@ -275,9 +275,9 @@ pub async fn publish(nodes: &Nodes) -> Result<usize, NodeError> {
 
     if let (Some(apwg), Some(_)) = (at(nodes, "apwg"), at(nodes, "icann")) {
         liaison(apwg, proto::DraftLiaisonRequest {
-            to: vec!["icann/gnso".into()],
-            cc: vec!["m3aawg=information".into()].into_iter().filter(|_| nodes.contains_key("m3aawg")).collect(),
-            purpose: "action".into(),
+            to: vec![to("icann/gnso")],
+            cc: vec![to_for("m3aawg", LiaisonPurpose::Information)].into_iter().filter(|_| nodes.contains_key("m3aawg")).collect(),
+            purpose: LiaisonPurpose::Action as i32,
             deadline: day(-3),
             title: "Phishing domains: request for coordinated takedown data".into(),
             body: "APWG asks ICANN to act on the attached summary of phishing domain registrations.".into(),
@@ -290,8 +290,8 @@ pub async fn publish(nodes: &Nodes) -> Result<usize, NodeError> {
         liaison(
             ministry,
             proto::DraftLiaisonRequest {
-                to: vec!["itu/itu-d/q11-1".into()],
-                purpose: "information".into(),
+                to: vec![to("itu/itu-d/q11-1")],
+                purpose: LiaisonPurpose::Information as i32,
                 title: "National input on broadband access in rural areas".into(),
                 body: "Restricted to ITU-D: preliminary figures of the national broadband survey."
                     .into(),
@@ -303,4 +303,17 @@ pub async fn publish(nodes: &Nodes) -> Result<usize, NodeError> {
         published += 1;
     }
     Ok(published)
+}
+
+/// A recipient with the statement's purpose.
+fn to(written: &str) -> proto::Recipient {
+    to_for(written, LiaisonPurpose::Unspecified)
+}
+
+/// A recipient with its own purpose.
+fn to_for(written: &str, purpose: LiaisonPurpose) -> proto::Recipient {
+    proto::Recipient {
+        to: written.into(),
+        purpose: purpose as i32,
+    }
 }

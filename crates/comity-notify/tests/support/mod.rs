@@ -94,7 +94,7 @@ pub fn text(value: &str) -> Vec<proto::Text> {
 /// An open consultation closing at `closes` (unix seconds).
 pub fn consultation(title: &str, closes: i64) -> proto::Consultation {
     proto::Consultation {
-        uuid: comity_core::document::new_uuid(),
+        uuid: comity_core::document::new_uuid(time::OffsetDateTime::now_utc()),
         revision: 1,
         title: text(title),
         body: text("Please comment."),
@@ -110,7 +110,7 @@ pub fn consultation(title: &str, closes: i64) -> proto::Consultation {
 /// A posted statement to `to` for action, due on `deadline` (YYYY-MM-DD, UTC).
 pub fn liaison_for_action(title: &str, to: &OrgId, deadline: &str) -> proto::LiaisonStatement {
     proto::LiaisonStatement {
-        uuid: comity_core::document::new_uuid(),
+        uuid: comity_core::document::new_uuid(time::OffsetDateTime::now_utc()),
         revision: 1,
         title: title.into(),
         to: vec![proto::Addressee {

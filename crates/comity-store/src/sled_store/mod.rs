@@ -38,6 +38,7 @@
 //! | `receipts`      | l-origin `0` l-uuid `0` arrival     | origin `0` seq (*derived*)            |
 //! | `recipients`    | org `0` origin `0` uuid             | seq of the addressing revision (*derived*) |
 //! | `keys`          | origin                              | version, seq, 32-byte new key (*derived*) |
+//! | `merkle`        | origin                              | the origin's compact range: size, hashes (*derived*) |
 //! | `attachments`   | BLAKE3 hash, origin `0` seq         | empty: that entry names the blob (*derived*) |
 //! | `equivocations` | origin `0` seq                      | version, JSON [`Equivocation`]        |
 //! | `frozen`        | origin                              | empty                                 |
@@ -55,30 +56,24 @@
 //! sled makes writes durable only when it flushes (every `flush_every_ms`, or
 //! on [`Store::flush`]); see STACK-NOTES "sled gotchas".
 
-use crate::rules::{self, LogState, Target};
+mod encoding;
+mod transactions;
+
+use crate::rules;
 use crate::{
-    Appended, DocumentRef, EntryPos, Equivocation, INDEX_VERSION, LiaisonDraft, PeerRecord,
-    SCHEMA_VERSION, Store, StoreError,
+    Appended, BlobStore, DocumentRef, EntryPos, Equivocation, INDEX_VERSION, IndexStore,
+    LiaisonDraft, LocalStore, LogStore, PeerRecord, SCHEMA_VERSION, StoreError,
 };
+use comity_core::merkle::{CompactRange, leaf_hash};
 use comity_core::{EntryKind, Hash, Head, OrgId, PublicKey, SignedEntry};
-use prost::Message;
-use serde::{Serialize, de::DeserializeOwned};
-use sled::transaction::{
-    ConflictableTransactionError, ConflictableTransactionResult, TransactionError,
-    TransactionalTree,
-};
+use encoding::*;
 use sled::{Transactional, Tree};
 use std::collections::BTreeSet;
 use std::ops::Bound;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use transactions::{AppendTx, IndexTx, IndexWrites, Prepared, from_tx};
 
-/// The version byte in front of every versioned record this build writes.
-const RECORD_V1: u8 = 1;
-const SCHEMA_KEY: &[u8] = b"schema_version";
-const INDEX_KEY: &[u8] = b"index_version";
-const ARRIVALS_KEY: &[u8] = b"arrivals";
-const SEP: u8 = 0;
 /// Entries re-indexed per transaction by a rebuild.
 const REBUILD_CHUNK: usize = 512;
 
@@ -90,6 +85,10 @@ pub struct SledOptions {
     pub cache_capacity_bytes: u64,
     /// Background flush period; `None` flushes only on [`Store::flush`].
     pub flush_every_ms: Option<u64>,
+    /// Keep each origin's Merkle tree (the default). Off only for a
+    /// benchmark's baseline: [`Store::tree`] is then `None`, and a store
+    /// opened with it on again derives its trees anew.
+    pub merkle: bool,
 }
 
 impl Default for SledOptions {
@@ -97,6 +96,7 @@ impl Default for SledOptions {
         Self {
             cache_capacity_bytes: 16 * 1024 * 1024,
             flush_every_ms: Some(500),
+            merkle: true,
         }
     }
 }
@@ -111,6 +111,8 @@ pub struct SledStore {
     gate: Arc<RwLock<()>>,
     /// Serialises writes to partial downloads and their completion.
     blob_lock: Arc<Mutex<()>>,
+    /// Whether appends keep the Merkle trees ([`SledOptions::merkle`]).
+    merkle: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -129,6 +131,7 @@ struct Trees {
     recipients: Tree,
     keys: Tree,
     attachments: Tree,
+    merkle: Tree,
     equivocations: Tree,
     frozen: Tree,
     peers: Tree,
@@ -158,6 +161,7 @@ impl Trees {
             recipients: db.open_tree("recipients")?,
             keys: db.open_tree("keys")?,
             attachments: db.open_tree("attachments")?,
+            merkle: db.open_tree("merkle")?,
             equivocations: db.open_tree("equivocations")?,
             frozen: db.open_tree("frozen")?,
             peers: db.open_tree("peers")?,
@@ -191,7 +195,7 @@ impl SledStore {
             .path(path)
             .cache_capacity(opts.cache_capacity_bytes)
             .flush_every_ms(opts.flush_every_ms);
-        Self::from_db(open_waiting_for_lock(&config)?)
+        Self::from_db_with(open_waiting_for_lock(&config)?, opts.merkle)
     }
 
     /// A store in a temporary directory, removed when the store is dropped.
@@ -203,6 +207,10 @@ impl SledStore {
     }
 
     fn from_db(db: sled::Db) -> Result<Self, StoreError> {
+        Self::from_db_with(db, true)
+    }
+
+    fn from_db_with(db: sled::Db, merkle: bool) -> Result<Self, StoreError> {
         check_schema(&db.open_tree("meta")?)?;
         let trees = Trees::open(&db)?;
         let store = Self {
@@ -210,7 +218,19 @@ impl SledStore {
             trees,
             gate: Arc::default(),
             blob_lock: Arc::default(),
+            merkle,
         };
+        if !merkle {
+            // Appends from now on leave the trees behind: say so durably,
+            // so that a later open with trees derives them again.
+            store.trees.meta.insert(MERKLE_OFF_KEY, &[1u8])?;
+            store.trees.meta.flush()?;
+        } else if store.trees.meta.get(MERKLE_OFF_KEY)?.is_some() {
+            tracing::info!("the store was used without Merkle trees; deriving them again");
+            store.rebuild_trees()?;
+            store.trees.meta.remove(MERKLE_OFF_KEY)?;
+            store.trees.meta.flush()?;
+        }
         if let Some(reason) = store.stale_indexes()? {
             tracing::info!(reason, "store indexes are out of date; rebuilding them");
             store.rebuild_indexes()?;
@@ -276,396 +296,6 @@ fn check_schema(meta: &Tree) -> Result<(), StoreError> {
     }
 }
 
-// ---------------------------------------------------------------- encoding
-
-fn origin_key(origin: &OrgId, rest: &[u8]) -> Vec<u8> {
-    let mut key = Vec::with_capacity(origin.as_str().len() + 1 + rest.len());
-    key.extend_from_slice(origin.as_str().as_bytes());
-    key.push(SEP);
-    key.extend_from_slice(rest);
-    key
-}
-
-fn entry_key(origin: &OrgId, seq: u64) -> Vec<u8> {
-    origin_key(origin, &seq.to_be_bytes())
-}
-
-fn corrupt(what: &str, detail: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(format!("{what}: {detail}"))
-}
-
-fn fixed<const N: usize>(bytes: &[u8], what: &str) -> Result<[u8; N], StoreError> {
-    bytes
-        .try_into()
-        .map_err(|_| corrupt(what, format!("{} bytes, expected {N}", bytes.len())))
-}
-
-fn parse_origin(bytes: &[u8]) -> Result<OrgId, StoreError> {
-    let text = std::str::from_utf8(bytes).map_err(|e| corrupt("origin key", e))?;
-    OrgId::new(text).map_err(|e| corrupt("origin key", e))
-}
-
-/// Splits `origin 0 rest`.
-fn split_origin_key(key: &[u8]) -> Result<(OrgId, &[u8]), StoreError> {
-    let at = key
-        .iter()
-        .position(|b| *b == SEP)
-        .ok_or_else(|| corrupt("key", "no origin separator"))?;
-    Ok((parse_origin(&key[..at])?, &key[at + 1..]))
-}
-
-fn parse_u64(bytes: &[u8], what: &str) -> Result<u64, StoreError> {
-    Ok(u64::from_be_bytes(fixed(bytes, what)?))
-}
-
-/// Strips and checks the record version byte.
-fn unversion<'a>(bytes: &'a [u8], what: &str) -> Result<&'a [u8], StoreError> {
-    match bytes.split_first() {
-        Some((&RECORD_V1, rest)) => Ok(rest),
-        Some((v, _)) => Err(corrupt(what, format!("unknown record version {v}"))),
-        None => Err(corrupt(what, "empty record")),
-    }
-}
-
-fn versioned(body: &[u8]) -> Vec<u8> {
-    let mut value = Vec::with_capacity(1 + body.len());
-    value.push(RECORD_V1);
-    value.extend_from_slice(body);
-    value
-}
-
-fn encode_entry(entry: &SignedEntry) -> Vec<u8> {
-    versioned(&entry.wire().encode_to_vec())
-}
-
-fn decode_entry(bytes: &[u8]) -> Result<SignedEntry, StoreError> {
-    SignedEntry::decode_bytes(unversion(bytes, "entry")?).map_err(|e| corrupt("entry", e))
-}
-
-fn encode_head(head: Head) -> Vec<u8> {
-    let mut value = Vec::with_capacity(1 + 8 + 32);
-    value.push(RECORD_V1);
-    value.extend_from_slice(&head.seq.to_be_bytes());
-    value.extend_from_slice(head.hash.as_bytes());
-    value
-}
-
-fn decode_head(bytes: &[u8]) -> Result<Head, StoreError> {
-    let body: [u8; 40] = fixed(unversion(bytes, "head")?, "head")?;
-    let (seq, hash) = body.split_at(8);
-    Ok(Head {
-        seq: parse_u64(seq, "head seq")?,
-        hash: Hash(fixed(hash, "head hash")?),
-    })
-}
-
-fn encode_json<T: Serialize>(record: &T) -> Result<Vec<u8>, StoreError> {
-    let body = serde_json::to_vec(record).map_err(|e| StoreError::Backend(e.to_string()))?;
-    Ok(versioned(&body))
-}
-
-fn decode_json<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, StoreError> {
-    serde_json::from_slice(unversion(bytes, what)?).map_err(|e| corrupt(what, e))
-}
-
-fn parse_text(bytes: &[u8], what: &str) -> Result<String, StoreError> {
-    String::from_utf8(bytes.to_vec()).map_err(|e| corrupt(what, e))
-}
-
-/// `origin 0 uuid 0`: the prefix of every row about one document.
-fn ref_prefix(origin: &OrgId, uuid: &str) -> Vec<u8> {
-    let mut key = origin_key(origin, uuid.as_bytes());
-    key.push(SEP);
-    key
-}
-
-/// `kind origin 0 uuid`: a document's key in `documents`.
-fn doc_key(kind: EntryKind, origin: &OrgId, uuid: &str) -> Vec<u8> {
-    let mut key = vec![rules::kind_tag(kind)];
-    key.extend_from_slice(&origin_key(origin, uuid.as_bytes()));
-    key
-}
-
-/// `kind origin 0 uuid 0`: the prefix of a document's rows in `revisions`.
-fn revisions_prefix(kind: EntryKind, origin: &OrgId, uuid: &str) -> Vec<u8> {
-    let mut key = vec![rules::kind_tag(kind)];
-    key.extend_from_slice(&ref_prefix(origin, uuid));
-    key
-}
-
-/// Parses `origin 0 uuid` into a document reference at `seq`.
-fn parse_doc(bytes: &[u8], seq: u64) -> Result<DocumentRef, StoreError> {
-    let (origin, uuid) = split_origin_key(bytes)?;
-    Ok(DocumentRef {
-        origin,
-        uuid: parse_text(uuid, "uuid")?,
-        seq,
-    })
-}
-
-/// Parses `origin 0 seq`.
-fn parse_pos(bytes: &[u8]) -> Result<EntryPos, StoreError> {
-    let (origin, seq) = split_origin_key(bytes)?;
-    Ok(EntryPos {
-        origin,
-        seq: parse_u64(seq, "entry seq")?,
-    })
-}
-
-fn encode_key(seq: u64, key: &PublicKey) -> Vec<u8> {
-    let mut value = Vec::with_capacity(1 + 8 + 32);
-    value.push(RECORD_V1);
-    value.extend_from_slice(&seq.to_be_bytes());
-    value.extend_from_slice(key.as_bytes());
-    value
-}
-
-fn decode_key(bytes: &[u8]) -> Result<(u64, PublicKey), StoreError> {
-    let body: [u8; 40] = fixed(unversion(bytes, "key")?, "key")?;
-    let (seq, key) = body.split_at(8);
-    let key = PublicKey::from_bytes(key).map_err(|e| corrupt("key", e))?;
-    Ok((parse_u64(seq, "key seq")?, key))
-}
-
-fn partial_key(hash: &Hash, offset: u64) -> Vec<u8> {
-    let mut key = Vec::with_capacity(40);
-    key.extend_from_slice(hash.as_bytes());
-    key.extend_from_slice(&offset.to_be_bytes());
-    key
-}
-
-fn poisoned() -> StoreError {
-    StoreError::Backend("sled store lock poisoned by a panic".into())
-}
-
-// ------------------------------------------------------------ transactions
-
-/// The derived trees, in the order of [`Trees::derived`].
-#[derive(Debug, Clone, Copy)]
-enum Ix {
-    Documents = 0,
-    Revisions = 1,
-    Profiles = 2,
-    Responses = 3,
-    Replies = 4,
-    Receipts = 5,
-    Recipients = 6,
-    Keys = 7,
-    Attachments = 8,
-}
-
-/// The index rows of one entry as keys and values ([`rules::index_rows`]
-/// laid out in trees). A receipt's key ends with its arrival number, known
-/// only inside the append's transaction.
-#[derive(Debug, Default)]
-struct IndexWrites {
-    rows: Vec<(Ix, Vec<u8>, Vec<u8>)>,
-    /// The receipt row: key prefix (the arrival number follows) and value.
-    receipt: Option<(Vec<u8>, Vec<u8>)>,
-}
-
-impl IndexWrites {
-    fn of(entry: &SignedEntry) -> Self {
-        let origin = entry.origin();
-        let seq = entry.seq();
-        let seq_bytes = seq.to_be_bytes().to_vec();
-        let pos = entry_key(origin, seq);
-        let rows = rules::index_rows(entry);
-        let mut w = Self::default();
-        if rows.profile {
-            w.rows.push((
-                Ix::Profiles,
-                origin.as_str().as_bytes().to_vec(),
-                seq_bytes.clone(),
-            ));
-        }
-        if let Some((kind, uuid)) = &rows.document {
-            w.rows.push((
-                Ix::Documents,
-                doc_key(*kind, origin, uuid),
-                seq_bytes.clone(),
-            ));
-            let mut revision = revisions_prefix(*kind, origin, uuid);
-            revision.extend_from_slice(&seq_bytes);
-            w.rows.push((Ix::Revisions, revision, Vec::new()));
-            let this = origin_key(origin, uuid.as_bytes());
-            if let Some(Target {
-                origin: parent,
-                uuid: parent_uuid,
-            }) = &rows.replies_to
-            {
-                let mut key = ref_prefix(parent, parent_uuid);
-                key.extend_from_slice(&this);
-                w.rows.push((Ix::Replies, key, seq_bytes.clone()));
-            }
-            for org in &rows.recipients {
-                let mut key = origin_key(org, &[]);
-                key.extend_from_slice(&this);
-                w.rows.push((Ix::Recipients, key, seq_bytes.clone()));
-            }
-        }
-        if let Some(Target { origin: c, uuid }) = &rows.responds_to {
-            let mut key = ref_prefix(c, uuid);
-            key.extend_from_slice(&pos);
-            w.rows.push((Ix::Responses, key, Vec::new()));
-        }
-        if let Some(Target { origin: l, uuid }) = &rows.receipt_for {
-            w.receipt = Some((ref_prefix(l, uuid), pos.clone()));
-        }
-        if let Some(key) = &rows.new_key {
-            w.rows.push((
-                Ix::Keys,
-                origin.as_str().as_bytes().to_vec(),
-                encode_key(seq, key),
-            ));
-        }
-        for hash in &rows.attachments {
-            let mut key = hash.as_bytes().to_vec();
-            key.extend_from_slice(&pos);
-            w.rows.push((Ix::Attachments, key, Vec::new()));
-        }
-        w
-    }
-}
-
-/// The derived trees inside one transaction.
-struct IndexTx<'t> {
-    trees: [&'t TransactionalTree; 9],
-}
-
-impl<'t> IndexTx<'t> {
-    fn new(views: &'t [TransactionalTree]) -> TxResult<Self> {
-        match views {
-            [a, b, c, d, e, f, g, h, i] => Ok(Self {
-                trees: [a, b, c, d, e, f, g, h, i],
-            }),
-            _ => abort(StoreError::Backend(format!(
-                "index transaction over {} trees, expected 9",
-                views.len()
-            ))),
-        }
-    }
-
-    fn write(&self, w: &IndexWrites, arrival: u64) -> TxResult<()> {
-        for (ix, key, value) in &w.rows {
-            self.trees[*ix as usize].insert(&key[..], &value[..])?;
-        }
-        if let Some((prefix, value)) = &w.receipt {
-            let mut key = prefix.clone();
-            key.extend_from_slice(&arrival.to_be_bytes());
-            self.trees[Ix::Receipts as usize].insert(key, &value[..])?;
-        }
-        Ok(())
-    }
-}
-
-/// Everything written for one entry, computed before the transaction starts:
-/// sled may run the transaction closure more than once.
-struct Prepared<'a> {
-    entry: &'a SignedEntry,
-    key: Vec<u8>,
-    value: Vec<u8>,
-    index: IndexWrites,
-}
-
-impl<'a> Prepared<'a> {
-    fn new(entry: &'a SignedEntry) -> Self {
-        Self {
-            entry,
-            key: entry_key(entry.origin(), entry.seq()),
-            value: encode_entry(entry),
-            index: IndexWrites::of(entry),
-        }
-    }
-}
-
-/// The trees an append touches, inside one transaction.
-struct AppendTx<'t> {
-    entries: &'t TransactionalTree,
-    heads: &'t TransactionalTree,
-    ids: &'t TransactionalTree,
-    frozen: &'t TransactionalTree,
-    meta: &'t TransactionalTree,
-    arrivals: &'t TransactionalTree,
-    index: IndexTx<'t>,
-}
-
-type TxResult<T> = ConflictableTransactionResult<T, StoreError>;
-
-fn abort<T>(e: StoreError) -> TxResult<T> {
-    Err(ConflictableTransactionError::Abort(e))
-}
-
-fn from_tx(e: TransactionError<StoreError>) -> StoreError {
-    match e {
-        TransactionError::Abort(e) => e,
-        TransactionError::Storage(e) => e.into(),
-    }
-}
-
-impl<'t> AppendTx<'t> {
-    /// `views` are the transaction's trees in the order of [`SledStore::append_trees`].
-    fn new(views: &'t [TransactionalTree]) -> TxResult<Self> {
-        match views {
-            [entries, heads, ids, frozen, meta, arrivals, derived @ ..] => Ok(Self {
-                entries,
-                heads,
-                ids,
-                frozen,
-                meta,
-                arrivals,
-                index: IndexTx::new(derived)?,
-            }),
-            _ => abort(StoreError::Backend(format!(
-                "append transaction over {} trees",
-                views.len()
-            ))),
-        }
-    }
-
-    /// Reads the log state as this transaction sees it, its own writes
-    /// included: that is how a batch tracks its running heads.
-    fn log_state(&self, p: &Prepared<'_>) -> TxResult<LogState> {
-        let origin = p.entry.origin().as_str();
-        let head = match self.heads.get(origin)? {
-            Some(bytes) => Some(decode_head(&bytes).or_else(abort)?),
-            None => None,
-        };
-        // An id names one (origin, seq): past the head nothing can be held
-        // at it, so the common case (the next entry) skips the lookup.
-        let past_head = p.entry.seq() > head.map_or(0, |h| h.seq);
-        let already_held =
-            !past_head && self.ids.get(p.entry.id().as_bytes())?.as_deref() == Some(&p.key[..]);
-        Ok(LogState {
-            frozen: self.frozen.get(origin)?.is_some(),
-            already_held,
-            head,
-        })
-    }
-
-    fn append(&self, p: &Prepared<'_>) -> TxResult<Appended> {
-        let outcome = rules::decide(p.entry, self.log_state(p)?).or_else(abort)?;
-        if outcome == Appended::New {
-            self.write(p)?;
-        }
-        Ok(outcome)
-    }
-
-    fn write(&self, p: &Prepared<'_>) -> TxResult<()> {
-        let origin = p.entry.origin().as_str();
-        self.entries.insert(&p.key[..], &p.value[..])?;
-        self.heads.insert(origin, encode_head(p.entry.head()))?;
-        self.ids.insert(p.entry.id().as_bytes(), &p.key[..])?;
-        let arrival = match self.meta.get(ARRIVALS_KEY)? {
-            Some(bytes) => parse_u64(&bytes, "arrival count").or_else(abort)?,
-            None => 0,
-        } + 1;
-        self.meta.insert(ARRIVALS_KEY, &arrival.to_be_bytes())?;
-        self.arrivals.insert(&arrival.to_be_bytes(), &p.key[..])?;
-        self.index.write(&p.index, arrival)
-    }
-}
-
 impl SledStore {
     /// The trees an append writes, in the order [`AppendTx::new`] expects.
     fn append_trees(&self) -> Vec<&Tree> {
@@ -677,6 +307,7 @@ impl SledStore {
             &t.frozen,
             &t.meta,
             &t.arrivals,
+            &t.merkle,
         ];
         trees.extend(t.derived());
         trees
@@ -688,7 +319,7 @@ impl SledStore {
         let _gate = self.gate.read().map_err(|_| poisoned())?;
         self.append_trees()[..]
             .transaction(|views| {
-                let tx = AppendTx::new(views)?;
+                let tx = AppendTx::new(views, self.merkle)?;
                 let mut new = 0;
                 for p in &prepared {
                     if tx.append(p)? == Appended::New {
@@ -739,6 +370,36 @@ impl SledStore {
                 "recorded the arrival of entries kept by an older build, in (origin, seq) order"
             );
         }
+        Ok(())
+    }
+
+    /// Derives every origin's Merkle tree again from its entries (in
+    /// `entries` key order: origin, then seq).
+    fn rebuild_trees(&self) -> Result<(), StoreError> {
+        let t = &self.trees;
+        t.merkle.clear()?;
+        let mut current: Option<(OrgId, CompactRange)> = None;
+        let mut batch = sled::Batch::default();
+        for row in t.entries.iter().values() {
+            let entry = decode_entry(&row?)?;
+            match &mut current {
+                Some((origin, range)) if origin == entry.origin() => {
+                    range.append(leaf_hash(entry.header_bytes()));
+                }
+                _ => {
+                    if let Some((origin, range)) = current.take() {
+                        batch.insert(origin.as_str().as_bytes(), range.to_bytes());
+                    }
+                    let mut range = CompactRange::new();
+                    range.append(leaf_hash(entry.header_bytes()));
+                    current = Some((entry.origin().clone(), range));
+                }
+            }
+        }
+        if let Some((origin, range)) = current {
+            batch.insert(origin.as_str().as_bytes(), range.to_bytes());
+        }
+        t.merkle.apply_batch(batch)?;
         Ok(())
     }
 
@@ -800,7 +461,7 @@ impl SledStore {
     }
 }
 
-impl Store for SledStore {
+impl LogStore for SledStore {
     fn append(&self, entry: &SignedEntry) -> Result<Appended, StoreError> {
         Ok(match self.append_all(std::slice::from_ref(entry))? {
             0 => Appended::AlreadyHeld,
@@ -842,6 +503,17 @@ impl Store for SledStore {
         self.index_chunk(&[(arrival, entry.clone())])?;
         self.trees.entries.insert(key, encode_entry(entry))?;
         Ok(true)
+    }
+
+    fn tree(&self, origin: &OrgId) -> Result<Option<CompactRange>, StoreError> {
+        if !self.merkle {
+            return Ok(None);
+        }
+        self.trees
+            .merkle
+            .get(origin.as_str())?
+            .map(|bytes| CompactRange::from_bytes(&bytes).map_err(|e| corrupt("merkle", e)))
+            .transpose()
     }
 
     fn flush(&self) -> Result<(), StoreError> {
@@ -897,6 +569,37 @@ impl Store for SledStore {
         }
     }
 
+    fn record_equivocation(&self, evidence: &Equivocation) -> Result<(), StoreError> {
+        let key = entry_key(&evidence.origin, evidence.seq);
+        let value = encode_json(evidence)?;
+        let origin = evidence.origin.as_str();
+        let t = &self.trees;
+        (&t.equivocations, &t.frozen)
+            .transaction(|(equivocations, frozen)| {
+                // The first evidence for a seq is kept; it is as good as any.
+                if equivocations.get(&key[..])?.is_none() {
+                    equivocations.insert(&key[..], &value[..])?;
+                }
+                frozen.insert(origin, &[][..])?;
+                Ok(())
+            })
+            .map_err(from_tx)
+    }
+
+    fn equivocations(&self) -> Result<Vec<Equivocation>, StoreError> {
+        self.trees
+            .equivocations
+            .iter()
+            .map(|row| decode_json(&row?.1, "equivocation"))
+            .collect()
+    }
+
+    fn is_frozen(&self, origin: &OrgId) -> Result<bool, StoreError> {
+        Ok(self.trees.frozen.contains_key(origin.as_str())?)
+    }
+}
+
+impl IndexStore for SledStore {
     fn documents(&self, kind: EntryKind) -> Result<Vec<DocumentRef>, StoreError> {
         self.trees
             .documents
@@ -1038,6 +741,7 @@ impl Store for SledStore {
         }
         self.index_chunk(&chunk)?;
         indexed += chunk.len();
+        self.rebuild_trees()?;
         t.meta.insert(INDEX_KEY, &INDEX_VERSION.to_be_bytes())?;
         self.db.flush()?;
         tracing::info!(
@@ -1047,7 +751,9 @@ impl Store for SledStore {
         );
         Ok(())
     }
+}
 
+impl BlobStore for SledStore {
     fn put_blob(&self, bytes: &[u8]) -> Result<Hash, StoreError> {
         let hash = Hash::of(bytes);
         if !self.trees.blobs.contains_key(hash.as_bytes())? {
@@ -1151,7 +857,9 @@ impl Store for SledStore {
             })
             .map_err(from_tx)
     }
+}
 
+impl LocalStore for SledStore {
     fn put_draft(&self, draft: &LiaisonDraft) -> Result<(), StoreError> {
         self.trees
             .drafts
@@ -1209,35 +917,6 @@ impl Store for SledStore {
         Ok(self.trees.records.remove(record_key(space, key))?.is_some())
     }
 
-    fn record_equivocation(&self, evidence: &Equivocation) -> Result<(), StoreError> {
-        let key = entry_key(&evidence.origin, evidence.seq);
-        let value = encode_json(evidence)?;
-        let origin = evidence.origin.as_str();
-        let t = &self.trees;
-        (&t.equivocations, &t.frozen)
-            .transaction(|(equivocations, frozen)| {
-                // The first evidence for a seq is kept; it is as good as any.
-                if equivocations.get(&key[..])?.is_none() {
-                    equivocations.insert(&key[..], &value[..])?;
-                }
-                frozen.insert(origin, &[][..])?;
-                Ok(())
-            })
-            .map_err(from_tx)
-    }
-
-    fn equivocations(&self) -> Result<Vec<Equivocation>, StoreError> {
-        self.trees
-            .equivocations
-            .iter()
-            .map(|row| decode_json(&row?.1, "equivocation"))
-            .collect()
-    }
-
-    fn is_frozen(&self, origin: &OrgId) -> Result<bool, StoreError> {
-        Ok(self.trees.frozen.contains_key(origin.as_str())?)
-    }
-
     fn put_peer(&self, peer: &PeerRecord) -> Result<(), StoreError> {
         self.trees
             .peers
@@ -1283,279 +962,5 @@ fn open_waiting_for_lock(config: &sled::Config) -> Result<sled::Db, StoreError> 
     }
 }
 
-/// A record's key: its space, NUL, then its own key.
-fn record_key(space: &str, key: &[u8]) -> Vec<u8> {
-    let mut k = Vec::with_capacity(space.len() + 1 + key.len());
-    k.extend_from_slice(space.as_bytes());
-    k.push(0);
-    k.extend_from_slice(key);
-    k
-}
-
 #[cfg(test)]
-#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
-mod tests {
-    use super::*;
-    use crate::testsuite::{self, Author, org};
-    use comity_core::verify::verify_chain;
-    use std::fs;
-
-    fn no_background_flush() -> SledOptions {
-        SledOptions {
-            flush_every_ms: None,
-            ..SledOptions::default()
-        }
-    }
-
-    /// Every log held chains from seq 1 to its head under its author's key,
-    /// with nothing beyond the head and every entry found by id.
-    fn assert_consistent(store: &SledStore, authors: &[&Author]) -> Vec<u64> {
-        authors
-            .iter()
-            .map(|author| {
-                let origin = author.origin();
-                let entries = store.entries_after(origin, 0, usize::MAX).unwrap();
-                let head = verify_chain(&entries, &author.key().public()).unwrap();
-                assert_eq!(head, store.head(origin).unwrap(), "{origin}");
-                for e in &entries {
-                    assert_eq!(store.entry_by_id(&e.id()).unwrap().as_ref(), Some(e));
-                }
-                head.map_or(0, |h| h.seq)
-            })
-            .collect()
-    }
-
-    fn copy_dir(from: &Path, to: &Path) {
-        fs::create_dir_all(to).unwrap();
-        for item in fs::read_dir(from).unwrap() {
-            let item = item.unwrap();
-            let target = to.join(item.file_name());
-            if item.file_type().unwrap().is_dir() {
-                copy_dir(&item.path(), &target);
-            } else {
-                fs::copy(item.path(), target).unwrap();
-            }
-        }
-    }
-
-    #[test]
-    fn passes_the_shared_suite() {
-        testsuite::run_all(&|| Box::new(SledStore::temporary().unwrap()));
-    }
-
-    #[test]
-    fn defaults_suit_a_small_machine() {
-        let opts = SledOptions::default();
-        assert_eq!(opts.cache_capacity_bytes, 16 * 1024 * 1024);
-        assert_eq!(opts.flush_every_ms, Some(500));
-    }
-
-    #[test]
-    fn data_survives_flush_and_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut itu = Author::new("itu");
-        let mut ietf = Author::new("ietf");
-        let entries = [itu.profile(), itu.consultation(&testsuite::fresh_uuid(), 1)];
-        let other = ietf.chain(2);
-        let fork = ietf.fork().chain(1);
-        let peer = PeerRecord {
-            org: org("itu"),
-            key: itu.key().public(),
-            endpoint: Some("https://comity.itu.int:7400".into()),
-            added_at: 1_900_000_000,
-            key_since: 3,
-        };
-        let evidence = Equivocation {
-            origin: org("ietf"),
-            seq: 1,
-            held_header: other[0].header_bytes().to_vec(),
-            held_signature: other[0].signature().to_vec(),
-            conflicting_header: fork[0].header_bytes().to_vec(),
-            conflicting_signature: fork[0].signature().to_vec(),
-            reported_by: org("itu"),
-            detected_at: 1_900_000_000,
-        };
-        {
-            let store = SledStore::open(dir.path(), no_background_flush()).unwrap();
-            assert_eq!(store.append_batch(&entries).unwrap(), 2);
-            assert_eq!(store.append_batch(&other).unwrap(), 2);
-            store.put_peer(&peer).unwrap();
-            store.record_equivocation(&evidence).unwrap();
-            store.flush().unwrap();
-        }
-        let store = SledStore::open(dir.path(), no_background_flush()).unwrap();
-        assert_eq!(assert_consistent(&store, &[&itu, &ietf]), vec![2, 2]);
-        assert_eq!(store.latest_profile(&org("itu")).unwrap(), Some(1));
-        assert_eq!(store.consultations().unwrap().len(), 3);
-        assert_eq!(store.peers().unwrap(), vec![peer]);
-        assert_eq!(store.equivocations().unwrap(), vec![evidence]);
-        assert!(store.is_frozen(&org("ietf")).unwrap());
-        assert!(store.size_on_disk().unwrap() > 0);
-    }
-
-    #[test]
-    fn a_newer_schema_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        // Without the background flusher, dropping the store releases its lock at once.
-        drop(SledStore::open(dir.path(), no_background_flush()).unwrap());
-        {
-            let db = sled::Config::new()
-                .path(dir.path())
-                .flush_every_ms(None)
-                .open()
-                .unwrap();
-            let meta = db.open_tree("meta").unwrap();
-            assert_eq!(
-                meta.get(SCHEMA_KEY).unwrap().as_deref(),
-                Some(&SCHEMA_VERSION.to_be_bytes()[..]),
-                "a new store is stamped with this build's schema"
-            );
-            meta.insert(SCHEMA_KEY, &(SCHEMA_VERSION + 1).to_be_bytes())
-                .unwrap();
-            db.flush().unwrap();
-        }
-        match SledStore::open(dir.path(), no_background_flush()) {
-            Err(StoreError::SchemaTooNew { found }) => assert_eq!(found, SCHEMA_VERSION + 1),
-            Err(other) => panic!("expected SchemaTooNew, got {other}"),
-            Ok(_) => panic!("a store of a newer schema was opened"),
-        }
-    }
-
-    /// Opens the directory with sled alone, as another build would, and
-    /// hands its trees to `change`.
-    fn tamper(dir: &Path, change: impl FnOnce(&sled::Db, &Tree)) {
-        let config = sled::Config::new().path(dir).flush_every_ms(None);
-        let db = open_waiting_for_lock(&config).unwrap();
-        let meta = db.open_tree("meta").unwrap();
-        change(&db, &meta);
-        db.flush().unwrap();
-    }
-
-    fn index_version(dir: &Path) -> Option<Vec<u8>> {
-        let mut found = None;
-        tamper(dir, |_, meta| {
-            found = meta.get(INDEX_KEY).unwrap().map(|v| v.to_vec())
-        });
-        found
-    }
-
-    #[test]
-    fn indexes_are_rebuilt_at_open_when_their_version_is_not_ours() {
-        let dir = tempfile::tempdir().unwrap();
-        let (fixture, before) = {
-            let store = SledStore::open(dir.path(), no_background_flush()).unwrap();
-            let fixture = testsuite::populate_every_kind(&store);
-            let before = testsuite::snapshot(&store, &fixture);
-            store.flush().unwrap();
-            (fixture, before)
-        };
-        let stamped = Some(INDEX_VERSION.to_be_bytes().to_vec());
-        assert_eq!(index_version(dir.path()), stamped);
-
-        // As a build before index versions left it: no version, indexes
-        // missing, and its consultations tree.
-        tamper(dir.path(), |db, meta| {
-            meta.remove(INDEX_KEY).unwrap();
-            for tree in ["documents", "receipts", "recipients", "keys", "attachments"] {
-                db.open_tree(tree).unwrap().clear().unwrap();
-            }
-            let legacy = db.open_tree(LEGACY_CONSULTATIONS).unwrap();
-            legacy.insert(b"itu\0stale", &7u64.to_be_bytes()).unwrap();
-        });
-        let store = SledStore::open(dir.path(), no_background_flush()).unwrap();
-        assert_eq!(testsuite::snapshot(&store, &fixture), before);
-        assert!(
-            !store
-                .db
-                .tree_names()
-                .iter()
-                .any(|n| &n[..] == LEGACY_CONSULTATIONS.as_bytes()),
-            "the legacy consultations tree is dropped"
-        );
-        drop(store);
-        assert_eq!(index_version(dir.path()), stamped);
-
-        // Written by an older version that lacked an index.
-        tamper(dir.path(), |db, meta| {
-            meta.insert(INDEX_KEY, &(INDEX_VERSION - 1).to_be_bytes())
-                .unwrap();
-            db.open_tree("replies").unwrap().clear().unwrap();
-        });
-        let store = SledStore::open(dir.path(), no_background_flush()).unwrap();
-        assert_eq!(testsuite::snapshot(&store, &fixture), before);
-        drop(store);
-        assert_eq!(index_version(dir.path()), stamped);
-
-        // A store from before arrivals were recorded: they are recorded, in
-        // (origin, seq) order, and every index is back.
-        tamper(dir.path(), |db, meta| {
-            meta.remove(ARRIVALS_KEY).unwrap();
-            db.open_tree("arrivals").unwrap().clear().unwrap();
-            db.open_tree("documents").unwrap().clear().unwrap();
-        });
-        let store = SledStore::open(dir.path(), no_background_flush()).unwrap();
-        let total: u64 = store.heads().unwrap().iter().map(|(_, h)| h.seq).sum();
-        assert_eq!(store.arrival_count().unwrap(), total);
-        assert_eq!(store.trees.arrivals.len() as u64, total);
-        let after = testsuite::snapshot(&store, &fixture);
-        // Receipts across origins now come in (origin, seq) order: the true
-        // arrival order was never recorded. Everything else is as before.
-        let without_receipts = |lines: &[String]| -> Vec<String> {
-            lines
-                .iter()
-                .filter(|l| !l.contains(" receipts "))
-                .cloned()
-                .collect()
-        };
-        assert_eq!(without_receipts(&after), without_receipts(&before));
-        assert_eq!(after.len(), before.len());
-        // And appends carry on numbering arrivals after the backfill.
-        let mut ripe = Author::new("ripencc");
-        store.append(&ripe.profile()).unwrap();
-        assert_eq!(store.arrival_count().unwrap(), total + 1);
-        assert_eq!(store.latest_profile(&org("ripencc")).unwrap(), Some(1));
-    }
-
-    #[test]
-    fn reopens_consistently_after_unflushed_appends() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut itu = Author::new("itu");
-        let mut ietf = Author::new("ietf");
-        {
-            let store = SledStore::open(dir.path(), no_background_flush()).unwrap();
-            store.append_batch(&itu.chain(3)).unwrap();
-            store.flush().unwrap();
-            for e in itu.chain(4) {
-                store.append(&e).unwrap();
-            }
-            store.append_batch(&ietf.chain(3)).unwrap();
-        }
-        let store = SledStore::open(dir.path(), no_background_flush()).unwrap();
-        let held = assert_consistent(&store, &[&itu, &ietf]);
-        assert!(held[0] >= 3, "flushed entries were lost: {held:?}");
-    }
-
-    /// A copy of the directory taken while the store is open, without a
-    /// flush, is what a crash at that instant leaves on disk.
-    #[test]
-    fn a_crash_image_opens_consistently() {
-        let dir = tempfile::tempdir().unwrap();
-        let image = tempfile::tempdir().unwrap();
-        let mut itu = Author::new("itu");
-        let mut ietf = Author::new("ietf");
-        let store = SledStore::open(dir.path(), no_background_flush()).unwrap();
-        store.append_batch(&itu.chain(3)).unwrap();
-        store.flush().unwrap();
-        for e in itu.chain(20) {
-            store.append(&e).unwrap();
-        }
-        store.append_batch(&ietf.chain(20)).unwrap();
-        copy_dir(dir.path(), image.path());
-        drop(store);
-
-        let crashed = SledStore::open(image.path(), no_background_flush()).unwrap();
-        let held = assert_consistent(&crashed, &[&itu, &ietf]);
-        eprintln!("crash image holds {held:?}");
-        assert!(held[0] >= 3, "flushed entries were lost: {held:?}");
-    }
-}
+mod tests;

@@ -1,7 +1,6 @@
 //! Free loopback ports for nodes started as separate processes, and for
 //! in-process nodes that are stopped and started again on their port; shared
-//! by the test suite and the load harness (`crates/comity-bench` includes
-//! this file by path).
+//! by the test suite and the load harness.
 //!
 //! A port the kernel hands out (`bind :0`) is in the ephemeral range, so
 //! between the moment it is released and the moment a node listens on it

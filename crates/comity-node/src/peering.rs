@@ -1,0 +1,65 @@
+//! Pinning and unpinning peers: the operator's part of federation. A pin is
+//! durable before it counts; a key pinned by the operator applies after the
+//! log held then, so a rotation held already never overrides it.
+
+use crate::{clock::now_unix, error::NodeError, node::Node, protocol::Endpoint};
+use comity_core::{OrgId, PublicKey};
+use comity_store::PeerRecord;
+
+impl Node {
+    /// Pins a peer (or changes its key or endpoint). On a running node the
+    /// replicator starts replicating from it at once.
+    pub fn add_peer(
+        &self,
+        org: OrgId,
+        key: PublicKey,
+        endpoint: Option<Endpoint>,
+    ) -> Result<PeerRecord, NodeError> {
+        if &org == self.org() {
+            return Err(NodeError::InvalidArgument(
+                "a node cannot peer with its own organisation".into(),
+            ));
+        }
+        if key == self.public_key() {
+            return Err(NodeError::InvalidArgument(
+                "that key is this node's own key".into(),
+            ));
+        }
+        if let Some(other) = comity_tls::PinnedKeys::org_for(&*self.pins(), &key)
+            && other != org
+        {
+            return Err(NodeError::InvalidArgument(format!(
+                "that key is already pinned for {other}"
+            )));
+        }
+        // A new key applies after the log held now: a rotation held
+        // already never overrides it, one that comes later (signed by it)
+        // moves it on.
+        let previous = self.store().peers()?.into_iter().find(|p| p.org == org);
+        let key_since = match previous {
+            Some(previous) if previous.key == key => previous.key_since,
+            _ => self.store().head(&org)?.map_or(0, |h| h.seq),
+        };
+        let record = PeerRecord {
+            org: org.clone(),
+            key,
+            endpoint: endpoint.map(String::from),
+            added_at: now_unix(),
+            key_since,
+        };
+        self.store().put_peer(&record)?;
+        self.store().flush()?;
+        self.pins().set(&org, key);
+        self.peer_table().insert(record.clone());
+        Ok(record)
+    }
+
+    /// Unpins a peer: its tasks stop, and its live subscriptions end.
+    pub fn remove_peer(&self, org: &OrgId) -> Result<bool, NodeError> {
+        let removed = self.store().remove_peer(org)?;
+        self.store().flush()?;
+        self.pins().remove(org);
+        self.peer_table().remove(org);
+        Ok(removed)
+    }
+}

@@ -1,0 +1,187 @@
+//! How the sled backend lays out keys and values: big-endian numbers, a
+//! `0x00` after each origin and uuid, and a version byte in front of every
+//! record that may change shape (see the table in the module above).
+
+use crate::rules;
+use crate::{DocumentRef, EntryPos, StoreError};
+use comity_core::{EntryKind, Hash, Head, OrgId, PublicKey, SignedEntry};
+use prost::Message;
+use serde::{Serialize, de::DeserializeOwned};
+
+/// The version byte in front of every versioned record this build writes.
+pub(super) const RECORD_V1: u8 = 1;
+pub(super) const SCHEMA_KEY: &[u8] = b"schema_version";
+pub(super) const INDEX_KEY: &[u8] = b"index_version";
+pub(super) const ARRIVALS_KEY: &[u8] = b"arrivals";
+/// Present while the store is (or was last) used without Merkle trees.
+pub(super) const MERKLE_OFF_KEY: &[u8] = b"merkle_off";
+pub(super) const SEP: u8 = 0;
+
+pub(super) fn origin_key(origin: &OrgId, rest: &[u8]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(origin.as_str().len() + 1 + rest.len());
+    key.extend_from_slice(origin.as_str().as_bytes());
+    key.push(SEP);
+    key.extend_from_slice(rest);
+    key
+}
+
+pub(super) fn entry_key(origin: &OrgId, seq: u64) -> Vec<u8> {
+    origin_key(origin, &seq.to_be_bytes())
+}
+
+pub(super) fn corrupt(what: &str, detail: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {detail}"))
+}
+
+pub(super) fn fixed<const N: usize>(bytes: &[u8], what: &str) -> Result<[u8; N], StoreError> {
+    bytes
+        .try_into()
+        .map_err(|_| corrupt(what, format!("{} bytes, expected {N}", bytes.len())))
+}
+
+pub(super) fn parse_origin(bytes: &[u8]) -> Result<OrgId, StoreError> {
+    let text = std::str::from_utf8(bytes).map_err(|e| corrupt("origin key", e))?;
+    OrgId::new(text).map_err(|e| corrupt("origin key", e))
+}
+
+/// Splits `origin 0 rest`.
+pub(super) fn split_origin_key(key: &[u8]) -> Result<(OrgId, &[u8]), StoreError> {
+    let at = key
+        .iter()
+        .position(|b| *b == SEP)
+        .ok_or_else(|| corrupt("key", "no origin separator"))?;
+    Ok((parse_origin(&key[..at])?, &key[at + 1..]))
+}
+
+pub(super) fn parse_u64(bytes: &[u8], what: &str) -> Result<u64, StoreError> {
+    Ok(u64::from_be_bytes(fixed(bytes, what)?))
+}
+
+/// Strips and checks the record version byte.
+pub(super) fn unversion<'a>(bytes: &'a [u8], what: &str) -> Result<&'a [u8], StoreError> {
+    match bytes.split_first() {
+        Some((&RECORD_V1, rest)) => Ok(rest),
+        Some((v, _)) => Err(corrupt(what, format!("unknown record version {v}"))),
+        None => Err(corrupt(what, "empty record")),
+    }
+}
+
+pub(super) fn versioned(body: &[u8]) -> Vec<u8> {
+    let mut value = Vec::with_capacity(1 + body.len());
+    value.push(RECORD_V1);
+    value.extend_from_slice(body);
+    value
+}
+
+pub(super) fn encode_entry(entry: &SignedEntry) -> Vec<u8> {
+    versioned(&entry.wire().encode_to_vec())
+}
+
+pub(super) fn decode_entry(bytes: &[u8]) -> Result<SignedEntry, StoreError> {
+    SignedEntry::decode_bytes(unversion(bytes, "entry")?).map_err(|e| corrupt("entry", e))
+}
+
+pub(super) fn encode_head(head: Head) -> Vec<u8> {
+    let mut value = Vec::with_capacity(1 + 8 + 32);
+    value.push(RECORD_V1);
+    value.extend_from_slice(&head.seq.to_be_bytes());
+    value.extend_from_slice(head.hash.as_bytes());
+    value
+}
+
+pub(super) fn decode_head(bytes: &[u8]) -> Result<Head, StoreError> {
+    let body: [u8; 40] = fixed(unversion(bytes, "head")?, "head")?;
+    let (seq, hash) = body.split_at(8);
+    Ok(Head {
+        seq: parse_u64(seq, "head seq")?,
+        hash: Hash(fixed(hash, "head hash")?),
+    })
+}
+
+pub(super) fn encode_json<T: Serialize>(record: &T) -> Result<Vec<u8>, StoreError> {
+    let body = serde_json::to_vec(record).map_err(|e| StoreError::Backend(e.to_string()))?;
+    Ok(versioned(&body))
+}
+
+pub(super) fn decode_json<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, StoreError> {
+    serde_json::from_slice(unversion(bytes, what)?).map_err(|e| corrupt(what, e))
+}
+
+pub(super) fn parse_text(bytes: &[u8], what: &str) -> Result<String, StoreError> {
+    String::from_utf8(bytes.to_vec()).map_err(|e| corrupt(what, e))
+}
+
+/// `origin 0 uuid 0`: the prefix of every row about one document.
+pub(super) fn ref_prefix(origin: &OrgId, uuid: &str) -> Vec<u8> {
+    let mut key = origin_key(origin, uuid.as_bytes());
+    key.push(SEP);
+    key
+}
+
+/// `kind origin 0 uuid`: a document's key in `documents`.
+pub(super) fn doc_key(kind: EntryKind, origin: &OrgId, uuid: &str) -> Vec<u8> {
+    let mut key = vec![rules::kind_tag(kind)];
+    key.extend_from_slice(&origin_key(origin, uuid.as_bytes()));
+    key
+}
+
+/// `kind origin 0 uuid 0`: the prefix of a document's rows in `revisions`.
+pub(super) fn revisions_prefix(kind: EntryKind, origin: &OrgId, uuid: &str) -> Vec<u8> {
+    let mut key = vec![rules::kind_tag(kind)];
+    key.extend_from_slice(&ref_prefix(origin, uuid));
+    key
+}
+
+/// Parses `origin 0 uuid` into a document reference at `seq`.
+pub(super) fn parse_doc(bytes: &[u8], seq: u64) -> Result<DocumentRef, StoreError> {
+    let (origin, uuid) = split_origin_key(bytes)?;
+    Ok(DocumentRef {
+        origin,
+        uuid: parse_text(uuid, "uuid")?,
+        seq,
+    })
+}
+
+/// Parses `origin 0 seq`.
+pub(super) fn parse_pos(bytes: &[u8]) -> Result<EntryPos, StoreError> {
+    let (origin, seq) = split_origin_key(bytes)?;
+    Ok(EntryPos {
+        origin,
+        seq: parse_u64(seq, "entry seq")?,
+    })
+}
+
+pub(super) fn encode_key(seq: u64, key: &PublicKey) -> Vec<u8> {
+    let mut value = Vec::with_capacity(1 + 8 + 32);
+    value.push(RECORD_V1);
+    value.extend_from_slice(&seq.to_be_bytes());
+    value.extend_from_slice(key.as_bytes());
+    value
+}
+
+pub(super) fn decode_key(bytes: &[u8]) -> Result<(u64, PublicKey), StoreError> {
+    let body: [u8; 40] = fixed(unversion(bytes, "key")?, "key")?;
+    let (seq, key) = body.split_at(8);
+    let key = PublicKey::from_bytes(key).map_err(|e| corrupt("key", e))?;
+    Ok((parse_u64(seq, "key seq")?, key))
+}
+
+pub(super) fn partial_key(hash: &Hash, offset: u64) -> Vec<u8> {
+    let mut key = Vec::with_capacity(40);
+    key.extend_from_slice(hash.as_bytes());
+    key.extend_from_slice(&offset.to_be_bytes());
+    key
+}
+
+pub(super) fn poisoned() -> StoreError {
+    StoreError::Backend("sled store lock poisoned by a panic".into())
+}
+
+/// A record's key: its space, NUL, then its own key.
+pub(super) fn record_key(space: &str, key: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(space.len() + 1 + key.len());
+    k.extend_from_slice(space.as_bytes());
+    k.push(0);
+    k.extend_from_slice(key);
+    k
+}

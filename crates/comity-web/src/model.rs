@@ -1,0 +1,140 @@
+//! The dashboard's view model: who reads a page ([`Ctx`], [`User`]) and the
+//! rows and filters the pages hand to the templates. It imports neither the
+//! pages nor the templates, so that both can import it: pages fill these in,
+//! templates render them, and `ctx` extracts a [`Ctx`] from a request.
+
+use crate::i18n::Lang;
+use comity_core::proto;
+use comity_node::{Node, accounts::Role, views::Reader};
+use serde::Deserialize;
+use std::sync::Arc;
+
+/// A logged-in account.
+#[derive(Debug, Clone)]
+pub struct User {
+    pub name: String,
+    pub role: Role,
+    pub csrf: String,
+    pub session: String,
+}
+
+/// The reader of a page.
+#[derive(Clone)]
+pub struct Ctx {
+    pub lang: Lang,
+    pub user: Option<User>,
+    /// The request's path, for the language menu and redirects.
+    pub path: String,
+    /// The query without `lang`, so the language menu keeps filters and tabs.
+    pub query: String,
+    pub node: Arc<Node>,
+}
+
+impl Ctx {
+    pub fn t(&self, key: &str) -> String {
+        self.lang.t(key)
+    }
+    pub fn ta(&self, key: &str, args: &[(&'static str, String)]) -> String {
+        self.lang.ta(key, args)
+    }
+    /// Whether the reader may do what `role` may.
+    pub fn can(&self, role: Role) -> bool {
+        self.user.as_ref().is_some_and(|u| u.role.allows(role))
+    }
+    /// What the reader may see: everything this node holds when logged in,
+    /// public entries only otherwise (`public_pages`).
+    pub fn reader(&self) -> Reader {
+        if self.user.is_some() {
+            Reader::Node
+        } else {
+            Reader::Public
+        }
+    }
+    pub fn csrf(&self) -> &str {
+        self.user.as_ref().map_or("", |u| u.csrf.as_str())
+    }
+}
+
+/// One row of the federation table.
+pub struct FederationRow {
+    pub org: String,
+    pub profile: Option<proto::OrgProfile>,
+    pub own: bool,
+    pub reciprocal: bool,
+    pub connected: bool,
+    /// Who dialled (see `PeerView::dialled`); for this node's own row,
+    /// "reachable" or "dial-out-only".
+    pub dialled: &'static str,
+    /// Per origin the peer holds ahead of us: (origin, ours, theirs).
+    pub behind: Vec<(String, u64, u64)>,
+    pub last_error: Option<String>,
+    pub last_contact: Option<time::OffsetDateTime>,
+    /// The latest checkpoint of this organisation's log kept here (its
+    /// size), and per cosigner the size and time of the latest it cosigned.
+    pub checkpoint: Option<u64>,
+    pub cosigners: Vec<Cosigned>,
+}
+
+/// A cosigner, the size of the latest checkpoint it cosigned, and when.
+pub type Cosigned = (String, u64, time::OffsetDateTime);
+
+/// The filters of the consultations page, as the GET form sends them.
+#[derive(Debug, Default, Deserialize)]
+pub struct ConsultationFilter {
+    #[serde(default)]
+    pub org: String,
+    #[serde(default)]
+    pub topic: String,
+    /// The language of the documents (`lang` is the interface's).
+    #[serde(default)]
+    pub language: String,
+    /// Empty: open now (including a reply period); "all": any.
+    #[serde(default)]
+    pub status: String,
+}
+
+/// A tab of the liaisons page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tab {
+    Inbox,
+    Outbox,
+    Awaiting,
+    Overdue,
+    Drafts,
+}
+
+impl Tab {}
+
+impl Tab {
+    pub const ALL: [Tab; 5] = [
+        Tab::Inbox,
+        Tab::Outbox,
+        Tab::Awaiting,
+        Tab::Overdue,
+        Tab::Drafts,
+    ];
+    pub fn name(self) -> &'static str {
+        match self {
+            Tab::Inbox => "inbox",
+            Tab::Outbox => "outbox",
+            Tab::Awaiting => "awaiting",
+            Tab::Overdue => "overdue",
+            Tab::Drafts => "drafts",
+        }
+    }
+    pub fn parse(text: &str) -> Tab {
+        Tab::ALL
+            .into_iter()
+            .find(|t| t.name() == text)
+            .unwrap_or(Tab::Inbox)
+    }
+}
+
+/// A local draft, decoded for the drafts tab.
+pub struct DraftRow {
+    pub id: String,
+    pub statement: proto::LiaisonStatement,
+    pub restricted: bool,
+    pub approved_by: Option<String>,
+    pub posted_seq: Option<u64>,
+}
