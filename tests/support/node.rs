@@ -127,6 +127,7 @@ impl TestNode {
         let options = NodeOptions {
             clock: self.clock.clone(),
             key_files: Some(self.data.key_files()),
+            search_dir: Some(self.data.search_path()),
         };
         let node =
             Node::with_options(self.config.clone(), self.key.clone(), store, options).unwrap();

@@ -209,6 +209,7 @@ pub async fn serve(data: &DataArg, no_recover: bool) -> Result<(), Failure> {
     let key = data.load_key_recovering(&config.org, &*store)?;
     let options = comity_node::node::NodeOptions {
         key_files: Some(data.key_files()),
+        search_dir: Some(data.search_path()),
         ..Default::default()
     };
     let node = Node::with_options(config.clone(), key, store, options)?;

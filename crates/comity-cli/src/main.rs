@@ -13,6 +13,7 @@ mod evidence;
 mod liaison;
 mod logging;
 mod output;
+mod search;
 mod user;
 
 use clap::{Args, Parser, Subcommand};
@@ -125,6 +126,9 @@ enum Command {
     /// Manage dashboard accounts.
     #[command(subcommand)]
     User(user::UserCommand),
+    /// Full-text search of the consultations, responses and liaison
+    /// statements this node holds, in any language; `--reindex` rebuilds the index.
+    Search(search::SearchArgs),
 }
 
 /// What `main` reports: a one-line message and an exit code.
@@ -234,6 +238,7 @@ async fn run(command: Command) -> Result<(), Failure> {
         Command::Key(command) => commands::key(command).await,
         Command::Demo(args) => demo::run(args).await,
         Command::User(command) => user::run(command).await,
+        Command::Search(args) => search::run(args).await,
     }
 }
 

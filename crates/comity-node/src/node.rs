@@ -17,6 +17,7 @@ use crate::{
     identity::Identity,
     peers::PeerTable,
     pins::{Pins, finish_re_pin},
+    search::Search,
     stubs::Stubs,
     transfers::InFlight,
 };
@@ -34,6 +35,9 @@ pub struct NodeOptions {
     pub clock: Arc<dyn Clock>,
     /// Where the identity key lives, so that a rotation survives a restart.
     pub key_files: Option<KeyFiles>,
+    /// Where the search index lives (`DataDir::search_path`); `None`: in
+    /// memory, rebuilt from the store at every start.
+    pub search_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for NodeOptions {
@@ -41,6 +45,7 @@ impl Default for NodeOptions {
         Self {
             clock: Arc::new(SystemClock),
             key_files: None,
+            search_dir: None,
         }
     }
 }
@@ -73,6 +78,8 @@ pub struct Node {
     recovery: crate::trust::RecoveryState,
     /// Stubs this node may read whole, to ask for again (`crate::stubs`).
     stubs: Stubs,
+    /// The full-text search index and its indexer's state (`crate::search`).
+    search: Search,
 }
 
 impl std::fmt::Debug for Node {
@@ -115,6 +122,7 @@ impl Node {
                 .into_iter()
                 .map(|(origin, head)| (origin, head.seq)),
         );
+        let search = Search::new(options.search_dir, config.storage.search);
         Ok(Arc::new(Self {
             config,
             identity,
@@ -134,6 +142,7 @@ impl Node {
             checkpoints: Default::default(),
             recovery: Default::default(),
             stubs: Stubs::default(),
+            search,
         }))
     }
 
@@ -238,6 +247,9 @@ impl Node {
     }
     pub(crate) fn stubs(&self) -> &Stubs {
         &self.stubs
+    }
+    pub(crate) fn search_part(&self) -> &Search {
+        &self.search
     }
 
     pub(crate) fn transfers(&self) -> &InFlight {

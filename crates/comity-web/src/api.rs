@@ -10,6 +10,7 @@
 //! | `GET /api/v1/consultations/{origin}/{uuid}` | `comity consultation show` (`ConsultationView`) |
 //! | `GET /api/v1/liaisons?box=inbox\|outbox\|awaiting_action\|overdue` | `comity liaison list` |
 //! | `GET /api/v1/liaisons/{origin}/{uuid}` | `comity liaison show` (`LiaisonView`) |
+//! | `GET /api/v1/search?q=&origin=&kind=&lang=&prefer_lang=&offset=&limit=` | `comity search` |
 //!
 //! Field names are the proto messages' (snake_case); lists come wrapped in an
 //! object named as in the proto response (`{"consultations": [...]}`);
@@ -62,6 +63,7 @@ pub fn router(node: Arc<Node>) -> Router {
         )
         .route("/api/v1/liaisons", get(list_liaisons))
         .route("/api/v1/liaisons/{origin}/{uuid}", get(show_liaison))
+        .route("/api/v1/search", get(search))
         .route("/api/v1", any(unknown_route))
         .route("/api/v1/", any(unknown_route))
         .route("/api/v1/{*rest}", any(unknown_route))
@@ -221,7 +223,7 @@ async fn unknown_route() -> ApiError {
     ApiError {
         status: StatusCode::NOT_FOUND,
         message: "no such API route: see /api/v1/status, /api/v1/peers, /api/v1/log, \
-                  /api/v1/consultations and /api/v1/liaisons"
+                  /api/v1/consultations, /api/v1/liaisons and /api/v1/search"
             .into(),
     }
 }
@@ -427,4 +429,52 @@ async fn show_liaison(
 /// A held entry as the local API summarises it for `comity log`.
 fn entry_json(entry: &SignedEntry) -> Value {
     json::entry_json(&comity_node::local_api::summarise(entry), Dialect::Api)
+}
+
+/// Full-text search, as the node's own people read (the API is for them):
+/// `{"total", "offset", "limit", "hits": [{score, origin, kind, uuid,
+/// revision, seq, entry_id, created_at, title: {lang, text}, snippet:
+/// {lang, fragment, highlights: [{start, end}], html}}]}`. `html` is the
+/// fragment HTML-escaped with the words found in `<mark>`.
+async fn search(
+    State(node): State<Arc<Node>>,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> ApiResult {
+    let params = Params::parse(
+        query,
+        &[
+            "q",
+            "origin",
+            "kind",
+            "lang",
+            "prefer_lang",
+            "offset",
+            "limit",
+        ],
+    )?;
+    let kind = match params.text("kind").as_str() {
+        "" => proto::EntryKind::Unspecified,
+        "consultation" => proto::EntryKind::Consultation,
+        "response" => proto::EntryKind::Response,
+        "liaison" => proto::EntryKind::Liaison,
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "kind {other:?} is not one of consultation, response, liaison"
+            )));
+        }
+    };
+    let request = proto::SearchRequest {
+        query: params.text("q"),
+        origin: params.origin()?.map(|o| o.to_string()).unwrap_or_default(),
+        kind: kind as i32,
+        lang: params.text("lang"),
+        prefer_lang: params.text("prefer_lang"),
+        offset: params.number("offset")?,
+        limit: params.number("limit")?,
+    };
+    let query = comity_node::search::query_of(&request)?;
+    let results = node.search(query, comity_node::views::Reader::Node).await?;
+    let value = serde_json::to_value(&results)
+        .map_err(|e| ApiError::from(NodeError::Internal(format!("rendering results: {e}"))))?;
+    Ok(json_response(&value))
 }

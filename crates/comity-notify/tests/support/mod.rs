@@ -44,6 +44,7 @@ pub fn node(
     let options = NodeOptions {
         clock: clock.clone(),
         key_files: None,
+        search_dir: None,
     };
     Node::with_options(config, key, store, options).unwrap()
 }

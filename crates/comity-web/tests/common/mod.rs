@@ -22,6 +22,7 @@ pub fn node(org: &str, clock: &Arc<ManualClock>, configure: impl FnOnce(&mut Con
         NodeOptions {
             clock: clock.clone(),
             key_files: None,
+            search_dir: None,
         },
     )
     .unwrap()
