@@ -117,7 +117,7 @@ fn document(i: usize) -> proto::document::Body {
         body.push_str(&sentence.join(sep));
         body.push_str(if lang.starts_with("zh") { "。" } else { ". " });
     }
-    if i % 1000 == 0 {
+    if i.is_multiple_of(1000) {
         body.push_str(" quasar");
     }
     let text = |value: String| {
