@@ -6,6 +6,8 @@
 //! - A liaison for action is acknowledged through ITU's form, and IETF sees
 //!   the receipt.
 //! - Arabic pages are laid out right to left.
+//! - The search box finds a partner's documents, with marked snippets, in
+//!   Arabic (right to left) and in Chinese.
 //!
 //! Screenshots (full-page PNGs) are written to `target/screenshots/`.
 //!
@@ -646,4 +648,142 @@ async fn arabic_pages_are_right_to_left() {
     browser.screenshot("consultations-ar").await;
     browser.close().await;
     itu.stop().await;
+}
+
+/// A consultation of `node`'s in one language, published now.
+async fn publish_in(node: &TestNode, lang: &str, title: &str, body: &str) -> String {
+    let text = |value: &str| {
+        vec![proto::Text {
+            lang: lang.into(),
+            value: value.into(),
+        }]
+    };
+    let uuid = comity_core::document::new_uuid(time::OffsetDateTime::now_utc());
+    let entry = node
+        .node()
+        .publish(proto::document::Body::Consultation(proto::Consultation {
+            uuid: uuid.clone(),
+            revision: 1,
+            title: text(title),
+            body: text(body),
+            closes_at: Some(prost_types::Timestamp {
+                seconds: 4_000_000_000,
+                nanos: 0,
+            }),
+            status: proto::ConsultationStatus::Open as i32,
+            ..Default::default()
+        }))
+        .await
+        .unwrap();
+    let _ = entry;
+    uuid
+}
+
+/// Types `words` in the search box of the page open now, submits, and
+/// waits for a hit on `uuid` (the partner's index commits on a timer:
+/// searches again until it is there). Returns the hit's snippet's marks.
+async fn search_in_box(
+    browser: &Browser,
+    base: &str,
+    lang: &str,
+    words: &str,
+    uuid: &str,
+) -> Vec<String> {
+    let hit = format!(".search-hit[data-uuid='{uuid}']");
+    until(&format!("a hit on {uuid} for {words:?}"), || async {
+        browser
+            .goto(&format!("{base}/consultations?lang={lang}"))
+            .await;
+        browser.fill("#search-q", words).await;
+        browser.click("#search-submit").await;
+        browser.wait_for("#search-count").await;
+        browser
+            .client
+            .find(Locator::Css(&hit))
+            .await
+            .ok()
+            .map(|_| ())
+    })
+    .await;
+    let marks = browser
+        .js(&format!(
+            "return Array.from(document.querySelectorAll(\"{hit} .snippet mark\")).map(m => m.textContent);"
+        ))
+        .await;
+    marks
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_search_box_shows_snippets_in_arabic_and_chinese() {
+    let Some(tools) = tools("the_search_box_shows_snippets_in_arabic_and_chinese") else {
+        return;
+    };
+    let root = temp_root();
+    let (mut itu, mut ietf) = itu_and_ietf(root.path()).await;
+    let arabic = publish_in(
+        &ietf,
+        "ar",
+        "مشاورة بشأن حوكمة الإنترنت",
+        "تدعو الهيئة إلى التعليق على مبادئ حوكمة الإنترنت والأمن.",
+    )
+    .await;
+    let chinese = publish_in(
+        &ietf,
+        "zh-Hans",
+        "关于网络安全国际合作的咨询",
+        "请各方就网络安全和数据流动提出意见。",
+    )
+    .await;
+    let browser = Browser::start(&tools).await;
+    let base = itu.http_url();
+    browser.login(&base, "/consultations").await;
+
+    // Arabic: the page and the snippet right to left, the word marked.
+    let marks = search_in_box(&browser, &base, "ar", "حوكمة", &arabic).await;
+    assert!(
+        !marks.is_empty() && marks.iter().all(|m| m == "حوكمة"),
+        "{marks:?}"
+    );
+    assert_eq!(
+        browser
+            .js("return [document.documentElement.dir, getComputedStyle(document.querySelector('.search-hit .snippet')).direction, document.querySelector('.search-hit .snippet').lang];")
+            .await,
+        serde_json::json!(["rtl", "rtl", "ar"])
+    );
+    // The words stay in the box.
+    assert_eq!(
+        browser
+            .wait_for("#search-q")
+            .await
+            .prop("value")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("حوكمة")
+    );
+    browser.screenshot("search-ar").await;
+
+    // Chinese: a two-character word inside longer runs of characters.
+    let marks = search_in_box(&browser, &base, "zh", "安全", &chinese).await;
+    assert!(
+        !marks.is_empty() && marks.iter().all(|m| m == "安全"),
+        "{marks:?}"
+    );
+    assert_eq!(
+        browser.js("return document.documentElement.lang;").await,
+        "zh"
+    );
+    assert!(
+        browser.text_of("#search-count").await.contains('1'),
+        "one document found"
+    );
+    browser.screenshot("search-zh").await;
+    browser.close().await;
+    itu.stop().await;
+    ietf.stop().await;
 }

@@ -130,6 +130,7 @@ impl TestNode {
             api_tokens: Some(comity_node::tokens::ApiTokens::in_data_dir(
                 self.data.root(),
             )),
+            search_dir: Some(self.data.search_path()),
         };
         let node =
             Node::with_options(self.config.clone(), self.key.clone(), store, options).unwrap();

@@ -244,6 +244,17 @@ impl NodeProc {
     /// (stopped) node's own log, with its own key: a backlog "published"
     /// without waiting on one fsync per entry.
     pub fn prefill(&self, count: usize) -> Result<u64> {
+        self.prefill_with(count, |i| {
+            fixtures::consultation(i, time::OffsetDateTime::now_utc())
+        })
+    }
+
+    /// As [`Self::prefill`], with the documents `body` makes.
+    pub fn prefill_with(
+        &self,
+        count: usize,
+        body: impl Fn(usize) -> proto::document::Body,
+    ) -> Result<u64> {
         if self.child.is_some() {
             bail!("prefill needs {} stopped", self.org);
         }
@@ -254,8 +265,7 @@ impl NodeProc {
         let mut head = store.head(&self.org)?;
         let mut batch: Vec<SignedEntry> = Vec::with_capacity(1000);
         for i in 0..count {
-            let (kind, payload) =
-                document::encode(fixtures::consultation(i, time::OffsetDateTime::now_utc()));
+            let (kind, payload) = document::encode(body(i));
             let entry = UnsignedEntry::new(
                 self.org.clone(),
                 kind,

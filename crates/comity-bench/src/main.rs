@@ -13,6 +13,7 @@ mod plot;
 use comity_testkit::ports;
 mod probe;
 mod scenarios;
+mod search;
 mod wire;
 
 use anyhow::{Context, Result};
@@ -45,7 +46,7 @@ struct Args {
     /// Where the nodes' temporary data directories go (default: the system temp dir).
     #[arg(long)]
     scratch: Option<PathBuf>,
-    /// Run only these scenarios (comma separated): ceilings, wire, propagation, ingest, witness, footprint;
+    /// Run only these scenarios (comma separated): ceilings, wire, propagation, ingest, witness, search, footprint;
     /// and idle-link (the keep-alive traffic of one idle dial-out link, 3 min quick, 10 min full),
     /// which runs only when named here.
     #[arg(long, value_delimiter = ',')]
@@ -98,6 +99,7 @@ struct Report {
     propagation: Vec<scenarios::Propagation>,
     ingest_and_catch_up: Option<scenarios::IngestAndCatchUp>,
     witness_cost: Option<scenarios::WitnessCost>,
+    search: Option<search::SearchBench>,
     footprint: Option<scenarios::Footprint>,
     /// `--only idle-link`: one idle dial-out link's bytes on the wire.
     idle_link: Option<idle_link::IdleLink>,
@@ -161,6 +163,7 @@ async fn run(args: Args) -> Result<()> {
         propagation: Vec::new(),
         ingest_and_catch_up: None,
         witness_cost: None,
+        search: None,
         footprint: None,
         idle_link: None,
         nats: None,
@@ -317,6 +320,20 @@ async fn run(args: Args) -> Result<()> {
         match scenarios::witness_cost(&bin, &scratch, count, rounds).await {
             Ok(w) => report.witness_cost = Some(w),
             Err(e) => report.errors.push(format!("witness cost: {e:#}")),
+        }
+    }
+    if wanted(&args, "search") {
+        let (count, rounds, runs) = if quick {
+            (20_000, 1, 100)
+        } else {
+            (100_000, 2, 200)
+        };
+        eprintln!(
+            "== search: {count} documents ingested without and with the index ({rounds} rounds), then {runs} searches per query"
+        );
+        match search::search(&bin, &scratch, count, rounds, runs).await {
+            Ok(s) => report.search = Some(s),
+            Err(e) => report.errors.push(format!("search: {e:#}")),
         }
     }
     if wanted(&args, "footprint") {
@@ -624,6 +641,58 @@ fn print_table(r: &Report) {
                 "heartbeats {} s, PINGs {} s; {} connection(s) in {:.0} s",
                 l.heartbeat_secs, l.ping_secs, l.connections, l.window_s
             ),
+        );
+    }
+    if let Some(s) = &r.search {
+        row(
+            &format!("ingest without search index: {} documents /s", s.documents),
+            format!("{:.0}", s.without_index_entries_per_s),
+            "",
+        );
+        row(
+            &format!("ingest with search index: {} documents /s", s.documents),
+            format!("{:.0}", s.with_index_entries_per_s),
+            ">= 12,500",
+        );
+        row(
+            &format!(
+                "ingest with / without search index (median of {})",
+                s.rounds
+            ),
+            format!("{:.2}", s.with_over_without),
+            "close to 1",
+        );
+        row(
+            "every document searchable after s (from ingest start)",
+            format!(
+                "{:.1} ({:.0} documents/s)",
+                s.indexed_after_s, s.indexed_documents_per_s
+            ),
+            "",
+        );
+        row(
+            "search index on disk MB; follower RSS MB",
+            format!(
+                "{:.1}; {:.1}",
+                s.index_disk_bytes as f64 / 1_048_576.0,
+                s.follower_rss_mb
+            ),
+            "",
+        );
+        for q in &s.queries {
+            row(
+                &format!("search p50 / p99 ms: {} ({} found)", q.name, q.total),
+                format!("{:.2} / {:.2}", q.p50_ms, q.p99_ms),
+                "p99 < 50",
+            );
+        }
+        row(
+            &format!(
+                "load average before; after: {}; {}",
+                s.load_before, s.load_after
+            ),
+            String::new(),
+            "",
         );
     }
     if let Some(f) = &r.footprint {

@@ -210,6 +210,7 @@ pub async fn serve(data: &DataArg, no_recover: bool) -> Result<(), Failure> {
     let options = comity_node::node::NodeOptions {
         key_files: Some(data.key_files()),
         api_tokens: Some(comity_node::tokens::ApiTokens::in_data_dir(data.root())),
+        search_dir: Some(data.search_path()),
         ..Default::default()
     };
     let node = Node::with_options(config.clone(), key, store, options)?;

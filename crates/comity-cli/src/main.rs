@@ -15,6 +15,7 @@ mod liaison;
 mod logging;
 mod output;
 mod token;
+mod search;
 mod user;
 
 use clap::{Args, Parser, Subcommand};
@@ -130,6 +131,9 @@ enum Command {
     /// API tokens for the local API over loopback TCP, the JSON API and /metrics.
     #[command(subcommand)]
     Token(token::TokenCommand),
+    /// Full-text search of the consultations, responses and liaison
+    /// statements this node holds, in any language; `--reindex` rebuilds the index.
+    Search(search::SearchArgs),
 }
 
 /// What `main` reports: a one-line message and an exit code.
@@ -240,6 +244,7 @@ async fn run(command: Command) -> Result<(), Failure> {
         Command::Demo(args) => demo::run(args).await,
         Command::User(command) => user::run(command).await,
         Command::Token(command) => token::run(command),
+        Command::Search(args) => search::run(args).await,
     }
 }
 

@@ -473,6 +473,9 @@ pub struct StorageConfig {
     /// Keep each log's Merkle tree and sign and cosign checkpoints (issue
     /// 13). On by default; off only for a benchmark's baseline.
     pub witness: bool,
+    /// Keep the full-text search index in `<data>/search` (issue 15). On by
+    /// default; off only for a benchmark's baseline.
+    pub search: bool,
 }
 
 impl Default for StorageConfig {
@@ -480,6 +483,7 @@ impl Default for StorageConfig {
         Self {
             cache_mb: 16,
             witness: true,
+            search: true,
         }
     }
 }

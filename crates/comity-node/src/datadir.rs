@@ -64,6 +64,10 @@ impl DataDir {
     pub fn store_path(&self) -> PathBuf {
         self.root.join("store")
     }
+    /// The full-text search index: derived, safe to delete (it is rebuilt).
+    pub fn search_path(&self) -> PathBuf {
+        self.root.join("search")
+    }
     pub fn socket_path(&self) -> PathBuf {
         self.root.join("comity.sock")
     }

@@ -467,6 +467,7 @@ impl Node {
         }
         for seq in &ingested.filled_seqs {
             self.stubs().filled(&origin, *seq);
+            self.search_part().filled(&origin, *seq);
         }
         if let (Some(err), Some((seq, id))) = (&failure, ingested.refused)
             && seq == held + 1

@@ -25,6 +25,7 @@
 //! - [`federation`]: the `Federation` service partners call (mutual TLS);
 //! - [`local_api`]: the `Node` service the CLI calls (Unix socket);
 //! - [`words`]: people's words for the API's enums, for the edges;
+//! - [`search`]: the full-text search index, fed off the data path;
 //! - [`json`]: the JSON shape of the views, for the CLI and the JSON API;
 //! - [`blocking`]: blocking store work off the async workers;
 //! - [`server`]: starting and stopping all of it.
@@ -57,6 +58,7 @@ pub mod publish;
 pub mod recovery;
 pub mod replication;
 pub mod rotations;
+pub mod search;
 pub mod server;
 pub mod stubs;
 pub mod tokens;

@@ -497,6 +497,24 @@ impl node_server::Node for LocalApi {
         let entry = self.node.rotate_key().await?;
         Ok(Response::new(published(&entry)))
     }
+
+    async fn search(
+        &self,
+        request: Request<proto::SearchRequest>,
+    ) -> Result<Response<proto::SearchResponse>, Status> {
+        let query = crate::search::query_of(request.get_ref())?;
+        // The local API is the node's own people: they read what it holds.
+        let results = self.node.search(query, crate::views::Reader::Node).await?;
+        Ok(Response::new(crate::search::response_of(results)))
+    }
+
+    async fn reindex_search(
+        &self,
+        _: Request<proto::ReindexSearchRequest>,
+    ) -> Result<Response<proto::ReindexSearchResponse>, Status> {
+        let documents = self.node.reindex_search().await?;
+        Ok(Response::new(proto::ReindexSearchResponse { documents }))
+    }
 }
 
 pub(crate) fn user_view(account: &accounts::Account) -> proto::UserView {

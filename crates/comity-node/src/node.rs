@@ -17,6 +17,7 @@ use crate::{
     identity::Identity,
     peers::PeerTable,
     pins::{Pins, finish_re_pin},
+    search::Search,
     stubs::Stubs,
     transfers::InFlight,
 };
@@ -37,6 +38,9 @@ pub struct NodeOptions {
     /// The API tokens that open the loopback TCP listener and the JSON API
     /// (`crate::tokens`); none: no token is accepted anywhere.
     pub api_tokens: Option<crate::tokens::ApiTokens>,
+    /// Where the search index lives (`DataDir::search_path`); `None`: in
+    /// memory, rebuilt from the store at every start.
+    pub search_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for NodeOptions {
@@ -45,6 +49,7 @@ impl Default for NodeOptions {
             clock: Arc::new(SystemClock),
             key_files: None,
             api_tokens: None,
+            search_dir: None,
         }
     }
 }
@@ -78,6 +83,8 @@ pub struct Node {
     recovery: crate::trust::RecoveryState,
     /// Stubs this node may read whole, to ask for again (`crate::stubs`).
     stubs: Stubs,
+    /// The full-text search index and its indexer's state (`crate::search`).
+    search: Search,
 }
 
 impl std::fmt::Debug for Node {
@@ -120,6 +127,7 @@ impl Node {
                 .into_iter()
                 .map(|(origin, head)| (origin, head.seq)),
         );
+        let search = Search::new(options.search_dir, config.storage.search);
         Ok(Arc::new(Self {
             config,
             identity,
@@ -140,6 +148,7 @@ impl Node {
             checkpoints: Default::default(),
             recovery: Default::default(),
             stubs: Stubs::default(),
+            search,
         }))
     }
 
@@ -248,6 +257,9 @@ impl Node {
     }
     pub(crate) fn stubs(&self) -> &Stubs {
         &self.stubs
+    }
+    pub(crate) fn search_part(&self) -> &Search {
+        &self.search
     }
 
     pub(crate) fn transfers(&self) -> &InFlight {

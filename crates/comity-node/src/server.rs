@@ -41,6 +41,8 @@ pub struct RunningNode {
     /// The streams the servers answer with.
     streams: TaskTracker,
     replicator: Replicator,
+    /// The search indexer (`crate::search`); none when search is off.
+    indexer: Option<JoinHandle<()>>,
     shutdown: CancellationToken,
 }
 
@@ -176,6 +178,8 @@ impl RunningNode {
             node.publish_profile_if_changed().await?;
         }
         let shutdown = CancellationToken::new();
+        // The index opens before anything is served, so searches answer at once.
+        let indexer = node.start_search(shutdown.child_token()).await?;
         let streams = TaskTracker::new();
         let mut servers = Vec::new();
         if let Some(federation) = federation {
@@ -249,6 +253,7 @@ impl RunningNode {
             servers,
             streams,
             replicator,
+            indexer,
             shutdown,
         })
     }
@@ -333,6 +338,12 @@ impl RunningNode {
         if streams.is_err() || !replication {
             tracing::warn!("peer tasks did not stop within {GRACE:?}");
         }
+        if let Some(indexer) = self.indexer
+            && tokio::time::timeout(GRACE, indexer).await.is_err()
+        {
+            tracing::warn!("the search indexer did not stop within {GRACE:?}");
+        }
+        self.node.close_search();
         if let Some(path) = &self.socket {
             let _ = std::fs::remove_file(path);
         }

@@ -62,6 +62,7 @@ pub fn router(state: AppState) -> Router {
             "/liaisons/{origin}/{uuid}/reply",
             post(actions::reply_liaison),
         )
+        .route("/search", get(search))
         .route("/attachments/{hash}", get(attachment))
         .route("/logout", post(actions::logout))
         .route_layer(from_fn_with_state(state.clone(), gate));
@@ -411,4 +412,26 @@ mod tests {
         assert_eq!(file_name("", "h"), "h");
         assert_eq!(file_name(".hidden", "h"), "hidden");
     }
+}
+
+/// `/search?q=`: what the reader may read (everything held when logged in,
+/// public documents otherwise), titles and snippets in the reader's
+/// language when a document has it.
+#[derive(Deserialize, Default)]
+struct SearchForm {
+    #[serde(default)]
+    q: String,
+}
+
+async fn search(ctx: Ctx, Query(form): Query<SearchForm>) -> Result<Markup, PageError> {
+    let q = form.q.trim().to_string();
+    let results = if q.is_empty() {
+        None
+    } else {
+        let mut query = comity_node::search::SearchQuery::new(q.clone());
+        query.prefer_lang = Some(ctx.lang.code().to_string());
+        query.limit = 50;
+        Some(ctx.node.search(query, ctx.reader()).await.or_page(&ctx)?)
+    };
+    Ok(templates::search(&ctx, &q, results.as_ref()))
 }

@@ -41,6 +41,10 @@
 //!   `#recipients-table` (rows `tr[data-org]`), `#ack-form`, `#ack-status`,
 //!   `#ack-note`, `#ack-submit`, `#reply-form`, `#reply-title`,
 //!   `#reply-body`, `#reply-submit`;
+//! - every page also: `#search-form`, `#search-q`, `#search-submit`;
+//! - `/search`: `#search-count`, `#search-none`, `#search-results` (items
+//!   `li.search-hit[data-origin][data-uuid][data-kind]`, each with a
+//!   `.snippet` whose words found are in `mark`);
 //! - error pages: `#error-message`.
 
 use crate::{
@@ -94,6 +98,12 @@ fn layout(c: &Chrome<'_>, title: &str, body: Markup) -> Markup {
                         a href="/liaisons" { (l.t("nav-liaisons")) }
                         a href="/federation" { (l.t("nav-federation")) }
                     }
+                    form #search-form role="search" method="get" action="/search" {
+                        input #search-q type="search" name="q" value=(search_text(c))
+                            placeholder=(l.t("search-placeholder"))
+                            aria-label=(l.t("search-label")) dir="auto";
+                        button #search-submit type="submit" { (l.t("search-submit")) }
+                    }
                     div.account {
                         @if let Some(user) = c.user {
                             span #current-user { (user.name) " (" (l.t(&format!("role-{}", user.role))) ")" }
@@ -124,6 +134,19 @@ fn layout(c: &Chrome<'_>, title: &str, body: Markup) -> Markup {
             }
         }
     }
+}
+
+/// The words searched for, on the search page, to show them in its box again.
+fn search_text(c: &Chrome<'_>) -> String {
+    if c.path != "/search" {
+        return String::new();
+    }
+    serde_urlencoded::from_str::<Vec<(String, String)>>(c.query)
+        .unwrap_or_default()
+        .into_iter()
+        .find(|(k, _)| k == "q")
+        .map(|(_, v)| v)
+        .unwrap_or_default()
 }
 
 /// The current page in another language, with its filters or tab kept.
@@ -837,6 +860,61 @@ pub fn liaison(ctx: &Ctx, origin: &OrgId, uuid: &str, view: &proto::LiaisonView)
                         button #reply-submit type="submit" { (ctx.t("draft-save")) }
                     }
                 }
+            }
+        },
+    )
+}
+
+/// Where a search hit is shown: its consultation's or statement's page (a
+/// response has no page of its own).
+fn hit_link(hit: &comity_node::search::Hit) -> Option<String> {
+    let path = match hit.kind {
+        comity_node::search::DocKind::Consultation => "consultations",
+        comity_node::search::DocKind::Liaison => "liaisons",
+        comity_node::search::DocKind::Response => return None,
+    };
+    Some(format!("/{path}/{}/{}", hit.origin, hit.uuid))
+}
+
+/// `/search`: the hits the reader may read, best first, each with a
+/// snippet whose words found are marked. The snippet's HTML comes escaped
+/// from the index (`comity_search`), with only `<mark>` added.
+pub fn search(ctx: &Ctx, q: &str, results: Option<&comity_node::search::SearchResults>) -> Markup {
+    let l = ctx.lang;
+    page(
+        ctx,
+        &l.t("search-title"),
+        html! {
+            @if let Some(r) = results {
+                p #search-count { (l.ta("search-count", &[("count", r.total.to_string()), ("query", q.to_string())])) }
+                @if r.hits.is_empty() {
+                    p #search-none { (l.t("search-none")) }
+                } @else {
+                    ol #search-results {
+                        @for hit in &r.hits {
+                            li.search-hit data-origin=(hit.origin) data-uuid=(hit.uuid) data-kind=(hit.kind.as_str()) {
+                                div.hit-head {
+                                    span.kind { (l.t(&format!("search-kind-{}", hit.kind.as_str()))) }
+                                    " "
+                                    @let title = hit.title.as_ref().map_or(hit.uuid.as_str(), |t| t.text.as_str());
+                                    @let title_lang = hit.title.as_ref().map_or("", |t| t.lang.as_str());
+                                    @match hit_link(hit) {
+                                        Some(href) => {
+                                            a.hit-title href=(href) lang=[(!title_lang.is_empty()).then_some(title_lang)] dir="auto" { (title) }
+                                        }
+                                        None => {
+                                            span.hit-title lang=[(!title_lang.is_empty()).then_some(title_lang)] dir="auto" { (title) }
+                                        }
+                                    }
+                                    " · " span.origin { (hit.origin) }
+                                }
+                                p.snippet lang=(hit.snippet.lang) dir="auto" { (maud::PreEscaped(&hit.snippet.html)) }
+                            }
+                        }
+                    }
+                }
+            } @else {
+                p #search-none { (l.t("search-empty")) }
             }
         },
     )

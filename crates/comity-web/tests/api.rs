@@ -552,6 +552,7 @@ async fn the_openapi_description_lists_every_route_and_its_parameters_without_a_
         "/api/v1/consultations/{origin}/{uuid}",
         "/api/v1/liaisons",
         "/api/v1/liaisons/{origin}/{uuid}",
+        "/api/v1/search",
     ] {
         assert!(
             paths.contains_key(route),
@@ -571,6 +572,10 @@ async fn the_openapi_description_lists_every_route_and_its_parameters_without_a_
     };
     assert_eq!(names("/api/v1/log"), ["origin", "after_seq", "limit"]);
     assert_eq!(names("/api/v1/liaisons"), ["box"]);
+    assert_eq!(
+        names("/api/v1/search"),
+        ["q", "origin", "kind", "lang", "prefer_lang", "offset", "limit"]
+    );
     assert_eq!(names("/api/v1/status"), Vec::<String>::new());
     // The parameters it describes are the ones the route takes.
     let (status, _) = call(&itu, "/api/v1/liaisons?box=inbox").await;

@@ -116,6 +116,7 @@ async fn start_nodes(
         }
         let options = comity_node::node::NodeOptions {
             key_files: Some(data.key_files()),
+            search_dir: Some(data.search_path()),
             ..Default::default()
         };
         let node = Node::with_options(config, key, store, options)?;

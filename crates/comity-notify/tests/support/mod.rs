@@ -45,6 +45,7 @@ pub fn node(
         clock: clock.clone(),
         key_files: None,
         api_tokens: None,
+        search_dir: None,
     };
     Node::with_options(config, key, store, options).unwrap()
 }

@@ -188,3 +188,15 @@ in-reply-to = ردًا على
 acknowledge = إشعار بالاستلام
 reply = رد
 reply-note = يُحفظ الرد كمسودة موجهة إلى المرسِل، ويُرسل من تبويب المسودات.
+
+## Search
+search-label = البحث في الوثائق المحفوظة هنا
+search-placeholder = بحث…
+search-submit = بحث
+search-title = البحث
+search-count = عدد الوثائق التي عُثر عليها لـ «{ $query }»: { $count }
+search-none = لا توجد وثيقة يمكنك قراءتها تتضمن هذه الكلمات.
+search-empty = اكتب كلمات في مربع البحث: المشاورات والردود وبيانات الاتصال من جميع المصادر، بأي لغة.
+search-kind-consultation = مشاورة
+search-kind-response = رد
+search-kind-liaison = بيان اتصال

@@ -188,3 +188,15 @@ in-reply-to = In reply to
 acknowledge = Acknowledge
 reply = Reply
 reply-note = The reply is saved as a draft, addressed to the sender; it is posted from the Drafts tab.
+
+## Search
+search-label = Search the documents held here
+search-placeholder = Search…
+search-submit = Search
+search-title = Search
+search-count = { $count } documents found for “{ $query }”
+search-none = No document you may read has these words.
+search-empty = Type words in the search box: consultations, responses and liaison statements of every origin, in any language.
+search-kind-consultation = Consultation
+search-kind-response = Response
+search-kind-liaison = Liaison statement

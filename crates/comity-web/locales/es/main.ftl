@@ -188,3 +188,15 @@ in-reply-to = En respuesta a
 acknowledge = Acusar recibo
 reply = Responder
 reply-note = La respuesta se guarda como borrador, dirigida al remitente; se envía desde la pestaña Borradores.
+
+## Search
+search-label = Buscar en los documentos que se guardan aquí
+search-placeholder = Buscar…
+search-submit = Buscar
+search-title = Búsqueda
+search-count = { $count } documentos encontrados para «{ $query }»
+search-none = Ningún documento que pueda leer contiene estas palabras.
+search-empty = Escriba palabras en el cuadro de búsqueda: consultas, respuestas y declaraciones de enlace de todos los orígenes, en cualquier idioma.
+search-kind-consultation = Consulta
+search-kind-response = Respuesta
+search-kind-liaison = Declaración de enlace

@@ -188,3 +188,15 @@ in-reply-to = En réponse à
 acknowledge = Accuser réception
 reply = Répondre
 reply-note = La réponse est enregistrée comme brouillon, adressée à l'expéditeur ; elle s'envoie depuis l'onglet Brouillons.
+
+## Search
+search-label = Rechercher dans les documents détenus ici
+search-placeholder = Rechercher…
+search-submit = Rechercher
+search-title = Recherche
+search-count = { $count } documents trouvés pour « { $query } »
+search-none = Aucun document que vous pouvez lire ne contient ces mots.
+search-empty = Saisissez des mots dans la zone de recherche : consultations, réponses et déclarations de liaison de toutes origines, dans toutes les langues.
+search-kind-consultation = Consultation
+search-kind-response = Réponse
+search-kind-liaison = Déclaration de liaison

@@ -188,3 +188,15 @@ in-reply-to = В ответ на
 acknowledge = Подтвердить получение
 reply = Ответить
 reply-note = Ответ сохраняется как черновик, адресованный отправителю; отправить его можно на вкладке «Черновики».
+
+## Search
+search-label = Поиск по документам, хранящимся здесь
+search-placeholder = Поиск…
+search-submit = Найти
+search-title = Поиск
+search-count = Найдено документов по запросу «{ $query }»: { $count }
+search-none = Нет доступных вам документов с этими словами.
+search-empty = Введите слова в поле поиска: консультации, ответы и заявления о связи всех источников, на любом языке.
+search-kind-consultation = Консультация
+search-kind-response = Ответ
+search-kind-liaison = Заявление о связи

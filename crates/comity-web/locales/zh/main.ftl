@@ -188,3 +188,15 @@ in-reply-to = 答复
 acknowledge = 确认收到
 reply = 答复
 reply-note = 答复将保存为草稿，收件方为原发件方；可在“草稿”标签页中发送。
+
+## Search
+search-label = 搜索本节点保存的文件
+search-placeholder = 搜索…
+search-submit = 搜索
+search-title = 搜索
+search-count = 找到 { $count } 份与“{ $query }”相关的文件
+search-none = 没有您可阅读的文件包含这些词语。
+search-empty = 在搜索框中输入词语：所有来源、任何语言的咨询、答复和联络声明。
+search-kind-consultation = 咨询
+search-kind-response = 答复
+search-kind-liaison = 联络声明

@@ -23,6 +23,7 @@ pub fn node(org: &str, clock: &Arc<ManualClock>, configure: impl FnOnce(&mut Con
             clock: clock.clone(),
             key_files: None,
             api_tokens: None,
+            search_dir: None,
         },
     )
     .unwrap()
