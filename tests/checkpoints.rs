@@ -18,7 +18,10 @@ use comity_node::checkpoints::is_checkpoint_evidence;
 use comity_store::LogStore;
 use rand::Rng;
 use std::{net::SocketAddr, path::Path, time::Duration};
-use support::{ChildNode, FakePeer, TestNode, eventually, fault_size, free_port, org, temp_root};
+use support::{
+    ChildNode, FakePeer, FlushGate, HeldFlushStore, TestNode, eventually, fault_size, free_port,
+    org, temp_root,
+};
 
 fn root_of(entries: &[SignedEntry]) -> merkle::MerkleHash {
     let leaves: Vec<_> = entries
@@ -202,8 +205,12 @@ async fn a_split_view_is_frozen_by_both_partners_from_checkpoints_alone() {
 
 /// SIGKILL of a follower (a `comity serve` process) while it ingests and
 /// cosigns a publisher's log: every cosignature it ever issued, as the
-/// publisher saw it, is for a size its store holds after the kill. A
-/// cosignature is made only after the entries it vouches for are flushed.
+/// publisher saw it, is for a size its store holds after the kill, with the
+/// publisher's root there. This checks the end state of a real kill and
+/// reopen (what a flush wrote is on disk); the window between an append
+/// and its flush is too short for a kill to land in, so the rule that a
+/// cosignature waits for the flush is tested with the flush held back
+/// (`a_follower_never_cosigns_entries_its_store_has_not_flushed`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_during_cosigning_never_vouches_for_entries_not_durable() {
     let trials = fault_size(4, 40);
@@ -500,4 +507,89 @@ async fn checkpoints_advance_under_a_steady_stream_of_publishes() {
         root_of(&log[..latest.checkpoint.size as usize])
     );
     SignedCheckpoint::verify(latest.to_text().as_bytes(), &itu.org, &itu.public_key()).unwrap();
+}
+
+/// The cosignature `cosigner` issued of `origin`'s log, as `node` keeps it:
+/// its size, if any.
+fn cosigned_size(node: &TestNode, origin: &TestNode, cosigner: &TestNode) -> Option<u64> {
+    node.node()
+        .cosigned_by_as_kept(&origin.org, &cosigner.org)
+        .unwrap()
+        .filter(|c| {
+            c.cosigned_by(&cosigner.org, &cosigner.public_key())
+                .is_some()
+        })
+        .map(|c| c.checkpoint.size)
+}
+
+/// The crash guarantee, made observable: a follower cosigns only entries its
+/// store has flushed. Its store's flushes are held back (`HeldFlushStore`
+/// delegates to the real store; the gate records the head of the last
+/// completed flush, which is all a crash at that moment would keep). The
+/// origin publishes one more entry: the follower appends it, its flush
+/// waits, and it receives and keeps the origin's checkpoint of it. No
+/// cosignature it issued, as it keeps it or as the origin received it, may
+/// then be of a size beyond what is durable. Once the flush goes through,
+/// it cosigns that checkpoint and the origin receives it.
+///
+/// Against a rule that cosigns at the appended head instead of the durable
+/// one, this fails: the follower cosigns size 7 with 6 durable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_never_cosigns_entries_its_store_has_not_flushed() {
+    let root = temp_root();
+    let itu = TestNode::start_new(root.path(), "itu").await;
+    let gate = FlushGate::new();
+    let mut ietf = TestNode::create(root.path(), "ietf").await;
+    let wrapped = gate.clone();
+    ietf.start_over(move |store| HeldFlushStore::wrap(store, wrapped))
+        .await;
+    ietf.follow(&itu);
+    itu.follow(&ietf);
+    itu.publish(5).await;
+    // Its profile, then 5 consultations: cosigned once flushed.
+    eventually("itu holds ietf's cosignature of its log at 6", || {
+        cosigned_size(&itu, &itu, &ietf) == Some(6)
+    })
+    .await;
+    assert!(gate.durable(&itu.org) >= 6);
+
+    let held = gate.hold();
+    itu.publish(1).await;
+    eventually("ietf appends itu's entry 7, and its flush waits", || {
+        ietf.head_seq(&itu.org) == 7 && gate.waiting() > 0
+    })
+    .await;
+    let durable = gate.durable(&itu.org);
+    assert_eq!(durable, 6, "nothing flushed since the gate was held");
+    assert_eq!(ietf.node().durable_head(&itu.org), durable);
+    // The origin signs its own (its store flushes), and gossips it: the
+    // follower checks it, keeps it, and decides whether to cosign it, all
+    // under its checkpoint lock, before the kept note changes.
+    eventually("ietf keeps itu's checkpoint at 7", || {
+        kept(&ietf, &itu).is_some_and(|c| c.checkpoint.size == 7)
+    })
+    .await;
+    // A crash now keeps 6 entries of itu here, not 7: nothing it issued, nor
+    // anything itu received from it, may vouch for more.
+    let at_ietf = kept(&ietf, &itu).unwrap();
+    assert!(
+        at_ietf.cosigned_by(&ietf.org, &ietf.public_key()).is_none(),
+        "ietf cosigned itu's checkpoint at 7 with only {durable} entries durable"
+    );
+    for (holder, issued) in [
+        ("ietf", cosigned_size(&ietf, &itu, &ietf)),
+        ("itu", cosigned_size(&itu, &itu, &ietf)),
+    ] {
+        assert!(
+            issued.is_some_and(|size| size <= durable),
+            "{holder} holds ietf's cosignature at {issued:?} with only {durable} entries durable at ietf"
+        );
+    }
+    // Once the flush goes through, the cosignature follows, and reaches itu.
+    drop(held);
+    eventually("itu holds ietf's cosignature of its log at 7", || {
+        cosigned_size(&itu, &itu, &ietf) == Some(7)
+    })
+    .await;
+    assert_eq!(gate.durable(&itu.org), 7);
 }

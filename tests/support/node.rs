@@ -107,7 +107,17 @@ impl TestNode {
     /// partners; as soon as one that follows it answers; at most
     /// `recovery_wait_secs`): tests publish right after starting.
     pub async fn start(&mut self) {
-        self.start_recovering().await;
+        self.start_over(|store| store).await;
+    }
+
+    /// As [`start`](Self::start), over the store `wrap` makes of the one
+    /// opened from the data directory (e.g. a
+    /// [`HeldFlushStore`](super::HeldFlushStore)).
+    pub async fn start_over(
+        &mut self,
+        wrap: impl FnOnce(Arc<dyn comity_store::Store>) -> Arc<dyn comity_store::Store>,
+    ) {
+        self.launch(wrap).await;
         let start = Instant::now();
         while matches!(
             self.node().recovery(),
@@ -120,8 +130,15 @@ impl TestNode {
 
     /// Starts the node without waiting for its recovery.
     pub async fn start_recovering(&mut self) {
+        self.launch(|store| store).await;
+    }
+
+    async fn launch(
+        &mut self,
+        wrap: impl FnOnce(Arc<dyn comity_store::Store>) -> Arc<dyn comity_store::Store>,
+    ) {
         assert!(self.running.is_none(), "{} already running", self.org);
-        let store = open_store_retrying(&self.data, &self.config).await;
+        let store = wrap(open_store_retrying(&self.data, &self.config).await);
         // As `comity serve` does: finish a key rotation a stop interrupted.
         self.key = self.data.load_key_recovering(&self.org, &*store).unwrap();
         let options = NodeOptions {

@@ -57,6 +57,10 @@ struct Args {
     /// Skipped, with a note, when nats-server is not installed.
     #[arg(long)]
     compare_nats: bool,
+    /// Propagation meshes with `[storage] witness = false` (no trees, no
+    /// checkpoints): the baseline for what checkpoints cost an idle mesh.
+    #[arg(long)]
+    no_witness: bool,
     /// The nats-server binary for --compare-nats (default: the first on PATH).
     #[arg(long, requires = "compare_nats")]
     nats_server: Option<PathBuf>,
@@ -249,7 +253,16 @@ async fn run(args: Args) -> Result<()> {
                         String::new()
                     }
                 );
-                let comity = match scenarios::propagation(&bin, &scratch, n, entries, false).await {
+                let comity = match scenarios::propagation(
+                    &bin,
+                    &scratch,
+                    n,
+                    entries,
+                    false,
+                    !args.no_witness,
+                )
+                .await
+                {
                     Ok(mut p) => {
                         p.round = round;
                         report.propagation.push(p.clone());
@@ -297,7 +310,7 @@ async fn run(args: Args) -> Result<()> {
         eprintln!(
             "== propagation from a dial-out-only origin to 15 followers, {entries} entries one at a time and {entries} in bursts of 50"
         );
-        match scenarios::propagation(&bin, &scratch, 15, entries, true).await {
+        match scenarios::propagation(&bin, &scratch, 15, entries, true, !args.no_witness).await {
             Ok(p) => report.propagation.push(p),
             Err(e) => report
                 .errors
@@ -581,8 +594,9 @@ fn print_table(r: &Report) {
         );
         row(
             &format!(
-                "propagation {n} idle mesh CPU, all {} nodes, % of a core",
-                p.followers + 1
+                "propagation {n} idle mesh CPU, all {} nodes{}, % of a core",
+                p.followers + 1,
+                if p.witness { "" } else { ", checkpoints off" }
             ),
             format!("{:.1}", p.mesh_idle_cpu_percent),
             "< 200 (2 cores)",

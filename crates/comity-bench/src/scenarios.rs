@@ -54,6 +54,9 @@ pub struct Propagation {
     /// The publisher listens on no port (`--listen off`): it dials every
     /// follower and offers its log; the followers pin it by key only.
     pub dial_out_origin: bool,
+    /// Whether the nodes keep trees and sign and cosign checkpoints
+    /// (`[storage] witness`; off with `--no-witness`, the idle baseline).
+    pub witness: bool,
     /// Which of the run's rounds at this N (`--compare-nats` runs two).
     pub round: usize,
     /// From the publish call's return to the last follower holding the entry.
@@ -133,9 +136,16 @@ fn init_mesh(
     root: &Path,
     names: Vec<String>,
     dial_out_first: bool,
+    witness: bool,
 ) -> Result<Vec<NodeProc>> {
     parallel(names.into_iter().enumerate().collect(), 4, |(i, name)| {
-        NodeProc::init_listening(bin, root, &name, !(dial_out_first && i == 0))
+        let node = NodeProc::init_listening(bin, root, &name, !(dial_out_first && i == 0))?;
+        if !witness {
+            let mut config = comity_node::Config::load(&node.dir)?;
+            config.storage.witness = false;
+            config.save(&node.dir)?;
+        }
+        Ok(node)
     })
 }
 
@@ -200,12 +210,13 @@ pub async fn propagation(
     followers: usize,
     entries: usize,
     dial_out_origin: bool,
+    witness: bool,
 ) -> Result<Propagation> {
     let setup = Instant::now();
     let root = tempfile::tempdir_in(scratch)?;
     let mut names = vec!["pub".to_string()];
     names.extend((1..=followers).map(|i| format!("f{i:03}")));
-    let mut nodes = init_mesh(bin, root.path(), names, dial_out_origin)?;
+    let mut nodes = init_mesh(bin, root.path(), names, dial_out_origin, witness)?;
     let mut apis = serve_all(&mut nodes).await?;
     let probe = Probe::new()?;
     // Full mesh through each node's local API (what `comity peer add` does on a
@@ -341,6 +352,7 @@ pub async fn propagation(
     Ok(Propagation {
         followers,
         dial_out_origin,
+        witness,
         round: 1,
         one_at_a_time: Latency::of(&single, before_single),
         one_at_a_time_from_call: Latency::of(&single_from_call, 0),

@@ -231,20 +231,18 @@ impl Federation for FederationService {
         let says_it_follows_us = hello.follows.iter().any(|o| o == org.as_str());
         self.node.peer_table().note_hello(&caller);
         tracing::debug!(%caller, says_it_follows_us, version = hello.protocol_version, "hello");
-        let profile = match self
-            .node
-            .store()
-            .latest_profile(org)
-            .map_err(NodeError::from)?
-        {
-            Some(seq) => self
-                .node
-                .store()
-                .entry(org, seq)
-                .map_err(NodeError::from)?
-                .map(|e| e.into_wire()),
-            None => None,
-        };
+        // Store reads (the latest profile, every head): off the async
+        // workers, as for Heads and heartbeats.
+        let node = self.node.clone();
+        let (profile, heads) = blocking(move || {
+            let own = node.org();
+            let profile = match node.store().latest_profile(own)? {
+                Some(seq) => node.store().entry(own, seq)?.map(|e| e.into_wire()),
+                None => None,
+            };
+            Ok::<_, NodeError>((profile, heads(&node, &[])?))
+        })
+        .await?;
         Ok(Response::new(HelloResponse {
             protocol_version: protocol::PROTOCOL_VERSION,
             capabilities: protocol::capabilities(),
@@ -256,7 +254,7 @@ impl Federation for FederationService {
                 .map(ToString::to_string)
                 .collect(),
             follows_you: self.node.peer_table().contains(&caller),
-            heads: heads(&self.node, &[])?,
+            heads,
             profile,
             rotations: if hello.want_rotations {
                 crate::rotations::own_rotations(&self.node).await?
