@@ -14,8 +14,8 @@ mod evidence;
 mod liaison;
 mod logging;
 mod output;
-mod token;
 mod search;
+mod token;
 mod user;
 
 use clap::{Args, Parser, Subcommand};

@@ -59,6 +59,7 @@ pub mod recovery;
 pub mod replication;
 pub mod rotations;
 pub mod search;
+pub(crate) mod search_part;
 pub mod server;
 pub mod stubs;
 pub mod tokens;

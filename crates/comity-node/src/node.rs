@@ -17,7 +17,7 @@ use crate::{
     identity::Identity,
     peers::PeerTable,
     pins::{Pins, finish_re_pin},
-    search::Search,
+    search_part::Search,
     stubs::Stubs,
     transfers::InFlight,
 };

@@ -21,108 +21,28 @@
 //! of the query, so a restricted document never matches, nor appears in a
 //! snippet, for a reader outside its audience.
 
-use crate::{blocking::blocking, error::NodeError, node::Node, views::Reader};
+use crate::{
+    blocking::blocking,
+    error::NodeError,
+    node::Node,
+    search_part::{Open, lock},
+    views::Reader,
+};
 use comity_core::{
     OrgId, SignedEntry, document,
     entry::{Audience, EntryKind},
     proto::{self, document::Body},
 };
-use comity_search::{
-    Committer, IndexDoc, Localized, OpenState, SearchConfig, SearchError, SearchIndex,
-};
 pub use comity_search::{DocKind, Hit, SearchQuery, SearchResults, Snippet};
-use std::{
-    collections::BTreeSet,
-    path::PathBuf,
-    sync::{Arc, Mutex, MutexGuard},
-    time::Duration,
-};
-use tokio::{sync::Notify, task::JoinHandle};
+use comity_search::{IndexDoc, Localized, OpenState, SearchConfig, SearchError, SearchIndex};
+use std::{sync::Arc, time::Duration};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 /// Entries read from the store per page while feeding.
 const PAGE: usize = 512;
-/// Filled stubs remembered for the indexer, at most; beyond, one is
-/// dropped with a warning (`comity search --reindex` repairs it).
-const MAX_FILLS: usize = 10_000;
 /// How long a start waits for a previous run's index lock to go.
 const LOCK_WAIT: Duration = Duration::from_secs(10);
-
-/// The node's search: where the index lives, the index while the node runs,
-/// and what the indexer is to look at besides new entries.
-#[derive(Default)]
-pub struct Search {
-    /// `<data>/search`; `None`: in memory (nodes without a data directory).
-    dir: Option<PathBuf>,
-    /// Off (`[storage] search = false`): no index, searches refused.
-    disabled: bool,
-    open: Mutex<Option<Open>>,
-    /// Held while feeding or clearing: one feeder at a time, so that a
-    /// rebuild never interleaves with a pass.
-    feeding: Mutex<()>,
-    /// Stubs whose payload arrived after they were fed (as stubs).
-    fills: Mutex<BTreeSet<(OrgId, u64)>>,
-    wake: Notify,
-}
-
-struct Open {
-    index: SearchIndex,
-    committer: Committer,
-}
-
-impl std::fmt::Debug for Search {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Search")
-            .field("dir", &self.dir)
-            .field("disabled", &self.disabled)
-            .finish_non_exhaustive()
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-impl Search {
-    pub(crate) fn new(dir: Option<PathBuf>, enabled: bool) -> Self {
-        Self {
-            dir,
-            disabled: !enabled,
-            ..Self::default()
-        }
-    }
-
-    fn index(&self) -> Result<SearchIndex, NodeError> {
-        if self.disabled {
-            return Err(NodeError::FailedPrecondition(
-                "search is off on this node ([storage] search = false in comity.toml)".into(),
-            ));
-        }
-        lock(&self.open)
-            .as_ref()
-            .map(|o| o.index.clone())
-            .ok_or_else(|| {
-                NodeError::FailedPrecondition(
-                    "the search index is not open: the node is not running".into(),
-                )
-            })
-    }
-
-    /// Notes that a stub of `origin` at `seq` now has its payload.
-    pub(crate) fn filled(&self, origin: &OrgId, seq: u64) {
-        if self.disabled {
-            return;
-        }
-        let mut fills = lock(&self.fills);
-        if fills.len() >= MAX_FILLS {
-            tracing::warn!(%origin, seq, "search: too many filled stubs pending; this one is not indexed until `comity search --reindex`");
-            return;
-        }
-        fills.insert((origin.clone(), seq));
-        drop(fills);
-        self.wake.notify_one();
-    }
-}
 
 impl From<SearchError> for NodeError {
     fn from(e: SearchError) -> Self {

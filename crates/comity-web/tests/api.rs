@@ -574,7 +574,15 @@ async fn the_openapi_description_lists_every_route_and_its_parameters_without_a_
     assert_eq!(names("/api/v1/liaisons"), ["box"]);
     assert_eq!(
         names("/api/v1/search"),
-        ["q", "origin", "kind", "lang", "prefer_lang", "offset", "limit"]
+        [
+            "q",
+            "origin",
+            "kind",
+            "lang",
+            "prefer_lang",
+            "offset",
+            "limit"
+        ]
     );
     assert_eq!(names("/api/v1/status"), Vec::<String>::new());
     // The parameters it describes are the ones the route takes.
