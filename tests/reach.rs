@@ -396,6 +396,111 @@ async fn the_attachments_of_a_dial_out_node_reach_its_partners() {
     assert_eq!(itu.node().store().blob(&hash).unwrap().unwrap(), content);
 }
 
+/// A dead endpoint: a loopback port nothing listens on, as a node behind
+/// NAT looks from outside whatever its configuration says.
+fn unreachable_endpoint() -> comity_node::protocol::Endpoint {
+    format!("https://127.0.0.1:{}", support::free_port())
+        .parse()
+        .unwrap()
+}
+
+/// Issue 12: `kenya-igf` listens (the default), but nobody can dial it:
+/// `itu` and `ietf` pin it with an endpoint that does not answer, as a node
+/// behind NAT looks from outside. It dials them, and every outbound link to
+/// a peer that takes offers carries its log, so its publishes reach both
+/// directly (they do not peer each other: there is no relay), theirs reach
+/// it, status shows who dialled, and a restart resumes with no gap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listening_node_nobody_can_dial_offers_its_log_over_the_links_it_opens() {
+    let root = temp_root();
+    let mut kenya = TestNode::start_new(root.path(), "kenya-igf").await;
+    let itu = TestNode::start_new(root.path(), "itu").await;
+    let ietf = TestNode::start_new(root.path(), "ietf").await;
+    assert!(!kenya.node().config().dial_out_only(), "it listens");
+    assert!(kenya.federation_addr().is_some());
+    kenya.follow(&itu);
+    kenya.follow(&ietf);
+    for partner in [&itu, &ietf] {
+        partner
+            .node()
+            .add_peer(
+                kenya.org.clone(),
+                kenya.public_key(),
+                Some(unreachable_endpoint()),
+            )
+            .unwrap();
+    }
+
+    let mut published = kenya.publish(5).await.len() as u64 + 1; // + the profile
+    for node in [&itu, &ietf] {
+        node.wait_for_seq(&kenya.org, published).await;
+    }
+    itu.publish(3).await;
+    ietf.publish(2).await;
+    kenya.wait_for_seq(&itu.org, 4).await;
+    kenya.wait_for_seq(&ietf.org, 3).await;
+
+    // Who dialled: itu cannot reach kenya-igf, which dialled in and offers.
+    let statuses = itu.node().peer_statuses().unwrap();
+    let from_kenya = statuses
+        .iter()
+        .find(|p| p.org == kenya.org.as_str())
+        .unwrap();
+    assert_eq!(from_kenya.dialled, "them");
+    assert!(!view_of(&itu, &kenya.org).connected, "itu never reached it");
+    let statuses = kenya.node().peer_statuses().unwrap();
+    let to_itu = statuses.iter().find(|p| p.org == "itu").unwrap();
+    assert_eq!((to_itu.dialled.as_str(), to_itu.we_offer), ("us", true));
+
+    // It restarts: it dials again and goes on, nothing lost or repeated.
+    kenya.stop().await;
+    itu.publish(2).await;
+    kenya.start().await;
+    published += kenya.publish(3).await.len() as u64;
+    for node in [&itu, &ietf] {
+        node.wait_for_seq(&kenya.org, published).await;
+        assert_exactly(node, &kenya, published);
+    }
+    kenya.wait_for_seq(&itu.org, 6).await;
+    assert_exactly(&kenya, &itu, 6);
+}
+
+/// Issue 12: two partners that can dial each other both offer their logs
+/// over the links they opened, and each takes the other's log from that
+/// offer only: while the offer lasts it does not also pull the same log
+/// over its own link.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partners_that_dial_each_other_take_each_log_once_from_its_offer() {
+    let root = temp_root();
+    let itu = TestNode::start_new(root.path(), "itu").await;
+    let ietf = TestNode::start_new(root.path(), "ietf").await;
+    itu.follow(&ietf);
+    ietf.follow(&itu);
+    for (node, peer) in [(&itu, &ietf), (&ietf, &itu)] {
+        let (node, peer) = (node.node().clone(), peer.org.clone());
+        eventually("both links up, each offering", move || {
+            node.peer_table().views().iter().any(|v| {
+                v.record.org == peer && v.dialled() == "both" && v.we_offer && v.offers_to_us
+            })
+        })
+        .await;
+    }
+    let published = itu.publish(4).await;
+    ietf.wait_for_seq(&itu.org, published[3].seq()).await;
+    let published = ietf.publish(3).await;
+    itu.wait_for_seq(&ietf.org, published[2].seq()).await;
+    for (node, peer) in [(&itu, &ietf), (&ietf, &itu)] {
+        let view = view_of(node, &peer.org);
+        assert!(
+            view.offers_to_us && !view.serving.contains(&peer.org),
+            "{} pulls {} over its own link while it offers: {view:?}",
+            node.org,
+            peer.org
+        );
+        assert_exactly(node, peer, peer.head_seq(&peer.org));
+    }
+}
+
 /// Issue 12: `ietf` is the addressee of a restricted entry of `kenya-igf`,
 /// which only dials out, and first gets its log through `icann`, a relay
 /// outside the audience: a redacted stub. Once kenya-igf dials ietf and

@@ -21,6 +21,22 @@ pub async fn wait_until_following_through(node: &TestNode, origin: &OrgId, sourc
     .await;
 }
 
+/// Waits until `node` takes `origin`'s log from `origin` itself: it pulls
+/// it from there, or `origin` dialled in and offers it.
+pub async fn wait_until_direct(node: &TestNode, origin: &OrgId) {
+    let (node, origin) = (node.node().clone(), origin.clone());
+    eventually(
+        &format!("{origin}'s log straight from {origin}"),
+        move || {
+            node.peer_table()
+                .views()
+                .iter()
+                .any(|p| p.record.org == origin && (p.serving.contains(&origin) || p.offers_to_us))
+        },
+    )
+    .await;
+}
+
 /// Waits, up to [`DEADLINE`], for a condition that other tasks make true.
 pub async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
     let start = Instant::now();

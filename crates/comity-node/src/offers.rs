@@ -1,6 +1,6 @@
-//! The accepting side of `Offer`: a partner nobody can dial (behind NAT,
-//! or `[network] listen = "off"`) dialled this node and offers its own log
-//! over that connection. The caller is known by its TLS key alone, as on
+//! The accepting side of `Offer`: a partner dialled this node and offers
+//! its own log over that connection (every link does, to a peer that takes
+//! offers: the partner may be behind NAT, or `[network] listen = "off"`). The caller is known by its TLS key alone, as on
 //! every RPC, and only its own log is taken: an offer is a subscription
 //! turned around, so the partner is the live source of its log here and
 //! this node serves it on to others as a relay, as any log it holds.

@@ -123,6 +123,8 @@ impl PeerView {
 struct PeerRuntime {
     view: PeerView,
     channel: Option<Channel>,
+    /// Which connection `channel` is: a new one for every `set_connected`.
+    connection: u64,
     /// Which pin this is: a peer added again (a new key or endpoint) is a
     /// new generation, whose tasks replace those of the one before.
     generation: u64,
@@ -158,6 +160,7 @@ impl PeerRuntime {
                 we_offer: false,
             },
             channel: None,
+            connection: 0,
             cancel: CancellationToken::new(),
             reconnect: Arc::new(Notify::new()),
             penalised_until: None,
@@ -191,11 +194,13 @@ impl PeerRuntime {
     }
 }
 
-/// A source chosen for an origin.
+/// A source chosen for an origin, over one connection to it.
 #[derive(Clone)]
 pub(crate) struct Source {
     pub org: OrgId,
     pub channel: Channel,
+    /// Which connection of `org` the channel is ([`PeerTable::set_connected`]).
+    pub connection: u64,
 }
 
 /// Runtime state of every pinned peer.
@@ -413,10 +418,14 @@ impl PeerTable {
         channel: Channel,
         hello: &proto::HelloResponse,
     ) {
+        let connection = self
+            .generations
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.with(|peers| {
             let heads = self.known_heads(peers, &hello.heads);
             if let Some(p) = peers.get_mut(org) {
                 p.channel = Some(channel);
+                p.connection = connection;
                 p.view.connected = true;
                 p.view.reciprocal = true;
                 p.view.last_error = None;
@@ -608,10 +617,13 @@ impl PeerTable {
             if peers.get(origin).is_some_and(|p| p.offer.is_some()) {
                 return None;
             }
-            if let Some(channel) = peers.get(origin).and_then(PeerRuntime::usable) {
+            if let Some(p) = peers.get(origin)
+                && let Some(channel) = p.usable()
+            {
                 return Some(Source {
                     org: origin.clone(),
                     channel: channel.clone(),
+                    connection: p.connection,
                 });
             }
             peers
@@ -622,12 +634,13 @@ impl PeerTable {
                         None if p.view.follows.contains(origin) => 0,
                         None => return None,
                     };
-                    p.usable().map(|c| (head, org, c))
+                    p.usable().map(|c| (head, org, c, p.connection))
                 })
-                .max_by_key(|(head, _, _)| *head)
-                .map(|(_, org, channel)| Source {
+                .max_by_key(|(head, _, _, _)| *head)
+                .map(|(_, org, channel, connection)| Source {
                     org: org.clone(),
                     channel: channel.clone(),
+                    connection,
                 })
         })
     }
@@ -636,8 +649,20 @@ impl PeerTable {
     /// the origin itself came within reach, or another peer holds more of the
     /// log than both we and the current source do.
     /// A live offer from the origin ends any pull (see [`Self::best_source`]).
-    pub(crate) fn should_switch(&self, origin: &OrgId, current: &OrgId, our_head: u64) -> bool {
+    /// A pull also ends when the link of its source no longer has the
+    /// connection it rides on (the link failed, or dialled again): the next
+    /// pull takes the link's current connection, and the old one closes
+    /// once nothing holds it (a pull held on would keep it open beside the
+    /// new one, one more descriptor per reconnection).
+    pub(crate) fn should_switch(&self, origin: &OrgId, source: &Source, our_head: u64) -> bool {
+        let current = &source.org;
         self.with(|peers| {
+            let left = peers
+                .get(current)
+                .is_none_or(|p| p.channel.is_none() || p.connection != source.connection);
+            if left {
+                return true;
+            }
             if peers.get(origin).is_some_and(|p| p.offer.is_some()) {
                 return true;
             }
@@ -728,6 +753,7 @@ impl PeerTable {
                     p.usable().map(|c| Source {
                         org: org.clone(),
                         channel: c.clone(),
+                        connection: p.connection,
                     })
                 })
                 .collect();
@@ -859,11 +885,50 @@ mod tests {
         tokio::time::advance(PENALTY + Duration::from_secs(1)).await;
         table.record_heads(&evil, &[head("itu", u64::MAX)]);
         assert_eq!(best(&table), Some(honest.clone()), "after the penalty too");
-        assert!(!table.should_switch(&itu, &honest, 5));
+        assert!(!table.should_switch(&itu, &table.best_source(&itu).unwrap(), 5));
         assert_eq!(table.promised(&evil, &itu), 0);
 
         table.kept_promise(&evil, &itu);
         assert_eq!(best(&table), Some(evil.clone()));
+    }
+
+    /// A pull rides on one connection of its source: when the source's
+    /// link reconnects (a new connection) or fails, the pull ends and is
+    /// set up again over the link's current connection, so that it does
+    /// not hold the old connection open beside the new one.
+    #[tokio::test]
+    async fn a_pull_over_a_connection_the_link_replaced_switches_to_the_new_one() {
+        let table = table_with(&["itu", "ietf"]);
+        let (itu, ietf) = (org("itu"), org("ietf"));
+        let channel =
+            || tonic::transport::Endpoint::from_static("http://127.0.0.1:1").connect_lazy();
+        let hello = proto::HelloResponse {
+            heads: vec![head("itu", 5)],
+            ..Default::default()
+        };
+        table.set_connected(&ietf, channel(), &hello);
+        let relay = table.best_source(&itu).unwrap();
+        assert_eq!(relay.org, ietf);
+        assert!(!table.should_switch(&itu, &relay, 5), "nothing changed");
+        table.record_heads(&ietf, &[head("itu", 5)]);
+        assert!(
+            !table.should_switch(&itu, &relay, 5),
+            "still the same connection"
+        );
+
+        // The link dialled again: the pull moves to the new connection.
+        table.set_connected(&ietf, channel(), &hello);
+        assert!(
+            table.should_switch(&itu, &relay, 5),
+            "the old connection is left"
+        );
+        let again = table.best_source(&itu).unwrap();
+        assert_eq!(again.org, ietf, "the same relay, over its new connection");
+        assert!(!table.should_switch(&itu, &again, 5));
+
+        // The link failed: no pull stays on the connection it dropped.
+        table.mark_failed(&ietf, "heads: no answer".into());
+        assert!(table.should_switch(&itu, &again, 5));
     }
 
     /// Issue 12: a newer offer from the same organisation ends the older
@@ -879,16 +944,13 @@ mod tests {
             ..Default::default()
         };
         table.set_connected(&ietf, channel, &hello);
-        assert_eq!(
-            table.best_source(&kenya).map(|s| s.org),
-            Some(ietf.clone()),
-            "a relay, before any offer"
-        );
+        let relay = table.best_source(&kenya).unwrap();
+        assert_eq!(relay.org, ietf, "a relay, before any offer");
 
         let (first, first_ended) = table.offer_opened(&kenya).unwrap();
         assert!(table.best_source(&kenya).is_none(), "the origin pushes");
         assert!(
-            table.should_switch(&kenya, &ietf, 0),
+            table.should_switch(&kenya, &relay, 0),
             "a pull from a relay ends"
         );
         assert!(!table.out_of_reach().contains(&kenya));

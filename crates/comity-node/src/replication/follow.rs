@@ -327,7 +327,7 @@ async fn pull(
             }
             _ = changes.changed() => {
                 match our_head(node, origin) {
-                    Ok(head) if node.peer_table().should_switch(origin, &source.org, head) => {
+                    Ok(head) if node.peer_table().should_switch(origin, source, head) => {
                         break Ok(PullEnd::Switch)
                     }
                     Ok(_) => continue,

@@ -2,9 +2,9 @@
 //! channel open (reconnecting with capped exponential backoff and jitter,
 //! reset on success), checks that the key pinned for an organisation
 //! answers as that organisation, and polls the peer's `Heads` while some
-//! followed origin is out of direct reach. A node nobody can dial also
-//! offers its own log over the link ([`super::offer`]), to a peer that
-//! announces the capability.
+//! followed origin is out of direct reach. Every link also offers this
+//! node's own log ([`super::offer`]) to a peer that announces the
+//! capability: the node may be behind NAT whether it listens or not.
 
 use super::{
     backoff::{backoff, pause},
@@ -138,6 +138,11 @@ pub(super) async fn link(
                 tracing::info!(%endpoint, "connected");
                 node.peer_table()
                     .set_connected(&org, channel.clone(), &hello);
+                // Every link this node opened carries its own log, to a
+                // peer that takes offers: listening or not, this node may be
+                // behind NAT, and then this connection is the only way its
+                // partner reaches it directly. The partner takes the log
+                // from the offer and does not also pull it while it lasts.
                 let offers = protocol::has_capability(&hello.capabilities, protocol::OFFER);
                 if dial_out && !offers {
                     tracing::warn!(
@@ -145,15 +150,15 @@ pub(super) async fn link(
                          only through relays"
                     );
                 }
-                // A dial-out node's link counts as up only once its offer
-                // has held a while: a peer that refuses it at once must not
-                // be asked again at the shortest delay for ever.
+                // An offering link counts as up only once it has held a
+                // while: a peer that refuses the offer at once must not be
+                // asked again at the shortest delay for ever.
                 let connected_at = tokio::time::Instant::now();
-                if !(dial_out && offers) {
+                if !offers {
                     delays = backoff(node.config().replication.backoff_max());
                 }
-                let mut offering = (dial_out && offers)
-                    .then(|| Box::pin(offer::offer(&node, &org, channel.clone(), &cancel)));
+                let mut offering =
+                    offers.then(|| Box::pin(offer::offer(&node, &org, channel.clone(), &cancel)));
                 // Checkpoint gossip rides on this connection, and ends with
                 // it; only with a peer that announces the capability.
                 let connection = cancel.child_token();
@@ -176,12 +181,7 @@ pub(super) async fn link(
                 loop {
                     tokio::select! {
                         _ = cancel.cancelled() => return,
-                        _ = reconnect.notified() => {
-                            if connected_at.elapsed() >= deadline {
-                                delays = backoff(node.config().replication.backoff_max());
-                            }
-                            break;
-                        }
+                        _ = reconnect.notified() => break,
                         ended = async {
                             match offering.as_mut() {
                                 Some(offer) => offer.await,
@@ -189,9 +189,6 @@ pub(super) async fn link(
                             }
                         }, if offering.is_some() => {
                             offering = None;
-                            if connected_at.elapsed() >= deadline {
-                                delays = backoff(node.config().replication.backoff_max());
-                            }
                             match ended {
                                 Ok(()) => return,
                                 Err(error) => {
@@ -245,6 +242,9 @@ pub(super) async fn link(
                             break;
                         }
                     }
+                }
+                if connected_at.elapsed() >= deadline {
+                    delays = backoff(node.config().replication.backoff_max());
                 }
             }
             Err(error) => {

@@ -1,8 +1,9 @@
-//! The dialling side of `Offer`: a node nobody can dial (`[network] listen
-//! = "off"`) pushes its own log to each partner it dials, over the
-//! connection it opened, so that it is the live source of its own log as
-//! if the partner could subscribe to it. Asked only of a partner whose
-//! `Hello` lists the capability "offer".
+//! The dialling side of `Offer`: a node pushes its own log to each partner
+//! it dials, over the connection it opened, so that it is the live source
+//! of its own log as if the partner could subscribe to it. That is what
+//! lets a node nobody can dial take full part, whether it says so
+//! (`[network] listen = "off"`) or simply runs behind NAT. Asked only of a
+//! partner whose `Hello` lists the capability "offer".
 //!
 //! The partner answers first with what it holds of this node's log,
 //! durably (and the first entry it holds only as a redacted stub, if any:
