@@ -225,47 +225,11 @@ pub fn verify_consistency(
             Err(inconsistent)
         };
     }
-    if proof.is_empty() {
-        return Err(inconsistent);
-    }
-    // When old is a power of two, its root is the first node of the path.
-    let mut path: Vec<MerkleHash> = Vec::with_capacity(proof.len() + 1);
-    if old.is_power_of_two() {
-        path.push(*old_root);
-    }
-    path.extend_from_slice(proof);
-    let mut fn_ = old - 1;
-    let mut sn = new - 1;
-    while fn_ & 1 == 1 {
-        fn_ >>= 1;
-        sn >>= 1;
-    }
-    let mut iter = path.iter();
-    let first = iter.next().ok_or_else(|| inconsistent.clone())?;
-    let (mut fr, mut sr) = (*first, *first);
-    for c in iter {
-        if sn == 0 {
-            return Err(inconsistent);
-        }
-        if fn_ & 1 == 1 || fn_ == sn {
-            fr = node_hash(c, &fr);
-            sr = node_hash(c, &sr);
-            if fn_ & 1 == 0 {
-                while fn_ & 1 == 0 && fn_ != 0 {
-                    fn_ >>= 1;
-                    sn >>= 1;
-                }
-            }
-        } else {
-            sr = node_hash(&sr, c);
-        }
-        fn_ >>= 1;
-        sn >>= 1;
-    }
-    if sn == 0 && &fr == old_root && &sr == new_root {
-        Ok(())
-    } else {
-        Err(inconsistent)
+    // The proof must reproduce both roots: the new one (checked by
+    // `proven_old_root`), and from the same path the old one.
+    match proven_old_root(old, new, new_root, proof, old_root) {
+        Ok(root) if &root == old_root => Ok(()),
+        _ => Err(inconsistent),
     }
 }
 
