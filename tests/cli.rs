@@ -192,6 +192,12 @@ fn two_organisations_made_with_the_cli_replicate() {
         let peers = ok_json(&["peer", "list", "--json"], &ietf);
         peers[0]["org"] == "itu" && peers[0]["connected"] == true && peers[0]["reciprocal"] == true
     });
+    // Each dials the other, and every link offers: each node saw its
+    // partner dial in, so it says it is reachable, and by whom.
+    wait_until("ietf sees itu dial in", || {
+        String::from_utf8_lossy(&comity(&["status"], &ietf).stdout)
+            .contains("reachable: itu dialled in")
+    });
     let status = ok_json(&["status", "--json"], &ietf);
     assert_eq!(status["org"], "ietf");
     let dashboard = status["http"].as_str().unwrap().to_string();

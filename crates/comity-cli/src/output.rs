@@ -143,8 +143,20 @@ pub fn status(s: &proto::StatusResponse, json: bool) {
             s.org, s.key
         );
     } else {
+        // Reachable is what the node saw: partners with a live link into it.
+        let dialled_in: Vec<&str> = s
+            .peers
+            .iter()
+            .filter(|p| p.dialled == "them" || p.dialled == "both")
+            .map(|p| p.org.as_str())
+            .collect();
+        let reach = if dialled_in.is_empty() {
+            "no partner has dialled in yet; if none ever does, this node is behind NAT or a firewall, and its log reaches partners over the links it dials".to_string()
+        } else {
+            format!("reachable: {} dialled in", dialled_in.join(", "))
+        };
         println!(
-            "{} {} {} (listening on {}; reachable)",
+            "{} {} {} (listening on {}; {reach})",
             s.org, s.key, s.endpoint, s.listen
         );
     }

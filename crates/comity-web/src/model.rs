@@ -63,7 +63,8 @@ pub struct FederationRow {
     pub reciprocal: bool,
     pub connected: bool,
     /// Who dialled (see `PeerView::dialled`); for this node's own row,
-    /// "reachable" or "dial-out-only".
+    /// "reachable" (a partner has a live link into it), "unconfirmed"
+    /// (listening, but no partner has dialled in) or "dial-out-only".
     pub dialled: &'static str,
     /// Per origin the peer holds ahead of us: (origin, ours, theirs).
     pub behind: Vec<(String, u64, u64)>,

@@ -131,10 +131,15 @@ async fn federation(ctx: Ctx) -> Result<Markup, PageError> {
         own: true,
         reciprocal: true,
         connected: true,
+        // Reachable is what the node saw, not what it hopes: a partner's
+        // live link into it (which offers that partner's log). A listening
+        // node behind NAT says so only by nobody ever dialling in.
         dialled: if node.config().dial_out_only() {
             "dial-out-only"
-        } else {
+        } else if views.iter().any(|v| v.offers_to_us) {
             "reachable"
+        } else {
+            "unconfirmed"
         },
         behind: Vec::new(),
         last_error: None,

@@ -1086,7 +1086,12 @@ async fn the_federation_page_shows_checkpoints_and_their_cosigners() {
 #[tokio::test]
 async fn the_federation_page_shows_reach_and_who_dialled() {
     for (listen, shown, text_en) in [
-        (comity_node::config::Listen::On, "reachable", "reachable"),
+        // Listening, but no partner has dialled in: not claimed reachable.
+        (
+            comity_node::config::Listen::On,
+            "unconfirmed",
+            "no partner has dialled in yet",
+        ),
         (
             comity_node::config::Listen::Off,
             "dial-out-only",

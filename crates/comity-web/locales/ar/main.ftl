@@ -72,6 +72,7 @@ dialled-both = كلاهما
 dialled-none = —
 reach-reachable = يمكن الوصول إليه
 reach-dial-out-only = اتصال صادر فقط
+reach-unconfirmed = في وضع الاستماع؛ لم يتصل أي شريك بعد
 col-lag = التأخر
 col-last-error = آخر خطأ
 col-checkpoint = نقطة التحقق

@@ -72,6 +72,7 @@ dialled-both = both
 dialled-none = —
 reach-reachable = reachable
 reach-dial-out-only = dial-out only
+reach-unconfirmed = listening; no partner has dialled in yet
 col-lag = Lag
 col-last-error = Last error
 col-checkpoint = Checkpoint

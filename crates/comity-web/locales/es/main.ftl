@@ -72,6 +72,7 @@ dialled-both = ambos
 dialled-none = —
 reach-reachable = accesible
 reach-dial-out-only = solo saliente
+reach-unconfirmed = a la escucha; ningún socio se ha conectado aún
 col-lag = Retraso
 col-last-error = Último error
 col-checkpoint = Punto de control

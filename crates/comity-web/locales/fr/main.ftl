@@ -72,6 +72,7 @@ dialled-both = les deux
 dialled-none = —
 reach-reachable = joignable
 reach-dial-out-only = sortant uniquement
+reach-unconfirmed = à l'écoute ; aucun partenaire ne s'est encore connecté
 col-lag = Retard
 col-last-error = Dernière erreur
 col-checkpoint = Point de contrôle

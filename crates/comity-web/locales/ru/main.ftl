@@ -72,6 +72,7 @@ dialled-both = обе стороны
 dialled-none = —
 reach-reachable = доступен
 reach-dial-out-only = только исходящие
+reach-unconfirmed = ожидает подключений; ни один партнёр ещё не подключился
 col-lag = Отставание
 col-last-error = Последняя ошибка
 col-checkpoint = Контрольная точка

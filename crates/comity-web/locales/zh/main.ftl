@@ -72,6 +72,7 @@ dialled-both = 双方
 dialled-none = —
 reach-reachable = 可达
 reach-dial-out-only = 仅外拨
+reach-unconfirmed = 正在监听；尚无伙伴接入
 col-lag = 延迟
 col-last-error = 最近错误
 col-checkpoint = 检查点
