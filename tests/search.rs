@@ -218,7 +218,7 @@ async fn a_restricted_statement_is_found_only_by_its_audience() {
     let icann = TestNode::start_new(root.path(), "icann").await;
     mesh(&[&ietf, &itu, &icann]);
     for node in [&itu, &icann] {
-        support::wait_until_following_through(node, &ietf.org, &ietf.org).await;
+        support::wait_until_direct(node, &ietf.org).await;
     }
 
     let post = |title: &str, body: &str, restricted: bool| {
