@@ -173,6 +173,24 @@ async fn wait_connected(nodes: &[DemoNode], deadline: Duration) {
     }
 }
 
+/// Waits (up to `deadline`) until no node is still recovering its own log
+/// from its partners (issue 13): a node publishes only after that.
+async fn wait_recovered(nodes: &[DemoNode], deadline: Duration) {
+    let start = Instant::now();
+    while start.elapsed() < deadline {
+        let recovering = nodes.iter().any(|n| {
+            matches!(
+                n.node().recovery(),
+                comity_node::recovery::Recovery::Recovering { .. }
+            )
+        });
+        if !recovering {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Waits until every node holds every other node's log up to what its origin holds.
 async fn wait_converged(nodes: &[DemoNode], deadline: Duration) -> bool {
     let start = Instant::now();
@@ -247,6 +265,10 @@ pub async fn run(args: DemoArgs) -> Result<(), Failure> {
     let started = Instant::now();
     let nodes = start_nodes(&root, &chosen).await?;
     wait_connected(&nodes, Duration::from_secs(15)).await;
+    // Each node asked its partners for its own log first; the bound is the
+    // node's own (`replication.recovery_wait_secs`), after which it
+    // publishes anyway, with a warning.
+    wait_recovered(&nodes, Duration::from_secs(65)).await;
     println!(
         "Comity demo: {} organisations on loopback, connected in {:.1} s",
         nodes.len(),
