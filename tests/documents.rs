@@ -700,6 +700,88 @@ async fn an_operators_re_pin_wins_over_the_key_the_log_rotated_to() {
     assert_eq!(itu.head_seq(&icann.org), rotation.seq());
 }
 
+/// An operator's re-pin that lands while the node is following a rotation
+/// of the same peer: the key in memory (which TLS and ingest use) is the
+/// one stored, whichever came second. Seen in CI as K1's entries taken
+/// over the operator's pin of K2: the rotation had stored K1, the operator
+/// stored and set K2, and then the rotation set K1 in memory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_re_pin_racing_a_followed_rotation_leaves_memory_and_store_agreeing() {
+    use comity_core::{IdentityKey, UnsignedEntry, entry::EntryKind};
+    use prost::Message;
+    let root = temp_root();
+    let itu = TestNode::start_new(root.path(), "itu").await;
+    for round in 0..12 {
+        let origin = OrgId::new(format!("org-{round}")).unwrap();
+        let (k0, k1, k2) = (
+            IdentityKey::generate(),
+            IdentityKey::generate(),
+            IdentityKey::generate().public(),
+        );
+        itu.node()
+            .add_peer(origin.clone(), k0.public(), None)
+            .unwrap();
+        let (kind, payload) =
+            comity_core::document::encode(support::consultation(&format!("c{round}")).clone());
+        let first = UnsignedEntry::new(
+            origin.clone(),
+            kind,
+            payload,
+            time::OffsetDateTime::now_utc(),
+        )
+        .sign(&k0, None);
+        let body = proto::document::Body::KeyRotation(comity_core::key_rotation::new(
+            &origin,
+            &k0.public(),
+            &k1,
+        ));
+        let rotation = UnsignedEntry::new(
+            origin.clone(),
+            EntryKind::KeyRotation,
+            proto::Document { body: Some(body) }.encode_to_vec(),
+            time::OffsetDateTime::now_utc(),
+        )
+        .sign(&k0, Some(first.head()));
+        itu.node()
+            .ingest(&origin, &origin, vec![first.into_wire()])
+            .await
+            .unwrap();
+        // The operator re-pins the moment the rotation's pin is stored.
+        let operator = {
+            let (node, origin) = (itu.node().clone(), origin.clone());
+            std::thread::spawn(move || {
+                let start = std::time::Instant::now();
+                while start.elapsed() < support::DEADLINE {
+                    let stored = node.store().peers().unwrap();
+                    if stored
+                        .iter()
+                        .any(|p| p.org == origin && p.key == k1.public())
+                    {
+                        node.add_peer(origin, k2, None).unwrap();
+                        return true;
+                    }
+                }
+                false
+            })
+        };
+        itu.node()
+            .ingest(&origin, &origin, vec![rotation.into_wire()])
+            .await
+            .unwrap();
+        assert!(operator.join().unwrap(), "the rotation was never pinned");
+        assert_eq!(
+            stored_pin(&itu, &origin),
+            k2,
+            "round {round}: the operator's pin is stored"
+        );
+        assert_eq!(
+            itu.node().key_of(&origin),
+            Some(k2),
+            "round {round}: the pin in memory is not the one stored"
+        );
+    }
+}
+
 /// A webhook receiver on loopback: each request's head, as text.
 async fn webhook_receiver() -> (String, tokio::sync::mpsc::UnboundedReceiver<String>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};

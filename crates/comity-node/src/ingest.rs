@@ -519,6 +519,8 @@ impl Node {
         seq: u64,
         key: PublicKey,
     ) -> Result<(), NodeError> {
+        let pins = self.pins();
+        let _change = pins.change();
         let Some(mut record) = self.store().peers()?.into_iter().find(|p| &p.org == origin) else {
             return Ok(());
         };
@@ -530,7 +532,7 @@ impl Node {
         record.key_since = seq;
         self.store().put_peer(&record)?;
         self.store().flush()?;
-        self.pins().set(origin, key);
+        pins.set(origin, key);
         self.peer_table().update_key(origin, key);
         Ok(())
     }

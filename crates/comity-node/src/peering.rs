@@ -32,6 +32,8 @@ impl Node {
                 "that key is already pinned for {other}"
             )));
         }
+        let pins = self.pins();
+        let _change = pins.change();
         // A new key applies after the log held now: a rotation held
         // already never overrides it, one that comes later (signed by it)
         // moves it on.
@@ -49,16 +51,18 @@ impl Node {
         };
         self.store().put_peer(&record)?;
         self.store().flush()?;
-        self.pins().set(&org, key);
+        pins.set(&org, key);
         self.peer_table().insert(record.clone());
         Ok(record)
     }
 
     /// Unpins a peer: its tasks stop, and its live subscriptions end.
     pub fn remove_peer(&self, org: &OrgId) -> Result<bool, NodeError> {
+        let pins = self.pins();
+        let _change = pins.change();
         let removed = self.store().remove_peer(org)?;
         self.store().flush()?;
-        self.pins().remove(org);
+        pins.remove(org);
         self.peer_table().remove(org);
         Ok(removed)
     }

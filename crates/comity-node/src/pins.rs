@@ -6,16 +6,30 @@
 use crate::error::NodeError;
 use comity_core::{OrgId, PublicKey};
 use comity_store::{PeerRecord, Store};
-use std::{collections::HashMap, sync::RwLock};
+use std::{
+    collections::HashMap,
+    sync::{Mutex, MutexGuard, RwLock},
+};
 
 /// Pinned keys: who may connect, and whose logs we can verify.
 #[derive(Debug, Default)]
 pub struct Pins {
     by_key: RwLock<HashMap<[u8; 32], OrgId>>,
     by_org: RwLock<HashMap<OrgId, PublicKey>>,
+    /// Held by each change of a pin, from reading the stored record to
+    /// setting the key in memory: an operator's re-pin and a followed
+    /// rotation of the same peer then apply one after the other, and the
+    /// key in memory is always the key stored.
+    changing: Mutex<()>,
 }
 
 impl Pins {
+    /// Serialises a pin's change: read the record, store it, flush, then
+    /// [`Pins::set`] or [`Pins::remove`], all under this guard.
+    pub(crate) fn change(&self) -> MutexGuard<'_, ()> {
+        self.changing.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     pub(crate) fn set(&self, org: &OrgId, key: PublicKey) {
         let mut by_org = self.by_org.write().unwrap_or_else(|e| e.into_inner());
         let mut by_key = self.by_key.write().unwrap_or_else(|e| e.into_inner());
