@@ -8,12 +8,14 @@
 //! (liaison drafts). One object-safe [`Store`] trait, made of four parts a
 //! backend implements ([`LogStore`], [`IndexStore`], [`BlobStore`],
 //! [`LocalStore`]), so that a second backend (PostgreSQL, for replicated
-//! nodes) stays cheap; two backends today:
+//! nodes) stays cheap; three backends today:
 //!
 //! - [`SledStore`]: the embedded default, one directory;
-//! - [`MemStore`]: in memory, for tests and the demo.
+//! - [`MemStore`]: in memory, for tests and the demo;
+//! - `PgStore`, in the crate `comity-store-pg`: PostgreSQL, for several
+//!   replicas of one node on one database.
 //!
-//! Both run the same test suite (`testsuite`, behind the feature of that
+//! All run the same test suite (`testsuite`, behind the feature of that
 //! name so that it is never compiled into a release build).
 //!
 //! Appending an entry writes the entry, its head and its index rows in one
@@ -25,7 +27,9 @@
 
 mod mem;
 mod records;
-mod rules;
+/// The rules every backend applies (public for backends in other crates,
+/// such as `comity-store-pg`).
+pub mod rules;
 mod sled_store;
 #[cfg(any(test, feature = "testsuite"))]
 pub mod testsuite;
@@ -82,6 +86,10 @@ impl From<sled::Error> for StoreError {
     }
 }
 
+/// Makes the next entry of a log from the head held (`None`: the log is
+/// empty): what [`LogStore::append_next`] signs under its lock.
+pub type SignNext = Box<dyn FnOnce(Option<Head>) -> SignedEntry + Send>;
+
 /// A local record: its key within its space, and its value.
 pub type Record = (Vec<u8>, Vec<u8>);
 
@@ -137,6 +145,29 @@ pub trait LogStore: Send + Sync + 'static {
             }
         }
         Ok(new)
+    }
+
+    /// Signs and appends the next entry of a log this node writes (its
+    /// own): `sign` is given the head held and returns the entry to append
+    /// on top of it, which is returned once stored.
+    ///
+    /// A backend that several writers share (PostgreSQL, under replicas of
+    /// one node) holds a lock on the origin's head from before `sign` runs
+    /// until the entry is committed, so no two writers ever sign entries at
+    /// one seq; a commit whose outcome is unknown is resolved by re-reading
+    /// before anything else is signed. This default, for backends with one
+    /// writer (one process holds sled's directory lock), reads the head and
+    /// appends: the caller serialises its own appends.
+    fn append_next(&self, origin: &OrgId, sign: SignNext) -> Result<SignedEntry, StoreError> {
+        let entry = sign(self.head(origin)?);
+        if entry.origin() != origin {
+            return Err(StoreError::Backend(format!(
+                "asked to append the next entry of {origin}, given one of {}",
+                entry.origin()
+            )));
+        }
+        self.append(&entry)?;
+        Ok(entry)
     }
 
     /// Fills in the payload of a restricted entry held as a redacted stub,
