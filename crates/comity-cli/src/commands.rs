@@ -4,7 +4,9 @@ use crate::{DataArg, Failure, JsonArg, client, client::status_failure, output};
 use clap::{Args, Subcommand, ValueEnum};
 use comity_core::{OrgId, PublicKey};
 use comity_daemon::{Daemon, Listeners};
-use comity_node::{Config, DataDir, Node, config::StakeholderGroup, protocol::Endpoint};
+use comity_node::{
+    Config, DataDir, Node, config::StakeholderGroup, datadir::DataDirError, protocol::Endpoint,
+};
 use comity_proto::v1 as proto;
 
 /// Exit code for a configuration that cannot be used (EX_USAGE).
@@ -37,6 +39,10 @@ pub struct InitArgs {
     region: Option<String>,
     #[arg(long)]
     country: Option<String>,
+    /// Keep the store in this PostgreSQL database (postgresql://USER@HOST/DB)
+    /// instead of sled in the data directory: what replicas of the node share.
+    #[arg(long, value_name = "URL")]
+    store: Option<String>,
 }
 
 /// A stakeholder group as written on the command line.
@@ -155,8 +161,32 @@ pub async fn init(args: InitArgs) -> Result<(), Failure> {
     config.profile.stakeholder_group = args.stakeholder_group.map(Into::into);
     config.profile.region = args.region;
     config.profile.country = args.country;
+    config.storage.url = args.store;
+    if data.is_initialised() {
+        return Err(DataDirError::AlreadyInitialised(data.root().display().to_string()).into());
+    }
+    // A database is opened (and migrated) before anything is written, so
+    // that a wrong URL or a database that is down leaves no half-made node.
+    let database = match &config.storage.url {
+        Some(_) => {
+            let store = data.open_store(&config)?;
+            if store.head(&config.org)?.is_some() {
+                return Err(format!(
+                    "the database already holds {}'s log, which a new identity would fork; \
+                     a replica of that node starts from a copy of its data directory",
+                    config.org
+                )
+                .into());
+            }
+            Some(store)
+        }
+        None => None,
+    };
     let key = data.init(&config)?;
-    let store = data.open_store(&config)?;
+    let store = match database {
+        Some(store) => store,
+        None => data.open_store(&config)?,
+    };
     let node = Node::new(config.clone(), key, store)?;
     node.publish_profile_if_changed().await?;
     node.store().flush()?;

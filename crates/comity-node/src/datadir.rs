@@ -3,7 +3,7 @@
 //! ```text
 //! <data>/comity.toml     configuration
 //! <data>/identity.key    Ed25519 secret seed, base64, mode 0600
-//! <data>/store/          sled database
+//! <data>/store/          sled database (none when `[storage] url` names PostgreSQL)
 //! <data>/comity.sock     local API (gRPC over a Unix socket), mode 0600
 //! ```
 
@@ -36,6 +36,8 @@ pub enum DataDirError {
     InUse(String),
     #[error("cannot open the store in {path}: {message}")]
     Store { path: String, message: String },
+    #[error("cannot open the store: {0}")]
+    Database(String),
 }
 
 #[derive(Debug, Clone)]
@@ -101,11 +103,20 @@ impl DataDir {
         Ok(Config::load(&self.root)?)
     }
 
-    /// Opens the node's sled store with the configured cache size.
+    /// Opens the node's store: the PostgreSQL database of `[storage] url`
+    /// when one is set, or else sled in `<data>/store` with the configured
+    /// cache size.
     pub fn open_store(
         &self,
         config: &Config,
     ) -> Result<std::sync::Arc<dyn comity_store::Store>, DataDirError> {
+        if let Some(url) = &config.storage.url {
+            let options = comity_store_pg::PgOptions::new(url.clone());
+            return match comity_store_pg::PgStore::open(&options) {
+                Ok(store) => Ok(std::sync::Arc::new(store)),
+                Err(e) => Err(DataDirError::Database(e.to_string())),
+            };
+        }
         let path = self.store_path();
         let options = comity_store::SledOptions {
             cache_capacity_bytes: config.storage.cache_mb * 1024 * 1024,

@@ -137,6 +137,11 @@ fn describe(target: &str, e: PgError) -> StoreError {
             )),
             None => StoreError::Backend(format!("PostgreSQL at {target}: {}", chain(&e))),
         },
+        PgError::Pool(deadpool_postgres::PoolError::Backend(e)) => describe(target, PgError::Db(e)),
+        PgError::Pool(deadpool_postgres::PoolError::Timeout(_)) => StoreError::Backend(format!(
+            "PostgreSQL at {target}: no connection within {} s (is the database up and reachable?)",
+            CONNECT_TIMEOUT.as_secs()
+        )),
         PgError::Pool(e) => StoreError::Backend(format!("PostgreSQL at {target}: {}", chain(&e))),
     }
 }

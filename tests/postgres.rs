@@ -1,0 +1,227 @@
+//! Nodes on PostgreSQL (issue 14): a node whose store is a database is
+//! followed by a sled node over the real federation; two replicas of one
+//! node on one database, publishing at once, keep one chain; a database
+//! that cannot be reached is one clear line from the CLI.
+//!
+//! The database is `comity_testkit::pg::TestPg`: a throwaway server on a
+//! Unix socket (or `COMITY_TEST_PG_URL`). Without PostgreSQL these tests say
+//! why and pass, except under `CI=true`.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
+mod support;
+
+use comity_testkit::pg::TestPg;
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::{Command, Output};
+use support::{COMITY_BIN, TestNode, assert_chain, consultation, temp_root};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_on_postgresql_is_followed_by_a_sled_node() {
+    let Some(pg) = TestPg::shared() else { return };
+    let url = pg.database();
+    let root = temp_root();
+    let mut itu =
+        TestNode::create_with(root.path(), "itu", |c| c.storage.url = Some(url.clone())).await;
+    itu.start().await;
+    let ietf = TestNode::start_new(root.path(), "ietf").await;
+    assert!(
+        !itu.data.store_path().exists(),
+        "a node on PostgreSQL keeps no sled store"
+    );
+    ietf.follow(&itu);
+    itu.follow(&ietf);
+    let published = itu.publish(5).await;
+    let last = published.last().unwrap().seq();
+    ietf.wait_for_seq(&itu.org, last).await;
+    let held = ietf.log_of(&itu.org);
+    assert_chain(&held, &itu.public_key(), last);
+    let ids = |log: &[comity_core::SignedEntry]| log.iter().map(|e| e.id()).collect::<Vec<_>>();
+    assert_eq!(ids(&held), ids(&itu.log_of(&itu.org)));
+    // And the other way: what the sled node publishes lands in the database.
+    let theirs = ietf.publish(2).await;
+    itu.wait_for_seq(&ietf.org, theirs.last().unwrap().seq())
+        .await;
+    // A restart reads it all back from the database.
+    itu.stop().await;
+    itu.start().await;
+    assert_eq!(itu.head_seq(&itu.org), last);
+    assert_eq!(itu.head_seq(&ietf.org), theirs.last().unwrap().seq());
+}
+
+/// Two replicas of `itu` (one identity, one database), each taking
+/// publishes from four tasks at once: one chain in the database, every
+/// acknowledged entry in it at its own seq, no evidence of a fork anywhere,
+/// and a sled follower ends with the same chain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_publishing_at_once_keep_one_chain() {
+    let Some(pg) = TestPg::shared() else { return };
+    let url = pg.database();
+    let root = temp_root();
+    let with_db = |c: &mut comity_node::Config| c.storage.url = Some(url.clone());
+    let mut a = TestNode::create_with(&root.path().join("a"), "itu", with_db).await;
+    let mut b = TestNode::create_with(&root.path().join("b"), "itu", with_db).await;
+    // A replica is a copy of the node's data directory: the same identity.
+    std::fs::copy(a.data.key_path(), b.data.key_path()).unwrap();
+    b.key = a.key.clone();
+    a.start().await;
+    b.start().await;
+    // Each replica published the profile when it started.
+    let before = a.head_seq(&a.org);
+    const TASKS: usize = 4;
+    const EACH: usize = 25;
+    let mut tasks = Vec::new();
+    for replica in [a.node().clone(), b.node().clone()] {
+        for t in 0..TASKS {
+            let node = replica.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut entries = Vec::new();
+                for i in 0..EACH {
+                    let body = consultation(&format!("task {t} publish {i}"));
+                    entries.push(node.publish(body).await.unwrap());
+                }
+                entries
+            }));
+        }
+    }
+    let mut acknowledged = Vec::new();
+    for task in tasks {
+        acknowledged.extend(task.await.unwrap());
+    }
+    let published = (2 * TASKS * EACH) as u64;
+    assert_eq!(acknowledged.len() as u64, published);
+    let total = before + published;
+    let seqs: BTreeSet<u64> = acknowledged.iter().map(|e| e.seq()).collect();
+    assert_eq!(seqs.len() as u64, published, "no seq acknowledged twice");
+    let log = a.log_of(&a.org);
+    assert_chain(&log, &a.public_key(), total);
+    let held: BTreeSet<_> = log.iter().map(|e| e.id()).collect();
+    let acked: BTreeSet<_> = acknowledged.iter().map(|e| e.id()).collect();
+    assert!(
+        acked.is_subset(&held),
+        "every acknowledged entry is in the log"
+    );
+    assert_eq!(
+        held.len() as u64 - before,
+        acked.len() as u64,
+        "and nothing else was added"
+    );
+    assert_eq!(b.log_of(&b.org).len() as u64, total, "one log, seen alike");
+    for replica in [&a, &b] {
+        assert!(replica.node().store().equivocations().unwrap().is_empty());
+    }
+    // A sled follower of replica a gets the whole chain. (Replica a serves
+    // what it knows is committed; its next publish covers the entries
+    // replica b committed meanwhile.)
+    let follower = TestNode::start_new(root.path(), "ietf").await;
+    follower.follow(&a);
+    a.follow(&follower);
+    let last = a.publish(1).await.remove(0);
+    assert_eq!(last.seq(), total + 1);
+    follower.wait_for_seq(&a.org, total + 1).await;
+    let followed = follower.log_of(&a.org);
+    assert_chain(&followed, &a.public_key(), total + 1);
+    assert_eq!(
+        followed.iter().map(|e| e.id()).collect::<Vec<_>>(),
+        a.log_of(&a.org).iter().map(|e| e.id()).collect::<Vec<_>>()
+    );
+    assert!(follower.node().store().equivocations().unwrap().is_empty());
+    assert!(!follower.node().store().is_frozen(&a.org).unwrap());
+}
+
+fn comity(args: &[&str], data: &Path) -> Output {
+    Command::new(COMITY_BIN)
+        .args(args)
+        .arg("--data")
+        .arg(data)
+        .env_remove("COMITY_DATA")
+        .output()
+        .unwrap()
+}
+
+fn one_line_error(out: &Output, needle: &str) {
+    assert!(!out.status.success(), "expected a failure");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.contains(needle), "{needle:?} not in {stderr}");
+}
+
+/// `comity init --store` with a database that is not there, or a URL that
+/// is not one: one line, a non-zero exit, and no data directory left half
+/// made. `comity serve` on a node whose database is down: the same.
+#[test]
+fn an_unreachable_database_is_one_line_and_nothing_half_made() {
+    let root = temp_root();
+    let data = root.path().join("itu");
+    // No server listens in an empty directory.
+    let nowhere = root.path().join("no-server");
+    std::fs::create_dir(&nowhere).unwrap();
+    let url = format!(
+        "postgresql://comity@{}/comity",
+        nowhere.display().to_string().replace('/', "%2F")
+    );
+    let init = |store: &str| {
+        comity(
+            &[
+                "init", "--org", "itu", "--name", "ITU", "--http", "off", "--store", store,
+            ],
+            &data,
+        )
+    };
+    one_line_error(&init(&url), "cannot open the store");
+    one_line_error(&init(&url), "PostgreSQL at comity@");
+    assert!(
+        !data.exists(),
+        "nothing written for a database that is down"
+    );
+    one_line_error(&init("mysql://x"), "is not a PostgreSQL URL");
+    assert!(!data.exists());
+    // A sled node whose configuration then names a database that is down.
+    let out = comity(
+        &["init", "--org", "itu", "--name", "ITU", "--http", "off"],
+        &data,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let config = data.join("comity.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let text = if text.contains("[storage]") {
+        text.replace("[storage]", &format!("[storage]\nurl = {url:?}"))
+    } else {
+        format!("{text}\n[storage]\nurl = {url:?}\n")
+    };
+    std::fs::write(&config, text).unwrap();
+    let serve = comity(&["serve"], &data);
+    one_line_error(&serve, "cannot open the store");
+    one_line_error(&serve, "PostgreSQL at comity@");
+}
+
+/// `comity init --store` on a database that already holds the
+/// organisation's log is refused: a second identity would fork it.
+#[test]
+fn init_refuses_a_database_holding_the_log() {
+    let Some(pg) = TestPg::shared() else { return };
+    let url = pg.database();
+    let root = temp_root();
+    let args = |dir: &str| {
+        comity(
+            &[
+                "init", "--org", "itu", "--name", "ITU", "--http", "off", "--store", &url,
+            ],
+            &root.path().join(dir),
+        )
+    };
+    let first = args("a");
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert!(!root.path().join("a").join("store").exists());
+    one_line_error(&args("b"), "already holds itu's log");
+    assert!(!root.path().join("b").exists());
+}
