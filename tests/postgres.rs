@@ -53,7 +53,8 @@ async fn a_node_on_postgresql_is_followed_by_a_sled_node() {
 /// Two replicas of `itu` (one identity, one database), each taking
 /// publishes from four tasks at once: one chain in the database, every
 /// acknowledged entry in it at its own seq, no evidence of a fork anywhere,
-/// and a sled follower ends with the same chain.
+/// and a sled follower of replica a ends with the same chain, the entry
+/// replica b publishes last included (a hears of it and serves it).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_publishing_at_once_keep_one_chain() {
     let Some(pg) = TestPg::shared() else { return };
@@ -111,13 +112,15 @@ async fn replicas_publishing_at_once_keep_one_chain() {
     for replica in [&a, &b] {
         assert!(replica.node().store().equivocations().unwrap().is_empty());
     }
-    // A sled follower of replica a gets the whole chain. (Replica a serves
-    // what it knows is committed; its next publish covers the entries
-    // replica b committed meanwhile.)
+    // A sled follower of replica a gets the whole chain, replica b's
+    // entries included: a hears of them (LISTEN/NOTIFY, or polling) and
+    // serves them without appending anything itself.
     let follower = TestNode::start_new(root.path(), "ietf").await;
     follower.follow(&a);
     a.follow(&follower);
-    let last = a.publish(1).await.remove(0);
+    follower.wait_for_seq(&a.org, total).await;
+    // The last entry from replica b, which the follower does not dial.
+    let last = b.publish(1).await.remove(0);
     assert_eq!(last.seq(), total + 1);
     follower.wait_for_seq(&a.org, total + 1).await;
     let followed = follower.log_of(&a.org);
@@ -224,4 +227,100 @@ fn init_refuses_a_database_holding_the_log() {
     assert!(!root.path().join("a").join("store").exists());
     one_line_error(&args("b"), "already holds itu's log");
     assert!(!root.path().join("b").exists());
+}
+
+/// `comity store migrate --to URL` moves a stopped sled node to PostgreSQL:
+/// its own log and the logs it follows, blobs, records (accounts, queues)
+/// and drafts; `--check` passes, a second run changes nothing, and the
+/// node, restarted on the database, goes on where it was: its partner sees
+/// no change but the next entry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sled_node_moves_to_postgresql_and_its_partner_sees_no_change() {
+    let Some(pg) = TestPg::shared() else { return };
+    let url = pg.database();
+    let root = temp_root();
+    let mut itu = TestNode::start_new(root.path(), "itu").await;
+    let ietf = TestNode::start_new(root.path(), "ietf").await;
+    ietf.follow(&itu);
+    itu.follow(&ietf);
+    let last = itu.publish(300).await.pop().unwrap().seq();
+    let theirs = ietf.publish(3).await.pop().unwrap().seq();
+    ietf.wait_for_seq(&itu.org, last).await;
+    itu.wait_for_seq(&ietf.org, theirs).await;
+    let store = itu.node().store().clone();
+    let blob = store.put_blob(b"an attachment of a draft").unwrap();
+    store
+        .put_record("accounts", b"alice", b"an account")
+        .unwrap();
+    store
+        .put_draft(&comity_store::LiaisonDraft {
+            id: "draft-1".into(),
+            statement: b"a statement".to_vec(),
+            restricted: false,
+            approved_by: None,
+            created_at: 1,
+            posted_seq: None,
+        })
+        .unwrap();
+    drop(store);
+    let before = itu.log_of(&itu.org);
+    itu.stop().await;
+
+    let data = itu.data.root().to_path_buf();
+    let migrate = |extra: &[&str]| {
+        let mut args = vec!["store", "migrate", "--to", url.as_str()];
+        args.extend_from_slice(extra);
+        comity(&args, &data)
+    };
+    let out = migrate(&[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("moved to"));
+    let check = migrate(&["--check"]);
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&check.stdout).contains("holds everything"),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+    // Safe to run again.
+    let again = migrate(&[]);
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+
+    itu.config = itu.data.load_config().unwrap();
+    assert_eq!(itu.config.storage.url.as_deref(), Some(url.as_str()));
+    itu.start().await;
+    let store = itu.node().store().clone();
+    assert_eq!(
+        store.blob(&blob).unwrap().as_deref(),
+        Some(&b"an attachment of a draft"[..])
+    );
+    assert_eq!(
+        store.record("accounts", b"alice").unwrap().as_deref(),
+        Some(&b"an account"[..])
+    );
+    assert!(store.draft("draft-1").unwrap().is_some());
+    assert_eq!(itu.head_seq(&ietf.org), theirs);
+    let ids = |log: &[comity_core::SignedEntry]| log.iter().map(|e| e.id()).collect::<Vec<_>>();
+    assert_eq!(ids(&itu.log_of(&itu.org)), ids(&before));
+    // The partner sees the next entry on top of the same chain.
+    let next = itu.publish(1).await.remove(0);
+    assert_eq!(next.seq(), last + 1);
+    ietf.wait_for_seq(&itu.org, next.seq()).await;
+    assert_chain(&ietf.log_of(&itu.org), &itu.public_key(), next.seq());
+    assert!(ietf.node().store().equivocations().unwrap().is_empty());
+    // A check after new entries names the difference: one line, non-zero.
+    itu.stop().await;
+    one_line_error(&migrate(&["--check"]), "differs from the sled store");
 }

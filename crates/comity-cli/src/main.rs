@@ -15,6 +15,7 @@ mod liaison;
 mod logging;
 mod output;
 mod search;
+mod store;
 mod token;
 mod user;
 
@@ -131,6 +132,9 @@ enum Command {
     /// API tokens for the local API over loopback TCP, the JSON API and /metrics.
     #[command(subcommand)]
     Token(token::TokenCommand),
+    /// Move the store: `comity store migrate --to postgresql://...`.
+    #[command(subcommand)]
+    Store(store::StoreCommand),
     /// Full-text search of the consultations, responses and liaison
     /// statements this node holds, in any language; `--reindex` rebuilds the index.
     Search(search::SearchArgs),
@@ -244,6 +248,7 @@ async fn run(command: Command) -> Result<(), Failure> {
         Command::Demo(args) => demo::run(args).await,
         Command::User(command) => user::run(command).await,
         Command::Token(command) => token::run(command),
+        Command::Store(command) => store::run(command),
         Command::Search(args) => search::run(args).await,
     }
 }

@@ -11,7 +11,7 @@ use crate::{PgError, PgStore, corrupt, from_sql, index, sql, to_sql};
 use comity_core::merkle::{CompactRange, leaf_hash};
 use comity_core::{Hash, Head, OrgId, SignedEntry};
 use comity_store::rules::{self, LogState};
-use comity_store::{Appended, Equivocation, LogStore, SignNext, StoreError};
+use comity_store::{AppendWatcher, Appended, Equivocation, LogStore, SignNext, StoreError};
 use deadpool_postgres::{Pool, Transaction};
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
@@ -19,6 +19,22 @@ use std::time::Duration;
 /// How often a batch that lost a race is run again before the error is
 /// returned.
 const RETRIES: usize = 8;
+
+/// A failure of an own entry's commit, made on purpose by this crate's
+/// tests (a commit cannot be made to fail at will otherwise): the rule for
+/// commits of unknown outcome is tested against each.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) enum CommitFault {
+    #[default]
+    None,
+    /// The commit happens, then an error is returned.
+    ErrorAfterCommit,
+    /// The transaction is rolled back, and an error returned.
+    ErrorWithoutCommit,
+    /// The commit happens, an error is returned, and the re-read fails too.
+    ErrorAfterCommitUnreadable,
+}
 
 /// An own-log entry whose commit returned an error: it may or may not be
 /// in the log. Nothing more is signed until a re-read says which.
@@ -191,6 +207,7 @@ async fn append_next(
     pool: &Pool,
     origin: &OrgId,
     sign: SignNext,
+    fault: CommitFault,
 ) -> Result<Result<SignedEntry, Unresolved>, PgError> {
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
@@ -224,7 +241,19 @@ async fn append_next(
         ))
         .into());
     }
-    match tx.commit().await {
+    let injected = || StoreError::Backend("injected commit failure".into()).into();
+    let committed: Result<(), PgError> = match fault {
+        CommitFault::None => tx.commit().await.map_err(PgError::from),
+        CommitFault::ErrorWithoutCommit => {
+            tx.rollback().await?;
+            Err(injected())
+        }
+        CommitFault::ErrorAfterCommit | CommitFault::ErrorAfterCommitUnreadable => {
+            tx.commit().await?;
+            Err(injected())
+        }
+    };
+    match committed {
         Ok(()) => Ok(Ok(entry)),
         // The commit may or may not have happened: say which, by reading.
         Err(e) => {
@@ -241,7 +270,10 @@ async fn append_next(
 
 /// Whether the entry of an unknown commit is in the log (`Some(true)`),
 /// is not (`Some(false)`), or cannot be told now (`None`).
-async fn resolve(pool: &Pool, unresolved: &Unresolved) -> Option<bool> {
+async fn resolve(pool: &Pool, unresolved: &Unresolved, unreadable: bool) -> Option<bool> {
+    if unreadable {
+        return None;
+    }
     // A few tries over a few seconds: the database may be restarting.
     for attempt in 0..5u32 {
         let read = async {
@@ -267,7 +299,24 @@ async fn resolve(pool: &Pool, unresolved: &Unresolved) -> Option<bool> {
 }
 
 impl PgStore {
-    fn unresolved(&self) -> Result<std::sync::MutexGuard<'_, Option<Unresolved>>, StoreError> {
+    /// The failure the next own commit is to suffer (tests only), taken.
+    fn commit_fault(&self) -> Result<CommitFault, StoreError> {
+        Ok(std::mem::take(&mut *self.inner.fault.lock().map_err(
+            |_| StoreError::Backend("PostgreSQL store lock poisoned by a panic".into()),
+        )?))
+    }
+
+    /// Makes the next own commit fail as `fault` says (tests only).
+    #[cfg(test)]
+    pub(crate) fn inject(&self, fault: CommitFault) {
+        if let Ok(mut slot) = self.inner.fault.lock() {
+            *slot = fault;
+        }
+    }
+
+    pub(crate) fn unresolved(
+        &self,
+    ) -> Result<std::sync::MutexGuard<'_, Option<Unresolved>>, StoreError> {
         self.inner
             .unresolved
             .lock()
@@ -281,7 +330,7 @@ impl PgStore {
             return Ok(());
         };
         let p = pending.clone();
-        match self.run(move |pool| async move { Ok(resolve(&pool, &p).await) })? {
+        match self.run(move |pool| async move { Ok(resolve(&pool, &p, false).await) })? {
             Some(held) => {
                 tracing::info!(origin = %pending.origin, seq = pending.seq, held,
                     "settled an own entry whose commit outcome was unknown");
@@ -315,12 +364,17 @@ impl LogStore for PgStore {
     fn append_next(&self, origin: &OrgId, sign: SignNext) -> Result<SignedEntry, StoreError> {
         self.settle()?;
         let o = origin.clone();
-        let outcome = self.run(move |pool| async move { append_next(&pool, &o, sign).await })?;
+        let fault = self.commit_fault()?;
+        let outcome =
+            self.run(move |pool| async move { append_next(&pool, &o, sign, fault).await })?;
         match outcome {
             Ok(entry) => Ok(entry),
             Err(pending) => {
                 let p = pending.clone();
-                match self.run(move |pool| async move { Ok(resolve(&pool, &p).await) })? {
+                let unreadable = fault == CommitFault::ErrorAfterCommitUnreadable;
+                match self
+                    .run(move |pool| async move { Ok(resolve(&pool, &p, unreadable).await) })?
+                {
                     Some(true) => Ok(entry_of_unknown_commit(self, &pending)?),
                     Some(false) => Err(StoreError::Backend(format!(
                         "{origin} seq {} was not committed (the database failed during the commit); nothing was published",
@@ -336,6 +390,10 @@ impl LogStore for PgStore {
                 }
             }
         }
+    }
+
+    fn watch_appends(&self, watcher: AppendWatcher) -> Result<(), StoreError> {
+        self.add_watcher(watcher)
     }
 
     fn fill_payload(&self, entry: &SignedEntry) -> Result<bool, StoreError> {

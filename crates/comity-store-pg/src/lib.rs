@@ -36,6 +36,7 @@ mod append;
 mod index;
 mod local;
 pub mod migrations;
+mod watch;
 
 use comity_store::StoreError;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
@@ -56,6 +57,12 @@ pub struct PgOptions {
     pub schema: Option<String>,
     /// Connections kept open at most.
     pub pool_size: usize,
+    /// Whether appends by other replicas are heard at once through
+    /// LISTEN/NOTIFY (off: polling only, for a database without it).
+    pub listen: bool,
+    /// How often the heads are polled for appends by other replicas: the
+    /// fallback for a lost notification.
+    pub poll_every: Duration,
 }
 
 impl PgOptions {
@@ -64,6 +71,8 @@ impl PgOptions {
             url: url.into(),
             schema: None,
             pool_size: 8,
+            listen: true,
+            poll_every: Duration::from_secs(2),
         }
     }
 }
@@ -86,8 +95,19 @@ struct Inner {
     /// An own-log entry whose commit outcome is unknown: re-read before
     /// anything else is signed (`append::append_next`).
     unresolved: Mutex<Option<append::Unresolved>>,
+    /// The failure the next own commit suffers: only this crate's tests
+    /// ever set one.
+    fault: Mutex<append::CommitFault>,
     /// Where the URL points, without a password, for messages.
     target: String,
+    /// Who is told of other replicas' appends (`watch`), and how.
+    watch: watch::Watch,
+    watching: std::sync::Once,
+    config: tokio_postgres::Config,
+    /// Where heads are announced; set at open from the schema in use.
+    channel: Mutex<String>,
+    listen: bool,
+    poll_every: Duration,
 }
 
 impl Drop for Inner {
@@ -216,7 +236,7 @@ impl PgStore {
                 StoreError::Backend(format!("cannot start the PostgreSQL runtime: {e}"))
             })?;
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -236,12 +256,29 @@ impl PgStore {
                 runtime: Some(runtime),
                 pool,
                 unresolved: Mutex::new(None),
+                fault: Mutex::default(),
                 target,
+                watch: watch::Watch::new(),
+                watching: std::sync::Once::new(),
+                config,
+                channel: Mutex::new(String::new()),
+                listen: options.listen,
+                poll_every: options.poll_every,
             }),
         };
         let schema = options.schema.clone();
         store
             .run(move |pool| async move { migrations::migrate(&pool, schema.as_deref()).await })?;
+        let schema: String = store.run(|pool| async move {
+            let client = pool.get().await?;
+            Ok(client
+                .query_one("SELECT current_schema()", &[])
+                .await?
+                .get(0))
+        })?;
+        if let Ok(mut channel) = store.inner.channel.lock() {
+            *channel = watch::channel(&schema);
+        }
         if store.run(|pool| async move { index::index_version(&pool).await })?
             != Some(i64::from(comity_store::INDEX_VERSION))
         {
@@ -254,6 +291,34 @@ impl PgStore {
     /// Where the store is (host and database, no password), for messages.
     pub fn target(&self) -> &str {
         &self.inner.target
+    }
+
+    /// Adds a watcher of other replicas' appends, starting the listening
+    /// and polling tasks with the first.
+    fn add_watcher(&self, watcher: comity_store::AppendWatcher) -> Result<(), StoreError> {
+        self.inner
+            .watch
+            .watchers
+            .lock()
+            .map_err(|_| StoreError::Backend("PostgreSQL store lock poisoned by a panic".into()))?
+            .push(watcher);
+        let inner = &self.inner;
+        inner.watching.call_once(|| {
+            let channel = inner.channel.lock().map(|c| c.clone()).unwrap_or_default();
+            if inner.listen {
+                inner.handle.spawn(watch::listen(
+                    inner.config.clone(),
+                    channel,
+                    inner.watch.clone(),
+                ));
+            }
+            inner.handle.spawn(watch::poll(
+                inner.pool.clone(),
+                inner.watch.clone(),
+                inner.poll_every,
+            ));
+        });
+        Ok(())
     }
 
     /// Runs `work` on the store's runtime with the pool, and waits for it.

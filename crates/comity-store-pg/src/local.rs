@@ -129,6 +129,21 @@ impl BlobStore for PgStore {
         })
     }
 
+    fn blob_hashes(&self) -> Result<Vec<Hash>, StoreError> {
+        self.run(move |pool| async move {
+            let client = pool.get().await?;
+            let rows = sql!(client, query, "SELECT hash FROM blobs ORDER BY hash", &[]);
+            let mut out = Vec::with_capacity(rows.len());
+            for row in rows {
+                out.push(
+                    Hash::from_slice(row.get::<_, &[u8]>(0))
+                        .ok_or_else(|| corrupt("blob", "hash is not 32 bytes"))?,
+                );
+            }
+            Ok(out)
+        })
+    }
+
     fn partial_blob_len(&self, hash: &Hash) -> Result<u64, StoreError> {
         let hash = *hash;
         self.run(move |pool| async move {
@@ -311,6 +326,22 @@ impl LocalStore for PgStore {
                 "DELETE FROM records WHERE space = $1 AND key = $2",
                 &[&space, &key]
             ) > 0)
+        })
+    }
+
+    fn all_records(&self) -> Result<Vec<comity_store::SpacedRecord>, StoreError> {
+        self.run(move |pool| async move {
+            let client = pool.get().await?;
+            let rows = sql!(
+                client,
+                query,
+                "SELECT space, key, value FROM records ORDER BY space, key",
+                &[]
+            );
+            Ok(rows
+                .iter()
+                .map(|r| (r.get(0), r.get(1), r.get(2)))
+                .collect())
         })
     }
 

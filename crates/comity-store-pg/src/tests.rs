@@ -231,3 +231,118 @@ fn racing_appends_of_one_seq_keep_one_entry() {
         Some(log.len() as u64)
     );
 }
+
+/// A commit that returns an error may have happened or not: `append_next`
+/// re-reads the seq and answers by what is there; when it cannot read, it
+/// keeps the entry and re-reads it before anything else is signed.
+#[test]
+fn a_commit_of_unknown_outcome_is_settled_by_reading_before_signing_again() {
+    use crate::append::CommitFault;
+    let Some(pg) = TestPg::shared() else { return };
+    let store = fresh(pg);
+    let author = Author::new("itu");
+    let origin = author.origin();
+    let first = store
+        .append_next(origin, signer(&author, 0))
+        .expect("seq 1");
+
+    // Committed, but the commit said it failed: the re-read finds the
+    // entry, so the publish succeeded.
+    store.inject(CommitFault::ErrorAfterCommit);
+    let second = store
+        .append_next(origin, signer(&author, 1))
+        .expect("committed despite the error: re-read");
+    assert_eq!(second.seq(), 2);
+    assert_eq!(store.entry(origin, 2).expect("reads"), Some(second.clone()));
+
+    // Not committed: an error, nothing held, and the seq signed afresh next.
+    store.inject(CommitFault::ErrorWithoutCommit);
+    let err = store
+        .append_next(origin, signer(&author, 2))
+        .expect_err("not committed");
+    assert!(err.to_string().contains("was not committed"), "{err}");
+    assert_eq!(store.head(origin).expect("head"), Some(second.head()));
+    let third = store
+        .append_next(origin, signer(&author, 3))
+        .expect("seq 3");
+    assert_eq!(third.seq(), 3);
+
+    // Committed, and the re-read fails too: an error that says the outcome
+    // is unknown; the next call settles it first (it was committed), then
+    // signs on top of it.
+    store.inject(CommitFault::ErrorAfterCommitUnreadable);
+    let err = store
+        .append_next(origin, signer(&author, 4))
+        .expect_err("outcome unknown");
+    assert!(err.to_string().contains("unknown"), "{err}");
+    assert!(store.unresolved().expect("lock").is_some());
+    let fifth = store
+        .append_next(origin, signer(&author, 5))
+        .expect("seq 5");
+    assert_eq!(fifth.seq(), 5, "settled as committed, then signed on top");
+    assert!(store.unresolved().expect("lock").is_none());
+    let log = store.entries_after(origin, 0, 10).expect("reads");
+    let seqs: Vec<u64> = log.iter().map(SignedEntry::seq).collect();
+    assert_eq!(seqs, vec![1, 2, 3, 4, 5]);
+    assert_eq!(log[0], first);
+    assert_eq!(log[2], third);
+}
+
+/// A replica hears what another appends: through LISTEN/NOTIFY (polling
+/// set to an hour, so only a notification can tell it), and through
+/// polling alone (LISTEN off).
+#[test]
+fn appends_by_another_replica_are_heard_by_notify_and_by_polling() {
+    use std::sync::{Arc, Condvar, Mutex};
+    use std::time::{Duration, Instant};
+    let Some(pg) = TestPg::shared() else { return };
+    for (listen, poll_every) in [
+        (true, Duration::from_secs(3600)),
+        (false, Duration::from_millis(50)),
+    ] {
+        let options = PgOptions {
+            schema: Some(pg.schema()),
+            listen,
+            poll_every,
+            ..PgOptions::new(pg.url())
+        };
+        let a = PgStore::open(&options).expect("a");
+        let b = PgStore::open(&options).expect("b");
+        let author = Author::new("itu");
+        let heard = Arc::new((Mutex::new(0u64), Condvar::new()));
+        let told = heard.clone();
+        let origin = author.origin().clone();
+        a.watch_appends(Arc::new(move |o, seq| {
+            if *o == origin {
+                let (seen, changed) = &*told;
+                let mut seen = seen.lock().expect("lock");
+                *seen = (*seen).max(seq);
+                changed.notify_all();
+            }
+        }))
+        .expect("watches");
+        // The listening connection comes up on its own time: append until
+        // an append made after it is heard.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut n = 0;
+        loop {
+            let entry = b
+                .append_next(author.origin(), signer(&author, n))
+                .expect("appends");
+            n += 1;
+            let (seen, changed) = &*heard;
+            let guard = seen.lock().expect("lock");
+            let (guard, _) = changed
+                .wait_timeout_while(guard, Duration::from_millis(200), |s| *s < entry.seq())
+                .expect("lock");
+            if *guard >= entry.seq() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "replica a never heard of seq {} (listen {listen})",
+                entry.seq()
+            );
+        }
+    }
+}

@@ -25,6 +25,7 @@
 //! durable only after [`Store::flush`]; callers flush before they acknowledge
 //! anything or advance a cursor (a cursor *is* the durable head).
 
+pub mod copy;
 mod mem;
 mod records;
 /// The rules every backend applies (public for backends in other crates,
@@ -90,8 +91,15 @@ impl From<sled::Error> for StoreError {
 /// empty): what [`LogStore::append_next`] signs under its lock.
 pub type SignNext = Box<dyn FnOnce(Option<Head>) -> SignedEntry + Send>;
 
+/// Told of each head another writer of a shared store committed
+/// ([`LogStore::watch_appends`]): the origin and its new head seq.
+pub type AppendWatcher = std::sync::Arc<dyn Fn(&OrgId, u64) + Send + Sync>;
+
 /// A local record: its key within its space, and its value.
 pub type Record = (Vec<u8>, Vec<u8>);
+
+/// A local record with its space: space, key, value.
+pub type SpacedRecord = (String, Vec<u8>, Vec<u8>);
 
 /// What an append did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,6 +176,17 @@ pub trait LogStore: Send + Sync + 'static {
         }
         self.append(&entry)?;
         Ok(entry)
+    }
+
+    /// Asks to be told of appends made by other writers of this store
+    /// (replicas of this node sharing one database), so that live tails
+    /// wake for entries this process did not append: `watcher` is called
+    /// with an origin and its new head seq, soon after the commit, and may
+    /// be called again with a seq already told. Backends with one writer
+    /// never call it (this default).
+    fn watch_appends(&self, watcher: AppendWatcher) -> Result<(), StoreError> {
+        let _ = watcher;
+        Ok(())
     }
 
     /// Fills in the payload of a restricted entry held as a redacted stub,
@@ -340,6 +359,10 @@ pub trait BlobStore: Send + Sync + 'static {
         chunk: &[u8],
     ) -> Result<u64, StoreError>;
 
+    /// The hash of every blob held, in hash order: what a move to another
+    /// backend (`comity store migrate`) copies.
+    fn blob_hashes(&self) -> Result<Vec<Hash>, StoreError>;
+
     /// The bytes held of a partial download (0 when none).
     fn partial_blob_len(&self, hash: &Hash) -> Result<u64, StoreError>;
 
@@ -381,6 +404,10 @@ pub trait LocalStore: Send + Sync + 'static {
 
     /// Returns whether a record was removed.
     fn remove_record(&self, space: &str, key: &[u8]) -> Result<bool, StoreError>;
+
+    /// Every record of every space, as (space, key, value), in (space, key)
+    /// order: what a move to another backend (`comity store migrate`) copies.
+    fn all_records(&self) -> Result<Vec<SpacedRecord>, StoreError>;
 
     /// Adds or replaces a pinned peer.
     fn put_peer(&self, peer: &PeerRecord) -> Result<(), StoreError>;
