@@ -11,11 +11,15 @@
 
 mod support;
 
+use comity_node::DataDir;
+use comity_store::prelude::*;
 use comity_testkit::pg::TestPg;
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Command, Output};
-use support::{COMITY_BIN, TestNode, assert_chain, consultation, temp_root};
+use support::{
+    COMITY_BIN, TestNode, assert_chain, consultation, free_port, publish_through, temp_root,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_on_postgresql_is_followed_by_a_sled_node() {
@@ -323,4 +327,116 @@ async fn a_sled_node_moves_to_postgresql_and_its_partner_sees_no_change() {
     // A check after new entries names the difference: one line, non-zero.
     itu.stop().await;
     one_line_error(&migrate(&["--check"]), "differs from the sled store");
+}
+
+/// Kills a `comity serve` child when the test ends, however it ends.
+struct Serving(std::process::Child);
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `comity replica init` makes a second replica of a node on PostgreSQL:
+/// the same identity and database, its own addresses; started with
+/// `comity serve`, it publishes into the node's one log, under its key. It
+/// refuses a sled node and a directory already in use.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replica_init_makes_a_replica_that_publishes_into_the_same_log() {
+    let Some(pg) = TestPg::shared() else { return };
+    let url = pg.database();
+    let root = temp_root();
+    let a = root.path().join("a");
+    let b = root.path().join("b");
+    let a_listen = format!("127.0.0.1:{}", free_port());
+    let b_listen = format!("127.0.0.1:{}", free_port());
+    let init = comity(
+        &[
+            "init", "--org", "itu", "--name", "ITU", "--http", "off", "--listen", &a_listen,
+            "--store", &url,
+        ],
+        &a,
+    );
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    let replica = |from: &Path, data: &Path| {
+        comity(
+            &[
+                "replica",
+                "init",
+                "--from",
+                from.to_str().unwrap(),
+                "--listen",
+                &b_listen,
+            ],
+            data,
+        )
+    };
+    // A sled node cannot have replicas; a used directory cannot be one.
+    let sled = root.path().join("sled");
+    let out = comity(
+        &["init", "--org", "ietf", "--name", "IETF", "--http", "off"],
+        &sled,
+    );
+    assert!(out.status.success());
+    one_line_error(&replica(&sled, &b), "keeps its store in sled");
+    one_line_error(&replica(&a, &sled), "already holds a Comity node");
+    assert!(!b.exists());
+
+    let made = replica(&a, &b);
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let source = DataDir::new(&a);
+    let copy = DataDir::new(&b);
+    assert_eq!(
+        std::fs::read(source.key_path()).unwrap(),
+        std::fs::read(copy.key_path()).unwrap(),
+        "one identity"
+    );
+    let (ca, cb) = (source.load_config().unwrap(), copy.load_config().unwrap());
+    assert_eq!(cb.org, ca.org);
+    assert_eq!(cb.storage.url, ca.storage.url);
+    assert_eq!(cb.endpoint(), ca.endpoint(), "one endpoint in the profile");
+    assert_eq!(cb.listen.to_string(), b_listen);
+
+    // Replica b, serving, publishes into itu's log in the database.
+    let log = std::fs::File::create(root.path().join("b.log")).unwrap();
+    let _serving = Serving(
+        Command::new(COMITY_BIN)
+            .args(["serve", "--data"])
+            .arg(&b)
+            .env("COMITY_LOG", "warn")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let (seq, _) = loop {
+        if let Some(published) = publish_through(&copy.socket_path(), "from replica b".into()).await
+        {
+            break published;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "replica b never published: {}",
+            std::fs::read_to_string(root.path().join("b.log")).unwrap_or_default()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let store = comity_store_pg::PgStore::open(&comity_store_pg::PgOptions::new(url)).unwrap();
+    let itu = support::org("itu");
+    let entries = store.entries_after(&itu, 0, 100).unwrap();
+    let key = source.load_key().unwrap().public();
+    assert_chain(&entries, &key, seq);
+    assert!(seq >= 2, "on top of the profile comity init published");
 }

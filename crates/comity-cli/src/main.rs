@@ -14,6 +14,7 @@ mod evidence;
 mod liaison;
 mod logging;
 mod output;
+mod replica;
 mod search;
 mod store;
 mod token;
@@ -132,6 +133,9 @@ enum Command {
     /// API tokens for the local API over loopback TCP, the JSON API and /metrics.
     #[command(subcommand)]
     Token(token::TokenCommand),
+    /// Replicas of a node on PostgreSQL: `comity replica init --from DIR`.
+    #[command(subcommand)]
+    Replica(replica::ReplicaCommand),
     /// Move the store: `comity store migrate --to postgresql://...`.
     #[command(subcommand)]
     Store(store::StoreCommand),
@@ -249,6 +253,7 @@ async fn run(command: Command) -> Result<(), Failure> {
         Command::User(command) => user::run(command).await,
         Command::Token(command) => token::run(command),
         Command::Store(command) => store::run(command),
+        Command::Replica(command) => replica::run(command),
         Command::Search(args) => search::run(args).await,
     }
 }

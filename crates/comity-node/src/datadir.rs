@@ -80,6 +80,14 @@ impl DataDir {
 
     /// Creates the directory, a fresh identity key and the configuration.
     pub fn init(&self, config: &Config) -> Result<IdentityKey, DataDirError> {
+        let key = IdentityKey::generate();
+        self.init_with_key(config, &key)?;
+        Ok(key)
+    }
+
+    /// Creates the directory with a given identity key (a replica of a
+    /// node on PostgreSQL: `comity replica init`) and the configuration.
+    pub fn init_with_key(&self, config: &Config, key: &IdentityKey) -> Result<(), DataDirError> {
         if self.is_initialised() {
             return Err(DataDirError::AlreadyInitialised(
                 self.root.display().to_string(),
@@ -88,10 +96,9 @@ impl DataDir {
         fs::create_dir_all(&self.root).map_err(io_err(&self.root))?;
         fs::set_permissions(&self.root, fs::Permissions::from_mode(0o700))
             .map_err(io_err(&self.root))?;
-        let key = IdentityKey::generate();
-        write_key(&self.key_path(), &key)?;
+        write_key(&self.key_path(), key)?;
         config.save(&self.root)?;
-        Ok(key)
+        Ok(())
     }
 
     pub fn load_config(&self) -> Result<Config, DataDirError> {
