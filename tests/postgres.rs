@@ -440,3 +440,90 @@ async fn replica_init_makes_a_replica_that_publishes_into_the_same_log() {
     assert_chain(&entries, &key, seq);
     assert!(seq >= 2, "on top of the profile comity init published");
 }
+
+/// A partner pins both replicas of `itu` (`--endpoint E1 --endpoint E2`):
+/// when the replica it dials goes away, it fails over to the other and
+/// catches up with what that one publishes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partner_fails_over_to_the_other_replica() {
+    let Some(pg) = TestPg::shared() else { return };
+    let url = pg.database();
+    let root = temp_root();
+    let with_db = |c: &mut comity_node::Config| c.storage.url = Some(url.clone());
+    let mut a = TestNode::create_with(&root.path().join("a"), "itu", with_db).await;
+    let mut b = TestNode::create_with(&root.path().join("b"), "itu", with_db).await;
+    std::fs::copy(a.data.key_path(), b.data.key_path()).unwrap();
+    b.key = a.key.clone();
+    let ietf = TestNode::start_new(root.path(), "ietf").await;
+    a.start().await;
+    // Pinned in the database: replica b reads the pin when it starts.
+    a.node()
+        .add_peer(ietf.org.clone(), ietf.public_key(), None)
+        .unwrap();
+    b.start().await;
+    ietf.node()
+        .add_peer_at(
+            a.org.clone(),
+            a.public_key(),
+            vec![a.endpoint(), b.endpoint()],
+        )
+        .unwrap();
+    let first = a.publish(3).await.pop().unwrap().seq();
+    ietf.wait_for_seq(&a.org, first).await;
+    // Replica a, the first endpoint, goes away; b goes on publishing.
+    a.stop().await;
+    let last = b.publish(3).await.pop().unwrap().seq();
+    ietf.wait_for_seq(&a.org, last).await;
+    assert_chain(&ietf.log_of(&a.org), &a.public_key(), last);
+    assert!(ietf.node().store().equivocations().unwrap().is_empty());
+}
+
+/// `comity peer add ORG --key K --endpoint E1 --endpoint E2` pins one
+/// partner at both endpoints, in order.
+#[test]
+fn peer_add_takes_several_endpoints() {
+    let root = temp_root();
+    let data = root.path().join("ietf");
+    let out = comity(
+        &["init", "--org", "ietf", "--name", "IETF", "--http", "off"],
+        &data,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key = comity_core::IdentityKey::generate().public().to_string();
+    let out = comity(
+        &[
+            "peer",
+            "add",
+            "itu",
+            "--key",
+            &key,
+            "--endpoint",
+            "https://127.0.0.1:7401",
+            "--endpoint",
+            "https://127.0.0.1:7402",
+        ],
+        &data,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("pinned itu at https://127.0.0.1:7401, https://127.0.0.1:7402")
+    );
+    let dir = DataDir::new(&data);
+    let store = dir.open_store(&dir.load_config().unwrap()).unwrap();
+    let peers = store.peers().unwrap();
+    assert_eq!(peers.len(), 1);
+    assert_eq!(peers[0].endpoint.as_deref(), Some("https://127.0.0.1:7401"));
+    assert_eq!(
+        peers[0].more_endpoints,
+        vec!["https://127.0.0.1:7402".to_string()]
+    );
+}

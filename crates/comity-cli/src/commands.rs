@@ -81,9 +81,11 @@ pub enum PeerCommand {
         /// The partner's key, as printed by its `comity id`.
         #[arg(long)]
         key: PublicKey,
-        /// https://host:port; leave out to follow by key only, through relays.
+        /// https://host:port; leave out to follow by key only, through
+        /// relays. Give it again for each replica of the partner's node:
+        /// they are dialled in turn when a connection fails.
         #[arg(long)]
-        endpoint: Option<Endpoint>,
+        endpoint: Vec<Endpoint>,
         #[command(flatten)]
         data: DataArg,
     },
@@ -345,17 +347,16 @@ async fn peer_add(
     data: &DataDir,
     org: OrgId,
     key: PublicKey,
-    endpoint: Option<Endpoint>,
+    endpoints: Vec<Endpoint>,
 ) -> Result<(), Failure> {
     match client::connect(data).await {
         Ok(mut api) => {
+            let mut written = endpoints.iter().map(ToString::to_string);
             api.add_peer(proto::AddPeerRequest {
                 org: org.to_string(),
                 key: key.to_string(),
-                endpoint: endpoint
-                    .as_ref()
-                    .map(ToString::to_string)
-                    .unwrap_or_default(),
+                endpoint: written.next().unwrap_or_default(),
+                more_endpoints: written.collect(),
             })
             .await
             .map_err(status_failure)?;
@@ -363,12 +364,14 @@ async fn peer_add(
         Err(client::ClientError::NotRunning(_)) => {
             let config = data.load_config()?;
             let node = Node::new(config.clone(), data.load_key()?, data.open_store(&config)?)?;
-            node.add_peer(org.clone(), key, endpoint.clone())?;
+            node.add_peer_at(org.clone(), key, endpoints.clone())?;
         }
     }
-    match endpoint {
-        Some(endpoint) => println!("pinned {org} at {endpoint}"),
-        None => println!("pinned {org} by key only (its log comes through relays)"),
+    if endpoints.is_empty() {
+        println!("pinned {org} by key only (its log comes through relays)");
+    } else {
+        let list: Vec<String> = endpoints.iter().map(ToString::to_string).collect();
+        println!("pinned {org} at {}", list.join(", "));
     }
     Ok(())
 }

@@ -199,6 +199,7 @@ mod tests {
                 endpoint: Some("https://ietf.example:7400".into()),
                 added_at: 1,
                 key_since: 0,
+                more_endpoints: vec!["https://ietf2.example:7400".into()],
             })
             .expect("peer");
         store
