@@ -527,3 +527,100 @@ fn peer_add_takes_several_endpoints() {
         vec!["https://127.0.0.1:7402".to_string()]
     );
 }
+
+/// PostgreSQL stopped under load: publishes fail with a clear error, none
+/// hangs and nothing crashes, and once the database is back the node
+/// publishes again by itself, on one chain holding every acknowledged entry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publishes_fail_clearly_while_the_database_is_down_and_resume_after() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+    let Some(pg) = TestPg::private() else { return };
+    let pg = Arc::new(pg);
+    let url = pg.database();
+    let root = temp_root();
+    let mut itu =
+        TestNode::create_with(root.path(), "itu", |c| c.storage.url = Some(url.clone())).await;
+    itu.start().await;
+    let node = itu.node().clone();
+    itu.publish(3).await;
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let errors = Arc::new(Mutex::new(Vec::<String>::new()));
+    let done = Arc::new(AtomicBool::new(false));
+    let mut load = Vec::new();
+    for t in 0..2 {
+        let (node, acked, errors, done) =
+            (node.clone(), acked.clone(), errors.clone(), done.clone());
+        load.push(tokio::spawn(async move {
+            let mut i = 0;
+            while !done.load(Ordering::Relaxed) && i < 5_000 {
+                i += 1;
+                let body = consultation(&format!("load {t} {i}"));
+                match tokio::time::timeout(Duration::from_secs(30), node.publish(body)).await {
+                    Err(_) => panic!("a publish hung for 30 s while the database was away"),
+                    Ok(Ok(entry)) => acked.lock().unwrap().push(entry),
+                    Ok(Err(e)) => {
+                        errors.lock().unwrap().push(e.to_string());
+                        // As a client would: try again a little later.
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                }
+            }
+        }));
+    }
+    wait_until("publishes under load", || acked.lock().unwrap().len() >= 10).await;
+    let stopper = pg.clone();
+    tokio::task::spawn_blocking(move || stopper.stop())
+        .await
+        .unwrap();
+    wait_until("publishes failing", || errors.lock().unwrap().len() >= 20).await;
+    let during = acked.lock().unwrap().len();
+    let starter = pg.clone();
+    tokio::task::spawn_blocking(move || starter.start())
+        .await
+        .unwrap();
+    wait_until("publishes again after the restart", || {
+        acked.lock().unwrap().len() >= during + 10
+    })
+    .await;
+    done.store(true, Ordering::Relaxed);
+    for task in load {
+        task.await.unwrap();
+    }
+    let errors = errors.lock().unwrap().clone();
+    eprintln!(
+        "{} publishes failed while the database was down, e.g. {:?}",
+        errors.len(),
+        errors.first()
+    );
+    for error in errors.iter() {
+        assert!(!error.contains('\n'), "one line: {error}");
+        assert!(
+            error.contains("PostgreSQL") || error.contains("database"),
+            "a clear error: {error}"
+        );
+    }
+    let log = itu.log_of(&itu.org);
+    let head = log.last().unwrap().seq();
+    assert_chain(&log, &itu.public_key(), head);
+    let acked = acked.lock().unwrap().clone();
+    for entry in &acked {
+        assert_eq!(
+            log[(entry.seq() - 1) as usize].id(),
+            entry.id(),
+            "acknowledged seq {} is in the log",
+            entry.seq()
+        );
+    }
+    itu.stop().await;
+}
+
+/// Waits until `condition` holds, for at most 90 s.
+async fn wait_until(what: &str, condition: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    while !condition() {
+        assert!(std::time::Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

@@ -7,7 +7,8 @@
 //! The server is watched by a small shell that holds a pipe from the test
 //! process: when the process ends, however it ends, the pipe closes and the
 //! shell stops the server and removes its directory. Nothing outlives the
-//! tests.
+//! tests. A test that needs to take the database away has a server of its
+//! own ([`TestPg::private`]) and sends `stop` and `start` down that pipe.
 //!
 //! Without PostgreSQL binaries, [`TestPg::shared`] says why and returns
 //! `None` (the test passes having checked nothing), except under
@@ -51,16 +52,56 @@ impl TestPg {
     /// PostgreSQL is not installed and this is not CI.
     pub fn shared() -> Option<&'static TestPg> {
         static PG: OnceLock<Result<TestPg, Missing>> = OnceLock::new();
-        match PG.get_or_init(start) {
+        available(PG.get_or_init(start).as_ref())
+    }
+
+    /// A server of the caller's own, which it may stop and start again
+    /// ([`stop`](Self::stop), [`start`](Self::start)); removed when dropped.
+    /// `None` as for [`shared`](Self::shared); `COMITY_TEST_PG_URL` is not
+    /// used (a server given from outside cannot be stopped here).
+    pub fn private() -> Option<TestPg> {
+        match start_server() {
             Ok(pg) => Some(pg),
-            Err(Missing::Binaries(why)) if std::env::var("CI").as_deref() != Ok("true") => {
-                eprintln!("skipping a PostgreSQL test: {why}");
-                None
-            }
-            Err(Missing::Binaries(why)) => {
-                panic!("PostgreSQL is required under CI=true: {why}")
-            }
-            Err(Missing::Failed(why)) => panic!("cannot start the test PostgreSQL: {why}"),
+            Err(missing) => available::<()>(Err(&missing)).and(None),
+        }
+    }
+
+    /// Stops the server (a fast shutdown: sessions are cut) and waits
+    /// until it no longer answers.
+    pub fn stop(&self) {
+        self.command("stop");
+        self.wait_ready(false);
+    }
+
+    /// Starts the server again and waits until it answers.
+    pub fn start(&self) {
+        self.command("start");
+        self.wait_ready(true);
+    }
+
+    fn command(&self, line: &str) {
+        use std::io::Write;
+        let watch = self
+            ._watch
+            .as_ref()
+            .expect("only a server started here can be stopped and started");
+        let mut stdin = watch.lock().expect("watcher pipe");
+        writeln!(stdin, "{line}").expect("the watcher reads its pipe");
+        stdin.flush().expect("the watcher reads its pipe");
+    }
+
+    fn wait_ready(&self, ready: bool) {
+        let Host::Socket { dir, port } = &self.host else {
+            return;
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while is_ready(&self.psql, dir, *port) != ready {
+            assert!(
+                Instant::now() < deadline,
+                "the test PostgreSQL did not become {} within 60 s",
+                if ready { "ready" } else { "unreachable" }
+            );
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 
@@ -88,6 +129,31 @@ impl TestPg {
     pub fn schema(&self) -> String {
         unique("t")
     }
+}
+
+/// The server, or `None` after saying why there is none (outside CI),
+/// or a panic (under `CI=true`, or when it failed to start).
+fn available<T>(server: Result<T, &Missing>) -> Option<T> {
+    match server {
+        Ok(pg) => Some(pg),
+        Err(Missing::Binaries(why)) if std::env::var("CI").as_deref() != Ok("true") => {
+            eprintln!("skipping a PostgreSQL test: {why}");
+            None
+        }
+        Err(Missing::Binaries(why)) => panic!("PostgreSQL is required under CI=true: {why}"),
+        Err(Missing::Failed(why)) => panic!("cannot start the test PostgreSQL: {why}"),
+    }
+}
+
+/// Whether the server in `dir` answers (`pg_isready`, beside `psql`).
+fn is_ready(psql: &Path, dir: &Path, port: u16) -> bool {
+    Command::new(psql.with_file_name("pg_isready"))
+        .arg("-q")
+        .arg("-h")
+        .arg(dir)
+        .args(["-p", &port.to_string(), "-U", USER])
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 /// Why there is no server.
@@ -171,17 +237,27 @@ fn find_psql() -> Option<PathBuf> {
 }
 
 fn start() -> Result<TestPg, Missing> {
-    if let Ok(url) = std::env::var("COMITY_TEST_PG_URL") {
-        let psql = find_psql().ok_or_else(|| {
-            Missing::Failed("COMITY_TEST_PG_URL is set, but psql is not installed".into())
-        })?;
-        return Ok(TestPg {
-            url,
-            psql,
-            host: Host::Url,
-            _watch: None,
-        });
+    match std::env::var("COMITY_TEST_PG_URL") {
+        Ok(url) => given(url),
+        Err(_) => start_server(),
     }
+}
+
+/// The server `COMITY_TEST_PG_URL` names.
+fn given(url: String) -> Result<TestPg, Missing> {
+    let psql = find_psql().ok_or_else(|| {
+        Missing::Failed("COMITY_TEST_PG_URL is set, but psql is not installed".into())
+    })?;
+    Ok(TestPg {
+        url,
+        psql,
+        host: Host::Url,
+        _watch: None,
+    })
+}
+
+/// Starts a server of this process's own.
+fn start_server() -> Result<TestPg, Missing> {
     let bin = binaries().ok_or_else(|| {
         Missing::Binaries(
             "no PostgreSQL binaries (install Debian's postgresql, or set COMITY_PG_BIN or COMITY_TEST_PG_URL)"
@@ -224,7 +300,13 @@ fn start() -> Result<TestPg, Missing> {
     let script = format!(
         r#""$1" -D "$2" -k "$3" -p {PORT} -c listen_addresses= -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300 >"$3/server.log" 2>&1 &
 pid=$!
-cat >/dev/null
+while read -r line; do
+  case "$line" in
+    stop) kill -INT "$pid" 2>/dev/null; wait "$pid" ;;
+    start) "$1" -D "$2" -k "$3" -p {PORT} -c listen_addresses= -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300 >>"$3/server.log" 2>&1 &
+      pid=$! ;;
+  esac
+done
 kill -INT "$pid" 2>/dev/null
 wait "$pid"
 rm -rf "$3""#
