@@ -18,7 +18,8 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Command, Output};
 use support::{
-    COMITY_BIN, TestNode, assert_chain, consultation, free_port, publish_through, temp_root,
+    COMITY_BIN, ChildNode, TestNode, assert_chain, consultation, free_port, publish_through,
+    temp_root,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -234,8 +235,8 @@ fn init_refuses_a_database_holding_the_log() {
 }
 
 /// `comity store migrate --to URL` moves a stopped sled node to PostgreSQL:
-/// its own log and the logs it follows, blobs, records (accounts, queues)
-/// and drafts; `--check` passes, a second run changes nothing, and the
+/// its own log and the logs it follows (one of 10,000 entries), blobs,
+/// records (accounts, queues) and drafts; `--check` passes, a second run changes nothing, and the
 /// node, restarted on the database, goes on where it was: its partner sees
 /// no change but the next entry.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -252,6 +253,12 @@ async fn a_sled_node_moves_to_postgresql_and_its_partner_sees_no_change() {
     ietf.wait_for_seq(&itu.org, last).await;
     itu.wait_for_seq(&ietf.org, theirs).await;
     let store = itu.node().store().clone();
+    // And a long log it follows: 10,000 entries.
+    let mut ripe = comity_store::testsuite::Author::new("ripe-ncc");
+    for _ in 0..10 {
+        store.append_batch(&ripe.chain(1_000)).unwrap();
+    }
+    store.flush().unwrap();
     let blob = store.put_blob(b"an attachment of a draft").unwrap();
     store
         .put_record("accounts", b"alice", b"an account")
@@ -316,6 +323,7 @@ async fn a_sled_node_moves_to_postgresql_and_its_partner_sees_no_change() {
     );
     assert!(store.draft("draft-1").unwrap().is_some());
     assert_eq!(itu.head_seq(&ietf.org), theirs);
+    assert_eq!(itu.head_seq(ripe.origin()), 10_000);
     let ids = |log: &[comity_core::SignedEntry]| log.iter().map(|e| e.id()).collect::<Vec<_>>();
     assert_eq!(ids(&itu.log_of(&itu.org)), ids(&before));
     // The partner sees the next entry on top of the same chain.
@@ -623,4 +631,96 @@ async fn wait_until(what: &str, condition: impl Fn() -> bool) {
         assert!(std::time::Instant::now() < deadline, "never: {what}");
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+}
+
+/// Two replicas of `itu` run as `comity serve` processes on one database,
+/// each taking publishes from its own client; one is killed with SIGKILL in
+/// the middle. Every publish acknowledged to a client is in the log, on one
+/// chain, and a partner that dialled the killed replica first fails over to
+/// the other and catches up with the whole log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_killed_mid_publish_loses_no_acknowledged_entry() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    let Some(pg) = TestPg::shared() else { return };
+    let url = pg.database();
+    let root = temp_root();
+    let follower = TestNode::start_new(root.path(), "ietf").await;
+    let listen = || format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let with_db = |c: &mut comity_node::Config| c.storage.url = Some(url.clone());
+    std::fs::create_dir_all(root.path().join("a")).unwrap();
+    std::fs::create_dir_all(root.path().join("b")).unwrap();
+    let mut a = ChildNode::init(&root.path().join("a"), "itu", listen(), with_db);
+    let mut b = ChildNode::init(&root.path().join("b"), "itu", listen(), with_db);
+    std::fs::copy(a.data.key_path(), b.data.key_path()).unwrap();
+    b.key = a.key;
+    // The replicas pin the partner in their database, before they start.
+    let store =
+        comity_store_pg::PgStore::open(&comity_store_pg::PgOptions::new(url.clone())).unwrap();
+    store
+        .put_peer(&comity_store::PeerRecord {
+            org: follower.org.clone(),
+            key: follower.public_key(),
+            endpoint: None,
+            added_at: 0,
+            key_since: 0,
+            more_endpoints: Vec::new(),
+        })
+        .unwrap();
+    a.start().await;
+    b.start().await;
+    follower
+        .node()
+        .add_peer_at(a.org.clone(), a.key, vec![a.endpoint(), b.endpoint()])
+        .unwrap();
+    let acked = Arc::new(Mutex::new(Vec::<(u64, String)>::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut clients = Vec::new();
+    for (name, socket) in [("a", a.data.socket_path()), ("b", b.data.socket_path())] {
+        let (acked, stop) = (acked.clone(), stop.clone());
+        clients.push(tokio::spawn(async move {
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) && i < 2_000 {
+                i += 1;
+                match publish_through(&socket, format!("from {name}, {i}")).await {
+                    Some(published) => acked.lock().unwrap().push(published),
+                    // The replica is down: its client keeps trying, bounded.
+                    None => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+                }
+            }
+        }));
+    }
+    wait_until("publishes through both replicas", || {
+        acked.lock().unwrap().len() >= 40
+    })
+    .await;
+    a.kill();
+    let at_kill = acked.lock().unwrap().len();
+    wait_until("publishes through replica b after the kill", || {
+        acked.lock().unwrap().len() >= at_kill + 40
+    })
+    .await;
+    stop.store(true, Ordering::Relaxed);
+    for client in clients {
+        client.await.unwrap();
+    }
+    let log = store.entries_after(&a.org, 0, 100_000).unwrap();
+    let head = log.last().unwrap().seq();
+    assert_chain(&log, &a.key, head);
+    for (seq, id) in acked.lock().unwrap().iter() {
+        assert_eq!(
+            log[(*seq - 1) as usize].id().to_string(),
+            *id,
+            "acknowledged seq {seq} is in the log"
+        );
+    }
+    assert!(store.equivocations().unwrap().is_empty());
+    follower.wait_for_seq(&a.org, head).await;
+    let followed = follower.log_of(&a.org);
+    assert_eq!(
+        followed.iter().map(|e| e.id()).collect::<Vec<_>>(),
+        log.iter().map(|e| e.id()).collect::<Vec<_>>()
+    );
+    assert!(follower.node().store().equivocations().unwrap().is_empty());
+    b.terminate();
 }
