@@ -76,7 +76,7 @@ async fn replicas_publishing_at_once_keep_one_chain() {
     // Each replica published the profile when it started.
     let before = a.head_seq(&a.org);
     const TASKS: usize = 4;
-    const EACH: usize = 25;
+    const EACH: usize = 125;
     let mut tasks = Vec::new();
     for replica in [a.node().clone(), b.node().clone()] {
         for t in 0..TASKS {
