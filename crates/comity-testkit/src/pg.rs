@@ -60,10 +60,18 @@ impl TestPg {
     /// `None` as for [`shared`](Self::shared); `COMITY_TEST_PG_URL` is not
     /// used (a server given from outside cannot be stopped here).
     pub fn private() -> Option<TestPg> {
-        match start_server() {
+        match start_server(false) {
             Ok(pg) => Some(pg),
             Err(missing) => available::<()>(Err(&missing)).and(None),
         }
+    }
+
+    /// A server of the caller's own with PostgreSQL's durable defaults
+    /// (fsync on), for benchmarks; the tests' servers run without fsync.
+    pub fn durable() -> Result<TestPg, String> {
+        start_server(true).map_err(|missing| match missing {
+            Missing::Binaries(why) | Missing::Failed(why) => why,
+        })
     }
 
     /// Stops the server (a fast shutdown: sessions are cut) and waits
@@ -239,7 +247,7 @@ fn find_psql() -> Option<PathBuf> {
 fn start() -> Result<TestPg, Missing> {
     match std::env::var("COMITY_TEST_PG_URL") {
         Ok(url) => given(url),
-        Err(_) => start_server(),
+        Err(_) => start_server(false),
     }
 }
 
@@ -256,8 +264,9 @@ fn given(url: String) -> Result<TestPg, Missing> {
     })
 }
 
-/// Starts a server of this process's own.
-fn start_server() -> Result<TestPg, Missing> {
+/// Starts a server of this process's own; `durable`: with PostgreSQL's
+/// own defaults (fsync on), as a benchmark needs, else without fsync.
+fn start_server(durable: bool) -> Result<TestPg, Missing> {
     let bin = binaries().ok_or_else(|| {
         Missing::Binaries(
             "no PostgreSQL binaries (install Debian's postgresql, or set COMITY_PG_BIN or COMITY_TEST_PG_URL)"
@@ -298,12 +307,12 @@ fn start_server() -> Result<TestPg, Missing> {
     // The watcher: starts the server, waits for its stdin to close (the test
     // process ended), then stops the server and removes the directory.
     let script = format!(
-        r#""$1" -D "$2" -k "$3" -p {PORT} -c listen_addresses= -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300 >"$3/server.log" 2>&1 &
+        r#""$1" -D "$2" -k "$3" -p {PORT} -c listen_addresses= $4 -c max_connections=300 >"$3/server.log" 2>&1 &
 pid=$!
 while read -r line; do
   case "$line" in
     stop) kill -INT "$pid" 2>/dev/null; wait "$pid" ;;
-    start) "$1" -D "$2" -k "$3" -p {PORT} -c listen_addresses= -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300 >>"$3/server.log" 2>&1 &
+    start) "$1" -D "$2" -k "$3" -p {PORT} -c listen_addresses= $4 -c max_connections=300 >>"$3/server.log" 2>&1 &
       pid=$! ;;
   esac
 done
@@ -325,6 +334,12 @@ rm -rf "$3""#
         .arg(bin.join("postgres"))
         .arg(&data)
         .arg(&dir)
+        .arg(if durable {
+            ""
+        } else {
+            // Tests need no durability across a power cut.
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        })
         .current_dir(&dir)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
