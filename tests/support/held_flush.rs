@@ -255,6 +255,9 @@ impl BlobStore for HeldFlushStore {
     ) -> Result<u64, StoreError> {
         self.inner.append_partial_blob(hash, offset, chunk)
     }
+    fn blob_hashes(&self) -> Result<Vec<Hash>, StoreError> {
+        self.inner.blob_hashes()
+    }
     fn partial_blob_len(&self, hash: &Hash) -> Result<u64, StoreError> {
         self.inner.partial_blob_len(hash)
     }
@@ -290,6 +293,9 @@ impl LocalStore for HeldFlushStore {
     }
     fn remove_record(&self, space: &str, key: &[u8]) -> Result<bool, StoreError> {
         self.inner.remove_record(space, key)
+    }
+    fn all_records(&self) -> Result<Vec<comity_store::SpacedRecord>, StoreError> {
+        self.inner.all_records()
     }
     fn put_peer(&self, peer: &PeerRecord) -> Result<(), StoreError> {
         self.inner.put_peer(peer)

@@ -97,6 +97,7 @@ impl ChildNode {
                 endpoint: endpoint.map(String::from),
                 added_at: 0,
                 key_since: 0,
+                more_endpoints: Vec::new(),
             },
         )
         .unwrap();

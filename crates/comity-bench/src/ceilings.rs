@@ -157,6 +157,42 @@ pub fn store_batches(dir: &Path, count: usize) -> Result<f64> {
     Ok(rate(count, start.elapsed()))
 }
 
+/// `--only postgres`: Comity's store ingest on PostgreSQL beside sled, in
+/// the same run: the same signed entries, appended in batches of
+/// [`INGEST_BATCH`] (one transaction each on PostgreSQL; one flush each on
+/// sled), on a throwaway PostgreSQL server with its durable defaults
+/// (fsync on) on the scratch disk's machine, reached over a Unix socket.
+#[derive(Debug, Clone, Serialize)]
+pub struct PostgresIngest {
+    pub entries: usize,
+    pub sled_entries_per_s: f64,
+    pub postgres_entries_per_s: f64,
+    /// PostgreSQL over sled.
+    pub ratio: f64,
+    pub server: String,
+}
+
+pub fn postgres_ingest(dir: &Path, count: usize) -> Result<PostgresIngest> {
+    use comity_store::LogStore;
+    let pg = comity_testkit::pg::TestPg::durable().map_err(|why| anyhow::anyhow!("{why}"))?;
+    let sled = store_batches(dir, count)?;
+    let (_, _, entries) = signed_entries(count)?;
+    let store = comity_store_pg::PgStore::open(&comity_store_pg::PgOptions::new(pg.database()))?;
+    let start = Instant::now();
+    for chunk in entries.chunks(INGEST_BATCH) {
+        store.append_batch(chunk)?;
+        store.flush()?;
+    }
+    let postgres = rate(count, start.elapsed());
+    Ok(PostgresIngest {
+        entries: count,
+        sled_entries_per_s: sled,
+        postgres_entries_per_s: postgres,
+        ratio: postgres / sled,
+        server: store.target().to_string(),
+    })
+}
+
 /// `writers` threads, each with its own file under `dir`, append 2 KiB and
 /// `fdatasync` together, `rounds` times; returns the sorted per-round time
 /// until the last one is done, in ms. Followers on one machine share one

@@ -330,6 +330,7 @@ pub async fn add_peer(api: &mut Api, other: &NodeProc) -> Result<()> {
         org: other.org.to_string(),
         key: other.key.to_string(),
         endpoint: other.endpoint.clone(),
+        more_endpoints: Vec::new(),
     })
     .await?;
     Ok(())

@@ -111,6 +111,7 @@ pub async fn measure(bin: &cluster::Bin, scratch: &Path, window: Duration) -> Re
             org: partner.org.to_string(),
             key: partner.key.to_string(),
             endpoint: proxied,
+            more_endpoints: Vec::new(),
         })
         .await?;
     let settle = Duration::from_secs(60);

@@ -47,8 +47,9 @@ struct Args {
     #[arg(long)]
     scratch: Option<PathBuf>,
     /// Run only these scenarios (comma separated): ceilings, wire, propagation, ingest, witness, search, footprint;
-    /// and idle-link (the keep-alive traffic of one idle dial-out link, 3 min quick, 10 min full),
-    /// which runs only when named here.
+    /// and idle-link (the keep-alive traffic of one idle dial-out link, 3 min quick, 10 min full)
+    /// and postgres (store ingest on a throwaway PostgreSQL beside sled; needs PostgreSQL's
+    /// binaries), which run only when named here.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Run NATS JetStream fan-out (a local `nats-server -js`) beside the
@@ -107,6 +108,8 @@ struct Report {
     footprint: Option<scenarios::Footprint>,
     /// `--only idle-link`: one idle dial-out link's bytes on the wire.
     idle_link: Option<idle_link::IdleLink>,
+    /// `--only postgres`: store ingest on PostgreSQL beside sled.
+    postgres: Option<ceilings::PostgresIngest>,
     /// `--compare-nats`: the hub beside the propagation scenario.
     nats: Option<nats::NatsReport>,
     ratios: Ratios,
@@ -170,6 +173,7 @@ async fn run(args: Args) -> Result<()> {
         search: None,
         footprint: None,
         idle_link: None,
+        postgres: None,
         nats: None,
         ratios: Ratios::default(),
         cdf_svg: None,
@@ -315,6 +319,21 @@ async fn run(args: Args) -> Result<()> {
             Err(e) => report
                 .errors
                 .push(format!("propagation from a dial-out origin N=15: {e:#}")),
+        }
+    }
+    // Only when asked for: it needs PostgreSQL's binaries.
+    if args.only.iter().any(|o| o == "postgres") {
+        let count = if quick { 20_000 } else { 100_000 };
+        eprintln!("== store ingest on PostgreSQL beside sled, {count} entries");
+        match ceilings::postgres_ingest(&scratch, count) {
+            Ok(p) => {
+                eprintln!(
+                    "store ingest: sled {:.0} entries/s, PostgreSQL {:.0} entries/s (ratio {:.2})",
+                    p.sled_entries_per_s, p.postgres_entries_per_s, p.ratio
+                );
+                report.postgres = Some(p);
+            }
+            Err(e) => report.errors.push(format!("postgres: {e:#}")),
         }
     }
     if wanted(&args, "ingest") {

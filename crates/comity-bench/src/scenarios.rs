@@ -233,14 +233,20 @@ pub async fn propagation(
         let probe_pin = (i > 0).then(|| (probe.org.to_string(), probe.key.public().to_string()));
         tasks.push(tokio::spawn(async move {
             for (org, key, endpoint) in others {
-                api.add_peer(proto::AddPeerRequest { org, key, endpoint })
-                    .await?;
+                api.add_peer(proto::AddPeerRequest {
+                    org,
+                    key,
+                    endpoint,
+                    more_endpoints: Vec::new(),
+                })
+                .await?;
             }
             if let Some((org, key)) = probe_pin {
                 api.add_peer(proto::AddPeerRequest {
                     org,
                     key,
                     endpoint: String::new(),
+                    more_endpoints: Vec::new(),
                 })
                 .await?;
             }

@@ -4,7 +4,9 @@ use crate::{DataArg, Failure, JsonArg, client, client::status_failure, output};
 use clap::{Args, Subcommand, ValueEnum};
 use comity_core::{OrgId, PublicKey};
 use comity_daemon::{Daemon, Listeners};
-use comity_node::{Config, DataDir, Node, config::StakeholderGroup, protocol::Endpoint};
+use comity_node::{
+    Config, DataDir, Node, config::StakeholderGroup, datadir::DataDirError, protocol::Endpoint,
+};
 use comity_proto::v1 as proto;
 
 /// Exit code for a configuration that cannot be used (EX_USAGE).
@@ -37,6 +39,10 @@ pub struct InitArgs {
     region: Option<String>,
     #[arg(long)]
     country: Option<String>,
+    /// Keep the store in this PostgreSQL database (postgresql://USER@HOST/DB)
+    /// instead of sled in the data directory: what replicas of the node share.
+    #[arg(long, value_name = "URL")]
+    store: Option<String>,
 }
 
 /// A stakeholder group as written on the command line.
@@ -75,9 +81,11 @@ pub enum PeerCommand {
         /// The partner's key, as printed by its `comity id`.
         #[arg(long)]
         key: PublicKey,
-        /// https://host:port; leave out to follow by key only, through relays.
+        /// https://host:port; leave out to follow by key only, through
+        /// relays. Give it again for each replica of the partner's node:
+        /// they are dialled in turn when a connection fails.
         #[arg(long)]
-        endpoint: Option<Endpoint>,
+        endpoint: Vec<Endpoint>,
         #[command(flatten)]
         data: DataArg,
     },
@@ -155,8 +163,32 @@ pub async fn init(args: InitArgs) -> Result<(), Failure> {
     config.profile.stakeholder_group = args.stakeholder_group.map(Into::into);
     config.profile.region = args.region;
     config.profile.country = args.country;
+    config.storage.url = args.store;
+    if data.is_initialised() {
+        return Err(DataDirError::AlreadyInitialised(data.root().display().to_string()).into());
+    }
+    // A database is opened (and migrated) before anything is written, so
+    // that a wrong URL or a database that is down leaves no half-made node.
+    let database = match &config.storage.url {
+        Some(_) => {
+            let store = data.open_store(&config)?;
+            if store.head(&config.org)?.is_some() {
+                return Err(format!(
+                    "the database already holds {}'s log, which a new identity would fork; \
+                     a replica of that node starts from a copy of its data directory",
+                    config.org
+                )
+                .into());
+            }
+            Some(store)
+        }
+        None => None,
+    };
     let key = data.init(&config)?;
-    let store = data.open_store(&config)?;
+    let store = match database {
+        Some(store) => store,
+        None => data.open_store(&config)?,
+    };
     let node = Node::new(config.clone(), key, store)?;
     node.publish_profile_if_changed().await?;
     node.store().flush()?;
@@ -315,17 +347,16 @@ async fn peer_add(
     data: &DataDir,
     org: OrgId,
     key: PublicKey,
-    endpoint: Option<Endpoint>,
+    endpoints: Vec<Endpoint>,
 ) -> Result<(), Failure> {
     match client::connect(data).await {
         Ok(mut api) => {
+            let mut written = endpoints.iter().map(ToString::to_string);
             api.add_peer(proto::AddPeerRequest {
                 org: org.to_string(),
                 key: key.to_string(),
-                endpoint: endpoint
-                    .as_ref()
-                    .map(ToString::to_string)
-                    .unwrap_or_default(),
+                endpoint: written.next().unwrap_or_default(),
+                more_endpoints: written.collect(),
             })
             .await
             .map_err(status_failure)?;
@@ -333,12 +364,14 @@ async fn peer_add(
         Err(client::ClientError::NotRunning(_)) => {
             let config = data.load_config()?;
             let node = Node::new(config.clone(), data.load_key()?, data.open_store(&config)?)?;
-            node.add_peer(org.clone(), key, endpoint.clone())?;
+            node.add_peer_at(org.clone(), key, endpoints.clone())?;
         }
     }
-    match endpoint {
-        Some(endpoint) => println!("pinned {org} at {endpoint}"),
-        None => println!("pinned {org} by key only (its log comes through relays)"),
+    if endpoints.is_empty() {
+        println!("pinned {org} by key only (its log comes through relays)");
+    } else {
+        let list: Vec<String> = endpoints.iter().map(ToString::to_string).collect();
+        println!("pinned {org} at {}", list.join(", "));
     }
     Ok(())
 }

@@ -14,7 +14,9 @@ mod evidence;
 mod liaison;
 mod logging;
 mod output;
+mod replica;
 mod search;
+mod store;
 mod token;
 mod user;
 
@@ -131,6 +133,12 @@ enum Command {
     /// API tokens for the local API over loopback TCP, the JSON API and /metrics.
     #[command(subcommand)]
     Token(token::TokenCommand),
+    /// Replicas of a node on PostgreSQL: `comity replica init --from DIR`.
+    #[command(subcommand)]
+    Replica(replica::ReplicaCommand),
+    /// Move the store: `comity store migrate --to postgresql://...`.
+    #[command(subcommand)]
+    Store(store::StoreCommand),
     /// Full-text search of the consultations, responses and liaison
     /// statements this node holds, in any language; `--reindex` rebuilds the index.
     Search(search::SearchArgs),
@@ -255,6 +263,8 @@ async fn run(command: Command) -> Result<(), Failure> {
         Command::Demo(args) => demo::run(args).await,
         Command::User(command) => user::run(command).await,
         Command::Token(command) => token::run(command),
+        Command::Store(command) => store::run(command),
+        Command::Replica(command) => replica::run(command),
         Command::Search(args) => search::run(args).await,
     }
 }

@@ -468,6 +468,11 @@ impl LimitsConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StorageConfig {
+    /// A PostgreSQL database to keep the store in
+    /// (`postgresql://USER@HOST/DB`), shared by every replica of this node;
+    /// none: sled in `<data>/store` (the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
     /// sled page cache, in MiB. Small by default: nodes run on small VMs.
     pub cache_mb: u64,
     /// Keep each log's Merkle tree and sign and cosign checkpoints (issue
@@ -481,6 +486,7 @@ pub struct StorageConfig {
 impl Default for StorageConfig {
     fn default() -> Self {
         Self {
+            url: None,
             cache_mb: 16,
             witness: true,
             search: true,

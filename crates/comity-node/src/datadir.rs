@@ -3,7 +3,7 @@
 //! ```text
 //! <data>/comity.toml     configuration
 //! <data>/identity.key    Ed25519 secret seed, base64, mode 0600
-//! <data>/store/          sled database
+//! <data>/store/          sled database (none when `[storage] url` names PostgreSQL)
 //! <data>/comity.sock     local API (gRPC over a Unix socket), mode 0600
 //! ```
 
@@ -36,6 +36,8 @@ pub enum DataDirError {
     InUse(String),
     #[error("cannot open the store in {path}: {message}")]
     Store { path: String, message: String },
+    #[error("cannot open the store: {0}")]
+    Database(String),
 }
 
 #[derive(Debug, Clone)]
@@ -78,6 +80,14 @@ impl DataDir {
 
     /// Creates the directory, a fresh identity key and the configuration.
     pub fn init(&self, config: &Config) -> Result<IdentityKey, DataDirError> {
+        let key = IdentityKey::generate();
+        self.init_with_key(config, &key)?;
+        Ok(key)
+    }
+
+    /// Creates the directory with a given identity key (a replica of a
+    /// node on PostgreSQL: `comity replica init`) and the configuration.
+    pub fn init_with_key(&self, config: &Config, key: &IdentityKey) -> Result<(), DataDirError> {
         if self.is_initialised() {
             return Err(DataDirError::AlreadyInitialised(
                 self.root.display().to_string(),
@@ -86,10 +96,9 @@ impl DataDir {
         fs::create_dir_all(&self.root).map_err(io_err(&self.root))?;
         fs::set_permissions(&self.root, fs::Permissions::from_mode(0o700))
             .map_err(io_err(&self.root))?;
-        let key = IdentityKey::generate();
-        write_key(&self.key_path(), &key)?;
+        write_key(&self.key_path(), key)?;
         config.save(&self.root)?;
-        Ok(key)
+        Ok(())
     }
 
     pub fn load_config(&self) -> Result<Config, DataDirError> {
@@ -101,11 +110,20 @@ impl DataDir {
         Ok(Config::load(&self.root)?)
     }
 
-    /// Opens the node's sled store with the configured cache size.
+    /// Opens the node's store: the PostgreSQL database of `[storage] url`
+    /// when one is set, or else sled in `<data>/store` with the configured
+    /// cache size.
     pub fn open_store(
         &self,
         config: &Config,
     ) -> Result<std::sync::Arc<dyn comity_store::Store>, DataDirError> {
+        if let Some(url) = &config.storage.url {
+            let options = comity_store_pg::PgOptions::new(url.clone());
+            return match comity_store_pg::PgStore::open(&options) {
+                Ok(store) => Ok(std::sync::Arc::new(store)),
+                Err(e) => Err(DataDirError::Database(e.to_string())),
+            };
+        }
         let path = self.store_path();
         let options = comity_store::SledOptions {
             cache_capacity_bytes: config.storage.cache_mb * 1024 * 1024,

@@ -262,7 +262,20 @@ impl node_server::Node for LocalApi {
                     .map_err(|e| Status::invalid_argument(e.to_string()))?,
             ),
         };
-        self.node.add_peer(org.clone(), key, endpoint)?;
+        let mut endpoints: Vec<Endpoint> = endpoint.into_iter().collect();
+        for written in &request.more_endpoints {
+            if endpoints.is_empty() {
+                return Err(Status::invalid_argument(
+                    "more endpoints need a first one (endpoint)",
+                ));
+            }
+            endpoints.push(
+                written
+                    .parse::<Endpoint>()
+                    .map_err(|e| Status::invalid_argument(e.to_string()))?,
+            );
+        }
+        self.node.add_peer_at(org.clone(), key, endpoints)?;
         tracing::info!(peer = %org, "peer added");
         self.node
             .peer_statuses()?

@@ -127,6 +127,13 @@ impl Node {
                 .into_iter()
                 .map(|(origin, head)| (origin, head.seq)),
         );
+        let durable = Arc::new(durable);
+        // Replicas of this node on one database: what another one commits
+        // is durable here too, and wakes the live tails this node serves.
+        let told = durable.clone();
+        store.watch_appends(Arc::new(move |origin: &OrgId, seq| {
+            told.flushed(origin, seq)
+        }))?;
         let search = Search::new(options.search_dir, config.storage.search);
         Ok(Arc::new(Self {
             config,
@@ -137,7 +144,7 @@ impl Node {
             store,
             pins,
             peers,
-            durability: Arc::new(durable),
+            durability: durable,
             accepted,
             own_log: Arc::new(AsyncMutex::new(())),
             rotation: AsyncMutex::new(()),

@@ -15,6 +15,21 @@ impl Node {
         key: PublicKey,
         endpoint: Option<Endpoint>,
     ) -> Result<PeerRecord, NodeError> {
+        self.add_peer_at(org, key, endpoint.into_iter().collect())
+    }
+
+    /// Pins `org` at several endpoints (replicas of its node): the link
+    /// dials the first, and the next whenever a connection fails or ends.
+    /// None: a key-only follow.
+    pub fn add_peer_at(
+        &self,
+        org: OrgId,
+        key: PublicKey,
+        endpoints: Vec<Endpoint>,
+    ) -> Result<PeerRecord, NodeError> {
+        let mut endpoints = endpoints.into_iter().map(String::from);
+        let endpoint = endpoints.next();
+        let more_endpoints: Vec<String> = endpoints.collect();
         if &org == self.org() {
             return Err(NodeError::InvalidArgument(
                 "a node cannot peer with its own organisation".into(),
@@ -45,9 +60,10 @@ impl Node {
         let record = PeerRecord {
             org: org.clone(),
             key,
-            endpoint: endpoint.map(String::from),
+            endpoint,
             added_at: now_unix(),
             key_since,
+            more_endpoints,
         };
         self.store().put_peer(&record)?;
         self.store().flush()?;

@@ -798,6 +798,7 @@ mod tests {
                 endpoint: Some("https://127.0.0.1:1".into()),
                 added_at: 0,
                 key_since: 0,
+                more_endpoints: Vec::new(),
             });
         }
         table

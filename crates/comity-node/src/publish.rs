@@ -1,7 +1,10 @@
 //! Publishing to the own log: sign the next entry, append it, flush, and
 //! only then answer. The own-log lock is held only to sign and append, so
 //! publishes in flight together share a flush (group commit); a key
-//! rotation switches keys under that lock, right after its entry.
+//! rotation switches keys under that lock, right after its entry. The entry
+//! is signed inside the store's `append_next`, under the store's lock on
+//! the log too: on PostgreSQL, replicas of one node share the log, and the
+//! database's lock is what keeps them from signing two entries at one seq.
 
 use crate::{blocking::blocking, error::NodeError, identity::tls_identity, node::Node};
 use comity_core::{
@@ -56,16 +59,18 @@ impl Node {
             document::validate(&body, self.org())?;
         }
         let (kind, payload) = document::encode(body);
-        let head = self.store().head(self.org())?;
         let mut unsigned = UnsignedEntry::new(self.org().clone(), kind, payload, self.now());
         unsigned.audience = audience;
-        let entry = unsigned.sign(&signer, head);
         let store = self.store().clone();
         let durability = self.durability().clone();
         let identity = self.identity_keys().clone();
-        let stored = entry.clone();
-        blocking(move || {
-            store.append(&stored)?;
+        let org = self.org().clone();
+        let entry = blocking(move || {
+            // Signed on the head the store holds, under the store's own lock
+            // on this log as well as ours: replicas of this node sharing one
+            // database never sign two entries at one seq.
+            let sign = Box::new(move |head| unsigned.sign(&signer, head));
+            let stored = store.append_next(&org, sign)?;
             if let Some((tls, key)) = next {
                 identity.replace(key, tls);
             }
@@ -75,7 +80,7 @@ impl Node {
             drop(own_log);
             store.flush()?;
             durability.flushed(stored.origin(), stored.seq());
-            Ok::<_, NodeError>(())
+            Ok::<_, NodeError>(stored)
         })
         .await?;
         self.counters()

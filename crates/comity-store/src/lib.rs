@@ -8,12 +8,14 @@
 //! (liaison drafts). One object-safe [`Store`] trait, made of four parts a
 //! backend implements ([`LogStore`], [`IndexStore`], [`BlobStore`],
 //! [`LocalStore`]), so that a second backend (PostgreSQL, for replicated
-//! nodes) stays cheap; two backends today:
+//! nodes) stays cheap; three backends today:
 //!
 //! - [`SledStore`]: the embedded default, one directory;
-//! - [`MemStore`]: in memory, for tests and the demo.
+//! - [`MemStore`]: in memory, for tests and the demo;
+//! - `PgStore`, in the crate `comity-store-pg`: PostgreSQL, for several
+//!   replicas of one node on one database.
 //!
-//! Both run the same test suite (`testsuite`, behind the feature of that
+//! All run the same test suite (`testsuite`, behind the feature of that
 //! name so that it is never compiled into a release build).
 //!
 //! Appending an entry writes the entry, its head and its index rows in one
@@ -23,9 +25,12 @@
 //! durable only after [`Store::flush`]; callers flush before they acknowledge
 //! anything or advance a cursor (a cursor *is* the durable head).
 
+pub mod copy;
 mod mem;
 mod records;
-mod rules;
+/// The rules every backend applies (public for backends in other crates,
+/// such as `comity-store-pg`).
+pub mod rules;
 mod sled_store;
 #[cfg(any(test, feature = "testsuite"))]
 pub mod testsuite;
@@ -82,8 +87,19 @@ impl From<sled::Error> for StoreError {
     }
 }
 
+/// Makes the next entry of a log from the head held (`None`: the log is
+/// empty): what [`LogStore::append_next`] signs under its lock.
+pub type SignNext = Box<dyn FnOnce(Option<Head>) -> SignedEntry + Send>;
+
+/// Told of each head another writer of a shared store committed
+/// ([`LogStore::watch_appends`]): the origin and its new head seq.
+pub type AppendWatcher = std::sync::Arc<dyn Fn(&OrgId, u64) + Send + Sync>;
+
 /// A local record: its key within its space, and its value.
 pub type Record = (Vec<u8>, Vec<u8>);
+
+/// A local record with its space: space, key, value.
+pub type SpacedRecord = (String, Vec<u8>, Vec<u8>);
 
 /// What an append did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,6 +153,40 @@ pub trait LogStore: Send + Sync + 'static {
             }
         }
         Ok(new)
+    }
+
+    /// Signs and appends the next entry of a log this node writes (its
+    /// own): `sign` is given the head held and returns the entry to append
+    /// on top of it, which is returned once stored.
+    ///
+    /// A backend that several writers share (PostgreSQL, under replicas of
+    /// one node) holds a lock on the origin's head from before `sign` runs
+    /// until the entry is committed, so no two writers ever sign entries at
+    /// one seq; a commit whose outcome is unknown is resolved by re-reading
+    /// before anything else is signed. This default, for backends with one
+    /// writer (one process holds sled's directory lock), reads the head and
+    /// appends: the caller serialises its own appends.
+    fn append_next(&self, origin: &OrgId, sign: SignNext) -> Result<SignedEntry, StoreError> {
+        let entry = sign(self.head(origin)?);
+        if entry.origin() != origin {
+            return Err(StoreError::Backend(format!(
+                "asked to append the next entry of {origin}, given one of {}",
+                entry.origin()
+            )));
+        }
+        self.append(&entry)?;
+        Ok(entry)
+    }
+
+    /// Asks to be told of appends made by other writers of this store
+    /// (replicas of this node sharing one database), so that live tails
+    /// wake for entries this process did not append: `watcher` is called
+    /// with an origin and its new head seq, soon after the commit, and may
+    /// be called again with a seq already told. Backends with one writer
+    /// never call it (this default).
+    fn watch_appends(&self, watcher: AppendWatcher) -> Result<(), StoreError> {
+        let _ = watcher;
+        Ok(())
     }
 
     /// Fills in the payload of a restricted entry held as a redacted stub,
@@ -309,6 +359,10 @@ pub trait BlobStore: Send + Sync + 'static {
         chunk: &[u8],
     ) -> Result<u64, StoreError>;
 
+    /// The hash of every blob held, in hash order: what a move to another
+    /// backend (`comity store migrate`) copies.
+    fn blob_hashes(&self) -> Result<Vec<Hash>, StoreError>;
+
     /// The bytes held of a partial download (0 when none).
     fn partial_blob_len(&self, hash: &Hash) -> Result<u64, StoreError>;
 
@@ -350,6 +404,10 @@ pub trait LocalStore: Send + Sync + 'static {
 
     /// Returns whether a record was removed.
     fn remove_record(&self, space: &str, key: &[u8]) -> Result<bool, StoreError>;
+
+    /// Every record of every space, as (space, key, value), in (space, key)
+    /// order: what a move to another backend (`comity store migrate`) copies.
+    fn all_records(&self) -> Result<Vec<SpacedRecord>, StoreError>;
 
     /// Adds or replaces a pinned peer.
     fn put_peer(&self, peer: &PeerRecord) -> Result<(), StoreError>;

@@ -503,6 +503,10 @@ impl BlobStore for MemStore {
         Ok(partial.len() as u64)
     }
 
+    fn blob_hashes(&self) -> Result<Vec<Hash>, StoreError> {
+        Ok(self.read()?.blobs.keys().copied().collect())
+    }
+
     fn partial_blob_len(&self, hash: &Hash) -> Result<u64, StoreError> {
         Ok(self
             .read()?
@@ -577,6 +581,15 @@ impl LocalStore for MemStore {
             .records
             .remove(&(space.to_string(), key.to_vec()))
             .is_some())
+    }
+
+    fn all_records(&self) -> Result<Vec<crate::SpacedRecord>, StoreError> {
+        Ok(self
+            .read()?
+            .records
+            .iter()
+            .map(|((space, key), value)| (space.clone(), key.clone(), value.clone()))
+            .collect())
     }
 
     fn put_peer(&self, peer: &PeerRecord) -> Result<(), StoreError> {

@@ -21,6 +21,11 @@ pub struct PeerRecord {
     /// already held. 0 in records written before this field existed.
     #[serde(default)]
     pub key_since: u64,
+    /// More endpoints of the same organisation (replicas of its node),
+    /// tried in turn after `endpoint` when a connection fails or ends.
+    /// Empty in records written before this field existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub more_endpoints: Vec<String>,
 }
 
 /// Proof that an origin signed two different headers at one seq.

@@ -11,7 +11,7 @@ use comity_core::{
 
 /// The state of an origin's log that an append is decided against.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct LogState {
+pub struct LogState {
     /// The origin is frozen after equivocating.
     pub frozen: bool,
     /// This very entry (same id) is already held at its seq.
@@ -28,7 +28,7 @@ pub(crate) struct LogState {
 /// different entry at a held seq is [`StoreError::NotNext`] here; telling
 /// equivocation apart is the caller's business (it has the key to check the
 /// signature).
-pub(crate) fn decide(entry: &SignedEntry, state: LogState) -> Result<Appended, StoreError> {
+pub fn decide(entry: &SignedEntry, state: LogState) -> Result<Appended, StoreError> {
     if state.frozen {
         return Err(StoreError::Frozen {
             origin: entry.origin().clone(),
@@ -50,7 +50,7 @@ pub(crate) fn decide(entry: &SignedEntry, state: LogState) -> Result<Appended, S
 
 /// A document an entry points at, by its stable id.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) struct Target {
+pub struct Target {
     pub origin: OrgId,
     pub uuid: String,
 }
@@ -74,12 +74,12 @@ impl Target {
 /// Whether a uuid can be a key part: backends separate key parts with a
 /// zero byte (org ids never hold one), so a uuid must not hold one either.
 /// Queries with such a uuid find nothing.
-pub(crate) fn key_safe(uuid: &str) -> bool {
+pub fn key_safe(uuid: &str) -> bool {
     !uuid.is_empty() && !uuid.contains('\0')
 }
 
 /// The one-byte tag of an entry kind in index keys (its protobuf number).
-pub(crate) fn kind_tag(kind: EntryKind) -> u8 {
+pub fn kind_tag(kind: EntryKind) -> u8 {
     match kind {
         EntryKind::Profile => 1,
         EntryKind::Consultation => 2,
@@ -94,7 +94,7 @@ pub(crate) fn kind_tag(kind: EntryKind) -> u8 {
 /// the append's own transaction, and [`crate::Store::rebuild_indexes`]
 /// re-derives them from the logs with this same function.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct IndexRows {
+pub struct IndexRows {
     /// The entry carries the origin's profile.
     pub profile: bool,
     /// The document (consultation, liaison statement or response) this entry
@@ -119,7 +119,7 @@ pub(crate) struct IndexRows {
 
 /// Indexes only what can be read: a redacted stub says nothing about its
 /// document, so it must not displace the last revision that could be read.
-pub(crate) fn index_rows(entry: &SignedEntry) -> IndexRows {
+pub fn index_rows(entry: &SignedEntry) -> IndexRows {
     if entry.is_redacted() {
         return IndexRows::default();
     }
@@ -188,13 +188,13 @@ pub(crate) fn index_rows(entry: &SignedEntry) -> IndexRows {
 /// stands: rows of replies and recipients are derived from one revision, and
 /// a later revision that no longer says the same leaves its row behind. A row
 /// counts only while it came from the latest readable revision.
-pub(crate) fn is_current(row_seq: u64, latest: Option<u64>) -> bool {
+pub fn is_current(row_seq: u64, latest: Option<u64>) -> bool {
     latest == Some(row_seq)
 }
 
 /// The bytes of `blob` from `offset`, at most `max_len` of them (empty at
 /// or past the end).
-pub(crate) fn blob_range(blob: &[u8], offset: u64, max_len: usize) -> &[u8] {
+pub fn blob_range(blob: &[u8], offset: u64, max_len: usize) -> &[u8] {
     let start = usize::try_from(offset)
         .unwrap_or(usize::MAX)
         .min(blob.len());
@@ -203,7 +203,7 @@ pub(crate) fn blob_range(blob: &[u8], offset: u64, max_len: usize) -> &[u8] {
 }
 
 /// Checks that downloaded bytes are the blob they were fetched as.
-pub(crate) fn check_blob(expected: &comity_core::Hash, bytes: &[u8]) -> Result<(), StoreError> {
+pub fn check_blob(expected: &comity_core::Hash, bytes: &[u8]) -> Result<(), StoreError> {
     let got = comity_core::Hash::of(bytes);
     if &got == expected {
         Ok(())

@@ -698,6 +698,7 @@ fn peer(org_id: &str, endpoint: Option<&str>) -> PeerRecord {
         endpoint: endpoint.map(str::to_owned),
         added_at: 1_900_000_000,
         key_since: 0,
+        more_endpoints: Vec::new(),
     }
 }
 

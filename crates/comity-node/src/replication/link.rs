@@ -117,11 +117,13 @@ async fn hello(
     Ok((channel, response))
 }
 
-/// Keeps a channel to one peer and polls its heads.
+/// Keeps a channel to one peer and polls its heads. With several
+/// endpoints (replicas of the peer's node), a failed connect or a
+/// connection that ends moves it to the next one: it fails over.
 pub(super) async fn link(
     node: Arc<Node>,
     org: OrgId,
-    endpoint: String,
+    endpoints: Vec<String>,
     key: PublicKey,
     cancel: CancellationToken,
     reconnect: Arc<Notify>,
@@ -130,7 +132,14 @@ pub(super) async fn link(
     let poll = node.config().replication.heads_poll();
     let deadline = node.config().replication.call_deadline();
     let dial_out = node.config().dial_out_only();
+    let mut at = 0usize;
     while !cancel.is_cancelled() {
+        let Some(endpoint) = endpoints.get(at % endpoints.len().max(1)).cloned() else {
+            return;
+        };
+        // The next attempt, after this one fails or its connection ends,
+        // dials the next endpoint.
+        at = at.wrapping_add(1);
         // Read the pin on every attempt: the peer may have rotated its key.
         let key = node.pins().key_of(&org).unwrap_or(key);
         match connect(&node, &org, &endpoint, key).await {

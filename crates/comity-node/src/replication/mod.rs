@@ -98,11 +98,14 @@ fn start_peer(node: &Arc<Node>, tasks: &TaskTracker, stop: &CancellationToken, p
     });
     if let Some(endpoint) = record.endpoint {
         let span = tracing::info_span!("link", peer = %org);
+        let endpoints = std::iter::once(endpoint)
+            .chain(record.more_endpoints)
+            .collect();
         tasks.spawn(
             link::link(
                 node.clone(),
                 org.clone(),
-                endpoint,
+                endpoints,
                 record.key,
                 cancel.clone(),
                 reconnect,

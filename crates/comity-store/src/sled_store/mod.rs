@@ -809,6 +809,15 @@ impl BlobStore for SledStore {
         Ok(held + chunk.len() as u64)
     }
 
+    fn blob_hashes(&self) -> Result<Vec<Hash>, StoreError> {
+        self.trees
+            .blobs
+            .iter()
+            .keys()
+            .map(|key| Hash::from_slice(&key?).ok_or_else(|| corrupt("blob", "key is not a hash")))
+            .collect()
+    }
+
     fn partial_blob_len(&self, hash: &Hash) -> Result<u64, StoreError> {
         match self
             .trees
@@ -915,6 +924,22 @@ impl LocalStore for SledStore {
 
     fn remove_record(&self, space: &str, key: &[u8]) -> Result<bool, StoreError> {
         Ok(self.trees.records.remove(record_key(space, key))?.is_some())
+    }
+
+    fn all_records(&self) -> Result<Vec<crate::SpacedRecord>, StoreError> {
+        self.trees
+            .records
+            .iter()
+            .map(|row| {
+                let (key, value) = row?;
+                let at = key
+                    .iter()
+                    .position(|b| *b == 0)
+                    .ok_or_else(|| corrupt("record", "no space separator"))?;
+                let space = parse_text(&key[..at], "record space")?;
+                Ok((space, key[at + 1..].to_vec(), value.to_vec()))
+            })
+            .collect()
     }
 
     fn put_peer(&self, peer: &PeerRecord) -> Result<(), StoreError> {

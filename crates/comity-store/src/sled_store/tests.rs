@@ -70,6 +70,7 @@ fn data_survives_flush_and_reopen() {
         endpoint: Some("https://comity.itu.int:7400".into()),
         added_at: 1_900_000_000,
         key_since: 3,
+        more_endpoints: vec!["https://comity2.itu.int:7400".into()],
     };
     let evidence = Equivocation {
         origin: org("ietf"),
