@@ -138,6 +138,49 @@ async fn replicas_publishing_at_once_keep_one_chain() {
     assert!(!follower.node().store().is_frozen(&a.org).unwrap());
 }
 
+/// A replica that missed another replica's key rotation signs nothing
+/// more: its entry would carry the old key's signature after the rotation,
+/// which no partner can verify, and the log would stop there for good. The
+/// publish is refused with what to do, and the log is unchanged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_that_missed_a_key_rotation_refuses_to_sign() {
+    let Some(pg) = TestPg::shared() else { return };
+    let url = pg.database();
+    let root = temp_root();
+    let with_db = |c: &mut comity_node::Config| c.storage.url = Some(url.clone());
+    let mut a = TestNode::create_with(&root.path().join("a"), "itu", with_db).await;
+    let mut b = TestNode::create_with(&root.path().join("b"), "itu", with_db).await;
+    std::fs::copy(a.data.key_path(), b.data.key_path()).unwrap();
+    b.key = a.key.clone();
+    a.start().await;
+    b.start().await;
+    b.publish(1).await;
+    let first_key = a.public_key();
+    let rotation = a.node().rotate_key().await.unwrap();
+    let refused = b
+        .node()
+        .publish(consultation("signed with the old key"))
+        .await
+        .expect_err("the replica holds the key the log rotated away from");
+    let status = tonic::Status::from(refused);
+    assert_eq!(status.code(), tonic::Code::FailedPrecondition, "{status:?}");
+    assert!(
+        status.message().contains("another replica rotated the key"),
+        "{}",
+        status.message()
+    );
+    assert_eq!(
+        a.head_seq(&a.org),
+        rotation.seq(),
+        "nothing signed after the rotation"
+    );
+    // The replica that rotated goes on, and the chain verifies across it.
+    let next = a.publish(1).await.remove(0);
+    assert_eq!(next.seq(), rotation.seq() + 1);
+    let log = a.log_of(&a.org);
+    comity_core::verify::verify_chain(&log, &first_key).unwrap();
+}
+
 fn comity(args: &[&str], data: &Path) -> Output {
     Command::new(COMITY_BIN)
         .args(args)

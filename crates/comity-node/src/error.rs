@@ -57,6 +57,7 @@ impl From<NodeError> for Status {
             NodeError::WrongOrigin { .. } | NodeError::OwnOrigin => Code::InvalidArgument,
             NodeError::Store(StoreError::NotNext { .. }) => Code::FailedPrecondition,
             NodeError::Store(StoreError::Frozen { .. })
+            | NodeError::Store(StoreError::NotSigningKey { .. })
             | NodeError::Frozen(_)
             | NodeError::Equivocation { .. } => Code::FailedPrecondition,
             NodeError::Store(_) | NodeError::Internal(_) | NodeError::DataDir(_) => Code::Internal,

@@ -69,8 +69,11 @@ impl Node {
             // Signed on the head the store holds, under the store's own lock
             // on this log as well as ours: replicas of this node sharing one
             // database never sign two entries at one seq.
+            let key = signer.public();
+            // A backend shared by replicas checks again under its lock.
+            comity_store::rules::check_signing_key(&org, &key, store.current_key(&org)?)?;
             let sign = Box::new(move |head| unsigned.sign(&signer, head));
-            let stored = store.append_next(&org, sign)?;
+            let stored = store.append_next(&org, &key, sign)?;
             if let Some((tls, key)) = next {
                 identity.replace(key, tls);
             }

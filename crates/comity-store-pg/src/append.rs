@@ -9,7 +9,7 @@
 
 use crate::{PgError, PgStore, corrupt, from_sql, index, sql, to_sql};
 use comity_core::merkle::{CompactRange, leaf_hash};
-use comity_core::{Hash, Head, OrgId, SignedEntry};
+use comity_core::{Hash, Head, OrgId, PublicKey, SignedEntry};
 use comity_store::rules::{self, LogState};
 use comity_store::{AppendWatcher, Appended, Equivocation, LogStore, SignNext, StoreError};
 use deadpool_postgres::{Pool, Transaction};
@@ -206,6 +206,7 @@ async fn append_batch(pool: &Pool, entries: &[SignedEntry]) -> Result<usize, PgE
 async fn append_next(
     pool: &Pool,
     origin: &OrgId,
+    signer: PublicKey,
     sign: SignNext,
     fault: CommitFault,
 ) -> Result<Result<SignedEntry, Unresolved>, PgError> {
@@ -226,6 +227,22 @@ async fn append_next(
         }
         .into());
     }
+    // Under the lock: a rotation another replica committed is seen here.
+    let rotated = sql!(
+        tx,
+        query_opt,
+        "SELECT seq, key FROM keys WHERE origin = $1",
+        &[&origin.as_str()]
+    );
+    let current = match rotated {
+        Some(row) => {
+            let key: Vec<u8> = row.get(1);
+            let key = PublicKey::from_bytes(&key).map_err(|e| corrupt("key", e))?;
+            Some((from_sql(row.get(0), "key seq")?, key))
+        }
+        None => None,
+    };
+    rules::check_signing_key(origin, &signer, current)?;
     let entry = sign(held.head);
     if entry.origin() != origin {
         return Err(StoreError::Backend(format!(
@@ -361,12 +378,17 @@ impl LogStore for PgStore {
         self.run(move |pool| async move { append_batch(&pool, &entries).await })
     }
 
-    fn append_next(&self, origin: &OrgId, sign: SignNext) -> Result<SignedEntry, StoreError> {
+    fn append_next(
+        &self,
+        origin: &OrgId,
+        signer: &PublicKey,
+        sign: SignNext,
+    ) -> Result<SignedEntry, StoreError> {
         self.settle()?;
-        let o = origin.clone();
+        let (o, signer) = (origin.clone(), *signer);
         let fault = self.commit_fault()?;
         let outcome =
-            self.run(move |pool| async move { append_next(&pool, &o, sign, fault).await })?;
+            self.run(move |pool| async move { append_next(&pool, &o, signer, sign, fault).await })?;
         match outcome {
             Ok(entry) => Ok(entry),
             Err(pending) => {

@@ -147,7 +147,11 @@ fn replicas_appending_at_once_make_one_chain() {
                         .map(|i| {
                             let n = (r * THREADS + t) * EACH + i;
                             replica
-                                .append_next(author.origin(), signer(author, n))
+                                .append_next(
+                                    author.origin(),
+                                    &author.key().public(),
+                                    signer(author, n),
+                                )
                                 .expect("appends")
                         })
                         .collect::<Vec<_>>()
@@ -243,14 +247,14 @@ fn a_commit_of_unknown_outcome_is_settled_by_reading_before_signing_again() {
     let author = Author::new("itu");
     let origin = author.origin();
     let first = store
-        .append_next(origin, signer(&author, 0))
+        .append_next(origin, &author.key().public(), signer(&author, 0))
         .expect("seq 1");
 
     // Committed, but the commit said it failed: the re-read finds the
     // entry, so the publish succeeded.
     store.inject(CommitFault::ErrorAfterCommit);
     let second = store
-        .append_next(origin, signer(&author, 1))
+        .append_next(origin, &author.key().public(), signer(&author, 1))
         .expect("committed despite the error: re-read");
     assert_eq!(second.seq(), 2);
     assert_eq!(store.entry(origin, 2).expect("reads"), Some(second.clone()));
@@ -258,12 +262,12 @@ fn a_commit_of_unknown_outcome_is_settled_by_reading_before_signing_again() {
     // Not committed: an error, nothing held, and the seq signed afresh next.
     store.inject(CommitFault::ErrorWithoutCommit);
     let err = store
-        .append_next(origin, signer(&author, 2))
+        .append_next(origin, &author.key().public(), signer(&author, 2))
         .expect_err("not committed");
     assert!(err.to_string().contains("was not committed"), "{err}");
     assert_eq!(store.head(origin).expect("head"), Some(second.head()));
     let third = store
-        .append_next(origin, signer(&author, 3))
+        .append_next(origin, &author.key().public(), signer(&author, 3))
         .expect("seq 3");
     assert_eq!(third.seq(), 3);
 
@@ -272,12 +276,12 @@ fn a_commit_of_unknown_outcome_is_settled_by_reading_before_signing_again() {
     // signs on top of it.
     store.inject(CommitFault::ErrorAfterCommitUnreadable);
     let err = store
-        .append_next(origin, signer(&author, 4))
+        .append_next(origin, &author.key().public(), signer(&author, 4))
         .expect_err("outcome unknown");
     assert!(err.to_string().contains("unknown"), "{err}");
     assert!(store.unresolved().expect("lock").is_some());
     let fifth = store
-        .append_next(origin, signer(&author, 5))
+        .append_next(origin, &author.key().public(), signer(&author, 5))
         .expect("seq 5");
     assert_eq!(fifth.seq(), 5, "settled as committed, then signed on top");
     assert!(store.unresolved().expect("lock").is_none());
@@ -327,7 +331,7 @@ fn appends_by_another_replica_are_heard_by_notify_and_by_polling() {
         let mut n = 0;
         loop {
             let entry = b
-                .append_next(author.origin(), signer(&author, n))
+                .append_next(author.origin(), &author.key().public(), signer(&author, n))
                 .expect("appends");
             n += 1;
             let (seen, changed) = &*heard;

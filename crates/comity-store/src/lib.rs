@@ -72,6 +72,14 @@ pub enum StoreError {
     #[error("{origin} is frozen after equivocating; nothing more is accepted from it")]
     Frozen { origin: OrgId },
     #[error(
+        "{origin}'s log rotated to the key {key} at seq {seq}, and this node signs with another: another replica rotated the key; copy its identity.key here and restart this replica"
+    )]
+    NotSigningKey {
+        origin: OrgId,
+        seq: u64,
+        key: PublicKey,
+    },
+    #[error(
         "the partial download holds {expected} bytes: the next chunk must start at offset {expected}, not {got}"
     )]
     BlobOffset { expected: u64, got: u64 },
@@ -166,7 +174,20 @@ pub trait LogStore: Send + Sync + 'static {
     /// before anything else is signed. This default, for backends with one
     /// writer (one process holds sled's directory lock), reads the head and
     /// appends: the caller serialises its own appends.
-    fn append_next(&self, origin: &OrgId, sign: SignNext) -> Result<SignedEntry, StoreError> {
+    ///
+    /// `signer` is the key `sign` signs with. A backend with several
+    /// writers signs nothing, under its lock, unless that is the key the log
+    /// last rotated to ([`rules::check_signing_key`]): a replica that missed
+    /// another's key rotation would otherwise append an entry no partner can
+    /// verify, and stop the log for good. With one writer the caller checks
+    /// before it asks (the node does, under its own-log lock), so this
+    /// default does not.
+    fn append_next(
+        &self,
+        origin: &OrgId,
+        _signer: &PublicKey,
+        sign: SignNext,
+    ) -> Result<SignedEntry, StoreError> {
         let entry = sign(self.head(origin)?);
         if entry.origin() != origin {
             return Err(StoreError::Backend(format!(

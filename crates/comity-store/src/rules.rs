@@ -214,3 +214,22 @@ pub fn check_blob(expected: &comity_core::Hash, bytes: &[u8]) -> Result<(), Stor
         })
     }
 }
+
+/// Refuses to sign the next entry of `origin`'s own log with `signer` when
+/// the log last rotated to another key (`current`: the seq and key of its
+/// latest rotation, if any): such an entry would be one no partner can
+/// verify. The case is a replica that missed another replica's rotation.
+pub fn check_signing_key(
+    origin: &OrgId,
+    signer: &PublicKey,
+    current: Option<(u64, PublicKey)>,
+) -> Result<(), StoreError> {
+    match current {
+        Some((seq, key)) if key != *signer => Err(StoreError::NotSigningKey {
+            origin: origin.clone(),
+            seq,
+            key,
+        }),
+        _ => Ok(()),
+    }
+}
