@@ -9,6 +9,9 @@
 //! - The search box finds a partner's documents, with marked snippets, in
 //!   Arabic (right to left) and in Chinese.
 //!
+//! - Times read "à l’instant" / "il y a 3 minutes" in the reader's
+//!   language, with the exact instant in the browser's own zone on hover.
+//!
 //! Screenshots (full-page PNGs) are written to `target/screenshots/`.
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (`/usr/bin/chromium`,
@@ -35,6 +38,9 @@ use support::{DEADLINE, TestNode, eventually, temp_root};
 
 const USER: &str = "editor";
 const PASSWORD: &str = "password123";
+
+/// The browser's time zone (UTC+5:30 all year).
+const BROWSER_TZ: &str = "Asia/Kolkata";
 
 /// How often a condition is looked at again while waiting for it.
 const POLL: Duration = Duration::from_millis(100);
@@ -125,6 +131,9 @@ impl ChromeDriver {
     async fn start(path: &Path) -> Self {
         let log_dir = temp_root();
         let mut child = Command::new(path)
+            // Chromium inherits it: a zone that is not UTC, so that the
+            // dashboard's local times can be told from its UTC ones.
+            .env("TZ", BROWSER_TZ)
             .arg("--port=0")
             .arg("--allowed-ips=127.0.0.1")
             .arg(format!(
@@ -786,4 +795,67 @@ async fn the_search_box_shows_snippets_in_arabic_and_chinese() {
     browser.close().await;
     itu.stop().await;
     ietf.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn times_are_relative_with_the_exact_local_time_on_hover() {
+    let Some(tools) = tools("times_are_relative_with_the_exact_local_time_on_hover") else {
+        return;
+    };
+    let root = temp_root();
+    let mut itu = dashboard_node(root.path(), "itu").await;
+    let uuid = publish_in(
+        &itu,
+        "fr",
+        "Révision du Règlement des télécommunications internationales",
+        "Vos commentaires sont les bienvenus.",
+    )
+    .await;
+    let browser = Browser::start(&tools).await;
+    browser.login(&itu.http_url(), "/consultations").await;
+    browser
+        .goto(&format!(
+            "{}/consultations/itu/{uuid}?lang=fr",
+            itu.http_url()
+        ))
+        .await;
+    let published = browser.wait_for("#revisions-table time").await;
+    // Relative, in French: published a moment ago (a slow machine may make
+    // it a minute or two).
+    let text = published.text().await.unwrap();
+    assert!(
+        text == "à l’instant" || (text.starts_with("il y a ") && text.contains("minute")),
+        "the publication time reads {text:?}"
+    );
+    let datetime = published.attr("datetime").await.unwrap().unwrap();
+    assert!(
+        time::OffsetDateTime::parse(&datetime, &time::format_description::well_known::Rfc3339)
+            .is_ok(),
+        "datetime={datetime:?}"
+    );
+    // On hover: the exact instant, which the page's script has put in the
+    // browser's own zone (UTC+5:30), no longer the server's UTC.
+    let title = until("the script to give the local time", || async {
+        let local = published.attr("data-local").await.unwrap();
+        let title = published.attr("title").await.unwrap()?;
+        local.map(|_| title)
+    })
+    .await;
+    assert!(title.contains("5:30"), "title {title:?}");
+    assert!(!title.ends_with(" UTC"), "title {title:?}");
+    // The closing date: a day in French, with the time left; no raw RFC 3339
+    // anywhere a person reads.
+    let main = browser.text_of("#main").await;
+    assert!(main.contains("(dans "), "{main}");
+    let raw = browser
+        .js("return /\\d{4}-\\d{2}-\\d{2}T\\d{2}:/.test(document.body.innerText);")
+        .await;
+    assert_eq!(
+        raw,
+        serde_json::json!(false),
+        "raw RFC 3339 on the page: {main}"
+    );
+    browser.screenshot("times-fr").await;
+    browser.close().await;
+    itu.stop().await;
 }

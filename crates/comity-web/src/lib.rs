@@ -26,6 +26,7 @@
 //!   handlers run store work off the async workers;
 //! - `templates`: the pages' HTML, checked at compile time by maud, with the
 //!   stable element ids browser tests drive;
+//! - `times`: "3 minutes ago" and dates in each language;
 //! - `i18n`: the interface in the six UN languages, from Fluent catalogues in
 //!   `locales/<lang>/`.
 //!
@@ -33,6 +34,9 @@
 //!
 //! - Pages are rendered on the server and need no JavaScript; each is well
 //!   under 100 KB with its one small stylesheet, for phones and slow links.
+//!   Times are written in the reader's language and relative to now
+//!   (`times`); one small script, where it runs, shows their exact instant
+//!   in the reader's own time zone. Lists come in pages (`?page=`, `?per=`).
 //! - Sessions live in memory (see `auth`): a restart logs people out, and no
 //!   session secret is ever written to disk or replicated.
 //! - `public_pages = true` shows public entries read-only to anyone;
@@ -52,6 +56,7 @@ mod i18n;
 mod model;
 mod pages;
 mod templates;
+mod times;
 
 use axum::{
     Router,

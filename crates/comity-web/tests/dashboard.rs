@@ -518,7 +518,10 @@ async fn a_consultation_published_through_the_form_is_listed() {
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     let page = text(send(&app, get(&location, &cookie)).await).await;
     assert!(page.contains("We support the review."));
-    assert!(page.contains("2100-01-31"), "the extension shows");
+    assert!(
+        page.contains("31 January 2100 (AoE)"),
+        "the extension shows"
+    );
     assert!(page.contains("id=\"participation-group\""));
     assert!(page.contains("Technical and academic community"));
 
