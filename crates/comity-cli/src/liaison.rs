@@ -721,8 +721,13 @@ fn print_view(v: &proto::LiaisonView, json: bool) {
             } else {
                 format!(": {}", receipt.note)
             };
+            let reply = receipt
+                .reply
+                .as_ref()
+                .map(|d| format!(" by reply {}/{}", d.origin, d.uuid))
+                .unwrap_or_default();
             println!(
-                "      {}  {} (seq {}){note}",
+                "      {}  {}{reply} (seq {}){note}",
                 output::time(receipt.created_at.as_ref()),
                 words::receipt(receipt.status()).replace('_', " "),
                 receipt.seq

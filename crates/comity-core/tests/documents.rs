@@ -210,6 +210,7 @@ fn w3c_receipt() -> proto::Receipt {
         }),
         status: proto::ReceiptStatus::AcceptedForAction as i32,
         note: "Taken up by the Timed Text WG; reply expected after the TPAC meeting.".into(),
+        reply: None,
     }
 }
 
@@ -955,6 +956,21 @@ fn receipt_rules() {
         receipt_err(|r| r.status = 0),
         DocumentError::MissingReceiptStatus
     );
+    // The reply that took the action, when named, is a well-formed reference.
+    let err = receipt_err(|r| {
+        r.reply = Some(proto::DocumentRef {
+            origin: "w3c".into(),
+            uuid: "not-a-uuid".into(),
+        })
+    });
+    assert!(matches!(err, DocumentError::InvalidReference(_)), "{err}");
+    let mut with_reply = w3c_receipt();
+    with_reply.status = proto::ReceiptStatus::ActionTaken as i32;
+    with_reply.reply = Some(proto::DocumentRef {
+        origin: "w3c".into(),
+        uuid: ITU_TTML2.into(),
+    });
+    check(Body::Receipt(with_reply), "w3c").unwrap();
 }
 
 // ------------------------------------------------------------ key rotation

@@ -331,6 +331,7 @@ fn receipt_json(r: &proto::ReceiptView) -> Value {
         "status": words::receipt(r.status()),
         "note": opt_str(&r.note),
         "created_at": time_json(r.created_at.as_ref()),
+        "reply": r.reply.as_ref().map_or(Value::Null, |d| json!({"origin": d.origin, "uuid": d.uuid})),
     })
 }
 

@@ -39,7 +39,8 @@
 //!   `#liaison-body`, `#liaison-lang`, `#liaison-restricted`,
 //!   `#liaison-identifiers`, `#liaison-submit`;
 //! - a liaison: `#liaison`, `#liaison-state`, `#in-reply-to`, `#replies`,
-//!   `#recipients-table` (rows `tr[data-org]`), `#ack-form`, `#ack-status`,
+//!   `#recipients-table` (rows `tr[data-org]`, receipts `.receipt`, the
+//!   reply that took the action `a.receipt-reply[data-uuid]`), `#ack-form`, `#ack-status`,
 //!   `#ack-note`, `#ack-submit`, `#reply-form`, `#reply-title`,
 //!   `#reply-body`, `#reply-submit`;
 //! - every page also: `#search-form`, `#search-q`, `#search-submit`;
@@ -909,7 +910,13 @@ pub fn liaison(ctx: &Ctx, origin: &OrgId, uuid: &str, view: &proto::LiaisonView)
                             td { (purpose_label(ctx, words::purpose(r.purpose()))) }
                             td.action-state { (state_label(ctx, words::action_state(r.action_state()))) @if r.overdue { " " span.badge.overdue { (ctx.t("overdue")) } } }
                             td { @for rc in &r.receipts {
-                                div { (state_label(ctx, words::receipt(rc.status()))) " · " (time_el(ctx, rc.created_at.as_ref()))
+                                div.receipt data-seq=(rc.seq) { (state_label(ctx, words::receipt(rc.status()))) " · " (time_el(ctx, rc.created_at.as_ref()))
+                                    @if let Some(reply) = &rc.reply {
+                                        " · " (ctx.t("receipt-by-reply")) " "
+                                        a.receipt-reply href=(format!("/liaisons/{}/{}", reply.origin, reply.uuid)) data-uuid=(reply.uuid) {
+                                            (view.replies.iter().find(|r| r.uuid == reply.uuid).map_or(reply.uuid.as_str(), |r| r.title.as_str()))
+                                        }
+                                    }
                                     @if !rc.note.is_empty() { br; span.note { (rc.note) } } }
                             } }
                         }
@@ -938,7 +945,7 @@ pub fn liaison(ctx: &Ctx, origin: &OrgId, uuid: &str, view: &proto::LiaisonView)
                         label { (ctx.t("field-title")) input #reply-title name="title" placeholder=(format!("Re: {}", s.title)); }
                         label { (ctx.t("field-language")) select name="lang" { (language_options(ctx, ctx.lang.code())) } }
                         label { (ctx.t("field-body")) textarea #reply-body name="body" required {} }
-                        p.note { (ctx.t("reply-note")) }
+                        p.note { (ctx.t("reply-note")) " " (ctx.ta("reply-action-note", &[("org", ctx.node.org().to_string())])) }
                         button #reply-submit type="submit" { (ctx.t("draft-save")) }
                     }
                 }

@@ -273,6 +273,7 @@ async fn world() -> World {
             liaison: doc_ref("itu", &public_statement),
             status: proto::ReceiptStatus::Received as i32,
             note: "SECRET-NOTE on the receipt".into(),
+            reply: None,
         }),
         Audience::Restricted(vec![org("itu")]),
     )

@@ -60,6 +60,8 @@ impl Node {
                         status: r.status,
                         note: r.note,
                         created_at: e.created_at().cloned(),
+                        // Only a reply of the receipt's own sender is its to name.
+                        reply: r.reply.filter(|reply| reply.origin == pos.origin.as_str()),
                     });
             }
         }

@@ -189,6 +189,8 @@ in-reply-to = In reply to
 acknowledge = Acknowledge
 reply = Reply
 reply-note = The reply is saved as a draft, addressed to the sender; it is posted from the Drafts tab.
+receipt-by-reply = by the reply
+reply-action-note = Once posted, the reply marks this statement “action taken” for { $org }, with the reply linked.
 
 ## Search
 search-label = Search the documents held here

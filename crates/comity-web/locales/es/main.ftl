@@ -189,6 +189,8 @@ in-reply-to = En respuesta a
 acknowledge = Acusar recibo
 reply = Responder
 reply-note = La respuesta se guarda como borrador, dirigida al remitente; se envía desde la pestaña Borradores.
+receipt-by-reply = con la respuesta
+reply-action-note = Una vez enviada, la respuesta marca esta declaración como «acción realizada» para { $org }, con un enlace a la respuesta.
 
 ## Search
 search-label = Buscar en los documentos que se guardan aquí

@@ -189,6 +189,8 @@ in-reply-to = En réponse à
 acknowledge = Accuser réception
 reply = Répondre
 reply-note = La réponse est enregistrée comme brouillon, adressée à l'expéditeur ; elle s'envoie depuis l'onglet Brouillons.
+receipt-by-reply = par la réponse
+reply-action-note = Une fois envoyée, la réponse marque cette déclaration « action menée » pour { $org }, avec un lien vers la réponse.
 
 ## Search
 search-label = Rechercher dans les documents détenus ici

@@ -189,6 +189,8 @@ in-reply-to = 答复
 acknowledge = 确认收到
 reply = 答复
 reply-note = 答复将保存为草稿，收件方为原发件方；可在“草稿”标签页中发送。
+receipt-by-reply = 通过答复
+reply-action-note = 答复发送后，本声明对 { $org } 即标为“已采取行动”，并链接该答复。
 
 ## Search
 search-label = 搜索本节点保存的文件
