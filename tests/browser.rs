@@ -508,6 +508,7 @@ async fn a_liaison_is_acknowledged_in_the_browser_and_the_sender_sees_the_receip
             to: vec![proto::Recipient {
                 to: "itu".into(),
                 purpose: 0,
+                ..Default::default()
             }],
             purpose: proto::LiaisonPurpose::Action as i32,
             deadline: "2099-06-30".into(),
@@ -878,6 +879,7 @@ async fn a_reply_posted_in_the_browser_marks_action_taken() {
             to: vec![proto::Recipient {
                 to: "itu".into(),
                 purpose: 0,
+                ..Default::default()
             }],
             purpose: proto::LiaisonPurpose::Action as i32,
             deadline: "2099-06-30".into(),

@@ -39,7 +39,8 @@
 //!   `#liaison-body`, `#liaison-lang`, `#liaison-restricted`,
 //!   `#liaison-identifiers`, `#liaison-submit`;
 //! - a liaison: `#liaison`, `#liaison-state`, `#in-reply-to`, `#replies`,
-//!   `#recipients-table` (rows `tr[data-org]`, receipts `.receipt`, the
+//!   `#recipients-table` (rows `tr[data-org]`, each with its own
+//!   `td.deadline`, receipts `.receipt`, the
 //!   reply that took the action `a.receipt-reply[data-uuid]`), `#ack-form`, `#ack-status`,
 //!   `#ack-note`, `#ack-submit`, `#reply-form`, `#reply-title`,
 //!   `#reply-body`, `#reply-submit`;
@@ -840,7 +841,7 @@ pub fn new_liaison(ctx: &Ctx) -> Markup {
                 }
                 label { (ctx.t("col-to")) input #liaison-to name="to" required placeholder="itu/itu-t/sg17, icann"; }
                 label { (ctx.t("cc")) input #liaison-cc name="cc"; }
-                p.note { (ctx.t("recipients-note")) }
+                p.note { (ctx.t("recipients-note")) " " (ctx.t("recipients-own-note")) }
                 label { (ctx.t("col-purpose"))
                     select #liaison-purpose name="purpose" {
                         @for p in ["action", "comment", "information"] { option value=(p) { (purpose_label(ctx, p)) } }
@@ -903,11 +904,12 @@ pub fn liaison(ctx: &Ctx, origin: &OrgId, uuid: &str, view: &proto::LiaisonView)
                 }
                 h2 #recipients { (ctx.t("recipients")) }
                 div.scroll { table #recipients-table {
-                    thead { tr { th { (ctx.t("col-organisation")) } th { (ctx.t("col-purpose")) } th { (ctx.t("col-state")) } th { (ctx.t("receipts")) } } }
+                    thead { tr { th { (ctx.t("col-organisation")) } th { (ctx.t("col-purpose")) } th { (ctx.t("col-deadline")) } th { (ctx.t("col-state")) } th { (ctx.t("receipts")) } } }
                     tbody { @for r in &view.recipients {
                         tr.overdue[r.overdue] data-org=(r.org) {
                             td { (r.org) @if !r.group.is_empty() { "/" (r.group) } @if r.cc { " " span.badge { (ctx.t("cc")) } } }
                             td { (purpose_label(ctx, words::purpose(r.purpose()))) }
+                            td.deadline { (deadline_el(ctx, &r.deadline)) }
                             td.action-state { (state_label(ctx, words::action_state(r.action_state()))) @if r.overdue { " " span.badge.overdue { (ctx.t("overdue")) } } }
                             td { @for rc in &r.receipts {
                                 div.receipt data-seq=(rc.seq) { (state_label(ctx, words::receipt(rc.status()))) " · " (time_el(ctx, rc.created_at.as_ref()))

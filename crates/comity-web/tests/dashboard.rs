@@ -548,6 +548,7 @@ async fn liaison_between(ietf: &Arc<Node>) -> (Arc<Node>, String) {
             to: vec![proto::Recipient {
                 to: "ietf".into(),
                 purpose: 0,
+                ..Default::default()
             }],
             purpose: proto::LiaisonPurpose::Action as i32,
             deadline: "2099-06-30".into(),

@@ -71,6 +71,7 @@ async fn posting_a_reply_marks_action_taken_with_the_reply_linked() {
             to: vec![proto::Recipient {
                 to: "itu".into(),
                 purpose: 0,
+                ..Default::default()
             }],
             purpose: proto::LiaisonPurpose::Action as i32,
             deadline: "2027-03-31".into(),
@@ -176,6 +177,7 @@ async fn a_receipt_names_only_its_own_senders_reply() {
             to: vec![proto::Recipient {
                 to: "itu".into(),
                 purpose: 0,
+                ..Default::default()
             }],
             purpose: proto::LiaisonPurpose::Action as i32,
             deadline: "2027-03-31".into(),

@@ -225,6 +225,7 @@ async fn world() -> World {
             to: vec![proto::Recipient {
                 to: "ietf".into(),
                 purpose: 0,
+                ..Default::default()
             }],
             purpose: proto::LiaisonPurpose::Action as i32,
             deadline: "2027-02-28".into(),
@@ -241,6 +242,7 @@ async fn world() -> World {
             to: vec![proto::Recipient {
                 to: "ietf".into(),
                 purpose: 0,
+                ..Default::default()
             }],
             purpose: proto::LiaisonPurpose::Comment as i32,
             deadline: "2027-02-20".into(),

@@ -179,6 +179,7 @@ async fn a_liaison_deadline_is_a_day_in_the_readers_words_with_the_time_left() {
             to: vec![proto::Recipient {
                 to: "itu".into(),
                 purpose: 0,
+                ..Default::default()
             }],
             purpose: proto::LiaisonPurpose::Action as i32,
             deadline: "2026-12-10".into(),
@@ -284,6 +285,7 @@ async fn lists_come_in_pages() {
                 to: vec![proto::Recipient {
                     to: "itu".into(),
                     purpose: 0,
+                    ..Default::default()
                 }],
                 purpose: proto::LiaisonPurpose::Information as i32,
                 title: format!("Statement {n}"),

@@ -39,10 +39,19 @@ impl Node {
         if !known(&org) {
             return Err(unknown());
         }
+        let deadline = match deadline_arg(&recipient.deadline) {
+            Err(NodeError::InvalidArgument(e)) => {
+                return Err(NodeError::InvalidArgument(format!(
+                    "recipient {target}: {e}"
+                )));
+            }
+            other => other?,
+        };
         Ok(proto::Addressee {
             org: org.to_string(),
             group,
             purpose: purpose as i32,
+            deadline,
         })
     }
 

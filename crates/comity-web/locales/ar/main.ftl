@@ -182,6 +182,7 @@ draft-save = حفظ كمسودة
 approve = اعتماد
 post = إرسال
 recipients-note = اكتب منظمة («icann») أو إحدى مجموعاتها («itu/itu-t/sg17») أو مجموعة يذكرها شريك؛ وافصل بين عدة جهات بفواصل.
+recipients-own-note = لتحديد غرض وموعد نهائي خاصين بمستلم ما، أضفهما بعد «=»: «itu=action:2027-03-31»، «icann=information».
 recipients = المرسَل إليهم
 receipts = إشعارات الاستلام
 replies = الردود

@@ -182,6 +182,7 @@ draft-save = Save as draft
 approve = Approve
 post = Post
 recipients-note = Write an organisation ("icann"), one of its groups ("itu/itu-t/sg17"), or a group a partner lists; separate several with commas.
+recipients-own-note = Give one recipient its own purpose and deadline after “=”: “itu=action:2027-03-31”, “icann=information”.
 recipients = Recipients
 receipts = Receipts
 replies = Replies

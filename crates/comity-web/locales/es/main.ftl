@@ -182,6 +182,7 @@ draft-save = Guardar como borrador
 approve = Aprobar
 post = Enviar
 recipients-note = Escriba una organización («icann»), uno de sus grupos («itu/itu-t/sg17») o un grupo que indique un socio; separe varios con comas.
+recipients-own-note = Para dar a un destinatario su propio propósito y plazo, añada «=»: «itu=action:2027-03-31», «icann=information».
 recipients = Destinatarios
 receipts = Acuses de recibo
 replies = Respuestas

@@ -182,6 +182,7 @@ draft-save = Enregistrer le brouillon
 approve = Approuver
 post = Envoyer
 recipients-note = Indiquez une organisation (« icann »), l'un de ses groupes (« itu/itu-t/sg17 ») ou un groupe listé par un partenaire ; séparez-les par des virgules.
+recipients-own-note = Pour donner à un destinataire son propre objet et sa propre échéance, ajoutez « = » : « itu=action:2027-03-31 », « icann=information ».
 recipients = Destinataires
 receipts = Accusés de réception
 replies = Réponses

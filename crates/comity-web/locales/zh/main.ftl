@@ -182,6 +182,7 @@ draft-save = 保存为草稿
 approve = 批准
 post = 发送
 recipients-note = 填写组织（“icann”）、其下属小组（“itu/itu-t/sg17”）或合作方档案中列出的小组；多个以逗号分隔。
+recipients-own-note = 如需为某一收件方单独指定目的和截止日期，请在“=”后填写：“itu=action:2027-03-31”、“icann=information”。
 recipients = 收件方
 receipts = 回执
 replies = 答复
