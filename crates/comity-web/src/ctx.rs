@@ -69,7 +69,7 @@ fn session_user(state: &AppState, jar: &CookieJar) -> Option<User> {
         .get(&session_cookie(state.node.org()))?
         .value()
         .to_string();
-    let session = state.sessions.get(&id)?;
+    let session = state.sessions.get(&id, state.node.now().unix_timestamp())?;
     // The account as it is now: removed users are logged out, roles follow changes.
     match comity_node::accounts::user(&**state.node.store(), &session.user) {
         Ok(Some(account)) => Some(User {

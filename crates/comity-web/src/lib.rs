@@ -37,8 +37,8 @@
 //!   Times are written in the reader's language and relative to now
 //!   (`times`); one small script, where it runs, shows their exact instant
 //!   in the reader's own time zone. Lists come in pages (`?page=`, `?per=`).
-//! - Sessions live in memory (see `auth`): a restart logs people out, and no
-//!   session secret is ever written to disk or replicated.
+//! - Sessions are kept in the node's store too (see `auth`), under the hash
+//!   of their id, so a restart logs nobody out; they are never replicated.
 //! - `public_pages = true` shows public entries read-only to anyone;
 //!   otherwise every dashboard page but the login page and the stylesheet
 //!   redirects to `/login`. The feeds, API and metrics routers decide their
@@ -89,7 +89,10 @@ pub(crate) struct AppState {
 pub fn router(node: Arc<Node>) -> Router {
     let state = AppState {
         node: node.clone(),
-        sessions: Arc::new(auth::Sessions::default()),
+        sessions: Arc::new(auth::Sessions::stored(
+            node.store().clone(),
+            node.now().unix_timestamp(),
+        )),
         limiter: Arc::new(auth::RateLimiter::default()),
     };
     let api = api::router(node.clone())
