@@ -118,6 +118,13 @@ async fn each_recipient_sees_its_own_purpose_and_deadline() {
         "{api}"
     );
 
+    // The deadlines calendar has the statement, due on the IETF's day
+    // (the statement itself names none).
+    let calendar = page(&itu, "/calendar/deadlines.ics").await;
+    assert!(calendar.contains("Numbering for IoT"), "{calendar}");
+    assert!(calendar.contains("Deadline 2027-03-10 (AoE)"), "{calendar}");
+    assert!(calendar.contains("DTSTART:20270311T120000Z"), "{calendar}");
+
     // An impossible date is refused, naming the recipient; nothing is drafted.
     let drafts = itu.store().drafts().unwrap().len();
     let err = itu
