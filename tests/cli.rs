@@ -558,4 +558,16 @@ fn the_demo_publishes_its_samples_and_every_node_holds_every_log() {
     );
     assert!(stdout.contains("17 organisations"), "{stdout}");
     assert!(stdout.contains("every node holds every log"), "{stdout}");
+    // W3C's notifier mails the demo's mailbox, which prints what arrives:
+    // a reminder of a deadline among them (issue 15).
+    assert!(
+        stdout.contains("w3c's notifier e-mails a mailbox inside the demo"),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.contains("mail to liaisons@w3c.demo.invalid: [Comity w3c] Due in")),
+        "{stdout}"
+    );
 }
