@@ -258,6 +258,7 @@ async fn a_restricted_attachment_reaches_only_its_audience() {
             to: vec![proto::Recipient {
                 to: "itu".into(),
                 purpose: 0,
+                ..Default::default()
             }],
             purpose: proto::LiaisonPurpose::Information as i32,
             title: "Confidential coordination".into(),

@@ -9,6 +9,11 @@
 //! - The search box finds a partner's documents, with marked snippets, in
 //!   Arabic (right to left) and in Chinese.
 //!
+//! - A reply drafted and posted through ITU's forms marks ITU's receipt
+//!   "action taken", with the reply linked, at ITU and at IETF.
+//! - Times read "à l’instant" / "il y a 3 minutes" in the reader's
+//!   language, with the exact instant in the browser's own zone on hover.
+//!
 //! Screenshots (full-page PNGs) are written to `target/screenshots/`.
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (`/usr/bin/chromium`,
@@ -35,6 +40,9 @@ use support::{DEADLINE, TestNode, eventually, temp_root};
 
 const USER: &str = "editor";
 const PASSWORD: &str = "password123";
+
+/// The browser's time zone (UTC+5:30 all year).
+const BROWSER_TZ: &str = "Asia/Kolkata";
 
 /// How often a condition is looked at again while waiting for it.
 const POLL: Duration = Duration::from_millis(100);
@@ -125,6 +133,9 @@ impl ChromeDriver {
     async fn start(path: &Path) -> Self {
         let log_dir = temp_root();
         let mut child = Command::new(path)
+            // Chromium inherits it: a zone that is not UTC, so that the
+            // dashboard's local times can be told from its UTC ones.
+            .env("TZ", BROWSER_TZ)
             .arg("--port=0")
             .arg("--allowed-ips=127.0.0.1")
             .arg(format!(
@@ -497,6 +508,7 @@ async fn a_liaison_is_acknowledged_in_the_browser_and_the_sender_sees_the_receip
             to: vec![proto::Recipient {
                 to: "itu".into(),
                 purpose: 0,
+                ..Default::default()
             }],
             purpose: proto::LiaisonPurpose::Action as i32,
             deadline: "2099-06-30".into(),
@@ -786,4 +798,198 @@ async fn the_search_box_shows_snippets_in_arabic_and_chinese() {
     browser.close().await;
     itu.stop().await;
     ietf.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn times_are_relative_with_the_exact_local_time_on_hover() {
+    let Some(tools) = tools("times_are_relative_with_the_exact_local_time_on_hover") else {
+        return;
+    };
+    let root = temp_root();
+    let mut itu = dashboard_node(root.path(), "itu").await;
+    let uuid = publish_in(
+        &itu,
+        "fr",
+        "Révision du Règlement des télécommunications internationales",
+        "Vos commentaires sont les bienvenus.",
+    )
+    .await;
+    let browser = Browser::start(&tools).await;
+    browser.login(&itu.http_url(), "/consultations").await;
+    browser
+        .goto(&format!(
+            "{}/consultations/itu/{uuid}?lang=fr",
+            itu.http_url()
+        ))
+        .await;
+    let published = browser.wait_for("#revisions-table time").await;
+    // Relative, in French: published a moment ago (a slow machine may make
+    // it a minute or two).
+    let text = published.text().await.unwrap();
+    assert!(
+        text == "à l’instant" || (text.starts_with("il y a ") && text.contains("minute")),
+        "the publication time reads {text:?}"
+    );
+    let datetime = published.attr("datetime").await.unwrap().unwrap();
+    assert!(
+        time::OffsetDateTime::parse(&datetime, &time::format_description::well_known::Rfc3339)
+            .is_ok(),
+        "datetime={datetime:?}"
+    );
+    // On hover: the exact instant, which the page's script has put in the
+    // browser's own zone (UTC+5:30), no longer the server's UTC.
+    let title = until("the script to give the local time", || async {
+        let local = published.attr("data-local").await.unwrap();
+        let title = published.attr("title").await.unwrap()?;
+        local.map(|_| title)
+    })
+    .await;
+    assert!(title.contains("5:30"), "title {title:?}");
+    assert!(!title.ends_with(" UTC"), "title {title:?}");
+    // The closing date: a day in French, with the time left; no raw RFC 3339
+    // anywhere a person reads.
+    let main = browser.text_of("#main").await;
+    assert!(main.contains("(dans "), "{main}");
+    let raw = browser
+        .js("return /\\d{4}-\\d{2}-\\d{2}T\\d{2}:/.test(document.body.innerText);")
+        .await;
+    assert_eq!(
+        raw,
+        serde_json::json!(false),
+        "raw RFC 3339 on the page: {main}"
+    );
+    browser.screenshot("times-fr").await;
+    browser.close().await;
+    itu.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_posted_in_the_browser_marks_action_taken() {
+    let Some(tools) = tools("a_reply_posted_in_the_browser_marks_action_taken") else {
+        return;
+    };
+    let root = temp_root();
+    let (mut itu, mut ietf) = itu_and_ietf(root.path()).await;
+    let title = "Liaison statement on numbering for IoT";
+
+    // IETF posts a statement for action to ITU.
+    let draft = ietf
+        .node()
+        .draft_liaison(proto::DraftLiaisonRequest {
+            to: vec![proto::Recipient {
+                to: "itu".into(),
+                purpose: 0,
+                ..Default::default()
+            }],
+            purpose: proto::LiaisonPurpose::Action as i32,
+            deadline: "2099-06-30".into(),
+            title: title.into(),
+            body: "Please reply with your plan.".into(),
+            lang: "en".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    let posted = ietf.node().post_liaison(&draft.id).await.unwrap();
+    let uuid = comity_core::document::decode_for(&posted)
+        .ok()
+        .and_then(|b| comity_core::document::uuid_of(&b))
+        .unwrap();
+    itu.wait_for_seq(&ietf.org, posted.seq()).await;
+
+    // At ITU: reply through the statement's form; it is saved as a draft.
+    let browser = Browser::start(&tools).await;
+    let page = format!("/liaisons/ietf/{uuid}");
+    browser.login(&itu.http_url(), &page).await;
+    let itu_state = "#recipients-table tr[data-org='itu'] td.action-state";
+    assert!(browser.text_of(itu_state).await.contains("Awaiting"));
+    browser
+        .fill("#reply-body", "Our plan is attached to this reply.")
+        .await;
+    browser.click("#reply-submit").await;
+    let row = browser.wait_for("#drafts-table tr[data-draft]").await;
+    let id = row.attr("data-draft").await.unwrap().unwrap();
+    assert!(row.text().await.unwrap().contains(&format!("Re: {title}")));
+    // Not yet posted: not yet action taken.
+    assert!(
+        !itu.node()
+            .show_liaison(&ietf.org, &uuid)
+            .unwrap()
+            .recipients
+            .iter()
+            .any(|r| r.action_state() == proto::ActionState::ActionTaken)
+    );
+    // Approve where the node asks for it, then post.
+    if !browser
+        .client
+        .find_all(Locator::Css(&format!("#approve-{id} button")))
+        .await
+        .unwrap()
+        .is_empty()
+    {
+        browser.click(&format!("#approve-{id} button")).await;
+        browser.wait_for("#drafts-table").await;
+    }
+    browser.click(&format!("#post-{id} button")).await;
+    // Posting leads to the reply's page, which links the original.
+    browser.wait_for("#liaison[data-origin='itu']").await;
+    let reply_path = browser
+        .client
+        .current_url()
+        .await
+        .unwrap()
+        .path()
+        .to_string();
+    let reply_uuid = reply_path.rsplit('/').next().unwrap().to_string();
+    browser.click("#in-reply-to a").await;
+    browser
+        .wait_for(&format!("#liaison[data-uuid='{uuid}']"))
+        .await;
+
+    // The original now reads "Action taken" for ITU, with the reply linked.
+    assert!(
+        browser.text_of(itu_state).await.contains("Action taken"),
+        "ITU's state after posting the reply"
+    );
+    let link = browser
+        .wait_for("#recipients-table tr[data-org='itu'] a.receipt-reply")
+        .await;
+    assert_eq!(link.text().await.unwrap(), format!("Re: {title}"));
+    assert_eq!(
+        link.attr("href").await.unwrap().unwrap(),
+        format!("/liaisons/itu/{reply_uuid}")
+    );
+    browser.screenshot("liaison-action-taken-by-reply").await;
+    // No longer awaiting action at ITU.
+    browser
+        .goto(&format!("{}/liaisons?box=awaiting", itu.http_url()))
+        .await;
+    browser.wait_for("#main").await;
+    assert!(
+        browser
+            .client
+            .find_all(Locator::Css(&format!("tr[data-uuid='{uuid}']")))
+            .await
+            .unwrap()
+            .is_empty(),
+        "still awaiting action after the reply"
+    );
+
+    // IETF, the sender, sees the receipt with the reply named.
+    let node = ietf.node().clone();
+    eventually("IETF to see ITU's action taken by reply", || {
+        node.show_liaison(&ietf.org, &uuid).is_ok_and(|view| {
+            view.recipients.iter().any(|r| {
+                r.org == "itu"
+                    && r.action_state() == proto::ActionState::ActionTaken
+                    && r.receipts
+                        .iter()
+                        .any(|rc| rc.reply.as_ref().is_some_and(|d| d.uuid == reply_uuid))
+            })
+        })
+    })
+    .await;
+
+    browser.close().await;
+    ietf.stop().await;
+    itu.stop().await;
 }

@@ -257,6 +257,71 @@ fn two_organisations_made_with_the_cli_replicate() {
         "profile and one consultation, nothing more"
     );
 
+    // A statement for action from ITU; IETF's reply, posted, is the action
+    // taken: `liaison show` says so and names the reply (issue 15).
+    let draft = ok_json(
+        &[
+            "liaison",
+            "draft",
+            "--to",
+            "ietf",
+            "--purpose",
+            "action",
+            "--deadline",
+            "2099-06-30",
+            "--title",
+            "Numbering for IoT",
+            "--body",
+            "Please tell us your plan.",
+            "--json",
+        ],
+        &itu,
+    );
+    let uuid = draft["statement"]["uuid"].as_str().unwrap().to_string();
+    let post = |dir: &Path, id: &str| {
+        for verb in ["approve", "post"] {
+            let out = comity(&["liaison", verb, id], dir);
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    };
+    post(&itu, draft["id"].as_str().unwrap());
+    let original = format!("itu/{uuid}");
+    wait_until("ietf holds the statement", || {
+        comity(&["liaison", "show", &original, "--json"], &ietf)
+            .status
+            .success()
+    });
+    let reply = ok_json(
+        &[
+            "liaison",
+            "reply",
+            &original,
+            "--body",
+            "Plan attached.",
+            "--json",
+        ],
+        &ietf,
+    );
+    let reply_uuid = reply["statement"]["uuid"].as_str().unwrap().to_string();
+    post(&ietf, reply["id"].as_str().unwrap());
+    let shown = ok_json(&["liaison", "show", &original, "--json"], &ietf);
+    let recipient = &shown["recipients"][0];
+    assert_eq!(recipient["action_state"], "action_taken", "{shown}");
+    assert_eq!(
+        recipient["receipts"][0]["reply"]["uuid"],
+        reply_uuid.as_str()
+    );
+    let text =
+        String::from_utf8_lossy(&comity(&["liaison", "show", &original], &ietf).stdout).to_string();
+    assert!(
+        text.contains(&format!("action taken by reply ietf/{reply_uuid}")),
+        "{text}"
+    );
+
     for node in served {
         assert!(node.terminate().success(), "SIGTERM shuts down cleanly");
     }
@@ -493,4 +558,16 @@ fn the_demo_publishes_its_samples_and_every_node_holds_every_log() {
     );
     assert!(stdout.contains("17 organisations"), "{stdout}");
     assert!(stdout.contains("every node holds every log"), "{stdout}");
+    // W3C's notifier mails the demo's mailbox, which prints what arrives:
+    // a reminder of a deadline among them (issue 15).
+    assert!(
+        stdout.contains("w3c's notifier e-mails a mailbox inside the demo"),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.contains("mail to liaisons@w3c.demo.invalid: [Comity w3c] Due in")),
+        "{stdout}"
+    );
 }

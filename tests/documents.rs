@@ -228,6 +228,7 @@ async fn a_liaison_for_action_is_approved_posted_acknowledged_and_answered() {
             to: vec![proto::Recipient {
                 to: "itu-t/sg15".into(),
                 purpose: 0,
+                ..Default::default()
             }],
             purpose: proto::LiaisonPurpose::Action as i32,
             deadline: "2099-02-28".into(),
@@ -396,6 +397,7 @@ async fn a_restricted_statement_reaches_only_its_addressee() {
             to: vec![proto::Recipient {
                 to: "itu".into(),
                 purpose: 0,
+                ..Default::default()
             }],
             purpose: proto::LiaisonPurpose::Information as i32,
             title: "Confidential coordination".into(),

@@ -230,6 +230,7 @@ async fn a_restricted_statement_is_found_only_by_its_audience() {
                     to: vec![proto::Recipient {
                         to: "itu".into(),
                         purpose: 0,
+                        ..Default::default()
                     }],
                     purpose: proto::LiaisonPurpose::Information as i32,
                     title,

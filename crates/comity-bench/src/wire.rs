@@ -48,11 +48,13 @@ fn statement() -> proto::LiaisonStatement {
             org: "ietf".into(),
             group: "ccamp".into(),
             purpose: proto::LiaisonPurpose::Unspecified as i32,
+            ..Default::default()
         }],
         cc: vec![proto::Addressee {
             org: "ieee".into(),
             group: "802.3".into(),
             purpose: proto::LiaisonPurpose::Information as i32,
+            ..Default::default()
         }],
         purpose: proto::LiaisonPurpose::Action as i32,
         deadline: Some(proto::Deadline {

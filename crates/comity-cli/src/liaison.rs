@@ -707,8 +707,13 @@ fn print_view(v: &proto::LiaisonView, json: bool) {
         } else {
             format!("{}/{}", r.org, r.group)
         };
+        let due = if r.deadline.is_empty() {
+            String::new()
+        } else {
+            format!("  due {}", r.deadline)
+        };
         println!(
-            "  {:<24} {}{:<12} {}{}",
+            "  {:<24} {}{:<12} {}{due}{}",
             who,
             if r.cc { "cc " } else { "" },
             words::purpose(r.purpose()).replace('_', " "),
@@ -721,8 +726,13 @@ fn print_view(v: &proto::LiaisonView, json: bool) {
             } else {
                 format!(": {}", receipt.note)
             };
+            let reply = receipt
+                .reply
+                .as_ref()
+                .map(|d| format!(" by reply {}/{}", d.origin, d.uuid))
+                .unwrap_or_default();
             println!(
-                "      {}  {} (seq {}){note}",
+                "      {}  {}{reply} (seq {}){note}",
                 output::time(receipt.created_at.as_ref()),
                 words::receipt(receipt.status()).replace('_', " "),
                 receipt.seq
@@ -981,6 +991,7 @@ mod tests {
                 org: "w3c".into(),
                 group: "timed-text".into(),
                 purpose: 0,
+                ..Default::default()
             }],
             deadline: Some(proto::Deadline {
                 date: "2017-09-30".into(),

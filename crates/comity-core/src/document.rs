@@ -269,6 +269,9 @@ fn validate_receipt(r: &proto::Receipt) -> Result<(), DocumentError> {
     {
         return Err(DocumentError::MissingReceiptStatus);
     }
+    if let Some(reply) = &r.reply {
+        check_ref(reply)?;
+    }
     Ok(())
 }
 

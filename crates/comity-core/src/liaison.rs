@@ -46,19 +46,22 @@ pub fn effective_purpose(
     }
 }
 
-/// Whether anyone (to or cc) is asked for action or comment: then the
-/// statement has a deadline and can become overdue.
+/// Whether a purpose asks the recipient for work (action or comment), so
+/// that it has a deadline and can become overdue.
+pub fn asks_for_work(purpose: LiaisonPurpose) -> bool {
+    matches!(purpose, LiaisonPurpose::Action | LiaisonPurpose::Comment)
+}
+
+/// Whether some recipient (to or cc) is asked for action or comment and has
+/// no deadline of its own: then the statement needs one. The purpose asked.
 pub fn needs_deadline(statement: &proto::LiaisonStatement) -> Option<LiaisonPurpose> {
-    let asks = |p: LiaisonPurpose| matches!(p, LiaisonPurpose::Action | LiaisonPurpose::Comment);
-    std::iter::once(purpose(statement))
-        .chain(
-            statement
-                .to
-                .iter()
-                .chain(&statement.cc)
-                .map(|a| effective_purpose(statement, a)),
-        )
-        .find(|p| asks(*p))
+    statement
+        .to
+        .iter()
+        .chain(&statement.cc)
+        .filter(|a| a.deadline.is_none())
+        .map(|a| effective_purpose(statement, a))
+        .find(|p| asks_for_work(*p))
 }
 
 /// The statement's deadline, parsed; `None` when it has none or it is malformed.
@@ -67,6 +70,46 @@ pub fn deadline(statement: &proto::LiaisonStatement) -> Option<Deadline> {
         .deadline
         .as_ref()
         .and_then(|d| Deadline::from_proto(d).ok())
+}
+
+/// One recipient's deadline: its own, else the statement's; `None` when it
+/// is not asked for action or comment (ITU's template: one body "for
+/// action" by a date, the others "for information").
+pub fn effective_deadline(
+    statement: &proto::LiaisonStatement,
+    addressee: &proto::Addressee,
+) -> Option<Deadline> {
+    if !asks_for_work(effective_purpose(statement, addressee)) {
+        return None;
+    }
+    addressee
+        .deadline
+        .as_ref()
+        .and_then(|d| Deadline::from_proto(d).ok())
+        .or_else(|| deadline(statement))
+}
+
+/// The earliest deadline any recipient has: the statement's when no
+/// recipient has its own.
+pub fn earliest_deadline(statement: &proto::LiaisonStatement) -> Option<Deadline> {
+    statement
+        .to
+        .iter()
+        .chain(&statement.cc)
+        .filter_map(|a| effective_deadline(statement, a))
+        .min_by_key(Deadline::ends_at)
+        .or_else(|| deadline(statement))
+}
+
+fn deadline_error(e: DateError, whose: Option<String>) -> DocumentError {
+    let whose = |text: String| match &whose {
+        Some(who) => format!("{who}: {text}"),
+        None => text,
+    };
+    match e {
+        DateError::Invalid(text) => DocumentError::InvalidDeadline(whose(text)),
+        out_of_range => DocumentError::DeadlineOutOfRange(whose(out_of_range.to_string())),
+    }
 }
 
 /// Whether `org` is among the recipients (to or cc).
@@ -117,6 +160,12 @@ pub fn validate(l: &proto::LiaisonStatement) -> Result<(), DocumentError> {
                 a.org, a.purpose
             )));
         }
+        if let Some(d) = &a.deadline {
+            Deadline::from_proto(d).map_err(|e| deadline_error(e, Some(display_addressee(a))))?;
+            if !asks_for_work(effective_purpose(l, a)) {
+                return Err(DocumentError::DeadlineNotAsked(display_addressee(a)));
+            }
+        }
         if !recipients.insert((a.org.as_str(), a.group.as_str())) {
             return Err(DocumentError::InvalidRecipient(format!(
                 "{} is addressed twice",
@@ -130,10 +179,7 @@ pub fn validate(l: &proto::LiaisonStatement) -> Result<(), DocumentError> {
     }
     match &l.deadline {
         Some(d) => {
-            Deadline::from_proto(d).map_err(|e| match e {
-                DateError::Invalid(text) => DocumentError::InvalidDeadline(text),
-                out_of_range => DocumentError::DeadlineOutOfRange(out_of_range.to_string()),
-            })?;
+            Deadline::from_proto(d).map_err(|e| deadline_error(e, None))?;
         }
         None => {
             if let Some(p) = needs_deadline(l) {

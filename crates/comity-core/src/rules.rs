@@ -112,6 +112,10 @@ pub enum DocumentError {
     DeadlineRequired { purpose: &'static str },
     #[error("invalid deadline: {0}")]
     InvalidDeadline(String),
+    #[error(
+        "{0} has a deadline of its own but is not asked for action or comment: give deadlines only to recipients asked to act or comment"
+    )]
+    DeadlineNotAsked(String),
     #[error("deadline out of range: {0}")]
     DeadlineOutOfRange(String),
     #[error("a liaison statement in response needs in_reply_to: the statement it answers")]

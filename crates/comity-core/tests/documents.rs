@@ -163,11 +163,13 @@ fn ttml2_liaison() -> proto::LiaisonStatement {
             org: "w3c".into(),
             group: "timed-text".into(),
             purpose: LiaisonPurpose::Unspecified as i32,
+            ..Default::default()
         }],
         cc: vec![proto::Addressee {
             org: "ietf".into(),
             group: String::new(),
             purpose: LiaisonPurpose::Information as i32,
+            ..Default::default()
         }],
         purpose: LiaisonPurpose::Comment as i32,
         deadline: Some(proto::Deadline {
@@ -210,6 +212,7 @@ fn w3c_receipt() -> proto::Receipt {
         }),
         status: proto::ReceiptStatus::AcceptedForAction as i32,
         note: "Taken up by the Timed Text WG; reply expected after the TPAC meeting.".into(),
+        reply: None,
     }
 }
 
@@ -955,6 +958,21 @@ fn receipt_rules() {
         receipt_err(|r| r.status = 0),
         DocumentError::MissingReceiptStatus
     );
+    // The reply that took the action, when named, is a well-formed reference.
+    let err = receipt_err(|r| {
+        r.reply = Some(proto::DocumentRef {
+            origin: "w3c".into(),
+            uuid: "not-a-uuid".into(),
+        })
+    });
+    assert!(matches!(err, DocumentError::InvalidReference(_)), "{err}");
+    let mut with_reply = w3c_receipt();
+    with_reply.status = proto::ReceiptStatus::ActionTaken as i32;
+    with_reply.reply = Some(proto::DocumentRef {
+        origin: "w3c".into(),
+        uuid: ITU_TTML2.into(),
+    });
+    check(Body::Receipt(with_reply), "w3c").unwrap();
 }
 
 // ------------------------------------------------------------ key rotation
@@ -1189,6 +1207,62 @@ fn liaison_deadline_helpers() {
     );
 }
 
+/// Issue 15: a deadline per recipient, for those asked to act or comment.
+#[test]
+fn per_recipient_deadlines() {
+    let own = |date: &str| {
+        Some(proto::Deadline {
+            date: date.into(),
+            zone: String::new(),
+        })
+    };
+    // The W3C has its own date; the IETF (cc, for information) none.
+    let mut l = ttml2_liaison();
+    l.to[0].deadline = own("2017-08-31");
+    assert_eq!(
+        liaison::effective_deadline(&l, &l.to[0])
+            .unwrap()
+            .to_string(),
+        "2017-08-31 (AoE)"
+    );
+    assert_eq!(liaison::effective_deadline(&l, &l.cc[0]), None);
+    assert_eq!(
+        liaison::earliest_deadline(&l).unwrap().to_string(),
+        "2017-08-31 (AoE)"
+    );
+    // Every recipient asked has its own: the statement needs none.
+    l.deadline = None;
+    assert_eq!(liaison::needs_deadline(&l), None);
+    check(Body::Liaison(l.clone()), "itu").unwrap();
+    // Without it, the statement's is required again.
+    l.to[0].deadline = None;
+    assert!(matches!(
+        check(Body::Liaison(l), "itu").unwrap_err(),
+        DocumentError::DeadlineRequired { .. }
+    ));
+    // A deadline for someone only informed is refused, by name.
+    let err = liaison_err(|l| l.cc[0].deadline = own("2017-08-31"));
+    assert_eq!(err, DocumentError::DeadlineNotAsked("ietf".into()));
+    assert!(
+        err.to_string().contains("not asked for action or comment"),
+        "{err}"
+    );
+    // So is an impossible date, naming the recipient.
+    let err = liaison_err(|l| l.to[0].deadline = own("2017-02-30"));
+    assert!(
+        matches!(&err, DocumentError::InvalidDeadline(t) if t.starts_with("w3c")),
+        "{err}"
+    );
+    let err = liaison_err(|l| l.to[0].deadline = own("99999-01-01"));
+    assert!(
+        matches!(
+            err,
+            DocumentError::InvalidDeadline(_) | DocumentError::DeadlineOutOfRange(_)
+        ),
+        "{err}"
+    );
+}
+
 // --------------------------------------------------------------- late flag
 
 #[test]
@@ -1270,6 +1344,7 @@ fn a_reply_swaps_from_and_to() {
             org: "itu".into(),
             group: "itu-t/sg16".into(),
             purpose: 0,
+            ..Default::default()
         }]
     );
     assert!(reply.cc.is_empty());

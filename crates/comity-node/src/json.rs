@@ -276,6 +276,7 @@ fn addressee_json(a: &proto::Addressee) -> Value {
         "org": a.org,
         "group": opt_str(&a.group),
         "purpose": if a.purpose == 0 { Value::Null } else { Value::String(purpose_name(a.purpose)) },
+        "deadline": a.deadline.as_ref().map(|d| json!({"date": d.date, "zone": opt_str(&d.zone)})),
     })
 }
 
@@ -331,6 +332,7 @@ fn receipt_json(r: &proto::ReceiptView) -> Value {
         "status": words::receipt(r.status()),
         "note": opt_str(&r.note),
         "created_at": time_json(r.created_at.as_ref()),
+        "reply": r.reply.as_ref().map_or(Value::Null, |d| json!({"origin": d.origin, "uuid": d.uuid})),
     })
 }
 
@@ -342,6 +344,7 @@ fn recipient_json(r: &proto::RecipientState) -> Value {
         "cc": r.cc,
         "action_state": words::action_state(r.action_state()),
         "overdue": r.overdue,
+        "deadline": opt_str(&r.deadline),
         "receipts": r.receipts.iter().map(receipt_json).collect::<Vec<_>>(),
     })
 }

@@ -60,15 +60,21 @@ pub fn parse_purpose(text: &str) -> Result<LiaisonPurpose, WordError> {
 }
 
 /// A recipient as people write it: "org", "org/group" or a partner's group
-/// id ("itu-t/sg15"), with its own purpose after '=' ("itu-t/sg17=information").
+/// id ("itu-t/sg15"), with its own purpose after '=' ("itu-t/sg17=information")
+/// and its own deadline after ':' ("itu=action:2027-03-31", a zone may
+/// follow the date: "itu=action:2027-03-31 +02:00").
 pub fn parse_recipient(text: &str) -> Result<proto::Recipient, WordError> {
-    let (to, purpose) = match text.split_once('=') {
-        Some((to, purpose)) => (to, parse_purpose(purpose)?),
-        None => (text, LiaisonPurpose::Unspecified),
+    let (to, rest) = text.split_once('=').unwrap_or((text, ""));
+    let (purpose, deadline) = rest.split_once(':').unwrap_or((rest, ""));
+    let purpose = if purpose.trim().is_empty() {
+        LiaisonPurpose::Unspecified
+    } else {
+        parse_purpose(purpose)?
     };
     Ok(proto::Recipient {
         to: to.trim().to_string(),
         purpose: purpose as i32,
+        deadline: deadline.trim().to_string(),
     })
 }
 
@@ -273,6 +279,25 @@ pub fn evidence_kind(kind: proto::EvidenceKind) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recipients_carry_their_own_purpose_and_deadline() {
+        let r = parse_recipient("itu-t/sg17=action:2027-03-31 +02:00").unwrap();
+        assert_eq!(r.to, "itu-t/sg17");
+        assert_eq!(r.purpose(), LiaisonPurpose::Action);
+        assert_eq!(r.deadline, "2027-03-31 +02:00");
+        let r = parse_recipient("icann=information").unwrap();
+        assert_eq!(
+            (r.purpose(), r.deadline.as_str()),
+            (LiaisonPurpose::Information, "")
+        );
+        let r = parse_recipient("ietf").unwrap();
+        assert_eq!(
+            (r.purpose(), r.deadline.as_str()),
+            (LiaisonPurpose::Unspecified, "")
+        );
+        assert!(parse_recipient("ietf=soon:2027-03-31").is_err());
+    }
 
     #[test]
     fn every_name_parses_back() {

@@ -355,7 +355,14 @@ impl Scan<'_> {
                 .or_else(|| ours.first().map(|r| r.purpose()))
                 .unwrap_or_else(|| liaison::purpose(&s));
             let purpose = words::purpose(purpose).to_string();
-            let deadline = liaison::deadline(&s);
+            // Ours: our own deadline where the statement gives us one
+            // (per-recipient), else the statement's; none for information.
+            let deadline =
+                s.to.iter()
+                    .chain(&s.cc)
+                    .filter(|a| a.org == self.own.as_str())
+                    .filter_map(|a| liaison::effective_deadline(&s, a))
+                    .min_by_key(Deadline::ends_at);
             if &d.origin != self.own && self.fresh(entry.created_at()) {
                 let mut e = self.event(
                     format!("liaison:{}:{}", doc.origin, doc.uuid),
@@ -429,41 +436,53 @@ impl Scan<'_> {
                 e.status = Some(status.to_string());
                 out.push(e);
             }
-            let Some(deadline) = liaison::deadline(&s) else {
-                continue;
-            };
+            // Recipients owing action, by deadline: each recipient has its
+            // own or the statement's, so one statement may remind twice.
             let recipients = self.node.recipient_states(&d.origin, &s)?;
-            let owing: Vec<String> = recipients
-                .iter()
-                .filter(|r| {
-                    r.org != self.own.as_str()
-                        && asks_for_work(r.purpose())
-                        && r.action_state() != ActionState::ActionTaken
-                })
-                .map(|r| display(&r.org, &r.group))
-                .collect();
-            if owing.is_empty() {
-                continue;
-            }
-            let late: Vec<String> = recipients
-                .iter()
-                .filter(|r| r.overdue && r.org != self.own.as_str())
-                .map(|r| display(&r.org, &r.group))
-                .collect();
-            let before = out.len();
-            self.deadline_events(
-                &doc,
-                &deadline,
-                deadline.to_string(),
-                &owing,
-                !late.is_empty(),
-                out,
-            );
-            for e in &mut out[before..] {
-                if e.event == EventKind::Overdue {
-                    e.recipients = late.clone();
+            let addressees = s.to.iter().chain(&s.cc);
+            let mut by_deadline: Vec<(Deadline, Vec<String>, Vec<String>)> = Vec::new();
+            for (a, r) in addressees.zip(&recipients) {
+                if r.org == self.own.as_str()
+                    || !asks_for_work(r.purpose())
+                    || r.action_state() == ActionState::ActionTaken
+                {
+                    continue;
                 }
-                e.purpose = Some(words::purpose(liaison::purpose(&s)).to_string());
+                let Some(deadline) = liaison::effective_deadline(&s, a) else {
+                    continue;
+                };
+                let who = display(&r.org, &r.group);
+                let late = r.overdue.then(|| who.clone());
+                match by_deadline.iter_mut().find(|(d, _, _)| *d == deadline) {
+                    Some((_, owing, overdue)) => {
+                        owing.push(who);
+                        overdue.extend(late);
+                    }
+                    None => by_deadline.push((deadline, vec![who], late.into_iter().collect())),
+                }
+            }
+            for (deadline, owing, late) in by_deadline {
+                let before = out.len();
+                self.deadline_events(
+                    &doc,
+                    &deadline,
+                    deadline.to_string(),
+                    &owing,
+                    !late.is_empty(),
+                    out,
+                );
+                // A recipient's own deadline gets overdue events of its own
+                // (the statement's keep their ids of old).
+                let own_deadline = liaison::deadline(&s) != Some(deadline);
+                for e in &mut out[before..] {
+                    if e.event == EventKind::Overdue {
+                        e.recipients = late.clone();
+                        if own_deadline {
+                            e.id = format!("{}:{}", e.id, deadline.date);
+                        }
+                    }
+                    e.purpose = Some(words::purpose(liaison::purpose(&s)).to_string());
+                }
             }
         }
         Ok(())

@@ -462,3 +462,111 @@ async fn open_consultations_are_reminded_until_answered() {
         .count();
     assert_eq!(news, 2);
 }
+
+/// Issue 15: one statement "for action" to one body by its own date and
+/// "for information" to another (the ITU template). Each recipient is
+/// reminded of its own deadline only; the one informed is never reminded;
+/// the sender is told who is late by which date.
+#[tokio::test]
+async fn each_recipient_is_reminded_of_its_own_deadline() {
+    let clock = Arc::new(ManualClock::new(datetime!(2027-03-01 09:00 UTC)));
+    // Webhooks of ITU, the IETF and ICANN, in that order.
+    let hooks = three_hooks().await;
+    let node = |id: &str, hook: &WebhookReceiver| {
+        mem_node(
+            config(id, |c| c.notifications.webhooks.push(webhook(&hook.url))),
+            &clock,
+        )
+    };
+    let (itu, ietf, icann) = (
+        node("itu", &hooks[0]),
+        node("ietf", &hooks[1]),
+        node("icann", &hooks[2]),
+    );
+    for other in [&ietf, &icann] {
+        pin(&itu, other);
+        pin(other, &itu);
+    }
+    let mut statement = liaison_for_action("Numbering for IoT", ietf.org(), "2027-03-31");
+    // No statement deadline: the IETF has its own, ICANN is informed.
+    statement.deadline = None;
+    statement.to[0].deadline = Some(proto::Deadline {
+        date: "2027-03-10".into(),
+        zone: String::new(),
+    });
+    statement.to.push(proto::Addressee {
+        org: "icann".into(),
+        purpose: proto::LiaisonPurpose::Information as i32,
+        ..Default::default()
+    });
+    comity_core::liaison::validate(&statement).unwrap();
+    itu.publish(Body::Liaison(statement.clone())).await.unwrap();
+    let notifiers =
+        [&itu, &ietf, &icann].map(|n| Notifier::with_options(n.clone(), fast()).unwrap());
+    let pass = || async {
+        for n in &notifiers {
+            n.run_once().await.unwrap();
+        }
+    };
+    sync(&itu, &ietf).await;
+    sync(&itu, &icann).await;
+    pass().await;
+
+    // The inboxes say what each is asked, by when.
+    let inbox = |node: &Arc<comity_node::Node>| {
+        node.list_liaisons(proto::list_liaisons_request::Box::Inbox)
+            .unwrap()
+            .into_iter()
+            .find(|l| l.uuid == statement.uuid)
+            .unwrap()
+    };
+    let at_ietf = inbox(&ietf);
+    assert_eq!(at_ietf.purpose(), proto::LiaisonPurpose::Action);
+    assert_eq!(at_ietf.deadline, "2027-03-10 (AoE)");
+    let at_icann = inbox(&icann);
+    assert_eq!(at_icann.purpose(), proto::LiaisonPurpose::Information);
+    assert_eq!(at_icann.deadline, "");
+    let arrived = hooks[1].delivered();
+    assert_eq!(arrived[0]["deadline"], "2027-03-10 (AoE)");
+    assert_eq!(hooks[2].delivered()[0]["purpose"], "information");
+    assert!(hooks[2].delivered()[0]["deadline"].is_null());
+
+    for day in 1..=12 {
+        clock.set(datetime!(2027-03-01 09:00 UTC) + time::Duration::days(day));
+        pass().await;
+    }
+    // Ten days left (Anywhere-on-Earth) at the first pass; 10 March ends
+    // at 11 March 12:00 UTC, so the passes at 09:00 see it overdue from
+    // the 12th.
+    let expected = [
+        "reminder 10",
+        "reminder 7",
+        "reminder 3",
+        "reminder 1",
+        "reminder 0",
+        "overdue 2027-03-12",
+        "overdue 2027-03-13",
+    ];
+    assert_eq!(deadline_events(&hooks[1]), expected);
+    assert_eq!(deadline_events(&hooks[0]), expected);
+    assert!(
+        deadline_events(&hooks[2]).is_empty(),
+        "ICANN is informed, never reminded"
+    );
+    let sent = hooks[0].delivered();
+    let overdue = sent.iter().rfind(|b| b["event"] == "overdue").unwrap();
+    assert_eq!(overdue["recipients"], serde_json::json!(["ietf"]));
+    assert_eq!(overdue["deadline"], "2027-03-10 (AoE)");
+    assert_eq!(
+        overdue["id"],
+        format!("overdue:itu:{}:2027-03-12:2027-03-10", statement.uuid)
+    );
+}
+
+async fn three_hooks() -> Vec<WebhookReceiver> {
+    let mut hooks = Vec::new();
+    for _ in 0..3 {
+        hooks.push(WebhookReceiver::bind(Vec::new()).await);
+    }
+    hooks
+}

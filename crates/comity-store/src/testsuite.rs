@@ -219,6 +219,7 @@ impl Author {
                 liaison: Some(doc_ref((statement.origin().as_str(), uuid))),
                 status: status as i32,
                 note: String::new(),
+                reply: None,
             }),
             Audience::Public,
         )

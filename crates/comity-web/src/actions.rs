@@ -156,7 +156,9 @@ pub async fn login(
     if let Some(old) = jar.get(&session_cookie(state.node.org())) {
         state.sessions.remove(old.value());
     }
-    let id = state.sessions.create(&account.name);
+    let id = state
+        .sessions
+        .create(&account.name, state.node.now().unix_timestamp());
     tracing::info!(account = %account.name, role = %account.role, "logged in");
     let session = Cookie::build((session_cookie(state.node.org()), id))
         .path("/")

@@ -1,11 +1,14 @@
 //! Logins, sessions, CSRF tokens and the login rate limit.
 //!
-//! - **Sessions** are kept in memory, keyed by a random 256-bit id that only
-//!   the session cookie carries (HttpOnly, SameSite=Strict, Path=/, Secure
-//!   when `http.secure_cookies`). They expire after [`SESSION_TTL`] without
-//!   use. A restart logs everyone out; nothing secret reaches the disk or the
-//!   federation. The account is read again on every request, so removing a
-//!   user or changing a role takes effect at once.
+//! - **Sessions** are keyed by a random 256-bit id that only the session
+//!   cookie carries (HttpOnly, SameSite=Strict, Path=/, Secure when
+//!   `http.secure_cookies`). They expire after [`SESSION_TTL`] without use,
+//!   by the node's clock. They are kept in memory and in the store's local
+//!   records (never replicated), under the hash of their id, so a restart
+//!   logs nobody out, and the data directory holds no usable session id.
+//!   Logout and expiry remove them from both. The account is read again on
+//!   every request, so removing a user or changing a role takes effect at
+//!   once.
 //! - **CSRF**: each session has its own random token, put in a hidden `csrf`
 //!   field of every form and checked (in constant time) on every POST. The
 //!   login form, before any session exists, uses a double-submit token: a
@@ -18,10 +21,11 @@
 //!   attempt counts as a failure from before its password is checked until
 //!   it succeeds, so concurrent attempts cannot overrun the limit.
 
+use comity_store::Store;
 use rand::RngCore;
 use std::{
     collections::{HashMap, VecDeque},
-    sync::Mutex,
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
@@ -60,61 +64,181 @@ pub fn same_token(a: &str, b: &str) -> bool {
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Session {
     pub user: String,
     pub csrf: String,
-    last_used: Instant,
+    /// When it was last used, in Unix seconds of the node's clock (a wall
+    /// clock, so that it means the same after a restart).
+    last_used: i64,
 }
 
-#[derive(Debug, Default)]
-pub struct Sessions(Mutex<HashMap<String, Session>>);
+/// The store's space for sessions (local records, never replicated).
+const SESSIONS_SPACE: &str = "web-sessions";
+/// How stale the stored `last_used` may get before a request writes it
+/// again: a session in use is not written on every page.
+const TOUCH_EVERY: i64 = 60;
+
+/// The live sessions: in memory, and, given a store, also in its local
+/// records so that a restart logs nobody out. The store holds each session
+/// under the BLAKE3 hash of its id, never the id itself: whoever reads the
+/// data directory cannot take over a session from it.
+pub struct Sessions {
+    map: Mutex<HashMap<String, Session>>,
+    store: Option<Arc<dyn Store>>,
+}
+
+impl Default for Sessions {
+    /// Sessions in memory only.
+    fn default() -> Self {
+        Self {
+            map: Mutex::default(),
+            store: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for Sessions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sessions")
+            .field("stored", &self.store.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+fn ttl() -> i64 {
+    i64::try_from(SESSION_TTL.as_secs()).unwrap_or(i64::MAX)
+}
+
+fn expired(s: &Session, now: i64) -> bool {
+    now.saturating_sub(s.last_used) >= ttl()
+}
+
+fn stored_key(id: &str) -> Vec<u8> {
+    blake3::hash(id.as_bytes()).to_hex().as_bytes().to_vec()
+}
 
 impl Sessions {
-    /// Starts a session; returns its id.
-    pub fn create(&self, user: &str) -> String {
-        let id = token();
-        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
-        map.retain(|_, s| now.duration_since(s.last_used) < SESSION_TTL);
-        if map.len() >= MAX_SESSIONS
-            && let Some(oldest) = map
-                .iter()
-                .min_by_key(|(_, s)| s.last_used)
-                .map(|(k, _)| k.clone())
-        {
-            map.remove(&oldest);
+    /// Sessions kept in `store` too; those expired at `now` are removed.
+    pub fn stored(store: Arc<dyn Store>, now: i64) -> Self {
+        let sessions = Self {
+            map: Mutex::default(),
+            store: Some(store),
+        };
+        sessions.prune_stored(now);
+        sessions
+    }
+
+    fn prune_stored(&self, now: i64) {
+        let Some(store) = &self.store else { return };
+        let records = match store.records(SESSIONS_SPACE, b"") {
+            Ok(records) => records,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the stored dashboard sessions");
+                return;
+            }
+        };
+        for (key, value) in records {
+            let live = serde_json::from_slice::<Session>(&value).is_ok_and(|s| !expired(&s, now));
+            if !live {
+                self.unstore_key(&key);
+            }
         }
-        map.insert(
-            id.clone(),
-            Session {
-                user: user.to_string(),
-                csrf: token(),
-                last_used: now,
-            },
-        );
+    }
+
+    fn write(&self, id: &str, session: &Session) {
+        let Some(store) = &self.store else { return };
+        let written = serde_json::to_vec(session)
+            .map_err(|e| e.to_string())
+            .and_then(|value| {
+                store
+                    .put_record(SESSIONS_SPACE, &stored_key(id), &value)
+                    .map_err(|e| e.to_string())
+            });
+        if let Err(e) = written {
+            // The session still works until the next restart.
+            tracing::warn!(error = %e, "cannot store a dashboard session");
+        }
+    }
+
+    fn unstore_key(&self, key: &[u8]) {
+        let Some(store) = &self.store else { return };
+        if let Err(e) = store.remove_record(SESSIONS_SPACE, key) {
+            tracing::warn!(error = %e, "cannot remove a stored dashboard session");
+        }
+    }
+
+    /// Starts a session at `now` (Unix seconds); returns its id.
+    pub fn create(&self, user: &str, now: i64) -> String {
+        let id = token();
+        let session = Session {
+            user: user.to_string(),
+            csrf: token(),
+            last_used: now,
+        };
+        let mut gone = Vec::new();
+        {
+            let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+            map.retain(|id, s| {
+                let keep = !expired(s, now);
+                if !keep {
+                    gone.push(id.clone());
+                }
+                keep
+            });
+            if map.len() >= MAX_SESSIONS
+                && let Some(oldest) = map
+                    .iter()
+                    .min_by_key(|(_, s)| s.last_used)
+                    .map(|(k, _)| k.clone())
+            {
+                map.remove(&oldest);
+                gone.push(oldest);
+            }
+            map.insert(id.clone(), session.clone());
+        }
+        for old in gone {
+            self.unstore_key(&stored_key(&old));
+        }
+        self.write(&id, &session);
         id
     }
 
-    /// The live session with this id, marked as used now.
-    pub fn get(&self, id: &str) -> Option<Session> {
-        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
-        match map.get_mut(id) {
-            Some(s) if now.duration_since(s.last_used) < SESSION_TTL => {
-                s.last_used = now;
-                Some(s.clone())
-            }
-            Some(_) => {
-                map.remove(id);
-                None
-            }
-            None => None,
+    /// The live session with this id at `now`, marked as used then; looked
+    /// up in the store when not in memory (after a restart).
+    pub fn get(&self, id: &str, now: i64) -> Option<Session> {
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        if !map.contains_key(id)
+            && let Some(store) = &self.store
+            && let Ok(Some(value)) = store.record(SESSIONS_SPACE, &stored_key(id))
+            && let Ok(session) = serde_json::from_slice::<Session>(&value)
+        {
+            map.insert(id.to_string(), session);
         }
+        let session = map.get_mut(id)?;
+        if expired(session, now) {
+            map.remove(id);
+            drop(map);
+            self.unstore_key(&stored_key(id));
+            return None;
+        }
+        let touch = now.saturating_sub(session.last_used) >= TOUCH_EVERY;
+        session.last_used = session.last_used.max(now);
+        let session = session.clone();
+        drop(map);
+        if touch {
+            self.write(id, &session);
+        }
+        Some(session)
     }
 
+    /// Ends a session, here and in the store (logout, a removed account).
     pub fn remove(&self, id: &str) {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
+        self.map
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id);
+        self.unstore_key(&stored_key(id));
     }
 }
 
@@ -256,10 +380,34 @@ mod tests {
     #[test]
     fn sessions_are_found_and_removed() {
         let sessions = Sessions::default();
-        let id = sessions.create("alice");
-        let s = sessions.get(&id).unwrap();
+        let id = sessions.create("alice", 1_000);
+        let s = sessions.get(&id, 1_000).unwrap();
         assert_eq!(s.user, "alice");
         sessions.remove(&id);
-        assert!(sessions.get(&id).is_none());
+        assert!(sessions.get(&id, 1_000).is_none());
+    }
+
+    #[test]
+    fn stored_sessions_outlive_the_memory_and_expire() {
+        let store: Arc<dyn Store> = Arc::new(comity_store::MemStore::new());
+        let first = Sessions::stored(store.clone(), 1_000);
+        let id = first.create("alice", 1_000);
+        let stored = store.records(SESSIONS_SPACE, b"").unwrap();
+        assert_eq!(stored.len(), 1);
+        // The store never holds the id itself.
+        assert!(!String::from_utf8_lossy(&stored[0].0).contains(&id));
+        assert!(!String::from_utf8_lossy(&stored[0].1).contains(&id));
+        // A restart: new memory, same store.
+        let second = Sessions::stored(store.clone(), 2_000);
+        let s = second.get(&id, 2_000).unwrap();
+        assert_eq!(
+            (s.user.as_str(), s.csrf.as_str()),
+            ("alice", first.get(&id, 2_000).unwrap().csrf.as_str())
+        );
+        // Used at 2,000: alive until 2,000 + TTL, and gone then, from the store too.
+        assert!(second.get(&id, 2_000 + ttl() - 1).is_some());
+        let third = Sessions::stored(store.clone(), 2_000 + 2 * ttl());
+        assert!(store.records(SESSIONS_SPACE, b"").unwrap().is_empty());
+        assert!(third.get(&id, 2_000 + 2 * ttl()).is_none());
     }
 }

@@ -69,7 +69,7 @@ fn session_user(state: &AppState, jar: &CookieJar) -> Option<User> {
         .get(&session_cookie(state.node.org()))?
         .value()
         .to_string();
-    let session = state.sessions.get(&id)?;
+    let session = state.sessions.get(&id, state.node.now().unix_timestamp())?;
     // The account as it is now: removed users are logged out, roles follow changes.
     match comity_node::accounts::user(&**state.node.store(), &session.user) {
         Ok(Some(account)) => Some(User {
@@ -228,14 +228,15 @@ pub async fn remember_language(request: Request, next: Next) -> Response {
     response
 }
 
-/// Headers every dashboard page carries: no framing, no sniffing, no script.
+/// Headers every dashboard page carries: no framing, no sniffing, no script
+/// but this site's own (`/static/times.js`).
 pub async fn security_headers(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
     for (name, value) in [
         (
             header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ),
         (header::X_FRAME_OPTIONS, "DENY"),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),

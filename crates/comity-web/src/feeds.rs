@@ -411,7 +411,7 @@ fn liaison_entry(
         let cc: Vec<String> = s.cc.iter().map(liaison::display_addressee).collect();
         summary.push_str(&format!(" (cc {})", cc.join(", ")));
     }
-    if let Some(deadline) = liaison::deadline(s) {
+    if let Some(deadline) = liaison::earliest_deadline(s) {
         summary.push_str(&format!("; deadline {deadline}"));
     }
     summary.push('.');
@@ -688,7 +688,8 @@ fn liaison_event(
     doc: &PublicDoc,
     s: &proto::LiaisonStatement,
 ) -> Option<Event> {
-    let deadline = liaison::deadline(s)?;
+    // The earliest any recipient has (its own, else the statement's).
+    let deadline = liaison::earliest_deadline(s)?;
     let purpose = liaison::needs_deadline(s).unwrap_or_else(|| liaison::purpose(s));
     let purpose = liaison::purpose_name(purpose);
     let to: Vec<String> = s.to.iter().map(liaison::display_addressee).collect();

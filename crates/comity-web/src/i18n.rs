@@ -117,6 +117,14 @@ impl Lang {
         LOCALES.lookup_with_args(&self.langid(), key, &args)
     }
 
+    /// The message `key` for the number `n` (`$n`), in this language's
+    /// plural form for it ("1 minute", "3 минуты", "يومين").
+    pub fn tn(self, key: &str, n: i64) -> String {
+        let args: HashMap<Cow<'static, str>, FluentValue> =
+            HashMap::from([(Cow::Borrowed("n"), FluentValue::from(n))]);
+        LOCALES.lookup_with_args(&self.langid(), key, &args)
+    }
+
     /// The name of a language tag, in this language when it is one of the
     /// six, else the tag itself.
     pub fn language_name(self, tag: &str) -> String {

@@ -26,6 +26,7 @@
 //!   handlers run store work off the async workers;
 //! - `templates`: the pages' HTML, checked at compile time by maud, with the
 //!   stable element ids browser tests drive;
+//! - `times`: "3 minutes ago" and dates in each language;
 //! - `i18n`: the interface in the six UN languages, from Fluent catalogues in
 //!   `locales/<lang>/`.
 //!
@@ -33,8 +34,11 @@
 //!
 //! - Pages are rendered on the server and need no JavaScript; each is well
 //!   under 100 KB with its one small stylesheet, for phones and slow links.
-//! - Sessions live in memory (see `auth`): a restart logs people out, and no
-//!   session secret is ever written to disk or replicated.
+//!   Times are written in the reader's language and relative to now
+//!   (`times`); one small script, where it runs, shows their exact instant
+//!   in the reader's own time zone. Lists come in pages (`?page=`, `?per=`).
+//! - Sessions are kept in the node's store too (see `auth`), under the hash
+//!   of their id, so a restart logs nobody out; they are never replicated.
 //! - `public_pages = true` shows public entries read-only to anyone;
 //!   otherwise every dashboard page but the login page and the stylesheet
 //!   redirects to `/login`. The feeds, API and metrics routers decide their
@@ -52,6 +56,7 @@ mod i18n;
 mod model;
 mod pages;
 mod templates;
+mod times;
 
 use axum::{
     Router,
@@ -84,7 +89,10 @@ pub(crate) struct AppState {
 pub fn router(node: Arc<Node>) -> Router {
     let state = AppState {
         node: node.clone(),
-        sessions: Arc::new(auth::Sessions::default()),
+        sessions: Arc::new(auth::Sessions::stored(
+            node.store().clone(),
+            node.now().unix_timestamp(),
+        )),
         limiter: Arc::new(auth::RateLimiter::default()),
     };
     let api = api::router(node.clone())

@@ -139,3 +139,88 @@ pub struct DraftRow {
     pub approved_by: Option<String>,
     pub posted_seq: Option<u64>,
 }
+
+/// `?page=` and `?per=` of a list page, read leniently: anything that is not
+/// a number is the default (page 1, [`Pager::PER_PAGE`] rows).
+#[derive(Debug, Default, Deserialize)]
+pub struct PageQuery {
+    #[serde(default)]
+    pub page: String,
+    #[serde(default)]
+    pub per: String,
+}
+
+/// One page of a list: which rows it shows, of how many.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pager {
+    /// 1-based, at most [`Pager::pages`].
+    pub page: usize,
+    pub per: usize,
+    pub total: usize,
+}
+
+impl Pager {
+    /// Rows on a page unless `?per=` says otherwise.
+    pub const PER_PAGE: usize = 50;
+    /// The most `?per=` may ask for.
+    pub const MAX_PER_PAGE: usize = 500;
+
+    /// The page asked for, within the list's pages.
+    pub fn new(q: &PageQuery, total: usize) -> Self {
+        let per = q
+            .per
+            .trim()
+            .parse::<usize>()
+            .unwrap_or(Self::PER_PAGE)
+            .clamp(1, Self::MAX_PER_PAGE);
+        let pages = total.div_ceil(per).max(1);
+        let page = q.page.trim().parse::<usize>().unwrap_or(1).clamp(1, pages);
+        Self { page, per, total }
+    }
+
+    pub fn pages(&self) -> usize {
+        self.total.div_ceil(self.per).max(1)
+    }
+
+    /// This page's rows of `rows` (the whole list).
+    pub fn slice<'a, T>(&self, rows: &'a [T]) -> &'a [T] {
+        let start = (self.page - 1).saturating_mul(self.per).min(rows.len());
+        let end = start.saturating_add(self.per).min(rows.len());
+        &rows[start..end]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(page: &str, per: &str) -> PageQuery {
+        PageQuery {
+            page: page.into(),
+            per: per.into(),
+        }
+    }
+
+    #[test]
+    fn pages_cut_the_list_and_stay_within_it() {
+        let rows: Vec<u32> = (0..7).collect();
+        let p = Pager::new(&q("2", "3"), rows.len());
+        assert_eq!((p.page, p.pages()), (2, 3));
+        assert_eq!(p.slice(&rows), &[3, 4, 5]);
+        assert_eq!(Pager::new(&q("3", "3"), 7).slice(&rows), &[6]);
+        // Past the end: the last page; nonsense: the first.
+        assert_eq!(Pager::new(&q("99", "3"), 7).page, 3);
+        assert_eq!(Pager::new(&q("abc", "x"), 7).per, Pager::PER_PAGE);
+        assert_eq!(
+            Pager::new(&q("0", "0"), 7),
+            Pager {
+                page: 1,
+                per: 1,
+                total: 7
+            }
+        );
+        // An empty list has one, empty, page.
+        let none: [u32; 0] = [];
+        assert_eq!(Pager::new(&q("", ""), 0).slice(&none), &none);
+    }
+}

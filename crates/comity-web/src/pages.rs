@@ -7,7 +7,7 @@ use crate::{
     AppState, actions,
     ctx::{OrPage, PageError, gate, remember_language, security_headers},
     edge,
-    model::{ConsultationFilter, Cosigned, Ctx, DraftRow, FederationRow, Tab},
+    model::{ConsultationFilter, Cosigned, Ctx, DraftRow, FederationRow, PageQuery, Pager, Tab},
     templates,
 };
 use axum::{
@@ -30,7 +30,8 @@ use std::collections::{BTreeSet, HashMap};
 pub fn router(state: AppState) -> Router {
     let open = Router::new()
         .route("/login", get(actions::login_page).post(actions::login))
-        .route("/static/style.css", get(stylesheet));
+        .route("/static/style.css", get(stylesheet))
+        .route("/static/times.js", get(times_script));
     let gated = Router::new()
         .route("/", get(|| async { Redirect::to("/consultations") }))
         .route("/federation", get(federation))
@@ -83,6 +84,17 @@ async fn stylesheet() -> Response {
         .into_response()
 }
 
+async fn times_script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        templates::TIMES_SCRIPT,
+    )
+        .into_response()
+}
+
 fn org_arg(ctx: &Ctx, text: &str) -> Result<OrgId, PageError> {
     OrgId::new(text).map_err(|e| ctx.error(StatusCode::NOT_FOUND, e.to_string()))
 }
@@ -102,7 +114,7 @@ fn checkpoint_cells(node: &Node, org: &OrgId) -> Result<(Option<u64>, Vec<Cosign
     Ok((size, cosigners))
 }
 
-async fn federation(ctx: Ctx) -> Result<Markup, PageError> {
+async fn federation(ctx: Ctx, Query(pq): Query<PageQuery>) -> Result<Markup, PageError> {
     let node = &ctx.node;
     let reader = ctx.reader();
     let mut views = node.peer_table().views();
@@ -171,12 +183,14 @@ async fn federation(ctx: Ctx) -> Result<Markup, PageError> {
             cosigners,
         });
     }
-    Ok(templates::federation(&ctx, &rows))
+    let paging = Pager::new(&pq, rows.len());
+    Ok(templates::federation(&ctx, paging.slice(&rows), &paging))
 }
 
 async fn consultations(
     ctx: Ctx,
     Query(filter): Query<ConsultationFilter>,
+    Query(pq): Query<PageQuery>,
 ) -> Result<Markup, PageError> {
     let node = &ctx.node;
     // A phase that names none matches nothing.
@@ -212,10 +226,12 @@ async fn consultations(
     let topics: BTreeSet<String> = all.iter().flat_map(|c| c.topics.clone()).collect();
     let mut orgs: BTreeSet<String> = node.follows().iter().map(ToString::to_string).collect();
     orgs.insert(node.org().to_string());
+    let paging = Pager::new(&pq, list.len());
     Ok(templates::consultations(
         &ctx,
         &filter,
-        &list,
+        paging.slice(&list),
+        &paging,
         &orgs.into_iter().collect::<Vec<_>>(),
         &topics.into_iter().collect::<Vec<_>>(),
     ))
@@ -246,7 +262,11 @@ pub struct LiaisonsQuery {
     pub which: String,
 }
 
-async fn liaisons(ctx: Ctx, Query(q): Query<LiaisonsQuery>) -> Result<Markup, PageError> {
+async fn liaisons(
+    ctx: Ctx,
+    Query(q): Query<LiaisonsQuery>,
+    Query(pq): Query<PageQuery>,
+) -> Result<Markup, PageError> {
     use prost::Message;
     let tab = Tab::parse(&q.which);
     if tab == Tab::Drafts {
@@ -272,7 +292,8 @@ async fn liaisons(ctx: Ctx, Query(q): Query<LiaisonsQuery>) -> Result<Markup, Pa
             });
         }
         drafts.sort_by_key(|d| d.posted_seq.is_some());
-        return Ok(templates::liaisons(&ctx, tab, &[], &drafts));
+        let paging = Pager::new(&pq, 0);
+        return Ok(templates::liaisons(&ctx, tab, &[], &paging, &drafts));
     }
     let which = match tab {
         Tab::Outbox => LiaisonBox::Outbox,
@@ -284,7 +305,14 @@ async fn liaisons(ctx: Ctx, Query(q): Query<LiaisonsQuery>) -> Result<Markup, Pa
     let list = edge::blocking(&ctx.node, move |node| node.list_liaisons_for(which, reader))
         .await
         .or_page(&ctx)?;
-    Ok(templates::liaisons(&ctx, tab, &list, &[]))
+    let paging = Pager::new(&pq, list.len());
+    Ok(templates::liaisons(
+        &ctx,
+        tab,
+        paging.slice(&list),
+        &paging,
+        &[],
+    ))
 }
 
 async fn new_liaison(ctx: Ctx) -> Result<Markup, PageError> {

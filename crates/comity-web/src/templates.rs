@@ -1,5 +1,6 @@
 //! The dashboard's HTML, written with maud: checked at compile time,
-//! escaped by default, no JavaScript. Every string a person reads comes from
+//! escaped by default; the only script (`times.js`) is an optional touch
+//! on times. Every string a person reads comes from
 //! the Fluent catalogues; documents are shown in the reader's language when
 //! they have it, else in their own with a note.
 //!
@@ -38,7 +39,9 @@
 //!   `#liaison-body`, `#liaison-lang`, `#liaison-restricted`,
 //!   `#liaison-identifiers`, `#liaison-submit`;
 //! - a liaison: `#liaison`, `#liaison-state`, `#in-reply-to`, `#replies`,
-//!   `#recipients-table` (rows `tr[data-org]`), `#ack-form`, `#ack-status`,
+//!   `#recipients-table` (rows `tr[data-org]`, each with its own
+//!   `td.deadline`, receipts `.receipt`, the
+//!   reply that took the action `a.receipt-reply[data-uuid]`), `#ack-form`, `#ack-status`,
 //!   `#ack-note`, `#ack-submit`, `#reply-form`, `#reply-title`,
 //!   `#reply-body`, `#reply-submit`;
 //! - every page also: `#search-form`, `#search-q`, `#search-submit`;
@@ -49,7 +52,8 @@
 
 use crate::{
     i18n::{Lang, pick},
-    model::{ConsultationFilter, Ctx, DraftRow, FederationRow, Tab, User},
+    model::{ConsultationFilter, Ctx, DraftRow, FederationRow, Pager, Tab, User},
+    times,
 };
 use axum::http::StatusCode;
 use comity_core::{Hash, OrgId, dates, proto};
@@ -57,6 +61,8 @@ use comity_node::{accounts::Role, words};
 use maud::{DOCTYPE, Markup, html};
 
 pub const STYLESHEET: &str = include_str!("style.css");
+/// The one script: exact times in the reader's zone (see `times`).
+pub const TIMES_SCRIPT: &str = include_str!("times.js");
 
 /// What the frame of a page needs.
 struct Chrome<'a> {
@@ -89,6 +95,7 @@ fn layout(c: &Chrome<'_>, title: &str, body: Markup) -> Markup {
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · " (c.org) " · Comity" }
                 link rel="stylesheet" href="/static/style.css";
+                script src="/static/times.js" defer {}
             }
             body {
                 header {
@@ -198,14 +205,90 @@ fn csrf(ctx: &Ctx) -> Markup {
     html! { input type="hidden" name="csrf" value=(ctx.csrf()); }
 }
 
-fn when(t: Option<&prost_types::Timestamp>) -> String {
-    t.map(dates::format_day_or_time).unwrap_or_default()
+/// When something happened: "3 minutes ago", the exact instant on hover.
+fn time_el(ctx: &Ctx, t: Option<&prost_types::Timestamp>) -> Markup {
+    match t.and_then(dates::from_timestamp) {
+        Some(t) => ago(ctx, t),
+        None => html! { "—" },
+    }
 }
 
-fn time_el(t: Option<&prost_types::Timestamp>) -> Markup {
-    match t {
-        Some(ts) => html! { time datetime=(dates::format_timestamp(ts)) { (when(Some(ts))) } },
+fn ago(ctx: &Ctx, t: time::OffsetDateTime) -> Markup {
+    html! {
+        time datetime=(times::machine(t)) title=(times::exact(ctx.lang, t)) {
+            (times::relative(ctx.lang, ctx.node.now(), t))
+        }
+    }
+}
+
+/// When something opens or closes: the day as it was written ("30 June
+/// 2099 (AoE)", or the exact instant), and how far off it is.
+fn date_el(ctx: &Ctx, t: Option<&prost_types::Timestamp>) -> Markup {
+    match t.and_then(dates::from_timestamp) {
+        Some(t) => html! {
+            time datetime=(times::machine(t)) title=(times::exact(ctx.lang, t)) {
+                (times::day_or_exact(ctx.lang, t))
+            }
+            " " span.note.relative { "(" (times::relative(ctx.lang, ctx.node.now(), t)) ")" }
+        },
         None => html! { "—" },
+    }
+}
+
+/// A statement's deadline as [`comity_core::dates::Deadline`] writes it
+/// ("2027-03-31 (AoE)"), in the reader's words, with the time left until
+/// it ends. Anything else is shown as written.
+fn deadline_el(ctx: &Ctx, written: &str) -> Markup {
+    if written.is_empty() {
+        return html! { "—" };
+    }
+    let parsed = written.split_once(" (").and_then(|(date, zone)| {
+        let zone = zone.strip_suffix(')')?;
+        let zone = if zone == "AoE" { "" } else { zone };
+        dates::Deadline::parse(date, zone).ok()
+    });
+    match parsed {
+        Some(d) => {
+            let ends = d.ends_at();
+            html! {
+                time datetime=(times::machine(ends)) title=(times::exact(ctx.lang, ends)) {
+                    (times::day_in_zone(ctx.lang, d.date, d.zone))
+                }
+                " " span.note.relative { "(" (times::relative(ctx.lang, ctx.node.now(), ends)) ")" }
+            }
+        }
+        None => html! { (written) },
+    }
+}
+
+/// The links between the pages of a list (`#pager`: `#page-prev`,
+/// `#page-info`, `#page-next`), keeping the page's other parameters; nothing
+/// when the list fits on one page.
+fn pager(ctx: &Ctx, pager: &Pager) -> Markup {
+    if pager.pages() <= 1 {
+        return html! {};
+    }
+    let kept: Vec<&str> = ctx
+        .query
+        .split('&')
+        .filter(|kv| !kv.is_empty() && !kv.starts_with("page="))
+        .collect();
+    let link = |page: usize| {
+        let mut query = kept.clone();
+        let page = format!("page={page}");
+        query.push(&page);
+        format!("{}?{}", ctx.path, query.join("&"))
+    };
+    html! {
+        nav #pager .pager {
+            @if pager.page > 1 { a #page-prev rel="prev" href=(link(pager.page - 1)) { (ctx.t("page-prev")) } " " }
+            span #page-info { (ctx.ta("page-info", &[
+                ("page", pager.page.to_string()),
+                ("pages", pager.pages().to_string()),
+                ("total", pager.total.to_string()),
+            ])) }
+            @if pager.page < pager.pages() { " " a #page-next rel="next" href=(link(pager.page + 1)) { (ctx.t("page-next")) } }
+        }
     }
 }
 
@@ -318,7 +401,7 @@ pub fn login(ctx: &Ctx, token: &str, next: &str, error: Option<&str>) -> Markup 
     )
 }
 
-pub fn federation(ctx: &Ctx, rows: &[FederationRow]) -> Markup {
+pub fn federation(ctx: &Ctx, rows: &[FederationRow], paging: &Pager) -> Markup {
     page(
         ctx,
         &ctx.t("federation-title"),
@@ -370,8 +453,7 @@ pub fn federation(ctx: &Ctx, rows: &[FederationRow]) -> Markup {
                             td {
                                 @if let Some(e) = &row.last_error { span.error { (e) } }
                                 @if let Some(t) = row.last_contact {
-                                    div.note { (ctx.t("last-contact")) " "
-                                        (t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()) }
+                                    div.note.last-contact { (ctx.t("last-contact")) " " (ago(ctx, t)) }
                                 }
                             }
                             td.checkpoint {
@@ -381,10 +463,7 @@ pub fn federation(ctx: &Ctx, rows: &[FederationRow]) -> Markup {
                                 }
                                 @for (cosigner, size, at) in &row.cosigners {
                                     div.note data-cosigner=(cosigner) {
-                                        (ctx.ta("checkpoint-cosigned", &[
-                                            ("org", cosigner.clone()),
-                                            ("time", at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()),
-                                        ]))
+                                        (ctx.ta("checkpoint-cosigned", &[("org", cosigner.clone())])) " " (ago(ctx, *at))
                                         " (" (ctx.ta("checkpoint-size", &[("size", size.to_string())])) ")"
                                     }
                                 }
@@ -393,6 +472,7 @@ pub fn federation(ctx: &Ctx, rows: &[FederationRow]) -> Markup {
                     }
                 }
             } }
+            (pager(ctx, paging))
         },
     )
 }
@@ -410,6 +490,7 @@ pub fn consultations(
     ctx: &Ctx,
     filter: &ConsultationFilter,
     list: &[proto::ConsultationSummary],
+    paging: &Pager,
     orgs: &[String],
     topics: &[String],
 ) -> Markup {
@@ -464,13 +545,14 @@ pub fn consultations(
                             td { a href=(format!("/consultations/{}/{}", c.origin, c.uuid)) { (title_of(ctx, &c.title)) } }
                             td { (c.origin) }
                             td { (c.topics.join(", ")) }
-                            td { (time_el(c.closes_at.as_ref())) }
+                            td { (date_el(ctx, c.closes_at.as_ref())) }
                             td { (status_label(ctx, words::phase(c.phase()))) }
                             td { (c.responses) }
                         }
                     }
                 }
             } }
+            (pager(ctx, paging))
         },
     )
 }
@@ -555,10 +637,10 @@ pub fn consultation(ctx: &Ctx, origin: &OrgId, view: &proto::ConsultationView) -
                 dl {
                     dt { (ctx.t("col-organisation")) } dd { (origin) }
                     dt { (ctx.t("col-status")) } dd #consultation-status { (status_label(ctx, words::phase(summary.phase()))) }
-                    dt { (ctx.t("field-opens")) } dd { (time_el(c.opens_at.as_ref())) }
-                    dt { (ctx.t("field-closes")) } dd { (time_el(c.closes_at.as_ref())) }
+                    dt { (ctx.t("field-opens")) } dd { (date_el(ctx, c.opens_at.as_ref())) }
+                    dt { (ctx.t("field-closes")) } dd { (date_el(ctx, c.closes_at.as_ref())) }
                     @if c.reply_closes_at.is_some() {
-                        dt { (ctx.t("field-reply-closes")) } dd { (time_el(c.reply_closes_at.as_ref())) }
+                        dt { (ctx.t("field-reply-closes")) } dd { (date_el(ctx, c.reply_closes_at.as_ref())) }
                     }
                     dt { (ctx.t("col-topics")) } dd { (c.topics.join(", ")) }
                     dt { (ctx.t("col-revision")) } dd { (c.revision) }
@@ -593,7 +675,7 @@ pub fn consultation(ctx: &Ctx, origin: &OrgId, view: &proto::ConsultationView) -
                 div.scroll { table #revisions-table {
                     thead { tr { th { (ctx.t("col-revision")) } th { (ctx.t("col-published")) } th { (ctx.t("col-closes")) } th { (ctx.t("col-status")) } th { (ctx.t("col-entry")) } } }
                     tbody { @for r in &view.revisions {
-                        tr { td { (r.revision) } td { (time_el(r.created_at.as_ref())) } td { (time_el(r.closes_at.as_ref())) } td { (status_label(ctx, words::phase(r.phase()))) } td { code { (r.seq) } } }
+                        tr { td { (r.revision) } td { (time_el(ctx, r.created_at.as_ref())) } td { (date_el(ctx, r.closes_at.as_ref())) } td { (status_label(ctx, words::phase(r.phase()))) } td { code { (r.seq) } } }
                     } }
                 } }
                 h2 #responses { (ctx.t("responses")) " (" (view.responses.len()) ")" }
@@ -606,7 +688,7 @@ pub fn consultation(ctx: &Ctx, origin: &OrgId, view: &proto::ConsultationView) -
                                 td { (r.origin) @if !r.on_behalf_of.is_empty() { br; span.note { (r.on_behalf_of) } } }
                                 td { (group_label(ctx, words::stakeholder_group(r.stakeholder_group()))) }
                                 td { @if r.region == "unspecified" { (ctx.t("sg-unspecified")) } @else { (r.region) } }
-                                td { (time_el(r.created_at.as_ref())) @if r.late { " " span.badge.late { (ctx.t("late")) } } }
+                                td { (time_el(ctx, r.created_at.as_ref())) @if r.late { " " span.badge.late { (ctx.t("late")) } } }
                                 td {
                                     (doc_text(ctx, &r.text, "text"))
                                     @for a in &r.attachments { div { (attachment_link(a)) } }
@@ -670,9 +752,9 @@ fn liaison_row(ctx: &Ctx, l: &proto::LiaisonSummary) -> Markup {
             td { (l.origin) @if !l.from.is_empty() { br; span.note { (l.from.join(", ")) } } }
             td { (l.to.join(", ")) @if !l.cc.is_empty() { br; span.note { (ctx.t("cc")) ": " (l.cc.join(", ")) } } }
             td { (purpose_label(ctx, words::purpose(l.purpose()))) }
-            td { (l.deadline) @if l.overdue { " " span.badge.overdue { (ctx.t("overdue")) } } }
+            td { (deadline_el(ctx, &l.deadline)) @if l.overdue { " " span.badge.overdue { (ctx.t("overdue")) } } }
             td { (state_label(ctx, words::action_state(l.action_state()))) }
-            td { (time_el(l.created_at.as_ref())) }
+            td { (time_el(ctx, l.created_at.as_ref())) }
         }
     }
 }
@@ -681,6 +763,7 @@ pub fn liaisons(
     ctx: &Ctx,
     tab: Tab,
     list: &[proto::LiaisonSummary],
+    paging: &Pager,
     drafts: &[DraftRow],
 ) -> Markup {
     page(
@@ -735,6 +818,7 @@ pub fn liaisons(
                     thead { tr { th { (ctx.t("col-title")) } th { (ctx.t("col-from")) } th { (ctx.t("col-to")) } th { (ctx.t("col-purpose")) } th { (ctx.t("col-deadline")) } th { (ctx.t("col-state")) } th { (ctx.t("col-published")) } } }
                     tbody { @for l in list { (liaison_row(ctx, l)) } }
                 } }
+                (pager(ctx, paging))
             }
         },
     )
@@ -757,7 +841,7 @@ pub fn new_liaison(ctx: &Ctx) -> Markup {
                 }
                 label { (ctx.t("col-to")) input #liaison-to name="to" required placeholder="itu/itu-t/sg17, icann"; }
                 label { (ctx.t("cc")) input #liaison-cc name="cc"; }
-                p.note { (ctx.t("recipients-note")) }
+                p.note { (ctx.t("recipients-note")) " " (ctx.t("recipients-own-note")) }
                 label { (ctx.t("col-purpose"))
                     select #liaison-purpose name="purpose" {
                         @for p in ["action", "comment", "information"] { option value=(p) { (purpose_label(ctx, p)) } }
@@ -795,9 +879,9 @@ pub fn liaison(ctx: &Ctx, origin: &OrgId, uuid: &str, view: &proto::LiaisonView)
                     dt { (ctx.t("col-to")) } dd { (summary.to.join(", ")) }
                     @if !summary.cc.is_empty() { dt { (ctx.t("cc")) } dd { (summary.cc.join(", ")) } }
                     dt { (ctx.t("col-purpose")) } dd { (purpose_label(ctx, words::purpose(summary.purpose()))) }
-                    dt { (ctx.t("col-deadline")) } dd { @if summary.deadline.is_empty() { "—" } @else { (summary.deadline) } @if summary.overdue { " " span.badge.overdue { (ctx.t("overdue")) } } }
+                    dt { (ctx.t("col-deadline")) } dd #liaison-deadline-shown { (deadline_el(ctx, &summary.deadline)) @if summary.overdue { " " span.badge.overdue { (ctx.t("overdue")) } } }
                     dt { (ctx.t("col-state")) } dd #liaison-state { (state_label(ctx, words::action_state(summary.action_state()))) }
-                    dt { (ctx.t("col-published")) } dd { (time_el(summary.created_at.as_ref())) }
+                    dt { (ctx.t("col-published")) } dd { (time_el(ctx, summary.created_at.as_ref())) }
                     @if !s.other_identifiers.is_empty() { dt { (ctx.t("field-identifiers")) } dd { (s.other_identifiers.join(", ")) } }
                     @for c in &s.contacts {
                         dt { (ctx.t("field-contact")) " (" (c.role) ")" } dd { (c.name) " " (c.email) }
@@ -820,14 +904,21 @@ pub fn liaison(ctx: &Ctx, origin: &OrgId, uuid: &str, view: &proto::LiaisonView)
                 }
                 h2 #recipients { (ctx.t("recipients")) }
                 div.scroll { table #recipients-table {
-                    thead { tr { th { (ctx.t("col-organisation")) } th { (ctx.t("col-purpose")) } th { (ctx.t("col-state")) } th { (ctx.t("receipts")) } } }
+                    thead { tr { th { (ctx.t("col-organisation")) } th { (ctx.t("col-purpose")) } th { (ctx.t("col-deadline")) } th { (ctx.t("col-state")) } th { (ctx.t("receipts")) } } }
                     tbody { @for r in &view.recipients {
                         tr.overdue[r.overdue] data-org=(r.org) {
                             td { (r.org) @if !r.group.is_empty() { "/" (r.group) } @if r.cc { " " span.badge { (ctx.t("cc")) } } }
                             td { (purpose_label(ctx, words::purpose(r.purpose()))) }
+                            td.deadline { (deadline_el(ctx, &r.deadline)) }
                             td.action-state { (state_label(ctx, words::action_state(r.action_state()))) @if r.overdue { " " span.badge.overdue { (ctx.t("overdue")) } } }
                             td { @for rc in &r.receipts {
-                                div { (state_label(ctx, words::receipt(rc.status()))) " · " (time_el(rc.created_at.as_ref()))
+                                div.receipt data-seq=(rc.seq) { (state_label(ctx, words::receipt(rc.status()))) " · " (time_el(ctx, rc.created_at.as_ref()))
+                                    @if let Some(reply) = &rc.reply {
+                                        " · " (ctx.t("receipt-by-reply")) " "
+                                        a.receipt-reply href=(format!("/liaisons/{}/{}", reply.origin, reply.uuid)) data-uuid=(reply.uuid) {
+                                            (view.replies.iter().find(|r| r.uuid == reply.uuid).map_or(reply.uuid.as_str(), |r| r.title.as_str()))
+                                        }
+                                    }
                                     @if !rc.note.is_empty() { br; span.note { (rc.note) } } }
                             } }
                         }
@@ -836,7 +927,7 @@ pub fn liaison(ctx: &Ctx, origin: &OrgId, uuid: &str, view: &proto::LiaisonView)
                 h2 { (ctx.t("replies")) }
                 @if view.replies.is_empty() { p.note { (ctx.t("none")) } }
                 ul #replies { @for r in &view.replies {
-                    li { a href=(format!("/liaisons/{}/{}", r.origin, r.uuid)) { (r.title) } " — " (r.origin) " · " (time_el(r.created_at.as_ref())) }
+                    li { a href=(format!("/liaisons/{}/{}", r.origin, r.uuid)) { (r.title) } " — " (r.origin) " · " (time_el(ctx, r.created_at.as_ref())) }
                 } }
                 @if addressed && ctx.can(Role::Editor) {
                     h2 { (ctx.t("acknowledge")) }
@@ -856,7 +947,7 @@ pub fn liaison(ctx: &Ctx, origin: &OrgId, uuid: &str, view: &proto::LiaisonView)
                         label { (ctx.t("field-title")) input #reply-title name="title" placeholder=(format!("Re: {}", s.title)); }
                         label { (ctx.t("field-language")) select name="lang" { (language_options(ctx, ctx.lang.code())) } }
                         label { (ctx.t("field-body")) textarea #reply-body name="body" required {} }
-                        p.note { (ctx.t("reply-note")) }
+                        p.note { (ctx.t("reply-note")) " " (ctx.ta("reply-action-note", &[("org", ctx.node.org().to_string())])) }
                         button #reply-submit type="submit" { (ctx.t("draft-save")) }
                     }
                 }

@@ -122,10 +122,12 @@ async fn world() -> World {
             to: vec![proto::Recipient {
                 to: "itu".into(),
                 purpose: 0,
+                ..Default::default()
             }],
             cc: vec![proto::Recipient {
                 to: "icann".into(),
                 purpose: 0,
+                ..Default::default()
             }],
             purpose: proto::LiaisonPurpose::Action as i32,
             deadline: "2027-02-28".into(),
@@ -140,6 +142,7 @@ async fn world() -> World {
             to: vec![proto::Recipient {
                 to: "itu".into(),
                 purpose: 0,
+                ..Default::default()
             }],
             purpose: proto::LiaisonPurpose::Comment as i32,
             deadline: "2027-02-20".into(),
@@ -457,7 +460,7 @@ async fn a_liaison_is_shown_with_recipients_and_receipts() {
     );
     assert_eq!(
         statement["to"],
-        serde_json::json!([{"org": "itu", "group": null, "purpose": null}])
+        serde_json::json!([{"org": "itu", "group": null, "purpose": null, "deadline": null}])
     );
     assert_eq!(statement["body"]["value"], "Please review.");
     let recipients = view["recipients"].as_array().unwrap();

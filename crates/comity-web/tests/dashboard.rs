@@ -518,7 +518,10 @@ async fn a_consultation_published_through_the_form_is_listed() {
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     let page = text(send(&app, get(&location, &cookie)).await).await;
     assert!(page.contains("We support the review."));
-    assert!(page.contains("2100-01-31"), "the extension shows");
+    assert!(
+        page.contains("31 January 2100 (AoE)"),
+        "the extension shows"
+    );
     assert!(page.contains("id=\"participation-group\""));
     assert!(page.contains("Technical and academic community"));
 
@@ -545,6 +548,7 @@ async fn liaison_between(ietf: &Arc<Node>) -> (Arc<Node>, String) {
             to: vec![proto::Recipient {
                 to: "ietf".into(),
                 purpose: 0,
+                ..Default::default()
             }],
             purpose: proto::LiaisonPurpose::Action as i32,
             deadline: "2099-06-30".into(),
@@ -1115,4 +1119,56 @@ async fn the_federation_page_shows_reach_and_who_dialled() {
         // The peer, never connected either way.
         assert!(html.contains("data-dialled=\"none\""), "{html}");
     }
+}
+
+/// Issue 15: sessions are stored with the node's data, so a restart of the
+/// dashboard logs nobody out; logout and expiry end them for good.
+#[tokio::test]
+async fn sessions_survive_a_restart_until_logout_or_expiry() {
+    let clock = Arc::new(comity_node::clock::ManualClock::new(
+        time::OffsetDateTime::now_utc(),
+    ));
+    let itu = Node::with_options(
+        Config::new(org("itu"), "ITU (test)", "127.0.0.1:0".parse().unwrap()),
+        IdentityKey::generate(),
+        Arc::new(MemStore::new()),
+        comity_node::node::NodeOptions {
+            clock: clock.clone(),
+            key_files: None,
+            api_tokens: None,
+            search_dir: None,
+        },
+    )
+    .unwrap();
+    accounts::add_user(&**itu.store(), "eddie", accounts::Role::Editor, PASSWORD, 0).unwrap();
+    let signed_in = |response: Response<Body>| {
+        assert_eq!(response.status(), StatusCode::OK, "not sent to /login");
+    };
+    let app = comity_web::router(itu.clone());
+    let (cookie, csrf) = login(&app, "eddie").await;
+
+    // A restart: a new dashboard over the same store knows the session,
+    // and its CSRF token.
+    let restarted = comity_web::router(itu.clone());
+    signed_in(send(&restarted, get("/liaisons", &cookie)).await);
+    let html = text(send(&restarted, get("/consultations", &cookie)).await).await;
+    assert_eq!(csrf_in(&html), csrf);
+
+    // Used within the 12 hours, it lives on; 12 hours unused, it is gone,
+    // after another restart too.
+    clock.advance(time::Duration::hours(11));
+    signed_in(send(&comity_web::router(itu.clone()), get("/liaisons", &cookie)).await);
+    clock.advance(time::Duration::hours(12));
+    let expired = send(&comity_web::router(itu.clone()), get("/liaisons", &cookie)).await;
+    assert_eq!(expired.status(), StatusCode::SEE_OTHER);
+    assert!(itu.store().records("web-sessions", b"").unwrap().is_empty());
+
+    // Logout ends a session for every later restart.
+    let (cookie, csrf) = login(&app, "eddie").await;
+    assert_eq!(itu.store().records("web-sessions", b"").unwrap().len(), 1);
+    let out = send(&restarted, post("/logout", &cookie, &[("csrf", &csrf)])).await;
+    assert_eq!(out.status(), StatusCode::SEE_OTHER);
+    assert!(itu.store().records("web-sessions", b"").unwrap().is_empty());
+    let after = send(&comity_web::router(itu.clone()), get("/liaisons", &cookie)).await;
+    assert_eq!(after.status(), StatusCode::SEE_OTHER);
 }

@@ -109,6 +109,7 @@ async fn world() -> World {
             to: vec![proto::Recipient {
                 to: "itu".into(),
                 purpose: 0,
+                ..Default::default()
             }],
             purpose: proto::LiaisonPurpose::Action as i32,
             deadline: "2027-02-28".into(),
@@ -123,6 +124,7 @@ async fn world() -> World {
             to: vec![proto::Recipient {
                 to: "itu".into(),
                 purpose: 0,
+                ..Default::default()
             }],
             purpose: proto::LiaisonPurpose::Comment as i32,
             deadline: "2027-02-20 +02:00".into(),

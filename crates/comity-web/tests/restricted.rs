@@ -225,6 +225,7 @@ async fn world() -> World {
             to: vec![proto::Recipient {
                 to: "ietf".into(),
                 purpose: 0,
+                ..Default::default()
             }],
             purpose: proto::LiaisonPurpose::Action as i32,
             deadline: "2027-02-28".into(),
@@ -241,6 +242,7 @@ async fn world() -> World {
             to: vec![proto::Recipient {
                 to: "ietf".into(),
                 purpose: 0,
+                ..Default::default()
             }],
             purpose: proto::LiaisonPurpose::Comment as i32,
             deadline: "2027-02-20".into(),
@@ -273,6 +275,7 @@ async fn world() -> World {
             liaison: doc_ref("itu", &public_statement),
             status: proto::ReceiptStatus::Received as i32,
             note: "SECRET-NOTE on the receipt".into(),
+            reply: None,
         }),
         Audience::Restricted(vec![org("itu")]),
     )

@@ -314,6 +314,7 @@ async fn run(case: Case) {
         to: vec![proto::Recipient {
             to: "icann".into(),
             purpose: 0,
+            ..Default::default()
         }],
         purpose: proto::LiaisonPurpose::Action as i32,
         deadline: written.trim().to_string(),

@@ -3,7 +3,11 @@
 //! real: its own data directory, key, TLS port, local API socket and
 //! dashboard; they peer reciprocally, and one organisation is reached only
 //! through relays. `comity status --data <dir>` works against any of them.
+//! One organisation's notifier (W3C's, or the first's) e-mails a mailbox
+//! inside the demo (`mail`), which prints each mail as it arrives: the
+//! reminders a secretariat would get.
 
+mod mail;
 mod orgs;
 mod samples;
 
@@ -85,10 +89,35 @@ fn endpoint_between(from: &str, to: &str) -> bool {
     !relayed(from, to) && !relayed(to, from)
 }
 
+/// The organisation whose notifier mails the demo's mailbox: W3C is asked
+/// for comment by a near deadline in the samples, so a reminder comes at once.
+const MAILED: &str = "w3c";
+
+/// Mail from `org`'s notifier to the demo's mailbox on `port` (set at every
+/// start: the mailbox's port is new each time).
+fn mail_to_sink(config: &mut Config, port: u16) {
+    let org = config.org.clone();
+    config.notifications.email = Some(comity_node::config::EmailConfig {
+        smtp_host: "127.0.0.1".into(),
+        smtp_port: port,
+        security: "none".into(),
+        username: None,
+        password: None,
+        from: format!("comity@{org}.demo.invalid"),
+        to: vec![format!("liaisons@{org}.demo.invalid")],
+    });
+}
+
 async fn start_nodes(
     root: &Path,
     chosen: &[&'static orgs::DemoOrg],
+    mailbox: u16,
 ) -> Result<Vec<DemoNode>, Failure> {
+    let mailed = chosen
+        .iter()
+        .find(|o| o.id == MAILED)
+        .or(chosen.first())
+        .map(|o| o.id);
     let mut prepared = Vec::new();
     for org in chosen {
         let data = DataDir::new(root.join(org.id));
@@ -107,6 +136,10 @@ async fn start_nodes(
             let key = data.init(&config)?;
             (config, key, federation, http)
         };
+        let mut config = config;
+        if Some(org.id) == mailed {
+            mail_to_sink(&mut config, mailbox);
+        }
         let store = data.open_store(&config)?;
         let key = data
             .load_key_recovering(&config.org, &*store)
@@ -263,7 +296,11 @@ pub async fn run(args: DemoArgs) -> Result<(), Failure> {
         }
     };
     let started = Instant::now();
-    let nodes = start_nodes(&root, &chosen).await?;
+    let mailbox = mail::MailSink::start(|m| {
+        println!("  mail to {}: {}", m.to.join(", "), m.subject);
+    })
+    .await?;
+    let nodes = start_nodes(&root, &chosen, mailbox.port).await?;
     wait_connected(&nodes, Duration::from_secs(15)).await;
     // Each node asked its partners for its own log first; the bound is the
     // node's own (`replication.recovery_wait_secs`), after which it
@@ -324,9 +361,23 @@ pub async fn run(args: DemoArgs) -> Result<(), Failure> {
             n.data.root().display()
         );
     }
+    let mailed = nodes
+        .iter()
+        .find(|n| n.node().config().notifications.email.is_some())
+        .map(|n| n.node().org().to_string());
+    if let Some(org) = &mailed {
+        println!("{org}'s notifier e-mails a mailbox inside the demo; its mails show here:");
+    }
     if !args.exit {
         println!("Press Ctrl-C to stop.");
         shutdown_signal().await;
+    } else if mailed.is_some() && !args.no_sample_data {
+        // Scripted runs (and the test) stop once a reminder is shown (the
+        // notifier's subject for one: "[Comity org] Due in 11 days: ...").
+        let reminder = |m: &mail::Mail| m.subject.contains("] Due ");
+        if !mailbox.wait_for(reminder, Duration::from_secs(30)).await {
+            println!("  (no reminder mail within 30 s)");
+        }
     }
     for n in nodes {
         n.daemon.shutdown().await?;

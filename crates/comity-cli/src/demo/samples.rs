@@ -315,5 +315,6 @@ fn to_for(written: &str, purpose: LiaisonPurpose) -> proto::Recipient {
     proto::Recipient {
         to: written.into(),
         purpose: purpose as i32,
+        ..Default::default()
     }
 }

@@ -23,12 +23,7 @@ fn action_rank(state: ActionState) -> u8 {
     }
 }
 
-fn asks_for_work(purpose: proto::LiaisonPurpose) -> bool {
-    matches!(
-        purpose,
-        proto::LiaisonPurpose::Action | proto::LiaisonPurpose::Comment
-    )
-}
+use liaison::asks_for_work;
 
 impl Node {
     /// Each recipient's receipts and action state.
@@ -60,10 +55,11 @@ impl Node {
                         status: r.status,
                         note: r.note,
                         created_at: e.created_at().cloned(),
+                        // Only a reply of the receipt's own sender is its to name.
+                        reply: r.reply.filter(|reply| reply.origin == pos.origin.as_str()),
                     });
             }
         }
-        let deadline = liaison::deadline(statement);
         let now = self.now();
         let addressees = statement
             .to
@@ -80,8 +76,9 @@ impl Node {
                         words::action_state_of(r.status())
                     });
                 let purpose = liaison::effective_purpose(statement, a);
-                let overdue = asks_for_work(purpose)
-                    && state != ActionState::ActionTaken
+                // Its own deadline, else the statement's; none unless asked to act.
+                let deadline = liaison::effective_deadline(statement, a);
+                let overdue = state != ActionState::ActionTaken
                     && deadline.is_some_and(|d| d.is_overdue(now));
                 proto::RecipientState {
                     org: a.org.clone(),
@@ -91,6 +88,7 @@ impl Node {
                     action_state: state as i32,
                     overdue,
                     receipts: theirs,
+                    deadline: deadline.map(|d| d.to_string()).unwrap_or_default(),
                 }
             })
             .collect())
@@ -122,6 +120,27 @@ impl Node {
             .iter()
             .filter(|r| r.org == self.org().as_str())
             .collect();
+        // In our inbox, what is asked of us: our own purpose and deadline
+        // (ITU's per-recipient "for action" by a date, "for information");
+        // otherwise the statement's, and the earliest recipient's deadline.
+        let (purpose, deadline) = if ours.is_empty() {
+            (liaison::purpose(s), liaison::earliest_deadline(s))
+        } else {
+            let asked = ours
+                .iter()
+                .find(|r| asks_for_work(r.purpose()))
+                .or(ours.first());
+            let deadline = ours
+                .iter()
+                .filter_map(|r| {
+                    s.to.iter()
+                        .chain(&s.cc)
+                        .find(|a| a.org == r.org && a.group == r.group)
+                        .and_then(|a| liaison::effective_deadline(s, a))
+                })
+                .min_by_key(comity_core::dates::Deadline::ends_at);
+            (asked.map_or(liaison::purpose(s), |r| r.purpose()), deadline)
+        };
         let (action_state, overdue) = if !ours.is_empty() {
             let worst = ours
                 .iter()
@@ -143,12 +162,10 @@ impl Node {
             uuid: s.uuid.clone(),
             seq: entry.seq(),
             title: s.title.clone(),
-            purpose: liaison::purpose(s) as i32,
+            purpose: purpose as i32,
             to: s.to.iter().map(liaison::display_addressee).collect(),
             cc: s.cc.iter().map(liaison::display_addressee).collect(),
-            deadline: liaison::deadline(s)
-                .map(|d| d.to_string())
-                .unwrap_or_default(),
+            deadline: deadline.map(|d| d.to_string()).unwrap_or_default(),
             overdue,
             action_state: action_state as i32,
             restricted,

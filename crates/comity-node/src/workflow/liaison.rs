@@ -1,5 +1,7 @@
 //! Liaison statements: local drafts (approved where the node requires
 //! it), posting, replies pre-filled from the original, and signed receipts.
+//! Posting a reply to a statement addressed to us sends our receipt
+//! "action taken" by itself, naming the reply: answering is the action.
 
 use super::{Upload, deadline_arg, known, lang_or_default, parse_ref, text};
 use crate::{error::NodeError, node::Node};
@@ -37,10 +39,19 @@ impl Node {
         if !known(&org) {
             return Err(unknown());
         }
+        let deadline = match deadline_arg(&recipient.deadline) {
+            Err(NodeError::InvalidArgument(e)) => {
+                return Err(NodeError::InvalidArgument(format!(
+                    "recipient {target}: {e}"
+                )));
+            }
+            other => other?,
+        };
         Ok(proto::Addressee {
             org: org.to_string(),
             group,
             purpose: purpose as i32,
+            deadline,
         })
     }
 
@@ -226,17 +237,66 @@ impl Node {
         } else {
             Audience::Public
         };
+        let answers = statement.in_reply_to.clone();
+        let reply = proto::DocumentRef {
+            origin: self.org().to_string(),
+            uuid: statement.uuid.clone(),
+        };
         let entry = self.publish_to(Body::Liaison(statement), audience).await?;
         draft.posted_seq = Some(entry.seq());
         self.store().put_draft(&draft)?;
         self.store().flush()?;
+        if let Some(original) = answers {
+            self.action_taken_by_reply(&original, reply).await;
+        }
         Ok(entry)
+    }
+
+    /// A reply to a statement addressed to us has been posted: that is the
+    /// action taken, so our receipt says so, with the reply linked. The
+    /// reply is posted whatever happens here; when the receipt cannot be
+    /// sent (the original no longer held, say), it is logged and can be
+    /// sent by hand (`comity liaison ack`).
+    async fn action_taken_by_reply(
+        &self,
+        original: &proto::DocumentRef,
+        reply: proto::DocumentRef,
+    ) {
+        let addressed = OrgId::new(original.origin.clone())
+            .ok()
+            .and_then(|origin| self.liaison(&origin, &original.uuid).ok())
+            .and_then(|(_, statement)| statement)
+            .is_some_and(|s| liaison::is_addressed_to(&s, self.org()));
+        if !addressed {
+            return;
+        }
+        let request = proto::AcknowledgeRequest {
+            liaison: Some(original.clone()),
+            status: proto::ReceiptStatus::ActionTaken as i32,
+            note: String::new(),
+        };
+        if let Err(e) = self.publish_receipt(request, Some(reply)).await {
+            tracing::warn!(
+                original = %format!("{}/{}", original.origin, original.uuid),
+                error = %e,
+                "the reply is posted, but its action-taken receipt could not be sent"
+            );
+        }
     }
 
     /// Publishes a signed receipt for a statement addressed to us.
     pub async fn acknowledge(
         &self,
         request: proto::AcknowledgeRequest,
+    ) -> Result<SignedEntry, NodeError> {
+        self.publish_receipt(request, None).await
+    }
+
+    /// [`Node::acknowledge`], naming the reply that took the action, if any.
+    async fn publish_receipt(
+        &self,
+        request: proto::AcknowledgeRequest,
+        reply: Option<proto::DocumentRef>,
     ) -> Result<SignedEntry, NodeError> {
         let (origin, uuid) = parse_ref(request.liaison.as_ref(), "liaison")?;
         let (entry, statement) = self.liaison(&origin, &uuid)?;
@@ -263,6 +323,7 @@ impl Node {
             }),
             status: known::<proto::ReceiptStatus>(request.status, "receipt status")? as i32,
             note: request.note,
+            reply,
         };
         // A receipt for a restricted statement is seen only by its sender.
         let audience = match entry.audience() {

@@ -78,7 +78,7 @@ col-last-error = آخر خطأ
 col-checkpoint = نقطة التحقق
 checkpoint-none = لا يوجد بعد
 checkpoint-size = الحجم {$size}
-checkpoint-cosigned = وقّع عليها أيضًا {$org}، {$time}
+checkpoint-cosigned = وقّع عليها أيضًا {$org}،
 col-title = العنوان
 col-topics = المواضيع
 col-closes = الإغلاق
@@ -182,6 +182,7 @@ draft-save = حفظ كمسودة
 approve = اعتماد
 post = إرسال
 recipients-note = اكتب منظمة («icann») أو إحدى مجموعاتها («itu/itu-t/sg17») أو مجموعة يذكرها شريك؛ وافصل بين عدة جهات بفواصل.
+recipients-own-note = لتحديد غرض وموعد نهائي خاصين بمستلم ما، أضفهما بعد «=»: «itu=action:2027-03-31»، «icann=information».
 recipients = المرسَل إليهم
 receipts = إشعارات الاستلام
 replies = الردود
@@ -189,6 +190,8 @@ in-reply-to = ردًا على
 acknowledge = إشعار بالاستلام
 reply = رد
 reply-note = يُحفظ الرد كمسودة موجهة إلى المرسِل، ويُرسل من تبويب المسودات.
+receipt-by-reply = بالرد
+reply-action-note = عند إرسال الرد، يُعلَّم هذا البيان «اتُّخذ الإجراء» بالنسبة إلى { $org }، مع رابط إلى الرد.
 
 ## Search
 search-label = البحث في الوثائق المحفوظة هنا
@@ -201,3 +204,89 @@ search-empty = اكتب كلمات في مربع البحث: المشاورات 
 search-kind-consultation = مشاورة
 search-kind-response = رد
 search-kind-liaison = بيان اتصال
+
+## Times and dates
+time-now = الآن
+time-ago-minutes = { $n ->
+    [one] منذ دقيقة واحدة
+    [two] منذ دقيقتين
+    [few] منذ { $n } دقائق
+   *[other] منذ { $n } دقيقة
+}
+time-ago-hours = { $n ->
+    [one] منذ ساعة واحدة
+    [two] منذ ساعتين
+    [few] منذ { $n } ساعات
+   *[other] منذ { $n } ساعة
+}
+time-ago-days = { $n ->
+    [one] منذ يوم واحد
+    [two] منذ يومين
+    [few] منذ { $n } أيام
+    [many] منذ { $n } يومًا
+   *[other] منذ { $n } يوم
+}
+time-ago-months = { $n ->
+    [one] منذ شهر واحد
+    [two] منذ شهرين
+    [few] منذ { $n } أشهر
+    [many] منذ { $n } شهرًا
+   *[other] منذ { $n } شهر
+}
+time-ago-years = { $n ->
+    [one] منذ سنة واحدة
+    [two] منذ سنتين
+    [few] منذ { $n } سنوات
+   *[other] منذ { $n } سنة
+}
+time-in-minutes = { $n ->
+    [one] بعد دقيقة واحدة
+    [two] بعد دقيقتين
+    [few] بعد { $n } دقائق
+   *[other] بعد { $n } دقيقة
+}
+time-in-hours = { $n ->
+    [one] بعد ساعة واحدة
+    [two] بعد ساعتين
+    [few] بعد { $n } ساعات
+   *[other] بعد { $n } ساعة
+}
+time-in-days = { $n ->
+    [one] بعد يوم واحد
+    [two] بعد يومين
+    [few] بعد { $n } أيام
+    [many] بعد { $n } يومًا
+   *[other] بعد { $n } يوم
+}
+time-in-months = { $n ->
+    [one] بعد شهر واحد
+    [two] بعد شهرين
+    [few] بعد { $n } أشهر
+    [many] بعد { $n } شهرًا
+   *[other] بعد { $n } شهر
+}
+time-in-years = { $n ->
+    [one] بعد سنة واحدة
+    [two] بعد سنتين
+    [few] بعد { $n } سنوات
+   *[other] بعد { $n } سنة
+}
+month-1 = يناير
+month-2 = فبراير
+month-3 = مارس
+month-4 = أبريل
+month-5 = مايو
+month-6 = يونيو
+month-7 = يوليو
+month-8 = أغسطس
+month-9 = سبتمبر
+month-10 = أكتوبر
+month-11 = نوفمبر
+month-12 = ديسمبر
+date-day = { $day } { $month } { $year }
+date-time = { $date }، { $time } UTC
+
+## Pages of a list
+page-info = الصفحة { $page } من { $pages } ({ $total } في المجموع)
+page-prev = السابقة
+page-next = التالية

@@ -78,7 +78,7 @@ col-last-error = Last error
 col-checkpoint = Checkpoint
 checkpoint-none = none yet
 checkpoint-size = size {$size}
-checkpoint-cosigned = cosigned by {$org}, {$time}
+checkpoint-cosigned = cosigned by {$org},
 col-title = Title
 col-topics = Topics
 col-closes = Closes
@@ -182,6 +182,7 @@ draft-save = Save as draft
 approve = Approve
 post = Post
 recipients-note = Write an organisation ("icann"), one of its groups ("itu/itu-t/sg17"), or a group a partner lists; separate several with commas.
+recipients-own-note = Give one recipient its own purpose and deadline after “=”: “itu=action:2027-03-31”, “icann=information”.
 recipients = Recipients
 receipts = Receipts
 replies = Replies
@@ -189,6 +190,8 @@ in-reply-to = In reply to
 acknowledge = Acknowledge
 reply = Reply
 reply-note = The reply is saved as a draft, addressed to the sender; it is posted from the Drafts tab.
+receipt-by-reply = by the reply
+reply-action-note = Once posted, the reply marks this statement “action taken” for { $org }, with the reply linked.
 
 ## Search
 search-label = Search the documents held here
@@ -201,3 +204,65 @@ search-empty = Type words in the search box: consultations, responses and liaiso
 search-kind-consultation = Consultation
 search-kind-response = Response
 search-kind-liaison = Liaison statement
+
+## Times and dates
+time-now = just now
+time-ago-minutes = { $n ->
+    [one] { $n } minute ago
+   *[other] { $n } minutes ago
+}
+time-ago-hours = { $n ->
+    [one] { $n } hour ago
+   *[other] { $n } hours ago
+}
+time-ago-days = { $n ->
+    [one] { $n } day ago
+   *[other] { $n } days ago
+}
+time-ago-months = { $n ->
+    [one] { $n } month ago
+   *[other] { $n } months ago
+}
+time-ago-years = { $n ->
+    [one] { $n } year ago
+   *[other] { $n } years ago
+}
+time-in-minutes = { $n ->
+    [one] in { $n } minute
+   *[other] in { $n } minutes
+}
+time-in-hours = { $n ->
+    [one] in { $n } hour
+   *[other] in { $n } hours
+}
+time-in-days = { $n ->
+    [one] in { $n } day
+   *[other] in { $n } days
+}
+time-in-months = { $n ->
+    [one] in { $n } month
+   *[other] in { $n } months
+}
+time-in-years = { $n ->
+    [one] in { $n } year
+   *[other] in { $n } years
+}
+month-1 = January
+month-2 = February
+month-3 = March
+month-4 = April
+month-5 = May
+month-6 = June
+month-7 = July
+month-8 = August
+month-9 = September
+month-10 = October
+month-11 = November
+month-12 = December
+date-day = { $day } { $month } { $year }
+date-time = { $date }, { $time } UTC
+
+## Pages of a list
+page-info = Page { $page } of { $pages } ({ $total } in all)
+page-prev = Previous
+page-next = Next

@@ -78,7 +78,7 @@ col-last-error = Último error
 col-checkpoint = Punto de control
 checkpoint-none = ninguno aún
 checkpoint-size = tamaño {$size}
-checkpoint-cosigned = cofirmado por {$org}, {$time}
+checkpoint-cosigned = cofirmado por {$org},
 col-title = Título
 col-topics = Temas
 col-closes = Cierre
@@ -182,6 +182,7 @@ draft-save = Guardar como borrador
 approve = Aprobar
 post = Enviar
 recipients-note = Escriba una organización («icann»), uno de sus grupos («itu/itu-t/sg17») o un grupo que indique un socio; separe varios con comas.
+recipients-own-note = Para dar a un destinatario su propio propósito y plazo, añada «=»: «itu=action:2027-03-31», «icann=information».
 recipients = Destinatarios
 receipts = Acuses de recibo
 replies = Respuestas
@@ -189,6 +190,8 @@ in-reply-to = En respuesta a
 acknowledge = Acusar recibo
 reply = Responder
 reply-note = La respuesta se guarda como borrador, dirigida al remitente; se envía desde la pestaña Borradores.
+receipt-by-reply = con la respuesta
+reply-action-note = Una vez enviada, la respuesta marca esta declaración como «acción realizada» para { $org }, con un enlace a la respuesta.
 
 ## Search
 search-label = Buscar en los documentos que se guardan aquí
@@ -201,3 +204,65 @@ search-empty = Escriba palabras en el cuadro de búsqueda: consultas, respuestas
 search-kind-consultation = Consulta
 search-kind-response = Respuesta
 search-kind-liaison = Declaración de enlace
+
+## Times and dates
+time-now = ahora mismo
+time-ago-minutes = { $n ->
+    [one] hace { $n } minuto
+   *[other] hace { $n } minutos
+}
+time-ago-hours = { $n ->
+    [one] hace { $n } hora
+   *[other] hace { $n } horas
+}
+time-ago-days = { $n ->
+    [one] hace { $n } día
+   *[other] hace { $n } días
+}
+time-ago-months = { $n ->
+    [one] hace { $n } mes
+   *[other] hace { $n } meses
+}
+time-ago-years = { $n ->
+    [one] hace { $n } año
+   *[other] hace { $n } años
+}
+time-in-minutes = { $n ->
+    [one] dentro de { $n } minuto
+   *[other] dentro de { $n } minutos
+}
+time-in-hours = { $n ->
+    [one] dentro de { $n } hora
+   *[other] dentro de { $n } horas
+}
+time-in-days = { $n ->
+    [one] dentro de { $n } día
+   *[other] dentro de { $n } días
+}
+time-in-months = { $n ->
+    [one] dentro de { $n } mes
+   *[other] dentro de { $n } meses
+}
+time-in-years = { $n ->
+    [one] dentro de { $n } año
+   *[other] dentro de { $n } años
+}
+month-1 = enero
+month-2 = febrero
+month-3 = marzo
+month-4 = abril
+month-5 = mayo
+month-6 = junio
+month-7 = julio
+month-8 = agosto
+month-9 = septiembre
+month-10 = octubre
+month-11 = noviembre
+month-12 = diciembre
+date-day = { $day } de { $month } de { $year }
+date-time = { $date }, { $time } UTC
+
+## Pages of a list
+page-info = Página { $page } de { $pages } ({ $total } en total)
+page-prev = Anterior
+page-next = Siguiente

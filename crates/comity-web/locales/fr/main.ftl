@@ -78,7 +78,7 @@ col-last-error = Dernière erreur
 col-checkpoint = Point de contrôle
 checkpoint-none = aucun
 checkpoint-size = taille {$size}
-checkpoint-cosigned = cosigné par {$org}, {$time}
+checkpoint-cosigned = cosigné par {$org},
 col-title = Titre
 col-topics = Thèmes
 col-closes = Clôture
@@ -182,6 +182,7 @@ draft-save = Enregistrer le brouillon
 approve = Approuver
 post = Envoyer
 recipients-note = Indiquez une organisation (« icann »), l'un de ses groupes (« itu/itu-t/sg17 ») ou un groupe listé par un partenaire ; séparez-les par des virgules.
+recipients-own-note = Pour donner à un destinataire son propre objet et sa propre échéance, ajoutez « = » : « itu=action:2027-03-31 », « icann=information ».
 recipients = Destinataires
 receipts = Accusés de réception
 replies = Réponses
@@ -189,6 +190,8 @@ in-reply-to = En réponse à
 acknowledge = Accuser réception
 reply = Répondre
 reply-note = La réponse est enregistrée comme brouillon, adressée à l'expéditeur ; elle s'envoie depuis l'onglet Brouillons.
+receipt-by-reply = par la réponse
+reply-action-note = Une fois envoyée, la réponse marque cette déclaration « action menée » pour { $org }, avec un lien vers la réponse.
 
 ## Search
 search-label = Rechercher dans les documents détenus ici
@@ -201,3 +204,59 @@ search-empty = Saisissez des mots dans la zone de recherche : consultations, ré
 search-kind-consultation = Consultation
 search-kind-response = Réponse
 search-kind-liaison = Déclaration de liaison
+
+## Times and dates
+time-now = à l’instant
+time-ago-minutes = { $n ->
+    [one] il y a { $n } minute
+   *[other] il y a { $n } minutes
+}
+time-ago-hours = { $n ->
+    [one] il y a { $n } heure
+   *[other] il y a { $n } heures
+}
+time-ago-days = { $n ->
+    [one] il y a { $n } jour
+   *[other] il y a { $n } jours
+}
+time-ago-months = il y a { $n } mois
+time-ago-years = { $n ->
+    [one] il y a { $n } an
+   *[other] il y a { $n } ans
+}
+time-in-minutes = { $n ->
+    [one] dans { $n } minute
+   *[other] dans { $n } minutes
+}
+time-in-hours = { $n ->
+    [one] dans { $n } heure
+   *[other] dans { $n } heures
+}
+time-in-days = { $n ->
+    [one] dans { $n } jour
+   *[other] dans { $n } jours
+}
+time-in-months = dans { $n } mois
+time-in-years = { $n ->
+    [one] dans { $n } an
+   *[other] dans { $n } ans
+}
+month-1 = janvier
+month-2 = février
+month-3 = mars
+month-4 = avril
+month-5 = mai
+month-6 = juin
+month-7 = juillet
+month-8 = août
+month-9 = septembre
+month-10 = octobre
+month-11 = novembre
+month-12 = décembre
+date-day = { $day } { $month } { $year }
+date-time = { $date } à { $time } UTC
+
+## Pages of a list
+page-info = Page { $page } sur { $pages } ({ $total } au total)
+page-prev = Précédente
+page-next = Suivante

@@ -78,7 +78,7 @@ col-last-error = Последняя ошибка
 col-checkpoint = Контрольная точка
 checkpoint-none = пока нет
 checkpoint-size = размер {$size}
-checkpoint-cosigned = подписано также {$org}, {$time}
+checkpoint-cosigned = подписано также {$org},
 col-title = Название
 col-topics = Темы
 col-closes = Закрывается
@@ -182,6 +182,7 @@ draft-save = Сохранить черновик
 approve = Утвердить
 post = Отправить
 recipients-note = Укажите организацию («icann»), одну из её групп («itu/itu-t/sg17») или группу из профиля партнёра; несколько — через запятую.
+recipients-own-note = Чтобы задать получателю собственную цель и срок, добавьте «=»: «itu=action:2027-03-31», «icann=information».
 recipients = Адресаты
 receipts = Подтверждения получения
 replies = Ответы
@@ -189,6 +190,8 @@ in-reply-to = В ответ на
 acknowledge = Подтвердить получение
 reply = Ответить
 reply-note = Ответ сохраняется как черновик, адресованный отправителю; отправить его можно на вкладке «Черновики».
+receipt-by-reply = ответом
+reply-action-note = После отправки ответ отмечает это заявление как «меры приняты» для { $org } со ссылкой на ответ.
 
 ## Search
 search-label = Поиск по документам, хранящимся здесь
@@ -201,3 +204,85 @@ search-empty = Введите слова в поле поиска: консул�
 search-kind-consultation = Консультация
 search-kind-response = Ответ
 search-kind-liaison = Заявление о связи
+
+## Times and dates
+time-now = только что
+time-ago-minutes = { $n ->
+    [one] { $n } минуту назад
+    [few] { $n } минуты назад
+    [many] { $n } минут назад
+   *[other] { $n } минуты назад
+}
+time-ago-hours = { $n ->
+    [one] { $n } час назад
+    [few] { $n } часа назад
+    [many] { $n } часов назад
+   *[other] { $n } часа назад
+}
+time-ago-days = { $n ->
+    [one] { $n } день назад
+    [few] { $n } дня назад
+    [many] { $n } дней назад
+   *[other] { $n } дня назад
+}
+time-ago-months = { $n ->
+    [one] { $n } месяц назад
+    [few] { $n } месяца назад
+    [many] { $n } месяцев назад
+   *[other] { $n } месяца назад
+}
+time-ago-years = { $n ->
+    [one] { $n } год назад
+    [few] { $n } года назад
+    [many] { $n } лет назад
+   *[other] { $n } года назад
+}
+time-in-minutes = { $n ->
+    [one] через { $n } минуту
+    [few] через { $n } минуты
+    [many] через { $n } минут
+   *[other] через { $n } минуты
+}
+time-in-hours = { $n ->
+    [one] через { $n } час
+    [few] через { $n } часа
+    [many] через { $n } часов
+   *[other] через { $n } часа
+}
+time-in-days = { $n ->
+    [one] через { $n } день
+    [few] через { $n } дня
+    [many] через { $n } дней
+   *[other] через { $n } дня
+}
+time-in-months = { $n ->
+    [one] через { $n } месяц
+    [few] через { $n } месяца
+    [many] через { $n } месяцев
+   *[other] через { $n } месяца
+}
+time-in-years = { $n ->
+    [one] через { $n } год
+    [few] через { $n } года
+    [many] через { $n } лет
+   *[other] через { $n } года
+}
+month-1 = января
+month-2 = февраля
+month-3 = марта
+month-4 = апреля
+month-5 = мая
+month-6 = июня
+month-7 = июля
+month-8 = августа
+month-9 = сентября
+month-10 = октября
+month-11 = ноября
+month-12 = декабря
+date-day = { $day } { $month } { $year } г.
+date-time = { $date }, { $time } UTC
+
+## Pages of a list
+page-info = Страница { $page } из { $pages } (всего { $total })
+page-prev = Назад
+page-next = Далее

@@ -78,7 +78,7 @@ col-last-error = 最近错误
 col-checkpoint = 检查点
 checkpoint-none = 尚无
 checkpoint-size = 大小 {$size}
-checkpoint-cosigned = {$org} 联署，{$time}
+checkpoint-cosigned = {$org} 联署，
 col-title = 标题
 col-topics = 主题
 col-closes = 截止
@@ -182,6 +182,7 @@ draft-save = 保存为草稿
 approve = 批准
 post = 发送
 recipients-note = 填写组织（“icann”）、其下属小组（“itu/itu-t/sg17”）或合作方档案中列出的小组；多个以逗号分隔。
+recipients-own-note = 如需为某一收件方单独指定目的和截止日期，请在“=”后填写：“itu=action:2027-03-31”、“icann=information”。
 recipients = 收件方
 receipts = 回执
 replies = 答复
@@ -189,6 +190,8 @@ in-reply-to = 答复
 acknowledge = 确认收到
 reply = 答复
 reply-note = 答复将保存为草稿，收件方为原发件方；可在“草稿”标签页中发送。
+receipt-by-reply = 通过答复
+reply-action-note = 答复发送后，本声明对 { $org } 即标为“已采取行动”，并链接该答复。
 
 ## Search
 search-label = 搜索本节点保存的文件
@@ -201,3 +204,35 @@ search-empty = 在搜索框中输入词语：所有来源、任何语言的咨�
 search-kind-consultation = 咨询
 search-kind-response = 答复
 search-kind-liaison = 联络声明
+
+## Times and dates
+time-now = 刚刚
+time-ago-minutes = { $n }分钟前
+time-ago-hours = { $n }小时前
+time-ago-days = { $n }天前
+time-ago-months = { $n }个月前
+time-ago-years = { $n }年前
+time-in-minutes = { $n }分钟后
+time-in-hours = { $n }小时后
+time-in-days = { $n }天后
+time-in-months = { $n }个月后
+time-in-years = { $n }年后
+month-1 = 1
+month-2 = 2
+month-3 = 3
+month-4 = 4
+month-5 = 5
+month-6 = 6
+month-7 = 7
+month-8 = 8
+month-9 = 9
+month-10 = 10
+month-11 = 11
+month-12 = 12
+date-day = { $year }年{ $month }月{ $day }日
+date-time = { $date } { $time } UTC
+
+## Pages of a list
+page-info = 第 { $page } 页，共 { $pages } 页（共 { $total } 项）
+page-prev = 上一页
+page-next = 下一页
