@@ -77,7 +77,8 @@ pub enum StoreError {
     NotSigningKey {
         origin: OrgId,
         seq: u64,
-        key: PublicKey,
+        /// Boxed: a key is large, and every store call returns this error.
+        key: Box<PublicKey>,
     },
     #[error(
         "the partial download holds {expected} bytes: the next chunk must start at offset {expected}, not {got}"
