@@ -63,16 +63,8 @@ async fn a_node_on_postgresql_is_followed_by_a_sled_node() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_publishing_at_once_keep_one_chain() {
     let Some(pg) = TestPg::shared() else { return };
-    let url = pg.database();
     let root = temp_root();
-    let with_db = |c: &mut comity_node::Config| c.storage.url = Some(url.clone());
-    let mut a = TestNode::create_with(&root.path().join("a"), "itu", with_db).await;
-    let mut b = TestNode::create_with(&root.path().join("b"), "itu", with_db).await;
-    // A replica is a copy of the node's data directory: the same identity.
-    std::fs::copy(a.data.key_path(), b.data.key_path()).unwrap();
-    b.key = a.key.clone();
-    a.start().await;
-    b.start().await;
+    let (a, b) = two_replicas(root.path(), &pg.database()).await;
     // Each replica published the profile when it started.
     let before = a.head_seq(&a.org);
     const TASKS: usize = 4;
@@ -145,15 +137,8 @@ async fn replicas_publishing_at_once_keep_one_chain() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_that_missed_a_key_rotation_refuses_to_sign() {
     let Some(pg) = TestPg::shared() else { return };
-    let url = pg.database();
     let root = temp_root();
-    let with_db = |c: &mut comity_node::Config| c.storage.url = Some(url.clone());
-    let mut a = TestNode::create_with(&root.path().join("a"), "itu", with_db).await;
-    let mut b = TestNode::create_with(&root.path().join("b"), "itu", with_db).await;
-    std::fs::copy(a.data.key_path(), b.data.key_path()).unwrap();
-    b.key = a.key.clone();
-    a.start().await;
-    b.start().await;
+    let (a, b) = two_replicas(root.path(), &pg.database()).await;
     b.publish(1).await;
     let first_key = a.public_key();
     let rotation = a.node().rotate_key().await.unwrap();
@@ -179,6 +164,19 @@ async fn a_replica_that_missed_a_key_rotation_refuses_to_sign() {
     assert_eq!(next.seq(), rotation.seq() + 1);
     let log = a.log_of(&a.org);
     comity_core::verify::verify_chain(&log, &first_key).unwrap();
+}
+
+/// Two replicas of `itu` on the database at `url`, started: two data
+/// directories holding one identity (a replica is a copy of the node's).
+async fn two_replicas(root: &Path, url: &str) -> (TestNode, TestNode) {
+    let with_db = |c: &mut comity_node::Config| c.storage.url = Some(url.to_string());
+    let mut a = TestNode::create_with(&root.join("a"), "itu", with_db).await;
+    let mut b = TestNode::create_with(&root.join("b"), "itu", with_db).await;
+    std::fs::copy(a.data.key_path(), b.data.key_path()).unwrap();
+    b.key = a.key.clone();
+    a.start().await;
+    b.start().await;
+    (a, b)
 }
 
 fn comity(args: &[&str], data: &Path) -> Output {
