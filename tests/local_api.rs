@@ -189,6 +189,7 @@ async fn tcp_tokens_missing_wrong_revoked_or_read_only_change_nothing() {
                     name: "mallory".into(),
                     role: proto::Role::Admin as i32,
                     password: "correct horse battery staple".into(),
+                    groups: Vec::new(),
                 },
                 token,
             ))
@@ -228,6 +229,7 @@ async fn tcp_tokens_missing_wrong_revoked_or_read_only_change_nothing() {
                 name: "mallory".into(),
                 role: proto::Role::Admin as i32,
                 password: "correct horse battery staple".into(),
+                groups: Vec::new(),
             },
             Some(&read_only),
         ))
