@@ -116,21 +116,24 @@ pub struct Account {
 
 impl Account {
     /// Whether this account may approve and post a liaison statement sent by
-    /// `from_groups`: see [`may_send`].
-    pub fn may_send(&self, from_groups: &[String]) -> Result<(), NodeError> {
-        may_send(&self.name, self.role, &self.groups, from_groups)
+    /// `from_groups` of organisation `org`: see [`may_send`].
+    pub fn may_send(&self, org: &str, from_groups: &[String]) -> Result<(), NodeError> {
+        may_send(&self.name, self.role, &self.groups, org, from_groups)
     }
 }
 
 /// Whether account `name`, of `role` with `groups`, may approve and post a
 /// liaison statement sent by `from_groups` (empty: the organisation as a
-/// whole). Approvers and admins may post any; a liaison manager only when
-/// every sending group is one of its own; others none. The refusal names
-/// the group that is missing.
+/// whole) of organisation `org`. Approvers and admins may post any; a
+/// liaison manager only when every sending group is one of its own; others
+/// none. A group is named with or without its organisation ("ietf/ccamp" is
+/// "ccamp" of ietf), as drafts name them both ways. The refusal names the
+/// group that is missing.
 pub fn may_send(
     name: &str,
     role: Role,
     groups: &[String],
+    org: &str,
     from_groups: &[String],
 ) -> Result<(), NodeError> {
     if role.allows(Role::Approver) {
@@ -147,7 +150,10 @@ pub fn may_send(
             "{name} manages liaisons for {managed} only; this statement is sent by the organisation as a whole, which needs an approver"
         )));
     }
-    match from_groups.iter().find(|g| !groups.contains(g)) {
+    let prefix = format!("{org}/");
+    let local = |g: &str| g.strip_prefix(&prefix).unwrap_or(g).to_string();
+    let own: Vec<String> = groups.iter().map(|g| local(g)).collect();
+    match from_groups.iter().find(|g| !own.contains(&local(g))) {
         Some(group) => Err(NodeError::PermissionDenied(format!(
             "{name} manages liaisons for {managed} only, not for {group}: an approver or a liaison manager of {group} must approve and post this statement"
         ))),
@@ -442,12 +448,12 @@ mod tests {
             ["ietf/ccamp", "ietf/opsawg"],
             "sorted, once each"
         );
-        alice.may_send(&groups(&["ietf/ccamp"])).unwrap();
+        alice.may_send("ietf", &groups(&["ietf/ccamp"])).unwrap();
         alice
-            .may_send(&groups(&["ietf/ccamp", "ietf/opsawg"]))
+            .may_send("ietf", &groups(&["ietf/ccamp", "ietf/opsawg"]))
             .unwrap();
         let refused = alice
-            .may_send(&groups(&["ietf/ccamp", "ietf/idr"]))
+            .may_send("ietf", &groups(&["ietf/ccamp", "ietf/idr"]))
             .unwrap_err();
         assert!(
             matches!(refused, NodeError::PermissionDenied(_)),
@@ -458,7 +464,10 @@ mod tests {
             "{refused}"
         );
         // The organisation as a whole is an approver's to speak for.
-        let refused = alice.may_send(&[]).unwrap_err();
+        // "ccamp" of ietf is ietf/ccamp; itu's is not.
+        alice.may_send("ietf", &groups(&["ccamp"])).unwrap();
+        assert!(alice.may_send("itu", &groups(&["ccamp"])).is_err());
+        let refused = alice.may_send("ietf", &[]).unwrap_err();
         assert!(
             refused.to_string().contains("organisation as a whole"),
             "{refused}"
@@ -472,11 +481,11 @@ mod tests {
         ] {
             let account = add_user(&store, "someone", role, "correct horse", 0).unwrap();
             assert_eq!(
-                account.may_send(&groups(&["ietf/idr"])).is_ok(),
+                account.may_send("ietf", &groups(&["ietf/idr"])).is_ok(),
                 may,
                 "{role}"
             );
-            assert_eq!(account.may_send(&[]).is_ok(), may, "{role}");
+            assert_eq!(account.may_send("ietf", &[]).is_ok(), may, "{role}");
         }
         assert!(Role::LiaisonManager.allows(Role::Editor));
         assert!(!Role::LiaisonManager.allows(Role::Approver));

@@ -47,7 +47,14 @@ impl Ctx {
     /// `from_groups` (an approver, or a liaison manager of every group).
     pub fn may_send(&self, from_groups: &[String]) -> bool {
         self.user.as_ref().is_some_and(|u| {
-            comity_node::accounts::may_send(&u.name, u.role, &u.groups, from_groups).is_ok()
+            comity_node::accounts::may_send(
+                &u.name,
+                u.role,
+                &u.groups,
+                self.node.org().as_str(),
+                from_groups,
+            )
+            .is_ok()
         })
     }
     /// What the reader may see: everything this node holds when logged in,

@@ -198,7 +198,7 @@ impl Node {
         let draft = self.draft(id)?;
         let statement = proto::LiaisonStatement::decode(draft.statement.as_slice())
             .map_err(|e| NodeError::Internal(format!("stored draft {id} is corrupt: {e}")))?;
-        account.may_send(&statement.from_groups)
+        account.may_send(self.org().as_str(), &statement.from_groups)
     }
 
     /// Where `by` (from the local API) names an account of this node, that
