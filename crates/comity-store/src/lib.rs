@@ -77,7 +77,9 @@ pub enum StoreError {
     NotSigningKey {
         origin: OrgId,
         seq: u64,
-        key: PublicKey,
+        /// Boxed: a verifying key is large, and every `Result` carries the
+        /// error's size (clippy `result_large_err`).
+        key: Box<PublicKey>,
     },
     #[error(
         "the partial download holds {expected} bytes: the next chunk must start at offset {expected}, not {got}"

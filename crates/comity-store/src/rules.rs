@@ -228,7 +228,7 @@ pub fn check_signing_key(
         Some((seq, key)) if key != *signer => Err(StoreError::NotSigningKey {
             origin: origin.clone(),
             seq,
-            key,
+            key: Box::new(key),
         }),
         _ => Ok(()),
     }
