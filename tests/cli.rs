@@ -653,6 +653,10 @@ fn a_liaison_manager_approves_and_posts_for_its_groups_only() {
         &add(&["bob", "--role", "editor", "--group", "ietf/ccamp"]),
         "only a liaison manager",
     );
+    assert_one_line_error(
+        &add(&["bob", "--role", "liaison-manager", "--group", "itu/sg15"]),
+        "is not a group of ietf",
+    );
     let out = add(&[
         "alice",
         "--role",
@@ -684,6 +688,10 @@ fn a_liaison_manager_approves_and_posts_for_its_groups_only() {
     assert_one_line_error(
         &add(&["carol", "--role", "liaison-manager"]),
         "needs the groups",
+    );
+    assert_one_line_error(
+        &add(&["carol", "--role", "liaison-manager", "--group", "itu/sg15"]),
+        "is not a group of ietf",
     );
     let listed = ok_json(&["user", "list", "--json"], &ietf);
     assert_eq!(

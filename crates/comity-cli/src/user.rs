@@ -122,6 +122,11 @@ pub async fn run(command: UserCommand) -> Result<(), Failure> {
                     .into_inner(),
                 Err(client::ClientError::NotRunning(_)) => {
                     let config = data.load_config()?;
+                    accounts::check_own_groups(
+                        config.org.as_str(),
+                        &config.profile.groups,
+                        &groups,
+                    )?;
                     let store = data.open_store(&config)?;
                     let now = time::OffsetDateTime::now_utc().unix_timestamp();
                     let account =

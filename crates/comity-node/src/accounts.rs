@@ -212,6 +212,31 @@ fn decode(bytes: &[u8]) -> Result<Account, NodeError> {
     }
 }
 
+/// Refuses a group that is not one of organisation `org`'s: neither listed
+/// in its profile (`profile_groups`) nor named `org/...`, the rule a draft's
+/// sending groups follow, so a manager never names a group it could not
+/// send for.
+pub fn check_own_groups(
+    org: &str,
+    profile_groups: &[String],
+    groups: &[String],
+) -> Result<(), NodeError> {
+    for group in groups {
+        comity_core::rules::check_group(group)
+            .map_err(|e| NodeError::InvalidArgument(e.to_string()))?;
+    }
+    let prefix = format!("{org}/");
+    match groups
+        .iter()
+        .find(|g| !profile_groups.contains(g) && !g.starts_with(&prefix))
+    {
+        Some(group) => Err(NodeError::InvalidArgument(format!(
+            "{group:?} is not a group of {org}: name one of its groups, e.g. {org}/ccamp, or one listed under [profile] groups in comity.toml"
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Creates or replaces an account that has no groups.
 pub fn add_user(
     store: &dyn Store,
@@ -544,6 +569,20 @@ mod tests {
             "{editor_with_groups}"
         );
         assert!(users(&store).unwrap().is_empty(), "nothing stored");
+        let other =
+            check_own_groups("ietf", &[], &groups(&["ietf/ccamp", "itu-t/sg15"])).unwrap_err();
+        assert!(
+            other
+                .to_string()
+                .contains("\"itu-t/sg15\" is not a group of ietf"),
+            "{other}"
+        );
+        check_own_groups(
+            "itu",
+            &groups(&["itu-t/sg15"]),
+            &groups(&["itu-t/sg15", "itu/tsb"]),
+        )
+        .unwrap();
     }
 
     #[test]

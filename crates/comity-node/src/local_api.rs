@@ -471,6 +471,11 @@ impl node_server::Node for LocalApi {
     ) -> Result<Response<proto::UserView>, Status> {
         let request = request.into_inner();
         let role = Role::from_proto(request.role)?;
+        accounts::check_own_groups(
+            self.node.org().as_str(),
+            &self.node.config().profile.groups,
+            &request.groups,
+        )?;
         let now = self.node.now().unix_timestamp();
         let account = accounts::add_account(
             &**self.node.store(),
