@@ -67,6 +67,11 @@ impl Served {
     /// SIGTERM (through kill(1): the workspace forbids unsafe code), then
     /// the exit status of a clean shutdown.
     fn terminate(mut self) -> std::process::ExitStatus {
+        self.terminate_in_place()
+    }
+
+    /// [`Self::terminate`], keeping `self` to be replaced.
+    fn terminate_in_place(&mut self) -> std::process::ExitStatus {
         let pid = self.0.id().to_string();
         assert!(
             Command::new("kill")
@@ -570,4 +575,199 @@ fn the_demo_publishes_its_samples_and_every_node_holds_every_log() {
             .any(|l| l.contains("mail to liaisons@w3c.demo.invalid: [Comity w3c] Due in")),
         "{stdout}"
     );
+}
+
+/// `comity` with the password an account is made with.
+fn comity_with_password(args: &[&str], data: &Path) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .arg("--data")
+        .arg(data)
+        .env_remove("COMITY_DATA")
+        .env("COMITY_PASSWORD", "correct horse battery")
+        .output()
+        .unwrap()
+}
+
+/// Issue 15: a liaison manager of ietf/ccamp approves and posts a ccamp
+/// statement, and is refused (one line, non-zero, nothing posted, the draft
+/// unchanged) for an opsawg one; bad groups and a manager without groups are
+/// refused at `user add`; the groups survive a restart.
+#[test]
+fn a_liaison_manager_approves_and_posts_for_its_groups_only() {
+    let root = temp_root();
+    let (ietf, itu) = (root.path().join("ietf"), root.path().join("itu"));
+    for (dir, org) in [(&ietf, "ietf"), (&itu, "itu")] {
+        let listen = format!("127.0.0.1:{}", support::free_port());
+        let out = comity(
+            &[
+                "init", "--org", org, "--name", org, "--listen", &listen, "--http", "off",
+            ],
+            dir,
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let ids = [
+        ok_json(&["id", "--json"], &ietf),
+        ok_json(&["id", "--json"], &itu),
+    ];
+    for (dir, other) in [(&ietf, &ids[1]), (&itu, &ids[0])] {
+        let out = comity(
+            &[
+                "peer",
+                "add",
+                other["org"].as_str().unwrap(),
+                "--key",
+                other["key"].as_str().unwrap(),
+                "--endpoint",
+                other["endpoint"].as_str().unwrap(),
+            ],
+            dir,
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    // Straight into the store, before the first serve.
+    let add = |args: &[&str]| {
+        let mut all = vec!["user", "add"];
+        all.extend_from_slice(args);
+        comity_with_password(&all, &ietf)
+    };
+    assert_one_line_error(
+        &add(&["bob", "--role", "liaison-manager"]),
+        "needs the groups",
+    );
+    assert_one_line_error(
+        &add(&["bob", "--role", "liaison-manager", "--group", "IETF CCAMP"]),
+        "not a group id",
+    );
+    assert_one_line_error(
+        &add(&["bob", "--role", "editor", "--group", "ietf/ccamp"]),
+        "only a liaison manager",
+    );
+    assert_one_line_error(
+        &add(&["bob", "--role", "liaison-manager", "--group", "itu/sg15"]),
+        "is not a group of ietf",
+    );
+    let out = add(&[
+        "alice",
+        "--role",
+        "liaison-manager",
+        "--group",
+        "ietf/ccamp",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "alice (liaison-manager for ietf/ccamp)"
+    );
+
+    let mut served = Served::start(&ietf);
+    let _itu = Served::start(&itu);
+    wait_until("both nodes answer", || {
+        comity(&["status", "--json"], &ietf).status.success()
+            && comity(&["status", "--json"], &itu).status.success()
+    });
+    // Through the running node, the same checks.
+    assert_one_line_error(
+        &add(&["carol", "--role", "liaison-manager", "--group", "ietf/"]),
+        "not a group id",
+    );
+    assert_one_line_error(
+        &add(&["carol", "--role", "liaison-manager"]),
+        "needs the groups",
+    );
+    assert_one_line_error(
+        &add(&["carol", "--role", "liaison-manager", "--group", "itu/sg15"]),
+        "is not a group of ietf",
+    );
+    let listed = ok_json(&["user", "list", "--json"], &ietf);
+    assert_eq!(
+        listed,
+        serde_json::json!([{"name": "alice", "role": "liaison-manager", "groups": ["ietf/ccamp"]}])
+    );
+
+    let draft = |from: &str, title: &str| {
+        ok_json(
+            &[
+                "liaison",
+                "draft",
+                "--from",
+                from,
+                "--to",
+                "itu",
+                "--purpose",
+                "information",
+                "--title",
+                title,
+                "--body",
+                "For your information.",
+                "--json",
+            ],
+            &ietf,
+        )["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let log_len = || {
+        ok_json(&["log", "--json", "--origin", "ietf"], &ietf)
+            .as_array()
+            .unwrap()
+            .len()
+    };
+
+    // Alice's own group: she approves and posts.
+    let ccamp = draft("ietf/ccamp", "CCAMP progress");
+    let before = log_len();
+    for verb in ["approve", "post"] {
+        let out = comity(&["liaison", verb, &ccamp, "--by", "alice"], &ietf);
+        assert!(
+            out.status.success(),
+            "{verb}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(log_len(), before + 1, "the ccamp statement is in the log");
+
+    // Another group: refused, nothing posted, the draft as it was.
+    let opsawg = draft("ietf/opsawg", "OPSAWG progress");
+    let drafts_before = ok_json(&["liaison", "drafts", "--json"], &ietf);
+    let before = log_len();
+    for verb in ["approve", "post"] {
+        let out = comity(&["liaison", verb, &opsawg, "--by", "alice"], &ietf);
+        assert_one_line_error(&out, "not for ietf/opsawg");
+    }
+    assert_eq!(log_len(), before, "nothing posted");
+    let drafts = ok_json(&["liaison", "drafts", "--json"], &ietf);
+    assert_eq!(drafts, drafts_before, "the drafts unchanged");
+    let refused = drafts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["id"] == opsawg.as_str())
+        .unwrap();
+    assert_eq!(refused["approved"], false, "{refused}");
+    assert!(refused["posted_seq"].is_null(), "{refused}");
+
+    // The groups survive a restart.
+    assert!(served.terminate_in_place().success());
+    served = Served::start(&ietf);
+    wait_until("ietf answers again", || {
+        comity(&["status", "--json"], &ietf).status.success()
+    });
+    assert_eq!(ok_json(&["user", "list", "--json"], &ietf), listed);
+    drop(served);
 }

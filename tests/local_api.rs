@@ -189,6 +189,7 @@ async fn tcp_tokens_missing_wrong_revoked_or_read_only_change_nothing() {
                     name: "mallory".into(),
                     role: proto::Role::Admin as i32,
                     password: "correct horse battery staple".into(),
+                    groups: Vec::new(),
                 },
                 token,
             ))
@@ -228,6 +229,7 @@ async fn tcp_tokens_missing_wrong_revoked_or_read_only_change_nothing() {
                 name: "mallory".into(),
                 role: proto::Role::Admin as i32,
                 password: "correct horse battery staple".into(),
+                groups: Vec::new(),
             },
             Some(&read_only),
         ))
@@ -253,4 +255,74 @@ async fn tcp_tokens_missing_wrong_revoked_or_read_only_change_nothing() {
     assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
     assert_eq!(held(&node), after);
     node.stop().await;
+}
+
+/// Issue 15: when `by` names an account, its rights apply: a liaison manager
+/// of ietf/ccamp approves a ccamp draft, and gets PERMISSION_DENIED naming
+/// the group for an opsawg one, which stays unapproved and unposted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_liaison_manager_is_refused_for_another_groups_draft() {
+    let root = temp_root();
+    let mut ietf = TestNode::create_with(root.path(), "ietf", |c| {
+        c.workflow.liaison_approval = true;
+        c.profile.groups = vec!["ccamp".into(), "opsawg".into()];
+    })
+    .await;
+    let itu = TestNode::create(root.path(), "itu").await;
+    ietf.start().await;
+    ietf.follow(&itu);
+    comity_node::accounts::add_account(
+        &**ietf.node().store(),
+        "alice",
+        comity_node::accounts::Role::LiaisonManager,
+        &["ietf/ccamp".to_string()],
+        "correct horse battery",
+        0,
+    )
+    .unwrap();
+    let draft = |group: &str| {
+        ietf.node()
+            .draft_liaison(proto::DraftLiaisonRequest {
+                from: vec![group.into()],
+                to: vec![proto::Recipient {
+                    to: "itu".into(),
+                    ..Default::default()
+                }],
+                purpose: proto::LiaisonPurpose::Information as i32,
+                title: format!("{group} progress"),
+                body: "For your information.".into(),
+                ..Default::default()
+            })
+            .unwrap()
+            .id
+    };
+    let (ccamp, opsawg) = (draft("ccamp"), draft("opsawg"));
+    let mut api = NodeClient::new(
+        comity_node::local_api::channel(&ietf.data.socket_path())
+            .await
+            .unwrap(),
+    );
+    let action = |id: &str| proto::DraftAction {
+        id: id.into(),
+        by: "alice".into(),
+    };
+    let approved = api
+        .approve_liaison(action(&ccamp))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(approved.approved_by, "alice");
+    api.post_liaison(action(&ccamp)).await.unwrap();
+
+    let before = ietf.head_seq(&ietf.org);
+    let refused = api.approve_liaison(action(&opsawg)).await.unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
+    assert!(refused.message().contains("not for opsawg"), "{refused:?}");
+    let refused = api.post_liaison(action(&opsawg)).await.unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
+    assert_eq!(ietf.head_seq(&ietf.org), before, "nothing posted");
+    let stored = ietf.node().store().draft(&opsawg).unwrap().unwrap();
+    assert_eq!(stored.approved_by, None);
+    assert_eq!(stored.posted_seq, None);
+    ietf.stop().await;
 }

@@ -31,7 +31,8 @@ pub enum LiaisonCommand {
     Approve {
         /// The draft's id, as `draft` printed it.
         id: String,
-        /// Who approves (a name or role, recorded on this node).
+        /// Who approves (a name or role, recorded on this node); an account
+        /// of this node must be an approver or manage every sending group.
         #[arg(long, value_name = "NAME")]
         by: Option<String>,
         #[command(flatten)]
@@ -43,6 +44,10 @@ pub enum LiaisonCommand {
     Post {
         /// The draft's id.
         id: String,
+        /// Who posts; an account of this node must be an approver or manage
+        /// every sending group.
+        #[arg(long, value_name = "NAME")]
+        by: Option<String>,
         #[command(flatten)]
         data: DataArg,
         #[command(flatten)]
@@ -431,12 +436,12 @@ pub async fn run(command: LiaisonCommand) -> Result<(), Failure> {
             }
             Ok(())
         }
-        LiaisonCommand::Post { id, data, json } => {
+        LiaisonCommand::Post { id, by, data, json } => {
             let mut api = client::connect(&DataDir::new(&data.data)).await?;
             let published = api
                 .post_liaison(proto::DraftAction {
                     id,
-                    by: String::new(),
+                    by: by.unwrap_or_default(),
                 })
                 .await
                 .map_err(status_failure)?

@@ -16,6 +16,10 @@ pub enum UserCommand {
         /// What the account may do.
         #[arg(long, ignore_case = true)]
         role: RoleArg,
+        /// A group a liaison manager approves and posts for, e.g. ietf/ccamp
+        /// (repeat for several); only with --role liaison-manager.
+        #[arg(long = "group", value_name = "GROUP")]
+        groups: Vec<String>,
         /// Read the password from the first line of standard input.
         #[arg(long)]
         password_stdin: bool,
@@ -44,6 +48,7 @@ pub enum UserCommand {
 pub enum RoleArg {
     Viewer,
     Editor,
+    LiaisonManager,
     Approver,
     Admin,
 }
@@ -53,6 +58,7 @@ impl From<RoleArg> for accounts::Role {
         match role {
             RoleArg::Viewer => Self::Viewer,
             RoleArg::Editor => Self::Editor,
+            RoleArg::LiaisonManager => Self::LiaisonManager,
             RoleArg::Approver => Self::Approver,
             RoleArg::Admin => Self::Admin,
         }
@@ -71,13 +77,22 @@ fn password(from_stdin: bool) -> Result<String, Failure> {
     Ok(line.trim_end_matches(['\r', '\n']).to_string())
 }
 
+fn user_json(user: &proto::UserView) -> serde_json::Value {
+    serde_json::json!({"name": user.name, "role": words::role(user.role()), "groups": user.groups})
+}
+
 fn print_user(user: &proto::UserView, json: bool) {
     if json {
-        output::print_json(
-            &serde_json::json!({"name": user.name, "role": words::role(user.role())}),
-        );
-    } else {
+        output::print_json(&user_json(user));
+    } else if user.groups.is_empty() {
         println!("{} ({})", user.name, words::role(user.role()));
+    } else {
+        println!(
+            "{} ({} for {})",
+            user.name,
+            words::role(user.role()),
+            user.groups.join(", ")
+        );
     }
 }
 
@@ -86,6 +101,7 @@ pub async fn run(command: UserCommand) -> Result<(), Failure> {
         UserCommand::Add {
             name,
             role,
+            groups,
             password_stdin,
             data,
             json,
@@ -99,19 +115,27 @@ pub async fn run(command: UserCommand) -> Result<(), Failure> {
                         name,
                         role: role.to_proto() as i32,
                         password,
+                        groups,
                     })
                     .await
                     .map_err(status_failure)?
                     .into_inner(),
                 Err(client::ClientError::NotRunning(_)) => {
                     let config = data.load_config()?;
+                    accounts::check_own_groups(
+                        config.org.as_str(),
+                        &config.profile.groups,
+                        &groups,
+                    )?;
                     let store = data.open_store(&config)?;
                     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-                    let account = accounts::add_user(&*store, &name, role, &password, now)?;
+                    let account =
+                        accounts::add_account(&*store, &name, role, &groups, &password, now)?;
                     proto::UserView {
                         name: account.name,
                         role: account.role.to_proto() as i32,
                         created_at: None,
+                        groups: account.groups,
                     }
                 }
             };
@@ -128,10 +152,7 @@ pub async fn run(command: UserCommand) -> Result<(), Failure> {
                 .users;
             if json.json {
                 output::print_json(&serde_json::Value::Array(
-                    users
-                        .iter()
-                        .map(|u| serde_json::json!({"name": u.name, "role": words::role(u.role())}))
-                        .collect(),
+                    users.iter().map(user_json).collect(),
                 ));
             } else {
                 users.iter().for_each(|u| print_user(u, false));

@@ -1,7 +1,9 @@
 //! People's accounts on this node's dashboard: a name, a role and an argon2
 //! password hash, kept in the store (never replicated). Roles grow: a viewer
 //! reads; an editor also publishes, responds, drafts and acknowledges; an
-//! approver also approves and posts liaison statements; an admin does all.
+//! liaison manager also approves and posts liaison statements, but only for
+//! the groups named on its account; an approver approves and posts any; an
+//! admin does all. Accounts stored before groups existed load unchanged.
 
 use crate::error::NodeError;
 use argon2::{
@@ -27,6 +29,10 @@ const RECORD_VERSION: u8 = 1;
 pub enum Role {
     Viewer,
     Editor,
+    /// An editor that may also approve and post liaison statements sent by
+    /// its account's groups (and by no others).
+    #[serde(rename = "liaison-manager")]
+    LiaisonManager,
     Approver,
     Admin,
 }
@@ -43,6 +49,7 @@ impl Role {
         match self {
             Self::Viewer => P::Viewer,
             Self::Editor => P::Editor,
+            Self::LiaisonManager => P::LiaisonManager,
             Self::Approver => P::Approver,
             Self::Admin => P::Admin,
         }
@@ -54,10 +61,12 @@ impl Role {
         match P::try_from(role) {
             Ok(P::Viewer) => Ok(Self::Viewer),
             Ok(P::Editor) => Ok(Self::Editor),
+            Ok(P::LiaisonManager) => Ok(Self::LiaisonManager),
             Ok(P::Approver) => Ok(Self::Approver),
             Ok(P::Admin) => Ok(Self::Admin),
             Ok(P::Unspecified) | Err(_) => Err(NodeError::InvalidArgument(
-                "give the account a role: viewer, editor, approver or admin".into(),
+                "give the account a role: viewer, editor, liaison-manager, approver or admin"
+                    .into(),
             )),
         }
     }
@@ -69,10 +78,11 @@ impl FromStr for Role {
         match s.trim().to_ascii_lowercase().as_str() {
             "viewer" => Ok(Self::Viewer),
             "editor" => Ok(Self::Editor),
+            "liaison-manager" | "liaison_manager" => Ok(Self::LiaisonManager),
             "approver" => Ok(Self::Approver),
             "admin" => Ok(Self::Admin),
             other => Err(NodeError::InvalidArgument(format!(
-                "role {other:?}: use viewer, editor, approver or admin"
+                "role {other:?}: use viewer, editor, liaison-manager, approver or admin"
             ))),
         }
     }
@@ -83,6 +93,7 @@ impl fmt::Display for Role {
         f.write_str(match self {
             Self::Viewer => "viewer",
             Self::Editor => "editor",
+            Self::LiaisonManager => "liaison-manager",
             Self::Approver => "approver",
             Self::Admin => "admin",
         })
@@ -97,6 +108,77 @@ pub struct Account {
     pub password_hash: String,
     /// Unix seconds.
     pub created_at: i64,
+    /// The sending groups ("ietf/ccamp") a liaison manager approves and
+    /// posts for; empty for every other role. Absent from older records.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
+}
+
+impl Account {
+    /// Whether this account may approve and post a liaison statement sent by
+    /// `from_groups` of organisation `org`: see [`may_send`].
+    pub fn may_send(&self, org: &str, from_groups: &[String]) -> Result<(), NodeError> {
+        may_send(&self.name, self.role, &self.groups, org, from_groups)
+    }
+}
+
+/// Whether account `name`, of `role` with `groups`, may approve and post a
+/// liaison statement sent by `from_groups` (empty: the organisation as a
+/// whole) of organisation `org`. Approvers and admins may post any; a
+/// liaison manager only when every sending group is one of its own; others
+/// none. A group is named with or without its organisation ("ietf/ccamp" is
+/// "ccamp" of ietf), as drafts name them both ways. The refusal names the
+/// group that is missing.
+pub fn may_send(
+    name: &str,
+    role: Role,
+    groups: &[String],
+    org: &str,
+    from_groups: &[String],
+) -> Result<(), NodeError> {
+    if role.allows(Role::Approver) {
+        return Ok(());
+    }
+    if role != Role::LiaisonManager {
+        return Err(NodeError::PermissionDenied(format!(
+            "{name} is a {role}: approving and posting liaison statements needs an approver, or a liaison manager of the sending groups"
+        )));
+    }
+    let managed = groups.join(", ");
+    if from_groups.is_empty() {
+        return Err(NodeError::PermissionDenied(format!(
+            "{name} manages liaisons for {managed} only; this statement is sent by the organisation as a whole, which needs an approver"
+        )));
+    }
+    let prefix = format!("{org}/");
+    let local = |g: &str| g.strip_prefix(&prefix).unwrap_or(g).to_string();
+    let own: Vec<String> = groups.iter().map(|g| local(g)).collect();
+    match from_groups.iter().find(|g| !own.contains(&local(g))) {
+        Some(group) => Err(NodeError::PermissionDenied(format!(
+            "{name} manages liaisons for {managed} only, not for {group}: an approver or a liaison manager of {group} must approve and post this statement"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// A liaison manager names at least one group, each a group id; other
+/// roles name none (their rights do not depend on groups).
+fn check_groups(role: Role, groups: &[String]) -> Result<(), NodeError> {
+    if role == Role::LiaisonManager && groups.is_empty() {
+        return Err(NodeError::InvalidArgument(
+            "a liaison manager needs the groups it manages: give at least one, e.g. --group ietf/ccamp".into(),
+        ));
+    }
+    if role != Role::LiaisonManager && !groups.is_empty() {
+        return Err(NodeError::InvalidArgument(format!(
+            "only a liaison manager has groups; a {role} acts for the whole organisation"
+        )));
+    }
+    for group in groups {
+        comity_core::rules::check_group(group)
+            .map_err(|e| NodeError::InvalidArgument(e.to_string()))?;
+    }
+    Ok(())
 }
 
 fn check_name(name: &str) -> Result<(), NodeError> {
@@ -130,7 +212,32 @@ fn decode(bytes: &[u8]) -> Result<Account, NodeError> {
     }
 }
 
-/// Creates or replaces an account.
+/// Refuses a group that is not one of organisation `org`'s: neither listed
+/// in its profile (`profile_groups`) nor named `org/...`, the rule a draft's
+/// sending groups follow, so a manager never names a group it could not
+/// send for.
+pub fn check_own_groups(
+    org: &str,
+    profile_groups: &[String],
+    groups: &[String],
+) -> Result<(), NodeError> {
+    for group in groups {
+        comity_core::rules::check_group(group)
+            .map_err(|e| NodeError::InvalidArgument(e.to_string()))?;
+    }
+    let prefix = format!("{org}/");
+    match groups
+        .iter()
+        .find(|g| !profile_groups.contains(g) && !g.starts_with(&prefix))
+    {
+        Some(group) => Err(NodeError::InvalidArgument(format!(
+            "{group:?} is not a group of {org}: name one of its groups, e.g. {org}/ccamp, or one listed under [profile] groups in comity.toml"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Creates or replaces an account that has no groups.
 pub fn add_user(
     store: &dyn Store,
     name: &str,
@@ -138,7 +245,23 @@ pub fn add_user(
     password: &str,
     now: i64,
 ) -> Result<Account, NodeError> {
+    add_account(store, name, role, &[], password, now)
+}
+
+/// Creates or replaces an account; `groups` only for a liaison manager.
+pub fn add_account(
+    store: &dyn Store,
+    name: &str,
+    role: Role,
+    groups: &[String],
+    password: &str,
+    now: i64,
+) -> Result<Account, NodeError> {
     check_name(name)?;
+    check_groups(role, groups)?;
+    let mut groups = groups.to_vec();
+    groups.sort();
+    groups.dedup();
     if password.chars().count() < 8 {
         return Err(NodeError::InvalidArgument(
             "the password must have at least 8 characters".into(),
@@ -154,6 +277,7 @@ pub fn add_user(
         role,
         password_hash,
         created_at: now,
+        groups,
     };
     store.put_record(SPACE, name.as_bytes(), &encode(&account)?)?;
     store.flush()?;
@@ -292,7 +416,7 @@ impl PasswordChecks {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use comity_store::MemStore;
+    use comity_store::{MemStore, prelude::*};
 
     #[test]
     fn passwords_are_hashed_and_checked() {
@@ -326,6 +450,189 @@ mod tests {
         assert!(add_user(&store, "bob smith", Role::Viewer, "long enough", 0).is_err());
         assert!("superuser".parse::<Role>().is_err());
         assert!(users(&store).unwrap().is_empty());
+    }
+
+    fn groups(names: &[&str]) -> Vec<String> {
+        names.iter().map(|g| g.to_string()).collect()
+    }
+
+    #[test]
+    fn a_liaison_manager_sends_for_its_own_groups_only() {
+        let store = MemStore::new();
+        let alice = add_account(
+            &store,
+            "alice",
+            Role::LiaisonManager,
+            &groups(&["ietf/opsawg", "ietf/ccamp", "ietf/ccamp"]),
+            "correct horse",
+            0,
+        )
+        .unwrap();
+        assert_eq!(
+            alice.groups,
+            ["ietf/ccamp", "ietf/opsawg"],
+            "sorted, once each"
+        );
+        alice.may_send("ietf", &groups(&["ietf/ccamp"])).unwrap();
+        alice
+            .may_send("ietf", &groups(&["ietf/ccamp", "ietf/opsawg"]))
+            .unwrap();
+        let refused = alice
+            .may_send("ietf", &groups(&["ietf/ccamp", "ietf/idr"]))
+            .unwrap_err();
+        assert!(
+            matches!(refused, NodeError::PermissionDenied(_)),
+            "{refused:?}"
+        );
+        assert!(
+            refused.to_string().contains("not for ietf/idr"),
+            "{refused}"
+        );
+        // The organisation as a whole is an approver's to speak for.
+        // "ccamp" of ietf is ietf/ccamp; itu's is not.
+        alice.may_send("ietf", &groups(&["ccamp"])).unwrap();
+        assert!(alice.may_send("itu", &groups(&["ccamp"])).is_err());
+        let refused = alice.may_send("ietf", &[]).unwrap_err();
+        assert!(
+            refused.to_string().contains("organisation as a whole"),
+            "{refused}"
+        );
+        // Other roles keep their meaning.
+        for (role, may) in [
+            (Role::Viewer, false),
+            (Role::Editor, false),
+            (Role::Approver, true),
+            (Role::Admin, true),
+        ] {
+            let account = add_user(&store, "someone", role, "correct horse", 0).unwrap();
+            assert_eq!(
+                account.may_send("ietf", &groups(&["ietf/idr"])).is_ok(),
+                may,
+                "{role}"
+            );
+            assert_eq!(account.may_send("ietf", &[]).is_ok(), may, "{role}");
+        }
+        assert!(Role::LiaisonManager.allows(Role::Editor));
+        assert!(!Role::LiaisonManager.allows(Role::Approver));
+        assert!(Role::Approver.allows(Role::LiaisonManager));
+        assert_eq!(
+            "liaison-manager".parse::<Role>().unwrap(),
+            Role::LiaisonManager
+        );
+        assert_eq!(Role::LiaisonManager.to_string(), "liaison-manager");
+        assert_eq!(
+            Role::from_proto(Role::LiaisonManager.to_proto() as i32).unwrap(),
+            Role::LiaisonManager
+        );
+    }
+
+    #[test]
+    fn groups_are_checked_when_the_account_is_made() {
+        let store = MemStore::new();
+        let no_groups = add_account(
+            &store,
+            "alice",
+            Role::LiaisonManager,
+            &[],
+            "correct horse",
+            0,
+        )
+        .unwrap_err();
+        assert!(
+            no_groups.to_string().contains("needs the groups"),
+            "{no_groups}"
+        );
+        let bad = add_account(
+            &store,
+            "alice",
+            Role::LiaisonManager,
+            &groups(&["IETF CCAMP"]),
+            "correct horse",
+            0,
+        )
+        .unwrap_err();
+        assert!(matches!(bad, NodeError::InvalidArgument(_)), "{bad:?}");
+        assert!(bad.to_string().contains("IETF CCAMP"), "{bad}");
+        let editor_with_groups = add_account(
+            &store,
+            "alice",
+            Role::Editor,
+            &groups(&["ietf/ccamp"]),
+            "correct horse",
+            0,
+        )
+        .unwrap_err();
+        assert!(
+            editor_with_groups
+                .to_string()
+                .contains("only a liaison manager"),
+            "{editor_with_groups}"
+        );
+        assert!(users(&store).unwrap().is_empty(), "nothing stored");
+        let other =
+            check_own_groups("ietf", &[], &groups(&["ietf/ccamp", "itu-t/sg15"])).unwrap_err();
+        assert!(
+            other
+                .to_string()
+                .contains("\"itu-t/sg15\" is not a group of ietf"),
+            "{other}"
+        );
+        check_own_groups(
+            "itu",
+            &groups(&["itu-t/sg15"]),
+            &groups(&["itu-t/sg15", "itu/tsb"]),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn groups_survive_a_restart_and_older_records_load_unchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store");
+        {
+            let store = comity_store::SledStore::open(&path, Default::default()).unwrap();
+            add_account(
+                &store,
+                "alice",
+                Role::LiaisonManager,
+                &groups(&["ietf/ccamp"]),
+                "correct horse",
+                7,
+            )
+            .unwrap();
+            // A record as stored before roles had groups.
+            store
+                .put_record(
+                    SPACE,
+                    b"olga",
+                    b"\x01{\"name\":\"olga\",\"role\":\"approver\",\"password_hash\":\"x\",\"created_at\":3}",
+                )
+                .unwrap();
+            store.flush().unwrap();
+        }
+        let store = comity_store::SledStore::open(&path, Default::default()).unwrap();
+        let alice = user(&store, "alice").unwrap().unwrap();
+        assert_eq!(alice.role, Role::LiaisonManager);
+        assert_eq!(alice.groups, ["ietf/ccamp"]);
+        assert!(
+            authenticate(&store, "alice", "correct horse")
+                .unwrap()
+                .is_some()
+        );
+        let olga = user(&store, "olga").unwrap().unwrap();
+        assert_eq!(
+            olga,
+            Account {
+                name: "olga".into(),
+                role: Role::Approver,
+                password_hash: "x".into(),
+                created_at: 3,
+                groups: Vec::new(),
+            }
+        );
+        // Written back, an account without groups reads as it was.
+        let json = String::from_utf8(encode(&olga).unwrap()[1..].to_vec()).unwrap();
+        assert!(!json.contains("groups"), "{json}");
     }
 
     #[test]

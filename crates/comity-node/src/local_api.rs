@@ -362,6 +362,7 @@ impl node_server::Node for LocalApi {
         request: Request<proto::DraftAction>,
     ) -> Result<Response<proto::DraftView>, Status> {
         let action = request.into_inner();
+        self.node.check_sender_named(&action.id, &action.by)?;
         let draft = self.node.approve_liaison(&action.id, &action.by)?;
         Ok(Response::new(draft_view(&self.node, &draft)?))
     }
@@ -370,7 +371,9 @@ impl node_server::Node for LocalApi {
         &self,
         request: Request<proto::DraftAction>,
     ) -> Result<Response<PublishResponse>, Status> {
-        let entry = self.node.post_liaison(&request.into_inner().id).await?;
+        let action = request.into_inner();
+        self.node.check_sender_named(&action.id, &action.by)?;
+        let entry = self.node.post_liaison(&action.id).await?;
         Ok(Response::new(published(&entry)))
     }
 
@@ -468,11 +471,17 @@ impl node_server::Node for LocalApi {
     ) -> Result<Response<proto::UserView>, Status> {
         let request = request.into_inner();
         let role = Role::from_proto(request.role)?;
+        accounts::check_own_groups(
+            self.node.org().as_str(),
+            &self.node.config().profile.groups,
+            &request.groups,
+        )?;
         let now = self.node.now().unix_timestamp();
-        let account = accounts::add_user(
+        let account = accounts::add_account(
             &**self.node.store(),
             &request.name,
             role,
+            &request.groups,
             &request.password,
             now,
         )?;
@@ -538,6 +547,7 @@ pub(crate) fn user_view(account: &accounts::Account) -> proto::UserView {
             seconds: account.created_at,
             nanos: 0,
         }),
+        groups: account.groups.clone(),
     }
 }
 

@@ -228,12 +228,14 @@ pub fn stakeholder_group(group: StakeholderGroup) -> &'static str {
     }
 }
 
-/// A dashboard role: "viewer", "editor", "approver", "admin"; "" when
+/// A dashboard role: "viewer", "editor", "liaison-manager", "approver",
+/// "admin"; "" when
 /// unspecified.
 pub fn role(role: proto::Role) -> &'static str {
     match role {
         proto::Role::Viewer => "viewer",
         proto::Role::Editor => "editor",
+        proto::Role::LiaisonManager => "liaison-manager",
         proto::Role::Approver => "approver",
         proto::Role::Admin => "admin",
         proto::Role::Unspecified => "",

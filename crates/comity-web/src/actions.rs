@@ -402,15 +402,18 @@ pub async fn approve_liaison(
     Path(id): Path<String>,
     Posted { ctx, .. }: Posted<Empty>,
 ) -> Result<Response, PageError> {
-    ctx.require(Role::Approver)?;
+    ctx.require(Role::LiaisonManager)?;
     let by = ctx
         .user
         .as_ref()
         .map(|u| u.name.clone())
         .unwrap_or_default();
-    edge::blocking(&ctx.node, move |node| node.approve_liaison(&id, &by))
-        .await
-        .or_page(&ctx)?;
+    edge::blocking(&ctx.node, move |node| {
+        node.check_sender_named(&id, &by)?;
+        node.approve_liaison(&id, &by)
+    })
+    .await
+    .or_page(&ctx)?;
     Ok(see_other("/liaisons?box=drafts".into()))
 }
 
@@ -418,7 +421,18 @@ pub async fn post_liaison(
     Path(id): Path<String>,
     Posted { ctx, .. }: Posted<Empty>,
 ) -> Result<Response, PageError> {
-    ctx.require(Role::Approver)?;
+    ctx.require(Role::LiaisonManager)?;
+    let by = ctx
+        .user
+        .as_ref()
+        .map(|u| u.name.clone())
+        .unwrap_or_default();
+    let checked = id.clone();
+    edge::blocking(&ctx.node, move |node| {
+        node.check_sender_named(&checked, &by)
+    })
+    .await
+    .or_page(&ctx)?;
     let entry = ctx.node.post_liaison(&id).await.or_page(&ctx)?;
     Ok(see_other(format!(
         "/liaisons/{}/{}",

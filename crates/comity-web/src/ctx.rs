@@ -75,6 +75,7 @@ fn session_user(state: &AppState, jar: &CookieJar) -> Option<User> {
         Ok(Some(account)) => Some(User {
             name: account.name,
             role: account.role,
+            groups: account.groups,
             csrf: session.csrf,
             session: id,
         }),

@@ -14,6 +14,8 @@ use std::sync::Arc;
 pub struct User {
     pub name: String,
     pub role: Role,
+    /// A liaison manager's groups.
+    pub groups: Vec<String>,
     pub csrf: String,
     pub session: String,
 }
@@ -40,6 +42,20 @@ impl Ctx {
     /// Whether the reader may do what `role` may.
     pub fn can(&self, role: Role) -> bool {
         self.user.as_ref().is_some_and(|u| u.role.allows(role))
+    }
+    /// Whether the reader may approve and post a statement sent by
+    /// `from_groups` (an approver, or a liaison manager of every group).
+    pub fn may_send(&self, from_groups: &[String]) -> bool {
+        self.user.as_ref().is_some_and(|u| {
+            comity_node::accounts::may_send(
+                &u.name,
+                u.role,
+                &u.groups,
+                self.node.org().as_str(),
+                from_groups,
+            )
+            .is_ok()
+        })
     }
     /// What the reader may see: everything this node holds when logged in,
     /// public entries only otherwise (`public_pages`).

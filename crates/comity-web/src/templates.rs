@@ -797,7 +797,7 @@ pub fn liaisons(
                                 @else if let Some(by) = &d.approved_by { (ctx.ta("draft-approved", &[("by", by.clone())])) }
                                 @else { (ctx.t("draft-draft")) }
                             }
-                            td { @if d.posted_seq.is_none() && ctx.can(Role::Approver) {
+                            td { @if d.posted_seq.is_none() && ctx.may_send(&s.from_groups) {
                                 div.actions {
                                     @if d.approved_by.is_none() {
                                         form.inline id=(format!("approve-{}", d.id)) method="post" action=(format!("/liaisons/drafts/{}/approve", d.id)) {

@@ -460,6 +460,95 @@ async fn a_viewer_cannot_post_forms() {
     );
 }
 
+/// Issue 15: a liaison manager of ietf/ccamp sees the approve and post
+/// buttons for a ccamp draft only; it approves and posts that one, and is
+/// refused (403, the message naming the group) for an opsawg draft, which
+/// stays as it was, nothing posted.
+#[tokio::test]
+async fn a_liaison_manager_approves_and_posts_for_its_groups_only() {
+    let node = node("ietf", false).await;
+    accounts::add_account(
+        &**node.store(),
+        "mona",
+        accounts::Role::LiaisonManager,
+        &["ietf/ccamp".to_string()],
+        PASSWORD,
+        0,
+    )
+    .unwrap();
+    let draft = |group: &str| {
+        node.draft_liaison(proto::DraftLiaisonRequest {
+            from: vec![group.into()],
+            to: vec![proto::Recipient {
+                to: "ietf".into(),
+                ..Default::default()
+            }],
+            purpose: proto::LiaisonPurpose::Information as i32,
+            title: format!("{group} progress"),
+            body: "For your information.".into(),
+            ..Default::default()
+        })
+        .unwrap()
+        .id
+    };
+    let (ccamp, opsawg) = (draft("ietf/ccamp"), draft("ietf/opsawg"));
+    let held = || {
+        node.store()
+            .entries_after(node.org(), 0, usize::MAX)
+            .unwrap()
+            .len()
+    };
+    let app = comity_web::router(node.clone());
+    let (cookie, csrf) = login(&app, "mona").await;
+    let html = text(send(&app, get("/liaisons?box=drafts", &cookie)).await).await;
+    assert!(html.contains(&format!("id=\"post-{ccamp}\"")), "{html}");
+    assert!(!html.contains(&format!("id=\"post-{opsawg}\"")), "{html}");
+
+    let before = held();
+    let refused = send(
+        &app,
+        post(
+            &format!("/liaisons/drafts/{opsawg}/approve"),
+            &cookie,
+            &[("csrf", &csrf)],
+        ),
+    )
+    .await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let page = text(refused).await;
+    assert!(page.contains("not for ietf/opsawg"), "{page}");
+    let refused = send(
+        &app,
+        post(
+            &format!("/liaisons/drafts/{opsawg}/post"),
+            &cookie,
+            &[("csrf", &csrf)],
+        ),
+    )
+    .await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert_eq!(held(), before, "nothing posted");
+    let stored = node.store().draft(&opsawg).unwrap().unwrap();
+    assert_eq!((stored.approved_by, stored.posted_seq), (None, None));
+
+    for verb in ["approve", "post"] {
+        let response = send(
+            &app,
+            post(
+                &format!("/liaisons/drafts/{ccamp}/{verb}"),
+                &cookie,
+                &[("csrf", &csrf)],
+            ),
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{verb}");
+    }
+    assert_eq!(held(), before + 1, "the ccamp statement is posted");
+    let stored = node.store().draft(&ccamp).unwrap().unwrap();
+    assert_eq!(stored.approved_by.as_deref(), Some("mona"));
+    assert!(stored.posted_seq.is_some());
+}
+
 #[tokio::test]
 async fn a_consultation_published_through_the_form_is_listed() {
     let node = node("ietf", false).await;

@@ -4,7 +4,7 @@
 //! "action taken" by itself, naming the reply: answering is the action.
 
 use super::{Upload, deadline_arg, known, lang_or_default, parse_ref, text};
-use crate::{error::NodeError, node::Node};
+use crate::{accounts, error::NodeError, node::Node};
 use comity_core::{
     OrgId, SignedEntry, document,
     entry::Audience,
@@ -189,6 +189,26 @@ impl Node {
                 "no draft {id} on this node (see comity liaison drafts)"
             ))
         })
+    }
+
+    /// Whether `account` may approve and post draft `id`: see
+    /// [`accounts::Account::may_send`]; checked against the draft's sending
+    /// groups as stored, before anything changes.
+    pub fn check_sender(&self, id: &str, account: &accounts::Account) -> Result<(), NodeError> {
+        let draft = self.draft(id)?;
+        let statement = proto::LiaisonStatement::decode(draft.statement.as_slice())
+            .map_err(|e| NodeError::Internal(format!("stored draft {id} is corrupt: {e}")))?;
+        account.may_send(self.org().as_str(), &statement.from_groups)
+    }
+
+    /// Where `by` (from the local API) names an account of this node, that
+    /// account's rights apply ([`Self::check_sender`]); any other name is
+    /// only recorded, as before accounts existed.
+    pub fn check_sender_named(&self, id: &str, by: &str) -> Result<(), NodeError> {
+        match accounts::user(&**self.store(), by.trim())? {
+            Some(account) => self.check_sender(id, &account),
+            None => Ok(()),
+        }
     }
 
     pub fn approve_liaison(&self, id: &str, by: &str) -> Result<LiaisonDraft, NodeError> {

@@ -24,6 +24,7 @@ doc-fallback = غير متاح بلغتك: معروض باللغة التي نُ
 role-viewer = مطّلع
 role-editor = محرّر
 role-approver = معتمِد
+role-liaison-manager = مدير الاتصال
 role-admin = مدير
 
 ## تسجيل الدخول

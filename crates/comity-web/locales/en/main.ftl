@@ -24,6 +24,7 @@ doc-fallback = Not available in your language: shown in { $language }, the langu
 role-viewer = viewer
 role-editor = editor
 role-approver = approver
+role-liaison-manager = liaison manager
 role-admin = administrator
 
 ## Login

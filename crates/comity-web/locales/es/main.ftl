@@ -24,6 +24,7 @@ doc-fallback = No disponible en su idioma: se muestra en { $language }, el idiom
 role-viewer = lector
 role-editor = editor
 role-approver = aprobador
+role-liaison-manager = gestor de enlaces
 role-admin = administrador
 
 ## Inicio de sesión

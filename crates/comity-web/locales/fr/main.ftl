@@ -24,6 +24,7 @@ doc-fallback = Non disponible dans votre langue : affiché en { $language }, la 
 role-viewer = lecteur
 role-editor = rédacteur
 role-approver = approbateur
+role-liaison-manager = gestionnaire des liaisons
 role-admin = administrateur
 
 ## Connexion

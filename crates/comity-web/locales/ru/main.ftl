@@ -24,6 +24,7 @@ doc-fallback = Нет на вашем языке: показано на язык
 role-viewer = читатель
 role-editor = редактор
 role-approver = утверждающий
+role-liaison-manager = менеджер связей
 role-admin = администратор
 
 ## Вход

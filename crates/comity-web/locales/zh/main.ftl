@@ -24,6 +24,7 @@ doc-fallback = 没有您所用语言的版本：以发布时的语言（{ $langu
 role-viewer = 查看者
 role-editor = 编辑者
 role-approver = 审批者
+role-liaison-manager = 联络管理员
 role-admin = 管理员
 
 ## 登录
