@@ -466,5 +466,39 @@ async fn search(ctx: Ctx, Query(form): Query<SearchForm>) -> Result<Markup, Page
         query.limit = 50;
         Some(ctx.node.search(query, ctx.reader()).await.or_page(&ctx)?)
     };
-    Ok(templates::search(&ctx, &q, results.as_ref()))
+    let answered = match &results {
+        Some(r) => consultations_answered(&ctx, &r.hits).await.or_page(&ctx)?,
+        None => HashMap::new(),
+    };
+    Ok(templates::search(&ctx, &q, results.as_ref(), &answered))
+}
+
+/// For each hit that is a response, by entry id, the consultation it
+/// answers: a response has no page of its own, so its hit leads there.
+async fn consultations_answered(
+    ctx: &Ctx,
+    hits: &[comity_node::search::Hit],
+) -> Result<HashMap<String, proto::DocumentRef>, NodeError> {
+    let responses: Vec<(String, String, u64)> = hits
+        .iter()
+        .filter(|h| h.kind == comity_node::search::DocKind::Response)
+        .map(|h| (h.entry_id.clone(), h.origin.clone(), h.seq))
+        .collect();
+    if responses.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let reader = ctx.reader();
+    edge::blocking(&ctx.node, move |node| {
+        let mut answered = HashMap::new();
+        for (id, origin, seq) in responses {
+            let Ok(origin) = OrgId::new(origin) else {
+                continue;
+            };
+            if let Some(c) = node.consultation_answered(&origin, seq, reader)? {
+                answered.insert(id, c);
+            }
+        }
+        Ok(answered)
+    })
+    .await
 }

@@ -23,9 +23,9 @@
 //!   `#consultation-questions`, `#consultation-contact-name`,
 //!   `#consultation-contact-email`, `#publish-submit`;
 //! - a consultation: `#consultation`, `#consultation-status`, `.fallback-note`,
-//!   `#attachments`, `#revisions-table`, `#responses-table` (late rows carry
-//!   `.late`), `#participation-group`, `#participation-region`,
-//!   `#respond-form`, `#response-text`, `#response-lang`,
+//!   `#attachments`, `#revisions-table`, `#responses-table` (rows are
+//!   `#response-UUID`; late ones carry `.late`), `#participation-group`,
+//!   `#participation-region`, `#respond-form`, `#response-text`, `#response-lang`,
 //!   `#response-on-behalf`, `#respond-submit`, `#revise-form`,
 //!   `#revise-closes`, `#revise-status`, `#revise-reply-closes`,
 //!   `#revise-title`, `#revise-report`, `#revise-submit`;
@@ -59,6 +59,7 @@ use axum::http::StatusCode;
 use comity_core::{Hash, OrgId, dates, proto};
 use comity_node::{accounts::Role, words};
 use maud::{DOCTYPE, Markup, html};
+use std::collections::HashMap;
 
 pub const STYLESHEET: &str = include_str!("style.css");
 /// The one script: exact times in the reader's zone (see `times`).
@@ -684,7 +685,7 @@ pub fn consultation(ctx: &Ctx, origin: &OrgId, view: &proto::ConsultationView) -
                     div.scroll { table #responses-table {
                         thead { tr { th { (ctx.t("col-organisation")) } th { (ctx.t("col-stakeholder-group")) } th { (ctx.t("col-region")) } th { (ctx.t("col-published")) } th { (ctx.t("col-response")) } } }
                         tbody { @for r in &view.responses {
-                            tr.late[r.late] data-origin=(r.origin) data-uuid=(r.uuid) {
+                            tr.late[r.late] id=(format!("response-{}", r.uuid)) data-origin=(r.origin) data-uuid=(r.uuid) {
                                 td { (r.origin) @if !r.on_behalf_of.is_empty() { br; span.note { (r.on_behalf_of) } } }
                                 td { (group_label(ctx, words::stakeholder_group(r.stakeholder_group()))) }
                                 td { @if r.region == "unspecified" { (ctx.t("sg-unspecified")) } @else { (r.region) } }
@@ -956,13 +957,23 @@ pub fn liaison(ctx: &Ctx, origin: &OrgId, uuid: &str, view: &proto::LiaisonView)
     )
 }
 
-/// Where a search hit is shown: its consultation's or statement's page (a
-/// response has no page of its own).
-fn hit_link(hit: &comity_node::search::Hit) -> Option<String> {
+/// Where a search hit is shown: its consultation's or statement's page; a
+/// response has no page of its own, so its row on the page of the
+/// consultation it answers (`answered`, by entry id), when that is known.
+fn hit_link(
+    hit: &comity_node::search::Hit,
+    answered: &HashMap<String, proto::DocumentRef>,
+) -> Option<String> {
     let path = match hit.kind {
         comity_node::search::DocKind::Consultation => "consultations",
         comity_node::search::DocKind::Liaison => "liaisons",
-        comity_node::search::DocKind::Response => return None,
+        comity_node::search::DocKind::Response => {
+            let c = answered.get(&hit.entry_id)?;
+            return Some(format!(
+                "/consultations/{}/{}#response-{}",
+                c.origin, c.uuid, hit.uuid
+            ));
+        }
     };
     Some(format!("/{path}/{}/{}", hit.origin, hit.uuid))
 }
@@ -970,7 +981,12 @@ fn hit_link(hit: &comity_node::search::Hit) -> Option<String> {
 /// `/search`: the hits the reader may read, best first, each with a
 /// snippet whose words found are marked. The snippet's HTML comes escaped
 /// from the index (`comity_search`), with only `<mark>` added.
-pub fn search(ctx: &Ctx, q: &str, results: Option<&comity_node::search::SearchResults>) -> Markup {
+pub fn search(
+    ctx: &Ctx,
+    q: &str,
+    results: Option<&comity_node::search::SearchResults>,
+    answered: &HashMap<String, proto::DocumentRef>,
+) -> Markup {
     let l = ctx.lang;
     page(
         ctx,
@@ -989,7 +1005,7 @@ pub fn search(ctx: &Ctx, q: &str, results: Option<&comity_node::search::SearchRe
                                     " "
                                     @let title = hit.title.as_ref().map_or(hit.uuid.as_str(), |t| t.text.as_str());
                                     @let title_lang = hit.title.as_ref().map_or("", |t| t.lang.as_str());
-                                    @match hit_link(hit) {
+                                    @match hit_link(hit, answered) {
                                         Some(href) => {
                                             a.hit-title href=(href) lang=[(!title_lang.is_empty()).then_some(title_lang)] dir="auto" { (title) }
                                         }

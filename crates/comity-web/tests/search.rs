@@ -243,3 +243,57 @@ async fn the_json_api_searches_as_the_node_and_refuses_bad_parameters() {
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     stop.cancel();
 }
+
+/// A response has no page of its own: its hit leads to its row on the page
+/// of the consultation it answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_response_found_links_to_its_row_on_the_consultation_page() {
+    let stop = CancellationToken::new();
+    let node = node(&stop).await;
+    let consultation = node
+        .publish(consultation(
+            "en",
+            "Zonal registries",
+            "On zonal registries.",
+        ))
+        .await
+        .unwrap();
+    let Ok(proto::document::Body::Consultation(c)) =
+        comity_core::document::decode_for(&consultation)
+    else {
+        panic!("not a consultation");
+    };
+    let response = node
+        .respond(proto::RespondRequest {
+            consultation: Some(proto::DocumentRef {
+                origin: "ietf".into(),
+                uuid: c.uuid.clone(),
+            }),
+            text: "Zephyr registries should stay open.".into(),
+            lang: "en".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let Ok(proto::document::Body::Response(r)) = comity_core::document::decode_for(&response)
+    else {
+        panic!("not a response");
+    };
+    node.index_now().await.unwrap();
+    let app = comity_web::router(node.clone());
+
+    let html = text(get(&app, "/search?q=zephyr", "").await).await;
+    assert_eq!(html.matches("class=\"search-hit\"").count(), 1, "{html}");
+    let href = format!("/consultations/ietf/{}#response-{}", c.uuid, r.uuid);
+    assert!(
+        html.contains(&format!("href=\"{href}\"")),
+        "no link to {href}: {html}"
+    );
+    // The row is there to land on.
+    let page = text(get(&app, &format!("/consultations/ietf/{}", c.uuid), "").await).await;
+    assert!(
+        page.contains(&format!("id=\"response-{}\"", r.uuid)),
+        "{page}"
+    );
+    stop.cancel();
+}

@@ -28,6 +28,21 @@ impl Node {
         Ok(responses)
     }
 
+    /// The consultation that the response at `origin`/`seq` answers, if
+    /// `reader` may read that response: where a search hit for a response
+    /// leads, since a response has no page of its own.
+    pub fn consultation_answered(
+        &self,
+        origin: &OrgId,
+        seq: u64,
+        reader: Reader,
+    ) -> Result<Option<proto::DocumentRef>, NodeError> {
+        Ok(match self.decoded_for(origin, seq, reader)? {
+            Some((_, Body::Response(r))) => r.consultation,
+            _ => None,
+        })
+    }
+
     /// Where a consultation stands now.
     pub fn consultation_phase(&self, c: &proto::Consultation) -> ConsultationPhase {
         use ConsultationPhase as P;
