@@ -243,6 +243,40 @@ struct Params(HashMap<String, String>);
 #[into_params(parameter_in = Query)]
 struct NoQuery {}
 
+/// Items in a page of a list when `limit` is not given, and at most.
+const PAGE_DEFAULT: usize = 100;
+const PAGE_MAX: usize = 1_000;
+
+/// A page of a list route: `limit` items from `offset`, in the list's order.
+struct Page {
+    limit: usize,
+    offset: usize,
+}
+
+impl Page {
+    /// `{"<key>": [the page], "total": n, "offset": o, "limit": l}`, with
+    /// `"next_offset"` when items follow the page.
+    fn json<T>(&self, key: &str, all: &[T], to_json: impl Fn(&T) -> Value) -> Value {
+        let end = self.offset.saturating_add(self.limit).min(all.len());
+        let items: Vec<Value> = all
+            .get(self.offset..end)
+            .unwrap_or_default()
+            .iter()
+            .map(to_json)
+            .collect();
+        let mut page = json!({
+            key: items,
+            "total": all.len(),
+            "offset": self.offset,
+            "limit": self.limit,
+        });
+        if end < all.len() {
+            page["next_offset"] = json!(end);
+        }
+        page
+    }
+}
+
 impl Params {
     fn parse<P: utoipa::IntoParams>(
         query: Result<Query<Vec<(String, String)>>, QueryRejection>,
@@ -301,6 +335,24 @@ impl Params {
                 ApiError::bad_request(format!("{key} must be a whole number, not {v:?}"))
             }),
         }
+    }
+
+    /// The page asked for: `limit` (default [`PAGE_DEFAULT`], at most
+    /// [`PAGE_MAX`]) items from `offset` (default 0).
+    fn page(&self) -> Result<Page, ApiError> {
+        let limit = match self.number::<usize>("limit")? {
+            0 if self.text("limit").is_empty() => PAGE_DEFAULT,
+            n if (1..=PAGE_MAX).contains(&n) => n,
+            n => {
+                return Err(ApiError::bad_request(format!(
+                    "limit must be 1 to {PAGE_MAX}, not {n}"
+                )));
+            }
+        };
+        Ok(Page {
+            limit,
+            offset: self.number("offset")?,
+        })
     }
 
     fn origin(&self) -> Result<Option<OrgId>, ApiError> {
@@ -530,6 +582,10 @@ struct ConsultationsQuery {
     lang: Option<String>,
     /// Only those in this phase: upcoming, open, closed or withdrawn.
     status: Option<String>,
+    /// Skip this many first (default 0); a page's `next_offset` says where the next begins.
+    offset: Option<u32>,
+    /// At most this many (1 to 1,000; default 100).
+    limit: Option<u32>,
 }
 
 /// Consultations held, of every origin.
@@ -538,7 +594,7 @@ struct ConsultationsQuery {
     path = "/api/v1/consultations",
     params(ConsultationsQuery),
     responses(
-        (status = 200, description = "`{\"consultations\": [...]}`, as `comity consultation list --json`", body = Object),
+        (status = 200, description = "`{\"consultations\": [...], \"total\", \"offset\", \"limit\", \"next_offset\"}`: a page of `comity consultation list --json`, in its order; `next_offset` only when more follow", body = Object),
         (status = 400, description = "A malformed or unknown parameter", body = ErrorBody),
         (status = 401, description = "No session and no valid token", body = ErrorBody)
     )
@@ -575,11 +631,10 @@ async fn list_consultations(
         lang,
         phase: phase as i32,
     };
+    let page = params.page()?;
     blocking(node, move |node| {
         let list = node.list_consultations(&filter)?;
-        Ok(json!({
-            "consultations": list.iter().map(consultation_summary_json).collect::<Vec<_>>(),
-        }))
+        Ok(page.json("consultations", &list, consultation_summary_json))
     })
     .await
 }
@@ -624,6 +679,10 @@ struct LiaisonsQuery {
     /// Which box: inbox, outbox, awaiting_action or overdue.
     #[serde(rename = "box")]
     which: String,
+    /// Skip this many first (default 0); a page's `next_offset` says where the next begins.
+    offset: Option<u32>,
+    /// At most this many (1 to 1,000; default 100).
+    limit: Option<u32>,
 }
 
 /// Liaison statements in one box.
@@ -632,7 +691,7 @@ struct LiaisonsQuery {
     path = "/api/v1/liaisons",
     params(LiaisonsQuery),
     responses(
-        (status = 200, description = "`{\"liaisons\": [...]}`, as `comity liaison list --json`", body = Object),
+        (status = 200, description = "`{\"liaisons\": [...], \"total\", \"offset\", \"limit\", \"next_offset\"}`: a page of `comity liaison list --json`, in its order; `next_offset` only when more follow", body = Object),
         (status = 400, description = "No box, or an unknown one", body = ErrorBody),
         (status = 401, description = "No session and no valid token", body = ErrorBody)
     )
@@ -658,13 +717,11 @@ async fn list_liaisons(
             )));
         }
     };
+    let page = params.page()?;
     blocking(node, move |node| {
         let list = node.list_liaisons(which)?;
-        Ok(json!({
-            "liaisons": list
-                .iter()
-                .map(|s| json::liaison_summary_json(s, Dialect::Api))
-                .collect::<Vec<_>>(),
+        Ok(page.json("liaisons", &list, |s| {
+            json::liaison_summary_json(s, Dialect::Api)
         }))
     })
     .await

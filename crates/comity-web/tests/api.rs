@@ -574,7 +574,7 @@ async fn the_openapi_description_lists_every_route_and_its_parameters_without_a_
             .unwrap_or_default()
     };
     assert_eq!(names("/api/v1/log"), ["origin", "after_seq", "limit"]);
-    assert_eq!(names("/api/v1/liaisons"), ["box"]);
+    assert_eq!(names("/api/v1/liaisons"), ["box", "offset", "limit"]);
     assert_eq!(
         names("/api/v1/search"),
         [
@@ -598,4 +598,82 @@ async fn the_openapi_description_lists_every_route_and_its_parameters_without_a_
     assert_eq!(schemes["token"]["scheme"], "bearer");
     assert_eq!(schemes["session"]["name"], "comity_session_itu");
     assert!(spec["components"]["schemas"]["StatusBody"]["properties"]["heads"].is_object());
+}
+
+#[tokio::test]
+async fn lists_come_in_pages_that_say_where_the_next_begins() {
+    let clock = Arc::new(ManualClock::new(datetime!(2027-01-04 09:00 UTC)));
+    let itu = node("itu", &clock, "intergovernmental");
+    let mut published = Vec::new();
+    for i in 0..5 {
+        let entry = itu
+            .publish_consultation(proto::PublishConsultationRequest {
+                title: format!("Consultation {i}"),
+                closes: "2027-03-31".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        published.push(uuid_of(&entry));
+        clock.advance(Duration::minutes(1));
+    }
+    let all = ok(&itu, "/api/v1/consultations").await;
+    assert_eq!(all["total"], 5);
+    assert_eq!(all["offset"], 0);
+    assert_eq!(all["limit"], 100);
+    assert!(all.get("next_offset").is_none(), "{all}");
+    let order: Vec<String> = all["consultations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["uuid"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(order.len(), 5);
+    published.sort();
+    let mut sorted = order.clone();
+    sorted.sort();
+    assert_eq!(sorted, published);
+
+    // Pages of two, followed by next_offset, give the whole list in its order.
+    let mut paged = Vec::new();
+    let mut offset = Some(0);
+    while let Some(o) = offset {
+        let page = ok(&itu, &format!("/api/v1/consultations?limit=2&offset={o}")).await;
+        assert_eq!(page["total"], 5);
+        assert_eq!(page["limit"], 2);
+        let items = page["consultations"].as_array().unwrap();
+        assert!(items.len() <= 2);
+        paged.extend(
+            items
+                .iter()
+                .map(|c| c["uuid"].as_str().unwrap().to_string()),
+        );
+        offset = page.get("next_offset").map(|n| n.as_u64().unwrap());
+    }
+    assert_eq!(paged, order);
+    // Past the end: an empty page, no next.
+    let past = ok(&itu, "/api/v1/consultations?offset=9").await;
+    assert!(past["consultations"].as_array().unwrap().is_empty());
+    assert!(past.get("next_offset").is_none());
+    // Liaison boxes page the same way.
+    let inbox = ok(&itu, "/api/v1/liaisons?box=inbox&limit=1").await;
+    assert_eq!(inbox["total"], 0);
+    assert_eq!(inbox["limit"], 1);
+
+    for bad in [
+        "limit=0",
+        "limit=1001",
+        "limit=-1",
+        "limit=two",
+        "offset=-3",
+    ] {
+        let message = error(
+            &itu,
+            &format!("/api/v1/consultations?{bad}"),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+        let key = bad.split('=').next().unwrap();
+        assert!(message.contains(key), "{bad}: {message}");
+    }
 }
