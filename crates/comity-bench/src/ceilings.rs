@@ -161,7 +161,8 @@ pub fn store_batches(dir: &Path, count: usize) -> Result<f64> {
 /// the same run: the same signed entries, appended in batches of
 /// [`INGEST_BATCH`] (one transaction each on PostgreSQL; one flush each on
 /// sled), on a throwaway PostgreSQL server with its durable defaults
-/// (fsync on) on the scratch disk's machine, reached over a Unix socket.
+/// (fsync on) on the scratch disk's machine, reached over a Unix socket
+/// (the run's one server: the node-level figures use it too).
 #[derive(Debug, Clone, Serialize)]
 pub struct PostgresIngest {
     pub entries: usize,
@@ -172,9 +173,12 @@ pub struct PostgresIngest {
     pub server: String,
 }
 
-pub fn postgres_ingest(dir: &Path, count: usize) -> Result<PostgresIngest> {
+pub fn postgres_ingest(
+    dir: &Path,
+    pg: &comity_testkit::pg::TestPg,
+    count: usize,
+) -> Result<PostgresIngest> {
     use comity_store::LogStore;
-    let pg = comity_testkit::pg::TestPg::durable().map_err(|why| anyhow::anyhow!("{why}"))?;
     let sled = store_batches(dir, count)?;
     let (_, _, entries) = signed_entries(count)?;
     let store = comity_store_pg::PgStore::open(&comity_store_pg::PgOptions::new(pg.database()))?;

@@ -87,6 +87,18 @@ impl NodeProc {
     /// nobody can dial, which offers its log to the partners it dials (its
     /// `endpoint` is empty).
     pub fn init_listening(bin: &Bin, root: &Path, org: &str, listening: bool) -> Result<Self> {
+        Self::init_on(bin, root, org, listening, None)
+    }
+
+    /// As [`Self::init_listening`], the node's store in the PostgreSQL
+    /// database `store` (`comity init --store URL`) when one is given.
+    pub fn init_on(
+        bin: &Bin,
+        root: &Path,
+        org: &str,
+        listening: bool,
+        store: Option<&str>,
+    ) -> Result<Self> {
         let dir = root.join(org);
         let listen = if listening {
             format!("127.0.0.1:{}", free_port()?)
@@ -94,19 +106,15 @@ impl NodeProc {
             "off".to_string()
         };
         let data = dir.display().to_string();
-        bin.run(&[
-            "init",
-            "--data",
-            &data,
-            "--org",
-            org,
-            "--name",
-            &org.to_uppercase(),
-            "--listen",
-            &listen,
-            "--http",
+        let name = org.to_uppercase();
+        let mut args = vec![
+            "init", "--data", &data, "--org", org, "--name", &name, "--listen", &listen, "--http",
             "off",
-        ])?;
+        ];
+        if let Some(url) = store {
+            args.extend(["--store", url]);
+        }
+        bin.run(&args)?;
         let id: serde_json::Value =
             serde_json::from_str(&bin.run(&["id", "--json", "--data", &data])?)
                 .context("parsing `comity id --json`")?;

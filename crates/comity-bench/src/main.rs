@@ -48,8 +48,10 @@ struct Args {
     scratch: Option<PathBuf>,
     /// Run only these scenarios (comma separated): ceilings, wire, propagation, ingest, witness, search, footprint;
     /// and idle-link (the keep-alive traffic of one idle dial-out link, 3 min quick, 10 min full)
-    /// and postgres (store ingest on a throwaway PostgreSQL beside sled; needs PostgreSQL's
-    /// binaries), which run only when named here.
+    /// and postgres (on a throwaway PostgreSQL, beside sled: store ingest, then node ingest
+    /// and catch-up with the follower on it, and publish-to-follower latency with the origin
+    /// on it, to 5 followers or the first of --followers; needs PostgreSQL's binaries),
+    /// which run only when named here.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Run NATS JetStream fan-out (a local `nats-server -js`) beside the
@@ -110,6 +112,9 @@ struct Report {
     idle_link: Option<idle_link::IdleLink>,
     /// `--only postgres`: store ingest on PostgreSQL beside sled.
     postgres: Option<ceilings::PostgresIngest>,
+    /// `--only postgres`: node ingest, catch-up and publish to follower
+    /// with the node on PostgreSQL beside sled.
+    postgres_nodes: Option<scenarios::PostgresNodes>,
     /// `--compare-nats`: the hub beside the propagation scenario.
     nats: Option<nats::NatsReport>,
     ratios: Ratios,
@@ -174,6 +179,7 @@ async fn run(args: Args) -> Result<()> {
         footprint: None,
         idle_link: None,
         postgres: None,
+        postgres_nodes: None,
         nats: None,
         ratios: Ratios::default(),
         cdf_svg: None,
@@ -264,6 +270,7 @@ async fn run(args: Args) -> Result<()> {
                     entries,
                     false,
                     !args.no_witness,
+                    None,
                 )
                 .await
                 {
@@ -314,32 +321,27 @@ async fn run(args: Args) -> Result<()> {
         eprintln!(
             "== propagation from a dial-out-only origin to 15 followers, {entries} entries one at a time and {entries} in bursts of 50"
         );
-        match scenarios::propagation(&bin, &scratch, 15, entries, true, !args.no_witness).await {
+        match scenarios::propagation(&bin, &scratch, 15, entries, true, !args.no_witness, None)
+            .await
+        {
             Ok(p) => report.propagation.push(p),
             Err(e) => report
                 .errors
                 .push(format!("propagation from a dial-out origin N=15: {e:#}")),
         }
     }
-    // Only when asked for: it needs PostgreSQL's binaries.
+    // Only when asked for: it needs PostgreSQL's binaries. One throwaway
+    // server (durable defaults) for the store and the node figures.
     if args.only.iter().any(|o| o == "postgres") {
-        let count = if quick { 20_000 } else { 100_000 };
-        eprintln!("== store ingest on PostgreSQL beside sled, {count} entries");
-        match ceilings::postgres_ingest(&scratch, count) {
-            Ok(p) => {
-                eprintln!(
-                    "store ingest: sled {:.0} entries/s, PostgreSQL {:.0} entries/s (ratio {:.2})",
-                    p.sled_entries_per_s, p.postgres_entries_per_s, p.ratio
-                );
-                report.postgres = Some(p);
-            }
-            Err(e) => report.errors.push(format!("postgres: {e:#}")),
+        match comity_testkit::pg::TestPg::durable() {
+            Ok(pg) => postgres(&args, &bin, &scratch, &pg, &mut report).await,
+            Err(why) => report.errors.push(format!("postgres: {why}")),
         }
     }
     if wanted(&args, "ingest") {
         let count = if quick { 20_000 } else { 100_000 };
         eprintln!("== ingest and catch-up, {count} entries each");
-        match scenarios::ingest_and_catch_up(&bin, &scratch, count).await {
+        match scenarios::ingest_and_catch_up(&bin, &scratch, count, None).await {
             Ok(i) => report.ingest_and_catch_up = Some(i),
             Err(e) => report.errors.push(format!("ingest/catch-up: {e:#}")),
         }
@@ -442,6 +444,36 @@ async fn run(args: Args) -> Result<()> {
         anyhow::bail!("{} scenario(s) failed", report.errors.len());
     }
     Ok(())
+}
+
+/// `--only postgres`: the store's ingest, then the node-level scenarios,
+/// each on PostgreSQL beside sled, on the run's server `pg`.
+async fn postgres(
+    args: &Args,
+    bin: &cluster::Bin,
+    scratch: &std::path::Path,
+    pg: &comity_testkit::pg::TestPg,
+    report: &mut Report,
+) {
+    let count = if args.quick { 20_000 } else { 100_000 };
+    eprintln!("== store ingest on PostgreSQL beside sled, {count} entries");
+    match ceilings::postgres_ingest(scratch, pg, count) {
+        Ok(p) => {
+            eprintln!(
+                "store ingest: sled {:.0} entries/s, PostgreSQL {:.0} entries/s (ratio {:.2})",
+                p.sled_entries_per_s, p.postgres_entries_per_s, p.ratio
+            );
+            report.postgres = Some(p);
+        }
+        Err(e) => report.errors.push(format!("postgres: {e:#}")),
+    }
+    let followers = args.followers.first().copied().unwrap_or(5);
+    let entries = args.entries.unwrap_or(if args.quick { 200 } else { 1000 });
+    eprintln!("== nodes on PostgreSQL beside sled");
+    match scenarios::postgres_nodes(bin, scratch, pg, count, followers, entries).await {
+        Ok(p) => report.postgres_nodes = Some(p),
+        Err(e) => report.errors.push(format!("postgres nodes: {e:#}")),
+    }
 }
 
 impl Report {
@@ -637,12 +669,101 @@ fn print_table(r: &Report) {
         );
         row(
             "disk bytes per stored entry (follower)",
-            format!("{:.0}", i.disk_bytes_per_entry),
+            i.disk_bytes_per_entry
+                .map_or("-".to_string(), |d| format!("{d:.0}")),
             "",
         );
         row(
             "follower RSS after ingest MB",
             format!("{:.1}", i.follower_rss_mb_after_ingest),
+            "",
+        );
+    }
+    if let Some(p) = &r.postgres {
+        row(
+            &format!(
+                "store ingest, {} entries in batches of 512, sled / PostgreSQL /s",
+                p.entries
+            ),
+            format!(
+                "{:.0} / {:.0}",
+                p.sled_entries_per_s, p.postgres_entries_per_s
+            ),
+            ">= 5,000 on PostgreSQL",
+        );
+        row("  ratio PostgreSQL / sled", format!("{:.2}", p.ratio), "");
+    }
+    if let Some(p) = &r.postgres_nodes {
+        let (s, g) = (&p.sled_follower, &p.postgres_follower);
+        row(
+            &format!(
+                "node ingest, {} entries, follower on sled / PostgreSQL /s",
+                s.ingest.entries
+            ),
+            format!(
+                "{:.0} / {:.0}",
+                s.ingest.entries_per_s, g.ingest.entries_per_s
+            ),
+            ">= 5,000 on PostgreSQL",
+        );
+        row(
+            "  ratio PostgreSQL / sled",
+            format!("{:.2}", p.ingest_ratio),
+            "",
+        );
+        row(
+            &format!(
+                "node catch-up, {} entries, follower on sled / PostgreSQL /s",
+                s.catch_up.entries
+            ),
+            format!(
+                "{:.0} / {:.0}",
+                s.catch_up.entries_per_s, g.catch_up.entries_per_s
+            ),
+            "",
+        );
+        row(
+            "  ratio PostgreSQL / sled",
+            format!("{:.2}", p.catch_up_ratio),
+            "",
+        );
+        for (on, prop) in [("sled", &p.sled_origin), ("PostgreSQL", &p.postgres_origin)] {
+            let (l, c) = (&prop.one_at_a_time, &prop.one_at_a_time_from_call);
+            row(
+                &format!(
+                    "publish to {} followers, origin on {on}: p50/p99 ms (from call)",
+                    prop.followers
+                ),
+                format!(
+                    "{:.2}/{:.2} ({:.2}/{:.2})",
+                    l.p50_ms, l.p99_ms, c.p50_ms, c.p99_ms
+                ),
+                "",
+            );
+        }
+        row(
+            "  ratio PostgreSQL / sled p50/p99 (from call)",
+            format!(
+                "{:.2}/{:.2} ({:.2}/{:.2})",
+                p.one_at_a_time_ratio[0],
+                p.one_at_a_time_ratio[1],
+                p.from_call_ratio[0],
+                p.from_call_ratio[1]
+            ),
+            "",
+        );
+        let load = |l: Option<[f64; 3]>| {
+            l.map_or("-".to_string(), |l| {
+                format!("{:.1} {:.1} {:.1}", l[0], l[1], l[2])
+            })
+        };
+        row(
+            &format!(
+                "load average before; after: {}; {}",
+                load(p.load_before),
+                load(p.load_after)
+            ),
+            String::new(),
             "",
         );
     }

@@ -2,7 +2,7 @@
 
 use crate::cluster::{self, Api, Bin, NodeProc};
 use crate::probe::{Arrival, Probe};
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use comity_core::{OrgId, fixtures, proto};
 use serde::Serialize;
 use std::{
@@ -130,16 +130,19 @@ fn init_many(bin: &Bin, root: &Path, names: Vec<String>) -> Result<Vec<NodeProc>
     parallel(names, 4, |name| NodeProc::init(bin, root, &name))
 }
 
-/// As [`init_many`], the first node dial-out only when `dial_out_first`.
+/// As [`init_many`], the first node dial-out only when `dial_out_first`,
+/// and on the PostgreSQL database `first_store` when one is given.
 fn init_mesh(
     bin: &Bin,
     root: &Path,
     names: Vec<String>,
     dial_out_first: bool,
     witness: bool,
+    first_store: Option<&str>,
 ) -> Result<Vec<NodeProc>> {
     parallel(names.into_iter().enumerate().collect(), 4, |(i, name)| {
-        let node = NodeProc::init_listening(bin, root, &name, !(dial_out_first && i == 0))?;
+        let store = first_store.filter(|_| i == 0);
+        let node = NodeProc::init_on(bin, root, &name, !(dial_out_first && i == 0), store)?;
         if !witness {
             let mut config = comity_node::Config::load(&node.dir)?;
             config.storage.witness = false;
@@ -203,7 +206,8 @@ async fn collect(
 /// Propagation from one publisher to `followers` in a full mesh; with
 /// `dial_out_origin`, the publisher listens on no port (`--listen off`):
 /// it dials each follower and offers its log, and the followers know it by
-/// key only.
+/// key only. With `origin_store`, the publisher's store is that PostgreSQL
+/// database (the followers stay on sled).
 pub async fn propagation(
     bin: &Bin,
     scratch: &Path,
@@ -211,12 +215,20 @@ pub async fn propagation(
     entries: usize,
     dial_out_origin: bool,
     witness: bool,
+    origin_store: Option<&str>,
 ) -> Result<Propagation> {
     let setup = Instant::now();
     let root = tempfile::tempdir_in(scratch)?;
     let mut names = vec!["pub".to_string()];
     names.extend((1..=followers).map(|i| format!("f{i:03}")));
-    let mut nodes = init_mesh(bin, root.path(), names, dial_out_origin, witness)?;
+    let mut nodes = init_mesh(
+        bin,
+        root.path(),
+        names,
+        dial_out_origin,
+        witness,
+        origin_store,
+    )?;
     let mut apis = serve_all(&mut nodes).await?;
     let probe = Probe::new()?;
     // Full mesh through each node's local API (what `comity peer add` does on a
@@ -399,21 +411,26 @@ pub struct Transfer {
 pub struct IngestAndCatchUp {
     pub ingest: Transfer,
     pub catch_up: Transfer,
-    /// The follower's store on disk divided by the entries it holds.
-    pub disk_bytes_per_entry: f64,
+    /// The follower's store on disk divided by the entries it holds (none
+    /// when its store is in PostgreSQL, outside its data directory).
+    pub disk_bytes_per_entry: Option<f64>,
     pub follower_rss_mb_after_ingest: f64,
 }
 
+/// A sled origin's backlog pulled by a new follower (ingest), then, after
+/// both went down and the origin wrote as much again, by the follower
+/// restarted (catch-up). With `follower_store`, the follower's store is
+/// that PostgreSQL database.
 pub async fn ingest_and_catch_up(
     bin: &Bin,
     scratch: &Path,
     count: usize,
+    follower_store: Option<&str>,
 ) -> Result<IngestAndCatchUp> {
     let root = tempfile::tempdir_in(scratch)?;
-    let mut nodes = init_many(bin, root.path(), vec!["origin".into(), "follower".into()])?;
-    let [publisher, follower] = &mut nodes[..] else {
-        bail!("two nodes expected");
-    };
+    let mut publisher = NodeProc::init(bin, root.path(), "origin")?;
+    let mut follower = NodeProc::init_on(bin, root.path(), "follower", true, follower_store)?;
+    let (publisher, follower) = (&mut publisher, &mut follower);
     publisher.peer_add_cli(follower)?;
     let target = publisher.prefill(count)?;
     let _pub_api = publisher.serve().await?;
@@ -457,8 +474,79 @@ pub async fn ingest_and_catch_up(
     Ok(IngestAndCatchUp {
         ingest,
         catch_up,
-        disk_bytes_per_entry: disk as f64 / (2 * count) as f64,
+        disk_bytes_per_entry: follower_store
+            .is_none()
+            .then(|| disk as f64 / (2 * count) as f64),
         follower_rss_mb_after_ingest: mb(rss),
+    })
+}
+
+/// `--only postgres` on real nodes (issue 14): each scenario run twice in
+/// one run on one machine, once with the node under test on sled and once
+/// on PostgreSQL (a database of its own on the run's throwaway server),
+/// everything else alike; the ratios are PostgreSQL over sled.
+#[derive(Debug, Clone, Serialize)]
+pub struct PostgresNodes {
+    /// A follower ingesting a sled origin's backlog, then catching up.
+    pub sled_follower: IngestAndCatchUp,
+    pub postgres_follower: IngestAndCatchUp,
+    pub ingest_ratio: f64,
+    pub catch_up_ratio: f64,
+    /// Publish to follower, the origin (the publisher) on each store, its
+    /// followers on sled.
+    pub sled_origin: Propagation,
+    pub postgres_origin: Propagation,
+    /// One publish at a time, from the publish call's return: p50, p99.
+    pub one_at_a_time_ratio: [f64; 2],
+    /// The same from the start of the publish call (which includes the
+    /// origin's own commit): p50, p99.
+    pub from_call_ratio: [f64; 2],
+    /// 1-, 5- and 15-minute load averages before and after.
+    pub load_before: Option<[f64; 3]>,
+    pub load_after: Option<[f64; 3]>,
+}
+
+/// Runs [`ingest_and_catch_up`] with the follower on sled, then on a new
+/// database of `pg`; then [`propagation`] to `followers` with the origin on
+/// sled, then on another new database of `pg`.
+pub async fn postgres_nodes(
+    bin: &Bin,
+    scratch: &Path,
+    pg: &comity_testkit::pg::TestPg,
+    count: usize,
+    followers: usize,
+    entries: usize,
+) -> Result<PostgresNodes> {
+    let load_before = crate::nats::load_average();
+    eprintln!("   ingest and catch-up, {count} entries each: follower on sled");
+    let sled_follower = ingest_and_catch_up(bin, scratch, count, None).await?;
+    eprintln!("   ingest and catch-up, {count} entries each: follower on PostgreSQL");
+    let url = pg.database();
+    let postgres_follower = ingest_and_catch_up(bin, scratch, count, Some(&url)).await?;
+    eprintln!("   publish to {followers} followers, {entries} entries each way: origin on sled");
+    let sled_origin = propagation(bin, scratch, followers, entries, false, true, None).await?;
+    eprintln!(
+        "   publish to {followers} followers, {entries} entries each way: origin on PostgreSQL"
+    );
+    let url = pg.database();
+    let postgres_origin =
+        propagation(bin, scratch, followers, entries, false, true, Some(&url)).await?;
+    let ratio = |pg: &Latency, sled: &Latency| [pg.p50_ms / sled.p50_ms, pg.p99_ms / sled.p99_ms];
+    Ok(PostgresNodes {
+        ingest_ratio: postgres_follower.ingest.entries_per_s / sled_follower.ingest.entries_per_s,
+        catch_up_ratio: postgres_follower.catch_up.entries_per_s
+            / sled_follower.catch_up.entries_per_s,
+        one_at_a_time_ratio: ratio(&postgres_origin.one_at_a_time, &sled_origin.one_at_a_time),
+        from_call_ratio: ratio(
+            &postgres_origin.one_at_a_time_from_call,
+            &sled_origin.one_at_a_time_from_call,
+        ),
+        sled_follower,
+        postgres_follower,
+        sled_origin,
+        postgres_origin,
+        load_before,
+        load_after: crate::nats::load_average(),
     })
 }
 

@@ -2,18 +2,22 @@
 //!
 //! An append decides each entry with [`rules::decide`] against the head it
 //! reads `FOR UPDATE` in its own transaction, and writes entry, index rows,
-//! head and tree there: all of a batch or none of it. Two transactions that
-//! race on one head serialise on the row lock; two that race on a head not
-//! yet written meet on the `(origin, seq)` primary key, and the loser runs
-//! again, deciding against what the winner committed.
+//! head and tree there: all of a batch or none of it. It takes a handful of
+//! round trips however long the batch (the reads together, the decisions
+//! in memory, the writes as one pipeline of multi-row statements): a round
+//! trip per statement per entry was where its time went. Two transactions
+//! that race on one head serialise on the row lock; two that race on a
+//! head not yet written meet on the `(origin, seq)` primary key, and the
+//! loser runs again, deciding against what the winner committed.
 
-use crate::{PgError, PgStore, corrupt, from_sql, index, sql, to_sql};
+use crate::index::{self, IndexBatch};
+use crate::{PgError, PgStore, Statement, corrupt, from_sql, pipeline, sql, to_sql};
 use comity_core::merkle::{CompactRange, leaf_hash};
 use comity_core::{Hash, Head, OrgId, PublicKey, SignedEntry};
 use comity_store::rules::{self, LogState};
 use comity_store::{AppendWatcher, Appended, Equivocation, LogStore, SignNext, StoreError};
 use deadpool_postgres::{Pool, Transaction};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
 /// How often a batch that lost a race is run again before the error is
@@ -54,64 +58,101 @@ struct HeadRow {
     moved: bool,
 }
 
+/// Reads the heads and trees of `origins`, locking their rows until the
+/// transaction ends (in origin order, the same in every transaction, so
+/// two batches of the same origins do not deadlock), and which of them are
+/// frozen: two statements, one round trip.
+async fn load_heads(
+    tx: &Transaction<'_>,
+    origins: &BTreeSet<&OrgId>,
+) -> Result<BTreeMap<OrgId, HeadRow>, PgError> {
+    let names: Vec<&str> = origins.iter().map(|o| o.as_str()).collect();
+    let (heads, frozen) = futures::try_join!(
+        tx.prepare_cached(
+            "SELECT origin, seq, hash, tree FROM heads WHERE origin = ANY($1::text[])
+             ORDER BY origin FOR UPDATE"
+        ),
+        tx.prepare_cached("SELECT origin FROM frozen WHERE origin = ANY($1::text[])"),
+    )?;
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&names];
+    let (heads, frozen) =
+        futures::try_join!(tx.query(&heads, &params), tx.query(&frozen, &params))?;
+    let frozen: HashSet<String> = frozen.iter().map(|r| r.get(0)).collect();
+    let mut held: HashMap<String, (Head, CompactRange)> = HashMap::with_capacity(heads.len());
+    for row in heads {
+        let hash: Vec<u8> = row.get(2);
+        let tree: Vec<u8> = row.get(3);
+        let head = Head {
+            seq: from_sql(row.get(1), "head seq")?,
+            hash: Hash::from_slice(&hash).ok_or_else(|| corrupt("head hash", "not 32 bytes"))?,
+        };
+        let tree = CompactRange::from_bytes(&tree).map_err(|e| corrupt("merkle", e))?;
+        held.insert(row.get(0), (head, tree));
+    }
+    Ok(origins
+        .iter()
+        .map(|origin| {
+            let (head, tree) = match held.remove(origin.as_str()) {
+                Some((head, tree)) => (Some(head), tree),
+                None => (None, CompactRange::new()),
+            };
+            let row = HeadRow {
+                head,
+                tree,
+                frozen: frozen.contains(origin.as_str()),
+                moved: false,
+            };
+            ((*origin).clone(), row)
+        })
+        .collect())
+}
+
 /// Reads `origin`'s head and tree, locking the row until the transaction
 /// ends, and whether it is frozen.
 async fn load_head(tx: &Transaction<'_>, origin: &OrgId) -> Result<HeadRow, PgError> {
-    let row = sql!(
-        tx,
-        query_opt,
-        "SELECT seq, hash, tree FROM heads WHERE origin = $1 FOR UPDATE",
-        &[&origin.as_str()]
-    );
-    let (head, tree) = match row {
-        Some(row) => {
-            let hash: Vec<u8> = row.get(1);
-            let tree: Vec<u8> = row.get(2);
-            let head = Head {
-                seq: from_sql(row.get(0), "head seq")?,
-                hash: Hash::from_slice(&hash)
-                    .ok_or_else(|| corrupt("head hash", "not 32 bytes"))?,
-            };
-            let tree = CompactRange::from_bytes(&tree).map_err(|e| corrupt("merkle", e))?;
-            (Some(head), tree)
-        }
-        None => (None, CompactRange::new()),
-    };
-    let frozen = sql!(
-        tx,
-        query_opt,
-        "SELECT 1 FROM frozen WHERE origin = $1",
-        &[&origin.as_str()]
-    )
-    .is_some();
-    Ok(HeadRow {
-        head,
-        tree,
-        frozen,
-        moved: false,
-    })
+    load_heads(tx, &BTreeSet::from([origin]))
+        .await?
+        .remove(origin)
+        .ok_or_else(|| StoreError::Backend("head row vanished".into()).into())
 }
 
 /// Appends `entries` in order inside `tx`; returns how many were new.
+///
+/// A handful of round trips per batch, not several per entry: the heads
+/// (and frozen marks) of the batch's origins are read together, the ids
+/// that may be held already are looked up together (none in the common
+/// case), every entry is decided in memory with [`rules::decide`] against
+/// its origin's running head, exactly as one after another, and then the
+/// new entries, their index rows (one statement per table) and the moved
+/// heads are written as one pipeline. A rule refusing an entry fails the
+/// batch before anything is written.
 async fn append_in(tx: &Transaction<'_>, entries: &[SignedEntry]) -> Result<usize, PgError> {
-    let mut heads: BTreeMap<OrgId, HeadRow> = BTreeMap::new();
+    let origins: BTreeSet<&OrgId> = entries.iter().map(SignedEntry::origin).collect();
+    let mut heads = load_heads(tx, &origins).await?;
+    // An id names one (origin, seq), and an origin's entries are exactly
+    // seqs 1 to its head (both move in one transaction): only an entry at or
+    // below its origin's head as read can be held already. Past that, an
+    // entry is held only if this batch wrote it, which `written` says.
+    let maybe_held: Vec<&SignedEntry> = entries
+        .iter()
+        .filter(|e| {
+            heads
+                .get(e.origin())
+                .and_then(|row| row.head)
+                .is_some_and(|head| e.seq() <= head.seq)
+        })
+        .collect();
+    let held = held_at(tx, &maybe_held).await?;
     let mut written: HashSet<Hash> = HashSet::new();
-    let mut new = 0;
+    let mut new: Vec<&SignedEntry> = Vec::new();
     for entry in entries {
         let origin = entry.origin();
-        if !heads.contains_key(origin) {
-            let row = load_head(tx, origin).await?;
-            heads.insert(origin.clone(), row);
-        }
         let Some(row) = heads.get_mut(origin) else {
             return Err(StoreError::Backend("head row vanished".into()).into());
         };
-        // An id names one (origin, seq): past the head nothing can be held
-        // at it, so the common case (the next entry) skips the lookup.
         let past_head = entry.seq() > row.head.map_or(0, |h| h.seq);
         let already_held = written.contains(&entry.id())
-            || (!past_head
-                && held_at(tx, &entry.id()).await? == Some((origin.clone(), entry.seq())));
+            || (!past_head && held.get(&entry.id()) == Some(&(origin.clone(), entry.seq())));
         let state = LogState {
             frozen: row.frozen,
             already_held,
@@ -120,62 +161,104 @@ async fn append_in(tx: &Transaction<'_>, entries: &[SignedEntry]) -> Result<usiz
         if rules::decide(entry, state)? == Appended::AlreadyHeld {
             continue;
         }
-        let arrival: i64 = sql!(
-            tx,
-            query_one,
-            "INSERT INTO entries (origin, seq, id, body) VALUES ($1, $2, $3, $4) RETURNING arrival",
-            &[
-                &origin.as_str(),
-                &to_sql(entry.seq())?,
-                &entry.id().as_bytes().as_slice(),
-                &index::encode_entry(entry),
-            ]
-        )
-        .get(0);
-        index::write_rows(tx, entry, arrival).await?;
         row.head = Some(entry.head());
         row.tree.append(leaf_hash(entry.header_bytes()));
         row.moved = true;
         written.insert(entry.id());
-        new += 1;
+        new.push(entry);
     }
-    for (origin, row) in &heads {
+    if new.is_empty() {
+        return Ok(0);
+    }
+    pipeline(tx, writes(&new, &heads)?).await?;
+    Ok(new.len())
+}
+
+/// The statements that write `new` (decided, in order), their index rows
+/// and the heads that moved, in the order they must run: entries first,
+/// since a receipt's index row takes its entry's arrival.
+fn writes(
+    new: &[&SignedEntry],
+    heads: &BTreeMap<OrgId, HeadRow>,
+) -> Result<Vec<Statement>, StoreError> {
+    let (mut origins, mut seqs, mut ids, mut bodies) = (
+        Vec::with_capacity(new.len()),
+        Vec::with_capacity(new.len()),
+        Vec::with_capacity(new.len()),
+        Vec::with_capacity(new.len()),
+    );
+    let mut index = IndexBatch::default();
+    for entry in new {
+        origins.push(entry.origin().to_string());
+        seqs.push(to_sql(entry.seq())?);
+        ids.push(entry.id().as_bytes().to_vec());
+        bodies.push(index::encode_entry(entry));
+        index.add(entry)?;
+    }
+    // Arrivals are numbered in the order of the batch.
+    let mut statements = vec![Statement::new(
+        "INSERT INTO entries (origin, seq, id, body)
+         SELECT origin, seq, id, body
+         FROM unnest($1::text[], $2::bigint[], $3::bytea[], $4::bytea[])
+              WITH ORDINALITY AS u (origin, seq, id, body, n)
+         ORDER BY n",
+        vec![
+            Box::new(origins),
+            Box::new(seqs),
+            Box::new(ids),
+            Box::new(bodies),
+        ],
+    )];
+    statements.extend(index.statements());
+    let (mut origins, mut seqs, mut hashes, mut trees) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (origin, row) in heads {
         let Some(head) = row.head.filter(|_| row.moved) else {
             continue;
         };
-        sql!(
-            tx,
-            execute,
-            "INSERT INTO heads (origin, seq, hash, tree) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (origin) DO UPDATE
-             SET seq = EXCLUDED.seq, hash = EXCLUDED.hash, tree = EXCLUDED.tree",
-            &[
-                &origin.as_str(),
-                &to_sql(head.seq)?,
-                &head.hash.as_bytes().as_slice(),
-                &row.tree.to_bytes(),
-            ]
-        );
+        origins.push(origin.to_string());
+        seqs.push(to_sql(head.seq)?);
+        hashes.push(head.hash.as_bytes().to_vec());
+        trees.push(row.tree.to_bytes());
     }
-    Ok(new)
+    statements.push(Statement::new(
+        "INSERT INTO heads (origin, seq, hash, tree)
+         SELECT * FROM unnest($1::text[], $2::bigint[], $3::bytea[], $4::bytea[])
+         ON CONFLICT (origin) DO UPDATE
+         SET seq = EXCLUDED.seq, hash = EXCLUDED.hash, tree = EXCLUDED.tree",
+        vec![
+            Box::new(origins),
+            Box::new(seqs),
+            Box::new(hashes),
+            Box::new(trees),
+        ],
+    ));
+    Ok(statements)
 }
 
-/// The (origin, seq) an entry id is held at.
-async fn held_at(tx: &Transaction<'_>, id: &Hash) -> Result<Option<(OrgId, u64)>, PgError> {
-    let row = sql!(
-        tx,
-        query_opt,
-        "SELECT origin, seq FROM entries WHERE id = $1",
-        &[&id.as_bytes().as_slice()]
-    );
-    match row {
-        Some(row) => {
-            let origin: String = row.get(0);
-            let origin = OrgId::new(origin).map_err(|e| corrupt("entry origin", e))?;
-            Ok(Some((origin, from_sql(row.get(1), "entry seq")?)))
-        }
-        None => Ok(None),
+/// The (origin, seq) each of `entries` is held at, by id, for those held.
+async fn held_at(
+    tx: &Transaction<'_>,
+    entries: &[&SignedEntry],
+) -> Result<HashMap<Hash, (OrgId, u64)>, PgError> {
+    if entries.is_empty() {
+        return Ok(HashMap::new());
     }
+    let ids: Vec<Vec<u8>> = entries.iter().map(|e| e.id().as_bytes().to_vec()).collect();
+    let rows = sql!(
+        tx,
+        query,
+        "SELECT id, origin, seq FROM entries WHERE id = ANY($1::bytea[])",
+        &[&ids]
+    );
+    let mut held = HashMap::with_capacity(rows.len());
+    for row in rows {
+        let id: Vec<u8> = row.get(0);
+        let id = Hash::from_slice(&id).ok_or_else(|| corrupt("entry id", "not 32 bytes"))?;
+        let origin = OrgId::new(row.get::<_, String>(1)).map_err(|e| corrupt("entry origin", e))?;
+        held.insert(id, (origin, from_sql(row.get(2), "entry seq")?));
+    }
+    Ok(held)
 }
 
 /// A batch in one transaction, run again (deciding anew) when it lost a
@@ -438,7 +521,7 @@ impl LogStore for PgStore {
             let row = sql!(
                 tx,
                 query_opt,
-                "SELECT body, arrival FROM entries WHERE origin = $1 AND seq = $2 FOR UPDATE",
+                "SELECT body FROM entries WHERE origin = $1 AND seq = $2 FOR UPDATE",
                 &[&origin, &seq]
             );
             let Some(row) = row else { return Ok(false) };
@@ -446,7 +529,7 @@ impl LogStore for PgStore {
             if held.id() != entry.id() || !held.is_redacted() {
                 return Ok(false);
             }
-            index::write_rows(&tx, &entry, row.get(1)).await?;
+            index::write_rows(&tx, [&entry]).await?;
             sql!(
                 tx,
                 execute,

@@ -1,14 +1,16 @@
 //! The derived indexes: the rows [`rules::index_rows`] gives for each entry,
-//! written in the append's transaction, the queries over them, and their
+//! written in the append's transaction (one multi-row statement per table
+//! for a whole batch, [`IndexBatch`]), the queries over them, and their
 //! rebuild from the logs in arrival order.
 
-use crate::{PgError, PgStore, corrupt, from_sql, sql, to_sql};
+use crate::{PgError, PgStore, Statement, corrupt, from_sql, pipeline, sql, to_sql};
 use comity_core::merkle::{CompactRange, leaf_hash};
 use comity_core::{EntryKind, Hash, OrgId, PublicKey, SignedEntry};
 use comity_store::rules::{self, IndexRows, Target};
 use comity_store::{DocumentRef, EntryPos, INDEX_VERSION, IndexStore, StoreError};
 use deadpool_postgres::{Pool, Transaction};
 use prost::Message;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Entries re-indexed per query page by a rebuild.
 const REBUILD_PAGE: i64 = 512;
@@ -42,114 +44,300 @@ fn kind(kind: EntryKind) -> i16 {
     i16::from(rules::kind_tag(kind))
 }
 
-/// Writes the index rows of `entry`, which arrived `arrival`-th.
+/// A stored seq, text or bytes: one column of a multi-row statement.
+type Column<T> = Vec<T>;
+
+/// The index rows of a run of entries, gathered per table, so that each
+/// table takes one multi-row statement (`INSERT ... SELECT FROM UNNEST` of
+/// one array per column) however many entries there are.
+///
+/// Writing the entries one after another, each upsert would overwrite the
+/// row of its key (so the last entry wins) and each `DO NOTHING` insert
+/// would keep the first. One statement may not upsert one key twice, so
+/// the upserted rows are kept here per key, last one wins; the others are
+/// sets of whole rows (every column is in their key), which is exactly
+/// what `DO NOTHING` keeps.
+#[derive(Debug, Default)]
+pub(crate) struct IndexBatch {
+    /// origin -> seq
+    profiles: BTreeMap<String, i64>,
+    /// (kind, origin, uuid) -> seq
+    documents: BTreeMap<(i16, String, String), i64>,
+    revisions: BTreeSet<(i16, String, String, i64)>,
+    /// (l_origin, l_uuid, origin, uuid) -> seq
+    replies: BTreeMap<(String, String, String, String), i64>,
+    /// (org, origin, uuid) -> seq
+    recipients: BTreeMap<(String, String, String), i64>,
+    /// (c_origin, c_uuid, origin, seq)
+    responses: BTreeSet<(String, String, String, i64)>,
+    /// (l_origin, l_uuid, origin, seq): the arrival is the entry's own.
+    receipts: BTreeSet<(String, String, String, i64)>,
+    /// origin -> (seq, key)
+    keys: BTreeMap<String, (i64, Vec<u8>)>,
+    /// (hash, origin, seq)
+    attachments: BTreeSet<(Vec<u8>, String, i64)>,
+}
+
+impl IndexBatch {
+    /// Adds the rows [`rules::index_rows`] gives for `entry`, which must
+    /// follow every entry added before it in arrival order.
+    pub(crate) fn add(&mut self, entry: &SignedEntry) -> Result<(), StoreError> {
+        let origin = entry.origin().as_str();
+        let seq = to_sql(entry.seq())?;
+        let IndexRows {
+            profile,
+            document,
+            responds_to,
+            replies_to,
+            receipt_for,
+            recipients,
+            new_key,
+            attachments,
+        } = rules::index_rows(entry);
+        if profile {
+            self.profiles.insert(origin.to_owned(), seq);
+        }
+        if let Some((k, uuid)) = &document {
+            let k = kind(*k);
+            self.documents
+                .insert((k, origin.to_owned(), uuid.clone()), seq);
+            self.revisions
+                .insert((k, origin.to_owned(), uuid.clone(), seq));
+            if let Some(Target {
+                origin: parent,
+                uuid: parent_uuid,
+            }) = &replies_to
+            {
+                self.replies.insert(
+                    (
+                        parent.to_string(),
+                        parent_uuid.clone(),
+                        origin.to_owned(),
+                        uuid.clone(),
+                    ),
+                    seq,
+                );
+            }
+            for org in &recipients {
+                self.recipients
+                    .insert((org.to_string(), origin.to_owned(), uuid.clone()), seq);
+            }
+        }
+        if let Some(Target { origin: c, uuid }) = &responds_to {
+            self.responses
+                .insert((c.to_string(), uuid.clone(), origin.to_owned(), seq));
+        }
+        if let Some(Target { origin: l, uuid }) = &receipt_for {
+            self.receipts
+                .insert((l.to_string(), uuid.clone(), origin.to_owned(), seq));
+        }
+        if let Some(key) = &new_key {
+            self.keys
+                .insert(origin.to_owned(), (seq, key.as_bytes().to_vec()));
+        }
+        for hash in &attachments {
+            self.attachments
+                .insert((hash.as_bytes().to_vec(), origin.to_owned(), seq));
+        }
+        Ok(())
+    }
+
+    /// One statement per table that has rows, to run in order after the
+    /// entries themselves are in `entries` (a receipt takes its entry's
+    /// arrival from there).
+    pub(crate) fn statements(self) -> Vec<Statement> {
+        let mut out = Vec::new();
+        if !self.profiles.is_empty() {
+            let (origins, seqs): (Column<String>, Column<i64>) = self.profiles.into_iter().unzip();
+            out.push(Statement::new(
+                "INSERT INTO profiles (origin, seq)
+                 SELECT * FROM unnest($1::text[], $2::bigint[])
+                 ON CONFLICT (origin) DO UPDATE SET seq = EXCLUDED.seq",
+                vec![Box::new(origins), Box::new(seqs)],
+            ));
+        }
+        if !self.documents.is_empty() {
+            let (mut kinds, mut origins, mut uuids, mut seqs) = columns4();
+            for ((k, origin, uuid), seq) in self.documents {
+                kinds.push(k);
+                origins.push(origin);
+                uuids.push(uuid);
+                seqs.push(seq);
+            }
+            out.push(Statement::new(
+                "INSERT INTO documents (kind, origin, uuid, seq)
+                 SELECT * FROM unnest($1::smallint[], $2::text[], $3::text[], $4::bigint[])
+                 ON CONFLICT (kind, origin, uuid) DO UPDATE SET seq = EXCLUDED.seq",
+                vec![
+                    Box::new(kinds),
+                    Box::new(origins),
+                    Box::new(uuids),
+                    Box::new(seqs),
+                ],
+            ));
+        }
+        if !self.revisions.is_empty() {
+            let (mut kinds, mut origins, mut uuids, mut seqs) = columns4();
+            for (k, origin, uuid, seq) in self.revisions {
+                kinds.push(k);
+                origins.push(origin);
+                uuids.push(uuid);
+                seqs.push(seq);
+            }
+            out.push(Statement::new(
+                "INSERT INTO revisions (kind, origin, uuid, seq)
+                 SELECT * FROM unnest($1::smallint[], $2::text[], $3::text[], $4::bigint[])
+                 ON CONFLICT DO NOTHING",
+                vec![
+                    Box::new(kinds),
+                    Box::new(origins),
+                    Box::new(uuids),
+                    Box::new(seqs),
+                ],
+            ));
+        }
+        if !self.replies.is_empty() {
+            let (mut parents, mut parent_uuids, mut origins, mut uuids, mut seqs) = (
+                Vec::new(),
+                Vec::new(),
+                Vec::new(),
+                Vec::new(),
+                Vec::<i64>::new(),
+            );
+            for ((parent, parent_uuid, origin, uuid), seq) in self.replies {
+                parents.push(parent);
+                parent_uuids.push(parent_uuid);
+                origins.push(origin);
+                uuids.push(uuid);
+                seqs.push(seq);
+            }
+            out.push(Statement::new(
+                "INSERT INTO replies (l_origin, l_uuid, origin, uuid, seq)
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[])
+                 ON CONFLICT (l_origin, l_uuid, origin, uuid) DO UPDATE SET seq = EXCLUDED.seq",
+                vec![
+                    Box::new(parents),
+                    Box::new(parent_uuids),
+                    Box::new(origins),
+                    Box::new(uuids),
+                    Box::new(seqs),
+                ],
+            ));
+        }
+        if !self.recipients.is_empty() {
+            let (mut orgs, mut origins, mut uuids, mut seqs) =
+                (Vec::new(), Vec::new(), Vec::new(), Vec::<i64>::new());
+            for ((org, origin, uuid), seq) in self.recipients {
+                orgs.push(org);
+                origins.push(origin);
+                uuids.push(uuid);
+                seqs.push(seq);
+            }
+            out.push(Statement::new(
+                "INSERT INTO recipients (org, origin, uuid, seq)
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])
+                 ON CONFLICT (org, origin, uuid) DO UPDATE SET seq = EXCLUDED.seq",
+                vec![
+                    Box::new(orgs),
+                    Box::new(origins),
+                    Box::new(uuids),
+                    Box::new(seqs),
+                ],
+            ));
+        }
+        if !self.responses.is_empty() {
+            let (targets, target_uuids, origins, seqs) = text3_seq(self.responses);
+            out.push(Statement::new(
+                "INSERT INTO responses (c_origin, c_uuid, origin, seq)
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])
+                 ON CONFLICT DO NOTHING",
+                vec![
+                    Box::new(targets),
+                    Box::new(target_uuids),
+                    Box::new(origins),
+                    Box::new(seqs),
+                ],
+            ));
+        }
+        if !self.receipts.is_empty() {
+            let (targets, target_uuids, origins, seqs) = text3_seq(self.receipts);
+            out.push(Statement::new(
+                "INSERT INTO receipts (l_origin, l_uuid, arrival, origin, seq)
+                 SELECT u.l_origin, u.l_uuid, e.arrival, u.origin, u.seq
+                 FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])
+                      AS u (l_origin, l_uuid, origin, seq)
+                 JOIN entries e ON e.origin = u.origin AND e.seq = u.seq
+                 ON CONFLICT DO NOTHING",
+                vec![
+                    Box::new(targets),
+                    Box::new(target_uuids),
+                    Box::new(origins),
+                    Box::new(seqs),
+                ],
+            ));
+        }
+        if !self.keys.is_empty() {
+            let (mut origins, mut seqs, mut keys) = (Vec::new(), Vec::<i64>::new(), Vec::new());
+            for (origin, (seq, key)) in self.keys {
+                origins.push(origin);
+                seqs.push(seq);
+                keys.push(key);
+            }
+            out.push(Statement::new(
+                "INSERT INTO keys (origin, seq, key)
+                 SELECT * FROM unnest($1::text[], $2::bigint[], $3::bytea[])
+                 ON CONFLICT (origin) DO UPDATE SET seq = EXCLUDED.seq, key = EXCLUDED.key",
+                vec![Box::new(origins), Box::new(seqs), Box::new(keys)],
+            ));
+        }
+        if !self.attachments.is_empty() {
+            let (mut hashes, mut origins, mut seqs) = (Vec::new(), Vec::new(), Vec::<i64>::new());
+            for (hash, origin, seq) in self.attachments {
+                hashes.push(hash);
+                origins.push(origin);
+                seqs.push(seq);
+            }
+            out.push(Statement::new(
+                "INSERT INTO attachments (hash, origin, seq)
+                 SELECT * FROM unnest($1::bytea[], $2::text[], $3::bigint[])
+                 ON CONFLICT DO NOTHING",
+                vec![Box::new(hashes), Box::new(origins), Box::new(seqs)],
+            ));
+        }
+        out
+    }
+}
+
+/// Four empty columns: a kind, two texts and a seq.
+fn columns4() -> (Column<i16>, Column<String>, Column<String>, Column<i64>) {
+    (Vec::new(), Vec::new(), Vec::new(), Vec::new())
+}
+
+/// Three text columns and a seq column from rows of them.
+fn text3_seq(
+    rows: BTreeSet<(String, String, String, i64)>,
+) -> (Column<String>, Column<String>, Column<String>, Column<i64>) {
+    let (mut a, mut b, mut c, mut d) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (x, y, z, seq) in rows {
+        a.push(x);
+        b.push(y);
+        c.push(z);
+        d.push(seq);
+    }
+    (a, b, c, d)
+}
+
+/// Writes the index rows of `entries` (held in `entries` already, in
+/// arrival order) in one pipeline of at most one statement per table.
 pub(crate) async fn write_rows(
     tx: &Transaction<'_>,
-    entry: &SignedEntry,
-    arrival: i64,
+    entries: impl IntoIterator<Item = &SignedEntry>,
 ) -> Result<(), PgError> {
-    let origin = entry.origin().as_str();
-    let seq = to_sql(entry.seq())?;
-    let IndexRows {
-        profile,
-        document,
-        responds_to,
-        replies_to,
-        receipt_for,
-        recipients,
-        new_key,
-        attachments,
-    } = rules::index_rows(entry);
-    if profile {
-        sql!(
-            tx,
-            execute,
-            "INSERT INTO profiles (origin, seq) VALUES ($1, $2)
-             ON CONFLICT (origin) DO UPDATE SET seq = EXCLUDED.seq",
-            &[&origin, &seq]
-        );
+    let mut batch = IndexBatch::default();
+    for entry in entries {
+        batch.add(entry)?;
     }
-    if let Some((k, uuid)) = &document {
-        let k = kind(*k);
-        sql!(
-            tx,
-            execute,
-            "INSERT INTO documents (kind, origin, uuid, seq) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (kind, origin, uuid) DO UPDATE SET seq = EXCLUDED.seq",
-            &[&k, &origin, &uuid.as_str(), &seq]
-        );
-        sql!(
-            tx,
-            execute,
-            "INSERT INTO revisions (kind, origin, uuid, seq) VALUES ($1, $2, $3, $4)
-             ON CONFLICT DO NOTHING",
-            &[&k, &origin, &uuid.as_str(), &seq]
-        );
-        if let Some(Target {
-            origin: parent,
-            uuid: parent_uuid,
-        }) = &replies_to
-        {
-            sql!(
-                tx,
-                execute,
-                "INSERT INTO replies (l_origin, l_uuid, origin, uuid, seq) VALUES ($1, $2, $3, $4, $5)
-                 ON CONFLICT (l_origin, l_uuid, origin, uuid) DO UPDATE SET seq = EXCLUDED.seq",
-                &[
-                    &parent.as_str(),
-                    &parent_uuid.as_str(),
-                    &origin,
-                    &uuid.as_str(),
-                    &seq
-                ]
-            );
-        }
-        for org in &recipients {
-            sql!(
-                tx,
-                execute,
-                "INSERT INTO recipients (org, origin, uuid, seq) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (org, origin, uuid) DO UPDATE SET seq = EXCLUDED.seq",
-                &[&org.as_str(), &origin, &uuid.as_str(), &seq]
-            );
-        }
-    }
-    if let Some(Target { origin: c, uuid }) = &responds_to {
-        sql!(
-            tx,
-            execute,
-            "INSERT INTO responses (c_origin, c_uuid, origin, seq) VALUES ($1, $2, $3, $4)
-             ON CONFLICT DO NOTHING",
-            &[&c.as_str(), &uuid.as_str(), &origin, &seq]
-        );
-    }
-    if let Some(Target { origin: l, uuid }) = &receipt_for {
-        sql!(
-            tx,
-            execute,
-            "INSERT INTO receipts (l_origin, l_uuid, arrival, origin, seq) VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT DO NOTHING",
-            &[&l.as_str(), &uuid.as_str(), &arrival, &origin, &seq]
-        );
-    }
-    if let Some(key) = &new_key {
-        sql!(
-            tx,
-            execute,
-            "INSERT INTO keys (origin, seq, key) VALUES ($1, $2, $3)
-             ON CONFLICT (origin) DO UPDATE SET seq = EXCLUDED.seq, key = EXCLUDED.key",
-            &[&origin, &seq, &key.as_bytes().as_slice()]
-        );
-    }
-    for hash in &attachments {
-        sql!(
-            tx,
-            execute,
-            "INSERT INTO attachments (hash, origin, seq) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-            &[&hash.as_bytes().as_slice(), &origin, &seq]
-        );
-    }
-    Ok(())
+    pipeline(tx, batch.statements()).await
 }
 
 /// The index version recorded, if any.
@@ -186,11 +374,12 @@ async fn rebuild(pool: &Pool) -> Result<usize, PgError> {
         );
         let Some(last) = rows.last() else { break };
         after = last.get(0);
-        for row in rows {
-            let entry = decode_entry(row.get(1))?;
-            write_rows(&tx, &entry, row.get(0)).await?;
-            indexed += 1;
-        }
+        let page = rows
+            .into_iter()
+            .map(|row| decode_entry(row.get(1)))
+            .collect::<Result<Vec<_>, _>>()?;
+        write_rows(&tx, &page).await?;
+        indexed += page.len();
     }
     let origins = sql!(tx, query, "SELECT origin FROM heads", &[]);
     for row in origins {

@@ -40,11 +40,13 @@ mod watch;
 
 use comity_store::StoreError;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use futures::future::try_join_all;
 use std::future::Future;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_postgres::NoTls;
+use tokio_postgres::types::ToSql;
 
 /// How to open a [`PgStore`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -205,6 +207,55 @@ macro_rules! sql {
     }};
 }
 pub(crate) use sql;
+
+/// One statement of a [`pipeline`]: its SQL and its parameters, owned, so
+/// that a batch's statements can all be built before any is sent.
+pub(crate) struct Statement {
+    sql: &'static str,
+    params: Vec<Box<dyn ToSql + Sync + Send>>,
+}
+
+impl Statement {
+    pub(crate) fn new(sql: &'static str, params: Vec<Box<dyn ToSql + Sync + Send>>) -> Self {
+        Self { sql, params }
+    }
+}
+
+/// Runs `statements` in `tx`, in order, as one pipeline: all are prepared
+/// (or taken from the connection's cache) together, then all are sent
+/// before any answer is awaited. tokio-postgres sends requests in the order
+/// their futures are first polled, which `try_join_all` does in order, and
+/// the server runs them in the order received, so a statement sees what
+/// the ones before it wrote. A batch costs two round trips (one once its
+/// statements are cached) however many statements it has. The first error
+/// in order is the one returned: after it the transaction is aborted, and
+/// the statements after it fail for that reason only.
+pub(crate) async fn pipeline(
+    tx: &deadpool_postgres::Transaction<'_>,
+    statements: Vec<Statement>,
+) -> Result<(), PgError> {
+    if statements.is_empty() {
+        return Ok(());
+    }
+    let prepared = try_join_all(statements.iter().map(|s| tx.prepare_cached(s.sql))).await?;
+    let params: Vec<Vec<&(dyn ToSql + Sync)>> = statements
+        .iter()
+        .map(|s| {
+            s.params
+                .iter()
+                .map(|p| &**p as &(dyn ToSql + Sync))
+                .collect()
+        })
+        .collect();
+    try_join_all(
+        prepared
+            .iter()
+            .zip(&params)
+            .map(|(statement, params)| tx.execute(statement, params)),
+    )
+    .await?;
+    Ok(())
+}
 
 impl PgStore {
     /// Connects, applies the migrations this build knows, and rebuilds the

@@ -350,3 +350,108 @@ fn appends_by_another_replica_are_heard_by_notify_and_by_polling() {
         }
     }
 }
+
+/// One batch holding what the shared suite appends only one entry at a
+/// time: several rows for one index key (two profiles, three revisions of
+/// one consultation, two of a liaison statement whose recipients change and
+/// of a reply to it, two key rotations), receipts, responses, attachments,
+/// an entry twice, and entries held already, of two origins. Taken as one
+/// batch (one statement per table), it leaves every index, head and tree
+/// as the memory store leaves them taking the same entries one by one.
+/// (Without the rows kept per key, last one wins, the batch fails:
+/// "ON CONFLICT DO UPDATE command cannot affect row a second time".)
+#[test]
+fn one_batch_indexes_as_its_entries_one_at_a_time_do() {
+    use comity_core::entry::Audience;
+    use comity_core::proto::ReceiptStatus as S;
+    use comity_core::{EntryKind, Hash, proto::document::Body};
+    use comity_store::MemStore;
+    use comity_store::testsuite::{Fixture, attachment, fresh_uuid, org, snapshot};
+    let Some(pg) = TestPg::shared() else { return };
+    let store = fresh(pg);
+    let memory = MemStore::new();
+    let (c, l, r, resp) = (fresh_uuid(), fresh_uuid(), fresh_uuid(), fresh_uuid());
+    let mut itu = Author::new("itu");
+    let mut ietf = Author::new("ietf");
+    let earlier = vec![itu.profile(), ietf.profile(), itu.consultation(&c, 1)];
+    assert_eq!(store.append_batch(&earlier).expect("first batch"), 3);
+    // Signed in the order of the batch (each author chains as it signs).
+    let mut batch = vec![earlier[1].clone(), itu.consultation(&c, 2)];
+    let statement = itu.liaison(&l, 1, &["ietf"], &["icann"], None);
+    batch.extend([
+        statement.clone(),
+        earlier[2].clone(),
+        ietf.response(&resp, ("itu", &c)),
+        ietf.liaison(&r, 1, &["itu"], &[], Some(("itu", &l))),
+        ietf.receipt(&statement, &l, S::Received),
+    ]);
+    let profile = itu.profile();
+    batch.extend([
+        profile.clone(),
+        itu.liaison(&l, 2, &["icann"], &[], None),
+        profile,
+        ietf.liaison(&r, 2, &["itu"], &["icann"], Some(("itu", &l))),
+        ietf.receipt(&statement, &l, S::ActionTaken),
+        ietf.rotate_key(),
+        itu.consultation(&c, 3),
+        ietf.rotate_key(),
+        ietf.publish(
+            Body::Response(comity_core::proto::ConsultationResponse {
+                uuid: fresh_uuid(),
+                consultation: Some(comity_core::proto::DocumentRef {
+                    origin: "itu".into(),
+                    uuid: c.clone(),
+                }),
+                attachments: vec![attachment("paper.pdf", b"paper")],
+                ..Default::default()
+            }),
+            Audience::Public,
+        ),
+        itu.profile(),
+    ]);
+    // Two held before the batch, one twice in it.
+    let new = batch.len() - 3;
+    assert_eq!(store.append_batch(&batch).expect("the batch"), new);
+    let mut one_by_one = 0;
+    for entry in earlier.iter().chain(&batch) {
+        if memory.append(entry).expect("memory appends") == comity_store::Appended::New {
+            one_by_one += 1;
+        }
+    }
+    assert_eq!(one_by_one, new + earlier.len());
+    let fixture = Fixture {
+        documents: vec![
+            (EntryKind::Consultation, org("itu"), c.clone()),
+            (EntryKind::Liaison, org("itu"), l.clone()),
+            (EntryKind::Liaison, org("ietf"), r.clone()),
+            (EntryKind::Response, org("ietf"), resp.clone()),
+        ],
+        orgs: vec![org("icann"), org("ietf"), org("itu")],
+        blobs: vec![Hash::of(b"paper")],
+    };
+    assert_eq!(snapshot(&store, &fixture), snapshot(&memory, &fixture));
+    for origin in [org("itu"), org("ietf")] {
+        assert_eq!(
+            store.tree(&origin).expect("tree"),
+            memory.tree(&origin).expect("tree")
+        );
+        assert_eq!(
+            store.entries_after(&origin, 0, 100).expect("log"),
+            memory.entries_after(&origin, 0, 100).expect("log")
+        );
+    }
+    // The comparison is not of two empty answers.
+    let itu_id = org("itu");
+    assert_eq!(
+        store
+            .document_revisions(EntryKind::Consultation, &itu_id, &c)
+            .expect("revisions"),
+        vec![2, 3, 7]
+    );
+    assert_eq!(store.latest_profile(&itu_id).expect("profile"), Some(8));
+    assert_eq!(store.receipts_for(&itu_id, &l).expect("receipts").len(), 2);
+    assert_eq!(
+        store.current_key(&org("ietf")).expect("key"),
+        Some((8, ietf.key().public()))
+    );
+}
