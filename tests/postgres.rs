@@ -577,7 +577,10 @@ fn peer_add_takes_several_endpoints() {
     );
 }
 
-/// PostgreSQL stopped under load: publishes fail with a clear error, none
+/// How long the database is away in the outage test.
+const OUTAGE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// PostgreSQL stopped for 10 s under load: publishes fail with a clear error, none
 /// hangs and nothing crashes, and once the database is back the node
 /// publishes again by itself, on one chain holding every acknowledged entry.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -623,7 +626,10 @@ async fn publishes_fail_clearly_while_the_database_is_down_and_resume_after() {
     tokio::task::spawn_blocking(move || stopper.stop())
         .await
         .unwrap();
+    let stopped_at = std::time::Instant::now();
     wait_until("publishes failing", || errors.lock().unwrap().len() >= 20).await;
+    // The outage: the database stays away 10 s under the load.
+    tokio::time::sleep(OUTAGE.saturating_sub(stopped_at.elapsed())).await;
     let during = acked.lock().unwrap().len();
     let starter = pg.clone();
     tokio::task::spawn_blocking(move || starter.start())
