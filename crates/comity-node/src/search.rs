@@ -43,6 +43,13 @@ use tokio_util::sync::CancellationToken;
 const PAGE: usize = 512;
 /// How long a start waits for a previous run's index lock to go.
 const LOCK_WAIT: Duration = Duration::from_secs(10);
+/// After a flush wakes the indexer, how long it waits before its pass, so
+/// that the flushes of that while share one pass. Fed entries show only
+/// at the next commit (every second) anyway; a pass per flush woke the
+/// indexer and tantivy's threads for every entry while it was being
+/// propagated (issue 16: tantivy's threads were 15 % of a 16-node mesh's
+/// CPU, BENCHMARKS.md).
+const COALESCE: Duration = Duration::from_millis(200);
 
 impl From<SearchError> for NodeError {
     fn from(e: SearchError) -> Self {
@@ -243,6 +250,11 @@ impl Node {
                 changed = appended.changed() => {
                     if changed.is_err() {
                         return;
+                    }
+                    // The flushes of the next moment share this pass.
+                    tokio::select! {
+                        () = stop.cancelled() => return,
+                        () = tokio::time::sleep(COALESCE) => {}
                     }
                 }
                 () = self.search_part().wake.notified() => {}
