@@ -254,7 +254,7 @@ async fn run(args: Args) -> Result<()> {
         let message_bytes = scenarios::entry_wire_bytes(&comity_core::OrgId::new("pub")?);
         for n in sizes {
             for round in 1..=rounds {
-                let load_comity = nats::load_average();
+                let load_comity = cluster::load_average();
                 eprintln!(
                     "== propagation to {n} followers, {entries} entries one at a time and {entries} in bursts of 50{}",
                     if rounds > 1 {
@@ -287,7 +287,7 @@ async fn run(args: Args) -> Result<()> {
                 let Some(server) = &nats_server else {
                     continue;
                 };
-                let load_nats = nats::load_average();
+                let load_nats = cluster::load_average();
                 eprintln!(
                     "== NATS JetStream fan-out to {n} durable consumers, {entries} messages of {message_bytes} B (round {round} of {rounds})"
                 );

@@ -573,13 +573,6 @@ impl Comparison {
     }
 }
 
-/// The 1, 5 and 15 minute load averages.
-pub fn load_average() -> Option<[f64; 3]> {
-    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
-    let mut fields = text.split_whitespace().map(|f| f.parse::<f64>().ok());
-    Some([fields.next()??, fields.next()??, fields.next()??])
-}
-
 /// What `--compare-nats` found and measured, for the JSON report.
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct NatsReport {

@@ -517,7 +517,7 @@ pub async fn postgres_nodes(
     followers: usize,
     entries: usize,
 ) -> Result<PostgresNodes> {
-    let load_before = crate::nats::load_average();
+    let load_before = cluster::load_average();
     eprintln!("   ingest and catch-up, {count} entries each: follower on sled");
     let sled_follower = ingest_and_catch_up(bin, scratch, count, None).await?;
     eprintln!("   ingest and catch-up, {count} entries each: follower on PostgreSQL");
@@ -546,7 +546,7 @@ pub async fn postgres_nodes(
         sled_origin,
         postgres_origin,
         load_before,
-        load_after: crate::nats::load_average(),
+        load_after: cluster::load_average(),
     })
 }
 
