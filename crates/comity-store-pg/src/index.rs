@@ -47,6 +47,13 @@ fn kind(kind: EntryKind) -> i16 {
 /// A stored seq, text or bytes: one column of a multi-row statement.
 type Column<T> = Vec<T>;
 
+/// A [`Statement`] of `sql` over columns: `statement!(SQL; a, b, c)`.
+macro_rules! statement {
+    ($sql:expr; $($column:expr),+ $(,)?) => {
+        Statement::new($sql, vec![$(Box::new($column)),+])
+    };
+}
+
 /// The index rows of a run of entries, gathered per table, so that each
 /// table takes one multi-row statement (`INSERT ... SELECT FROM UNNEST` of
 /// one array per column) however many entries there are.
@@ -146,185 +153,123 @@ impl IndexBatch {
     /// entries themselves are in `entries` (a receipt takes its entry's
     /// arrival from there).
     pub(crate) fn statements(self) -> Vec<Statement> {
+        /// Four columns, each a `Vec`, from rows of four.
+        type Columns4<A, B, C, D> = (Column<A>, Column<B>, Column<C>, Column<D>);
         let mut out = Vec::new();
         if !self.profiles.is_empty() {
-            let (origins, seqs): (Column<String>, Column<i64>) = self.profiles.into_iter().unzip();
-            out.push(Statement::new(
+            let (origins, seqs): (Column<_>, Column<_>) = self.profiles.into_iter().unzip();
+            out.push(statement!(
                 "INSERT INTO profiles (origin, seq)
                  SELECT * FROM unnest($1::text[], $2::bigint[])
-                 ON CONFLICT (origin) DO UPDATE SET seq = EXCLUDED.seq",
-                vec![Box::new(origins), Box::new(seqs)],
+                 ON CONFLICT (origin) DO UPDATE SET seq = EXCLUDED.seq";
+                origins, seqs
             ));
         }
         if !self.documents.is_empty() {
-            let (mut kinds, mut origins, mut uuids, mut seqs) = columns4();
-            for ((k, origin, uuid), seq) in self.documents {
-                kinds.push(k);
-                origins.push(origin);
-                uuids.push(uuid);
-                seqs.push(seq);
-            }
-            out.push(Statement::new(
+            let (kinds, origins, uuids, seqs): Columns4<_, _, _, _> = self
+                .documents
+                .into_iter()
+                .map(|((k, origin, uuid), seq)| (k, origin, uuid, seq))
+                .collect();
+            out.push(statement!(
                 "INSERT INTO documents (kind, origin, uuid, seq)
                  SELECT * FROM unnest($1::smallint[], $2::text[], $3::text[], $4::bigint[])
-                 ON CONFLICT (kind, origin, uuid) DO UPDATE SET seq = EXCLUDED.seq",
-                vec![
-                    Box::new(kinds),
-                    Box::new(origins),
-                    Box::new(uuids),
-                    Box::new(seqs),
-                ],
+                 ON CONFLICT (kind, origin, uuid) DO UPDATE SET seq = EXCLUDED.seq";
+                kinds, origins, uuids, seqs
             ));
         }
         if !self.revisions.is_empty() {
-            let (mut kinds, mut origins, mut uuids, mut seqs) = columns4();
-            for (k, origin, uuid, seq) in self.revisions {
-                kinds.push(k);
-                origins.push(origin);
-                uuids.push(uuid);
-                seqs.push(seq);
-            }
-            out.push(Statement::new(
+            let (kinds, origins, uuids, seqs): Columns4<_, _, _, _> =
+                self.revisions.into_iter().collect();
+            out.push(statement!(
                 "INSERT INTO revisions (kind, origin, uuid, seq)
                  SELECT * FROM unnest($1::smallint[], $2::text[], $3::text[], $4::bigint[])
-                 ON CONFLICT DO NOTHING",
-                vec![
-                    Box::new(kinds),
-                    Box::new(origins),
-                    Box::new(uuids),
-                    Box::new(seqs),
-                ],
+                 ON CONFLICT DO NOTHING";
+                kinds, origins, uuids, seqs
             ));
         }
         if !self.replies.is_empty() {
-            let (mut parents, mut parent_uuids, mut origins, mut uuids, mut seqs) = (
-                Vec::new(),
-                Vec::new(),
-                Vec::new(),
-                Vec::new(),
-                Vec::<i64>::new(),
-            );
-            for ((parent, parent_uuid, origin, uuid), seq) in self.replies {
-                parents.push(parent);
-                parent_uuids.push(parent_uuid);
-                origins.push(origin);
-                uuids.push(uuid);
-                seqs.push(seq);
-            }
-            out.push(Statement::new(
+            let (parents, parent_uuids, origins, uuids, seqs): (
+                Column<_>,
+                Column<_>,
+                Column<_>,
+                Column<_>,
+                Column<_>,
+            ) = self
+                .replies
+                .into_iter()
+                .map(|((parent, parent_uuid, origin, uuid), seq)| {
+                    (parent, parent_uuid, origin, uuid, seq)
+                })
+                .collect();
+            out.push(statement!(
                 "INSERT INTO replies (l_origin, l_uuid, origin, uuid, seq)
                  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[])
-                 ON CONFLICT (l_origin, l_uuid, origin, uuid) DO UPDATE SET seq = EXCLUDED.seq",
-                vec![
-                    Box::new(parents),
-                    Box::new(parent_uuids),
-                    Box::new(origins),
-                    Box::new(uuids),
-                    Box::new(seqs),
-                ],
+                 ON CONFLICT (l_origin, l_uuid, origin, uuid) DO UPDATE SET seq = EXCLUDED.seq";
+                parents, parent_uuids, origins, uuids, seqs
             ));
         }
         if !self.recipients.is_empty() {
-            let (mut orgs, mut origins, mut uuids, mut seqs) =
-                (Vec::new(), Vec::new(), Vec::new(), Vec::<i64>::new());
-            for ((org, origin, uuid), seq) in self.recipients {
-                orgs.push(org);
-                origins.push(origin);
-                uuids.push(uuid);
-                seqs.push(seq);
-            }
-            out.push(Statement::new(
+            let (orgs, origins, uuids, seqs): Columns4<_, _, _, _> = self
+                .recipients
+                .into_iter()
+                .map(|((org, origin, uuid), seq)| (org, origin, uuid, seq))
+                .collect();
+            out.push(statement!(
                 "INSERT INTO recipients (org, origin, uuid, seq)
                  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])
-                 ON CONFLICT (org, origin, uuid) DO UPDATE SET seq = EXCLUDED.seq",
-                vec![
-                    Box::new(orgs),
-                    Box::new(origins),
-                    Box::new(uuids),
-                    Box::new(seqs),
-                ],
+                 ON CONFLICT (org, origin, uuid) DO UPDATE SET seq = EXCLUDED.seq";
+                orgs, origins, uuids, seqs
             ));
         }
         if !self.responses.is_empty() {
-            let (targets, target_uuids, origins, seqs) = text3_seq(self.responses);
-            out.push(Statement::new(
+            let (targets, target_uuids, origins, seqs): Columns4<_, _, _, _> =
+                self.responses.into_iter().collect();
+            out.push(statement!(
                 "INSERT INTO responses (c_origin, c_uuid, origin, seq)
                  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])
-                 ON CONFLICT DO NOTHING",
-                vec![
-                    Box::new(targets),
-                    Box::new(target_uuids),
-                    Box::new(origins),
-                    Box::new(seqs),
-                ],
+                 ON CONFLICT DO NOTHING";
+                targets, target_uuids, origins, seqs
             ));
         }
         if !self.receipts.is_empty() {
-            let (targets, target_uuids, origins, seqs) = text3_seq(self.receipts);
-            out.push(Statement::new(
+            let (targets, target_uuids, origins, seqs): Columns4<_, _, _, _> =
+                self.receipts.into_iter().collect();
+            out.push(statement!(
                 "INSERT INTO receipts (l_origin, l_uuid, arrival, origin, seq)
                  SELECT u.l_origin, u.l_uuid, e.arrival, u.origin, u.seq
                  FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])
                       AS u (l_origin, l_uuid, origin, seq)
                  JOIN entries e ON e.origin = u.origin AND e.seq = u.seq
-                 ON CONFLICT DO NOTHING",
-                vec![
-                    Box::new(targets),
-                    Box::new(target_uuids),
-                    Box::new(origins),
-                    Box::new(seqs),
-                ],
+                 ON CONFLICT DO NOTHING";
+                targets, target_uuids, origins, seqs
             ));
         }
         if !self.keys.is_empty() {
-            let (mut origins, mut seqs, mut keys) = (Vec::new(), Vec::<i64>::new(), Vec::new());
-            for (origin, (seq, key)) in self.keys {
-                origins.push(origin);
-                seqs.push(seq);
-                keys.push(key);
-            }
-            out.push(Statement::new(
+            let (origins, seqs, keys): (Column<_>, Column<_>, Column<_>) = self
+                .keys
+                .into_iter()
+                .map(|(origin, (seq, key))| (origin, seq, key))
+                .collect();
+            out.push(statement!(
                 "INSERT INTO keys (origin, seq, key)
                  SELECT * FROM unnest($1::text[], $2::bigint[], $3::bytea[])
-                 ON CONFLICT (origin) DO UPDATE SET seq = EXCLUDED.seq, key = EXCLUDED.key",
-                vec![Box::new(origins), Box::new(seqs), Box::new(keys)],
+                 ON CONFLICT (origin) DO UPDATE SET seq = EXCLUDED.seq, key = EXCLUDED.key";
+                origins, seqs, keys
             ));
         }
         if !self.attachments.is_empty() {
-            let (mut hashes, mut origins, mut seqs) = (Vec::new(), Vec::new(), Vec::<i64>::new());
-            for (hash, origin, seq) in self.attachments {
-                hashes.push(hash);
-                origins.push(origin);
-                seqs.push(seq);
-            }
-            out.push(Statement::new(
+            let (hashes, origins, seqs): (Column<_>, Column<_>, Column<_>) =
+                self.attachments.into_iter().collect();
+            out.push(statement!(
                 "INSERT INTO attachments (hash, origin, seq)
                  SELECT * FROM unnest($1::bytea[], $2::text[], $3::bigint[])
-                 ON CONFLICT DO NOTHING",
-                vec![Box::new(hashes), Box::new(origins), Box::new(seqs)],
+                 ON CONFLICT DO NOTHING";
+                hashes, origins, seqs
             ));
         }
         out
     }
-}
-
-/// Four empty columns: a kind, two texts and a seq.
-fn columns4() -> (Column<i16>, Column<String>, Column<String>, Column<i64>) {
-    (Vec::new(), Vec::new(), Vec::new(), Vec::new())
-}
-
-/// Three text columns and a seq column from rows of them.
-fn text3_seq(
-    rows: BTreeSet<(String, String, String, i64)>,
-) -> (Column<String>, Column<String>, Column<String>, Column<i64>) {
-    let (mut a, mut b, mut c, mut d) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for (x, y, z, seq) in rows {
-        a.push(x);
-        b.push(y);
-        c.push(z);
-        d.push(seq);
-    }
-    (a, b, c, d)
 }
 
 /// Writes the index rows of `entries` (held in `entries` already, in
