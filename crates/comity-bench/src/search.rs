@@ -53,9 +53,10 @@ pub struct SearchBench {
     pub load_after: String,
 }
 
+/// The load averages as `/proc/loadavg` writes them, for the report.
 fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+    cluster::load_average()
+        .map(|[one, five, fifteen]| format!("{one:.2} {five:.2} {fifteen:.2}"))
         .unwrap_or_default()
 }
 
