@@ -645,7 +645,81 @@ pub struct Footprint {
     pub many_origins_rss_mb: f64,
     pub many_origins_idle_cpu_percent: f64,
     pub many_origins_disk_bytes_per_entry: f64,
+    /// Bytes of one of those entries (protobuf, as stored).
+    pub entry_bytes: usize,
     pub cpu_window_s: u64,
+    /// sled alone holding as many entries of the same size, one row each:
+    /// the floor under the follower's memory and disk per entry.
+    pub sled_floor: Option<SledFloor>,
+}
+
+/// What sled alone takes to hold entries (`sled-floor`, a child process
+/// with the node's allocator and cache).
+#[derive(Debug, Clone, Serialize)]
+pub struct SledFloor {
+    pub entries: u64,
+    pub entry_bytes: usize,
+    pub rss_mb_empty: f64,
+    pub rss_mb_full: f64,
+    /// (full - empty) / entries.
+    pub rss_bytes_per_entry: f64,
+    pub disk_bytes_per_entry: f64,
+    /// Disk per entry over the entry's own bytes.
+    pub disk_over_entry_bytes: f64,
+}
+
+/// Runs `sled-floor` (next to this binary) on `origins` x `per_origin`
+/// entries of `entry_bytes` and measures it from outside: its memory once
+/// the empty store is open and once every entry is flushed, then its
+/// directory.
+pub fn sled_floor(
+    scratch: &Path,
+    origins: usize,
+    per_origin: usize,
+    entry_bytes: usize,
+) -> Result<SledFloor> {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::{Command, Stdio};
+    let exe = std::env::current_exe()?.with_file_name("sled-floor");
+    let dir = tempfile::tempdir_in(scratch)?;
+    let store = dir.path().join("store");
+    let mut child = Command::new(&exe)
+        .arg(&store)
+        .args([origins, per_origin, entry_bytes].map(|n| n.to_string()))
+        .arg(comity_node::config::StorageConfig::default().cache_mb.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("starting {}", exe.display()))?;
+    let pid = child.id();
+    let (Some(mut input), Some(output)) = (child.stdin.take(), child.stdout.take()) else {
+        anyhow::bail!("sled-floor has no pipes");
+    };
+    let mut lines = BufReader::new(output).lines();
+    let mut rss_when = |said: &str| -> Result<u64> {
+        match lines.next() {
+            Some(Ok(line)) if line == said => {}
+            other => anyhow::bail!("sled-floor said {other:?}, expected {said}"),
+        }
+        let rss = cluster::rss_bytes(pid).context("sled-floor's memory")?;
+        writeln!(input)?;
+        Ok(rss)
+    };
+    let empty = rss_when("open")?;
+    let full = rss_when("full")?;
+    let status = child.wait()?;
+    anyhow::ensure!(status.success(), "sled-floor failed: {status}");
+    let entries = (origins * per_origin) as u64;
+    let disk = cluster::dir_size(&store) as f64 / entries.max(1) as f64;
+    Ok(SledFloor {
+        entries,
+        entry_bytes,
+        rss_mb_empty: mb(empty),
+        rss_mb_full: mb(full),
+        rss_bytes_per_entry: full.saturating_sub(empty) as f64 / entries.max(1) as f64,
+        disk_bytes_per_entry: disk,
+        disk_over_entry_bytes: disk / entry_bytes as f64,
+    })
 }
 
 pub async fn footprint(
@@ -690,6 +764,15 @@ pub async fn footprint(
     follower.stop()?;
     let total: u64 = targets.iter().sum();
     let disk = follower.disk_bytes();
+    drop(nodes);
+    let entry_bytes = entry_wire_bytes(&OrgId::new("o001")?);
+    let sled_floor = match sled_floor(scratch, origins, per_origin, entry_bytes) {
+        Ok(floor) => Some(floor),
+        Err(e) => {
+            eprintln!("sled floor not measured: {e:#}");
+            None
+        }
+    };
     Ok(Footprint {
         idle_rss_mb: mb(idle_rss),
         idle_cpu_percent: cpu[0],
@@ -699,7 +782,9 @@ pub async fn footprint(
         many_origins_rss_mb: mb(many_rss),
         many_origins_idle_cpu_percent: cpu[1],
         many_origins_disk_bytes_per_entry: disk as f64 / total.max(1) as f64,
+        entry_bytes,
         cpu_window_s: window.as_secs(),
+        sled_floor,
     })
 }
 
