@@ -435,6 +435,67 @@ async fn a_larger_checkpoint_that_extends_the_held_one_is_proven_consistent() {
     stop.cancel();
 }
 
+/// A partner shows checkpoints of sizes this node's log has already passed
+/// (as every partner of a busy log does): each is checked against the root
+/// this node's log had at that size, whether that root was noted at a
+/// flush or recomputed from the entries, and kept for the next showing. The
+/// origin's own checkpoints pass, again and again; one with another root
+/// at a past size freezes the origin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkpoints_of_past_sizes_are_checked_against_the_roots_held_there() {
+    use comity_core::checkpoint::Checkpoint;
+    use comity_node::checkpoints::Absorbed;
+    let root = temp_root();
+    let itu = TestNode::start_new(root.path(), "itu").await;
+    let ietf = TestNode::start_new(root.path(), "ietf").await;
+    ietf.follow(&itu);
+    itu.follow(&ietf);
+    itu.publish(6).await;
+    ietf.wait_for_seq(&itu.org, 7).await;
+    eventually("ietf keeps itu's checkpoint at 7", || {
+        kept(&ietf, &itu).is_some_and(|c| c.checkpoint.size == 7)
+    })
+    .await;
+    let leaves = ietf.node().store().leaf_hashes(&itu.org, 7).unwrap();
+    let note = |size: usize, root: merkle::MerkleHash| {
+        Checkpoint::new(&itu.org, size as u64, root)
+            .sign(&itu.key)
+            .unwrap()
+            .to_text()
+            .into_bytes()
+    };
+    let true_at = |size: usize| note(size, merkle::root_of(&leaves[..size]));
+    let icann = org("icann");
+    for size in 2..7 {
+        for _ in 0..2 {
+            let absorbed = ietf
+                .node()
+                .absorb_notes(&icann, vec![true_at(size)])
+                .await
+                .unwrap();
+            assert_eq!(absorbed, vec![Absorbed::Known], "itu's own checkpoint at {size}");
+        }
+    }
+    assert!(!ietf.node().store().is_frozen(&itu.org).unwrap());
+
+    // Another root at a size already checked (its root kept here).
+    let mut forked = leaves[..4].to_vec();
+    forked[2] = leaf_hash(b"another entry at seq 3");
+    let absorbed = ietf
+        .node()
+        .absorb_notes(&icann, vec![note(4, merkle::root_of(&forked))])
+        .await
+        .unwrap();
+    assert_eq!(
+        absorbed,
+        vec![Absorbed::Equivocation {
+            origin: itu.org.clone(),
+            size: 4
+        }]
+    );
+    assert!(ietf.node().store().is_frozen(&itu.org).unwrap());
+}
+
 /// A partner whose proof reproduces nothing is not believed about the
 /// origin: no freeze, and the pair is asked again later.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

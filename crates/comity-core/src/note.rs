@@ -105,6 +105,14 @@ impl Note {
     /// Reads a note, applying every rule of the specification: valid UTF-8,
     /// no control characters but newline, a text ending in a newline, the
     /// last blank line before the signatures, well-formed signature lines.
+    /// The text of the note `bytes` (what its signatures sign), found as
+    /// [`Note::parse`] finds it but without checking or decoding anything:
+    /// for comparing notes already kept.
+    pub fn text_of(bytes: &[u8]) -> Option<&[u8]> {
+        let split = bytes.windows(2).rposition(|w| w == b"\n\n")?;
+        Some(&bytes[..=split])
+    }
+
     pub fn parse(bytes: &[u8]) -> Result<Self, NoteError> {
         if bytes.len() > MAX_NOTE_BYTES {
             return Err(NoteError::TooLarge);
@@ -292,6 +300,19 @@ mod tests {
     /// The example of c2sp.org/signed-note.
     const SPEC_VKEY: &str = "example.com/foo+530d903a+AekyeRrm56hApGFkyQR4ZCbV54Id2LKaANYcrnKv3U2k";
     const SPEC_NOTE: &str = "This is an example message.\n\n\u{2014} example.com/foo Uw2QOkn8srV1yJGh2VYRlL1Tnagv1YEq6TfXppzi2ONncAlTgK7Ztg1ERYNZXsYjOBH3mFXmRKuwHjG1Yu72IneyaQM=\n";
+
+    #[test]
+    fn the_text_of_a_note_is_found_as_parse_finds_it() {
+        let parsed = Note::parse(SPEC_NOTE.as_bytes()).expect("note");
+        assert_eq!(
+            Note::text_of(SPEC_NOTE.as_bytes()),
+            Some(parsed.text.as_bytes())
+        );
+        // The last blank line ends the text, as in parse.
+        let two = "a\n\nb\n\n\u{2014} x sig\n";
+        assert_eq!(Note::text_of(two.as_bytes()), Some("a\n\nb\n".as_bytes()));
+        assert_eq!(Note::text_of(b"no blank line\n"), None);
+    }
 
     #[test]
     fn the_specification_example_verifies() {

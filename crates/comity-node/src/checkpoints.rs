@@ -35,7 +35,8 @@
 //! each link sends what changed, at most once per heads-poll period, and
 //! takes the peer's answer.
 
-use crate::{blocking::blocking, clock::now_unix, error::NodeError, node::Node, trust::Unproven};
+use crate::{blocking::blocking, clock::now_unix, error::NodeError, node::Node,
+    trust::{RecentRoots, Unproven}};
 use comity_core::{
     Hash, OrgId, PublicKey,
     checkpoint::{Checkpoint, Cosignature, SignedCheckpoint, origin_line},
@@ -216,19 +217,29 @@ impl Node {
     }
 
     /// Every note to share with a partner: the kept checkpoint of each
-    /// origin, with its cosignatures.
+    /// origin, with its cosignatures. The notes as kept, byte for byte
+    /// (written in one order), read without being parsed: gossip asks for
+    /// them on every round with every partner.
     pub fn notes_to_share(&self) -> Result<Vec<Vec<u8>>, NodeError> {
         let mut notes = Vec::new();
-        for (origin, latest) in self.checkpoints()? {
+        for (key, latest) in self.store().records(SPACE, b"")? {
+            let Some(origin) = std::str::from_utf8(&key)
+                .ok()
+                .and_then(|o| OrgId::new(o).ok())
+            else {
+                continue;
+            };
             // This node's own latest cosignature of the origin, when it is
             // on an older checkpoint than the latest: at most two per origin.
             if origin != *self.org()
-                && let Some(ours) = self.cosigned_by_as_kept(&origin, self.org())?
-                && ours.note.text != latest.note.text
+                && let Some(ours) = self
+                    .store()
+                    .record(COSIGNED, &cosigned_key(&origin, self.org()))?
+                && Note::text_of(&ours) != Note::text_of(&latest)
             {
-                notes.push(ours.to_text().into_bytes());
+                notes.push(ours);
             }
-            notes.push(latest.to_text().into_bytes());
+            notes.push(latest);
         }
         Ok(notes)
     }
@@ -378,18 +389,44 @@ impl Node {
         let node = self.clone();
         blocking(move || {
             let mut cosigned = 0;
+            let settled = |origin: &OrgId, durable: u64| {
+                node.checkpoint_state()
+                    .settled
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(origin.clone(), durable);
+            };
             for origin in node.follows() {
+                // After every flush, for every followed origin: only those
+                // whose durable head moved are read (and their notes parsed).
+                let durable = node.durable_head(&origin);
+                let looked = node
+                    .checkpoint_state()
+                    .settled
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get(&origin)
+                    .copied();
+                if looked == Some(durable) {
+                    continue;
+                }
                 let _guard = node.checkpoint_lock();
                 let Some(mut held) = node.checkpoint_of(&origin)? else {
+                    settled(&origin, durable);
                     continue;
                 };
-                if node.store().is_frozen(&origin)? || node.cosigned_by_us(&held) {
+                if node.store().is_frozen(&origin)? {
+                    continue;
+                }
+                if node.cosigned_by_us(&held) {
+                    settled(&origin, durable);
                     continue;
                 }
                 match node.check_against_entries(&origin, &held.checkpoint)? {
                     Check::Matches => {
                         node.cosign(&mut held)?;
                         write_checkpoint(&**node.store(), &origin, &held)?;
+                        settled(&origin, durable);
                         cosigned += 1;
                     }
                     Check::Differs(_) => {
@@ -397,7 +434,7 @@ impl Node {
                         let evidence = held.to_text().into_bytes();
                         node.freeze(&origin, held.checkpoint.size, &evidence, &evidence, &origin)?;
                     }
-                    Check::NotHeld => {}
+                    Check::NotHeld => settled(&origin, durable),
                 }
             }
             if cosigned > 0 {
@@ -462,6 +499,12 @@ impl Node {
 
     fn absorb(&self, from: &OrgId, bytes: &[u8]) -> Result<Absorbed, NodeError> {
         let ignored = |why: String| Ok(Absorbed::Ignored(why));
+        // Bytes already absorbed whole (checked against the entries held
+        // here): absorbing them again changes nothing, and costs no parse.
+        let seen = Hash::of(&[b"absorbed\0".as_slice(), bytes].concat());
+        if self.remembered(seen, || false) {
+            return Ok(Absorbed::Known);
+        }
         let Ok(note) = Note::parse(bytes) else {
             return ignored("not a signed note".into());
         };
@@ -498,12 +541,6 @@ impl Node {
         let Some(key) = self.key_of(&origin) else {
             return ignored(format!("no key pinned for {origin}"));
         };
-        // Bytes already absorbed whole (checked against the entries held
-        // here): absorbing them again changes nothing.
-        let seen = Hash::of(&[b"absorbed\0".as_slice(), bytes].concat());
-        if self.remembered(seen, || false) {
-            return Ok(Absorbed::Known);
-        }
         let Some(received) = self.verified_once(bytes, &origin, &key) else {
             // A lagging partner may show one signed with a key rotated away:
             // not evidence of anything, just not checkable here.
@@ -1087,17 +1124,10 @@ impl Node {
         let Some(tree) = self.store().tree(origin)? else {
             return Ok(Check::NotHeld);
         };
-        let matched = self
-            .checkpoint_state()
-            .matched
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(origin)
-            .copied();
-        if matched == Some((size, checkpoint.root)) {
-            return Ok(Check::Matches);
-        }
-        let root = if tree.size() == size {
+        let known = self.recent_roots(origin, |roots| roots.root_at(size));
+        let root = if let Some(root) = known {
+            root
+        } else if tree.size() == size {
             tree.root()
         } else if size <= MAX_RECOMPUTED_LEAVES {
             let leaves = self.store().leaf_hashes(origin, size)?;
@@ -1108,16 +1138,31 @@ impl Node {
         } else {
             return Ok(Check::NotHeld);
         };
+        self.recent_roots(origin, |roots| roots.keep(size, root));
         Ok(if root == checkpoint.root {
-            self.checkpoint_state()
-                .matched
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(origin.clone(), (size, root));
             Check::Matches
         } else {
             Check::Differs(root)
         })
+    }
+
+    /// Notes the root of `origin`'s tree as it is now, after a flush: the
+    /// size a partner's checkpoint will most likely name once this node's
+    /// log has moved past it.
+    pub(crate) fn note_flushed_root(&self, origin: &OrgId) -> Result<(), NodeError> {
+        if let Some(tree) = self.store().tree(origin)? {
+            self.recent_roots(origin, |roots| roots.keep(tree.size(), tree.root()));
+        }
+        Ok(())
+    }
+
+    fn recent_roots<T>(&self, origin: &OrgId, f: impl FnOnce(&mut RecentRoots) -> T) -> T {
+        let mut roots = self
+            .checkpoint_state()
+            .roots
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        f(roots.entry(origin.clone()).or_default())
     }
 
     /// Stores checkpoint equivocation evidence and freezes `origin`.

@@ -457,6 +457,10 @@ impl Node {
             self.counters()
                 .ingested
                 .fetch_add(ingested.new as u64, std::sync::atomic::Ordering::Relaxed);
+            // Still under the ingest lock: the tree is at the flushed head.
+            if let Err(error) = self.note_flushed_root(&origin) {
+                tracing::warn!(%error, "cannot read the tree of {origin}");
+            }
         }
         let held = self.store().head(&origin)?.map_or(0, |h| h.seq);
         self.peer_table().passed(&origin, held);

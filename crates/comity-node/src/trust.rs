@@ -6,7 +6,7 @@
 
 use comity_core::{IdentityKey, OrgId, checkpoint::SignedCheckpoint, merkle::MerkleHash};
 use std::{
-    collections::{HashMap, HashSet},
+    collections::{HashMap, HashSet, VecDeque},
     sync::Mutex,
     time::Instant,
 };
@@ -23,10 +23,11 @@ pub(crate) struct CheckpointState {
     /// own key that is beyond the own durable head (a restored node learns
     /// here that its log went further).
     pub(crate) own_seen: Mutex<u64>,
-    /// Per origin, the last past (size, root) found to match the entries
-    /// held: a lagging partner repeats its checkpoint in every heartbeat,
-    /// and recomputing a past root reads the entries.
-    pub(crate) matched: Mutex<HashMap<OrgId, (u64, MerkleHash)>>,
+    /// Per origin, the roots of the tree at recent sizes: each size a flush
+    /// left the log at here, and each past root recomputed. Partners show
+    /// checkpoints of sizes this log has passed, each partner its own, and
+    /// recomputing a past root reads every entry up to it.
+    pub(crate) roots: Mutex<HashMap<OrgId, RecentRoots>>,
     /// Digests of the (key, signature line, note text) already verified:
     /// heartbeats and gossip show the same notes again and again, and each
     /// signature is checked once (cleared when it grows past a bound).
@@ -48,6 +49,36 @@ pub(crate) struct CheckpointState {
     /// cosignature kept (as the `cosigned` records hold it): a note that
     /// brings nothing newer by a cosigner costs no store read or check.
     pub(crate) cosigned_latest: Mutex<HashMap<(OrgId, OrgId), (u64, u64)>>,
+    /// Per followed origin, its durable head when `cosign_pending` last
+    /// found nothing to cosign for it. Nothing can be until that head
+    /// moves: a checkpoint kept since then was cosigned when it came if
+    /// its entries were held (`absorb`), and else is beyond that head.
+    pub(crate) settled: Mutex<HashMap<OrgId, u64>>,
+}
+
+/// The roots of one origin's tree at its most recent sizes, at most
+/// [`RecentRoots::KEPT`] of them (the oldest go first).
+#[derive(Debug, Default)]
+pub(crate) struct RecentRoots(VecDeque<(u64, MerkleHash)>);
+
+impl RecentRoots {
+    /// Enough for the sizes partners show between two gossip rounds of a
+    /// busy log; 40 bytes each.
+    pub(crate) const KEPT: usize = 64;
+
+    pub(crate) fn root_at(&self, size: u64) -> Option<MerkleHash> {
+        self.0.iter().find(|(s, _)| *s == size).map(|(_, root)| *root)
+    }
+
+    pub(crate) fn keep(&mut self, size: u64, root: MerkleHash) {
+        if self.root_at(size).is_some() {
+            return;
+        }
+        if self.0.len() == Self::KEPT {
+            self.0.pop_front();
+        }
+        self.0.push_back((size, root));
+    }
 }
 
 /// Two checkpoints of one origin waiting for a consistency proof.
@@ -67,12 +98,13 @@ impl Default for CheckpointState {
             lock: Mutex::new(()),
             version: watch::Sender::new(0),
             own_seen: Mutex::new(0),
-            matched: Mutex::default(),
+            roots: Mutex::default(),
             verified: Mutex::default(),
             unproven: Mutex::default(),
             proven: Mutex::default(),
             own_snapshot: Mutex::default(),
             cosigned_latest: Mutex::default(),
+            settled: Mutex::default(),
         }
     }
 }
@@ -104,5 +136,27 @@ impl RecoveryState {
     }
     pub(crate) fn set(&self, value: Recovery) {
         *self.0.lock().unwrap_or_else(|e| e.into_inner()) = value;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recent_roots_keep_the_latest_sizes_and_forget_the_oldest() {
+        let root = |n: u8| [n; 32];
+        let mut roots = RecentRoots::default();
+        for size in 1..=RecentRoots::KEPT as u64 {
+            roots.keep(size, root(size as u8));
+        }
+        assert_eq!(roots.root_at(1), Some(root(1)));
+        // A size kept already keeps its first root.
+        roots.keep(1, root(0));
+        assert_eq!(roots.root_at(1), Some(root(1)));
+        roots.keep(1000, root(7));
+        assert_eq!(roots.root_at(1), None, "the oldest went");
+        assert_eq!(roots.root_at(2), Some(root(2)));
+        assert_eq!(roots.root_at(1000), Some(root(7)));
     }
 }

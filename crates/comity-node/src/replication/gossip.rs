@@ -62,9 +62,16 @@ pub(super) async fn gossip(node: Arc<Node>, org: OrgId, channel: Channel, stop: 
                     if full {
                         last_full = Some(Instant::now());
                     }
-                    let answer = answer.into_inner().notes;
                     shared.extend(sent);
-                    shared.extend(answer.iter().map(|n| Hash::of(n)));
+                    // The peer answers with every note it keeps: only those
+                    // not shared on this connection yet are new here (all
+                    // of them after a refresh, which empties `shared`).
+                    let answer: Vec<Vec<u8>> = answer
+                        .into_inner()
+                        .notes
+                        .into_iter()
+                        .filter(|n| shared.insert(Hash::of(n)))
+                        .collect();
                     if let Err(error) = node.absorb_notes(&org, answer).await {
                         tracing::warn!(%error, "checking a partner's checkpoints failed");
                     }
