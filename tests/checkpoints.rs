@@ -473,7 +473,11 @@ async fn checkpoints_of_past_sizes_are_checked_against_the_roots_held_there() {
                 .absorb_notes(&icann, vec![true_at(size)])
                 .await
                 .unwrap();
-            assert_eq!(absorbed, vec![Absorbed::Known], "itu's own checkpoint at {size}");
+            assert_eq!(
+                absorbed,
+                vec![Absorbed::Known],
+                "itu's own checkpoint at {size}"
+            );
         }
     }
     assert!(!ietf.node().store().is_frozen(&itu.org).unwrap());
@@ -494,6 +498,65 @@ async fn checkpoints_of_past_sizes_are_checked_against_the_roots_held_there() {
         }]
     );
     assert!(ietf.node().store().is_frozen(&itu.org).unwrap());
+}
+
+/// `Checkpoints` answers a caller that asks for changes only with the notes
+/// that changed since its last call, not every note kept (in a mesh, every
+/// link gossips once per poll period); any other call gets them all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gossip_answers_a_caller_in_step_with_the_changed_notes_only() {
+    use comity_proto::v1::{CheckpointsRequest, federation_client::FederationClient};
+    let root = temp_root();
+    let itu = TestNode::start_new(root.path(), "itu").await;
+    let ietf = TestNode::start_new(root.path(), "ietf").await;
+    ietf.follow(&itu);
+    itu.follow(&ietf);
+    itu.publish(2).await;
+    let at = itu.head_seq(&itu.org);
+    // Settled: each keeps the other's checkpoint, cosigned, and its own
+    // with the other's cosignature.
+    let settled = |size: u64| {
+        kept(&ietf, &itu).is_some_and(|c| {
+            c.checkpoint.size == size && c.cosigned_by(&ietf.org, &ietf.public_key()).is_some()
+        }) && kept(&ietf, &ietf)
+            .is_some_and(|c| c.cosigned_by(&itu.org, &itu.public_key()).is_some())
+    };
+    eventually("ietf's checkpoints settle", || settled(at)).await;
+
+    let (icann, key) = (org("icann"), IdentityKey::generate());
+    ietf.node()
+        .add_peer(icann.clone(), key.public(), None)
+        .unwrap();
+    let identity = comity_tls::TlsIdentity::new(&key, &icann).unwrap();
+    let config = comity_tls::client_config(&identity, ietf.public_key()).unwrap();
+    let channel = comity_tls::connect(ietf.endpoint().as_str(), config, Duration::from_secs(5))
+        .await
+        .unwrap();
+    let mut client = FederationClient::new(channel);
+    let mut ask = async |changes_only| {
+        client
+            .checkpoints(CheckpointsRequest {
+                notes: Vec::new(),
+                changes_only,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .notes
+    };
+    let all = ask(false).await;
+    assert_eq!(all, ietf.node().notes_to_share().unwrap());
+    assert!(all.len() >= 2, "itu's checkpoint and ietf's own");
+    assert!(ask(true).await.is_empty(), "nothing changed");
+
+    itu.publish(1).await;
+    eventually("ietf's checkpoints settle again", || settled(at + 1)).await;
+    let changed = ask(true).await;
+    let now = ietf.node().notes_to_share().unwrap();
+    assert!(!changed.is_empty());
+    assert!(changed.iter().all(|n| now.contains(n) && !all.contains(n)));
+    assert!(changed.len() < now.len(), "ietf's own note did not change");
+    assert_eq!(ask(false).await, now, "a full round gets every note");
 }
 
 /// A partner whose proof reproduces nothing is not believed about the

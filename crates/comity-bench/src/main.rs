@@ -891,7 +891,10 @@ fn print_table(r: &Report) {
         );
         if let Some(s) = &f.sled_floor {
             row(
-                &format!("  floor: sled alone, {} entries, RSS MB empty / full", s.entries),
+                &format!(
+                    "  floor: sled alone, {} entries, RSS MB empty / full",
+                    s.entries
+                ),
                 format!("{:.1} / {:.1}", s.rss_mb_empty, s.rss_mb_full),
                 "",
             );

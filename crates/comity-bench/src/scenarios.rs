@@ -686,7 +686,11 @@ pub fn sled_floor(
     let mut child = Command::new(&exe)
         .arg(&store)
         .args([origins, per_origin, entry_bytes].map(|n| n.to_string()))
-        .arg(comity_node::config::StorageConfig::default().cache_mb.to_string())
+        .arg(
+            comity_node::config::StorageConfig::default()
+                .cache_mb
+                .to_string(),
+        )
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()

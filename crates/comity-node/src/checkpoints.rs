@@ -35,8 +35,13 @@
 //! each link sends what changed, at most once per heads-poll period, and
 //! takes the peer's answer.
 
-use crate::{blocking::blocking, clock::now_unix, error::NodeError, node::Node,
-    trust::{RecentRoots, Unproven}};
+use crate::{
+    blocking::blocking,
+    clock::now_unix,
+    error::NodeError,
+    node::Node,
+    trust::{RecentRoots, Unproven},
+};
 use comity_core::{
     Hash, OrgId, PublicKey,
     checkpoint::{Checkpoint, Cosignature, SignedCheckpoint, origin_line},

@@ -14,13 +14,13 @@
 //! (`crate::server`, `comity_tls::ServerLimits`).
 
 use crate::{blobs, blocking::blocking, error::NodeError, node::Node, offers, peers, protocol};
-use comity_core::{OrgId, proto};
+use comity_core::{Hash, OrgId, proto};
 use proto::{
     HeadsRequest, HeadsResponse, HelloRequest, HelloResponse, SubscribeEvent, SubscribeRequest,
     federation_server::Federation, subscribe_event::Event,
 };
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     pin::Pin,
     sync::{Arc, Mutex, Weak},
     task::{Context, Poll},
@@ -161,6 +161,11 @@ pub struct FederationService {
     node: Arc<Node>,
     subscriptions: Arc<Subscriptions>,
     blob_streams: BlobStreams,
+    /// Per caller, the digests of the notes its last `Checkpoints` call was
+    /// answered with or already held: a call for changes only gets the
+    /// others. Every note kept goes in each answer otherwise, and in a mesh
+    /// every link gossips once per poll period.
+    gossiped: Mutex<HashMap<OrgId, HashSet<Hash>>>,
     /// Where the streams it answers with run, and what ends them.
     tasks: TaskTracker,
     stop: CancellationToken,
@@ -174,6 +179,7 @@ impl FederationService {
             node,
             subscriptions: Arc::default(),
             blob_streams: BlobStreams::default(),
+            gossiped: Mutex::default(),
             tasks,
             stop,
         }
@@ -293,7 +299,10 @@ impl Federation for FederationService {
         request: Request<proto::CheckpointsRequest>,
     ) -> Result<Response<proto::CheckpointsResponse>, Status> {
         let caller = self.caller(&request)?;
-        let notes = request.into_inner().notes;
+        let proto::CheckpointsRequest {
+            notes,
+            changes_only,
+        } = request.into_inner();
         // Two notes per origin kept here, at most (the latest checkpoint, and
         // the sender's own latest cosignature): more is not a partner's gossip.
         let most = 2 * (self.node.follows().len() + 1);
@@ -304,13 +313,25 @@ impl Federation for FederationService {
             )));
         }
         // Not sent back: the notes the caller just sent, byte for byte.
-        let theirs: std::collections::HashSet<Vec<u8>> = notes.iter().cloned().collect();
+        let theirs: HashSet<Hash> = notes.iter().map(|n| Hash::of(n)).collect();
         self.node.absorb_notes(&caller, notes).await?;
         let node = self.node.clone();
         let ours = blocking(move || node.notes_to_share()).await?;
-        Ok(Response::new(proto::CheckpointsResponse {
-            notes: ours.into_iter().filter(|n| !theirs.contains(n)).collect(),
-        }))
+        let digests: Vec<Hash> = ours.iter().map(|n| Hash::of(n)).collect();
+        let mut gossiped = self.gossiped.lock().unwrap_or_else(|e| e.into_inner());
+        let held = gossiped.entry(caller).or_default();
+        if !changes_only {
+            held.clear();
+        }
+        let notes = ours
+            .into_iter()
+            .zip(&digests)
+            .filter(|(_, d)| !theirs.contains(*d) && !held.contains(*d))
+            .map(|(note, _)| note)
+            .collect();
+        // After this answer the caller holds every note kept here now.
+        *held = digests.into_iter().collect();
+        Ok(Response::new(proto::CheckpointsResponse { notes }))
     }
 
     async fn consistency(

@@ -188,7 +188,10 @@ async fn ask(
     if protocol::has_capability(&hello.capabilities, protocol::CHECKPOINTS)
         && let Ok(Ok(answer)) = tokio::time::timeout(
             deadline,
-            client.checkpoints(proto::CheckpointsRequest { notes: Vec::new() }),
+            client.checkpoints(proto::CheckpointsRequest {
+                notes: Vec::new(),
+                changes_only: false,
+            }),
         )
         .await
     {

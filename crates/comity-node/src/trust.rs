@@ -67,7 +67,10 @@ impl RecentRoots {
     pub(crate) const KEPT: usize = 64;
 
     pub(crate) fn root_at(&self, size: u64) -> Option<MerkleHash> {
-        self.0.iter().find(|(s, _)| *s == size).map(|(_, root)| *root)
+        self.0
+            .iter()
+            .find(|(s, _)| *s == size)
+            .map(|(_, root)| *root)
     }
 
     pub(crate) fn keep(&mut self, size: u64, root: MerkleHash) {

@@ -37,6 +37,9 @@ pub(super) async fn gossip(node: Arc<Node>, org: OrgId, channel: Channel, stop: 
     // REFRESH_POLLS periods (and first, on a new connection).
     let mut shared: HashSet<Hash> = HashSet::new();
     let mut last_full: Option<Instant> = None;
+    // The peer answers with changes only while this task holds what it
+    // answered before; a call that failed may have lost an answer.
+    let mut in_step = false;
     loop {
         version.borrow_and_update();
         let all = match node.notes_to_share() {
@@ -56,16 +59,22 @@ pub(super) async fn gossip(node: Arc<Node>, org: OrgId, channel: Channel, stop: 
             .collect();
         if full || !notes.is_empty() {
             let sent: Vec<Hash> = notes.iter().map(|n| Hash::of(n)).collect();
-            let request = proto::CheckpointsRequest { notes };
+            let request = proto::CheckpointsRequest {
+                notes,
+                changes_only: in_step && !full,
+            };
+            in_step = false;
             match tokio::time::timeout(deadline, client.checkpoints(request)).await {
                 Ok(Ok(answer)) => {
+                    in_step = true;
                     if full {
                         last_full = Some(Instant::now());
                     }
                     shared.extend(sent);
-                    // The peer answers with every note it keeps: only those
-                    // not shared on this connection yet are new here (all
-                    // of them after a refresh, which empties `shared`).
+                    // Only the notes not shared on this connection yet are
+                    // new here (all of them after a refresh, which empties
+                    // `shared`): a peer that predates `changes_only`
+                    // answers with every note it keeps.
                     let answer: Vec<Vec<u8>> = answer
                         .into_inner()
                         .notes
@@ -73,6 +82,7 @@ pub(super) async fn gossip(node: Arc<Node>, org: OrgId, channel: Channel, stop: 
                         .filter(|n| shared.insert(Hash::of(n)))
                         .collect();
                     if let Err(error) = node.absorb_notes(&org, answer).await {
+                        in_step = false;
                         tracing::warn!(%error, "checking a partner's checkpoints failed");
                     }
                 }
