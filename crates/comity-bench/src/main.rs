@@ -64,6 +64,10 @@ struct Args {
     /// checkpoints): the baseline for what checkpoints cost an idle mesh.
     #[arg(long)]
     no_witness: bool,
+    /// Propagation meshes with `[storage] search = false` (no search
+    /// index): what indexing costs a mesh whose nodes share one machine.
+    #[arg(long)]
+    no_search: bool,
     /// The nats-server binary for --compare-nats (default: the first on PATH).
     #[arg(long, requires = "compare_nats")]
     nats_server: Option<PathBuf>,
@@ -158,6 +162,10 @@ fn wanted(args: &Args, name: &str) -> bool {
 }
 
 async fn run(args: Args) -> Result<()> {
+    let keeps = scenarios::Keeps {
+        witness: !args.no_witness,
+        search: !args.no_search,
+    };
     let bin = cluster::Bin::locate(args.comity.clone())?;
     let scratch = args.scratch.clone().unwrap_or_else(std::env::temp_dir);
     std::fs::create_dir_all(&scratch)?;
@@ -263,27 +271,20 @@ async fn run(args: Args) -> Result<()> {
                         String::new()
                     }
                 );
-                let comity = match scenarios::propagation(
-                    &bin,
-                    &scratch,
-                    n,
-                    entries,
-                    false,
-                    !args.no_witness,
-                    None,
-                )
-                .await
-                {
-                    Ok(mut p) => {
-                        p.round = round;
-                        report.propagation.push(p.clone());
-                        Some(p)
-                    }
-                    Err(e) => {
-                        report.errors.push(format!("propagation N={n}: {e:#}"));
-                        None
-                    }
-                };
+                let comity =
+                    match scenarios::propagation(&bin, &scratch, n, entries, false, keeps, None)
+                        .await
+                    {
+                        Ok(mut p) => {
+                            p.round = round;
+                            report.propagation.push(p.clone());
+                            Some(p)
+                        }
+                        Err(e) => {
+                            report.errors.push(format!("propagation N={n}: {e:#}"));
+                            None
+                        }
+                    };
                 let Some(server) = &nats_server else {
                     continue;
                 };
@@ -321,9 +322,7 @@ async fn run(args: Args) -> Result<()> {
         eprintln!(
             "== propagation from a dial-out-only origin to 15 followers, {entries} entries one at a time and {entries} in bursts of 50"
         );
-        match scenarios::propagation(&bin, &scratch, 15, entries, true, !args.no_witness, None)
-            .await
-        {
+        match scenarios::propagation(&bin, &scratch, 15, entries, true, keeps, None).await {
             Ok(p) => report.propagation.push(p),
             Err(e) => report
                 .errors
@@ -640,9 +639,10 @@ fn print_table(r: &Report) {
         );
         row(
             &format!(
-                "propagation {n} idle mesh CPU, all {} nodes{}, % of a core",
+                "propagation {n} idle mesh CPU, all {} nodes{}{}, % of a core",
                 p.followers + 1,
-                if p.witness { "" } else { ", checkpoints off" }
+                if p.witness { "" } else { ", checkpoints off" },
+                if p.search { "" } else { ", search off" }
             ),
             format!("{:.1}", p.mesh_idle_cpu_percent),
             "< 200 (2 cores)",

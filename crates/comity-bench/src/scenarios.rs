@@ -57,6 +57,9 @@ pub struct Propagation {
     /// Whether the nodes keep trees and sign and cosign checkpoints
     /// (`[storage] witness`; off with `--no-witness`, the idle baseline).
     pub witness: bool,
+    /// Whether the nodes kept the search index (`[storage] search`; off
+    /// with `--no-search`, what indexing costs the mesh).
+    pub search: bool,
     /// Which of the run's rounds at this N (`--compare-nats` runs two).
     pub round: usize,
     /// From the publish call's return to the last follower holding the entry.
@@ -130,6 +133,22 @@ fn init_many(bin: &Bin, root: &Path, names: Vec<String>) -> Result<Vec<NodeProc>
     parallel(names, 4, |name| NodeProc::init(bin, root, &name))
 }
 
+/// What the nodes of a propagation mesh keep beside their logs.
+#[derive(Debug, Clone, Copy)]
+pub struct Keeps {
+    /// Trees and checkpoints (`[storage] witness`).
+    pub witness: bool,
+    /// The search index (`[storage] search`).
+    pub search: bool,
+}
+
+impl Keeps {
+    pub const ALL: Self = Self {
+        witness: true,
+        search: true,
+    };
+}
+
 /// As [`init_many`], the first node dial-out only when `dial_out_first`,
 /// and on the PostgreSQL database `first_store` when one is given.
 fn init_mesh(
@@ -137,15 +156,16 @@ fn init_mesh(
     root: &Path,
     names: Vec<String>,
     dial_out_first: bool,
-    witness: bool,
+    keeps: Keeps,
     first_store: Option<&str>,
 ) -> Result<Vec<NodeProc>> {
     parallel(names.into_iter().enumerate().collect(), 4, |(i, name)| {
         let store = first_store.filter(|_| i == 0);
         let node = NodeProc::init_on(bin, root, &name, !(dial_out_first && i == 0), store)?;
-        if !witness {
+        if !keeps.witness || !keeps.search {
             let mut config = comity_node::Config::load(&node.dir)?;
-            config.storage.witness = false;
+            config.storage.witness = keeps.witness;
+            config.storage.search = keeps.search;
             config.save(&node.dir)?;
         }
         Ok(node)
@@ -214,7 +234,7 @@ pub async fn propagation(
     followers: usize,
     entries: usize,
     dial_out_origin: bool,
-    witness: bool,
+    keeps: Keeps,
     origin_store: Option<&str>,
 ) -> Result<Propagation> {
     let setup = Instant::now();
@@ -226,7 +246,7 @@ pub async fn propagation(
         root.path(),
         names,
         dial_out_origin,
-        witness,
+        keeps,
         origin_store,
     )?;
     let mut apis = serve_all(&mut nodes).await?;
@@ -370,7 +390,8 @@ pub async fn propagation(
     Ok(Propagation {
         followers,
         dial_out_origin,
-        witness,
+        witness: keeps.witness,
+        search: keeps.search,
         round: 1,
         one_at_a_time: Latency::of(&single, before_single),
         one_at_a_time_from_call: Latency::of(&single_from_call, 0),
@@ -524,13 +545,22 @@ pub async fn postgres_nodes(
     let url = pg.database();
     let postgres_follower = ingest_and_catch_up(bin, scratch, count, Some(&url)).await?;
     eprintln!("   publish to {followers} followers, {entries} entries each way: origin on sled");
-    let sled_origin = propagation(bin, scratch, followers, entries, false, true, None).await?;
+    let sled_origin =
+        propagation(bin, scratch, followers, entries, false, Keeps::ALL, None).await?;
     eprintln!(
         "   publish to {followers} followers, {entries} entries each way: origin on PostgreSQL"
     );
     let url = pg.database();
-    let postgres_origin =
-        propagation(bin, scratch, followers, entries, false, true, Some(&url)).await?;
+    let postgres_origin = propagation(
+        bin,
+        scratch,
+        followers,
+        entries,
+        false,
+        Keeps::ALL,
+        Some(&url),
+    )
+    .await?;
     let ratio = |pg: &Latency, sled: &Latency| [pg.p50_ms / sled.p50_ms, pg.p99_ms / sled.p99_ms];
     Ok(PostgresNodes {
         ingest_ratio: postgres_follower.ingest.entries_per_s / sled_follower.ingest.entries_per_s,
