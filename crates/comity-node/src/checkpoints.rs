@@ -108,19 +108,26 @@ impl Node {
 
     /// Every checkpoint kept, by origin.
     pub fn checkpoints(&self) -> Result<Vec<(OrgId, SignedCheckpoint)>, NodeError> {
-        let mut out = Vec::new();
-        for (key, _) in self.store().records(SPACE, b"")? {
-            let Some(origin) = std::str::from_utf8(&key)
-                .ok()
-                .and_then(|o| OrgId::new(o).ok())
-            else {
-                continue;
-            };
-            if let Some(checkpoint) = read_checkpoint(&**self.store(), &origin)? {
-                out.push((origin, checkpoint));
-            }
-        }
-        Ok(out)
+        self.kept_notes()?
+            .into_iter()
+            .map(|(origin, bytes)| {
+                let checkpoint = parse_kept(&origin, &bytes)?;
+                Ok((origin, checkpoint))
+            })
+            .collect()
+    }
+
+    /// Every checkpoint kept, by origin, as kept (a signed note).
+    fn kept_notes(&self) -> Result<Vec<(OrgId, Vec<u8>)>, NodeError> {
+        Ok(self
+            .store()
+            .records(SPACE, b"")?
+            .into_iter()
+            .filter_map(|(key, bytes)| {
+                let origin = std::str::from_utf8(&key).ok()?;
+                Some((OrgId::new(origin).ok()?, bytes))
+            })
+            .collect())
     }
 
     /// The largest size of this node's own log seen signed with its own key
@@ -227,13 +234,7 @@ impl Node {
     /// them on every round with every partner.
     pub fn notes_to_share(&self) -> Result<Vec<Vec<u8>>, NodeError> {
         let mut notes = Vec::new();
-        for (key, latest) in self.store().records(SPACE, b"")? {
-            let Some(origin) = std::str::from_utf8(&key)
-                .ok()
-                .and_then(|o| OrgId::new(o).ok())
-            else {
-                continue;
-            };
+        for (origin, latest) in self.kept_notes()? {
             // This node's own latest cosignature of the origin, when it is
             // on an older checkpoint than the latest: at most two per origin.
             if origin != *self.org()
