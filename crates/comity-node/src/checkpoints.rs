@@ -1130,21 +1130,24 @@ impl Node {
         let Some(tree) = self.store().tree(origin)? else {
             return Ok(Check::NotHeld);
         };
-        let known = self.recent_roots(origin, |roots| roots.root_at(size));
-        let root = if let Some(root) = known {
-            root
-        } else if tree.size() == size {
-            tree.root()
-        } else if size <= MAX_RECOMPUTED_LEAVES {
-            let leaves = self.store().leaf_hashes(origin, size)?;
-            if leaves.len() as u64 != size {
-                return Ok(Check::NotHeld);
+        let root = match self.recent_roots(origin, |roots| roots.root_at(size)) {
+            Some(known) => known,
+            None => {
+                let root = if tree.size() == size {
+                    tree.root()
+                } else if size <= MAX_RECOMPUTED_LEAVES {
+                    let leaves = self.store().leaf_hashes(origin, size)?;
+                    if leaves.len() as u64 != size {
+                        return Ok(Check::NotHeld);
+                    }
+                    merkle::root_of(&leaves)
+                } else {
+                    return Ok(Check::NotHeld);
+                };
+                self.recent_roots(origin, |roots| roots.keep(size, root));
+                root
             }
-            merkle::root_of(&leaves)
-        } else {
-            return Ok(Check::NotHeld);
         };
-        self.recent_roots(origin, |roots| roots.keep(size, root));
         Ok(if root == checkpoint.root {
             Check::Matches
         } else {
