@@ -641,8 +641,12 @@ fn print_table(r: &Report) {
             &format!(
                 "propagation {n} idle mesh CPU, all {} nodes{}{}, % of a core",
                 p.followers + 1,
-                if p.witness { "" } else { ", checkpoints off" },
-                if p.search { "" } else { ", search off" }
+                if p.keeps.witness {
+                    ""
+                } else {
+                    ", checkpoints off"
+                },
+                if p.keeps.search { "" } else { ", search off" }
             ),
             format!("{:.1}", p.mesh_idle_cpu_percent),
             "< 200 (2 cores)",

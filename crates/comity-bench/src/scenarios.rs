@@ -54,12 +54,10 @@ pub struct Propagation {
     /// The publisher listens on no port (`--listen off`): it dials every
     /// follower and offers its log; the followers pin it by key only.
     pub dial_out_origin: bool,
-    /// Whether the nodes keep trees and sign and cosign checkpoints
-    /// (`[storage] witness`; off with `--no-witness`, the idle baseline).
-    pub witness: bool,
-    /// Whether the nodes kept the search index (`[storage] search`; off
-    /// with `--no-search`, what indexing costs the mesh).
-    pub search: bool,
+    /// What the nodes kept beside their logs (off with `--no-witness`, the
+    /// idle baseline, and `--no-search`, what indexing costs the mesh).
+    #[serde(flatten)]
+    pub keeps: Keeps,
     /// Which of the run's rounds at this N (`--compare-nats` runs two).
     pub round: usize,
     /// From the publish call's return to the last follower holding the entry.
@@ -134,9 +132,9 @@ fn init_many(bin: &Bin, root: &Path, names: Vec<String>) -> Result<Vec<NodeProc>
 }
 
 /// What the nodes of a propagation mesh keep beside their logs.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Serialize)]
 pub struct Keeps {
-    /// Trees and checkpoints (`[storage] witness`).
+    /// Trees, and checkpoints signed and cosigned (`[storage] witness`).
     pub witness: bool,
     /// The search index (`[storage] search`).
     pub search: bool,
@@ -390,8 +388,7 @@ pub async fn propagation(
     Ok(Propagation {
         followers,
         dial_out_origin,
-        witness: keeps.witness,
-        search: keeps.search,
+        keeps,
         round: 1,
         one_at_a_time: Latency::of(&single, before_single),
         one_at_a_time_from_call: Latency::of(&single_from_call, 0),
