@@ -13,8 +13,11 @@
 //! staler meanwhile), but publish and ingest never block on it, and no
 //! queue grows. Stubs filled in later are noted in a small bounded set.
 //!
-//! **Commits** are tantivy's: by the index's timer (1 s) or when 20,000
-//! writes are pending, never per entry, always from the one writer.
+//! **Commits** are tantivy's, always from the one writer, never per entry:
+//! when 20,000 writes are pending, before a search that would otherwise
+//! miss writes fed more than a second before it, and by the index's timer
+//! (30 s), which saves the checkpoint. A node nobody searches thus commits
+//! rarely, and one being searched shows what it fed up to a second ago.
 //!
 //! **Access.** Only whole entries are fed (a redacted stub has no text),
 //! each with its audience; a search is for a [`Reader`], whose filter is part
@@ -45,7 +48,7 @@ const PAGE: usize = 512;
 const LOCK_WAIT: Duration = Duration::from_secs(10);
 /// After a flush wakes the indexer, how long it waits before its pass, so
 /// that the flushes of that while share one pass. Fed entries show only
-/// at the next commit (every second) anyway; a pass per flush woke the
+/// after a commit anyway; a pass per flush woke the
 /// indexer and tantivy's threads for every entry while it was being
 /// propagated (issue 16: tantivy's threads were 15 % of a 16-node mesh's
 /// CPU, BENCHMARKS.md).
@@ -178,10 +181,7 @@ impl Node {
         if search.disabled {
             return Ok(None);
         }
-        let config = SearchConfig {
-            commit_interval: Duration::from_secs(1),
-            ..SearchConfig::default()
-        };
+        let config = SearchConfig::default();
         let dir = search.dir.clone();
         let started = tokio::time::Instant::now();
         let index = loop {

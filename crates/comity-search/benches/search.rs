@@ -96,7 +96,7 @@ fn bench(c: &mut Criterion) {
     let (anon1, file1, hwm1) = common::memory_mib();
 
     // 2. Ingest as on a running node: new documents and new revisions,
-    // with the 2 s timer committing.
+    // with the timer committing (and the batch).
     let committer = index.start_committer();
     let extra = (n / 8).max(1);
     let fresh: Vec<_> = (n..n + extra)
@@ -131,7 +131,7 @@ fn bench(c: &mut Criterion) {
         bytes as f64 / 1048576.0 / rebuild.as_secs_f64()
     );
     println!(
-        "ingest with a 2 s commit timer: {} documents ({} new, {} revisions) in {:.2} s, {:.0} documents/s",
+        "ingest with the commit timer: {} documents ({} new, {} revisions) in {:.2} s, {:.0} documents/s",
         fresh_len,
         extra,
         extra / 2,

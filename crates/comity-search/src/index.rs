@@ -10,7 +10,12 @@
 //!
 //! One `IndexWriter` lives behind a mutex. Writes are buffered in its arena
 //! and made visible by a commit, which happens when `commit_batch` operations
-//! are pending, or on the timer of a [`Committer`], never per document.
+//! are pending, when a search finds the last commit older than
+//! `search_freshness`, or on the timer of a [`Committer`]; never per
+//! document. Commits follow readers because each one writes a segment (and
+//! tantivy sets up a new segment writer after it): at one per second on
+//! every node of a 51-node mesh sharing two cores, they were the largest
+//! cost of propagating an entry (issue 16, BENCHMARKS.md).
 //! tantivy's log merge policy merges small segments in the background, and
 //! files no longer used are garbage-collected after every commit and merge.
 
@@ -19,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use tantivy::collector::TopDocs;
@@ -54,8 +59,16 @@ pub struct SearchConfig {
     /// The writer's indexing arena. tantivy's minimum is 15 MB; when it is
     /// full a segment is written out (not committed). Default 24 MB.
     pub writer_arena_bytes: usize,
-    /// A [`Committer`] commits pending writes this often. Default 2 s.
+    /// A [`Committer`] commits pending writes at least this often, which
+    /// saves the checkpoint (what a restart need not feed again). Searches
+    /// do not wait for it: see `search_freshness`. Default 30 s.
     pub commit_interval: Duration,
+    /// A search first commits pending writes when the last commit is older
+    /// than this, so that it sees every write made before it, or before a
+    /// commit at most this old. Commits thus follow readers: a node whose
+    /// index nobody reads writes a segment per `commit_interval` or per
+    /// `commit_batch`, not per second. Default 1 s.
+    pub search_freshness: Duration,
     /// Commit as soon as this many writes are pending. Default 20,000.
     pub commit_batch: usize,
     /// Decompressed document-store blocks (16 KiB each) cached per segment
@@ -69,7 +82,8 @@ impl Default for SearchConfig {
     fn default() -> Self {
         SearchConfig {
             writer_arena_bytes: 24_000_000,
-            commit_interval: Duration::from_secs(2),
+            commit_interval: Duration::from_secs(30),
+            search_freshness: Duration::from_secs(1),
             commit_batch: 20_000,
             doc_store_cache_blocks: 8,
             merge_threads: 1,
@@ -268,6 +282,8 @@ struct WriterState {
     complete: bool,
     /// Something other than documents changed (checkpoint, completeness).
     dirty: bool,
+    /// When the last commit ended (or the index was opened).
+    last_commit: Instant,
 }
 
 /// The search index: cheap to clone, safe to share between threads.
@@ -456,6 +472,7 @@ impl SearchIndex {
                     checkpoint,
                     complete,
                     dirty: false,
+                    last_commit: Instant::now(),
                 }),
             }),
         })
@@ -673,6 +690,16 @@ impl SearchIndex {
         self.commit_locked(&mut w)
     }
 
+    /// Before a search: commits pending documents unless the last commit
+    /// is more recent than `search_freshness`.
+    pub(crate) fn commit_for_search(&self) -> Result<(), SearchError> {
+        let mut w = self.lock_writer();
+        if w.pending_ops > 0 && w.last_commit.elapsed() >= self.inner.config.search_freshness {
+            self.commit_locked(&mut w)?;
+        }
+        Ok(())
+    }
+
     fn commit_locked(&self, w: &mut WriterState) -> Result<(), SearchError> {
         if w.pending_ops == 0 && !w.dirty {
             return Ok(());
@@ -683,7 +710,7 @@ impl SearchIndex {
             checkpoint: w.checkpoint.clone(),
         })
         .map_err(|e| SearchError::Stored(e.to_string()))?;
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         let mut prepared = w.writer.prepare_commit()?;
         prepared.set_payload(&payload);
         prepared.commit()?;
@@ -696,6 +723,7 @@ impl SearchIndex {
         w.pending.clear();
         w.pending_ops = 0;
         w.dirty = false;
+        w.last_commit = Instant::now();
         // Files of segments merged away are deleted once no searcher holds
         // them; the reload above dropped the old searcher.
         drop(w.writer.garbage_collect_files());

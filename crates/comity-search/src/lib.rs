@@ -16,7 +16,8 @@
 //!   is a clause of the query itself, so a restricted document never
 //!   matches, is never counted and is never quoted in a snippet for anyone
 //!   outside its audience.
-//! - **Writing**: one writer behind a mutex, commits per batch or on a
+//! - **Writing**: one writer behind a mutex, commits per batch, before a
+//!   search that would otherwise see writes older than a second, or on a
 //!   timer ([`Committer`]), never per document; a checkpoint per origin in
 //!   each commit says where to resume feeding after a restart.
 //!

@@ -549,6 +549,8 @@ fn writes_are_visible_after_a_commit_by_batch_or_by_timer() {
     let config = SearchConfig {
         commit_batch: 5,
         commit_interval: Duration::from_millis(100),
+        // Searches never commit here: only the batch and the timer do.
+        search_freshness: Duration::MAX,
         ..SearchConfig::default()
     };
     let index = SearchIndex::in_ram(config).expect("index");
@@ -588,6 +590,52 @@ fn writes_are_visible_after_a_commit_by_batch_or_by_timer() {
     committer.stop().expect("last commit");
     assert_eq!(search(&index, "probe", &me()).total, 7, "stopping commits");
     assert_eq!(index.checkpoint().get("itu"), Some(&7));
+}
+
+#[test]
+fn a_search_commits_what_was_fed_unless_the_last_commit_is_recent() {
+    let d = |i: u64| {
+        doc(
+            "itu",
+            DocKind::Consultation,
+            &format!("c{i}"),
+            1,
+            i,
+            &[("en", "Reader driven commit probe")],
+            &[],
+            Audience::Public,
+        )
+    };
+    // No timer, no batch: only a search can commit.
+    let config = |search_freshness| SearchConfig {
+        commit_interval: Duration::MAX,
+        search_freshness,
+        ..SearchConfig::default()
+    };
+    let fresh = SearchIndex::in_ram(config(Duration::ZERO)).expect("index");
+    fresh.upsert(&d(1)).expect("upsert");
+    assert_eq!(fresh.stats().expect("stats").pending, 1);
+    assert_eq!(
+        search(&fresh, "probe", &me()).total,
+        1,
+        "a search sees what was fed before it"
+    );
+    assert_eq!(fresh.stats().expect("stats").pending, 0, "by committing it");
+    assert_eq!(fresh.stats().expect("stats").docs, 1);
+
+    let recent = SearchIndex::in_ram(config(Duration::from_secs(3600))).expect("index");
+    recent.commit().expect("commit");
+    recent.upsert(&d(1)).expect("upsert");
+    assert_eq!(
+        search(&recent, "probe", &me()).total,
+        0,
+        "a commit within search_freshness is fresh enough"
+    );
+    assert_eq!(
+        recent.stats().expect("stats").pending,
+        1,
+        "nothing committed"
+    );
 }
 
 fn files_in(dir: &Path) -> BTreeSet<String> {
