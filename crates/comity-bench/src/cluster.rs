@@ -397,10 +397,19 @@ pub fn load_average() -> Option<[f64; 3]> {
 
 /// Resident set size of a process, in bytes.
 pub fn rss_bytes(pid: u32) -> Option<u64> {
+    status_kb(pid, "VmRSS:").map(|kb| kb * 1024)
+}
+
+/// The anonymous part of a process's resident set (its heap and stacks):
+/// the RSS less the pages of files mapped, mostly the binary's code.
+pub fn rss_anon_bytes(pid: u32) -> Option<u64> {
+    status_kb(pid, "RssAnon:").map(|kb| kb * 1024)
+}
+
+fn status_kb(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// utime + stime of a process, in clock ticks.

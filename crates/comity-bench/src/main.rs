@@ -60,12 +60,14 @@ struct Args {
     /// Skipped, with a note, when nats-server is not installed.
     #[arg(long)]
     compare_nats: bool,
-    /// Propagation meshes with `[storage] witness = false` (no trees, no
-    /// checkpoints): the baseline for what checkpoints cost an idle mesh.
+    /// Propagation meshes, and the footprint's idle node and follower,
+    /// with `[storage] witness = false` (no trees, no checkpoints): what
+    /// checkpoints cost.
     #[arg(long)]
     no_witness: bool,
-    /// Propagation meshes with `[storage] search = false` (no search
-    /// index): what indexing costs a mesh whose nodes share one machine.
+    /// Propagation meshes, and the footprint's idle node and follower,
+    /// with `[storage] search = false` (no search index): what indexing
+    /// costs.
     #[arg(long)]
     no_search: bool,
     /// The nats-server binary for --compare-nats (default: the first on PATH).
@@ -376,7 +378,7 @@ async fn run(args: Args) -> Result<()> {
             (200, 10_000, Duration::from_secs(60))
         };
         eprintln!("== footprint: idle node; follower of {origins} origins x {per} entries");
-        match scenarios::footprint(&bin, &scratch, origins, per, window).await {
+        match scenarios::footprint(&bin, &scratch, origins, per, window, keeps).await {
             Ok(f) => report.footprint = Some(f),
             Err(e) => report.errors.push(format!("footprint: {e:#}")),
         }
@@ -639,14 +641,9 @@ fn print_table(r: &Report) {
         );
         row(
             &format!(
-                "propagation {n} idle mesh CPU, all {} nodes{}{}, % of a core",
+                "propagation {n} idle mesh CPU, all {} nodes{}, % of a core",
                 p.followers + 1,
-                if p.keeps.witness {
-                    ""
-                } else {
-                    ", checkpoints off"
-                },
-                if p.keeps.search { "" } else { ", search off" }
+                p.keeps.off_suffix()
             ),
             format!("{:.1}", p.mesh_idle_cpu_percent),
             "< 200 (2 cores)",
@@ -849,10 +846,16 @@ fn print_table(r: &Report) {
         );
     }
     if let Some(f) = &r.footprint {
+        let off = f.keeps.off_suffix();
         row(
-            "idle node RSS MB",
+            &format!("idle node{off} RSS MB"),
             format!("{:.1}", f.idle_rss_mb),
             "< 15 MB",
+        );
+        row(
+            "  of which anonymous (the rest: the binary's code, files)",
+            format!("{:.1}", f.idle_rss_anon_mb),
+            "",
         );
         row(
             &format!("idle node CPU over {} s (% of one core)", f.cpu_window_s),
@@ -861,20 +864,33 @@ fn print_table(r: &Report) {
         );
         row(
             &format!(
-                "follower of {} origins x {} entries RSS MB",
+                "follower of {} origins x {} entries{off} RSS MB",
                 f.origins, f.entries_per_origin
             ),
             format!("{:.1}", f.many_origins_rss_mb),
             "",
         );
         row(
-            &format!("  same, idle CPU over {} s (% of one core)", f.cpu_window_s),
+            "  of which anonymous",
+            format!("{:.1}", f.many_origins_rss_anon_mb),
+            "",
+        );
+        row(
+            &format!(
+                "  same, CPU over {} s once settled (% of one core)",
+                f.cpu_window_s
+            ),
             format!("{:.3}", f.many_origins_idle_cpu_percent),
             "",
         );
         row(
             "  same, time to fill (s)",
             format!("{:.1}", f.many_origins_fill_s),
+            "",
+        );
+        row(
+            "  same, then until under 5 % CPU (search catching up) (s)",
+            format!("{:.1}", f.many_origins_settle_s),
             "",
         );
         let held = (f.origins * f.entries_per_origin) as f64;

@@ -145,6 +145,29 @@ impl Keeps {
         witness: true,
         search: true,
     };
+
+    /// Writes these choices into a node's configuration (before it serves).
+    fn apply(self, node: &NodeProc) -> Result<()> {
+        if !self.witness || !self.search {
+            let mut config = comity_node::Config::load(&node.dir)?;
+            config.storage.witness = self.witness;
+            config.storage.search = self.search;
+            config.save(&node.dir)?;
+        }
+        Ok(())
+    }
+
+    /// How a report row names what is off ("" when everything is kept).
+    pub fn off_suffix(self) -> String {
+        let mut off = Vec::new();
+        if !self.witness {
+            off.push("checkpoints off");
+        }
+        if !self.search {
+            off.push("search off");
+        }
+        off.iter().map(|o| format!(", {o}")).collect()
+    }
 }
 
 /// As [`init_many`], the first node dial-out only when `dial_out_first`,
@@ -160,12 +183,7 @@ fn init_mesh(
     parallel(names.into_iter().enumerate().collect(), 4, |(i, name)| {
         let store = first_store.filter(|_| i == 0);
         let node = NodeProc::init_on(bin, root, &name, !(dial_out_first && i == 0), store)?;
-        if !keeps.witness || !keeps.search {
-            let mut config = comity_node::Config::load(&node.dir)?;
-            config.storage.witness = keeps.witness;
-            config.storage.search = keeps.search;
-            config.save(&node.dir)?;
-        }
+        keeps.apply(&node)?;
         Ok(node)
     })
 }
@@ -664,12 +682,22 @@ pub async fn witness_cost(
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Footprint {
+    /// What the idle node and the follower keep beside their logs.
+    #[serde(flatten)]
+    pub keeps: Keeps,
     pub idle_rss_mb: f64,
+    /// The anonymous part of `idle_rss_mb`; the rest is mapped files,
+    /// mostly the binary's code.
+    pub idle_rss_anon_mb: f64,
     pub idle_cpu_percent: f64,
     pub origins: usize,
     pub entries_per_origin: usize,
     pub many_origins_fill_s: f64,
+    /// After the fill, until the follower used under 5 % of a core over
+    /// 5 s (the search index catching up; at most 900 s).
+    pub many_origins_settle_s: f64,
     pub many_origins_rss_mb: f64,
+    pub many_origins_rss_anon_mb: f64,
     pub many_origins_idle_cpu_percent: f64,
     pub many_origins_disk_bytes_per_entry: f64,
     /// Bytes of one of those entries (protobuf, as stored).
@@ -759,9 +787,11 @@ pub async fn footprint(
     origins: usize,
     per_origin: usize,
     window: Duration,
+    keeps: Keeps,
 ) -> Result<Footprint> {
     let root = tempfile::tempdir_in(scratch)?;
     let mut idle = NodeProc::init(bin, root.path(), "idle")?;
+    keeps.apply(&idle)?;
     idle.serve().await?;
 
     let mut names = vec!["follower".to_string()];
@@ -769,6 +799,7 @@ pub async fn footprint(
     let mut nodes = init_many(bin, root.path(), names)?;
     let (follower, sources) = nodes.split_at_mut(1);
     let follower = &mut follower[0];
+    keeps.apply(follower)?;
     let targets = parallel(sources.iter().collect(), 2, |o| {
         // The CLI first: its process has exited (and released the store) before prefill opens it.
         o.peer_add_cli(follower)?;
@@ -786,11 +817,17 @@ pub async fn footprint(
         cluster::wait_for(&mut f_api, &source.org, *target, Duration::from_secs(3600)).await?;
     }
     let fill = start.elapsed().as_secs_f64();
-    // Let it settle, then sample.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // The search index runs behind ingest (it is off the data path): let
+    // the follower finish what the fill left it, then sample it at rest.
+    let settle = settle(follower.pid(), Duration::from_secs(900)).await;
     let cpu = cpu_percent_over(&[idle.pid(), follower.pid()], window).await;
     let idle_rss = idle.pid().and_then(cluster::rss_bytes).unwrap_or(0);
+    let idle_anon = idle.pid().and_then(cluster::rss_anon_bytes).unwrap_or(0);
     let many_rss = follower.pid().and_then(cluster::rss_bytes).unwrap_or(0);
+    let many_anon = follower
+        .pid()
+        .and_then(cluster::rss_anon_bytes)
+        .unwrap_or(0);
     drop(f_api);
     follower.stop()?;
     let total: u64 = targets.iter().sum();
@@ -805,18 +842,35 @@ pub async fn footprint(
         }
     };
     Ok(Footprint {
+        keeps,
         idle_rss_mb: mb(idle_rss),
+        idle_rss_anon_mb: mb(idle_anon),
         idle_cpu_percent: cpu[0],
         origins,
         entries_per_origin: per_origin,
         many_origins_fill_s: fill,
+        many_origins_settle_s: settle.as_secs_f64(),
         many_origins_rss_mb: mb(many_rss),
+        many_origins_rss_anon_mb: mb(many_anon),
         many_origins_idle_cpu_percent: cpu[1],
         many_origins_disk_bytes_per_entry: disk as f64 / total.max(1) as f64,
         entry_bytes,
         cpu_window_s: window.as_secs(),
         sled_floor,
     })
+}
+
+/// Waits until `pid` uses under 5 % of a core over 5 s, or `limit`;
+/// returns how long that took.
+async fn settle(pid: Option<u32>, limit: Duration) -> Duration {
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        let busy = cpu_percent_over(&[pid], Duration::from_secs(5)).await[0];
+        if busy.is_nan() || busy < 5.0 {
+            break;
+        }
+    }
+    started.elapsed()
 }
 
 /// Each process's CPU use over `window`, in % of one core (NaN if it is gone).
