@@ -51,7 +51,8 @@ async fn search(node: &TestNode, words: &str, reader: Reader) -> SearchResults {
 }
 
 /// Waits, up to the suite's deadline, until a search at `node` finds `uuid`
-/// (the indexer commits on a timer), and returns the results.
+/// (the indexer runs behind the store, and a search commits what it fed),
+/// and returns the results.
 async fn found(node: &TestNode, words: &str, uuid: &str) -> SearchResults {
     let start = Instant::now();
     loop {

@@ -292,10 +292,17 @@ impl Node {
             }
         }
         let fills = std::mem::take(&mut *lock(&search.fills));
+        let filled = !fills.is_empty();
         for (origin, seq) in fills {
             if let Some(entry) = self.store().entry(&origin, seq)? {
                 feed(&index, &entry)?;
             }
+        }
+        if filled {
+            // A fill is behind the checkpoint (its stub was fed): a restart
+            // would not feed it again, so only a commit keeps it. Fills are
+            // rare; commit them now rather than at the timer.
+            index.commit()?;
         }
         if !index.is_complete() {
             index.finish_rebuild()?;

@@ -21,6 +21,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -270,6 +271,9 @@ pub(crate) struct Inner {
     dir: Option<PathBuf>,
     config: SearchConfig,
     writer: Mutex<WriterState>,
+    /// Whether writes are pending (`pending_ops > 0`), readable without the
+    /// writer's mutex: a search takes that mutex only when they are.
+    pending: AtomicBool,
 }
 
 struct WriterState {
@@ -288,9 +292,12 @@ struct WriterState {
 
 /// The search index: cheap to clone, safe to share between threads.
 ///
-/// Searches run concurrently without locks. Writes (`upsert`, `commit`, ...)
-/// take the one writer's mutex and may block on I/O: call them from a
-/// blocking thread, not from an async task's executor thread.
+/// Searches run concurrently, without locks while nothing is pending; a
+/// search that finds writes pending commits them first (see
+/// `search_freshness`), under the writer's mutex. Writes (`upsert`,
+/// `commit`, ...) take that mutex and may block on I/O: call them, and
+/// searches, from a blocking thread, not from an async task's executor
+/// thread.
 #[derive(Clone)]
 pub struct SearchIndex {
     pub(crate) inner: Arc<Inner>,
@@ -474,6 +481,7 @@ impl SearchIndex {
                     dirty: false,
                     last_commit: Instant::now(),
                 }),
+                pending: AtomicBool::new(false),
             }),
         })
     }
@@ -569,10 +577,12 @@ impl SearchIndex {
                 },
             );
             w.pending_ops += 1;
+            self.inner.pending.store(true, Ordering::Release);
             return Ok(Upserted::PublicFallback);
         };
         w.pending.insert(key, new_state);
         w.pending_ops += 1;
+        self.inner.pending.store(true, Ordering::Release);
         Ok(Upserted::Latest)
     }
 
@@ -681,6 +691,7 @@ impl SearchIndex {
             .delete_term(Term::from_field_text(self.inner.fields.key, &key));
         w.pending.insert(key, KeyState::default());
         w.pending_ops += 1;
+        self.inner.pending.store(true, Ordering::Release);
         Ok(())
     }
 
@@ -691,13 +702,21 @@ impl SearchIndex {
     }
 
     /// Before a search: commits pending documents unless the last commit
-    /// is more recent than `search_freshness`.
-    pub(crate) fn commit_for_search(&self) -> Result<(), SearchError> {
-        let mut w = self.lock_writer();
-        if w.pending_ops > 0 && w.last_commit.elapsed() >= self.inner.config.search_freshness {
-            self.commit_locked(&mut w)?;
+    /// is more recent than `search_freshness`. Takes the writer's mutex
+    /// only when writes are pending. A commit that fails is logged, and
+    /// the search answers from the last commit, as it did before: the
+    /// timer and the next search try again.
+    pub(crate) fn commit_for_search(&self) {
+        if !self.inner.pending.load(Ordering::Acquire) {
+            return;
         }
-        Ok(())
+        let mut w = self.lock_writer();
+        if w.pending_ops > 0
+            && w.last_commit.elapsed() >= self.inner.config.search_freshness
+            && let Err(e) = self.commit_locked(&mut w)
+        {
+            tracing::warn!(error = %e, "search index: commit before a search failed; searching the last commit");
+        }
     }
 
     fn commit_locked(&self, w: &mut WriterState) -> Result<(), SearchError> {
@@ -722,6 +741,7 @@ impl SearchIndex {
         );
         w.pending.clear();
         w.pending_ops = 0;
+        self.inner.pending.store(false, Ordering::Release);
         w.dirty = false;
         w.last_commit = Instant::now();
         // Files of segments merged away are deleted once no searcher holds

@@ -17,7 +17,7 @@
 //!   matches, is never counted and is never quoted in a snippet for anyone
 //!   outside its audience.
 //! - **Writing**: one writer behind a mutex, commits per batch, before a
-//!   search that would otherwise see writes older than a second, or on a
+//!   search that would otherwise miss writes older than a second, or on a
 //!   timer ([`Committer`]), never per document; a checkpoint per origin in
 //!   each commit says where to resume feeding after a restart.
 //!

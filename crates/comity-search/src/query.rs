@@ -173,7 +173,7 @@ impl SearchIndex {
             Some(l) => Some(l.to_ascii_lowercase()),
             None => None,
         };
-        self.commit_for_search()?;
+        self.commit_for_search();
         let inner = &self.inner;
         let f = &inner.fields;
         let parser = match &lang {
