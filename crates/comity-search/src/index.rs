@@ -576,14 +576,18 @@ impl SearchIndex {
                     public: Some(v),
                 },
             );
-            w.pending_ops += 1;
-            self.inner.pending.store(true, Ordering::Release);
+            self.count_pending(w);
             return Ok(Upserted::PublicFallback);
         };
         w.pending.insert(key, new_state);
+        self.count_pending(w);
+        Ok(Upserted::Latest)
+    }
+
+    /// Counts one write made since the last commit.
+    fn count_pending(&self, w: &mut WriterState) {
         w.pending_ops += 1;
         self.inner.pending.store(true, Ordering::Release);
-        Ok(Upserted::Latest)
     }
 
     /// The key's state: pending writes first, else what is committed.
@@ -690,8 +694,7 @@ impl SearchIndex {
         w.writer
             .delete_term(Term::from_field_text(self.inner.fields.key, &key));
         w.pending.insert(key, KeyState::default());
-        w.pending_ops += 1;
-        self.inner.pending.store(true, Ordering::Release);
+        self.count_pending(&mut w);
         Ok(())
     }
 
