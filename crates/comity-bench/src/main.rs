@@ -909,22 +909,27 @@ fn print_table(r: &Report) {
             ),
             "<= 1.4x",
         );
-        if let Some(s) = &f.sled_floor {
+        let floors = [
+            ("sled alone", &f.sled_floor),
+            ("the store alone", &f.store_floor),
+        ];
+        for (what, floor) in floors {
+            let Some(s) = floor else { continue };
             row(
                 &format!(
-                    "  floor: sled alone, {} entries, RSS MB empty / full",
+                    "  floor: {what}, {} entries, RSS MB empty / full",
                     s.entries
                 ),
                 format!("{:.1} / {:.1}", s.rss_mb_empty, s.rss_mb_full),
                 "",
             );
             row(
-                "  floor: sled alone, RSS bytes per entry held",
+                &format!("  floor: {what}, RSS bytes per entry held"),
                 format!("{:.0}", s.rss_bytes_per_entry),
                 "",
             );
             row(
-                "  floor: sled alone, disk bytes per entry / entry bytes",
+                &format!("  floor: {what}, disk bytes per entry / entry bytes"),
                 format!(
                     "{:.0} ({:.2}x)",
                     s.disk_bytes_per_entry, s.disk_over_entry_bytes

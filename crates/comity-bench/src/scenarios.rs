@@ -704,14 +704,18 @@ pub struct Footprint {
     pub entry_bytes: usize,
     pub cpu_window_s: u64,
     /// sled alone holding as many entries of the same size, one row each:
-    /// the floor under the follower's memory and disk per entry.
-    pub sled_floor: Option<SledFloor>,
+    /// the engine's floor under the follower's memory and disk per entry.
+    pub sled_floor: Option<Floor>,
+    /// Comity's store alone (no network, search index or checkpoints)
+    /// holding as many consultations: the floor of the store's layout.
+    pub store_floor: Option<Floor>,
 }
 
-/// What sled alone takes to hold entries (`sled-floor`, a child process
-/// with the node's allocator and cache).
+/// What a store alone takes to hold entries: a child process (`sled-floor`
+/// or `store-floor`) with the node's allocator and cache, measured from
+/// outside.
 #[derive(Debug, Clone, Serialize)]
-pub struct SledFloor {
+pub struct Floor {
     pub entries: u64,
     pub entry_bytes: usize,
     pub rss_mb_empty: f64,
@@ -723,54 +727,88 @@ pub struct SledFloor {
     pub disk_over_entry_bytes: f64,
 }
 
-/// Runs `sled-floor` (next to this binary) on `origins` x `per_origin`
-/// entries of `entry_bytes` and measures it from outside: its memory once
-/// the empty store is open and once every entry is flushed, then its
-/// directory.
+/// sled alone: `origins` x `per_origin` entries of `entry_bytes`, one row each.
 pub fn sled_floor(
     scratch: &Path,
     origins: usize,
     per_origin: usize,
     entry_bytes: usize,
-) -> Result<SledFloor> {
+) -> Result<Floor> {
+    let cache_mb = comity_node::config::StorageConfig::default().cache_mb;
+    let args = [origins, per_origin, entry_bytes].map(|n| n.to_string());
+    let args = [&args[..], &[cache_mb.to_string()]].concat();
+    run_floor(
+        "sled-floor",
+        scratch,
+        &args,
+        origins * per_origin,
+        entry_bytes,
+    )
+}
+
+/// The node's store alone: `origins` x `per_origin` signed consultations
+/// (of `entry_bytes` each), appended as ingest appends them.
+pub fn store_floor(
+    scratch: &Path,
+    origins: usize,
+    per_origin: usize,
+    entry_bytes: usize,
+) -> Result<Floor> {
+    let cache_mb = comity_node::config::StorageConfig::default().cache_mb;
+    let args = [origins, per_origin].map(|n| n.to_string());
+    let args = [&args[..], &[cache_mb.to_string()]].concat();
+    run_floor(
+        "store-floor",
+        scratch,
+        &args,
+        origins * per_origin,
+        entry_bytes,
+    )
+}
+
+/// Runs `program` (next to this binary) on a new directory and `args`, and
+/// measures it from outside: its memory once the empty store is open and
+/// once every entry is flushed, then its directory.
+fn run_floor(
+    program: &str,
+    scratch: &Path,
+    args: &[String],
+    entries: usize,
+    entry_bytes: usize,
+) -> Result<Floor> {
     use std::io::{BufRead, BufReader, Write};
     use std::process::{Command, Stdio};
-    let exe = std::env::current_exe()?.with_file_name("sled-floor");
+    let exe = std::env::current_exe()?.with_file_name(program);
     let dir = tempfile::tempdir_in(scratch)?;
     let store = dir.path().join("store");
     let mut child = Command::new(&exe)
         .arg(&store)
-        .args([origins, per_origin, entry_bytes].map(|n| n.to_string()))
-        .arg(
-            comity_node::config::StorageConfig::default()
-                .cache_mb
-                .to_string(),
-        )
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
         .with_context(|| format!("starting {}", exe.display()))?;
     let pid = child.id();
     let (Some(mut input), Some(output)) = (child.stdin.take(), child.stdout.take()) else {
-        anyhow::bail!("sled-floor has no pipes");
+        anyhow::bail!("{program} has no pipes");
     };
     let mut lines = BufReader::new(output).lines();
     let mut rss_when = |said: &str| -> Result<u64> {
         match lines.next() {
             Some(Ok(line)) if line == said => {}
-            other => anyhow::bail!("sled-floor said {other:?}, expected {said}"),
+            other => anyhow::bail!("{program} said {other:?}, expected {said}"),
         }
-        let rss = cluster::rss_bytes(pid).context("sled-floor's memory")?;
+        let rss = cluster::rss_bytes(pid).with_context(|| format!("{program}'s memory"))?;
         writeln!(input)?;
         Ok(rss)
     };
     let empty = rss_when("open")?;
     let full = rss_when("full")?;
     let status = child.wait()?;
-    anyhow::ensure!(status.success(), "sled-floor failed: {status}");
-    let entries = (origins * per_origin) as u64;
+    anyhow::ensure!(status.success(), "{program} failed: {status}");
+    let entries = entries as u64;
     let disk = cluster::dir_size(&store) as f64 / entries.max(1) as f64;
-    Ok(SledFloor {
+    Ok(Floor {
         entries,
         entry_bytes,
         rss_mb_empty: mb(empty),
@@ -834,13 +872,21 @@ pub async fn footprint(
     let disk = follower.disk_bytes();
     drop(nodes);
     let entry_bytes = entry_wire_bytes(&OrgId::new("o001")?);
-    let sled_floor = match sled_floor(scratch, origins, per_origin, entry_bytes) {
+    let measured = |what: &str, floor: Result<Floor>| match floor {
         Ok(floor) => Some(floor),
         Err(e) => {
-            eprintln!("sled floor not measured: {e:#}");
+            eprintln!("{what} floor not measured: {e:#}");
             None
         }
     };
+    let sled_floor = measured(
+        "sled",
+        sled_floor(scratch, origins, per_origin, entry_bytes),
+    );
+    let store_floor = measured(
+        "store",
+        store_floor(scratch, origins, per_origin, entry_bytes),
+    );
     Ok(Footprint {
         keeps,
         idle_rss_mb: mb(idle_rss),
@@ -857,6 +903,7 @@ pub async fn footprint(
         entry_bytes,
         cpu_window_s: window.as_secs(),
         sled_floor,
+        store_floor,
     })
 }
 

@@ -2,7 +2,7 @@
 //! and on disk. It is the floor under the node's memory and disk per entry
 //! held (issue 16): the same engine and cache as a node, the same entries,
 //! one row each and nothing else. `comity-bench` runs it as a child and
-//! measures it from outside (`ceilings::sled_floor`). It uses the node's
+//! measures it from outside (`scenarios::sled_floor`). It uses the node's
 //! allocator and the node's options for it (from `.cargo/config.toml`).
 //!
 //! Usage: `sled-floor DIR ORIGINS PER_ORIGIN ENTRY_BYTES CACHE_MB`. It
