@@ -151,9 +151,6 @@ impl LogStore for HeldFlushStore {
     ) -> Result<Vec<SignedEntry>, StoreError> {
         self.inner.entries_after(origin, after_seq, limit)
     }
-    fn entry_by_id(&self, id: &Hash) -> Result<Option<SignedEntry>, StoreError> {
-        self.inner.entry_by_id(id)
-    }
     fn record_equivocation(&self, evidence: &Equivocation) -> Result<(), StoreError> {
         self.inner.record_equivocation(evidence)
     }

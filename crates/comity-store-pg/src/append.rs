@@ -622,20 +622,6 @@ impl LogStore for PgStore {
         })
     }
 
-    fn entry_by_id(&self, id: &Hash) -> Result<Option<SignedEntry>, StoreError> {
-        let id = *id;
-        self.run(move |pool| async move {
-            let client = pool.get().await?;
-            let row = sql!(
-                client,
-                query_opt,
-                "SELECT body FROM entries WHERE id = $1",
-                &[&id.as_bytes().as_slice()]
-            );
-            Ok(row.map(|r| index::decode_entry(r.get(0))).transpose()?)
-        })
-    }
-
     fn record_equivocation(&self, evidence: &Equivocation) -> Result<(), StoreError> {
         let evidence = evidence.clone();
         self.run(move |pool| async move {

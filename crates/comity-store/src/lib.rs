@@ -48,8 +48,10 @@ pub use sled_store::{SledOptions, SledStore};
 use comity_core::merkle::{CompactRange, MerkleHash, leaf_hash};
 use comity_core::{EntryKind, Hash, Head, OrgId, PublicKey, SignedEntry};
 
-/// The schema version this build writes. Opening a store with a newer one fails.
-pub const SCHEMA_VERSION: u32 = 1;
+/// The schema version this build writes. Opening a store with a newer one
+/// fails; one with an older one is migrated at open (sled: schema 2 no
+/// longer keeps entry ids).
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// The version of the derived indexes this build writes. A store whose
 /// indexes were written by any other version (or by a build that did not
@@ -234,8 +236,6 @@ pub trait LogStore: Send + Sync + 'static {
         after_seq: u64,
         limit: usize,
     ) -> Result<Vec<SignedEntry>, StoreError>;
-
-    fn entry_by_id(&self, id: &Hash) -> Result<Option<SignedEntry>, StoreError>;
 
     /// Records equivocation evidence and freezes the origin, in one
     /// transaction. Idempotent: the first evidence for an (origin, seq) is

@@ -275,15 +275,6 @@ impl LogStore for MemStore {
             .collect())
     }
 
-    fn entry_by_id(&self, id: &Hash) -> Result<Option<SignedEntry>, StoreError> {
-        let state = self.read()?;
-        Ok(state
-            .ids
-            .get(id)
-            .and_then(|position| state.entries.get(position))
-            .cloned())
-    }
-
     fn fill_payload(&self, entry: &SignedEntry) -> Result<bool, StoreError> {
         if entry.is_redacted() {
             return Ok(false);

@@ -32,10 +32,6 @@ pub const CHECKS: &[(&str, Check)] = &[
         "entries_after_is_ordered_and_limited",
         entries_after_is_ordered_and_limited,
     ),
-    (
-        "entry_by_id_finds_held_entries",
-        entry_by_id_finds_held_entries,
-    ),
     ("reappend_is_idempotent", reappend_is_idempotent),
     ("gap_is_not_next", gap_is_not_next),
     ("wrong_prev_is_not_next", wrong_prev_is_not_next),
@@ -415,13 +411,12 @@ fn assert_not_next(result: Result<impl std::fmt::Debug, StoreError>, seq: u64, h
     }
 }
 
-/// Nothing at all is held: no heads, entries, ids or index rows.
+/// Nothing at all is held: no heads, entries or index rows.
 fn assert_empty(store: &dyn Store, entries: &[SignedEntry]) {
     assert_eq!(store.heads().expect("heads"), vec![]);
     assert_eq!(store.consultations().expect("consultations"), vec![]);
     for e in entries {
         assert_eq!(store.entry(e.origin(), e.seq()).expect("entry"), None);
-        assert_eq!(store.entry_by_id(&e.id()).expect("entry_by_id"), None);
         assert_eq!(store.latest_profile(e.origin()).expect("profile"), None);
     }
 }
@@ -471,22 +466,6 @@ pub fn entries_after_is_ordered_and_limited(store: &dyn Store) {
     assert_eq!(all_after(store, "icann", 0), vec![]);
 }
 
-/// Every held entry is found by its id; an unknown id finds nothing.
-pub fn entry_by_id_finds_held_entries(store: &dyn Store) {
-    let mut itu = Author::new("itu");
-    let entries = itu.chain(3);
-    append_all(store, &entries);
-    for e in &entries {
-        assert_eq!(store.entry_by_id(&e.id()).expect("by id"), Some(e.clone()));
-    }
-    let unheld = itu.chain(1);
-    assert_eq!(store.entry_by_id(&unheld[0].id()).expect("by id"), None);
-    assert_eq!(
-        store.entry_by_id(&Hash::of(b"nothing")).expect("by id"),
-        None
-    );
-}
-
 /// Appending what is already held changes nothing, alone or in a batch.
 pub fn reappend_is_idempotent(store: &dyn Store) {
     let entries = Author::new("itu").chain(2);
@@ -523,7 +502,7 @@ pub fn wrong_prev_is_not_next(store: &dyn Store) {
     let stray = itu.chain(1);
     assert_not_next(store.append(&stray[0]), 2, 1);
     assert_eq!(head_of(store, "itu"), Some(first[0].head()));
-    assert_eq!(store.entry_by_id(&stray[0].id()).expect("by id"), None);
+    assert_eq!(store.entry(&org("itu"), 2).expect("entry"), None);
 }
 
 /// A different entry at a held seq is refused; the held one stays.
@@ -536,7 +515,6 @@ pub fn different_entry_at_held_seq_is_not_next(store: &dyn Store) {
     assert_not_next(store.append(&other[0]), 1, 2);
     assert_not_next(store.append(&other[1]), 2, 2);
     assert_eq!(all_after(store, "itu", 0), held);
-    assert_eq!(store.entry_by_id(&other[0].id()).expect("by id"), None);
 }
 
 /// A batch with a bad entry in the middle writes none of its entries.

@@ -125,11 +125,45 @@ pub(super) fn doc_key(kind: EntryKind, origin: &OrgId, uuid: &str) -> Vec<u8> {
     key
 }
 
-/// `kind origin 0 uuid 0`: the prefix of a document's rows in `revisions`.
-pub(super) fn revisions_prefix(kind: EntryKind, origin: &OrgId, uuid: &str) -> Vec<u8> {
-    let mut key = vec![rules::kind_tag(kind)];
-    key.extend_from_slice(&ref_prefix(origin, uuid));
-    key
+/// A document's row in `documents`: the seq of its latest readable
+/// revision, then the seq of each of its revisions, in order (8 bytes each,
+/// big-endian). One row per document, rewritten by each revision, where
+/// a row per revision would be one more row per entry at a random place.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(super) struct DocumentRow {
+    pub(super) latest: u64,
+    pub(super) revisions: Vec<u64>,
+}
+
+impl DocumentRow {
+    /// Records the revision at `seq` as the latest.
+    pub(super) fn revise(&mut self, seq: u64) {
+        self.latest = seq;
+        if let Err(at) = self.revisions.binary_search(&seq) {
+            self.revisions.insert(at, seq);
+        }
+    }
+}
+
+pub(super) fn encode_document(row: &DocumentRow) -> Vec<u8> {
+    std::iter::once(row.latest)
+        .chain(row.revisions.iter().copied())
+        .flat_map(u64::to_be_bytes)
+        .collect()
+}
+
+pub(super) fn decode_document(bytes: &[u8]) -> Result<DocumentRow, StoreError> {
+    let (chunks, rest) = bytes.as_chunks::<8>();
+    match (chunks.split_first(), rest.is_empty()) {
+        (Some((latest, revisions)), true) => Ok(DocumentRow {
+            latest: u64::from_be_bytes(*latest),
+            revisions: revisions.iter().map(|s| u64::from_be_bytes(*s)).collect(),
+        }),
+        _ => Err(corrupt(
+            "document row",
+            format!("{} bytes, expected a non-zero multiple of 8", bytes.len()),
+        )),
+    }
 }
 
 /// Parses `origin 0 uuid` into a document reference at `seq`.

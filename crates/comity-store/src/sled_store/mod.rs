@@ -10,7 +10,7 @@
 //! - Stored values that may change shape start with a one-byte record
 //!   version, so a later build can migrate them row by row; the `meta` tree
 //!   holds the schema version of the whole store.
-//! - An append writes entry, head, id, arrival and index rows in one
+//! - An append writes entry, head, arrival and index rows in one
 //!   transaction over those trees and re-checks its preconditions there, so a
 //!   crash leaves the whole entry or none of it, and two writers cannot both
 //!   extend one head. A batch is one transaction too (group commit): all of
@@ -28,10 +28,8 @@
 //! | `meta`          | `arrivals`                          | u64: entries counted in `arrivals`    |
 //! | `entries`       | origin `0` seq                      | version, encoded `comity.v1.Entry`    |
 //! | `heads`         | origin                              | version, seq, 32-byte header hash     |
-//! | `ids`           | entry id                            | origin `0` seq                        |
 //! | `arrivals`      | arrival number (from 1)             | origin `0` seq                        |
-//! | `documents`     | kind origin `0` uuid                | seq of the latest readable revision (*derived*) |
-//! | `revisions`     | kind origin `0` uuid `0` seq        | empty (*derived*)                     |
+//! | `documents`     | kind origin `0` uuid                | seq of the latest readable revision, then the seq of every revision (*derived*) |
 //! | `profiles`      | origin                              | seq of the latest readable profile (*derived*) |
 //! | `responses`     | c-origin `0` c-uuid `0` origin `0` seq | empty (*derived*)                  |
 //! | `replies`       | l-origin `0` l-uuid `0` origin `0` uuid | seq of the replying revision (*derived*) |
@@ -120,10 +118,8 @@ struct Trees {
     meta: Tree,
     entries: Tree,
     heads: Tree,
-    ids: Tree,
     arrivals: Tree,
     documents: Tree,
-    revisions: Tree,
     profiles: Tree,
     responses: Tree,
     replies: Tree,
@@ -143,6 +139,11 @@ struct Trees {
 
 /// The tree older builds kept consultations in; dropped by a rebuild.
 const LEGACY_CONSULTATIONS: &str = "consultations";
+/// The tree stores before schema 2 kept entry ids in; dropped by [`migrate`].
+const LEGACY_IDS: &str = "ids";
+/// The tree stores before schema 2 kept each revision of a document in,
+/// one row each (now a list in its `documents` row); dropped by a rebuild.
+const LEGACY_REVISIONS: &str = "revisions";
 
 impl Trees {
     fn open(db: &sled::Db) -> Result<Self, StoreError> {
@@ -150,10 +151,8 @@ impl Trees {
             meta: db.open_tree("meta")?,
             entries: db.open_tree("entries")?,
             heads: db.open_tree("heads")?,
-            ids: db.open_tree("ids")?,
             arrivals: db.open_tree("arrivals")?,
             documents: db.open_tree("documents")?,
-            revisions: db.open_tree("revisions")?,
             profiles: db.open_tree("profiles")?,
             responses: db.open_tree("responses")?,
             replies: db.open_tree("replies")?,
@@ -173,10 +172,9 @@ impl Trees {
     }
 
     /// Every tree derived from the entries, which a rebuild drops.
-    fn derived(&self) -> [&Tree; 9] {
+    fn derived(&self) -> [&Tree; 8] {
         [
             &self.documents,
-            &self.revisions,
             &self.profiles,
             &self.responses,
             &self.replies,
@@ -211,7 +209,7 @@ impl SledStore {
     }
 
     fn from_db_with(db: sled::Db, merkle: bool) -> Result<Self, StoreError> {
-        check_schema(&db.open_tree("meta")?)?;
+        check_schema(&db)?;
         let trees = Trees::open(&db)?;
         let store = Self {
             db,
@@ -279,12 +277,16 @@ impl SledStore {
 /// Stamps a new store with [`SCHEMA_VERSION`] (durably), and refuses one
 /// written by a newer build. Older versions would be migrated here; version 1
 /// is the first.
-fn check_schema(meta: &Tree) -> Result<(), StoreError> {
+fn check_schema(db: &sled::Db) -> Result<(), StoreError> {
+    let meta = db.open_tree("meta")?;
     match meta.get(SCHEMA_KEY)? {
         Some(bytes) => {
             let found = u32::from_be_bytes(fixed(&bytes, "schema version")?);
             if found > SCHEMA_VERSION {
                 return Err(StoreError::SchemaTooNew { found });
+            }
+            if found < SCHEMA_VERSION {
+                migrate(db, &meta, found)?;
             }
             Ok(())
         }
@@ -296,6 +298,29 @@ fn check_schema(meta: &Tree) -> Result<(), StoreError> {
     }
 }
 
+/// Brings a store of schema `from` to [`SCHEMA_VERSION`], at open, before
+/// anything else reads it. Each step may run again after a crash.
+///
+/// - 1 → 2: fewer rows written at random places per entry (their keys are
+///   hashes or uuids), which cost a follower most of its memory and disk
+///   per entry held (BENCHMARKS.md, "The store's floor"). The `ids` tree
+///   (entry id → position) is dropped: nothing read it but an unused
+///   lookup. A document's revisions move from one `revisions` row each into
+///   its `documents` row: the index version is cleared, so the indexes are
+///   rebuilt right after, and the rebuild drops `revisions`.
+fn migrate(db: &sled::Db, meta: &Tree, from: u32) -> Result<(), StoreError> {
+    if from < 2 {
+        if db.drop_tree(LEGACY_IDS)? {
+            tracing::info!("dropped the ids tree that stores before schema 2 kept");
+        }
+        meta.remove(INDEX_KEY)?;
+    }
+    meta.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())?;
+    db.flush()?;
+    tracing::info!(from, to = SCHEMA_VERSION, "store schema migrated");
+    Ok(())
+}
+
 impl SledStore {
     /// The trees an append writes, in the order [`AppendTx::new`] expects.
     fn append_trees(&self) -> Vec<&Tree> {
@@ -303,7 +328,6 @@ impl SledStore {
         let mut trees = vec![
             &t.entries,
             &t.heads,
-            &t.ids,
             &t.frozen,
             &t.meta,
             &t.arrivals,
@@ -562,13 +586,6 @@ impl LogStore for SledStore {
             .collect()
     }
 
-    fn entry_by_id(&self, id: &Hash) -> Result<Option<SignedEntry>, StoreError> {
-        match self.trees.ids.get(id.as_bytes())? {
-            Some(key) => self.entry_at(&key),
-            None => Ok(None),
-        }
-    }
-
     fn record_equivocation(&self, evidence: &Equivocation) -> Result<(), StoreError> {
         let key = entry_key(&evidence.origin, evidence.seq);
         let value = encode_json(evidence)?;
@@ -606,7 +623,7 @@ impl IndexStore for SledStore {
             .scan_prefix([rules::kind_tag(kind)])
             .map(|row| {
                 let (key, value) = row?;
-                parse_doc(&key[1..], parse_u64(&value, "document seq")?)
+                parse_doc(&key[1..], decode_document(&value)?.latest)
             })
             .collect()
     }
@@ -623,7 +640,7 @@ impl IndexStore for SledStore {
         self.trees
             .documents
             .get(doc_key(kind, origin, uuid))?
-            .map(|bytes| parse_u64(&bytes, "document seq"))
+            .map(|bytes| Ok(decode_document(&bytes)?.latest))
             .transpose()
     }
 
@@ -636,13 +653,10 @@ impl IndexStore for SledStore {
         if !rules::key_safe(uuid) {
             return Ok(Vec::new());
         }
-        let prefix = revisions_prefix(kind, origin, uuid);
-        self.trees
-            .revisions
-            .scan_prefix(&prefix)
-            .keys()
-            .map(|key| parse_u64(&key?[prefix.len()..], "revision seq"))
-            .collect()
+        match self.trees.documents.get(doc_key(kind, origin, uuid))? {
+            Some(bytes) => Ok(decode_document(&bytes)?.revisions),
+            None => Ok(Vec::new()),
+        }
     }
 
     fn responses_to(
@@ -724,6 +738,7 @@ impl IndexStore for SledStore {
             tree.clear()?;
         }
         self.db.drop_tree(LEGACY_CONSULTATIONS)?;
+        self.db.drop_tree(LEGACY_REVISIONS)?;
         self.backfill_arrivals()?;
         let mut indexed = 0usize;
         let mut chunk = Vec::with_capacity(REBUILD_CHUNK);

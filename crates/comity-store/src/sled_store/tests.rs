@@ -14,7 +14,8 @@ fn no_background_flush() -> SledOptions {
 }
 
 /// Every log held chains from seq 1 to its head under its author's key,
-/// with nothing beyond the head and every entry found by id.
+/// with nothing beyond the head and every entry recognised as held (unless
+/// the origin is frozen).
 fn assert_consistent(store: &SledStore, authors: &[&Author]) -> Vec<u64> {
     authors
         .iter()
@@ -23,8 +24,11 @@ fn assert_consistent(store: &SledStore, authors: &[&Author]) -> Vec<u64> {
             let entries = store.entries_after(origin, 0, usize::MAX).unwrap();
             let head = verify_chain(&entries, &author.key().public()).unwrap();
             assert_eq!(head, store.head(origin).unwrap(), "{origin}");
-            for e in &entries {
-                assert_eq!(store.entry_by_id(&e.id()).unwrap().as_ref(), Some(e));
+            // A frozen origin refuses every append, held or not.
+            if !store.is_frozen(origin).unwrap() {
+                for e in &entries {
+                    assert_eq!(store.append(e).unwrap(), Appended::AlreadyHeld);
+                }
             }
             head.map_or(0, |h| h.seq)
         })
@@ -120,6 +124,72 @@ fn a_newer_schema_is_refused() {
         Err(other) => panic!("expected SchemaTooNew, got {other}"),
         Ok(_) => panic!("a store of a newer schema was opened"),
     }
+}
+
+/// `tests/fixtures/sled-schema-1` is a store written by the build before
+/// schema 2 (`populate_every_kind`, then a flush): it opens, loses its `ids`
+/// and `revisions` trees, keeps every entry and what every index answers,
+/// and appends as before.
+#[test]
+fn a_schema_1_store_is_migrated_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sled-schema-1");
+    copy_dir(&fixture, dir.path());
+    tamper(dir.path(), |db, meta| {
+        assert_eq!(
+            meta.get(SCHEMA_KEY).unwrap().as_deref(),
+            Some(&1u32.to_be_bytes()[..])
+        );
+        assert!(db.tree_names().iter().any(|n| n.as_ref() == b"ids"));
+        assert!(!db.open_tree("ids").unwrap().is_empty());
+    });
+    let (heads, documents) = {
+        let store = SledStore::open(dir.path(), no_background_flush()).unwrap();
+        let heads = store.heads().unwrap();
+        let seqs: Vec<u64> = heads.iter().map(|(_, h)| h.seq).collect();
+        assert_eq!(heads.len(), 3, "itu, ietf and icann: {heads:?}");
+        for (origin, head) in &heads {
+            let entries = store.entries_after(origin, 0, usize::MAX).unwrap();
+            assert_eq!(entries.len() as u64, head.seq, "{origin}");
+            assert_eq!(entries.last().map(|e| e.head()), Some(*head));
+            // What the dropped ids answered: each held entry is known as held.
+            for e in &entries {
+                assert_eq!(store.append(e).unwrap(), Appended::AlreadyHeld);
+            }
+        }
+        assert!(seqs.iter().sum::<u64>() >= 10, "{seqs:?}");
+        let documents = store.documents(EntryKind::Consultation).unwrap();
+        assert!(!documents.is_empty());
+        // Revisions, once rows of their own, are now listed in the
+        // document's row, and still found: the consultation revised twice
+        // shows both revisions, in order, the latest among them.
+        let mut revised = 0;
+        for doc in &documents {
+            let revisions = store
+                .document_revisions(EntryKind::Consultation, &doc.origin, &doc.uuid)
+                .unwrap();
+            assert!(
+                revisions.is_sorted() && revisions.contains(&doc.seq),
+                "{revisions:?}"
+            );
+            revised = revised.max(revisions.len());
+        }
+        assert!(revised >= 2, "{documents:?}");
+        store.flush().unwrap();
+        (heads, documents)
+    };
+    tamper(dir.path(), |db, meta| {
+        assert_eq!(
+            meta.get(SCHEMA_KEY).unwrap().as_deref(),
+            Some(&SCHEMA_VERSION.to_be_bytes()[..])
+        );
+        let names = db.tree_names();
+        assert!(!names.iter().any(|n| n.as_ref() == b"ids"));
+        assert!(!names.iter().any(|n| n.as_ref() == b"revisions"));
+    });
+    let store = SledStore::open(dir.path(), no_background_flush()).unwrap();
+    assert_eq!(store.heads().unwrap(), heads);
+    assert_eq!(store.documents(EntryKind::Consultation).unwrap(), documents);
 }
 
 /// Opens the directory with sled alone, as another build would, and
@@ -319,4 +389,23 @@ fn a_store_used_without_trees_derives_them_when_they_are_back() {
         .collect();
     assert_eq!(tree.size(), 5);
     assert_eq!(tree.root(), comity_core::merkle::root_of(&leaves));
+}
+
+#[test]
+fn a_document_row_lists_its_revisions_and_refuses_a_torn_value() {
+    let mut row = encoding::DocumentRow::default();
+    for seq in [3, 1, 7, 3] {
+        row.revise(seq);
+    }
+    assert_eq!(row.latest, 3, "the revision recorded last is the latest");
+    assert_eq!(row.revisions, vec![1, 3, 7]);
+    let bytes = encoding::encode_document(&row);
+    assert_eq!(bytes.len(), 32);
+    assert_eq!(encoding::decode_document(&bytes).unwrap(), row);
+    for torn in [&bytes[..0], &bytes[..7], &bytes[..12]] {
+        assert!(matches!(
+            encoding::decode_document(torn),
+            Err(StoreError::Corrupt(_))
+        ));
+    }
 }

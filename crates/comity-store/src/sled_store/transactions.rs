@@ -1,11 +1,12 @@
 //! What one append writes, inside one sled transaction: the entry, its
-//! head, id and arrival, and its index rows, with the preconditions checked
+//! head and arrival, and its index rows, with the preconditions checked
 //! again inside the transaction. Computed before the transaction starts,
 //! since sled may run the closure more than once.
 
 use super::encoding::{
-    ARRIVALS_KEY, decode_head, doc_key, encode_entry, encode_head, encode_key, entry_key,
-    origin_key, parse_u64, ref_prefix, revisions_prefix,
+    ARRIVALS_KEY, DocumentRow, decode_document, decode_entry, decode_head, doc_key,
+    encode_document, encode_entry, encode_head, encode_key, entry_key, origin_key, parse_u64,
+    ref_prefix,
 };
 use crate::rules::{self, LogState, Target};
 use crate::{Appended, StoreError};
@@ -20,22 +21,24 @@ use sled::transaction::{
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Ix {
     Documents = 0,
-    Revisions = 1,
-    Profiles = 2,
-    Responses = 3,
-    Replies = 4,
-    Receipts = 5,
-    Recipients = 6,
-    Keys = 7,
-    Attachments = 8,
+    Profiles = 1,
+    Responses = 2,
+    Replies = 3,
+    Receipts = 4,
+    Recipients = 5,
+    Keys = 6,
+    Attachments = 7,
 }
 
 /// The index rows of one entry as keys and values ([`rules::index_rows`]
 /// laid out in trees). A receipt's key ends with its arrival number, known
-/// only inside the append's transaction.
+/// only inside the append's transaction; a document's row is read and
+/// rewritten there ([`DocumentRow`]).
 #[derive(Debug, Default)]
 pub(super) struct IndexWrites {
     rows: Vec<(Ix, Vec<u8>, Vec<u8>)>,
+    /// The document this entry revises: its key in `documents`, and the seq.
+    document: Option<(Vec<u8>, u64)>,
     /// The receipt row: key prefix (the arrival number follows) and value.
     receipt: Option<(Vec<u8>, Vec<u8>)>,
 }
@@ -56,14 +59,7 @@ impl IndexWrites {
             ));
         }
         if let Some((kind, uuid)) = &rows.document {
-            w.rows.push((
-                Ix::Documents,
-                doc_key(*kind, origin, uuid),
-                seq_bytes.clone(),
-            ));
-            let mut revision = revisions_prefix(*kind, origin, uuid);
-            revision.extend_from_slice(&seq_bytes);
-            w.rows.push((Ix::Revisions, revision, Vec::new()));
+            w.document = Some((doc_key(*kind, origin, uuid), seq));
             let this = origin_key(origin, uuid.as_bytes());
             if let Some(Target {
                 origin: parent,
@@ -106,17 +102,17 @@ impl IndexWrites {
 
 /// The derived trees inside one transaction.
 pub(super) struct IndexTx<'t> {
-    trees: [&'t TransactionalTree; 9],
+    trees: [&'t TransactionalTree; 8],
 }
 
 impl<'t> IndexTx<'t> {
     pub(super) fn new(views: &'t [TransactionalTree]) -> TxResult<Self> {
         match views {
-            [a, b, c, d, e, f, g, h, i] => Ok(Self {
-                trees: [a, b, c, d, e, f, g, h, i],
+            [a, b, c, d, e, f, g, h] => Ok(Self {
+                trees: [a, b, c, d, e, f, g, h],
             }),
             _ => abort(StoreError::Backend(format!(
-                "index transaction over {} trees, expected 9",
+                "index transaction over {} trees, expected 8",
                 views.len()
             ))),
         }
@@ -125,6 +121,15 @@ impl<'t> IndexTx<'t> {
     pub(super) fn write(&self, w: &IndexWrites, arrival: u64) -> TxResult<()> {
         for (ix, key, value) in &w.rows {
             self.trees[*ix as usize].insert(&key[..], &value[..])?;
+        }
+        if let Some((key, seq)) = &w.document {
+            let documents = self.trees[Ix::Documents as usize];
+            let mut row = match documents.get(&key[..])? {
+                Some(bytes) => decode_document(&bytes).or_else(abort)?,
+                None => DocumentRow::default(),
+            };
+            row.revise(*seq);
+            documents.insert(&key[..], encode_document(&row))?;
         }
         if let Some((prefix, value)) = &w.receipt {
             let mut key = prefix.clone();
@@ -161,7 +166,6 @@ impl<'a> Prepared<'a> {
 pub(super) struct AppendTx<'t> {
     entries: &'t TransactionalTree,
     heads: &'t TransactionalTree,
-    ids: &'t TransactionalTree,
     frozen: &'t TransactionalTree,
     meta: &'t TransactionalTree,
     arrivals: &'t TransactionalTree,
@@ -188,19 +192,9 @@ impl<'t> AppendTx<'t> {
     /// `views` are the transaction's trees in the order of [`SledStore::append_trees`].
     pub(super) fn new(views: &'t [TransactionalTree], keep_tree: bool) -> TxResult<Self> {
         match views {
-            [
+            [entries, heads, frozen, meta, arrivals, merkle, derived @ ..] => Ok(Self {
                 entries,
                 heads,
-                ids,
-                frozen,
-                meta,
-                arrivals,
-                merkle,
-                derived @ ..,
-            ] => Ok(Self {
-                entries,
-                heads,
-                ids,
                 frozen,
                 meta,
                 arrivals,
@@ -223,11 +217,15 @@ impl<'t> AppendTx<'t> {
             Some(bytes) => Some(decode_head(&bytes).or_else(abort)?),
             None => None,
         };
-        // An id names one (origin, seq): past the head nothing can be held
-        // at it, so the common case (the next entry) skips the lookup.
+        // Past the head nothing is held, so the common case (the next
+        // entry) skips the lookup; at or below it, the entry held at that
+        // seq is this one when its id (the hash of its header) is.
         let past_head = p.entry.seq() > head.map_or(0, |h| h.seq);
-        let already_held =
-            !past_head && self.ids.get(p.entry.id().as_bytes())?.as_deref() == Some(&p.key[..]);
+        let already_held = !past_head
+            && match self.entries.get(&p.key[..])? {
+                Some(bytes) => decode_entry(&bytes).or_else(abort)?.id() == p.entry.id(),
+                None => false,
+            };
         Ok(LogState {
             frozen: self.frozen.get(origin)?.is_some(),
             already_held,
@@ -247,7 +245,6 @@ impl<'t> AppendTx<'t> {
         let origin = p.entry.origin().as_str();
         self.entries.insert(&p.key[..], &p.value[..])?;
         self.heads.insert(origin, encode_head(p.entry.head()))?;
-        self.ids.insert(p.entry.id().as_bytes(), &p.key[..])?;
         let arrival = match self.meta.get(ARRIVALS_KEY)? {
             Some(bytes) => parse_u64(&bytes, "arrival count").or_else(abort)?,
             None => 0,
