@@ -734,13 +734,11 @@ pub fn sled_floor(
     per_origin: usize,
     entry_bytes: usize,
 ) -> Result<Floor> {
-    let cache_mb = comity_node::config::StorageConfig::default().cache_mb;
-    let args = [origins, per_origin, entry_bytes].map(|n| n.to_string());
-    let args = [&args[..], &[cache_mb.to_string()]].concat();
+    let counts = [origins, per_origin, entry_bytes];
     run_floor(
         "sled-floor",
         scratch,
-        &args,
+        &counts,
         origins * per_origin,
         entry_bytes,
     )
@@ -754,25 +752,24 @@ pub fn store_floor(
     per_origin: usize,
     entry_bytes: usize,
 ) -> Result<Floor> {
-    let cache_mb = comity_node::config::StorageConfig::default().cache_mb;
-    let args = [origins, per_origin].map(|n| n.to_string());
-    let args = [&args[..], &[cache_mb.to_string()]].concat();
+    let counts = [origins, per_origin];
     run_floor(
         "store-floor",
         scratch,
-        &args,
+        &counts,
         origins * per_origin,
         entry_bytes,
     )
 }
 
-/// Runs `program` (next to this binary) on a new directory and `args`, and
-/// measures it from outside: its memory once the empty store is open and
-/// once every entry is flushed, then its directory.
+/// Runs `program` (next to this binary) on a new directory, `counts` and
+/// the node's cache size in MB, and measures it from outside: its memory
+/// once the empty store is open and once every entry is flushed, then its
+/// directory.
 fn run_floor(
     program: &str,
     scratch: &Path,
-    args: &[String],
+    counts: &[usize],
     entries: usize,
     entry_bytes: usize,
 ) -> Result<Floor> {
@@ -783,7 +780,12 @@ fn run_floor(
     let store = dir.path().join("store");
     let mut child = Command::new(&exe)
         .arg(&store)
-        .args(args)
+        .args(counts.iter().map(|n| n.to_string()))
+        .arg(
+            comity_node::config::StorageConfig::default()
+                .cache_mb
+                .to_string(),
+        )
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()

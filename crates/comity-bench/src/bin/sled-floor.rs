@@ -11,7 +11,9 @@
 //! (its parent measures it meanwhile).
 
 use anyhow::{Context, Result, bail};
-use std::io::{BufRead, Write};
+#[path = "../floor_child.rs"]
+mod floor_child;
+use floor_child::said_then_wait;
 
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
@@ -59,15 +61,5 @@ fn main() -> Result<()> {
         }
     }
     db.flush()?;
-    said_then_wait("full")
-}
-
-/// Prints `what` and waits for the parent's line (or its end).
-fn said_then_wait(what: &str) -> Result<()> {
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "{what}")?;
-    out.flush()?;
-    let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line)?;
-    Ok(())
+    Ok(said_then_wait("full")?)
 }

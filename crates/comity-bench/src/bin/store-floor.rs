@@ -14,7 +14,9 @@
 use anyhow::{Context, Result, bail};
 use comity_core::{IdentityKey, OrgId, SignedEntry, UnsignedEntry, document, fixtures};
 use comity_store::{LogStore, SledOptions, SledStore};
-use std::io::{BufRead, Write};
+#[path = "../floor_child.rs"]
+mod floor_child;
+use floor_child::said_then_wait;
 
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
@@ -67,15 +69,5 @@ fn main() -> Result<()> {
         }
     }
     store.flush()?;
-    said_then_wait("full")
-}
-
-/// Prints `what` and waits for the parent's line (or its end).
-fn said_then_wait(what: &str) -> Result<()> {
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "{what}")?;
-    out.flush()?;
-    let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line)?;
-    Ok(())
+    Ok(said_then_wait("full")?)
 }
