@@ -219,10 +219,14 @@ impl<'t> AppendTx<'t> {
         };
         // Past the head nothing is held, so the common case (the next
         // entry) skips the lookup; at or below it, the entry held at that
-        // seq is this one when its id (the hash of its header) is.
+        // seq is this one when its id (the hash of its header) is. A copy
+        // served again by another peer is the same bytes, which needs no
+        // decoding; a stub held for a whole entry (or the reverse) differs
+        // in its payload only, and is told by its id.
         let past_head = p.entry.seq() > head.map_or(0, |h| h.seq);
         let already_held = !past_head
             && match self.entries.get(&p.key[..])? {
+                Some(bytes) if bytes[..] == p.value[..] => true,
                 Some(bytes) => decode_entry(&bytes).or_else(abort)?.id() == p.entry.id(),
                 None => false,
             };
