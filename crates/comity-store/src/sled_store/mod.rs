@@ -274,9 +274,9 @@ impl SledStore {
     }
 }
 
-/// Stamps a new store with [`SCHEMA_VERSION`] (durably), and refuses one
-/// written by a newer build. Older versions would be migrated here; version 1
-/// is the first.
+/// Stamps a new store with [`SCHEMA_VERSION`] (durably), refuses one
+/// written by a newer build, and migrates one written by an older build
+/// ([`migrate`]).
 fn check_schema(db: &sled::Db) -> Result<(), StoreError> {
     let meta = db.open_tree("meta")?;
     match meta.get(SCHEMA_KEY)? {
