@@ -1,5 +1,6 @@
 //! sled store: append with a flush per 100 entries, batches of 512 with a
-//! flush each (ingest's group commit), and scan with
+//! flush each (ingest's group commit), one entry and its flush timed
+//! apart (a follower receiving one entry at a time), and scan with
 //! `entries_after`, for entries of about 2 KiB, in a temporary directory.
 //!
 //! `cargo bench -p comity-store --bench store`
@@ -14,6 +15,7 @@ use std::{
 
 const BATCH: usize = 100;
 const INGEST_BATCH: usize = 512;
+const PREFILL: usize = 2_000;
 
 fn entries(org: &OrgId, key: &IdentityKey, count: usize) -> Vec<SignedEntry> {
     let mut head = None;
@@ -34,7 +36,7 @@ fn store(c: &mut Criterion) {
     let org = OrgId::new("itu").expect("org id");
     let key = IdentityKey::generate();
     // Enough chained entries for every iteration criterion may run.
-    let all = entries(&org, &key, 20_000);
+    let all = entries(&org, &key, 80_000);
     let dir = tempfile::tempdir().expect("tempdir");
 
     let mut group = c.benchmark_group("sled_store_2KiB");
@@ -89,6 +91,42 @@ fn store(c: &mut Criterion) {
                 let start = Instant::now();
                 target.append_batch(chunk).expect("append");
                 target.flush().expect("flush");
+                elapsed += start.elapsed();
+            }
+            elapsed
+        })
+    });
+
+    // A follower receiving one entry at a time (propagation): the append's
+    // transaction and the flush after it, each timed alone, on a store that
+    // already holds 2,000 entries of the origin.
+    let follower =
+        SledStore::open(&dir.path().join("follower"), SledOptions::default()).expect("open");
+    follower.append_batch(&all[..PREFILL]).expect("prefill");
+    follower.flush().expect("flush");
+    let mut next = all[PREFILL..].iter();
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("follower_append_1", |b| {
+        b.iter_custom(|iters| {
+            let mut elapsed = Duration::ZERO;
+            for _ in 0..iters {
+                let entry = next.next().expect("enough entries for the run");
+                let start = Instant::now();
+                follower.append(entry).expect("append");
+                elapsed += start.elapsed();
+                follower.flush().expect("flush");
+            }
+            elapsed
+        })
+    });
+    group.bench_function("follower_flush_after_1", |b| {
+        b.iter_custom(|iters| {
+            let mut elapsed = Duration::ZERO;
+            for _ in 0..iters {
+                let entry = next.next().expect("enough entries for the run");
+                follower.append(entry).expect("append");
+                let start = Instant::now();
+                follower.flush().expect("flush");
                 elapsed += start.elapsed();
             }
             elapsed
