@@ -37,6 +37,11 @@ struct Args {
     /// propagation scenario, overriding the mode's (200 quick, 1,000 full).
     #[arg(long)]
     entries: Option<usize>,
+    /// Entries per origin in the footprint's follower, overriding the
+    /// mode's (1,000 quick, 10,000 full); 1 measures what following its
+    /// origins costs a node before it holds anything.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    footprint_entries: Option<u64>,
     /// Where to write the JSON report; the SVG goes beside it.
     #[arg(long, default_value = "bench-report.json")]
     report: PathBuf,
@@ -377,6 +382,7 @@ async fn run(args: Args) -> Result<()> {
         } else {
             (200, 10_000, Duration::from_secs(60))
         };
+        let per = args.footprint_entries.map_or(per, |n| n as usize);
         eprintln!("== footprint: idle node; follower of {origins} origins x {per} entries");
         match scenarios::footprint(&bin, &scratch, origins, per, window, keeps).await {
             Ok(f) => report.footprint = Some(f),
