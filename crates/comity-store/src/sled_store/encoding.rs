@@ -10,6 +10,16 @@ use serde::{Serialize, de::DeserializeOwned};
 
 /// The version byte in front of every versioned record this build writes.
 pub(super) const RECORD_V1: u8 = 1;
+/// In front of an entry kept lz4-compressed (schema 3 on): the block, its
+/// length first, of what a [`RECORD_V1`] entry holds after its byte.
+pub(super) const RECORD_LZ4: u8 = 2;
+/// An entry is kept compressed only when that saves at least this share
+/// of it (1/16): text saves about a third, a signed stub or an already
+/// compressed payload nothing, and is kept as it is, unpacked on no read.
+const LZ4_MIN_SAVING_SHIFT: u32 = 4;
+/// More than any entry holds (the gRPC limits are a few MiB): a compressed
+/// row claiming more is corrupt, and is refused before anything is allocated.
+const MAX_ENTRY_BYTES: usize = 64 * 1024 * 1024;
 pub(super) const SCHEMA_KEY: &[u8] = b"schema_version";
 pub(super) const INDEX_KEY: &[u8] = b"index_version";
 pub(super) const ARRIVALS_KEY: &[u8] = b"arrivals";
@@ -73,12 +83,38 @@ pub(super) fn versioned(body: &[u8]) -> Vec<u8> {
     value
 }
 
+/// An entry as the `entries` tree keeps it: lz4-compressed when that
+/// saves enough, else as it is. The same entry always encodes to the same
+/// bytes, which the append's "already held" check relies on.
 pub(super) fn encode_entry(entry: &SignedEntry) -> Vec<u8> {
-    versioned(&entry.wire().encode_to_vec())
+    let wire = entry.wire().encode_to_vec();
+    let packed = lz4_flex::block::compress_prepend_size(&wire);
+    if packed.len() + (wire.len() >> LZ4_MIN_SAVING_SHIFT) <= wire.len() {
+        let mut value = Vec::with_capacity(1 + packed.len());
+        value.push(RECORD_LZ4);
+        value.extend_from_slice(&packed);
+        value
+    } else {
+        versioned(&wire)
+    }
 }
 
 pub(super) fn decode_entry(bytes: &[u8]) -> Result<SignedEntry, StoreError> {
-    SignedEntry::decode_bytes(unversion(bytes, "entry")?).map_err(|e| corrupt("entry", e))
+    let decoded = match bytes.split_first() {
+        Some((&RECORD_LZ4, packed)) => {
+            let claimed = packed
+                .first_chunk::<4>()
+                .map(|len| u32::from_le_bytes(*len) as usize);
+            if claimed.is_none_or(|len| len > MAX_ENTRY_BYTES) {
+                return Err(corrupt("entry", "compressed length missing or too large"));
+            }
+            let wire = lz4_flex::block::decompress_size_prepended(packed)
+                .map_err(|e| corrupt("entry", e))?;
+            SignedEntry::decode_bytes(&wire)
+        }
+        _ => SignedEntry::decode_bytes(unversion(bytes, "entry")?),
+    };
+    decoded.map_err(|e| corrupt("entry", e))
 }
 
 pub(super) fn encode_head(head: Head) -> Vec<u8> {

@@ -4,6 +4,7 @@
 use super::*;
 use crate::testsuite::{self, Author, org};
 use comity_core::verify::verify_chain;
+use prost::Message;
 use std::fs;
 
 fn no_background_flush() -> SledOptions {
@@ -407,5 +408,133 @@ fn a_document_row_lists_its_revisions_and_refuses_a_torn_value() {
             encoding::decode_document(torn),
             Err(StoreError::Corrupt(_))
         ));
+    }
+}
+
+/// The raw `entries` row of `origin` at `seq`, read with sled alone.
+fn raw_entry(dir: &Path, origin: &OrgId, seq: u64) -> Vec<u8> {
+    let mut found = None;
+    tamper(dir, |db, _| {
+        found = db
+            .open_tree("entries")
+            .unwrap()
+            .get(entry_key(origin, seq))
+            .unwrap()
+            .map(|v| v.to_vec());
+    });
+    found.expect("the entry's row")
+}
+
+/// Prose is kept lz4-compressed and read back whole; an entry that would
+/// not shrink enough (a short profile) is kept as it is.
+#[test]
+fn entries_of_prose_are_kept_compressed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut itu = Author::new("itu");
+    let now = time::OffsetDateTime::now_utc();
+    let prose = itu.publish(
+        comity_core::fixtures::consultation(7, now),
+        comity_core::entry::Audience::Public,
+    );
+    let short = itu.profile();
+    {
+        let store = SledStore::open(dir.path(), no_background_flush()).unwrap();
+        store.append_batch(&[prose.clone(), short.clone()]).unwrap();
+        store.flush().unwrap();
+    }
+    let wire_len = prose.wire().encode_to_vec().len();
+    let row = raw_entry(dir.path(), itu.origin(), 1);
+    assert_eq!(row[0], RECORD_LZ4);
+    assert!(
+        row.len() * 10 < wire_len * 8,
+        "{} bytes kept for {wire_len}",
+        row.len()
+    );
+    assert_eq!(raw_entry(dir.path(), itu.origin(), 2)[0], RECORD_V1);
+
+    let store = SledStore::open(dir.path(), no_background_flush()).unwrap();
+    assert_eq!(
+        store.entries_after(itu.origin(), 0, 10).unwrap(),
+        vec![prose.clone(), short]
+    );
+    assert_eq!(store.append(&prose).unwrap(), Appended::AlreadyHeld);
+}
+
+/// A store of schema 2, whose entries are all uncompressed rows, opens as
+/// schema 3 without rewriting them: every entry still reads and is known as
+/// held, and what it appends next is compressed.
+#[test]
+fn a_schema_2_store_reads_its_uncompressed_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut itu = Author::new("itu");
+    let now = time::OffsetDateTime::now_utc();
+    let old: Vec<SignedEntry> = (0..5)
+        .map(|i| {
+            itu.publish(
+                comity_core::fixtures::consultation(i, now),
+                comity_core::entry::Audience::Public,
+            )
+        })
+        .collect();
+    {
+        let store = SledStore::open(dir.path(), no_background_flush()).unwrap();
+        store.append_batch(&old).unwrap();
+        store.flush().unwrap();
+    }
+    // Back to what schema 2 wrote: each entry's wire bytes behind RECORD_V1.
+    tamper(dir.path(), |db, meta| {
+        let entries = db.open_tree("entries").unwrap();
+        for e in &old {
+            let key = entry_key(e.origin(), e.seq());
+            entries
+                .insert(key, versioned(&e.wire().encode_to_vec()))
+                .unwrap();
+        }
+        meta.insert(SCHEMA_KEY, &2u32.to_be_bytes()).unwrap();
+    });
+    assert_eq!(raw_entry(dir.path(), itu.origin(), 3)[0], RECORD_V1);
+
+    let next = itu.publish(
+        comity_core::fixtures::consultation(5, now),
+        comity_core::entry::Audience::Public,
+    );
+    {
+        let store = SledStore::open(dir.path(), no_background_flush()).unwrap();
+        assert_eq!(store.entries_after(itu.origin(), 0, 10).unwrap(), old);
+        for e in &old {
+            assert_eq!(store.append(e).unwrap(), Appended::AlreadyHeld);
+        }
+        assert_eq!(store.append(&next).unwrap(), Appended::New);
+        store.flush().unwrap();
+    }
+    assert_eq!(raw_entry(dir.path(), itu.origin(), 6)[0], RECORD_LZ4);
+    tamper(dir.path(), |_, meta| {
+        assert_eq!(
+            meta.get(SCHEMA_KEY).unwrap().as_deref(),
+            Some(&SCHEMA_VERSION.to_be_bytes()[..])
+        );
+    });
+}
+
+/// A compressed row that is torn, or claims more than any entry holds, is
+/// reported as corrupt, with nothing allocated for the claim.
+#[test]
+fn a_corrupt_compressed_entry_is_refused() {
+    let mut itu = Author::new("itu");
+    let prose = itu.publish(
+        comity_core::fixtures::consultation(1, time::OffsetDateTime::now_utc()),
+        comity_core::entry::Audience::Public,
+    );
+    let good = encode_entry(&prose);
+    assert_eq!(good[0], RECORD_LZ4);
+    assert_eq!(decode_entry(&good).unwrap(), prose);
+    let mut huge = good.clone();
+    huge[1..5].copy_from_slice(&u32::MAX.to_le_bytes());
+    for bad in [&good[..3], &good[..good.len() - 9], &huge[..]] {
+        assert!(
+            matches!(decode_entry(bad), Err(StoreError::Corrupt(_))),
+            "{:?}",
+            decode_entry(bad).map(|e| e.seq())
+        );
     }
 }
