@@ -65,6 +65,7 @@ pub(crate) async fn migrate(pool: &Pool, schema: Option<&str>) -> Result<(), PgE
     if applied > latest() {
         return Err(StoreError::SchemaTooNew {
             found: u32::try_from(applied).unwrap_or(u32::MAX),
+            supported: u32::try_from(latest()).unwrap_or(0),
         }
         .into());
     }

@@ -80,8 +80,9 @@ fn a_schema_from_a_newer_build_is_refused() {
         .expect("records a future migration");
     drop(store);
     match PgStore::open(&options) {
-        Err(StoreError::SchemaTooNew { found }) => {
+        Err(StoreError::SchemaTooNew { found, supported }) => {
             assert_eq!(i64::from(found), i64::from(migrations::latest()) + 1);
+            assert_eq!(i64::from(supported), i64::from(migrations::latest()));
         }
         other => panic!("expected SchemaTooNew, got {other:?}"),
     }

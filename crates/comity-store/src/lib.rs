@@ -66,9 +66,9 @@ pub enum StoreError {
     #[error("stored record is corrupt: {0}")]
     Corrupt(String),
     #[error(
-        "the store was written by a newer Comity (schema {found}, this build reads up to {SCHEMA_VERSION})"
+        "the store was written by a newer Comity (schema {found}, this build reads up to {supported})"
     )]
-    SchemaTooNew { found: u32 },
+    SchemaTooNew { found: u32, supported: u32 },
     #[error("{origin} seq {seq} does not follow the held head (seq {held})")]
     NotNext { origin: OrgId, seq: u64, held: u64 },
     #[error("{origin} is frozen after equivocating; nothing more is accepted from it")]

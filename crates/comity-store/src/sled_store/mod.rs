@@ -283,7 +283,10 @@ fn check_schema(db: &sled::Db) -> Result<(), StoreError> {
         Some(bytes) => {
             let found = u32::from_be_bytes(fixed(&bytes, "schema version")?);
             if found > SCHEMA_VERSION {
-                return Err(StoreError::SchemaTooNew { found });
+                return Err(StoreError::SchemaTooNew {
+                    found,
+                    supported: SCHEMA_VERSION,
+                });
             }
             if found < SCHEMA_VERSION {
                 migrate(db, &meta, found)?;

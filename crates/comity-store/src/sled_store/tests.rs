@@ -121,7 +121,9 @@ fn a_newer_schema_is_refused() {
             .unwrap();
     });
     match SledStore::open(dir.path(), no_background_flush()) {
-        Err(StoreError::SchemaTooNew { found }) => assert_eq!(found, SCHEMA_VERSION + 1),
+        Err(StoreError::SchemaTooNew { found, supported }) => {
+            assert_eq!((found, supported), (SCHEMA_VERSION + 1, SCHEMA_VERSION))
+        }
         Err(other) => panic!("expected SchemaTooNew, got {other}"),
         Ok(_) => panic!("a store of a newer schema was opened"),
     }
