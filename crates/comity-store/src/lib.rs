@@ -50,7 +50,7 @@ use comity_core::{EntryKind, Hash, Head, OrgId, PublicKey, SignedEntry};
 
 /// The schema version this build writes. Opening a store with a newer one
 /// fails; one with an older one is migrated at open (sled: schema 2 no
-/// longer keeps entry ids; schema 3 keeps entries lz4-compressed).
+/// longer keeps entry ids; schema 3 keeps entries zstd-compressed).
 pub const SCHEMA_VERSION: u32 = 3;
 
 /// The version of the derived indexes this build writes. A store whose

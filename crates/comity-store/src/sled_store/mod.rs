@@ -26,7 +26,7 @@
 //! |-----------------|-------------------------------------|---------------------------------------|
 //! | `meta`          | `schema_version`, `index_version`   | u32                                   |
 //! | `meta`          | `arrivals`                          | u64: entries counted in `arrivals`    |
-//! | `entries`       | origin `0` seq                      | version, encoded `comity.v1.Entry` (2: lz4 block of it) |
+//! | `entries`       | origin `0` seq                      | version, encoded `comity.v1.Entry` (2: length, zstd frame of it) |
 //! | `heads`         | origin                              | version, seq, 32-byte header hash     |
 //! | `arrivals`      | arrival number (from 1)             | origin `0` seq                        |
 //! | `documents`     | kind origin `0` uuid                | seq of the latest readable revision, then the seq of every revision (*derived*) |
@@ -311,8 +311,8 @@ fn check_schema(db: &sled::Db) -> Result<(), StoreError> {
 ///   lookup. A document's revisions move from one `revisions` row each into
 ///   its `documents` row: the index version is cleared, so the indexes are
 ///   rebuilt right after, and the rebuild drops `revisions`.
-/// - 2 → 3: entries are kept lz4-compressed when that saves a sixteenth of
-///   them or more ([`RECORD_LZ4`]): about a third of a text's bytes on
+/// - 2 → 3: entries are kept zstd-compressed when that saves a sixteenth of
+///   them or more ([`RECORD_ZSTD`]): about half of a text's bytes on
 ///   disk (BENCHMARKS.md, "Entries compressed"). Rows written before stay
 ///   as they are and are still read, so nothing is rewritten; the version
 ///   is raised so that a build before refuses the store at open rather

@@ -427,7 +427,7 @@ fn raw_entry(dir: &Path, origin: &OrgId, seq: u64) -> Vec<u8> {
     found.expect("the entry's row")
 }
 
-/// Prose is kept lz4-compressed and read back whole; an entry that would
+/// Prose is kept zstd-compressed and read back whole; an entry that would
 /// not shrink enough (a short profile) is kept as it is.
 #[test]
 fn entries_of_prose_are_kept_compressed() {
@@ -446,7 +446,7 @@ fn entries_of_prose_are_kept_compressed() {
     }
     let wire_len = prose.wire().encode_to_vec().len();
     let row = raw_entry(dir.path(), itu.origin(), 1);
-    assert_eq!(row[0], RECORD_LZ4);
+    assert_eq!(row[0], RECORD_ZSTD);
     assert!(
         row.len() * 10 < wire_len * 8,
         "{} bytes kept for {wire_len}",
@@ -509,7 +509,7 @@ fn a_schema_2_store_reads_its_uncompressed_entries() {
         assert_eq!(store.append(&next).unwrap(), Appended::New);
         store.flush().unwrap();
     }
-    assert_eq!(raw_entry(dir.path(), itu.origin(), 6)[0], RECORD_LZ4);
+    assert_eq!(raw_entry(dir.path(), itu.origin(), 6)[0], RECORD_ZSTD);
     tamper(dir.path(), |_, meta| {
         assert_eq!(
             meta.get(SCHEMA_KEY).unwrap().as_deref(),
@@ -518,8 +518,9 @@ fn a_schema_2_store_reads_its_uncompressed_entries() {
     });
 }
 
-/// A compressed row that is torn, or claims more than any entry holds, is
-/// reported as corrupt, with nothing allocated for the claim.
+/// A compressed row that is torn, claims another length than it holds, or
+/// more than any entry holds, is reported as corrupt, with nothing
+/// allocated for an impossible claim.
 #[test]
 fn a_corrupt_compressed_entry_is_refused() {
     let mut itu = Author::new("itu");
@@ -528,11 +529,20 @@ fn a_corrupt_compressed_entry_is_refused() {
         comity_core::entry::Audience::Public,
     );
     let good = encode_entry(&prose);
-    assert_eq!(good[0], RECORD_LZ4);
+    assert_eq!(good[0], RECORD_ZSTD);
     assert_eq!(decode_entry(&good).unwrap(), prose);
-    let mut huge = good.clone();
-    huge[1..5].copy_from_slice(&u32::MAX.to_le_bytes());
-    for bad in [&good[..3], &good[..good.len() - 9], &huge[..]] {
+    let with_length = |len: u32| {
+        let mut bytes = good.clone();
+        bytes[1..5].copy_from_slice(&len.to_le_bytes());
+        bytes
+    };
+    let real = u32::from_le_bytes(good[1..5].try_into().unwrap());
+    let (huge, short, long) = (
+        with_length(u32::MAX),
+        with_length(real - 1),
+        with_length(real + 1),
+    );
+    for bad in [&good[..3], &good[..good.len() - 9], &huge, &short, &long] {
         assert!(
             matches!(decode_entry(bad), Err(StoreError::Corrupt(_))),
             "{:?}",
