@@ -99,8 +99,9 @@ thread_local! {
 }
 
 /// An entry as the `entries` tree keeps it: zstd-compressed when that
-/// saves enough, else as it is. The same entry always encodes to the same
-/// bytes, which the append's "already held" check relies on.
+/// saves enough, else as it is. One zstd version encodes the same entry to
+/// the same bytes, so the append's "already held" check can compare bytes;
+/// where they differ (a row of another version) it compares ids.
 pub(super) fn encode_entry(entry: &SignedEntry) -> Vec<u8> {
     let wire = entry.wire().encode_to_vec();
     match compress(&wire) {
