@@ -89,9 +89,10 @@ pub(super) fn versioned(body: &[u8]) -> Vec<u8> {
 }
 
 thread_local! {
-    /// zstd's contexts, one pair per thread: making one costs more than
-    /// compressing an entry. `None` until first used, or if zstd could not
-    /// make one (then entries are kept as they are).
+    /// zstd's contexts, one pair per thread, reused across entries as
+    /// zstd's manual advises for many small inputs. `None` until first
+    /// used, or if zstd could not make one (then entries are kept as they
+    /// are).
     static COMPRESSOR: RefCell<Option<zstd::bulk::Compressor<'static>>> =
         const { RefCell::new(None) };
     static DECOMPRESSOR: RefCell<Option<zstd::bulk::Decompressor<'static>>> =
