@@ -160,6 +160,11 @@ pub struct IndexStats {
     pub disk_bytes: u64,
     /// Writes not yet committed.
     pub pending: usize,
+    /// Of those, the ones that delete: a revision replacing an older one,
+    /// a removal. Each holds its query's weight (about a kilobyte in
+    /// tantivy) until the commit, and the commit looks its key up in
+    /// every segment.
+    pub pending_deletes: usize,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -280,6 +285,8 @@ struct WriterState {
     writer: IndexWriter,
     /// Writes since the last commit.
     pending_ops: usize,
+    /// Deletes among them.
+    pending_deletes: usize,
     /// Key states changed since the last commit (the searcher does not see them yet).
     pending: HashMap<String, KeyState>,
     checkpoint: Checkpoint,
@@ -475,6 +482,7 @@ impl SearchIndex {
                 writer: Mutex::new(WriterState {
                     writer,
                     pending_ops: 0,
+                    pending_deletes: 0,
                     pending: HashMap::new(),
                     checkpoint,
                     complete,
@@ -534,7 +542,10 @@ impl SearchIndex {
         let newer = state.latest.is_none_or(|(lv, _)| v > lv);
         let new_state = if newer {
             if public {
-                w.writer.delete_term(key_term);
+                // A key never indexed has nothing to delete.
+                if state.latest.is_some() || state.public.is_some() {
+                    delete_key(w, key_term);
+                }
                 w.writer.add_document(self.to_tantivy(doc, Slot::Latest)?)?;
                 KeyState {
                     latest: Some((v, true)),
@@ -544,7 +555,7 @@ impl SearchIndex {
                 // A restricted revision over a public one: the public one
                 // stays for anonymous readers.
                 let old = self.committed_doc(w, &key, Slot::Latest)?;
-                w.writer.delete_term(key_term);
+                delete_key(w, key_term);
                 if let Some(old) = &old {
                     w.writer.add_document(self.to_tantivy(old, Slot::Public)?)?;
                 }
@@ -554,7 +565,9 @@ impl SearchIndex {
                     public: old.map(|_| old_v),
                 }
             } else {
-                w.writer.delete_query(slot_query(f, &key, Slot::Latest))?;
+                if state.latest.is_some() {
+                    delete_slot(w, f, &key, Slot::Latest)?;
+                }
                 w.writer.add_document(self.to_tantivy(doc, Slot::Latest)?)?;
                 KeyState {
                     latest: Some((v, false)),
@@ -567,7 +580,9 @@ impl SearchIndex {
             if !(public && latest_restricted && newer_public) {
                 return Ok(Upserted::Stale);
             }
-            w.writer.delete_query(slot_query(f, &key, Slot::Public))?;
+            if state.public.is_some() {
+                delete_slot(w, f, &key, Slot::Public)?;
+            }
             w.writer.add_document(self.to_tantivy(doc, Slot::Public)?)?;
             w.pending.insert(
                 key,
@@ -691,8 +706,7 @@ impl SearchIndex {
     pub fn remove(&self, origin: &str, uuid: &str) -> Result<(), SearchError> {
         let mut w = self.lock_writer();
         let key = crate::doc::doc_key(origin, uuid);
-        w.writer
-            .delete_term(Term::from_field_text(self.inner.fields.key, &key));
+        delete_key(&mut w, Term::from_field_text(self.inner.fields.key, &key));
         w.pending.insert(key, KeyState::default());
         self.count_pending(&mut w);
         Ok(())
@@ -744,6 +758,7 @@ impl SearchIndex {
         );
         w.pending.clear();
         w.pending_ops = 0;
+        w.pending_deletes = 0;
         self.inner.pending.store(false, Ordering::Release);
         w.dirty = false;
         w.last_commit = Instant::now();
@@ -788,7 +803,10 @@ impl SearchIndex {
     /// Counts for status pages and metrics.
     pub fn stats(&self) -> Result<IndexStats, SearchError> {
         let searcher = self.inner.reader.searcher();
-        let pending = self.lock_writer().pending_ops;
+        let (pending, pending_deletes) = {
+            let w = self.lock_writer();
+            (w.pending_ops, w.pending_deletes)
+        };
         let disk_bytes = match &self.inner.dir {
             Some(d) => dir_size(d)?,
             None => 0,
@@ -798,6 +816,7 @@ impl SearchIndex {
             segments: searcher.segment_readers().len(),
             disk_bytes,
             pending,
+            pending_deletes,
         })
     }
 
@@ -878,6 +897,19 @@ fn advance(w: &mut WriterState, origin: &str, seq: u64) {
         *e = seq;
         w.dirty = true;
     }
+}
+
+/// Queues the deletion of every document of a key (both slots).
+fn delete_key(w: &mut WriterState, key_term: Term) {
+    w.writer.delete_term(key_term);
+    w.pending_deletes += 1;
+}
+
+/// Queues the deletion of a key's document in one slot.
+fn delete_slot(w: &mut WriterState, f: &Fields, key: &str, slot: Slot) -> Result<(), SearchError> {
+    w.writer.delete_query(slot_query(f, key, slot))?;
+    w.pending_deletes += 1;
+    Ok(())
 }
 
 fn slot_query(f: &Fields, key: &str, slot: Slot) -> Box<dyn tantivy::query::Query> {

@@ -363,6 +363,63 @@ fn a_newer_revision_replaces_the_older_one() {
     assert_eq!(index.stats().expect("stats").docs, 1);
 }
 
+/// A document the index has never seen is added without a delete: a
+/// delete held until the commit costs a kilobyte of memory, and a look-up
+/// in every segment at the commit, for nothing (issue 16). Revisions and
+/// removals still delete what they replace.
+#[test]
+fn only_a_document_already_indexed_is_deleted_before_it_is_replaced() {
+    let index = ram();
+    let first = |uuid: &str, seq: u64, audience: Audience| {
+        doc(
+            "itu",
+            DocKind::Consultation,
+            uuid,
+            1,
+            seq,
+            &[("en", "Roaming charges")],
+            &[("en", "A first text.")],
+            audience,
+        )
+    };
+    let pending = |index: &SearchIndex| {
+        let s = index.stats().expect("stats");
+        (s.pending, s.pending_deletes)
+    };
+    index
+        .upsert(&first("c1", 1, Audience::Public))
+        .expect("upsert");
+    index
+        .upsert(&first("c2", 2, Audience::Restricted(vec!["ietf".into()])))
+        .expect("upsert");
+    assert_eq!(
+        pending(&index),
+        (2, 0),
+        "two new documents, nothing to delete"
+    );
+
+    // A revision of a pending document, and one of a committed document.
+    let mut c1 = first("c1", 3, Audience::Public);
+    c1.revision = 2;
+    c1.titles = vec![Localized::new("en", "Roaming charges, revised")];
+    index.upsert(&c1).expect("upsert");
+    assert_eq!(pending(&index), (3, 1));
+    index.commit().expect("commit");
+    assert_eq!(pending(&index), (0, 0));
+    let mut c2 = first("c2", 4, Audience::Restricted(vec!["ietf".into()]));
+    c2.revision = 2;
+    index.upsert(&c2).expect("upsert");
+    index.remove("itu", "c1").expect("remove");
+    assert_eq!(pending(&index), (2, 2));
+    index.commit().expect("commit");
+
+    let ietf = Reader::Org("ietf".into());
+    let r = search(&index, "roaming", &ietf);
+    assert_eq!(uuids(&r), vec!["c2".to_string()], "c1 removed, c2 once");
+    assert_eq!(r.hits[0].revision, 2);
+    assert_eq!(index.stats().expect("stats").docs, 1);
+}
+
 #[test]
 fn anonymous_readers_keep_the_latest_public_revision() {
     let index = ram();
