@@ -105,30 +105,35 @@ thread_local! {
 /// where they differ (a row of another version) it compares ids.
 pub(super) fn encode_entry(entry: &SignedEntry) -> Vec<u8> {
     let wire = entry.wire().encode_to_vec();
-    match compress(&wire) {
-        Some(frame) if frame.len() + 4 + (wire.len() >> MIN_SAVING_SHIFT) <= wire.len() => {
-            let mut value = Vec::with_capacity(1 + 4 + frame.len());
-            value.push(RECORD_ZSTD);
-            // Fits: an entry is far below 4 GiB (MAX_ENTRY_BYTES).
-            value.extend_from_slice(&(wire.len() as u32).to_le_bytes());
-            value.extend_from_slice(&frame);
-            value
-        }
-        _ => versioned(&wire),
-    }
+    compressed(&wire).unwrap_or_else(|| versioned(&wire))
 }
 
-fn compress(wire: &[u8]) -> Option<Vec<u8>> {
+/// `wire` as a [`RECORD_ZSTD`] row, if its frame saves at least a
+/// sixteenth of it, length included: zstd writes the frame straight into a
+/// row with exactly that much room, and one that does not fit is not kept.
+fn compressed(wire: &[u8]) -> Option<Vec<u8>> {
+    const HEADER: usize = 1 + 4;
     if wire.len() > MAX_ENTRY_BYTES {
         return None;
     }
-    COMPRESSOR.with(|cell| {
+    let len = u32::try_from(wire.len()).ok()?;
+    let room = wire
+        .len()
+        .checked_sub(4 + (wire.len() >> MIN_SAVING_SHIFT))?;
+    let mut row = vec![0; HEADER + room];
+    row[0] = RECORD_ZSTD;
+    row[1..HEADER].copy_from_slice(&len.to_le_bytes());
+    let frame_len = COMPRESSOR.with(|cell| {
         let mut cell = cell.borrow_mut();
         if cell.is_none() {
             *cell = zstd::bulk::Compressor::new(ZSTD_LEVEL).ok();
         }
-        cell.as_mut()?.compress(wire).ok()
-    })
+        cell.as_mut()?
+            .compress_to_buffer(wire, &mut row[HEADER..])
+            .ok()
+    })?;
+    row.truncate(HEADER + frame_len);
+    Some(row)
 }
 
 pub(super) fn decode_entry(bytes: &[u8]) -> Result<SignedEntry, StoreError> {
@@ -154,13 +159,11 @@ fn decompress(packed: &[u8]) -> Result<Vec<u8>, StoreError> {
     }
     let wire = DECOMPRESSOR.with(|cell| {
         let mut cell = cell.borrow_mut();
-        if cell.is_none() {
-            *cell = Some(zstd::bulk::Decompressor::new()?);
-        }
-        match cell.as_mut() {
-            Some(d) => d.decompress(frame, len),
-            None => Err(std::io::Error::other("no zstd context")),
-        }
+        let decompressor = match &mut *cell {
+            Some(d) => d,
+            empty => empty.insert(zstd::bulk::Decompressor::new()?),
+        };
+        decompressor.decompress(frame, len)
     });
     match wire {
         Ok(wire) if wire.len() == len => Ok(wire),
